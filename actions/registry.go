@@ -1,0 +1,60 @@
+// Package actions holds the action registry and the built-in actions. An
+// action adds to a Finding: it changes its title or description, or appends
+// enrichments (logs, events, status, links, runbook hits). Each action lives
+// in one file and registers itself from init with one Register line.
+package actions
+
+import (
+	"context"
+	"log/slog"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/registry"
+)
+
+// Action runs against one finding. It is built once per playbook load from
+// its parameters, so it must be safe for concurrent use.
+type Action interface {
+	Run(ctx context.Context, env *Env, f *event.Finding) error
+}
+
+// Env carries what actions need at run time. Parameters are checked at load
+// time without an Env, so `medic playbooks validate` needs no cluster.
+// Fields are nil when the capability is not configured; actions then add a
+// clear note instead of failing.
+type Env struct {
+	Logger *slog.Logger
+	// ClusterName labels findings from this medic instance.
+	ClusterName string
+}
+
+// Func adapts a function to Action.
+type Func func(ctx context.Context, env *Env, f *event.Finding) error
+
+// Run calls fn.
+func (fn Func) Run(ctx context.Context, env *Env, f *event.Finding) error { return fn(ctx, env, f) }
+
+var defs = registry.New[Action]("action")
+
+// Definition describes one registered action.
+type Definition = registry.Definition[Action]
+
+// Register adds a action under name. P is its parameter struct; defaults
+// returns it filled with defaults. A duplicate name panics at start-up.
+func Register[P any](name, doc string, defaults func() *P, build func(*P) (Action, error)) {
+	registry.Add(defs, name, doc, defaults, build)
+}
+
+// Build decodes node strictly into the action's parameters and builds it.
+func Build(name string, node *yaml.Node) (Action, error) { return defs.Build(name, node) }
+
+// Names lists registered actions, sorted.
+func Names() []string { return defs.Names() }
+
+// Definitions lists registered actions sorted by name, for docs and schemas.
+func Definitions() []Definition { return defs.Definitions() }
+
+// NoParams is the parameter struct of actions that take none.
+type NoParams struct{}

@@ -1,0 +1,64 @@
+// Package sinks holds the sink registry, sink configuration and routing.
+// Concrete sinks live in sub-packages (file, stdout, slack, …) and register
+// their type from init; sinks/all imports every one of them.
+//
+// A sink never sees the bus: medic feeds each configured sink from its own
+// durable JetStream consumer, retries failed deliveries with back-off and
+// dead-letters what keeps failing, so a sink only has to deliver one finding.
+package sinks
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/registry"
+)
+
+// Sink delivers findings somewhere people or programs read them.
+type Sink interface {
+	// Send delivers f. It is called again with the same finding after a
+	// failure or a crash, so a sink that can tell should not post twice.
+	Send(ctx context.Context, f *event.Finding) error
+	// Close flushes and releases what the sink holds.
+	Close() error
+}
+
+// Deps are what sinks may need to start.
+type Deps struct {
+	Logger *slog.Logger
+	// DataDir is medic's writable data folder; relative sink paths are
+	// resolved against the working directory, not this.
+	DataDir string
+	// Stdout is where the stdout sink writes; os.Stdout unless a test swaps it.
+	Stdout io.Writer
+	// HTTPClient is for sinks that post over HTTP.
+	HTTPClient *http.Client
+}
+
+// Factory starts a sink from validated parameters.
+type Factory func(name string, deps Deps) (Sink, error)
+
+var defs = registry.New[Factory]("sink type")
+
+// Definition describes one registered sink type.
+type Definition = registry.Definition[Factory]
+
+// Register adds a sink type. P is its parameter struct with defaults; build
+// validates the parameters and returns the factory that starts the sink.
+func Register[P any](typ, doc string, defaults func() *P, build func(*P) (Factory, error)) {
+	registry.Add(defs, typ, doc, defaults, build)
+}
+
+// Types lists registered sink types, sorted.
+func Types() []string { return defs.Names() }
+
+// Definitions lists registered sink types.
+func Definitions() []Definition { return defs.Definitions() }
+
+// factory decodes a spec's parameters strictly and returns its factory.
+func factory(typ string, params *yaml.Node) (Factory, error) { return defs.Build(typ, params) }

@@ -1,0 +1,178 @@
+package sinks
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/params"
+	"github.com/medichq/medic/scope"
+)
+
+// Spec is one configured sink:
+//
+//	- name: oncall-file
+//	  type: file
+//	  default: true        # receives findings of playbooks that name no sinks
+//	  scope: {include: [{severity: critical|high}]}
+//	  path: data/findings.jsonl   # every other key is a parameter of the type
+type Spec struct {
+	Name    string
+	Type    string
+	Default bool
+	Scope   scope.Scope
+	// Params holds the type's own keys, with their original line numbers.
+	Params *yaml.Node
+	Line   int
+}
+
+var sinkNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$`)
+
+// UnmarshalYAML splits the common keys from the type's parameters.
+func (s *Spec) UnmarshalYAML(node *yaml.Node) error {
+	if node.Kind != yaml.MappingNode {
+		return params.Errorf(node, "a sink must be a mapping with name and type")
+	}
+	*s = Spec{Default: true, Line: node.Line}
+	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: node.Line, Column: node.Column}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k, v := node.Content[i], node.Content[i+1]
+		var err error
+		switch k.Value {
+		case "name":
+			err = v.Decode(&s.Name)
+		case "type":
+			err = v.Decode(&s.Type)
+		case "default":
+			err = v.Decode(&s.Default)
+		case "scope":
+			err = params.Decode(v, &s.Scope)
+		default:
+			rest.Content = append(rest.Content, k, v)
+		}
+		if err != nil {
+			var pe *params.Error
+			if errors.As(err, &pe) {
+				return err
+			}
+			return params.Errorf(v, "%s: %v", k.Value, err)
+		}
+	}
+	s.Params = rest
+	return nil
+}
+
+// Validate checks the spec and its parameters without starting the sink.
+func (s *Spec) Validate() error {
+	_, err := s.factory()
+	return err
+}
+
+func (s *Spec) factory() (Factory, error) {
+	if !sinkNameRE.MatchString(s.Name) {
+		return nil, &params.Error{Line: s.Line, Msg: fmt.Sprintf("sink name %q must be 1-64 lowercase letters, digits, '-' or '_'", s.Name)}
+	}
+	if s.Type == "" {
+		return nil, &params.Error{Line: s.Line, Msg: fmt.Sprintf("sink %q: type is required (one of %s)", s.Name, strings.Join(Types(), ", "))}
+	}
+	f, err := factory(s.Type, s.Params)
+	if err != nil {
+		return nil, fmt.Errorf("sink %q: %w", s.Name, err)
+	}
+	return f, nil
+}
+
+// Configured is a started sink with its routing rules.
+type Configured struct {
+	Spec Spec
+	Sink Sink
+}
+
+// Set is the configured sinks, in configuration order.
+type Set struct {
+	byName map[string]*Configured
+	order  []string
+}
+
+// Start validates every spec and starts the sinks. On error it closes what it
+// started.
+func Start(specs []Spec, deps Deps) (*Set, error) {
+	set := &Set{byName: map[string]*Configured{}}
+	for _, spec := range specs {
+		if _, dup := set.byName[spec.Name]; dup {
+			set.Close()
+			return nil, &params.Error{Line: spec.Line, Msg: fmt.Sprintf("sink %q is configured twice", spec.Name)}
+		}
+		f, err := spec.factory()
+		if err != nil {
+			set.Close()
+			return nil, err
+		}
+		sink, err := f(spec.Name, deps)
+		if err != nil {
+			set.Close()
+			return nil, fmt.Errorf("start sink %q (%s): %w", spec.Name, spec.Type, err)
+		}
+		set.byName[spec.Name] = &Configured{Spec: spec, Sink: sink}
+		set.order = append(set.order, spec.Name)
+	}
+	return set, nil
+}
+
+// Names lists the sinks in configuration order.
+func (s *Set) Names() []string { return slices.Clone(s.order) }
+
+// Get returns a configured sink by name.
+func (s *Set) Get(name string) (*Configured, bool) {
+	c, ok := s.byName[name]
+	return c, ok
+}
+
+// Close closes every sink and returns the errors joined.
+func (s *Set) Close() error {
+	var errs []error
+	for _, name := range s.order {
+		if err := s.byName[name].Sink.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close sink %q: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Route decides which sinks receive a finding. requested is the union of the
+// sinks named by the playbooks that ran; when it is empty, the default sinks
+// receive it. Either way a sink's scope must accept the finding. Names that
+// are not configured are returned in unknown so the caller can say so.
+func Route(specs []Spec, f *event.Finding, requested []string) (targets, unknown []string) {
+	byName := make(map[string]*Spec, len(specs))
+	for i := range specs {
+		byName[specs[i].Name] = &specs[i]
+	}
+	consider := func(s *Spec) {
+		if s.Scope.Match(&f.Event, f.Severity) && !slices.Contains(targets, s.Name) {
+			targets = append(targets, s.Name)
+		}
+	}
+	if len(requested) == 0 {
+		for i := range specs {
+			if specs[i].Default {
+				consider(&specs[i])
+			}
+		}
+		return targets, nil
+	}
+	for _, name := range requested {
+		s, ok := byName[name]
+		if !ok {
+			unknown = append(unknown, name)
+			continue
+		}
+		consider(s)
+	}
+	return targets, unknown
+}
