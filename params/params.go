@@ -94,6 +94,10 @@ var yamlLineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
 // typeError turns yaml's multi-line TypeError into an *Error carrying the
 // first problem's line, keeping the others in the message.
 func typeError(node *yaml.Node, err error) error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe // already positioned by a custom unmarshaler
+	}
 	var te *yaml.TypeError
 	if !errors.As(err, &te) || len(te.Errors) == 0 {
 		return Errorf(node, "%v", err)

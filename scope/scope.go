@@ -32,6 +32,9 @@ func MustPattern(expr string) Pattern {
 
 // NewPattern compiles expr anchored at both ends.
 func NewPattern(expr string) (Pattern, error) {
+	if _, err := regexp.Compile(expr); err != nil {
+		return Pattern{}, fmt.Errorf("invalid regular expression %q: %w", expr, err)
+	}
 	re, err := regexp.Compile(`^(?:` + expr + `)$`)
 	if err != nil {
 		return Pattern{}, fmt.Errorf("invalid regular expression %q: %w", expr, err)

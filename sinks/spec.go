@@ -16,11 +16,11 @@ import (
 
 // Spec is one configured sink:
 //
-//	- name: oncall-file
-//	  type: file
-//	  default: true        # receives findings of playbooks that name no sinks
-//	  scope: {include: [{severity: critical|high}]}
-//	  path: data/findings.jsonl   # every other key is a parameter of the type
+//   - name: oncall-file
+//     type: file
+//     default: true        # receives findings of playbooks that name no sinks
+//     scope: {include: [{severity: critical|high}]}
+//     path: data/findings.jsonl   # every other key is a parameter of the type
 type Spec struct {
 	Name    string
 	Type    string

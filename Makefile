@@ -1,0 +1,47 @@
+# medic — the two commands a newcomer needs:
+#   make run    run the service with embedded defaults (in-process NATS, built-in playbooks, stdout + file sinks)
+#   make test   run every test; CI (.ci/run) calls exactly this
+SHELL := bash
+GO    ?= go
+PKGS  ?= ./...
+FUZZTIME ?= 30s
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/medichq/medic/internal/version.Version=$(VERSION)
+
+include Makefile.tools.mk
+
+.PHONY: run build test test-short vet fmt-check fuzz bench clean
+
+run:
+	$(GO) run ./cmd/medic serve
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/medic ./cmd/medic
+
+# The real Alertmanager is built once into $(TOOLS_DIR) and reused.
+test: tools vet fmt-check
+	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' $(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+# Unit tests only: no real third-party servers.
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# Each fuzz target for $(FUZZTIME).
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./triggers/alertmanager
+	$(GO) test -run='^$$' -fuzz=FuzzLoadPlaybooks -fuzztime=$(FUZZTIME) ./playbooks
+
+# Throughput, latency and memory figures; see docs/benchmarks.md.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+	$(GO) run ./test/bench
+
+clean:
+	rm -rf bin data

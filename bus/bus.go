@@ -1,0 +1,394 @@
+// Package bus is medic's durable backbone: NATS JetStream, embedded in the
+// process by default or reached at an external URL. Triggers publish events
+// here before they answer their caller; the engine and each sink consume
+// through durable pull consumers that ack only after their work is done.
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/triggers"
+)
+
+// Stream and subject names. Subjects carry the event kind or sink name as
+// their last token so consumers can filter without decoding.
+const (
+	EventsStream     = "MEDIC_EVENTS"
+	FindingsStream   = "MEDIC_FINDINGS"
+	DeadLetterStream = "MEDIC_DEADLETTER"
+
+	EventsSubjectPrefix     = "medic.events."
+	FindingsSubjectPrefix   = "medic.findings."
+	DeadLetterSubjectPrefix = "medic.deadletter."
+)
+
+// Headers medic sets on dead-lettered messages.
+const (
+	HeaderDeadReason      = "Medic-Dead-Reason"
+	HeaderDeadConsumer    = "Medic-Dead-Consumer"
+	HeaderDeadDeliveries  = "Medic-Dead-Deliveries"
+	HeaderOriginalSubject = "Medic-Original-Subject"
+	HeaderOriginalStream  = "Medic-Original-Stream"
+	HeaderOriginalSeq     = "Medic-Original-Seq"
+)
+
+// Config selects and tunes the bus. The zero value is not valid; config
+// supplies defaults.
+type Config struct {
+	// URL of an external NATS server; empty runs an embedded one.
+	URL string `yaml:"url"`
+	// StoreDir holds the embedded server's JetStream files.
+	StoreDir string `yaml:"store_dir"`
+	// Listen, when set (host:port), lets other processes reach the embedded
+	// server, e.g. the nats CLI; by default it accepts in-process clients only.
+	Listen string `yaml:"listen"`
+	// CredentialsFile for an external server (NATS .creds).
+	CredentialsFile string `yaml:"credentials_file"`
+	// Replicas of each stream on a NATS cluster.
+	Replicas int `yaml:"replicas"`
+	// DedupWindow is how long JetStream remembers event IDs. A retried
+	// webhook or a second replica within it publishes nothing new.
+	DedupWindow time.Duration `yaml:"dedup_window"`
+	// Retention bounds how long events and findings are kept for replay.
+	Retention time.Duration `yaml:"retention"`
+	// MaxBytes bounds each stream's size on disk.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// MaxDeliver is how many times a message is tried before it is
+	// dead-lettered.
+	MaxDeliver int `yaml:"max_deliver"`
+	// Backoff is the delay before each redelivery after a failure.
+	Backoff []time.Duration `yaml:"backoff"`
+	// AckWait is how long a consumer may work on a message without
+	// signalling progress before JetStream redelivers it.
+	AckWait time.Duration `yaml:"ack_wait"`
+	// PublishTimeout bounds how long a publish waits for JetStream's ack.
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+}
+
+// Validate names the first invalid field.
+func (c *Config) Validate() error {
+	switch {
+	case c.URL == "" && c.StoreDir == "":
+		return errors.New("bus.store_dir: required when bus.url is empty (embedded NATS)")
+	case c.DedupWindow <= 0:
+		return errors.New("bus.dedup_window: must be positive")
+	case c.MaxDeliver < 1:
+		return errors.New("bus.max_deliver: must be at least 1")
+	case c.AckWait < time.Second:
+		return errors.New("bus.ack_wait: must be at least 1s")
+	case c.Replicas < 1 || c.Replicas > 5:
+		return errors.New("bus.replicas: must be between 1 and 5")
+	case c.PublishTimeout <= 0:
+		return errors.New("bus.publish_timeout: must be positive")
+	}
+	for i, d := range c.Backoff {
+		if d <= 0 {
+			return fmt.Errorf("bus.backoff[%d]: must be positive", i)
+		}
+	}
+	return nil
+}
+
+// Bus is a connection to JetStream with medic's streams in place.
+type Bus struct {
+	cfg    Config
+	logger *slog.Logger
+	ns     *server.Server // nil with an external server
+	nc     *nats.Conn
+	js     jetstream.JetStream
+
+	mu        sync.Mutex
+	consumers []*Consumer
+}
+
+// Open starts the embedded server (or connects to cfg.URL) and creates or
+// updates medic's streams.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Bus{cfg: cfg, logger: logger}
+	url := cfg.URL
+	opts := []nats.Option{
+		nats.Name("medic"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.ReconnectBufSize(-1), // fail publishes fast while disconnected: the webhook answers 503
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			logger.Warn("disconnected from NATS", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			logger.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			logger.Warn("NATS asynchronous error", "subject", subj, "err", err)
+		}),
+	}
+	if url == "" {
+		ns, err := startEmbedded(cfg)
+		if err != nil {
+			return nil, err
+		}
+		b.ns = ns
+		url = ns.ClientURL()
+		opts = append(opts, nats.InProcessServer(ns))
+	} else if cfg.CredentialsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		b.shutdownServer()
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redact(url), err)
+	}
+	b.nc = nc
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(16384),
+		jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout),
+	)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open JetStream: %w", err)
+	}
+	b.js = js
+	if err := b.ensureStreams(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func startEmbedded(cfg Config) (*server.Server, error) {
+	if err := os.MkdirAll(cfg.StoreDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create JetStream store dir %s: %w", cfg.StoreDir, err)
+	}
+	opts := &server.Options{
+		ServerName:         "medic-embedded",
+		JetStream:          true,
+		StoreDir:           cfg.StoreDir,
+		DontListen:         cfg.Listen == "",
+		NoSigs:             true,
+		NoLog:              true,
+		JetStreamMaxMemory: 64 << 20,
+		MaxPayload:         8 << 20,
+	}
+	if cfg.Listen != "" {
+		host, port, err := splitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("bus.listen: %w", err)
+		}
+		opts.Host, opts.Port = host, port
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("configure embedded NATS: %w", err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("embedded NATS with store %s did not become ready in 30s", cfg.StoreDir)
+	}
+	return ns, nil
+}
+
+func (b *Bus) ensureStreams(ctx context.Context) error {
+	streams := []jetstream.StreamConfig{
+		{
+			Name:        EventsStream,
+			Description: "medic events from triggers, deduplicated by event ID",
+			Subjects:    []string{EventsSubjectPrefix + ">"},
+			Duplicates:  b.cfg.DedupWindow,
+		},
+		{
+			Name:        FindingsStream,
+			Description: "medic findings, one subject per sink",
+			Subjects:    []string{FindingsSubjectPrefix + ">"},
+			Duplicates:  b.cfg.DedupWindow,
+		},
+		{
+			Name:        DeadLetterStream,
+			Description: "messages that failed every delivery, with the reason in headers",
+			Subjects:    []string{DeadLetterSubjectPrefix + ">"},
+			Duplicates:  b.cfg.DedupWindow,
+		},
+	}
+	for _, sc := range streams {
+		sc.Storage = jetstream.FileStorage
+		sc.Retention = jetstream.LimitsPolicy
+		sc.Discard = jetstream.DiscardOld
+		sc.Replicas = b.cfg.Replicas
+		sc.MaxAge = b.cfg.Retention
+		sc.MaxBytes = b.cfg.MaxBytes
+		if sc.Name == DeadLetterStream {
+			// Dead letters are what an operator reads after an outage: keep them longer.
+			sc.MaxAge = max(b.cfg.Retention, 7*24*time.Hour)
+		}
+		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("create or update stream %s: %w", sc.Name, err)
+		}
+	}
+	return nil
+}
+
+// JetStream exposes the JetStream context for packages that need KV buckets.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// Conn exposes the NATS connection (request/reply, core subjects).
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// Healthy returns nil while the connection to NATS is up.
+func (b *Bus) Healthy() error {
+	if b.nc == nil {
+		return errors.New("bus not open")
+	}
+	if st := b.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("NATS connection is %s", st)
+	}
+	return nil
+}
+
+// EventSubject is the subject an event of kind is published on.
+func EventSubject(kind event.Kind) string { return EventsSubjectPrefix + token(string(kind)) }
+
+// FindingSubject is the subject findings for sink are published on.
+func FindingSubject(sink string) string { return FindingsSubjectPrefix + token(sink) }
+
+// token makes s safe as one subject token.
+func token(s string) string {
+	if s == "" {
+		return "_"
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.', '*', '>', ' ', '\t', '\r', '\n':
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// Publish stores events on the events stream with their IDs as Nats-Msg-Id,
+// and returns only when JetStream acknowledged every one of them. It
+// implements triggers.Publisher.
+func (b *Bus) Publish(ctx context.Context, events []event.Event) (triggers.PublishResult, error) {
+	msgs := make([]*nats.Msg, len(events))
+	ids := make([]string, len(events))
+	for i := range events {
+		data, err := json.Marshal(&events[i])
+		if err != nil {
+			return triggers.PublishResult{}, fmt.Errorf("encode event %s: %w", events[i].ID, err)
+		}
+		msgs[i] = &nats.Msg{Subject: EventSubject(events[i].Kind), Data: data}
+		ids[i] = events[i].ID
+	}
+	stored, dups, err := b.publishAll(ctx, msgs, ids)
+	return triggers.PublishResult{Stored: stored, Duplicates: dups}, err
+}
+
+// PublishFinding stores f for sink. The message ID is the finding ID and
+// the sink, so an engine that crashed after publishing and runs the event
+// again publishes nothing new.
+func (b *Bus) PublishFinding(ctx context.Context, sink string, f *event.Finding) error {
+	data, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("encode finding %s: %w", f.ID, err)
+	}
+	_, _, err = b.publishAll(ctx, []*nats.Msg{{Subject: FindingSubject(sink), Data: data}}, []string{f.ID + "." + sink})
+	return err
+}
+
+// publishAll publishes asynchronously, then waits for every ack, so a batch
+// costs one round trip rather than one per message.
+func (b *Bus) publishAll(ctx context.Context, msgs []*nats.Msg, ids []string) (stored, dups int, err error) {
+	if err := b.Healthy(); err != nil {
+		return 0, 0, fmt.Errorf("publish to JetStream: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
+	defer cancel()
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for i, m := range msgs {
+		f, err := b.js.PublishMsgAsync(m, jetstream.WithMsgID(ids[i]))
+		if err != nil {
+			return stored, dups, fmt.Errorf("publish %s to %s: %w", ids[i], m.Subject, err)
+		}
+		futures = append(futures, f)
+	}
+	var errs []error
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				dups++
+			} else {
+				stored++
+			}
+		case err := <-f.Err():
+			errs = append(errs, fmt.Errorf("store %s: %w", ids[i], err))
+		case <-ctx.Done():
+			return stored, dups, fmt.Errorf("wait for JetStream to store %d messages: %w", len(msgs)-stored-dups, ctx.Err())
+		}
+	}
+	return stored, dups, errors.Join(errs...)
+}
+
+// Close stops the consumers, drains the connection and shuts the embedded
+// server down, in that order, so in-flight work is acked or redelivered.
+func (b *Bus) Close() {
+	b.mu.Lock()
+	consumers := b.consumers
+	b.consumers = nil
+	b.mu.Unlock()
+	for _, c := range consumers {
+		c.Stop()
+	}
+	if b.nc != nil {
+		if err := b.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			b.logger.Warn("drain NATS connection", "err", err)
+		}
+		// Drain is asynchronous; wait for it so the embedded server does not
+		// go away under it.
+		deadline := time.Now().Add(5 * time.Second)
+		for !b.nc.IsClosed() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		b.nc.Close()
+	}
+	b.shutdownServer()
+}
+
+func (b *Bus) shutdownServer() {
+	if b.ns != nil {
+		b.ns.Shutdown()
+		b.ns.WaitForShutdown()
+		b.ns = nil
+	}
+}
+
+// StoreDirFor returns the default store directory under a data folder.
+func StoreDirFor(dataDir string) string { return filepath.Join(dataDir, "jetstream") }
+
+func redact(url string) string {
+	if i := strings.Index(url, "@"); i >= 0 {
+		if j := strings.Index(url, "://"); j >= 0 && j < i {
+			return url[:j+3] + "***" + url[i:]
+		}
+	}
+	return url
+}

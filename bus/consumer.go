@@ -1,0 +1,339 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Delivery is one message handed to a Handler.
+type Delivery struct {
+	Subject string
+	Data    []byte
+	Header  nats.Header
+	// Attempt counts deliveries of this message, starting at 1.
+	Attempt int
+	// StreamSeq is the message's sequence in its stream.
+	StreamSeq uint64
+}
+
+// Handler processes one message. Returning nil acks it. An error is retried
+// with back-off until MaxDeliver, then dead-lettered with the error as the
+// reason; wrap it with Permanent to dead-letter at once.
+type Handler func(ctx context.Context, d *Delivery) error
+
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// Permanent marks err as not worth retrying (a message that cannot be
+// decoded will not decode on the tenth try either).
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// ConsumerConfig describes one durable consumer.
+type ConsumerConfig struct {
+	Stream        string
+	Durable       string
+	FilterSubject string
+	// Workers handle messages concurrently; 1 keeps them in stream order.
+	Workers int
+	// MaxAckPending bounds the messages handed out and not yet acked.
+	MaxAckPending int
+	// OnDeadLetter, if set, is called after a message was dead-lettered.
+	OnDeadLetter func(d *Delivery, reason string)
+}
+
+// Consumer runs a Handler over a durable consumer.
+type Consumer struct {
+	bus  *Bus
+	cfg  ConsumerConfig
+	cc   jetstream.ConsumeContext
+	adv  *nats.Subscription
+	work chan jetstream.Msg
+	wg   sync.WaitGroup
+	stop sync.Once
+	// stopping ends fetching; handlerCtx is what handlers see, cancelled
+	// only when they overstay the grace period on shutdown.
+	stopping      context.Context
+	stopFetching  context.CancelFunc
+	handlerCtx    context.Context
+	cancelHandler context.CancelFunc
+}
+
+// shutdownGrace is how long Stop lets running handlers finish.
+const shutdownGrace = 10 * time.Second
+
+// Consume creates or updates the durable consumer and starts handling its
+// messages until Stop or Close.
+func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Consumer, error) {
+	if cfg.Workers < 1 {
+		cfg.Workers = 1
+	}
+	if cfg.MaxAckPending < cfg.Workers {
+		cfg.MaxAckPending = max(cfg.Workers*64, 256)
+	}
+	jc := jetstream.ConsumerConfig{
+		Durable:       cfg.Durable,
+		Description:   "medic " + cfg.Durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       b.cfg.AckWait,
+		MaxDeliver:    b.cfg.MaxDeliver,
+		FilterSubject: cfg.FilterSubject,
+		MaxAckPending: cfg.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, cfg.Stream, jc)
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, cfg.Stream, err)
+	}
+	c := &Consumer{bus: b, cfg: cfg, work: make(chan jetstream.Msg)}
+	c.stopping, c.stopFetching = context.WithCancel(context.Background())
+	c.handlerCtx, c.cancelHandler = context.WithCancel(context.Background())
+
+	// A message whose every delivery timed out (a hung handler, a crash loop)
+	// never reaches our error path; JetStream announces it instead.
+	adv := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", cfg.Stream, cfg.Durable)
+	c.adv, err = b.nc.Subscribe(adv, c.onMaxDeliveries)
+	if err != nil {
+		c.stopFetching()
+		c.cancelHandler()
+		return nil, fmt.Errorf("subscribe to %s: %w", adv, err)
+	}
+
+	for range cfg.Workers {
+		c.wg.Go(func() {
+			for {
+				select {
+				case m := <-c.work:
+					c.handle(m, h)
+				case <-c.stopping.Done():
+					return
+				}
+			}
+		})
+	}
+	c.cc, err = cons.Consume(func(m jetstream.Msg) {
+		select {
+		case c.work <- m:
+		case <-c.stopping.Done():
+			// Stopping: leave it unacked; JetStream redelivers it after AckWait.
+		}
+	},
+		jetstream.PullMaxMessages(min(cfg.MaxAckPending, 512)),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) || b.nc.IsConnected() {
+				b.logger.Debug("consumer error", "consumer", cfg.Durable, "err", err)
+			}
+		}),
+	)
+	if err != nil {
+		c.shutdown()
+		return nil, fmt.Errorf("start consuming %s: %w", cfg.Durable, err)
+	}
+	b.mu.Lock()
+	b.consumers = append(b.consumers, c)
+	b.mu.Unlock()
+	return c, nil
+}
+
+func (c *Consumer) handle(m jetstream.Msg, h Handler) {
+	meta, err := m.Metadata()
+	if err != nil {
+		c.bus.logger.Error("message without JetStream metadata", "consumer", c.cfg.Durable, "err", err)
+		_ = m.Term()
+		return
+	}
+	d := &Delivery{
+		Subject:   m.Subject(),
+		Data:      m.Data(),
+		Header:    m.Headers(),
+		Attempt:   int(meta.NumDelivered),
+		StreamSeq: meta.Sequence.Stream,
+	}
+
+	// Tell JetStream we are alive while a long action runs, so it does not
+	// redeliver to another replica mid-work.
+	hbCtx, hbStop := context.WithCancel(c.handlerCtx)
+	go func() {
+		t := time.NewTicker(c.bus.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-hbCtx.Done():
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	err = c.safeHandle(h, d)
+	hbStop()
+
+	if c.handlerCtx.Err() != nil && err != nil {
+		return // shutting down: let JetStream redeliver after restart
+	}
+	switch {
+	case err == nil:
+		if aerr := m.Ack(); aerr != nil {
+			c.bus.logger.Warn("ack failed; the message will be redelivered", "consumer", c.cfg.Durable, "seq", d.StreamSeq, "err", aerr)
+		}
+	case IsPermanent(err) || d.Attempt >= c.bus.cfg.MaxDeliver:
+		reason := err.Error()
+		if !IsPermanent(err) {
+			reason = fmt.Sprintf("failed %d deliveries, last error: %s", d.Attempt, reason)
+		}
+		c.deadLetter(d, reason)
+		if terr := m.TermWithReason(truncate(reason, 256)); terr != nil {
+			c.bus.logger.Warn("terminate message", "consumer", c.cfg.Durable, "seq", d.StreamSeq, "err", terr)
+		}
+	default:
+		delay := c.backoff(d.Attempt)
+		c.bus.logger.Warn("handling failed; will retry", "consumer", c.cfg.Durable, "seq", d.StreamSeq,
+			"attempt", d.Attempt, "max_deliver", c.bus.cfg.MaxDeliver, "retry_in", delay, "err", err)
+		_ = m.NakWithDelay(delay)
+	}
+}
+
+func (c *Consumer) safeHandle(h Handler, d *Delivery) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.bus.logger.Error("handler panicked", "consumer", c.cfg.Durable, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return h(c.handlerCtx, d)
+}
+
+func (c *Consumer) backoff(attempt int) time.Duration {
+	bo := c.bus.cfg.Backoff
+	if len(bo) == 0 {
+		return time.Second
+	}
+	return bo[min(attempt-1, len(bo)-1)]
+}
+
+func (c *Consumer) deadLetter(d *Delivery, reason string) {
+	msg := nats.NewMsg(DeadLetterSubjectPrefix + token(c.cfg.Durable))
+	msg.Data = d.Data
+	for k, vs := range d.Header {
+		if k == nats.MsgIdHdr {
+			continue
+		}
+		for _, v := range vs {
+			msg.Header.Add(k, v)
+		}
+	}
+	msg.Header.Set(HeaderDeadReason, truncate(reason, 4096))
+	msg.Header.Set(HeaderDeadConsumer, c.cfg.Durable)
+	msg.Header.Set(HeaderDeadDeliveries, strconv.Itoa(d.Attempt))
+	msg.Header.Set(HeaderOriginalSubject, d.Subject)
+	msg.Header.Set(HeaderOriginalStream, c.cfg.Stream)
+	msg.Header.Set(HeaderOriginalSeq, strconv.FormatUint(d.StreamSeq, 10))
+	id := fmt.Sprintf("%s.%s.%d", c.cfg.Stream, c.cfg.Durable, d.StreamSeq)
+	ctx, cancel := context.WithTimeout(context.Background(), c.bus.cfg.PublishTimeout)
+	defer cancel()
+	if _, err := c.bus.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id)); err != nil {
+		// The message stays in its own stream until retention removes it;
+		// say loudly what could not be parked.
+		c.bus.logger.Error("dead-letter publish failed", "consumer", c.cfg.Durable, "seq", d.StreamSeq, "reason", reason, "err", err)
+		return
+	}
+	c.bus.logger.Error("message dead-lettered", "consumer", c.cfg.Durable, "subject", d.Subject,
+		"seq", d.StreamSeq, "deliveries", d.Attempt, "reason", reason)
+	if c.cfg.OnDeadLetter != nil {
+		c.cfg.OnDeadLetter(d, reason)
+	}
+}
+
+// onMaxDeliveries parks a message JetStream gave up on because no delivery
+// was ever acked or nacked in time.
+func (c *Consumer) onMaxDeliveries(m *nats.Msg) {
+	var adv struct {
+		StreamSeq  uint64 `json:"stream_seq"`
+		Deliveries int    `json:"deliveries"`
+	}
+	if err := json.Unmarshal(m.Data, &adv); err != nil {
+		c.bus.logger.Warn("undecodable max-deliveries advisory", "consumer", c.cfg.Durable, "err", err)
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.bus.cfg.PublishTimeout)
+		defer cancel()
+		raw, err := c.bus.js.Stream(ctx, c.cfg.Stream)
+		if err != nil {
+			c.bus.logger.Warn("look up stream for dead-letter", "stream", c.cfg.Stream, "err", err)
+			return
+		}
+		rm, err := raw.GetMsg(ctx, adv.StreamSeq)
+		if err != nil {
+			c.bus.logger.Warn("fetch message for dead-letter", "stream", c.cfg.Stream, "seq", adv.StreamSeq, "err", err)
+			return
+		}
+		c.deadLetter(&Delivery{Subject: rm.Subject, Data: rm.Data, Header: rm.Header, Attempt: adv.Deliveries, StreamSeq: adv.StreamSeq},
+			fmt.Sprintf("no acknowledgement after %d deliveries (handler timed out or medic stopped mid-work)", adv.Deliveries))
+	}()
+}
+
+// Stop stops fetching, lets running handlers finish, and returns. Messages
+// fetched but not started are redelivered by JetStream after AckWait.
+func (c *Consumer) Stop() { c.stop.Do(c.shutdown) }
+
+func (c *Consumer) shutdown() {
+	if c.cc != nil {
+		c.cc.Stop()
+	}
+	if c.adv != nil {
+		_ = c.adv.Unsubscribe()
+	}
+	c.stopFetching()
+	finished := make(chan struct{})
+	go func() { c.wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(shutdownGrace):
+		c.bus.logger.Warn("handlers still running after grace period; cancelling them", "consumer", c.cfg.Durable)
+		c.cancelHandler()
+		<-finished
+	}
+	c.cancelHandler()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-len("…")] + "…"
+}
+
+func splitHostPort(hp string) (string, int, error) {
+	host, p, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q: %w", p, err)
+	}
+	return host, port, nil
+}

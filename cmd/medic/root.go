@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/internal/version"
+)
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "medic",
+		Short: "Event-driven incident and troubleshooting service for Kubernetes",
+		Long: `medic receives Prometheus alerts (Alertmanager webhook) and Kubernetes events,
+runs the YAML playbooks that match them, and delivers the findings to sinks.
+
+  medic serve                      run the service (embedded NATS, ./playbooks, stdout + file sinks)
+  medic trigger prometheus_alert alert_name=KubePodCrashLooping namespace=shop pod_name=cart-7d9
+  medic playbooks validate ./playbooks`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServeCmd(), newTriggerCmd(), newPlaybooksCmd(), newVersionCmd())
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), version.String())
+		},
+	}
+}
+
+// configPath returns the --config flag, MEDIC_CONFIG, or ./medic.yaml when it
+// exists, in that order; "" means built-in defaults only.
+func configPath(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if env := os.Getenv("MEDIC_CONFIG"); env != "" {
+		return env
+	}
+	if _, err := os.Stat("medic.yaml"); err == nil {
+		return "medic.yaml"
+	}
+	return ""
+}
+
+func loadConfig(flag string) (config.Config, string, error) {
+	path := configPath(flag)
+	cfg, err := config.Load(path, os.Environ())
+	return cfg, path, err
+}
+
+func newLogger(w io.Writer, cfg config.LogConfig) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

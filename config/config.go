@@ -1,0 +1,262 @@
+// Package config is medic's one typed configuration: medic.yaml overlaid by
+// MEDIC_* environment variables, with every default in Default and every
+// check in Validate, which names the offending field.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/medichq/medic/bus"
+	"github.com/medichq/medic/sinks"
+)
+
+// Config is the whole configuration of `medic serve`.
+type Config struct {
+	// ClusterName is shown on every finding so a shared channel can tell
+	// clusters apart.
+	ClusterName string `yaml:"cluster_name"`
+	// DataDir holds JetStream's files and the default findings file.
+	DataDir   string          `yaml:"data_dir"`
+	Log       LogConfig       `yaml:"log"`
+	HTTP      HTTPConfig      `yaml:"http"`
+	Bus       bus.Config      `yaml:"bus"`
+	Webhook   WebhookConfig   `yaml:"webhook"`
+	Playbooks PlaybooksConfig `yaml:"playbooks"`
+	Engine    EngineConfig    `yaml:"engine"`
+	// Sinks are where findings go. Empty means the defaults: stdout and the
+	// JSON Lines file under DataDir.
+	Sinks []sinks.Spec `yaml:"sinks"`
+
+	// Warnings collects what Load noticed but tolerated, for the caller to log.
+	Warnings []string `yaml:"-"`
+}
+
+// LogConfig sets up the one slog logger.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// HTTPConfig is medic's HTTP server: webhooks, health, metrics.
+type HTTPConfig struct {
+	Addr            string        `yaml:"addr"`
+	ReadTimeout     time.Duration `yaml:"read_timeout"`
+	WriteTimeout    time.Duration `yaml:"write_timeout"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// WebhookConfig guards POST /api/alerts and /api/trigger.
+type WebhookConfig struct {
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// BearerToken, or Username and Password, turn authentication on.
+	BearerToken string `yaml:"bearer_token"`
+	// BearerTokenFile is read at start-up; it wins over BearerToken.
+	BearerTokenFile string `yaml:"bearer_token_file"`
+	Username        string `yaml:"username"`
+	Password        string `yaml:"password"`
+	PasswordFile    string `yaml:"password_file"`
+}
+
+// PlaybooksConfig says where playbooks come from.
+type PlaybooksConfig struct {
+	// Dirs are local folders of playbook YAML files; a missing folder is
+	// skipped with a warning so the default ./playbooks may be absent.
+	Dirs []string `yaml:"dirs"`
+	// Builtin loads the playbooks embedded in the binary.
+	Builtin bool `yaml:"builtin"`
+	// Disabled names playbooks (built-in or not) that must not run.
+	Disabled []string `yaml:"disabled"`
+	// ReloadInterval is how often local folders are checked for changes;
+	// 0 turns polling off (SIGHUP and POST /api/playbooks/reload still work).
+	ReloadInterval time.Duration `yaml:"reload_interval"`
+}
+
+// EngineConfig tunes how playbooks run.
+type EngineConfig struct {
+	// Workers handle events concurrently.
+	Workers int `yaml:"workers"`
+	// ActionTimeout bounds one action; a slow cluster API must not hold an
+	// event forever.
+	ActionTimeout time.Duration `yaml:"action_timeout"`
+	// SinkWorkers is the concurrency of each sink's consumer.
+	SinkWorkers int `yaml:"sink_workers"`
+}
+
+// Default returns the configuration used when nothing is set: everything
+// in-process, data under ./data.
+func Default() Config {
+	return Config{
+		ClusterName: "default",
+		DataDir:     "data",
+		Log:         LogConfig{Level: "info", Format: "text"},
+		HTTP: HTTPConfig{
+			Addr:            "127.0.0.1:8080",
+			ReadTimeout:     10 * time.Second,
+			WriteTimeout:    30 * time.Second,
+			ShutdownTimeout: 15 * time.Second,
+		},
+		Bus: bus.Config{
+			Replicas:       1,
+			DedupWindow:    10 * time.Minute,
+			Retention:      72 * time.Hour,
+			MaxBytes:       1 << 30,
+			MaxDeliver:     6,
+			Backoff:        []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 5 * time.Minute},
+			AckWait:        30 * time.Second,
+			PublishTimeout: 5 * time.Second,
+		},
+		Webhook: WebhookConfig{MaxBodyBytes: 4 << 20},
+		Playbooks: PlaybooksConfig{
+			Dirs:           []string{"playbooks"},
+			Builtin:        true,
+			ReloadInterval: 10 * time.Second,
+		},
+		Engine: EngineConfig{
+			Workers:       4,
+			ActionTimeout: 30 * time.Second,
+			SinkWorkers:   1,
+		},
+	}
+}
+
+// DefaultSinks are used when the configuration names none.
+func DefaultSinks(dataDir string) ([]sinks.Spec, error) {
+	doc := fmt.Sprintf("- {name: stdout, type: stdout}\n- {name: file, type: file, path: %q}\n",
+		filepath.Join(dataDir, "findings.jsonl"))
+	var specs []sinks.Spec
+	if err := yaml.Unmarshal([]byte(doc), &specs); err != nil {
+		return nil, fmt.Errorf("build default sinks: %w", err)
+	}
+	return specs, nil
+}
+
+// Load reads path (skipped when empty), applies environ's MEDIC_* variables
+// over it, fills the default sinks, and validates the result.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config %s: %w", path, err)
+		}
+		if err := decodeStrict(raw, &cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return cfg, err
+	}
+	if cfg.Bus.URL == "" && cfg.Bus.StoreDir == "" {
+		cfg.Bus.StoreDir = bus.StoreDirFor(cfg.DataDir)
+	}
+	if len(cfg.Sinks) == 0 {
+		specs, err := DefaultSinks(cfg.DataDir)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Sinks = specs
+	}
+	if err := readSecretFiles(&cfg); err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		if path != "" {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func decodeStrict(raw []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+func readSecretFiles(cfg *Config) error {
+	read := func(field, path string, dst *string) error {
+		if path == "" {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("%s: read %s: %w", field, path, err)
+		}
+		*dst = strings.TrimSpace(string(b))
+		return nil
+	}
+	if err := read("webhook.bearer_token_file", cfg.Webhook.BearerTokenFile, &cfg.Webhook.BearerToken); err != nil {
+		return err
+	}
+	return read("webhook.password_file", cfg.Webhook.PasswordFile, &cfg.Webhook.Password)
+}
+
+// Validate checks every field and names the first one that is wrong.
+func (c *Config) Validate() error {
+	switch {
+	case strings.TrimSpace(c.ClusterName) == "":
+		return errors.New("cluster_name: must not be empty")
+	case c.DataDir == "":
+		return errors.New("data_dir: must not be empty")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log.format: %q is not text or json", c.Log.Format)
+	}
+	switch {
+	case c.HTTP.Addr == "":
+		return errors.New("http.addr: must not be empty")
+	case c.HTTP.ReadTimeout <= 0:
+		return errors.New("http.read_timeout: must be positive")
+	case c.HTTP.WriteTimeout <= 0:
+		return errors.New("http.write_timeout: must be positive")
+	case c.Webhook.MaxBodyBytes < 1024:
+		return errors.New("webhook.max_body_bytes: must be at least 1024")
+	case (c.Webhook.Username == "") != (c.Webhook.Password == ""):
+		return errors.New("webhook.username and webhook.password: set both or neither")
+	case c.Webhook.BearerToken != "" && c.Webhook.Username != "":
+		return errors.New("webhook.bearer_token: cannot be combined with webhook.username/password")
+	case c.Playbooks.ReloadInterval < 0:
+		return errors.New("playbooks.reload_interval: must not be negative")
+	case c.Engine.Workers < 1:
+		return errors.New("engine.workers: must be at least 1")
+	case c.Engine.SinkWorkers < 1:
+		return errors.New("engine.sink_workers: must be at least 1")
+	case c.Engine.ActionTimeout <= 0:
+		return errors.New("engine.action_timeout: must be positive")
+	}
+	if err := c.Bus.Validate(); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for i := range c.Sinks {
+		s := &c.Sinks[i]
+		if seen[s.Name] {
+			return fmt.Errorf("sinks[%d]: sink %q is configured twice", i, s.Name)
+		}
+		seen[s.Name] = true
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("sinks[%d]: %w", i, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,292 @@
+// Package app assembles `medic serve`: the bus, the HTTP endpoints of the
+// triggers, the playbook store and engine, and one consumer per sink.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/bus"
+	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/playbooks"
+	"github.com/medichq/medic/sinks"
+)
+
+// App is a running medic.
+type App struct {
+	cfg      config.Config
+	logger   *slog.Logger
+	registry *prometheus.Registry
+
+	bus    *bus.Bus
+	sinks  *sinks.Set
+	store  *playbooks.Store
+	engine *playbooks.Engine
+
+	http     *http.Server
+	listener net.Listener
+
+	deliveries   *prometheus.CounterVec
+	failures     *prometheus.CounterVec
+	deliverySecs *prometheus.HistogramVec
+	endToEnd     *prometheus.HistogramVec
+	deadLetters  *prometheus.CounterVec
+
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+// New opens the bus, loads the playbooks, starts the sinks and binds the
+// HTTP listener. Nothing is consumed until Start.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *App, err error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a = &App{cfg: cfg, logger: logger, registry: reg}
+	defer func() {
+		if err != nil {
+			a.closeResources()
+		}
+	}()
+	if err := a.initMetrics(); err != nil {
+		return nil, err
+	}
+
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	a.bus, err = bus.Open(ctx, cfg.Bus, logger.With("component", "bus"))
+	if err != nil {
+		return nil, fmt.Errorf("open bus: %w", err)
+	}
+	if cfg.Bus.URL == "" {
+		logger.Info("embedded NATS JetStream started", "store_dir", cfg.Bus.StoreDir)
+	} else {
+		logger.Info("connected to NATS", "url", cfg.Bus.URL)
+	}
+
+	a.sinks, err = sinks.Start(cfg.Sinks, sinks.Deps{
+		Logger:     logger.With("component", "sink"),
+		DataDir:    cfg.DataDir,
+		Stdout:     os.Stdout,
+		HTTPClient: &http.Client{Timeout: 30 * time.Second},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start sinks: %w", err)
+	}
+
+	source := func(context.Context) ([]playbooks.File, error) {
+		files, missing, err := playbooks.LoadLocal(cfg.Playbooks.Dirs, cfg.Playbooks.Builtin)
+		for _, d := range missing {
+			logger.Debug("playbook folder does not exist; skipped", "dir", d)
+		}
+		return files, err
+	}
+	a.store, err = playbooks.NewStore(source, playbooks.Options{
+		Disabled:   cfg.Playbooks.Disabled,
+		KnownSinks: a.sinks.Names(),
+	}, logger.With("component", "playbooks"), reg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.store.Reload(ctx); err != nil {
+		// At start-up there is no last good set to fall back on.
+		return nil, fmt.Errorf("load playbooks:\n%w", err)
+	}
+	a.engine, err = playbooks.NewEngine(a.store, &actions.Env{
+		Logger:      logger.With("component", "action"),
+		ClusterName: cfg.ClusterName,
+	}, cfg.Engine.ActionTimeout, logger.With("component", "engine"), reg)
+	if err != nil {
+		return nil, err
+	}
+
+	handler, err := a.routes()
+	if err != nil {
+		return nil, err
+	}
+	a.listener, err = net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (http.addr): %w", cfg.HTTP.Addr, err)
+	}
+	a.http = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	return a, nil
+}
+
+// Addr is the address the HTTP server listens on (useful with port 0).
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Registry exposes the metrics registry (tests read it).
+func (a *App) Registry() *prometheus.Registry { return a.registry }
+
+// Bus exposes the bus (tests and later components).
+func (a *App) Bus() *bus.Bus { return a.bus }
+
+// Start begins consuming events and findings and serving HTTP.
+func (a *App) Start(ctx context.Context) error {
+	ctx, a.cancel = context.WithCancel(ctx)
+	if _, err := a.bus.Consume(ctx, bus.ConsumerConfig{
+		Stream:        bus.EventsStream,
+		Durable:       "engine",
+		FilterSubject: bus.EventsSubjectPrefix + ">",
+		Workers:       a.cfg.Engine.Workers,
+		OnDeadLetter:  a.countDeadLetter("engine"),
+	}, a.handleEvent); err != nil {
+		return err
+	}
+	for _, name := range a.sinks.Names() {
+		c, _ := a.sinks.Get(name)
+		if _, err := a.bus.Consume(ctx, bus.ConsumerConfig{
+			Stream:        bus.FindingsStream,
+			Durable:       "sink-" + name,
+			FilterSubject: bus.FindingSubject(name),
+			Workers:       a.cfg.Engine.SinkWorkers,
+			OnDeadLetter:  a.countDeadLetter("sink-" + name),
+		}, a.deliverTo(c)); err != nil {
+			return err
+		}
+	}
+	a.wg.Go(func() { a.store.Watch(ctx, a.cfg.Playbooks.ReloadInterval) })
+	a.wg.Go(func() {
+		if err := a.http.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.logger.Error("HTTP server stopped", "err", err)
+		}
+	})
+	a.logger.Info("medic is ready", "http", "http://"+a.Addr(), "sinks", a.sinks.Names(),
+		"playbooks", len(a.store.Current().Playbooks), "playbook_version", a.store.Current().Version)
+	return nil
+}
+
+// Reload re-reads the playbooks (SIGHUP, the reload endpoint).
+func (a *App) Reload(ctx context.Context) (bool, error) { return a.store.Reload(ctx) }
+
+// Shutdown stops accepting webhooks, then stops consumers (in-flight work is
+// finished or left for redelivery), closes sinks and the bus.
+func (a *App) Shutdown(ctx context.Context) error {
+	var errs []error
+	if a.http != nil {
+		if err := a.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut down HTTP server: %w", err))
+		}
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.wg.Wait()
+	if err := a.closeResources(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (a *App) closeResources() error {
+	var errs []error
+	if a.bus != nil {
+		a.bus.Close() // stops consumers first
+	}
+	if a.sinks != nil {
+		if err := a.sinks.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.listener != nil && a.http == nil {
+		_ = a.listener.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// handleEvent runs the playbooks for one event and publishes the finding to
+// each routed sink's subject. It returns (and so acks) only after every
+// publish was stored.
+func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) error {
+	var ev event.Event
+	if err := json.Unmarshal(d.Data, &ev); err != nil {
+		return bus.Permanent(fmt.Errorf("decode event on %s: %w", d.Subject, err))
+	}
+	res, err := a.engine.Run(ctx, &ev)
+	if err != nil {
+		return fmt.Errorf("run playbooks for event %s: %w", ev.ID, err)
+	}
+	if res.Finding == nil {
+		return nil
+	}
+	targets, unknown := sinks.Route(a.cfg.Sinks, res.Finding, res.Sinks)
+	if len(unknown) > 0 {
+		a.logger.Warn("playbooks name sinks that are not configured", "sinks", unknown, "finding", res.Finding.ID)
+	}
+	for _, name := range targets {
+		if err := a.bus.PublishFinding(ctx, name, res.Finding); err != nil {
+			return fmt.Errorf("publish finding %s for sink %s: %w", res.Finding.ID, name, err)
+		}
+	}
+	return nil
+}
+
+func (a *App) deliverTo(c *sinks.Configured) bus.Handler {
+	name := c.Spec.Name
+	return func(ctx context.Context, d *bus.Delivery) error {
+		var f event.Finding
+		if err := json.Unmarshal(d.Data, &f); err != nil {
+			return bus.Permanent(fmt.Errorf("decode finding on %s: %w", d.Subject, err))
+		}
+		start := time.Now()
+		if err := c.Sink.Send(ctx, &f); err != nil {
+			a.failures.WithLabelValues(name).Inc()
+			return fmt.Errorf("send finding %s to sink %s: %w", f.ID, name, err)
+		}
+		a.deliverySecs.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		a.deliveries.WithLabelValues(name).Inc()
+		if !f.Event.ReceivedAt.IsZero() {
+			a.endToEnd.WithLabelValues(name).Observe(time.Since(f.Event.ReceivedAt).Seconds())
+		}
+		return nil
+	}
+}
+
+func (a *App) countDeadLetter(consumer string) func(*bus.Delivery, string) {
+	return func(*bus.Delivery, string) { a.deadLetters.WithLabelValues(consumer).Inc() }
+}
+
+func (a *App) initMetrics() error {
+	a.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "medic_sink_deliveries_total", Help: "Findings delivered, by sink.",
+	}, []string{"sink"})
+	a.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "medic_sink_failures_total", Help: "Failed delivery attempts, by sink (each is retried or dead-lettered).",
+	}, []string{"sink"})
+	a.deliverySecs = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "medic_sink_delivery_duration_seconds", Help: "Time a sink takes to deliver one finding.",
+		Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5, 30},
+	}, []string{"sink"})
+	a.endToEnd = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "medic_event_to_delivery_seconds", Help: "Time from receiving an event to delivering its finding, by sink.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 120},
+	}, []string{"sink"})
+	a.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "medic_dead_letters_total", Help: "Messages moved to the dead-letter stream, by consumer.",
+	}, []string{"consumer"})
+	for _, c := range []prometheus.Collector{a.deliveries, a.failures, a.deliverySecs, a.endToEnd, a.deadLetters} {
+		if err := a.registry.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package app
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/medichq/medic/triggers/alertmanager"
+	"github.com/medichq/medic/triggers/httpauth"
+	"github.com/medichq/medic/triggers/manual"
+)
+
+func (a *App) routes() (http.Handler, error) {
+	auth := httpauth.Auth{
+		BearerToken: a.cfg.Webhook.BearerToken,
+		Username:    a.cfg.Webhook.Username,
+		Password:    a.cfg.Webhook.Password,
+	}
+	metrics, err := alertmanager.NewMetrics(a.registry)
+	if err != nil {
+		return nil, err
+	}
+	alerts, err := alertmanager.NewHandler(alertmanager.Options{MaxBodyBytes: a.cfg.Webhook.MaxBodyBytes, Auth: auth},
+		a.bus, a.logger.With("component", "alertmanager"), a.registry)
+	if err != nil {
+		return nil, err
+	}
+	trigger, err := manual.NewHandler(manual.Options{MaxBodyBytes: a.cfg.Webhook.MaxBodyBytes, Auth: auth},
+		a.bus, a.logger.With("component", "manual"), metrics)
+	if err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/alerts", alerts)
+	mux.Handle("/api/trigger", trigger)
+	mux.HandleFunc("POST /api/playbooks/reload", func(w http.ResponseWriter, r *http.Request) {
+		if !auth.Check(r) {
+			auth.Challenge(w.Header())
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
+			return
+		}
+		changed, err := a.Reload(r.Context())
+		set := a.store.Current()
+		body := map[string]any{"changed": changed, "version": set.Version, "playbooks": len(set.Playbooks)}
+		if err != nil {
+			// The old set keeps running; 422 says the new content was refused.
+			body["error"] = err.Error()
+			writeJSON(w, http.StatusUnprocessableEntity, body)
+			return
+		}
+		writeJSON(w, http.StatusOK, body)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", a.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry}))
+	return mux, nil
+}
+
+// ready answers 200 while the bus is connected and a playbook set is loaded.
+// A rejected reload does not make medic unready: the last good set runs.
+func (a *App) ready(w http.ResponseWriter, _ *http.Request) {
+	checks := map[string]string{}
+	status := http.StatusOK
+	if err := a.bus.Healthy(); err != nil {
+		checks["bus"] = err.Error()
+		status = http.StatusServiceUnavailable
+	} else {
+		checks["bus"] = "ok"
+	}
+	if set := a.store.Current(); set == nil {
+		checks["playbooks"] = "not loaded"
+		status = http.StatusServiceUnavailable
+	} else {
+		checks["playbooks"] = "ok " + set.Version
+		if err := a.store.LastError(); err != nil {
+			checks["playbooks_pending"] = "newest content rejected: " + err.Error()
+		}
+	}
+	writeJSON(w, status, checks)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

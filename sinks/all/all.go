@@ -1,0 +1,12 @@
+// Package all registers every sink type medic ships with by importing its
+// package for the side effect of its init. The binary imports this package
+// once instead of knowing each sink.
+//
+// Adding a sink is one file under sinks/<type>/ that calls sinks.Register
+// from init, plus one import line here.
+package all
+
+import (
+	_ "github.com/medichq/medic/sinks/file"
+	_ "github.com/medichq/medic/sinks/stdout"
+)

@@ -1,0 +1,422 @@
+// Package file is the `file` sink: it appends each finding as one JSON line
+// to a local file, rotating it by size.
+//
+// medic redelivers a finding after a crash (the JetStream message was not
+// acknowledged), so the sink remembers which findings it has written and
+// writes each one exactly once, also across restarts: on open it reads the
+// tail of the file it appends to and remembers the finding IDs found there.
+package file
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/sinks"
+)
+
+// Type is the sink type name used in configuration.
+const Type = "file"
+
+const (
+	// tailLines and tailBytes bound what Open reads back to rebuild the set
+	// of delivered findings: whichever limit is reached first wins.
+	// Redeliveries come from unacknowledged messages, i.e. the last few
+	// seconds before a crash, so the tail is far more than enough.
+	tailLines = 4096
+	tailBytes = 4 << 20
+	// rememberKeys bounds the in-memory set of delivered finding IDs so a
+	// long-running sink does not grow without limit.
+	rememberKeys = 65536
+)
+
+// Params are the parameters of the file sink.
+type Params struct {
+	// Path of the JSON Lines file; parent folders are created.
+	Path string `yaml:"path"`
+	// Fsync syncs the file after each line, so a delivered finding survives
+	// a power loss, at the cost of one disk flush per finding.
+	Fsync bool `yaml:"fsync"`
+	// MaxSizeMB rotates the file when writing a line would make it larger
+	// than this many MiB; 0 means never rotate.
+	MaxSizeMB int `yaml:"max_size_mb"`
+	// MaxFiles is how many rotated files (<path>.1 … <path>.N) are kept.
+	MaxFiles int `yaml:"max_files"`
+}
+
+// Defaults returns the parameters used for keys the configuration leaves out.
+func Defaults() *Params {
+	return &Params{Path: "data/findings.jsonl", MaxFiles: 5}
+}
+
+// Validate checks the parameters after decoding.
+func (p *Params) Validate() error {
+	if p.Path == "" {
+		return errors.New("path must not be empty")
+	}
+	if p.MaxSizeMB < 0 {
+		return fmt.Errorf("max_size_mb must be 0 (unlimited) or more, got %d", p.MaxSizeMB)
+	}
+	if p.MaxFiles < 1 {
+		return fmt.Errorf("max_files must be at least 1, got %d", p.MaxFiles)
+	}
+	return nil
+}
+
+func init() {
+	sinks.Register(Type,
+		"Appends each finding as one JSON line ({sink, deliveredAt, finding}) to a local file, exactly once across restarts, with optional fsync and size-based rotation.",
+		Defaults,
+		func(p *Params) (sinks.Factory, error) {
+			params := *p
+			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
+				return Open(name, params, deps.Logger)
+			}, nil
+		})
+}
+
+// Sink appends findings to a JSON Lines file. It is safe for concurrent use.
+type Sink struct {
+	name    string
+	path    string
+	fsync   bool
+	maxSize int64 // bytes; 0 means unlimited
+	maxKeep int
+	logger  *slog.Logger
+	now     func() time.Time
+
+	mu sync.Mutex
+	f  *os.File // nil once closed
+	// size is what we believe the file's size is; it decides rotation.
+	size int64
+	// needNewline is set when the file does not end in '\n' (a line torn by
+	// a crash or a failed write), so the next line starts on its own.
+	needNewline bool
+	seen        *keySet
+}
+
+// line is one record of the file. Field order is the order in the file.
+type line struct {
+	Sink        string         `json:"sink"`
+	DeliveredAt time.Time      `json:"deliveredAt"`
+	Finding     *event.Finding `json:"finding"`
+}
+
+// Open opens (creating if needed) the file sink's file and reads its tail to
+// learn which findings were already delivered. logger may be nil.
+func Open(name string, p Params, logger *slog.Logger) (*Sink, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Sink{
+		name:    name,
+		path:    p.Path,
+		fsync:   p.Fsync,
+		maxSize: int64(p.MaxSizeMB) << 20,
+		maxKeep: p.MaxFiles,
+		logger:  logger,
+		now:     time.Now,
+		seen:    newKeySet(rememberKeys),
+	}
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o750); err != nil {
+		return nil, fmt.Errorf("create folder for findings file %s: %w", s.path, err)
+	}
+	if err := s.recover(); err != nil {
+		return nil, err
+	}
+	f, size, err := s.openFile()
+	if err != nil {
+		return nil, err
+	}
+	s.f, s.size = f, size
+	return s, nil
+}
+
+// recover reads the tail of the current file, and of the newest rotated file
+// when the current one holds fewer lines than the budget (a rotation just
+// before a crash must not let a redelivered finding through).
+func (s *Sink) recover() error {
+	lines, bytesLeft := tailLines, int64(tailBytes)
+	var ids [][]string // newest file first
+	for i, path := range []string{s.path, s.rotated(1)} {
+		if lines <= 0 || bytesLeft <= 0 {
+			break
+		}
+		t, err := readTail(path, lines, bytesLeft)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			s.needNewline = t.torn
+		}
+		ids = append(ids, t.ids)
+		lines -= t.lines
+		bytesLeft -= t.read
+	}
+	// Remember oldest first so FIFO eviction drops the oldest IDs.
+	for i := len(ids) - 1; i >= 0; i-- {
+		for _, id := range ids[i] {
+			s.seen.add(id)
+		}
+	}
+	return nil
+}
+
+type tail struct {
+	ids   []string // finding IDs of well-formed lines, in file order
+	lines int      // complete lines looked at
+	read  int64    // bytes read
+	torn  bool     // the file does not end in '\n'
+}
+
+// readTail reads at most maxLines complete lines from the end of path,
+// reading at most maxBytes. Lines that are not a well-formed record (a line
+// torn by a crash and later followed by a newline) are skipped: the finding
+// they held was not acknowledged and will be redelivered.
+func readTail(path string, maxLines int, maxBytes int64) (tail, error) {
+	var t tail
+	f, err := os.Open(path)
+	if err != nil {
+		return t, fmt.Errorf("open findings file %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return t, fmt.Errorf("stat findings file %s: %w", path, err)
+	}
+	n := min(st.Size(), maxBytes)
+	off := st.Size() - n
+	if off > 0 {
+		// Read one byte more, so a line that starts exactly at off is
+		// seen to be whole (the byte before it is '\n').
+		off--
+		n++
+	}
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+		return t, fmt.Errorf("read findings file %s: %w", path, err)
+	}
+	t.read = n
+	t.torn = n > 0 && buf[n-1] != '\n'
+	if off > 0 {
+		// The first line was cut by where we started reading.
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			return t, nil
+		}
+		buf = buf[i+1:]
+	}
+	if t.torn {
+		// Drop the torn line; i == -1 leaves nothing.
+		buf = buf[:bytes.LastIndexByte(buf, '\n')+1]
+	}
+	all := bytes.Split(bytes.TrimSuffix(buf, []byte{'\n'}), []byte{'\n'})
+	if len(buf) == 0 {
+		all = nil
+	}
+	if len(all) > maxLines {
+		all = all[len(all)-maxLines:]
+	}
+	t.lines = len(all)
+	for _, l := range all {
+		var rec struct {
+			Finding struct {
+				ID string `json:"id"`
+			} `json:"finding"`
+		}
+		if json.Unmarshal(l, &rec) != nil || rec.Finding.ID == "" {
+			continue
+		}
+		t.ids = append(t.ids, rec.Finding.ID)
+	}
+	return t, nil
+}
+
+// openFile opens the sink's path for appending and returns it with its size.
+func (s *Sink) openFile() (*os.File, int64, error) {
+	// O_APPEND makes each Write land at the end atomically with respect to
+	// other appenders, so lines never interleave.
+	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open findings file %s: %w", s.path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("stat findings file %s: %w", s.path, err)
+	}
+	if s.fsync {
+		// Make the file's directory entry durable too, not only its data.
+		if err := syncDir(filepath.Dir(s.path)); err != nil {
+			f.Close()
+			return nil, 0, err
+		}
+	}
+	return f, st.Size(), nil
+}
+
+// Send appends f as one line unless a line for the same finding ID was
+// already written, in which case it returns nil and writes nothing.
+func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
+	if f == nil {
+		return errors.New("file sink: nil finding")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return fmt.Errorf("findings file %s: sink is closed", s.path)
+	}
+	// An empty ID cannot tell deliveries apart; writing it every time is
+	// better than dropping every finding after the first.
+	dedup := f.ID != ""
+	if dedup && s.seen.has(f.ID) {
+		return nil
+	}
+	rec, err := json.Marshal(line{Sink: s.name, DeliveredAt: s.now().UTC(), Finding: f})
+	if err != nil {
+		return fmt.Errorf("encode finding %s: %w", f.ID, err)
+	}
+	rec = append(rec, '\n')
+	if s.maxSize > 0 && s.size > 0 && s.size+int64(len(rec)) > s.maxSize {
+		if err := s.rotate(); err != nil {
+			return err
+		}
+	}
+	if s.needNewline {
+		rec = append([]byte{'\n'}, rec...)
+	}
+	n, err := s.f.Write(rec)
+	s.size += int64(n)
+	if err != nil {
+		// A partial write leaves a torn line; start the next one afresh.
+		if n > 0 {
+			s.needNewline = rec[n-1] != '\n'
+		}
+		return fmt.Errorf("write findings file %s: %w", s.path, err)
+	}
+	s.needNewline = false
+	if s.fsync {
+		if err := s.f.Sync(); err != nil {
+			// The line is written but may not be durable. Not remembering
+			// it lets the retry write it again: a possible duplicate line
+			// is better than a possibly lost finding.
+			return fmt.Errorf("sync findings file %s: %w", s.path, err)
+		}
+	}
+	if dedup {
+		s.seen.add(f.ID)
+	}
+	return nil
+}
+
+func (s *Sink) rotated(i int) string { return s.path + "." + strconv.Itoa(i) }
+
+// rotate renames <path>.i to <path>.i+1 from the oldest down (the rename
+// onto <path>.max_files drops the oldest), then <path> to <path>.1, and opens
+// a fresh <path>. The open file is renamed while still open, which POSIX
+// allows; if a step fails, the Send fails and medic retries it.
+func (s *Sink) rotate() error {
+	for i := s.maxKeep - 1; i >= 1; i-- {
+		err := os.Rename(s.rotated(i), s.rotated(i+1))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("rotate findings file %s: %w", s.path, err)
+		}
+	}
+	// A missing <path> (removed by hand) just means there is nothing to keep.
+	if err := os.Rename(s.path, s.rotated(1)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("rotate findings file %s: %w", s.path, err)
+	}
+	f, size, err := s.openFile()
+	if err != nil {
+		return err
+	}
+	old := s.f
+	s.f, s.size, s.needNewline = f, size, false
+	if err := old.Close(); err != nil {
+		s.logger.Warn("close rotated findings file", "path", s.rotated(1), "err", err)
+	}
+	return nil
+}
+
+// Close syncs and closes the file. Further Sends fail; Close is idempotent.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return nil
+	}
+	f := s.f
+	s.f = nil
+	syncErr := f.Sync()
+	if syncErr != nil {
+		syncErr = fmt.Errorf("sync findings file %s: %w", s.path, syncErr)
+	}
+	closeErr := f.Close()
+	if closeErr != nil {
+		closeErr = fmt.Errorf("close findings file %s: %w", s.path, closeErr)
+	}
+	return errors.Join(syncErr, closeErr)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open folder %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync folder %s: %w", dir, err)
+	}
+	return nil
+}
+
+// keySet is a set of strings that forgets the oldest entry once it holds
+// max of them.
+type keySet struct {
+	m    map[string]struct{}
+	ring []string
+	next int // where the next key goes in ring once it is full
+}
+
+func newKeySet(max int) *keySet {
+	return &keySet{m: make(map[string]struct{}), ring: make([]string, 0, max)}
+}
+
+func (k *keySet) has(key string) bool {
+	_, ok := k.m[key]
+	return ok
+}
+
+func (k *keySet) add(key string) {
+	if k.has(key) {
+		return
+	}
+	if len(k.ring) < cap(k.ring) {
+		k.ring = append(k.ring, key)
+	} else {
+		delete(k.m, k.ring[k.next])
+		k.ring[k.next] = key
+		k.next = (k.next + 1) % len(k.ring)
+	}
+	k.m[key] = struct{}{}
+}

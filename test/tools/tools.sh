@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Entry point for the real third-party tools medic's tests run. Each tool is
+# built from pinned sources by the project's own scripts into the ignored
+# folder .tools/<name>-<version>/ (or $MEDIC_TOOLS_DIR) and reused afterwards.
+#
+#   test/tools/tools.sh alertmanager   # path of the alertmanager binary (built if missing)
+#   test/tools/tools.sh amtool         # path of amtool (built with alertmanager)
+#   test/tools/tools.sh dir            # the tools directory
+#   test/tools/tools.sh all            # build everything
+#   test/tools/tools.sh list           # names this script knows
+#
+# Paths go to stdout, build logs to stderr. To add a tool, add a build-<name>.sh
+# that prints the directory holding its binaries and a case below.
+set -euo pipefail
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+repo_root="$(cd "${script_dir}/../.." && pwd -P)"
+
+tools_dir() {
+	local d="${MEDIC_TOOLS_DIR:-.tools}"
+	[[ "${d}" == /* ]] || d="${repo_root}/${d}"
+	printf '%s\n' "${d}"
+}
+
+usage() {
+	sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+	exit 2
+}
+
+[[ $# -eq 1 ]] || usage
+case "$1" in
+alertmanager | amtool)
+	dir="$("${script_dir}/build-alertmanager.sh")"
+	printf '%s/%s\n' "${dir}" "$1"
+	;;
+all)
+	"${script_dir}/build-alertmanager.sh" >/dev/null
+	;;
+dir)
+	tools_dir
+	;;
+list)
+	printf '%s\n' alertmanager amtool
+	;;
+*)
+	printf 'tools.sh: unknown tool %q\n' "$1" >&2
+	usage
+	;;
+esac

@@ -1,0 +1,141 @@
+package alertmanager
+
+import (
+	"encoding/json"
+	"maps"
+	"time"
+
+	"github.com/prometheus/alertmanager/notify/webhook"
+	"github.com/prometheus/alertmanager/template"
+	"github.com/prometheus/common/model"
+
+	"github.com/medichq/medic/event"
+)
+
+// DefaultSource is the event source of alerts received through the webhook.
+// It is part of every event ID, so replicas must agree on it.
+const DefaultSource = "alertmanager"
+
+// ToEvents converts every alert of msg into one event. Alerts without a
+// status take the message's status, as Decode does.
+func ToEvents(msg *webhook.Message, source string, receivedAt time.Time) []event.Event {
+	if msg == nil || msg.Data == nil {
+		return nil
+	}
+	events := make([]event.Event, 0, len(msg.Alerts))
+	for _, a := range msg.Alerts {
+		if a.Status == "" {
+			a.Status = msg.Status
+		}
+		events = append(events, EventFromAlert(a, msg.ExternalURL, source, receivedAt))
+	}
+	return events
+}
+
+// Fingerprint computes an alert's fingerprint from its labels the way
+// Alertmanager does, so an alert built by medic (or sent by a tool that
+// leaves the fingerprint out) gets the ID the real one would get.
+func Fingerprint(labels template.KV) string {
+	ls := make(model.LabelSet, len(labels))
+	for k, v := range labels {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	return ls.Fingerprint().String()
+}
+
+// EventFromAlert converts one alert. The manual trigger uses it too, so an
+// alert typed on the command line and one sent by Alertmanager look the same
+// to playbooks.
+func EventFromAlert(a template.Alert, externalURL, source string, receivedAt time.Time) event.Event {
+	if a.Fingerprint == "" {
+		a.Fingerprint = Fingerprint(a.Labels)
+	}
+	status := event.Status(a.Status)
+	raw, err := json.Marshal(a)
+	if err != nil {
+		// template.Alert holds only strings and times that were parsed from
+		// JSON, so this cannot happen for decoded alerts; an event without
+		// Raw is still better than no event.
+		raw = nil
+	}
+	return event.Event{
+		ID:           event.NewID(source, a.Fingerprint, status, a.StartsAt),
+		Kind:         event.KindPrometheusAlert,
+		Source:       source,
+		Status:       status,
+		Severity:     event.ParseSeverity(a.Labels["severity"]),
+		Title:        title(a),
+		Description:  firstNonEmpty(a.Annotations["description"], a.Annotations["message"]),
+		Labels:       copyKV(a.Labels),
+		Annotations:  copyKV(a.Annotations),
+		Subject:      SubjectFromLabels(a.Labels),
+		StartsAt:     a.StartsAt,
+		EndsAt:       a.EndsAt,
+		Fingerprint:  a.Fingerprint,
+		GeneratorURL: a.GeneratorURL,
+		ExternalURL:  externalURL,
+		ReceivedAt:   receivedAt,
+		Raw:          raw,
+	}
+}
+
+func title(a template.Alert) string {
+	if t := firstNonEmpty(a.Annotations["summary"], a.Labels["alertname"]); t != "" {
+		return t
+	}
+	// Sinks need something to show; the label set is what identifies it.
+	ls := make(model.LabelSet, len(a.Labels))
+	for k, v := range a.Labels {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	return ls.String()
+}
+
+// subjectLabels maps the labels kube-state-metrics and the kubernetes-mixin
+// put on alerts to the kind of object they name, most specific first.
+// pod_name is what cAdvisor called the label before Kubernetes 1.16; such
+// alerts are still around in old rule sets.
+var subjectLabels = []struct{ label, kind string }{
+	{"pod", "Pod"},
+	{"pod_name", "Pod"},
+	{"deployment", "Deployment"},
+	{"statefulset", "StatefulSet"},
+	{"daemonset", "DaemonSet"},
+	{"job_name", "Job"},
+	{"node", "Node"},
+}
+
+// SubjectFromLabels finds the Kubernetes object an alert is about. The
+// instance label names a scrape target, not an object, so it only gives the
+// name when nothing better is there, and no kind.
+func SubjectFromLabels(labels template.KV) event.Subject {
+	s := event.Subject{
+		Namespace: labels["namespace"],
+		Container: firstNonEmpty(labels["container"], labels["container_name"]),
+		Node:      labels["node"],
+	}
+	for _, sl := range subjectLabels {
+		if v := labels[sl.label]; v != "" {
+			s.Kind, s.Name = sl.kind, v
+			return s
+		}
+	}
+	s.Name = labels["instance"]
+	return s
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func copyKV(kv template.KV) map[string]string {
+	if len(kv) == 0 {
+		return nil
+	}
+	return maps.Clone(map[string]string(kv))
+}

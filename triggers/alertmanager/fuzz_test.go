@@ -1,0 +1,62 @@
+package alertmanager
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// FuzzDecode checks that no body makes the decoder panic, that every refusal
+// is one of the two documented kinds (so the handler answers 400, not 500),
+// and that whatever is accepted converts to one event per alert, each with
+// an ID.
+func FuzzDecode(f *testing.F) {
+	if files, err := filepath.Glob(filepath.Join(payloadDir, "*.json")); err == nil {
+		for _, file := range files {
+			if b, err := os.ReadFile(file); err == nil {
+				f.Add(b)
+			}
+		}
+	}
+	for _, s := range []string{
+		``, `{}`, `null`, `[]`, `"4"`, `{"version":"4"}`, `{"version":"4","alerts":[]}`,
+		`{"version":"4","alerts":[` + okAlert + `]}`,
+		`{"version":"4","status":"resolved","alerts":[{"labels":{"a":"b"}}]}`,
+		`{"version":"4","alerts":[{"status":"firing","labels":{"":""},"startsAt":null,"endsAt":"9999-12-31T23:59:59.999999999+23:59"}]}`,
+		`{"version":"4","alerts":[{"status":"firing","labels":{"a":"\u0000\ud800"},"fingerprint":""}]} `,
+		`{"version":"4","alerts":[` + okAlert + `]}{}`,
+		`{"Version":"4","ALERTS":[` + okAlert + `]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	received := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		msg, err := Decode(body)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrNotWebhook) {
+				t.Fatalf("error of no documented kind: %v", err)
+			}
+			if msg != nil {
+				t.Fatal("a message and an error")
+			}
+			return
+		}
+		events := ToEvents(msg, DefaultSource, received)
+		if len(events) != len(msg.Alerts) {
+			t.Fatalf("%d events for %d alerts", len(events), len(msg.Alerts))
+		}
+		for i, ev := range events {
+			if ev.ID == "" {
+				t.Fatalf("event %d has no ID", i)
+			}
+			if ev.Status != "firing" && ev.Status != "resolved" {
+				t.Fatalf("event %d has status %q", i, ev.Status)
+			}
+			if ev.Fingerprint == "" {
+				t.Fatalf("event %d has no fingerprint", i)
+			}
+		}
+	})
+}

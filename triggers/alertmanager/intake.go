@@ -1,0 +1,206 @@
+package alertmanager
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/triggers"
+	"github.com/medichq/medic/triggers/httpauth"
+)
+
+// DefaultMaxBodyBytes bounds a request body when no limit is configured.
+// Alertmanager groups can be large (hundreds of alerts with long
+// annotations), but nothing legitimate comes near this.
+const DefaultMaxBodyBytes int64 = 4 << 20
+
+// Auth is the credential check shared by the intake endpoints.
+type Auth = httpauth.Auth
+
+// RequestError is a request body the intake refuses with 400. Reason is the
+// label it is counted under in medic_events_rejected_total.
+type RequestError struct {
+	Reason string
+	Err    error
+}
+
+func (e *RequestError) Error() string { return e.Err.Error() }
+func (e *RequestError) Unwrap() error { return e.Err }
+
+// Intake is the HTTP plumbing every event intake endpoint shares (the
+// Alertmanager webhook, the manual trigger): method and credential checks,
+// the body limit, publishing, the answers and the metrics. Keeping it in one
+// place is what makes "same auth, limits and answers" true rather than hoped.
+//
+// The answer is 200 only once Publish returned nil, i.e. the bus stored the
+// events; when it cannot, the answer is 503 so that Alertmanager retries.
+type Intake struct {
+	// Source labels metrics and logs ("alertmanager", "manual").
+	Source string
+	// MaxBodyBytes bounds the body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	Auth         Auth
+	Publisher    triggers.Publisher
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+	// Metrics defaults to an unregistered set.
+	Metrics *Metrics
+	// Parse turns a body into events. An error is answered with 400 and its
+	// message; a *RequestError sets the reason, anything else counts as
+	// malformed. receivedAt is the time the body was read.
+	Parse func(body []byte, receivedAt time.Time) ([]event.Event, error)
+	// Accepted returns the JSON value of a 200 answer.
+	Accepted func(events []event.Event, res triggers.PublishResult) any
+	// Now defaults to time.Now; tests pin it.
+	Now func() time.Time
+}
+
+// Handler checks the settings and returns the intake ready to serve, with
+// defaults filled in.
+func (in Intake) Handler() (http.Handler, error) {
+	switch {
+	case in.Source == "":
+		return nil, errors.New("intake: Source is empty")
+	case in.Publisher == nil:
+		return nil, errors.New("intake: Publisher is nil")
+	case in.Parse == nil || in.Accepted == nil:
+		return nil, errors.New("intake: Parse and Accepted are required")
+	case in.MaxBodyBytes < 0:
+		return nil, fmt.Errorf("intake: MaxBodyBytes is negative (%d)", in.MaxBodyBytes)
+	}
+	if in.MaxBodyBytes == 0 {
+		in.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if in.Logger == nil {
+		in.Logger = slog.New(slog.DiscardHandler)
+	}
+	if in.Metrics == nil {
+		m, err := NewMetrics(nil)
+		if err != nil {
+			return nil, err
+		}
+		in.Metrics = m
+	}
+	if in.Now == nil {
+		in.Now = time.Now
+	}
+	return &in, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (in *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	code := in.serve(w, r)
+	in.Metrics.RequestDuration.WithLabelValues(in.Source, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
+}
+
+func (in *Intake) serve(w http.ResponseWriter, r *http.Request) int {
+	log := in.Logger.With("source", in.Source, "remote", r.RemoteAddr, "path", r.URL.Path)
+
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return in.reject(w, log, http.StatusMethodNotAllowed, ReasonMethod,
+			fmt.Sprintf("method %s is not allowed; send a POST", r.Method))
+	}
+	if !in.Auth.Check(r) {
+		in.Auth.Challenge(w.Header())
+		return in.reject(w, log, http.StatusUnauthorized, ReasonUnauthorized, "missing or wrong credentials")
+	}
+	tooLarge := fmt.Sprintf("the body is larger than the limit of %d bytes", in.MaxBodyBytes)
+	if r.ContentLength > in.MaxBodyBytes {
+		return in.reject(w, log, http.StatusRequestEntityTooLarge, ReasonTooLarge, tooLarge)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, in.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return in.reject(w, log, http.StatusRequestEntityTooLarge, ReasonTooLarge, tooLarge)
+		}
+		return in.reject(w, log, http.StatusBadRequest, ReasonMalformed, fmt.Sprintf("reading the body: %v", err))
+	}
+
+	events, err := in.Parse(body, in.Now())
+	if err != nil {
+		reason := ReasonMalformed
+		var re *RequestError
+		if errors.As(err, &re) && re.Reason != "" {
+			reason = re.Reason
+		}
+		return in.reject(w, log, http.StatusBadRequest, reason, err.Error())
+	}
+	in.Metrics.Received.WithLabelValues(in.Source).Add(float64(len(events)))
+	warnSharedIDs(log, events)
+
+	var res triggers.PublishResult
+	if len(events) > 0 {
+		res, err = in.Publisher.Publish(r.Context(), events)
+		if err != nil {
+			log.Error("cannot store events; answering 503 so the sender retries",
+				"events", len(events), "error", err)
+			return in.reject(w, log, http.StatusServiceUnavailable, ReasonBusUnavailable,
+				"the event bus cannot store events right now; retry later")
+		}
+	}
+	in.Metrics.Stored.WithLabelValues(in.Source).Add(float64(res.Stored))
+	in.Metrics.Deduplicated.WithLabelValues(in.Source).Add(float64(res.Duplicates))
+	log.Info("events accepted", "events", len(events), "stored", res.Stored, "duplicates", res.Duplicates)
+	for i := range events {
+		ev := &events[i]
+		log.Debug("event", "id", ev.ID, "kind", ev.Kind, "status", ev.Status, "title", ev.Title, "subject", ev.Subject.String())
+	}
+	writeJSON(w, log, http.StatusOK, in.Accepted(events, res))
+	return http.StatusOK
+}
+
+func (in *Intake) reject(w http.ResponseWriter, log *slog.Logger, code int, reason, msg string) int {
+	in.Metrics.Rejected.WithLabelValues(in.Source, reason).Inc()
+	if code != http.StatusServiceUnavailable { // already logged as an error
+		log.Warn("request rejected", "status", code, "reason", reason, "error", msg)
+	}
+	writeJSON(w, log, code, errorBody{Error: msg})
+	return code
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, log *slog.Logger, code int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		log.Error("encoding the answer", "error", err)
+		code, body = http.StatusInternalServerError, []byte(`{"error":"internal error encoding the answer"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	// A failed write means the client went away; the events are stored
+	// either way, so there is nothing to undo.
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// warnSharedIDs makes a silent loss visible: two different alerts with the
+// same fingerprint and start time (hand-written payloads do this) get the
+// same event ID, and the bus keeps only the first.
+func warnSharedIDs(log *slog.Logger, events []event.Event) {
+	if len(events) < 2 {
+		return
+	}
+	seen := make(map[string]int, len(events))
+	for i := range events {
+		id := events[i].ID
+		if j, dup := seen[id]; dup {
+			log.Warn("two events in one request share an ID; the bus will keep only the first",
+				"id", id, "fingerprint", events[i].Fingerprint, "first", events[j].Title, "dropped", events[i].Title)
+			continue
+		}
+		seen[id] = i
+	}
+}

@@ -1,0 +1,234 @@
+package alertmanager
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/scope"
+	"github.com/medichq/medic/triggers"
+)
+
+// TriggerName is the playbook trigger selecting Prometheus alerts.
+const TriggerName = "on_prometheus_alert"
+
+func init() {
+	triggers.Register(TriggerName,
+		"Runs the playbook for Prometheus alerts received from Alertmanager (or sent with `medic trigger prometheus_alert`).",
+		func() *TriggerParams { return &TriggerParams{Status: "firing"} },
+		NewTrigger)
+}
+
+// TriggerParams are on_prometheus_alert's parameters. Every condition that
+// is set must hold; unset conditions match everything.
+type TriggerParams struct {
+	// AlertName must equal the alertname label exactly.
+	AlertName string `yaml:"alert_name"`
+	// Status is firing (the default), resolved or all.
+	Status string `yaml:"status"`
+	// NamespacePrefix, PodNamePrefix and InstanceNamePrefix test the
+	// namespace, pod and instance labels; an absent label does not match.
+	NamespacePrefix    string `yaml:"namespace_prefix"`
+	PodNamePrefix      string `yaml:"pod_name_prefix"`
+	InstanceNamePrefix string `yaml:"instance_name_prefix"`
+	// NamePrefix tests the subject's name (pod, deployment, node, …).
+	NamePrefix string `yaml:"name_prefix"`
+	// LabelsSelector is a Kubernetes-style equality selector over the
+	// alert's labels: "team=a,env!=dev,page,!silenced".
+	LabelsSelector string `yaml:"labels_selector"`
+	// Scope adds include/exclude rules over labels and annotations.
+	Scope scope.Scope `yaml:"scope"`
+}
+
+// Validate checks the values at load time, so a typo is an error with a line.
+func (p *TriggerParams) Validate() error {
+	switch p.Status {
+	case "firing", "resolved", "all":
+	case "":
+		p.Status = "firing"
+	default:
+		return fmt.Errorf("status %q is not firing, resolved or all", p.Status)
+	}
+	if _, err := ParseSelector(p.LabelsSelector); err != nil {
+		return fmt.Errorf("labels_selector: %w", err)
+	}
+	return nil
+}
+
+// Trigger is a built on_prometheus_alert trigger.
+type Trigger struct {
+	p        TriggerParams
+	selector Selector
+}
+
+// NewTrigger builds the trigger from its parameters.
+func NewTrigger(p *TriggerParams) (triggers.Trigger, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	sel, err := ParseSelector(p.LabelsSelector)
+	if err != nil {
+		return nil, fmt.Errorf("labels_selector: %w", err)
+	}
+	return &Trigger{p: *p, selector: sel}, nil
+}
+
+// Kinds implements triggers.Trigger.
+func (t *Trigger) Kinds() []event.Kind { return []event.Kind{event.KindPrometheusAlert} }
+
+// Match implements triggers.Trigger.
+func (t *Trigger) Match(ev *event.Event) bool {
+	if ev == nil || ev.Kind != event.KindPrometheusAlert {
+		return false
+	}
+	if t.p.Status != "all" && string(ev.Status) != t.p.Status {
+		return false
+	}
+	if t.p.AlertName != "" && ev.Labels["alertname"] != t.p.AlertName {
+		return false
+	}
+	if !hasPrefix(namespaceOf(ev), t.p.NamespacePrefix) ||
+		!hasPrefix(ev.Labels["pod"], t.p.PodNamePrefix) ||
+		!hasPrefix(ev.Labels["instance"], t.p.InstanceNamePrefix) ||
+		!hasPrefix(ev.Subject.Name, t.p.NamePrefix) {
+		return false
+	}
+	if !t.selector.Matches(ev.Labels) {
+		return false
+	}
+	return t.p.Scope.Match(ev, ev.Severity)
+}
+
+// hasPrefix treats an empty prefix as "no condition"; with a prefix, an
+// empty value never matches, so namespace_prefix: "" and a cluster-wide
+// alert do not surprise anyone.
+func hasPrefix(v, prefix string) bool {
+	return prefix == "" || (v != "" && strings.HasPrefix(v, prefix))
+}
+
+func namespaceOf(ev *event.Event) string {
+	if ev.Subject.Namespace != "" {
+		return ev.Subject.Namespace
+	}
+	return ev.Labels["namespace"]
+}
+
+// Selector is a parsed labels_selector.
+//
+// k8s.io/apimachinery is not a dependency of medic and pulling it in for
+// this would be heavy, so the equality-based subset of the Kubernetes
+// selector syntax is implemented here: "k=v", "k==v", "k!=v", "k" (present)
+// and "!k" (absent), comma-separated. Set-based forms ("k in (a,b)") are
+// refused with an error rather than misread.
+type Selector []Requirement
+
+// Requirement is one term of a selector.
+type Requirement struct {
+	Key   string
+	Op    Op
+	Value string
+}
+
+// Op is a selector operator.
+type Op string
+
+// Selector operators.
+const (
+	OpEquals    Op = "="
+	OpNotEquals Op = "!="
+	OpExists    Op = "exists"
+	OpNotExists Op = "!"
+)
+
+// ParseSelector parses a labels_selector; "" selects everything.
+func ParseSelector(s string) (Selector, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	terms := strings.Split(s, ",")
+	sel := make(Selector, 0, len(terms))
+	for _, term := range terms {
+		term = strings.TrimSpace(term)
+		if term == "" {
+			return nil, fmt.Errorf("empty term in %q", s)
+		}
+		r, err := parseRequirement(term)
+		if err != nil {
+			return nil, err
+		}
+		sel = append(sel, r)
+	}
+	return sel, nil
+}
+
+func parseRequirement(term string) (Requirement, error) {
+	if strings.ContainsAny(term, "()") || strings.Contains(term, " in ") || strings.Contains(term, " notin ") {
+		return Requirement{}, fmt.Errorf("%q: set-based selectors (in, notin) are not supported; use k=v, k!=v, k or !k", term)
+	}
+	var r Requirement
+	switch {
+	case strings.Contains(term, "!="):
+		k, v, _ := strings.Cut(term, "!=")
+		r = Requirement{Key: strings.TrimSpace(k), Op: OpNotEquals, Value: strings.TrimSpace(v)}
+	case strings.Contains(term, "=="):
+		k, v, _ := strings.Cut(term, "==")
+		r = Requirement{Key: strings.TrimSpace(k), Op: OpEquals, Value: strings.TrimSpace(v)}
+	case strings.Contains(term, "="):
+		k, v, _ := strings.Cut(term, "=")
+		r = Requirement{Key: strings.TrimSpace(k), Op: OpEquals, Value: strings.TrimSpace(v)}
+	case strings.HasPrefix(term, "!"):
+		r = Requirement{Key: strings.TrimSpace(term[1:]), Op: OpNotExists}
+	default:
+		r = Requirement{Key: term, Op: OpExists}
+	}
+	if r.Key == "" {
+		return r, fmt.Errorf("%q: the label name is missing", term)
+	}
+	if strings.ContainsAny(r.Key, "=! \t") || strings.ContainsAny(r.Value, "=!") {
+		return r, fmt.Errorf("%q is not a valid selector term; use k=v, k!=v, k or !k", term)
+	}
+	return r, nil
+}
+
+// Matches reports whether labels satisfy every requirement. As in
+// Kubernetes, "k!=v" also matches when k is absent.
+func (s Selector) Matches(labels map[string]string) bool {
+	for _, r := range s {
+		v, ok := labels[r.Key]
+		switch r.Op {
+		case OpEquals:
+			if !ok || v != r.Value {
+				return false
+			}
+		case OpNotEquals:
+			if ok && v == r.Value {
+				return false
+			}
+		case OpExists:
+			if !ok {
+				return false
+			}
+		case OpNotExists:
+			if ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// String renders the selector in its canonical form.
+func (s Selector) String() string {
+	parts := make([]string, 0, len(s))
+	for _, r := range s {
+		switch r.Op {
+		case OpExists:
+			parts = append(parts, r.Key)
+		case OpNotExists:
+			parts = append(parts, "!"+r.Key)
+		default:
+			parts = append(parts, r.Key+string(r.Op)+r.Value)
+		}
+	}
+	return strings.Join(parts, ",")
+}

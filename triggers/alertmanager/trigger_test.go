@@ -1,0 +1,154 @@
+package alertmanager
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/alertmanager/template"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/triggers"
+)
+
+func buildTrigger(t *testing.T, src string) (triggers.Trigger, error) {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+		t.Fatalf("test YAML: %v", err)
+	}
+	return triggers.Build(TriggerName, &doc)
+}
+
+func alertEvent(status event.Status, labels, annotations map[string]string) *event.Event {
+	ev := EventFromAlert(alertOf(string(status), labels, annotations), "", DefaultSource, time.Unix(0, 0))
+	return &ev
+}
+
+func alertOf(status string, labels, annotations map[string]string) (a template.Alert) {
+	a.Status, a.Labels, a.Annotations = status, labels, annotations
+	a.StartsAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return a
+}
+
+func TestOnPrometheusAlertIsRegistered(t *testing.T) {
+	if !slices.Contains(triggers.Names(), TriggerName) {
+		t.Fatalf("%s not registered: %v", TriggerName, triggers.Names())
+	}
+	tr, err := buildTrigger(t, "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := tr.Kinds(); len(k) != 1 || k[0] != event.KindPrometheusAlert {
+		t.Errorf("Kinds() = %v", k)
+	}
+}
+
+func TestOnPrometheusAlertMatch(t *testing.T) {
+	crash := alertEvent(event.StatusFiring, map[string]string{
+		"alertname": "KubePodCrashLooping", "namespace": "prod-eu", "pod": "cart-7d9", "container": "app",
+		"instance": "10.0.0.7:8080", "team": "payments", "env": "prod", "severity": "critical",
+	}, map[string]string{"summary": "crash looping", "runbook_url": "https://runbooks/x"})
+	crashResolved := alertEvent(event.StatusResolved, crash.Labels, nil)
+	node := alertEvent(event.StatusFiring, map[string]string{"alertname": "KubeNodeNotReady", "node": "worker-3"}, nil)
+	deploy := alertEvent(event.StatusFiring, map[string]string{
+		"alertname": "KubeDeploymentReplicasMismatch", "namespace": "staging", "deployment": "api", "env": "dev",
+	}, map[string]string{"silenced_by": "bob"})
+	notAlert := &event.Event{Kind: event.KindPodCrashLoop, Status: event.StatusFiring,
+		Labels: map[string]string{"alertname": "KubePodCrashLooping"}}
+
+	tests := []struct {
+		name  string
+		yaml  string
+		match []*event.Event
+		miss  []*event.Event
+	}{
+		{"defaults: every firing alert", `{}`, []*event.Event{crash, node, deploy}, []*event.Event{crashResolved, notAlert}},
+		{"null params", ``, []*event.Event{crash}, []*event.Event{crashResolved}},
+		{"alert name", `alert_name: KubePodCrashLooping`, []*event.Event{crash}, []*event.Event{node, crashResolved, notAlert}},
+		{"alert name is exact", `alert_name: KubePod`, nil, []*event.Event{crash}},
+		{"resolved", `{alert_name: KubePodCrashLooping, status: resolved}`, []*event.Event{crashResolved}, []*event.Event{crash}},
+		{"all", `status: all`, []*event.Event{crash, crashResolved, node}, []*event.Event{notAlert}},
+		{"namespace prefix", `namespace_prefix: prod-`, []*event.Event{crash}, []*event.Event{deploy, node}},
+		{"pod name prefix", `pod_name_prefix: cart-`, []*event.Event{crash}, []*event.Event{deploy, node}},
+		{"instance prefix", `instance_name_prefix: "10.0."`, []*event.Event{crash}, []*event.Event{node}},
+		{"subject name prefix", `name_prefix: work`, []*event.Event{node}, []*event.Event{crash, deploy}},
+		{"subject name prefix on deployment", `name_prefix: ap`, []*event.Event{deploy}, []*event.Event{crash}},
+		{"selector equality", `labels_selector: "team=payments,env=prod"`, []*event.Event{crash}, []*event.Event{deploy, node}},
+		{"selector double equals", `labels_selector: "team==payments"`, []*event.Event{crash}, []*event.Event{deploy}},
+		{"selector not equals matches absent", `labels_selector: "env!=dev"`, []*event.Event{crash, node}, []*event.Event{deploy}},
+		{"selector exists", `labels_selector: deployment`, []*event.Event{deploy}, []*event.Event{crash, node}},
+		{"selector not exists", `labels_selector: "!namespace"`, []*event.Event{node}, []*event.Event{crash, deploy}},
+		{"selector with spaces", `labels_selector: " team = payments , !deployment "`, []*event.Event{crash}, []*event.Event{deploy}},
+		{"scope include by label", "scope:\n  include:\n    - labels: {team: pay.*}", []*event.Event{crash}, []*event.Event{deploy, node}},
+		{"scope exclude by annotation", "scope:\n  exclude:\n    - annotations: {silenced_by: .+}", []*event.Event{crash, node}, []*event.Event{deploy}},
+		{"scope severity", "scope:\n  include:\n    - severity: critical", []*event.Event{crash}, []*event.Event{deploy}},
+		{"everything at once", `
+alert_name: KubePodCrashLooping
+status: firing
+namespace_prefix: prod
+pod_name_prefix: cart
+instance_name_prefix: "10."
+name_prefix: cart-7
+labels_selector: team=payments
+scope:
+  include:
+    - namespace: prod-.*
+`, []*event.Event{crash}, []*event.Event{crashResolved, node, deploy}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr, err := buildTrigger(t, tt.yaml)
+			if err != nil {
+				t.Fatalf("build: %v", err)
+			}
+			for _, ev := range tt.match {
+				if !tr.Match(ev) {
+					t.Errorf("does not match %s %s %v", ev.Status, ev.Title, ev.Labels)
+				}
+			}
+			for _, ev := range tt.miss {
+				if tr.Match(ev) {
+					t.Errorf("matches %s %s %v", ev.Status, ev.Title, ev.Labels)
+				}
+			}
+		})
+	}
+}
+
+func TestOnPrometheusAlertBuildErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want string
+	}{
+		{"unknown parameter", "alert_name: X\nalert_nme: Y\n", `line 2: unknown parameter "alert_nme" (did you mean "alert_name"?)`},
+		{"unknown parameter in scope", "scope:\n  include:\n    - lables: {a: b}\n", `line 3: unknown parameter "lables"`},
+		{"bad status", "status: open\n", `line 1: status "open" is not firing, resolved or all`},
+		{"set-based selector", "labels_selector: 'env in (a,b)'\n", "set-based selectors"},
+		{"empty selector term", "labels_selector: 'a=b,,c'\n", "empty term"},
+		{"selector without key", "labels_selector: '=b'\n", "label name is missing"},
+		{"bad scope regex", "scope:\n  include:\n    - namespace: '(('\n", "line 3"},
+		{"wrong type", "alert_name: [a, b]\n", "line 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := buildTrigger(t, tt.yaml)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSelectorString(t *testing.T) {
+	sel, err := ParseSelector(" a = 1, b!=2 ,c,!d,e==5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sel.String(), "a=1,b!=2,c,!d,e=5"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
