@@ -23,9 +23,9 @@ AMTOOL := $(TOOLS_DIR)/alertmanager-$(ALERTMANAGER_VERSION)/amtool
 
 tools: $(ALERTMANAGER) $(AMTOOL)
 
-# One script run builds both binaries; it is idempotent and takes a lock, so
-# make -j invoking it for both targets is harmless.
-$(ALERTMANAGER) $(AMTOOL):
+# One script run builds both binaries (a grouped target, GNU make >= 4.3); the
+# script is idempotent and takes a lock against concurrent builders.
+$(ALERTMANAGER) $(AMTOOL) &:
 	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' bash '$(MEDIC_REPO_ROOT)/test/tools/build-alertmanager.sh' >/dev/null
 
 tools-clean:

@@ -252,7 +252,7 @@ func (am *Alertmanager) checkItIsOurs(hc *http.Client, launched time.Time) error
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil {
 		return errStranger
 	}
-	if st.Uptime.Before(launched.Add(-time.Second)) {
+	if st.Uptime.Before(launched.Add(-10 * time.Millisecond)) {
 		return fmt.Errorf("%w (started %v, we launched at %v)", errStranger, st.Uptime, launched)
 	}
 	return nil
@@ -410,10 +410,16 @@ func renderConfig(webhookURL string, s settings) (string, error) {
 	return string(b), err
 }
 
-// promDuration formats d the way Prometheus durations parse ("1s", "250ms").
+// promDuration formats d the way Prometheus durations parse ("1h", "1s",
+// "250ms"); below a millisecond is dropped.
 func promDuration(d time.Duration) string {
-	if d%time.Second == 0 {
-		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if d != 0 && d%u.d == 0 {
+			return strconv.FormatInt(int64(d/u.d), 10) + u.name
+		}
 	}
 	return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
 }

@@ -47,8 +47,13 @@ func Fingerprint(labels template.KV) string {
 // alert typed on the command line and one sent by Alertmanager look the same
 // to playbooks.
 func EventFromAlert(a template.Alert, externalURL, source string, receivedAt time.Time) event.Event {
+	// The ID is keyed on the fingerprint of the labels as received, not on
+	// the payload's fingerprint field: Alertmanager computes that field the
+	// same way, and a hand-made payload that repeats one fingerprint for
+	// different alerts must not lose all but the first.
+	labelsFP := Fingerprint(a.Labels)
 	if a.Fingerprint == "" {
-		a.Fingerprint = Fingerprint(a.Labels)
+		a.Fingerprint = labelsFP
 	}
 	status := event.Status(a.Status)
 	raw, err := json.Marshal(a)
@@ -59,7 +64,7 @@ func EventFromAlert(a template.Alert, externalURL, source string, receivedAt tim
 		raw = nil
 	}
 	return event.Event{
-		ID:           event.NewID(source, a.Fingerprint, status, a.StartsAt),
+		ID:           event.NewID(source, labelsFP, status, a.StartsAt),
 		Kind:         event.KindPrometheusAlert,
 		Source:       source,
 		Status:       status,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -99,6 +100,9 @@ func describeDecodeError(body []byte, err error) error {
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errors.New("the body is empty")
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.New("malformed JSON: the body ends in the middle of the JSON value")
 	}
 	return fmt.Errorf("decoding the request: %w", err)
 }

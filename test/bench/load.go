@@ -1,0 +1,510 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// poster sends webhook bodies over keep-alive connections.
+type poster struct {
+	client *http.Client
+	url    string
+}
+
+func newPoster(base string, conns int) *poster {
+	tr := &http.Transport{
+		MaxIdleConns:        conns * 2,
+		MaxIdleConnsPerHost: conns * 2,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &poster{client: &http.Client{Transport: tr, Timeout: 30 * time.Second}, url: base + "/api/alerts"}
+}
+
+type answer struct {
+	code       int // 0: transport error
+	accepted   int
+	duplicates int
+	err        error
+}
+
+func (p *poster) post(body []byte) answer {
+	req, err := http.NewRequest(http.MethodPost, p.url, bytes.NewReader(body))
+	if err != nil {
+		return answer{err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return answer{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	a := answer{code: resp.StatusCode, err: err}
+	if resp.StatusCode == http.StatusOK && err == nil {
+		var r struct {
+			Accepted   int `json:"accepted"`
+			Duplicates int `json:"duplicates"`
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			a.err = fmt.Errorf("200 answer %q: %w", b, err)
+		}
+		a.accepted, a.duplicates = r.Accepted, r.Duplicates
+	}
+	return a
+}
+
+func (p *poster) close() { p.client.CloseIdleConnections() }
+
+// answerKey is how a non-200 answer is counted in the results.
+func answerKey(a answer) string {
+	if a.code == 0 {
+		return "transport error"
+	}
+	return strconv.Itoa(a.code)
+}
+
+// tailer reads what was appended to a file since its last call.
+type tailer struct {
+	f       *os.File
+	buf     []byte
+	partial []byte
+}
+
+func openTail(path string) (*tailer, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return &tailer{f: f, buf: make([]byte, 256<<10)}, nil
+}
+
+func (t *tailer) close() { t.f.Close() }
+
+// read calls fn (which must not keep line) for each complete line appended
+// since the last call, and returns how many there were.
+func (t *tailer) read(fn func(line []byte)) (int, error) {
+	n := 0
+	for {
+		k, err := t.f.Read(t.buf)
+		data := t.buf[:k]
+		for len(data) > 0 {
+			i := bytes.IndexByte(data, '\n')
+			if i < 0 {
+				t.partial = append(t.partial, data...)
+				break
+			}
+			line := data[:i]
+			if len(t.partial) > 0 {
+				t.partial = append(t.partial, line...)
+				line = t.partial
+			}
+			if fn != nil {
+				fn(line)
+			}
+			n++
+			t.partial = t.partial[:0]
+			data = data[i+1:]
+		}
+		if errors.Is(err, io.EOF) || (err == nil && k == 0) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// findingLine is the part of a file sink line the harness reads.
+type findingLine struct {
+	DeliveredAt time.Time `json:"deliveredAt"`
+	Finding     struct {
+		Event struct {
+			Labels map[string]string `json:"labels"`
+		} `json:"event"`
+	} `json:"finding"`
+}
+
+func parseLine(line []byte) (id int, delivered time.Time, ok bool) {
+	var rec findingLine
+	if json.Unmarshal(line, &rec) != nil {
+		return 0, time.Time{}, false
+	}
+	id, err := strconv.Atoi(rec.Finding.Event.Labels["bench_id"])
+	if err != nil {
+		return 0, time.Time{}, false
+	}
+	return id, rec.DeliveredAt, true
+}
+
+// ---- throughput phase ----
+
+type throughputResult struct {
+	Alerts        int            `json:"alerts"`
+	BatchSize     int            `json:"batch_size"`
+	Clients       int            `json:"clients"`
+	Requests      int            `json:"requests"`
+	MeanBodyBytes int            `json:"mean_body_bytes"`
+	Accepted      int            `json:"accepted_alerts"`
+	DupAnswered   int            `json:"duplicates_answered"`
+	Refused       map[string]int `json:"refused_requests,omitempty"`
+	Seconds       float64        `json:"intake_seconds"`
+	AlertsPerSec  float64        `json:"alerts_per_sec"`
+	Answer        dist           `json:"answer_latency"`
+	// Drain: from the first request until the file sink held every
+	// accepted alert's finding.
+	DrainSeconds   float64 `json:"drain_seconds"`
+	DrainComplete  bool    `json:"drain_complete"`
+	FindingsPerSec float64 `json:"pipeline_findings_per_sec"`
+	Lines          int     `json:"lines"`
+	Lost           int     `json:"lost"`
+	Duplicates     int     `json:"duplicate_lines"`
+	RSSPeakIntake  int64   `json:"rss_peak_intake_bytes"`
+	RSSPeak        int64   `json:"rss_peak_bytes"`
+	RSSHighWater   int64   `json:"rss_high_water_bytes"`
+}
+
+func runThroughput(m *medicProc, gen *alertGen, o *options) (throughputResult, error) {
+	r := throughputResult{Alerts: o.alerts, BatchSize: o.batch, Clients: o.clients, Refused: map[string]int{}}
+	reqs := batches(1, o.alerts, o.batch)
+	bodies := make([][]byte, len(reqs))
+	total := 0
+	for i, ids := range reqs {
+		b, err := gen.body(ids)
+		if err != nil {
+			return r, err
+		}
+		bodies[i] = b
+		total += len(b)
+	}
+	r.Requests = len(reqs)
+	r.MeanBodyBytes = total / len(reqs)
+
+	tail, err := openTail(m.findings)
+	if err != nil {
+		return r, err
+	}
+	defer tail.close()
+
+	p := newPoster(m.base, o.clients)
+	defer p.close()
+	answers := make([]answer, len(reqs))
+	lat := make([]time.Duration, len(reqs))
+	jobs := make(chan int, len(reqs))
+	for i := range reqs {
+		jobs <- i
+	}
+	close(jobs)
+
+	sampler := sampleRSS(m.pid(), 100*time.Millisecond)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range o.clients {
+		wg.Go(func() {
+			for i := range jobs {
+				t0 := time.Now()
+				answers[i] = p.post(bodies[i])
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	wg.Wait()
+	intake := time.Since(start)
+	r.RSSPeakIntake = sampleNow(sampler, m.pid())
+
+	accepted := make(map[int]bool, o.alerts)
+	var latOK []time.Duration
+	for i, a := range answers {
+		if a.code == http.StatusOK && a.err == nil {
+			r.Accepted += len(reqs[i])
+			r.DupAnswered += a.duplicates
+			for _, id := range reqs[i] {
+				accepted[id] = true
+			}
+			latOK = append(latOK, lat[i])
+			continue
+		}
+		r.Refused[answerKey(a)]++
+	}
+	r.Seconds = intake.Seconds()
+	r.AlertsPerSec = float64(r.Accepted) / intake.Seconds()
+	r.Answer = summarize(latOK)
+	logf("intake: %d of %d alerts accepted in %.2fs (%s alerts/s); waiting for the file sink",
+		r.Accepted, o.alerts, r.Seconds, thousands(r.AlertsPerSec))
+
+	// Count lines (cheaply, so the harness does not compete with medic for
+	// the CPU) until every accepted alert could be there.
+	lines := 0
+	deadline := time.Now().Add(o.drainTimeout)
+	var lastLine time.Time
+	for lines < r.Accepted && time.Now().Before(deadline) && m.running() {
+		n, err := tail.read(nil)
+		if err != nil {
+			return r, err
+		}
+		if n > 0 {
+			lines += n
+			lastLine = time.Now()
+			continue
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.RSSPeak, _ = sampler.stop()
+	r.RSSHighWater = procStatus(m.pid(), "VmHWM")["VmHWM"]
+	r.DrainComplete = lines >= r.Accepted
+	if !lastLine.IsZero() {
+		r.DrainSeconds = lastLine.Sub(start).Seconds()
+		r.FindingsPerSec = float64(lines) / r.DrainSeconds
+	}
+	if !r.DrainComplete {
+		logf("file sink holds %d lines, %d alerts accepted; giving up after %s", lines, r.Accepted, o.drainTimeout)
+	}
+
+	// Now read the whole file and check every accepted alert is there once.
+	seen, n, err := countIDs(m.findings)
+	if err != nil {
+		return r, err
+	}
+	r.Lines = n
+	for id := range accepted {
+		if seen[id] == 0 {
+			r.Lost++
+		}
+	}
+	for _, c := range seen {
+		if c > 1 {
+			r.Duplicates += c - 1
+		}
+	}
+	return r, nil
+}
+
+// sampleNow is the sampler's peak so far, or the current RSS if higher.
+func sampleNow(s *rssSampler, pid int) int64 { return max(rss(pid), s.peak) }
+
+func countIDs(path string) (map[int]int, int, error) {
+	t, err := openTail(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer t.close()
+	seen := map[int]int{}
+	n, err := t.read(func(line []byte) {
+		if id, _, ok := parseLine(line); ok {
+			seen[id]++
+		}
+	})
+	return seen, n, err
+}
+
+// ---- latency phase ----
+
+type latencyResult struct {
+	Rate            int            `json:"rate_alerts_per_sec"`
+	BatchSize       int            `json:"alerts_per_request"`
+	IntervalMs      float64        `json:"request_interval_ms"`
+	DurationSeconds float64        `json:"duration_seconds"`
+	Requests        int            `json:"requests"`
+	Sent            int            `json:"sent_alerts"`
+	Accepted        int            `json:"accepted_alerts"`
+	Refused         map[string]int `json:"refused_requests,omitempty"`
+	AchievedRate    float64        `json:"achieved_alerts_per_sec"`
+	MaxDispatchLag  float64        `json:"max_dispatch_lag_ms"`
+	Answer          dist           `json:"answer_latency"`
+	EndToEnd        dist           `json:"end_to_end"`
+	EndToEndSink    dist           `json:"end_to_end_by_delivered_at"`
+	PollMs          float64        `json:"tail_poll_ms"`
+	Lost            int            `json:"lost"`
+	Duplicates      int            `json:"duplicate_lines"`
+	Unknown         int            `json:"unexpected_lines"`
+	RSSPeak         int64          `json:"rss_peak_bytes"`
+	RSSMean         int64          `json:"rss_mean_bytes"`
+}
+
+// latencyBase keeps the latency phase's bench_ids apart from the
+// throughput phase's.
+const latencyBase = 10_000_000
+
+func runLatency(m *medicProc, gen *alertGen, o *options) (latencyResult, error) {
+	interval := time.Duration(float64(time.Second) * float64(o.latBatch) / float64(o.rate))
+	nReq := int(o.duration / interval)
+	r := latencyResult{
+		Rate: o.rate, BatchSize: o.latBatch, IntervalMs: float64(interval) / float64(time.Millisecond),
+		DurationSeconds: o.duration.Seconds(), Requests: nReq, Sent: nReq * o.latBatch,
+		PollMs: float64(o.poll) / float64(time.Millisecond), Refused: map[string]int{},
+	}
+	if nReq < 1 {
+		return r, fmt.Errorf("-duration %s is shorter than one request interval (%s)", o.duration, interval)
+	}
+	reqs := batches(latencyBase, r.Sent, o.latBatch)
+	bodies := make([][]byte, len(reqs))
+	for i, ids := range reqs {
+		b, err := gen.body(ids)
+		if err != nil {
+			return r, err
+		}
+		bodies[i] = b
+	}
+
+	// The tailer notes when each alert's line appeared.
+	tail, err := openTail(m.findings)
+	if err != nil {
+		return r, err
+	}
+	defer tail.close()
+	var (
+		mu        sync.Mutex
+		seenAt    = make([]time.Time, r.Sent)
+		delivered = make([]time.Time, r.Sent)
+		seenCount = make([]int, r.Sent)
+		unknown   int
+		stopTail  atomic.Bool
+		tailErr   error
+		tailDone  = make(chan struct{})
+	)
+	go func() {
+		defer close(tailDone)
+		for !stopTail.Load() {
+			var now time.Time
+			mu.Lock()
+			n, err := tail.read(func(line []byte) {
+				if now.IsZero() {
+					now = time.Now()
+				}
+				id, d, ok := parseLine(line)
+				k := id - latencyBase
+				if !ok || k < 0 || k >= len(seenAt) {
+					unknown++
+					return
+				}
+				if seenCount[k] == 0 {
+					seenAt[k], delivered[k] = now, d
+				}
+				seenCount[k]++
+			})
+			mu.Unlock()
+			if err != nil {
+				tailErr = err
+				return
+			}
+			if n == 0 {
+				time.Sleep(o.poll)
+			}
+		}
+	}()
+
+	p := newPoster(m.base, o.latClients)
+	defer p.close()
+	sentAt := make([]time.Time, len(reqs))
+	answers := make([]answer, len(reqs))
+	lat := make([]time.Duration, len(reqs))
+	lag := make([]time.Duration, len(reqs))
+	sched := make([]time.Time, len(reqs))
+	jobs := make(chan int, len(reqs))
+	var wg sync.WaitGroup
+	for range o.latClients {
+		wg.Go(func() {
+			for i := range jobs {
+				t0 := time.Now()
+				sentAt[i], lag[i] = t0, t0.Sub(sched[i])
+				answers[i] = p.post(bodies[i])
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+
+	sampler := sampleRSS(m.pid(), 100*time.Millisecond)
+	start := time.Now().Add(20 * time.Millisecond)
+	for i := range reqs {
+		sched[i] = start.Add(time.Duration(i) * interval)
+		if d := time.Until(sched[i]); d > 0 {
+			time.Sleep(d)
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+
+	var lastSend time.Time
+	var latOK []time.Duration
+	accepted := make([]bool, r.Sent)
+	for i, a := range answers {
+		lastSend = later(lastSend, sentAt[i])
+		r.MaxDispatchLag = max(r.MaxDispatchLag, float64(lag[i])/float64(time.Millisecond))
+		if a.code == http.StatusOK && a.err == nil {
+			r.Accepted += len(reqs[i])
+			latOK = append(latOK, lat[i])
+			for _, id := range reqs[i] {
+				accepted[id-latencyBase] = true
+			}
+			continue
+		}
+		r.Refused[answerKey(a)]++
+	}
+	r.Answer = summarize(latOK)
+	r.AchievedRate = float64(r.Accepted) / lastSend.Sub(sentAt[0]).Seconds()
+	logf("sent %d alerts in %d requests (%s accepted/s); waiting for their findings", r.Sent, len(reqs), thousands(r.AchievedRate))
+
+	// Wait until every accepted alert is in the file, for at most
+	// lossTimeout after the last send.
+	deadline := lastSend.Add(o.lossTimeout)
+	missing := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for k, ok := range accepted {
+			if ok && seenCount[k] == 0 {
+				n++
+			}
+		}
+		return n
+	}
+	for missing() > 0 && time.Now().Before(deadline) && m.running() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A little longer, so a duplicate written right after would be seen.
+	time.Sleep(200 * time.Millisecond)
+	stopTail.Store(true)
+	<-tailDone
+	r.RSSPeak, r.RSSMean = sampler.stop()
+	if tailErr != nil {
+		return r, tailErr
+	}
+
+	var e2e, e2eSink []time.Duration
+	for i, ids := range reqs {
+		for _, id := range ids {
+			k := id - latencyBase
+			if !accepted[k] {
+				continue
+			}
+			if seenCount[k] == 0 {
+				r.Lost++
+				continue
+			}
+			r.Duplicates += seenCount[k] - 1
+			e2e = append(e2e, seenAt[k].Sub(sentAt[i]))
+			e2eSink = append(e2eSink, delivered[k].Sub(sentAt[i]))
+		}
+	}
+	r.Unknown = unknown
+	r.EndToEnd = summarize(e2e)
+	r.EndToEndSink = summarize(e2eSink)
+	return r, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

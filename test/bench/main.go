@@ -1,0 +1,376 @@
+// Command bench is medic's end-to-end benchmark harness (`make bench`, or
+// `go run ./test/bench`). It builds medic, runs it as a subprocess with a
+// file sink, and measures:
+//
+//   - raw JetStream: async publishes with message IDs to an embedded
+//     server's file-storage stream, in this process, as the ceiling medic's
+//     intake is compared with;
+//   - webhook intake: alerts/s accepted (HTTP 200, i.e. stored in
+//     JetStream) from concurrent clients posting Alertmanager webhook
+//     batches as fast as they can, the answer latency, and how long the
+//     pipeline takes to turn every alert into a line of the findings file;
+//   - end-to-end latency at a fixed rate: webhook sent → finding line in
+//     the file, with lost and duplicated alerts counted;
+//   - medic's resident memory idle, under load and at the fixed rate.
+//
+// It prints a table and writes the same figures to
+// test/bench/results/latest.json. It asserts no timing: it exits non-zero
+// only when the run itself breaks or accepted alerts were lost.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/triggers/alertmanager"
+)
+
+type options struct {
+	medic        string
+	data         string
+	out          string
+	keep         bool
+	alerts       int
+	batch        int
+	clients      int
+	jsMsgs       int
+	rate         int
+	latBatch     int
+	latClients   int
+	duration     time.Duration
+	poll         time.Duration
+	idleWait     time.Duration
+	drainTimeout time.Duration
+	lossTimeout  time.Duration
+	skipJS       bool
+}
+
+// Targets the figures are compared with (reported, never asserted).
+const (
+	targetFraction = 0.50
+	targetP99Ms    = 25.0
+	targetIdleMiB  = 40.0
+)
+
+func main() {
+	var o options
+	flag.StringVar(&o.medic, "medic", "", "medic binary to run (default: build ./cmd/medic into a temporary folder)")
+	flag.StringVar(&o.data, "data", "", "shared data folder holding alert-rules.json (default: <repo>/../shared/data)")
+	flag.StringVar(&o.out, "out", "", "where to write the JSON results (default: <repo>/test/bench/results/latest.json; - for none)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (medic's data, logs and findings files)")
+	flag.IntVar(&o.alerts, "alerts", 20000, "throughput phase: alerts to post")
+	flag.IntVar(&o.batch, "batch", 50, "throughput phase: alerts per webhook request")
+	flag.IntVar(&o.clients, "clients", 8, "throughput phase: concurrent HTTP clients (keep-alive)")
+	flag.IntVar(&o.jsMsgs, "js-msgs", 100000, "raw JetStream baseline: messages to publish")
+	flag.BoolVar(&o.skipJS, "skip-js", false, "skip the raw JetStream baseline")
+	flag.IntVar(&o.rate, "rate", 1000, "latency phase: alerts per second")
+	flag.IntVar(&o.latBatch, "latency-batch", 10, "latency phase: alerts per request (one request every latency-batch/rate seconds)")
+	flag.IntVar(&o.latClients, "latency-clients", 8, "latency phase: HTTP clients the paced requests are handed to")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "latency phase: how long to send")
+	flag.DurationVar(&o.poll, "poll", time.Millisecond, "latency phase: how often the findings file is polled when nothing new was read")
+	flag.DurationVar(&o.idleWait, "idle-wait", 2*time.Second, "how long after readiness idle RSS is read")
+	flag.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "throughput phase: how long to wait for every finding to reach the file")
+	flag.DurationVar(&o.lossTimeout, "loss-timeout", 30*time.Second, "latency phase: an accepted alert whose line is not in the file this long after the last send is lost")
+	flag.Parse()
+	if err := validate(&o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	res, err := run(&o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	if lost := res.Throughput.Lost + res.Latency.Lost; lost > 0 {
+		fmt.Fprintf(os.Stderr, "bench: %d accepted alerts never reached the findings file\n", lost)
+		os.Exit(1)
+	}
+	if !res.Throughput.DrainComplete {
+		fmt.Fprintln(os.Stderr, "bench: the throughput phase did not drain")
+		os.Exit(1)
+	}
+}
+
+func validate(o *options) error {
+	switch {
+	case o.alerts < 1 || o.batch < 1 || o.clients < 1:
+		return errors.New("-alerts, -batch and -clients must be at least 1")
+	case o.rate < 1 || o.latBatch < 1 || o.latClients < 1:
+		return errors.New("-rate, -latency-batch and -latency-clients must be at least 1")
+	case o.jsMsgs < 1 && !o.skipJS:
+		return errors.New("-js-msgs must be at least 1")
+	case o.poll <= 0:
+		return errors.New("-poll must be positive")
+	}
+	return nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+type results struct {
+	Date        string           `json:"date"`
+	Commit      string           `json:"commit,omitempty"`
+	GoVersion   string           `json:"go_version"`
+	Platform    string           `json:"platform"`
+	CPUs        int              `json:"cpus"`
+	EventBytes  int              `json:"event_bytes"`
+	RawJS       *jsResult        `json:"raw_jetstream,omitempty"`
+	Fraction    float64          `json:"intake_fraction_of_raw_jetstream,omitempty"`
+	IdleRSS     int64            `json:"rss_idle_bytes"`
+	Throughput  throughputResult `json:"throughput"`
+	Latency     latencyResult    `json:"latency"`
+	MedicLogged int              `json:"medic_log_lines"`
+	Targets     targets          `json:"targets"`
+	WallSeconds float64          `json:"wall_seconds"`
+}
+
+type targets struct {
+	MinFraction     float64 `json:"min_fraction_of_raw_jetstream"`
+	MaxP99Ms        float64 `json:"max_p99_end_to_end_ms"`
+	MaxIdleRSSMiB   float64 `json:"max_idle_rss_mib"`
+	FractionMet     *bool   `json:"fraction_met,omitempty"`
+	P99Met          bool    `json:"p99_met"`
+	IdleRSSMet      bool    `json:"idle_rss_met"`
+	AssertedByBench bool    `json:"asserted"`
+}
+
+func run(o *options) (*results, error) {
+	began := time.Now()
+	root, err := findRoot()
+	if err != nil {
+		return nil, err
+	}
+	if o.data == "" {
+		o.data = filepath.Join(root, "..", "shared", "data")
+	}
+	rules, err := loadRules(filepath.Join(o.data, "alert-rules.json"))
+	if err != nil {
+		return nil, fmt.Errorf("load alert rules (set -data): %w", err)
+	}
+	if o.out == "" {
+		o.out = filepath.Join(root, "test", "bench", "results", "latest.json")
+	}
+	tmp, err := os.MkdirTemp("", "medic-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if o.keep {
+		logf("keeping %s", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+
+	bin := o.medic
+	if bin == "" {
+		logf("building medic")
+		if bin, err = buildMedic(root, tmp); err != nil {
+			return nil, err
+		}
+	}
+
+	res := &results{
+		Date:      time.Now().UTC().Format(time.RFC3339),
+		Commit:    gitDescribe(root),
+		GoVersion: runtime.Version(),
+		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
+		CPUs:      runtime.NumCPU(),
+	}
+	gen := &alertGen{rules: rules, base: time.Now().UTC().Truncate(time.Second).Add(-time.Hour)}
+	evJSON, err := medianEvent(gen)
+	if err != nil {
+		return nil, err
+	}
+	res.EventBytes = len(evJSON)
+
+	// The baseline runs first, while medic is not running, so it has the
+	// machine to itself.
+	if !o.skipJS {
+		logf("raw JetStream: publishing %d messages of %d bytes", o.jsMsgs, len(evJSON))
+		js, err := rawJetStream(filepath.Join(tmp, "raw-jetstream"), o.jsMsgs, evJSON, config.Default().Bus.DedupWindow)
+		if err != nil {
+			return nil, fmt.Errorf("raw JetStream baseline: %w", err)
+		}
+		res.RawJS = &js
+		_ = os.RemoveAll(filepath.Join(tmp, "raw-jetstream"))
+		logf("raw JetStream: %s msg/s", thousands(js.MsgsPerSec))
+	}
+
+	// Throughput on a fresh medic.
+	m, err := startMedic(bin, filepath.Join(tmp, "throughput"))
+	if err != nil {
+		return nil, err
+	}
+	defer stopQuietly(m)
+	if err := m.waitReady(60 * time.Second); err != nil {
+		return nil, err
+	}
+	time.Sleep(o.idleWait)
+	res.IdleRSS = rss(m.pid())
+	logf("medic ready, idle RSS %s; throughput: %d alerts, %d per request, %d clients", fmtMiB(res.IdleRSS), o.alerts, o.batch, o.clients)
+	res.Throughput, err = runThroughput(m, gen, o)
+	if err != nil {
+		return nil, fmt.Errorf("throughput phase: %w", err)
+	}
+	logf("pipeline: %d lines in the findings file after %.1fs", res.Throughput.Lines, res.Throughput.DrainSeconds)
+	res.MedicLogged += m.logLines()
+	if err := m.stop(30 * time.Second); err != nil {
+		return nil, err
+	}
+
+	// Latency on another fresh medic, so the first phase's backlog and
+	// stream contents do not weigh on it.
+	m, err = startMedic(bin, filepath.Join(tmp, "latency"))
+	if err != nil {
+		return nil, err
+	}
+	defer stopQuietly(m)
+	if err := m.waitReady(60 * time.Second); err != nil {
+		return nil, err
+	}
+	logf("latency: %d alerts/s for %s, %d alerts per request", o.rate, o.duration, o.latBatch)
+	res.Latency, err = runLatency(m, gen, o)
+	if err != nil {
+		return nil, fmt.Errorf("latency phase: %w", err)
+	}
+	res.MedicLogged += m.logLines()
+	if res.MedicLogged > 0 {
+		logf("medic logged %d warning/error lines; see %s (run with -keep to look)", res.MedicLogged, tmp)
+	}
+	if err := m.stop(30 * time.Second); err != nil {
+		return nil, err
+	}
+
+	if res.RawJS != nil && res.RawJS.MsgsPerSec > 0 {
+		res.Fraction = res.Throughput.AlertsPerSec / res.RawJS.MsgsPerSec
+	}
+	res.Targets = targets{
+		MinFraction: targetFraction, MaxP99Ms: targetP99Ms, MaxIdleRSSMiB: targetIdleMiB,
+		P99Met:     res.Latency.EndToEnd.N > 0 && res.Latency.EndToEnd.P99 <= targetP99Ms,
+		IdleRSSMet: mib(res.IdleRSS) <= targetIdleMiB,
+	}
+	if res.RawJS != nil {
+		met := res.Fraction >= targetFraction
+		res.Targets.FractionMet = &met
+	}
+	res.WallSeconds = time.Since(began).Seconds()
+
+	printTable(os.Stdout, res, o)
+	if o.out != "-" {
+		if err := writeJSON(o.out, res); err != nil {
+			return res, err
+		}
+		logf("wrote %s", o.out)
+	}
+	return res, nil
+}
+
+// medianEvent is the JSON of the event medic stores for one alert of each
+// rule, the one of median size, as the raw baseline's message body.
+func medianEvent(gen *alertGen) ([]byte, error) {
+	var all [][]byte
+	for id := range gen.rules {
+		ev := alertmanager.EventFromAlert(gen.alert(id), benchExternalURL, alertmanager.DefaultSource, time.Now())
+		b, err := json.Marshal(&ev)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, b)
+	}
+	slices.SortFunc(all, func(a, b []byte) int { return len(a) - len(b) })
+	return all[len(all)/2], nil
+}
+
+func stopQuietly(m *medicProc) {
+	if m.running() {
+		_ = m.stop(10 * time.Second)
+	}
+}
+
+func gitDescribe(root string) string {
+	cmd := exec.Command("git", "describe", "--always", "--dirty")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func writeJSON(path string, res *results) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o640)
+}
+
+func printTable(w io.Writer, r *results, o *options) {
+	row := func(label, value string) { fmt.Fprintf(w, "%-52s %s\n", label, value) }
+	tp, lt := &r.Throughput, &r.Latency
+	fmt.Fprintf(w, "\nmedic benchmark (%d cores, %s, %s)\n", r.CPUs, r.GoVersion, r.Platform)
+	if r.RawJS != nil {
+		row(fmt.Sprintf("raw JetStream publish (file store, %s msgs)", fmtKiB(r.RawJS.MsgBytes)),
+			fmt.Sprintf("%s msg/s", thousands(r.RawJS.MsgsPerSec)))
+	}
+	intake := fmt.Sprintf("%s alerts/s", thousands(tp.AlertsPerSec))
+	if r.RawJS != nil {
+		intake += fmt.Sprintf("   = %.0f%% of raw JetStream", 100*r.Fraction)
+	}
+	row(fmt.Sprintf("webhook intake (batches of %d, %d clients)", o.batch, o.clients), intake)
+	row("webhook answer latency", fmt.Sprintf("p50 %s  p99 %s", fmtMs(tp.Answer.P50), fmtMs(tp.Answer.P99)))
+	drain := fmt.Sprintf("%s findings/s   (%s alerts in the file after %.1f s)", thousands(tp.FindingsPerSec), thousands(float64(tp.Lines)), tp.DrainSeconds)
+	if !tp.DrainComplete {
+		drain += "   DID NOT DRAIN"
+	}
+	row("pipeline (webhook → playbooks → file sink)", drain)
+	row(fmt.Sprintf("end to end at %s alerts/s (webhook → file sink)", thousands(float64(lt.Rate))),
+		fmt.Sprintf("p50 %s  p99 %s  max %s", fmtMs(lt.EndToEnd.P50), fmtMs(lt.EndToEnd.P99), fmtMs(lt.EndToEnd.Max)))
+	row(fmt.Sprintf("  (%d alerts per request every %s ms)", lt.BatchSize, trimFloat(lt.IntervalMs)),
+		fmt.Sprintf("webhook answer p50 %s  p99 %s", fmtMs(lt.Answer.P50), fmtMs(lt.Answer.P99)))
+	fmt.Fprintf(w, "lost %d   duplicates %d   (throughput phase: lost %d of %s, duplicates %d; at %s/s: lost %d of %s, duplicates %d)\n",
+		tp.Lost+lt.Lost, tp.Duplicates+lt.Duplicates,
+		tp.Lost, thousands(float64(tp.Accepted)), tp.Duplicates,
+		thousands(float64(lt.Rate)), lt.Lost, thousands(float64(lt.Accepted)), lt.Duplicates)
+	if len(tp.Refused)+len(lt.Refused) > 0 {
+		fmt.Fprintf(w, "refused requests: throughput %v, latency %v\n", tp.Refused, lt.Refused)
+	}
+	fmt.Fprintf(w, "RSS idle %s   under throughput load %s (intake %s)   at %s/s %s\n",
+		fmtMiB(r.IdleRSS), fmtMiB(tp.RSSPeak), fmtMiB(tp.RSSPeakIntake), thousands(float64(lt.Rate)), fmtMiB(lt.RSSPeak))
+	fraction := "n/a"
+	if r.Targets.FractionMet != nil {
+		fraction = fmt.Sprintf("%.0f%% %s", 100*r.Fraction, metWord(*r.Targets.FractionMet))
+	}
+	fmt.Fprintf(w, "targets: ≥%.0f%% of raw JetStream (%s), p99 end-to-end ≤ %.0f ms at %s/s (%s %s), idle RSS ≤ %.0f MiB (%s %s)  (reported, not asserted)\n",
+		100*targetFraction, fraction,
+		targetP99Ms, thousands(float64(lt.Rate)), fmtMs(lt.EndToEnd.P99), metWord(r.Targets.P99Met),
+		targetIdleMiB, fmtMiB(r.IdleRSS), metWord(r.Targets.IdleRSSMet))
+}
+
+func metWord(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func trimFloat(v float64) string {
+	s := fmt.Sprintf("%.2f", v)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return s
+}

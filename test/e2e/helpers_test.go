@@ -1,0 +1,173 @@
+// Package e2e runs medic end to end against real components: embedded
+// NATS JetStream, a real Alertmanager built from its Go module (test/realam),
+// and the real file sink, through medic's HTTP API.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/app"
+	_ "github.com/medichq/medic/internal/plugins"
+)
+
+// medic is an in-process medic with a file sink.
+type medic struct {
+	app      *app.App
+	url      string
+	findings string
+}
+
+func testConfig(t *testing.T, dataDir string) config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = dataDir
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Bus.StoreDir = filepath.Join(dataDir, "jetstream")
+	cfg.Bus.Backoff = []time.Duration{50 * time.Millisecond}
+	cfg.Playbooks.Dirs = nil
+	cfg.Playbooks.ReloadInterval = 0
+	cfg.Engine.Workers = 1 // keep stream order so "nothing after the marker" is meaningful
+	specs, err := config.DefaultSinks(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Sinks = specs[1:] // the file sink only; stdout would clutter test output
+	return cfg
+}
+
+func startMedic(t *testing.T, cfg config.Config) *medic {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("invalid test config: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx := context.Background()
+	a, err := app.New(ctx, cfg, logger)
+	if err != nil {
+		t.Fatalf("start medic: %v", err)
+	}
+	if err := a.Start(ctx); err != nil {
+		t.Fatalf("start medic: %v", err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := a.Shutdown(sctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return &medic{app: a, url: "http://" + a.Addr(), findings: filepath.Join(cfg.DataDir, "findings.jsonl")}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
+
+// post sends body to path and returns the status and decoded JSON answer.
+func post(t *testing.T, url string, body []byte, header http.Header) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("answer is not JSON: %q", raw)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+type record struct {
+	Sink    string        `json:"sink"`
+	Finding event.Finding `json:"finding"`
+}
+
+// readFindings parses the file sink's lines; a missing file is no findings.
+func readFindings(t *testing.T, path string) []record {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var r record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("findings file has an invalid line %q: %v", sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// waitFindings polls the file sink until cond holds (bounded).
+func waitFindings(t *testing.T, path string, timeout time.Duration, cond func([]record) bool) []record {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		recs := readFindings(t, path)
+		if cond(recs) {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("findings file never satisfied the condition within %s; it has %d lines", timeout, len(recs))
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func countByID(recs []record) map[string]int {
+	n := map[string]int{}
+	for _, r := range recs {
+		n[r.Finding.ID]++
+	}
+	return n
+}
+
+func sharedPayload(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "data", "payloads", "alertmanager", name))
+	if err != nil {
+		t.Skipf("shared data not available: %v", err)
+	}
+	return b
+}
