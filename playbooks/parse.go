@@ -3,13 +3,13 @@
 //
 // A playbook file is a YAML list in the shape Robusta users know:
 //
-//	- name: crashloop-with-logs
-//	  triggers:
-//	    - on_prometheus_alert: {alert_name: KubePodCrashLooping}
-//	  actions:
-//	    - create_finding: {title: "{{ .Labels.pod }} is crash looping"}
-//	  sinks: [oncall]
-//	  stop: true
+//   - name: crashloop-with-logs
+//     triggers:
+//   - on_prometheus_alert: {alert_name: KubePodCrashLooping}
+//     actions:
+//   - create_finding: {title: "{{ .Labels.pod }} is crash looping"}
+//     sinks: [oncall]
+//     stop: true
 //
 // Everything is checked at load time: an unknown trigger, action, sink or
 // parameter is an error naming the file and line.

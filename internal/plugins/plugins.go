@@ -4,7 +4,7 @@
 package plugins
 
 import (
-	_ "github.com/medichq/medic/actions"              // built-in actions
-	_ "github.com/medichq/medic/sinks/all"            // every sink type
+	_ "github.com/medichq/medic/actions"               // built-in actions
+	_ "github.com/medichq/medic/sinks/all"             // every sink type
 	_ "github.com/medichq/medic/triggers/alertmanager" // on_prometheus_alert
 )

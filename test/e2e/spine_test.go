@@ -326,4 +326,3 @@ func writePlaybook(t *testing.T, dir, content string) {
 		t.Fatal(err)
 	}
 }
-
