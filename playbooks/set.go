@@ -62,7 +62,9 @@ func BuiltinFiles() ([]File, error) {
 }
 
 // ReadDir reads every .yaml/.yml file under dir, recursively, in path order,
-// skipping hidden files and folders.
+// skipping hidden files and folders, and folders named testdata or builtin:
+// in medic's own source tree ./playbooks is both the Go package and the
+// default playbook folder, and its builtin/ files are already embedded.
 func ReadDir(dir string) ([]File, error) {
 	var files []File
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -75,6 +77,9 @@ func ReadDir(dir string) ([]File, error) {
 				return filepath.SkipDir
 			}
 			return nil
+		}
+		if path != dir && d.IsDir() && (name == "testdata" || name == "builtin") {
+			return filepath.SkipDir
 		}
 		if d.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
 			return nil
