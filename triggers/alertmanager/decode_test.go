@@ -181,7 +181,9 @@ func TestDecodeSharedPayloads(t *testing.T) {
 				if !ev.ReceivedAt.Equal(received) {
 					t.Errorf("[%d] receivedAt = %v", i, ev.ReceivedAt)
 				}
-				if wantID := event.NewID(DefaultSource, want.fingerprint, want.status, a.StartsAt); ev.ID != wantID {
+				// IDs are keyed on the labels' fingerprint, which equals the
+				// payload's for real Alertmanager (see TestFingerprintMatchesAlertmanager).
+				if wantID := event.NewID(DefaultSource, Fingerprint(a.Labels), want.status, a.StartsAt); ev.ID != wantID {
 					t.Errorf("[%d] ID = %q, want %q", i, ev.ID, wantID)
 				}
 				if len(ev.Raw) == 0 || !strings.Contains(string(ev.Raw), `"alertname":"`+want.alertname+`"`) {
@@ -190,6 +192,18 @@ func TestDecodeSharedPayloads(t *testing.T) {
 			}
 		})
 	}
+	// prom2teams' sample gives two different alerts one hand-written
+	// fingerprint and the same start; both must survive deduplication.
+	t.Run("distinct alerts sharing a fingerprint keep distinct IDs", func(t *testing.T) {
+		msg, err := Decode(readPayload(t, "prom2teams__all_ok_multiple.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs := ToEvents(msg, DefaultSource, received)
+		if evs[0].Fingerprint != evs[1].Fingerprint || evs[0].ID == evs[1].ID {
+			t.Fatalf("fingerprints %s/%s, IDs %s/%s", evs[0].Fingerprint, evs[1].Fingerprint, evs[0].ID, evs[1].ID)
+		}
+	})
 	// A payload added to the folder later must at least decode.
 	for _, f := range webhookPayloadFiles(t) {
 		name := filepath.Base(f)

@@ -178,6 +178,18 @@ func TestHandlerMultipleAlerts(t *testing.T) {
 	if len(evs) != 1 || evs[0].Source != "am-eu" {
 		t.Fatalf("published %+v", evs)
 	}
+
+	// Two alerts that share a hand-written fingerprint: both are stored.
+	rec = f.post(t, readPayload(t, "prom2teams__all_ok_multiple.json"), nil)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if got := decodeBody[Response](t, rec); got != (Response{Accepted: 2}) {
+		t.Errorf("answer = %+v", got)
+	}
+	if n := len(f.pub.events()); n != 3 {
+		t.Errorf("%d events stored, want 3", n)
+	}
 }
 
 func TestHandlerRejects(t *testing.T) {

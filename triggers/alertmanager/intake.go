@@ -186,9 +186,10 @@ func writeJSON(w http.ResponseWriter, log *slog.Logger, code int, v any) {
 	_, _ = w.Write(append(body, '\n'))
 }
 
-// warnSharedIDs makes a silent loss visible: two different alerts with the
-// same fingerprint and start time (hand-written payloads do this) get the
-// same event ID, and the bus keeps only the first.
+// warnSharedIDs makes a collapse visible: a request that repeats an alert
+// (same labels, status and start) yields one event ID twice, and the bus
+// keeps only the first. Real Alertmanager never does this; a sender that
+// does is worth a log line.
 func warnSharedIDs(log *slog.Logger, events []event.Event) {
 	if len(events) < 2 {
 		return
