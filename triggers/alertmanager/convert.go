@@ -5,7 +5,6 @@ import (
 	"maps"
 	"time"
 
-	"github.com/prometheus/alertmanager/notify/webhook"
 	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/common/model"
 
@@ -18,7 +17,7 @@ const DefaultSource = "alertmanager"
 
 // ToEvents converts every alert of msg into one event. Alerts without a
 // status take the message's status, as Decode does.
-func ToEvents(msg *webhook.Message, source string, receivedAt time.Time) []event.Event {
+func ToEvents(msg *Message, source string, receivedAt time.Time) []event.Event {
 	if msg == nil || msg.Data == nil {
 		return nil
 	}

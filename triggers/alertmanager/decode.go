@@ -12,9 +12,22 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/prometheus/alertmanager/notify/webhook"
 	"github.com/prometheus/alertmanager/template"
 )
+
+// Message is Alertmanager's webhook body, field for field the same as
+// github.com/prometheus/alertmanager/notify/Message (a test checks
+// that both encode alike). Importing that package would link Alertmanager's
+// whole notifier stack (OpenTelemetry, gRPC, every receiver: about 750
+// packages) into medic for three fields.
+type Message struct {
+	*template.Data
+
+	// The protocol version.
+	Version         string `json:"version"`
+	GroupKey        string `json:"groupKey"`
+	TruncatedAlerts uint64 `json:"truncatedAlerts"`
+}
 
 // The two ways a body can be refused. Decode wraps one of them, so callers
 // can tell a broken request (a proxy cutting the body) from a well-formed
@@ -31,7 +44,7 @@ const webhookVersion = "4"
 // wireMessage shadows Alerts so each alert is decoded on its own and an
 // error can name its index. A field at depth 0 wins over the promoted one.
 type wireMessage struct {
-	webhook.Message
+	Message
 	Alerts []json.RawMessage `json:"alerts"`
 }
 
@@ -50,7 +63,7 @@ type wireAlert struct {
 // An alert without a status takes the message's status: hand-written test
 // payloads (prometheus-msteams' among them) leave it out, and refusing them
 // would only push people to edit their tooling.
-func Decode(body []byte) (*webhook.Message, error) {
+func Decode(body []byte) (*Message, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return nil, fmt.Errorf("%w: the body is empty", ErrMalformed)
