@@ -43,5 +43,12 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
 	$(GO) run ./test/bench
 
+# Knowledge-base retrieval quality: recall@1, recall@3 and MRR of the right
+# runbook for every kube-prometheus alert that has one (lexical, and hybrid
+# when ai.embedding_model is configured); see docs/benchmarks.md.
+.PHONY: eval-rag
+eval-rag:
+	$(GO) run ./test/evalrag
+
 clean:
 	rm -rf bin data

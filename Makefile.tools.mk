@@ -5,7 +5,7 @@
 #
 #   include Makefile.tools.mk
 #
-# Targets: tools (build all), tools-clean, test-realam.
+# Targets: tools (build all), tools-clean, test-realam, test-weaviate, test-ollama.
 
 MEDIC_TOOLS_MK := $(abspath $(lastword $(MAKEFILE_LIST)))
 MEDIC_REPO_ROOT := $(patsubst %/,%,$(dir $(MEDIC_TOOLS_MK)))
@@ -27,6 +27,29 @@ tools: $(ALERTMANAGER) $(AMTOOL)
 # script is idempotent and takes a lock against concurrent builders.
 $(ALERTMANAGER) $(AMTOOL) &:
 	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' bash '$(MEDIC_REPO_ROOT)/test/tools/build-alertmanager.sh' >/dev/null
+
+# Weaviate and Ollama for the knowledge-base and AI tests (test/weaviate,
+# test/ollama); each script is idempotent and locked like the one above.
+WEAVIATE_VERSION := v1.39.3
+WEAVIATE := $(TOOLS_DIR)/weaviate-$(WEAVIATE_VERSION)/weaviate-server
+OLLAMA_VERSION := v0.17.4
+OLLAMA := $(TOOLS_DIR)/ollama-$(OLLAMA_VERSION)/ollama
+
+.PHONY: test-weaviate test-ollama
+
+tools: $(WEAVIATE) $(OLLAMA)
+
+$(WEAVIATE):
+	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' bash '$(MEDIC_REPO_ROOT)/test/tools/build-weaviate.sh' >/dev/null
+
+$(OLLAMA):
+	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' bash '$(MEDIC_REPO_ROOT)/test/tools/build-ollama.sh' >/dev/null
+
+test-weaviate: $(WEAVIATE)
+	cd '$(MEDIC_REPO_ROOT)' && MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' go test -count=1 ./test/weaviate/
+
+test-ollama: $(OLLAMA)
+	cd '$(MEDIC_REPO_ROOT)' && MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' go test -count=1 ./test/ollama/
 
 tools-clean:
 	rm -rf '$(TOOLS_DIR_ABS)'

@@ -8,10 +8,14 @@ import (
 	"context"
 	"log/slog"
 
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"go.yaml.in/yaml/v3"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/registry"
+	"github.com/medichq/medic/rag"
 )
 
 // Action runs against one finding. It is built once per playbook load from
@@ -28,6 +32,17 @@ type Env struct {
 	Logger *slog.Logger
 	// ClusterName labels findings from this medic instance.
 	ClusterName string
+	// Kube and Dynamic reach the cluster; nil when no cluster is configured.
+	Kube    kubernetes.Interface
+	Dynamic dynamic.Interface
+	// Prometheus answers PromQL queries; nil when prometheus.url is not set.
+	Prometheus promv1.API
+	// AI answers questions about findings (ask_ai, the chat buttons); it
+	// returns rag.ErrNotConfigured when no model is configured. KB finds a
+	// finding's runbooks (runbook_enricher); nil when the knowledge base
+	// could not be opened.
+	AI rag.Answerer
+	KB *rag.Retriever
 }
 
 // Func adapts a function to Action.

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/bus"
+	"github.com/medichq/medic/internal/kube"
 	"github.com/medichq/medic/sinks"
 )
 
@@ -35,6 +36,17 @@ type Config struct {
 	// Sinks are where findings go. Empty means the defaults: stdout and the
 	// JSON Lines file under DataDir.
 	Sinks []sinks.Spec `yaml:"sinks"`
+	// PlaybookRepos are Git repositories whose playbooks medic follows, in
+	// addition to Playbooks.Dirs.
+	PlaybookRepos []PlaybookRepo `yaml:"playbook_repos"`
+	// AI is the model for explanations; KnowledgeBase holds the runbooks
+	// (see ai.go).
+	AI            AIConfig            `yaml:"ai"`
+	KnowledgeBase KnowledgeBaseConfig `yaml:"knowledge_base"`
+	// Prometheus answers prometheus_enricher's queries (see prometheus.go).
+	Prometheus PrometheusConfig `yaml:"prometheus"`
+	// Kubernetes is the cluster medic watches and reads (internal/kube).
+	Kubernetes kube.Config `yaml:"kubernetes"`
 
 	// Warnings collects what Load noticed but tolerated, for the caller to log.
 	Warnings []string `yaml:"-"`
@@ -78,6 +90,14 @@ type PlaybooksConfig struct {
 	// ReloadInterval is how often local folders are checked for changes;
 	// 0 turns polling off (SIGHUP and POST /api/playbooks/reload still work).
 	ReloadInterval time.Duration `yaml:"reload_interval"`
+	// AdminSink, when set, receives a finding for every rejected playbook
+	// commit ("playbook commit abc1234 rejected"); it must name a sink.
+	AdminSink string `yaml:"admin_sink"`
+	// WebhookSecret verifies POST /api/playbooks/webhook (GitHub and Gitea
+	// HMAC signatures, GitLab's token). Without one the endpoint is off.
+	WebhookSecret string `yaml:"webhook_secret"`
+	// WebhookSecretFile is read at start-up; it wins over WebhookSecret.
+	WebhookSecretFile string `yaml:"webhook_secret_file"`
 }
 
 // EngineConfig tunes how playbooks run.
@@ -125,6 +145,10 @@ func Default() Config {
 			ActionTimeout: 30 * time.Second,
 			SinkWorkers:   1,
 		},
+		AI:            defaultAI(),
+		KnowledgeBase: defaultKnowledgeBase(),
+		Prometheus:    defaultPrometheus(),
+		Kubernetes:    kube.DefaultConfig(),
 	}
 }
 
@@ -165,7 +189,11 @@ func Load(path string, environ []string) (Config, error) {
 		}
 		cfg.Sinks = specs
 	}
+	cfg.setPlaybookRepoDefaults()
 	if err := readSecretFiles(&cfg); err != nil {
+		return cfg, err
+	}
+	if err := cfg.checkPlaybookRepoSecrets(environ); err != nil {
 		return cfg, err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -199,6 +227,12 @@ func readSecretFiles(cfg *Config) error {
 		return nil
 	}
 	if err := read("webhook.bearer_token_file", cfg.Webhook.BearerTokenFile, &cfg.Webhook.BearerToken); err != nil {
+		return err
+	}
+	if err := read("playbooks.webhook_secret_file", cfg.Playbooks.WebhookSecretFile, &cfg.Playbooks.WebhookSecret); err != nil {
+		return err
+	}
+	if err := readAISecrets(cfg, read); err != nil {
 		return err
 	}
 	return read("webhook.password_file", cfg.Webhook.PasswordFile, &cfg.Webhook.Password)
@@ -258,5 +292,14 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("sinks[%d]: %w", i, err)
 		}
 	}
-	return nil
+	if err := c.validateAI(); err != nil {
+		return err
+	}
+	if err := c.validatePrometheus(); err != nil {
+		return err
+	}
+	if err := c.Kubernetes.Validate(); err != nil {
+		return err
+	}
+	return c.validatePlaybookRepos()
 }

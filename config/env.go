@@ -85,7 +85,7 @@ func collectEnvFields(v reflect.Value, prefix string, out map[string]reflect.Val
 
 func isEnvSettable(t reflect.Type) bool {
 	switch t.Kind() {
-	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64:
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64, reflect.Float64:
 		return true
 	case reflect.Slice:
 		return t.Elem().Kind() == reflect.String || t.Elem() == durationType
@@ -117,6 +117,12 @@ func setFromString(v reflect.Value, s string) error {
 			return err
 		}
 		v.SetInt(n)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		v.SetFloat(f)
 	case reflect.Slice:
 		var parts []string
 		for p := range strings.SplitSeq(s, ",") {

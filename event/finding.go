@@ -23,6 +23,32 @@ type Finding struct {
 	PlaybookSet string       `json:"playbookSet,omitempty"`
 	Enrichments []Enrichment `json:"enrichments,omitempty"`
 	CreatedAt   time.Time    `json:"createdAt"`
+
+	// PlaybookSources says where each playbook in Playbooks was declared
+	// (same order): the file and line, and for Git sources the repository
+	// and commit, so a team can tell which change produced a notification.
+	PlaybookSources []PlaybookSource `json:"playbookSources,omitempty"`
+
+	// AskAI is set by ask_ai in button mode: chat sinks offer an "Ask AI"
+	// button, which calls the answer function with these settings.
+	AskAI *AskAI `json:"askAI,omitempty"`
+}
+
+// AskAI carries ask_ai's settings to the sinks' "Ask AI" button.
+type AskAI struct {
+	// Model and MaxTokens override the configured ones when set.
+	Model     string `json:"model,omitempty"`
+	MaxTokens int    `json:"maxTokens,omitempty"`
+}
+
+// PlaybookSource is where one playbook of a finding was declared.
+type PlaybookSource struct {
+	Playbook string `json:"playbook"`
+	// Location is file:line ("team@1a2b3c4:alerts/crash.yaml:12" for Git).
+	Location string `json:"location"`
+	// Repo and Commit are set for playbooks from a Git repository.
+	Repo   string `json:"repo,omitempty"`
+	Commit string `json:"commit,omitempty"`
 }
 
 // NewFinding starts a finding from an event with the event's own title,

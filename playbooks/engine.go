@@ -102,6 +102,7 @@ func (e *Engine) RunSet(ctx context.Context, set *Set, ev *event.Event) (Result,
 		}
 		e.runs.WithLabelValues(pb.Name).Inc()
 		res.Finding.Playbooks = append(res.Finding.Playbooks, pb.Name)
+		res.Finding.PlaybookSources = append(res.Finding.PlaybookSources, pb.Source())
 		for _, a := range pb.Actions {
 			if err := ctx.Err(); err != nil {
 				return res, fmt.Errorf("run playbook %s: %w", pb.Name, err)

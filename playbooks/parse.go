@@ -45,6 +45,9 @@ type Playbook struct {
 	Sinks []string
 	// Stop ends the run for an event after this playbook.
 	Stop bool
+	// Origin is the Git repository and commit the playbook came from; zero
+	// for local folders and built-in playbooks.
+	Origin Origin
 
 	kinds map[event.Kind]bool
 }

@@ -22,6 +22,9 @@ type File struct {
 	Path    string
 	Data    []byte
 	Builtin bool
+	// Origin is the Git repository and commit the file came from; zero for
+	// local folders and built-in playbooks.
+	Origin Origin
 }
 
 // Set is an immutable, validated collection of playbooks. The engine reads
@@ -34,6 +37,8 @@ type Set struct {
 	Version string
 	// Files lists the files the set was built from.
 	Files []string
+	// Sources lists the Git repositories and commits in the set, by name.
+	Sources []Origin
 }
 
 // Options shape how files become a Set.
@@ -65,6 +70,7 @@ func BuiltinFiles() ([]File, error) {
 // skipping hidden files and folders, and folders named testdata or builtin:
 // in medic's own source tree ./playbooks is both the Go package and the
 // default playbook folder, and its builtin/ files are already embedded.
+// Folders named tests hold playbook test fixtures (`medic playbooks test`).
 func ReadDir(dir string) ([]File, error) {
 	var files []File
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -78,7 +84,7 @@ func ReadDir(dir string) ([]File, error) {
 			}
 			return nil
 		}
-		if path != dir && d.IsDir() && (name == "testdata" || name == "builtin") {
+		if path != dir && d.IsDir() && skipDir(name) {
 			return filepath.SkipDir
 		}
 		if d.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
@@ -114,6 +120,7 @@ func Build(files []File, opts Options) (*Set, error) {
 		pbs, ferrs := parseFile(f.Path, f.Data, f.Builtin)
 		errs = append(errs, ferrs...)
 		for _, pb := range pbs {
+			pb.Origin = f.Origin
 			if prev, dup := names[pb.Name]; dup && !prev.Builtin && !pb.Builtin {
 				errs = append(errs, Error{File: pb.File, Line: pb.Line,
 					Msg: fmt.Sprintf("playbook name %q is already used at %s", pb.Name, prev.Location())})
@@ -159,8 +166,9 @@ func Build(files []File, opts Options) (*Set, error) {
 	}
 	return &Set{
 		Playbooks: all,
-		Version:   "sha256:" + contentHash(files)[:12],
+		Version:   versionOf(files),
 		Files:     paths,
+		Sources:   originsOf(files),
 	}, nil
 }
 

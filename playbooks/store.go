@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -34,6 +35,9 @@ type Store struct {
 	loaded     prometheus.Gauge
 	lastOK     prometheus.Gauge
 	lastReload prometheus.Gauge
+
+	onReject func(Rejection) // see OnReject
+	onApply  func(*Set)      // see OnApply
 }
 
 // NewStore returns a store; call Reload once before use.
@@ -86,17 +90,24 @@ func (s *Store) Reload(ctx context.Context) (changed bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	files, err := s.source(ctx)
-	if err != nil {
+	var srcErrs Errors // problems the source found in the content itself
+	if err != nil && !errors.As(err, &srcErrs) {
 		s.lastErr = err
 		s.logger.Error("cannot read playbooks; the running set stays", "err", err)
 		return false, err
 	}
 	h := contentHash(files)
+	if len(srcErrs) > 0 {
+		h = contentHash(append(files, File{Path: "\x00source-errors", Data: []byte(srcErrs.Error())}))
+	}
 	if h == s.lastHash {
 		return false, s.lastErr // nothing new; do not log the same rejection again
 	}
 	s.lastHash = h
 	set, err := Build(files, s.opts)
+	if len(srcErrs) > 0 {
+		set, err = nil, mergeErrors(err, srcErrs)
+	}
 	if err != nil {
 		s.lastErr = err
 		s.reloads.WithLabelValues("rejected").Inc()
@@ -106,7 +117,10 @@ func (s *Store) Reload(ctx context.Context) (changed bool, err error) {
 			running = cur.Version
 		}
 		s.logger.Error("playbooks rejected; the last good set keeps running",
-			"running_version", running, "errors", err.Error())
+			"running_version", running, "rejected_version", versionOf(files), "errors", err.Error())
+		if s.onReject != nil {
+			s.onReject(newRejection(h, files, err, s.current.Load()))
+		}
 		return false, err
 	}
 	s.lastErr = nil
@@ -121,6 +135,9 @@ func (s *Store) Reload(ctx context.Context) (changed bool, err error) {
 	}
 	s.logger.Info("playbooks loaded", "version", set.Version, "previous", from,
 		"playbooks", len(set.Playbooks), "files", len(set.Files))
+	if s.onApply != nil {
+		s.onApply(set)
+	}
 	return true, nil
 }
 

@@ -21,6 +21,7 @@ func newPlaybooksCmd() *cobra.Command {
 		Short: "Validate and inspect playbooks",
 	}
 	cmd.AddCommand(newPlaybooksValidateCmd(), newPlaybooksListCmd())
+	cmd.AddCommand(newPlaybooksTestCmd(), newPlaybooksSchemaCmd(), newPlaybooksImportRobustaCmd())
 	return cmd
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
@@ -45,13 +44,21 @@ type App struct {
 	endToEnd     *prometheus.HistogramVec
 	deadLetters  *prometheus.CounterVec
 
+	git  gitPlaybooks // playbook_repos: see playbookrepos.go
+	kb   *Knowledge   // knowledge base and AI: see ai.go
+	kube kubeSide     // Kubernetes triggers: see kubernetes.go
+
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
 }
 
 // New opens the bus, loads the playbooks, starts the sinks and binds the
 // HTTP listener. Nothing is consumed until Start.
-func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *App, err error) {
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Option) (a *App, err error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a = &App{cfg: cfg, logger: logger, registry: reg}
@@ -94,21 +101,31 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (a *App, e
 		}
 		return files, err
 	}
-	a.store, err = playbooks.NewStore(source, playbooks.Options{
+	if err := a.initPlaybookRepos(ctx); err != nil {
+		return nil, err
+	}
+	a.store, err = playbooks.NewStore(a.withPlaybookRepos(source), playbooks.Options{
 		Disabled:   cfg.Playbooks.Disabled,
 		KnownSinks: a.sinks.Names(),
 	}, logger.With("component", "playbooks"), reg)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := a.store.Reload(ctx); err != nil {
+	if err := a.loadPlaybooks(ctx); err != nil {
 		// At start-up there is no last good set to fall back on.
 		return nil, fmt.Errorf("load playbooks:\n%w", err)
 	}
-	a.engine, err = playbooks.NewEngine(a.store, &actions.Env{
-		Logger:      logger.With("component", "action"),
-		ClusterName: cfg.ClusterName,
-	}, cfg.Engine.ActionTimeout, logger.With("component", "engine"), reg)
+	if err := a.initKubernetes(ctx, &o); err != nil { // kubernetes.go
+		return nil, err
+	}
+	env, err := a.actionEnv(o) // clients.go
+	if err != nil {
+		return nil, err
+	}
+	if err := a.attachKnowledge(ctx, env); err != nil { // ai.go
+		return nil, err
+	}
+	a.engine, err = playbooks.NewEngine(a.store, env, cfg.Engine.ActionTimeout, logger.With("component", "engine"), reg)
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +182,11 @@ func (a *App) Start(ctx context.Context) error {
 		}
 	}
 	a.wg.Go(func() { a.store.Watch(ctx, a.cfg.Playbooks.ReloadInterval) })
+	a.startPlaybookRepos(ctx)
+	a.startKnowledge(ctx)
+	if err := a.startKubernetes(ctx); err != nil { // kubernetes.go
+		return err
+	}
 	a.wg.Go(func() {
 		if err := a.http.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.logger.Error("HTTP server stopped", "err", err)
@@ -176,7 +198,11 @@ func (a *App) Start(ctx context.Context) error {
 }
 
 // Reload re-reads the playbooks (SIGHUP, the reload endpoint).
-func (a *App) Reload(ctx context.Context) (bool, error) { return a.store.Reload(ctx) }
+// Playbook repositories are fetched first.
+func (a *App) Reload(ctx context.Context) (bool, error) {
+	a.refreshPlaybookRepos(ctx)
+	return a.store.Reload(ctx)
+}
 
 // Shutdown stops accepting webhooks, then stops consumers (in-flight work is
 // finished or left for redelivery), closes sinks and the bus.
@@ -191,6 +217,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.cancel()
 	}
 	a.wg.Wait()
+	a.stopKubernetes() // before the bus closes
 	if err := a.closeResources(); err != nil {
 		errs = append(errs, err)
 	}
@@ -204,6 +231,11 @@ func (a *App) closeResources() error {
 	}
 	if a.sinks != nil {
 		if err := a.sinks.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.kb != nil {
+		if err := a.kb.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}

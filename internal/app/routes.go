@@ -44,6 +44,9 @@ func (a *App) routes() (http.Handler, error) {
 		changed, err := a.Reload(r.Context())
 		set := a.store.Current()
 		body := map[string]any{"changed": changed, "version": set.Version, "playbooks": len(set.Playbooks)}
+		if fe := a.playbookFetchErrors(); fe != nil {
+			body["fetch_errors"] = fe // the running set stays; not a refusal of content
+		}
 		if err != nil {
 			// The old set keeps running; 422 says the new content was refused.
 			body["error"] = err.Error()
@@ -52,6 +55,7 @@ func (a *App) routes() (http.Handler, error) {
 		}
 		writeJSON(w, http.StatusOK, body)
 	})
+	mux.HandleFunc("POST /api/playbooks/webhook", a.playbookWebhook)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -79,6 +83,7 @@ func (a *App) ready(w http.ResponseWriter, _ *http.Request) {
 		if err := a.store.LastError(); err != nil {
 			checks["playbooks_pending"] = "newest content rejected: " + err.Error()
 		}
+		a.playbookRepoChecks(checks)
 	}
 	writeJSON(w, status, checks)
 }

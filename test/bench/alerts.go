@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/alertmanager/notify/webhook"
 	"github.com/prometheus/alertmanager/template"
 
 	"github.com/medichq/medic/triggers/alertmanager"
@@ -114,7 +113,7 @@ func (g *alertGen) body(ids []int) ([]byte, error) {
 		alerts[i] = g.alert(id)
 	}
 	common := commonKV(alerts, func(a template.Alert) template.KV { return a.Labels })
-	msg := webhook.Message{
+	msg := alertmanager.Message{
 		Data: &template.Data{
 			Receiver:           benchReceiver,
 			Status:             "firing",

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -11,6 +13,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/medichq/medic/bus"
 )
 
 type jsResult struct {
@@ -19,15 +23,45 @@ type jsResult struct {
 	Seconds    float64 `json:"seconds"`
 	MsgsPerSec float64 `json:"msgs_per_sec"`
 	MiBPerSec  float64 `json:"mib_per_sec"`
+	CPU        cpuUse  `json:"cpu"`
+}
+
+// jsSummary is the baseline over several runs; the median is what medic is
+// compared with, since other work on a shared machine makes single runs
+// vary.
+type jsSummary struct {
+	Runs       []jsResult `json:"runs"`
+	MsgBytes   int        `json:"msg_bytes"`
+	MsgsPerSec float64    `json:"median_msgs_per_sec"`
+	Min        float64    `json:"min_msgs_per_sec"`
+	Max        float64    `json:"max_msgs_per_sec"`
+}
+
+func summarizeJS(runs []jsResult) jsSummary {
+	s := jsSummary{Runs: runs}
+	rates := make([]float64, len(runs))
+	for i, r := range runs {
+		rates[i] = r.MsgsPerSec
+		s.MsgBytes = r.MsgBytes
+	}
+	slices.Sort(rates)
+	s.Min, s.Max = rates[0], rates[len(rates)-1]
+	if n := len(rates); n%2 == 1 {
+		s.MsgsPerSec = rates[n/2]
+	} else {
+		s.MsgsPerSec = (rates[n/2-1] + rates[n/2]) / 2
+	}
+	return s
 }
 
 // rawJetStream measures what medic's intake is built on, with nothing of
 // medic around it: an embedded server in this process (in-process
 // connection, no TCP), a file-storage stream with a deduplication window,
 // and one publisher doing PublishMsgAsync with a Nats-Msg-Id per message,
-// then waiting for every ack. The settings that matter match medic's bus:
-// file storage, the same dedup window, 16384 async publishes pending.
-func rawJetStream(storeDir string, n int, body []byte, dedup time.Duration) (jsResult, error) {
+// then waiting for every ack. The settings match medic's bus with its
+// default configuration: the events stream's limits (file storage, dedup
+// window, retention, size) and 16384 async publishes pending at most.
+func rawJetStream(storeDir string, n int, body []byte, bc bus.Config) (jsResult, error) {
 	res := jsResult{Messages: n, MsgBytes: len(body)}
 	ns, err := server.NewServer(&server.Options{
 		JetStream:          true,
@@ -75,8 +109,9 @@ func rawJetStream(storeDir string, n int, body []byte, dedup time.Duration) (jsR
 		Storage:    jetstream.FileStorage,
 		Retention:  jetstream.LimitsPolicy,
 		Discard:    jetstream.DiscardOld,
-		Duplicates: dedup,
-		MaxBytes:   4 << 30,
+		Duplicates: bc.DedupWindow,
+		MaxAge:     bc.Retention,
+		MaxBytes:   bc.MaxBytes,
 	})
 	if err != nil {
 		return res, fmt.Errorf("create stream: %w", err)
@@ -103,7 +138,9 @@ func rawJetStream(storeDir string, n int, body []byte, dedup time.Duration) (jsR
 	if _, err := publish("warm-", warm); err != nil {
 		return res, err
 	}
+	before := takeCPU(0)
 	elapsed, err := publish("msg-", n)
+	res.CPU = cpuBetween(before, takeCPU(0), runtime.NumCPU())
 	if err != nil {
 		return res, err
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -162,15 +163,18 @@ type throughputResult struct {
 	Answer        dist           `json:"answer_latency"`
 	// Drain: from the first request until the file sink held every
 	// accepted alert's finding.
-	DrainSeconds   float64 `json:"drain_seconds"`
-	DrainComplete  bool    `json:"drain_complete"`
-	FindingsPerSec float64 `json:"pipeline_findings_per_sec"`
-	Lines          int     `json:"lines"`
-	Lost           int     `json:"lost"`
-	Duplicates     int     `json:"duplicate_lines"`
-	RSSPeakIntake  int64   `json:"rss_peak_intake_bytes"`
-	RSSPeak        int64   `json:"rss_peak_bytes"`
-	RSSHighWater   int64   `json:"rss_high_water_bytes"`
+	DrainSeconds   float64            `json:"drain_seconds"`
+	DrainComplete  bool               `json:"drain_complete"`
+	FindingsPerSec float64            `json:"pipeline_findings_per_sec"`
+	Lines          int                `json:"lines"`
+	Lost           int                `json:"lost"`
+	Duplicates     int                `json:"duplicate_lines"`
+	RSSPeakIntake  int64              `json:"rss_peak_intake_bytes"`
+	RSSPeak        int64              `json:"rss_peak_bytes"`
+	RSSHighWater   int64              `json:"rss_high_water_bytes"`
+	GoMem          map[string]float64 `json:"go_runtime_after_drain"`
+	CPUIntake      cpuUse             `json:"cpu_intake"`
+	CPUDrain       cpuUse             `json:"cpu_after_intake_until_drained"`
 }
 
 func runThroughput(m *medicProc, gen *alertGen, o *options) (throughputResult, error) {
@@ -206,6 +210,7 @@ func runThroughput(m *medicProc, gen *alertGen, o *options) (throughputResult, e
 	close(jobs)
 
 	sampler := sampleRSS(m.pid(), 100*time.Millisecond)
+	cpu0 := takeCPU(m.pid())
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range o.clients {
@@ -219,6 +224,8 @@ func runThroughput(m *medicProc, gen *alertGen, o *options) (throughputResult, e
 	}
 	wg.Wait()
 	intake := time.Since(start)
+	cpu1 := takeCPU(m.pid())
+	r.CPUIntake = cpuBetween(cpu0, cpu1, runtime.NumCPU())
 	r.RSSPeakIntake = sampleNow(sampler, m.pid())
 
 	accepted := make(map[int]bool, o.alerts)
@@ -258,8 +265,10 @@ func runThroughput(m *medicProc, gen *alertGen, o *options) (throughputResult, e
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	r.CPUDrain = cpuBetween(cpu1, takeCPU(m.pid()), runtime.NumCPU())
 	r.RSSPeak, _ = sampler.stop()
 	r.RSSHighWater = procStatus(m.pid(), "VmHWM")["VmHWM"]
+	r.GoMem = m.goMemStats()
 	r.DrainComplete = lines >= r.Accepted
 	if !lastLine.IsZero() {
 		r.DrainSeconds = lastLine.Sub(start).Seconds()
@@ -309,25 +318,27 @@ func countIDs(path string) (map[int]int, int, error) {
 // ---- latency phase ----
 
 type latencyResult struct {
-	Rate            int            `json:"rate_alerts_per_sec"`
-	BatchSize       int            `json:"alerts_per_request"`
-	IntervalMs      float64        `json:"request_interval_ms"`
-	DurationSeconds float64        `json:"duration_seconds"`
-	Requests        int            `json:"requests"`
-	Sent            int            `json:"sent_alerts"`
-	Accepted        int            `json:"accepted_alerts"`
-	Refused         map[string]int `json:"refused_requests,omitempty"`
-	AchievedRate    float64        `json:"achieved_alerts_per_sec"`
-	MaxDispatchLag  float64        `json:"max_dispatch_lag_ms"`
-	Answer          dist           `json:"answer_latency"`
-	EndToEnd        dist           `json:"end_to_end"`
-	EndToEndSink    dist           `json:"end_to_end_by_delivered_at"`
-	PollMs          float64        `json:"tail_poll_ms"`
-	Lost            int            `json:"lost"`
-	Duplicates      int            `json:"duplicate_lines"`
-	Unknown         int            `json:"unexpected_lines"`
-	RSSPeak         int64          `json:"rss_peak_bytes"`
-	RSSMean         int64          `json:"rss_mean_bytes"`
+	Rate            int                `json:"rate_alerts_per_sec"`
+	BatchSize       int                `json:"alerts_per_request"`
+	IntervalMs      float64            `json:"request_interval_ms"`
+	DurationSeconds float64            `json:"duration_seconds"`
+	Requests        int                `json:"requests"`
+	Sent            int                `json:"sent_alerts"`
+	Accepted        int                `json:"accepted_alerts"`
+	Refused         map[string]int     `json:"refused_requests,omitempty"`
+	AchievedRate    float64            `json:"achieved_alerts_per_sec"`
+	MaxDispatchLag  float64            `json:"max_dispatch_lag_ms"`
+	Answer          dist               `json:"answer_latency"`
+	EndToEnd        dist               `json:"end_to_end"`
+	EndToEndSink    dist               `json:"end_to_end_by_delivered_at"`
+	PollMs          float64            `json:"tail_poll_ms"`
+	Lost            int                `json:"lost"`
+	Duplicates      int                `json:"duplicate_lines"`
+	Unknown         int                `json:"unexpected_lines"`
+	RSSPeak         int64              `json:"rss_peak_bytes"`
+	RSSMean         int64              `json:"rss_mean_bytes"`
+	CPU             cpuUse             `json:"cpu_while_sending"`
+	GoMem           map[string]float64 `json:"go_runtime_at_end"`
 }
 
 // latencyBase keeps the latency phase's bench_ids apart from the
@@ -424,6 +435,7 @@ func runLatency(m *medicProc, gen *alertGen, o *options) (latencyResult, error) 
 
 	sampler := sampleRSS(m.pid(), 100*time.Millisecond)
 	start := time.Now().Add(20 * time.Millisecond)
+	cpu0 := takeCPU(m.pid())
 	for i := range reqs {
 		sched[i] = start.Add(time.Duration(i) * interval)
 		if d := time.Until(sched[i]); d > 0 {
@@ -433,6 +445,7 @@ func runLatency(m *medicProc, gen *alertGen, o *options) (latencyResult, error) 
 	}
 	close(jobs)
 	wg.Wait()
+	r.CPU = cpuBetween(cpu0, takeCPU(m.pid()), runtime.NumCPU())
 
 	var lastSend time.Time
 	var latOK []time.Duration
@@ -476,6 +489,7 @@ func runLatency(m *medicProc, gen *alertGen, o *options) (latencyResult, error) 
 	stopTail.Store(true)
 	<-tailDone
 	r.RSSPeak, r.RSSMean = sampler.stop()
+	r.GoMem = m.goMemStats()
 	if tailErr != nil {
 		return r, tailErr
 	}

@@ -45,6 +45,7 @@ type options struct {
 	batch        int
 	clients      int
 	jsMsgs       int
+	jsRuns       int
 	rate         int
 	latBatch     int
 	latClients   int
@@ -54,6 +55,20 @@ type options struct {
 	drainTimeout time.Duration
 	lossTimeout  time.Duration
 	skipJS       bool
+	env          envFlag
+}
+
+// envFlag collects -env KEY=VALUE flags for medic's environment.
+type envFlag []string
+
+func (e *envFlag) String() string { return strings.Join(*e, " ") }
+
+func (e *envFlag) Set(v string) error {
+	if !strings.Contains(v, "=") {
+		return fmt.Errorf("%q is not KEY=VALUE", v)
+	}
+	*e = append(*e, v)
+	return nil
 }
 
 // Targets the figures are compared with (reported, never asserted).
@@ -73,6 +88,7 @@ func main() {
 	flag.IntVar(&o.batch, "batch", 50, "throughput phase: alerts per webhook request")
 	flag.IntVar(&o.clients, "clients", 8, "throughput phase: concurrent HTTP clients (keep-alive)")
 	flag.IntVar(&o.jsMsgs, "js-msgs", 100000, "raw JetStream baseline: messages to publish")
+	flag.IntVar(&o.jsRuns, "js-runs", 3, "raw JetStream baseline: runs (the median is reported)")
 	flag.BoolVar(&o.skipJS, "skip-js", false, "skip the raw JetStream baseline")
 	flag.IntVar(&o.rate, "rate", 1000, "latency phase: alerts per second")
 	flag.IntVar(&o.latBatch, "latency-batch", 10, "latency phase: alerts per request (one request every latency-batch/rate seconds)")
@@ -82,6 +98,7 @@ func main() {
 	flag.DurationVar(&o.idleWait, "idle-wait", 2*time.Second, "how long after readiness idle RSS is read")
 	flag.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "throughput phase: how long to wait for every finding to reach the file")
 	flag.DurationVar(&o.lossTimeout, "loss-timeout", 30*time.Second, "latency phase: an accepted alert whose line is not in the file this long after the last send is lost")
+	flag.Var(&o.env, "env", "KEY=VALUE added to medic's environment, repeatable (e.g. -env GODEBUG=gctrace=1 -keep; MEDIC_* variables of the caller are not passed on)")
 	flag.Parse()
 	if err := validate(&o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -108,8 +125,8 @@ func validate(o *options) error {
 		return errors.New("-alerts, -batch and -clients must be at least 1")
 	case o.rate < 1 || o.latBatch < 1 || o.latClients < 1:
 		return errors.New("-rate, -latency-batch and -latency-clients must be at least 1")
-	case o.jsMsgs < 1 && !o.skipJS:
-		return errors.New("-js-msgs must be at least 1")
+	case (o.jsMsgs < 1 || o.jsRuns < 1) && !o.skipJS:
+		return errors.New("-js-msgs and -js-runs must be at least 1")
 	case o.poll <= 0:
 		return errors.New("-poll must be positive")
 	}
@@ -121,20 +138,23 @@ func logf(format string, args ...any) {
 }
 
 type results struct {
-	Date        string           `json:"date"`
-	Commit      string           `json:"commit,omitempty"`
-	GoVersion   string           `json:"go_version"`
-	Platform    string           `json:"platform"`
-	CPUs        int              `json:"cpus"`
-	EventBytes  int              `json:"event_bytes"`
-	RawJS       *jsResult        `json:"raw_jetstream,omitempty"`
-	Fraction    float64          `json:"intake_fraction_of_raw_jetstream,omitempty"`
-	IdleRSS     int64            `json:"rss_idle_bytes"`
-	Throughput  throughputResult `json:"throughput"`
-	Latency     latencyResult    `json:"latency"`
-	MedicLogged int              `json:"medic_log_lines"`
-	Targets     targets          `json:"targets"`
-	WallSeconds float64          `json:"wall_seconds"`
+	Date        string             `json:"date"`
+	Commit      string             `json:"commit,omitempty"`
+	GoVersion   string             `json:"go_version"`
+	Platform    string             `json:"platform"`
+	CPUs        int                `json:"cpus"`
+	EventBytes  int                `json:"event_bytes"`
+	RawJS       *jsSummary         `json:"raw_jetstream,omitempty"`
+	Fraction    float64            `json:"intake_fraction_of_raw_jetstream,omitempty"`
+	IdleRSS     int64              `json:"rss_idle_bytes"`
+	IdleRSSAnon int64              `json:"rss_idle_anon_bytes"`
+	IdleRSSFile int64              `json:"rss_idle_file_bytes"`
+	IdleGoMem   map[string]float64 `json:"go_runtime_idle"`
+	Throughput  throughputResult   `json:"throughput"`
+	Latency     latencyResult      `json:"latency"`
+	MedicLogged int                `json:"medic_log_lines"`
+	Targets     targets            `json:"targets"`
+	WallSeconds float64            `json:"wall_seconds"`
 }
 
 type targets struct {
@@ -198,18 +218,24 @@ func run(o *options) (*results, error) {
 	// The baseline runs first, while medic is not running, so it has the
 	// machine to itself.
 	if !o.skipJS {
-		logf("raw JetStream: publishing %d messages of %d bytes", o.jsMsgs, len(evJSON))
-		js, err := rawJetStream(filepath.Join(tmp, "raw-jetstream"), o.jsMsgs, evJSON, config.Default().Bus.DedupWindow)
-		if err != nil {
-			return nil, fmt.Errorf("raw JetStream baseline: %w", err)
+		var runs []jsResult
+		for i := range o.jsRuns {
+			dir := filepath.Join(tmp, fmt.Sprintf("raw-jetstream-%d", i))
+			js, err := rawJetStream(dir, o.jsMsgs, evJSON, config.Default().Bus)
+			if err != nil {
+				return nil, fmt.Errorf("raw JetStream baseline: %w", err)
+			}
+			_ = os.RemoveAll(dir)
+			logf("raw JetStream run %d/%d: %d messages of %d bytes, %s msg/s (other processes used %.2f cores)",
+				i+1, o.jsRuns, o.jsMsgs, len(evJSON), thousands(js.MsgsPerSec), js.CPU.Others)
+			runs = append(runs, js)
 		}
-		res.RawJS = &js
-		_ = os.RemoveAll(filepath.Join(tmp, "raw-jetstream"))
-		logf("raw JetStream: %s msg/s", thousands(js.MsgsPerSec))
+		sum := summarizeJS(runs)
+		res.RawJS = &sum
 	}
 
 	// Throughput on a fresh medic.
-	m, err := startMedic(bin, filepath.Join(tmp, "throughput"))
+	m, err := startMedic(bin, filepath.Join(tmp, "throughput"), o.env)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +244,9 @@ func run(o *options) (*results, error) {
 		return nil, err
 	}
 	time.Sleep(o.idleWait)
-	res.IdleRSS = rss(m.pid())
+	idle := procStatus(m.pid(), "VmRSS", "RssAnon", "RssFile")
+	res.IdleRSS, res.IdleRSSAnon, res.IdleRSSFile = idle["VmRSS"], idle["RssAnon"], idle["RssFile"]
+	res.IdleGoMem = m.goMemStats()
 	logf("medic ready, idle RSS %s; throughput: %d alerts, %d per request, %d clients", fmtMiB(res.IdleRSS), o.alerts, o.batch, o.clients)
 	res.Throughput, err = runThroughput(m, gen, o)
 	if err != nil {
@@ -232,7 +260,7 @@ func run(o *options) (*results, error) {
 
 	// Latency on another fresh medic, so the first phase's backlog and
 	// stream contents do not weigh on it.
-	m, err = startMedic(bin, filepath.Join(tmp, "latency"))
+	m, err = startMedic(bin, filepath.Join(tmp, "latency"), o.env)
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +354,7 @@ func printTable(w io.Writer, r *results, o *options) {
 	fmt.Fprintf(w, "\nmedic benchmark (%d cores, %s, %s)\n", r.CPUs, r.GoVersion, r.Platform)
 	if r.RawJS != nil {
 		row(fmt.Sprintf("raw JetStream publish (file store, %s msgs)", fmtKiB(r.RawJS.MsgBytes)),
-			fmt.Sprintf("%s msg/s", thousands(r.RawJS.MsgsPerSec)))
+			fmt.Sprintf("%s msg/s   (median of %d runs, %s–%s)", thousands(r.RawJS.MsgsPerSec), len(r.RawJS.Runs), thousands(r.RawJS.Min), thousands(r.RawJS.Max)))
 	}
 	intake := fmt.Sprintf("%s alerts/s", thousands(tp.AlertsPerSec))
 	if r.RawJS != nil {
@@ -350,8 +378,12 @@ func printTable(w io.Writer, r *results, o *options) {
 	if len(tp.Refused)+len(lt.Refused) > 0 {
 		fmt.Fprintf(w, "refused requests: throughput %v, latency %v\n", tp.Refused, lt.Refused)
 	}
-	fmt.Fprintf(w, "RSS idle %s   under throughput load %s (intake %s)   at %s/s %s\n",
-		fmtMiB(r.IdleRSS), fmtMiB(tp.RSSPeak), fmtMiB(tp.RSSPeakIntake), thousands(float64(lt.Rate)), fmtMiB(lt.RSSPeak))
+	fmt.Fprintf(w, "RSS idle %s (anon %s, file %s)   under throughput load %s (intake %s)   at %s/s %s\n",
+		fmtMiB(r.IdleRSS), fmtMiB(r.IdleRSSAnon), fmtMiB(r.IdleRSSFile),
+		fmtMiB(tp.RSSPeak), fmtMiB(tp.RSSPeakIntake), thousands(float64(lt.Rate)), fmtMiB(lt.RSSPeak))
+	fmt.Fprintf(w, "CPU (cores of %d) medic / harness / other processes:   intake %.2f / %.2f / %.2f   at %s/s %.2f / %.2f / %.2f\n",
+		r.CPUs, tp.CPUIntake.Medic, tp.CPUIntake.Harness, tp.CPUIntake.Others,
+		thousands(float64(lt.Rate)), lt.CPU.Medic, lt.CPU.Harness, lt.CPU.Others)
 	fraction := "n/a"
 	if r.Targets.FractionMet != nil {
 		fraction = fmt.Sprintf("%.0f%% %s", 100*r.Fraction, metWord(*r.Targets.FractionMet))

@@ -35,10 +35,14 @@ func findRoot() (string, error) {
 	}
 }
 
-// buildMedic compiles ./cmd/medic into dir.
+// buildMedic compiles ./cmd/medic into dir the way `make build` does
+// (static, trimmed paths, no symbol table), so the memory figures are those
+// of the shipped binary. Profile with -medic and a binary built with
+// symbols.
 func buildMedic(root, dir string) (string, error) {
 	bin := filepath.Join(dir, "medic")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/medic")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./cmd/medic")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -70,7 +74,7 @@ func freePort() (int, error) {
 
 // startMedic writes a configuration under dir and starts medic with it:
 // embedded JetStream under dir/data, built-in playbooks only, one file sink.
-func startMedic(bin, dir string) (*medicProc, error) {
+func startMedic(bin, dir string, env []string) (*medicProc, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
@@ -106,7 +110,7 @@ playbooks:
 	m.cmd = exec.Command(bin, "serve", "--config", confPath)
 	m.cmd.Dir = dir
 	m.cmd.Stdout, m.cmd.Stderr = m.logFile, m.logFile
-	m.cmd.Env = cleanEnv()
+	m.cmd.Env = append(cleanEnv(), env...)
 	m.cmd.SysProcAttr = sysProcAttr()
 	if err := m.cmd.Start(); err != nil {
 		m.logFile.Close()
@@ -195,11 +199,10 @@ func (m *medicProc) logTail() string {
 	return string(b)
 }
 
-// warnings counts the lines medic logged (it runs at level warn, so every
-// line is a warning or an error).
+// logLines counts the warnings and errors medic logged so far.
 func (m *medicProc) logLines() int {
 	b, _ := os.ReadFile(m.logPath)
-	return bytes.Count(b, []byte{'\n'})
+	return bytes.Count(b, []byte(" level=WARN ")) + bytes.Count(b, []byte(" level=ERROR "))
 }
 
 // procStatus reads the named kB fields of /proc/<pid>/status, in bytes.
@@ -268,4 +271,35 @@ func (s *rssSampler) stop() (peak, mean int64) {
 		mean = s.sum / s.n
 	}
 	return s.peak, mean
+}
+
+// goMemStats scrapes medic's /metrics for the Go runtime's memory figures,
+// to tell the Go heap apart from the rest of the RSS.
+func (m *medicProc) goMemStats() map[string]float64 {
+	out := map[string]float64{}
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(m.base + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	want := map[string]bool{
+		"go_memstats_heap_inuse_bytes": true, "go_memstats_heap_alloc_bytes": true,
+		"go_memstats_heap_idle_bytes": true, "go_memstats_heap_released_bytes": true,
+		"go_memstats_stack_inuse_bytes": true, "go_memstats_sys_bytes": true,
+		"go_memstats_next_gc_bytes": true, "go_gc_duration_seconds_count": true,
+		"go_goroutines": true,
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !want[name] {
+			continue
+		}
+		if v, err := strconv.ParseFloat(val, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out
 }

@@ -5,6 +5,8 @@
 #
 #   test/tools/tools.sh alertmanager   # path of the alertmanager binary (built if missing)
 #   test/tools/tools.sh amtool         # path of amtool (built with alertmanager)
+#   test/tools/tools.sh weaviate       # path of weaviate-server (built if missing)
+#   test/tools/tools.sh ollama         # path of the ollama binary (built if missing)
 #   test/tools/tools.sh dir            # the tools directory
 #   test/tools/tools.sh all            # build everything
 #   test/tools/tools.sh list           # names this script knows
@@ -23,7 +25,7 @@ tools_dir() {
 }
 
 usage() {
-	sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -33,14 +35,24 @@ alertmanager | amtool)
 	dir="$("${script_dir}/build-alertmanager.sh")"
 	printf '%s/%s\n' "${dir}" "$1"
 	;;
+weaviate)
+	dir="$("${script_dir}/build-weaviate.sh")"
+	printf '%s/weaviate-server\n' "${dir}"
+	;;
+ollama)
+	dir="$("${script_dir}/build-ollama.sh")"
+	printf '%s/ollama\n' "${dir}"
+	;;
 all)
 	"${script_dir}/build-alertmanager.sh" >/dev/null
+	"${script_dir}/build-weaviate.sh" >/dev/null
+	"${script_dir}/build-ollama.sh" >/dev/null
 	;;
 dir)
 	tools_dir
 	;;
 list)
-	printf '%s\n' alertmanager amtool
+	printf '%s\n' alertmanager amtool weaviate ollama
 	;;
 *)
 	printf 'tools.sh: unknown tool %q\n' "$1" >&2

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/alertmanager/notify/webhook"
 	"github.com/prometheus/alertmanager/template"
 
 	"github.com/medichq/medic/event"
@@ -53,7 +52,7 @@ func benchBody(tb testing.TB, n int) []byte {
 			Fingerprint: Fingerprint(labels),
 		}
 	}
-	body, err := json.Marshal(&webhook.Message{
+	body, err := json.Marshal(&Message{
 		Data: &template.Data{
 			Receiver:          "medic",
 			Status:            "firing",

@@ -1,0 +1,76 @@
+package ai
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/rag"
+)
+
+// AskParams are ask_ai's parameters.
+type AskParams struct {
+	// Mode auto explains at once (an "AI explanation" enrichment); button
+	// leaves it to the "Ask AI" button of the Slack and Teams sinks.
+	Mode string `yaml:"mode"`
+	// Model overrides ai.chat_model for this playbook.
+	Model string `yaml:"model"`
+	// MaxTokens bounds the answer (default ai.max_tokens).
+	MaxTokens int `yaml:"max_tokens"`
+}
+
+// Modes of ask_ai.
+const (
+	ModeAuto   = "auto"
+	ModeButton = "button"
+)
+
+// Validate checks mode and max_tokens.
+func (p *AskParams) Validate() error {
+	switch p.Mode {
+	case ModeAuto, ModeButton:
+	default:
+		return fmt.Errorf("mode: %q is not auto or button", p.Mode)
+	}
+	if p.MaxTokens < 0 || p.MaxTokens > 32000 {
+		return fmt.Errorf("max_tokens: %d is not between 0 (the configured default) and 32000", p.MaxTokens)
+	}
+	return nil
+}
+
+func init() {
+	actions.Register("ask_ai",
+		"Explain the finding with the configured model, grounded in the knowledge base's runbooks (what is happening, likely causes, what to check, how to fix, with citations); mode button leaves it to the chat sinks' Ask AI button.",
+		func() *AskParams { return &AskParams{Mode: ModeAuto} },
+		func(p *AskParams) (actions.Action, error) {
+			params := *p
+			return actions.Func(func(ctx context.Context, env *actions.Env, f *event.Finding) error {
+				return ask(ctx, env, f, params)
+			}), nil
+		})
+}
+
+// ask never fails the action: a model outage leaves the finding with an
+// "AI unavailable: …" enrichment, and the finding is delivered.
+func ask(ctx context.Context, env *actions.Env, f *event.Finding, p AskParams) error {
+	if p.Mode == ModeButton {
+		f.AskAI = &event.AskAI{Model: p.Model, MaxTokens: p.MaxTokens}
+		return nil
+	}
+	if env == nil || env.AI == nil {
+		f.Add(rag.UnavailableEnrichment(rag.ErrNotConfigured))
+		return nil
+	}
+	ans, err := env.AI.Answer(ctx, rag.Request{Finding: f, Model: p.Model, MaxTokens: p.MaxTokens})
+	if err != nil {
+		if !errors.Is(err, rag.ErrNotConfigured) && env.Logger != nil {
+			env.Logger.Warn("ask_ai: no answer; the finding goes out without it", "finding", f.ID, "err", err)
+		}
+		f.Add(rag.UnavailableEnrichment(err))
+		return nil
+	}
+	f.Add(ans.Enrichment())
+	return nil
+}

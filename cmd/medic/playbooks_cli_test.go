@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/playbooks"
+	"github.com/medichq/medic/triggers"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// medic runs the CLI in-process and returns its output and exit code.
+func medic(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	t.Setenv("MEDIC_CONFIG", "")
+	cmd := newRootCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	code := 0
+	var exit exitError
+	switch {
+	case errors.As(err, &exit):
+		code = exit.code
+	case err != nil:
+		out.WriteString("medic: " + err.Error() + "\n")
+		code = 1
+	}
+	return out.String(), code
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./cmd/medic -update writes it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (go test ./cmd/medic -run %s -update if intended):\n--- got\n%s--- want\n%s", path, t.Name(), got, want)
+	}
+}
+
+const (
+	repoCfg = "testdata/repo/medic.yaml"
+	repoPBs = "testdata/repo/playbooks"
+)
+
+// The golden tests leave out the built-in playbooks (--no-builtin), which
+// other parts of medic add to.
+func TestPlaybooksValidateGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"validate-ok.txt", []string{"playbooks", "validate", "--no-builtin", "-c", repoCfg, repoPBs}, 0},
+		{"validate-ok.json", []string{"playbooks", "validate", "--no-builtin", "-c", repoCfg, "--json", repoPBs}, 0},
+		{"validate-broken.txt", []string{"playbooks", "validate", "--no-builtin", "-c", repoCfg, "testdata/broken"}, 1},
+		{"validate-broken.json", []string{"playbooks", "validate", "--no-builtin", "-c", repoCfg, "--json", "testdata/broken"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, code := medic(t, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\n%s", code, tt.code, out)
+			}
+			golden(t, tt.name, out)
+		})
+	}
+}
+
+func TestPlaybooksTestGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"test-event.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, repoPBs, "--event", "testdata/repo/events/two-alerts.json"}, 0},
+		{"test-event.json", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, repoPBs, "--event", "testdata/repo/events/two-alerts.json", "--json"}, 0},
+		{"test-kube-event.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, repoPBs, "--event", "testdata/repo/events/oom-event.yaml"}, 0},
+		{"test-fixtures-pass.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, repoPBs}, 0},
+		{"test-fixtures-verbose.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, "-v", repoPBs}, 0},
+		{"test-fixtures-fail.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, "testdata/failing"}, 1},
+		{"test-fixtures-fail.json", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, "--json", "testdata/failing"}, 1},
+		{"test-invalid-playbooks.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, "testdata/broken"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, code := medic(t, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\n%s", code, tt.code, out)
+			}
+			golden(t, tt.name, out)
+		})
+	}
+}
+
+// TestPlaybooksTestNoFixtures: a folder without tests/ is a mistake in CI.
+func TestPlaybooksTestNoFixtures(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.yaml"), []byte("- triggers: [on_prometheus_alert]\n  actions: [default_enricher]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := medic(t, "playbooks", "test", "--no-builtin", dir)
+	if code != 1 || !strings.Contains(out, "no fixtures") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
+func TestPlaybooksSchemaCommand(t *testing.T) {
+	out, code := medic(t, "playbooks", "schema")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	want, err := playbooks.SchemaJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		t.Fatal("the command's schema differs from playbooks.SchemaJSON")
+	}
+	var schema map[string]any
+	if err := json.Unmarshal([]byte(out), &schema); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	defs := schema["$defs"].(map[string]any)
+	for _, d := range triggers.Definitions() {
+		if defs["trigger."+d.Name] == nil {
+			t.Errorf("trigger %s missing from the schema", d.Name)
+		}
+	}
+	for _, d := range actions.Definitions() {
+		if defs["action."+d.Name] == nil {
+			t.Errorf("action %s missing from the schema", d.Name)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "schema.json")
+	if out, code := medic(t, "playbooks", "schema", "--out", file); code != 0 {
+		t.Fatalf("--out: %d %s", code, out)
+	}
+	if b, _ := os.ReadFile(file); string(b) != string(want) {
+		t.Fatal("--out wrote something else")
+	}
+}
+
+// TestImportRobustaSharedValues converts Robusta's own values file with
+// medic's real registries, and checks that what it writes passes
+// `medic playbooks validate`. (Golden files of the conversion, with a fixed
+// set of triggers and actions, are in playbooks/robusta.)
+func TestImportRobustaSharedValues(t *testing.T) {
+	values := filepath.Join("..", "..", "..", "shared", "data", "robusta", "values.yaml")
+	if _, err := os.Stat(values); err != nil {
+		t.Skipf("shared data not available: %v", err)
+	}
+	for _, extra := range [][]string{nil, {"--builtin"}} {
+		dir := t.TempDir()
+		args := append([]string{"playbooks", "import-robusta", values, "--out", dir}, extra...)
+		out, code := medic(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s", extra, code, out)
+		}
+		for _, want := range []string{"converted ", "wrote " + filepath.Join(dir, "playbooks.yaml")} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v: report lacks %q:\n%s", extra, want, out)
+			}
+		}
+		if extra != nil && !strings.Contains(out, "cannot convert action `name_silencer` in priorityBuiltinPlaybooks[0] (CommonPrometheusAlertsSilencer): no medic equivalent") {
+			t.Errorf("report does not list the silencer:\n%s", out)
+		}
+		vout, vcode := medic(t, "playbooks", "validate", "-c", filepath.Join(dir, "sinks.yaml"), filepath.Join(dir, "playbooks.yaml"))
+		if vcode != 0 {
+			t.Fatalf("%v: the converted playbooks do not validate:\n%s", extra, vout)
+		}
+	}
+}
+
+func TestImportRobustaCustomValues(t *testing.T) {
+	dir := t.TempDir()
+	out, code := medic(t, "playbooks", "import-robusta", filepath.Join("..", "..", "playbooks", "robusta", "testdata", "custom-values.yaml"), "--out", dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, "cannot convert action `node_bash_enricher` in customPlaybooks[2] (bash on nodes): no medic equivalent") {
+		t.Errorf("report:\n%s", out)
+	}
+	if vout, vcode := medic(t, "playbooks", "validate", "-c", filepath.Join(dir, "sinks.yaml"), filepath.Join(dir, "playbooks.yaml")); vcode != 0 {
+		t.Fatalf("the converted playbooks do not validate:\n%s", vout)
+	}
+	if out, code := medic(t, "playbooks", "import-robusta", "nonexistent.yaml", "--out", dir); code == 0 {
+		t.Errorf("a missing file converted: %s", out)
+	}
+}

@@ -1,0 +1,186 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/event"
+	_ "github.com/medichq/medic/internal/plugins"
+)
+
+type kubeTestLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *kubeTestLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *kubeTestLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func kubeTestConfig(t *testing.T) config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.DataDir = dir
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Bus.StoreDir = filepath.Join(dir, "jetstream")
+	cfg.Playbooks.Dirs = nil
+	cfg.Playbooks.ReloadInterval = 0
+	specs, err := config.DefaultSinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Sinks = specs[1:] // the file sink
+	return cfg
+}
+
+func runApp(t *testing.T, cfg config.Config, log io.Writer, opts ...Option) *App {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx := context.Background()
+	a, err := New(ctx, cfg, logger, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := a.Shutdown(sctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return a
+}
+
+func TestServeWithoutClusterSaysKubernetesIsOff(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	log := &kubeTestLog{}
+	a := runApp(t, kubeTestConfig(t), log)
+	if a.KubeDetector() != nil {
+		t.Error("a detector without a cluster")
+	}
+	out := log.String()
+	if n := strings.Count(out, "Kubernetes triggers and actions are off"); n != 1 {
+		t.Fatalf("the off notice appears %d times, want once:\n%s", n, out)
+	}
+	if !strings.Contains(out, "KUBECONFIG") {
+		t.Errorf("the notice does not say how to turn Kubernetes on:\n%s", out)
+	}
+}
+
+func readKubeFindings(t *testing.T, path string) []event.Finding {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []event.Finding
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var line struct {
+			Finding event.Finding `json:"finding"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err == nil && line.Finding.ID != "" {
+			out = append(out, line.Finding)
+		}
+	}
+	return out
+}
+
+// A pod that starts crash looping becomes one finding through the built-in
+// playbook, end to end: informer → detector → JetStream → engine → sink.
+func TestCrashLoopingPodBecomesOneFinding(t *testing.T) {
+	kc := fake.NewClientset()
+	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
+	cfg := kubeTestConfig(t)
+	log := &kubeTestLog{}
+	a := runApp(t, cfg, log, WithKubeClients(kc, dyn))
+	det := a.KubeDetector()
+	if det == nil {
+		t.Fatal("no detector with clients")
+	}
+	ctx := context.Background()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := det.WaitForSync(sctx); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "cart-7d9", Namespace: "shop", UID: "uid-cart"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/cart:1"}}},
+	}
+	created, err := kc.CoreV1().Pods("shop").Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, restarts := range []int32{3, 4} {
+		created.Status.ContainerStatuses = []corev1.ContainerStatus{{
+			Name: "app", Image: "shop/cart:1", RestartCount: restarts,
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				Reason: "Error", ExitCode: 1, FinishedAt: metav1.Now()}},
+		}}
+		if created, err = kc.CoreV1().Pods("shop").UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(cfg.DataDir, "findings.jsonl")
+	deadline := time.Now().Add(30 * time.Second)
+	for len(readKubeFindings(t, path)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no finding; log:\n%s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fs := readKubeFindings(t, path)
+	f := fs[0]
+	if f.Event.Kind != event.KindPodCrashLoop || f.Event.Subject.Name != "cart-7d9" || len(f.Playbooks) == 0 || f.Playbooks[0] != "builtin-pod-crash-loop" {
+		t.Errorf("finding: kind %s subject %+v playbooks %v", f.Event.Kind, f.Event.Subject, f.Playbooks)
+	}
+	if !strings.Contains(f.Title, "Pod shop/cart-7d9 container app is crash looping") {
+		t.Errorf("title %q", f.Title)
+	}
+	eventually := time.Now().Add(10 * time.Second)
+	for !det.Idle() && time.Now().Before(eventually) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := det.Published(); n != 1 {
+		t.Errorf("published %d events for one crash-looping pod, want 1 (rate limit)", n)
+	}
+	if n := len(readKubeFindings(t, path)); n != 1 {
+		t.Errorf("%d findings, want 1", n)
+	}
+}

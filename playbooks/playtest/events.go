@@ -1,0 +1,132 @@
+package playtest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/alertmanager/template"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/triggers/alertmanager"
+)
+
+// FixtureTime is the receive time given to events read from files, so a
+// report does not change from one run to the next.
+var FixtureTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// DecodeEvents reads events from a JSON or YAML document in one of these
+// shapes:
+//
+//   - an Alertmanager webhook message ({"version": "4", "alerts": [...]});
+//     "version" may be left out. Each alert is one event, converted exactly
+//     as the webhook converts it.
+//   - a medic event ({"kind": "pod_crash_loop", "subject": {...}, ...}), the
+//     shape of medic's own events; use it for Kubernetes events and pods
+//     until the Kubernetes triggers expose a converter of raw objects.
+//   - a list of medic events.
+func DecodeEvents(data []byte) ([]event.Event, error) {
+	var doc any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("not JSON or YAML: %v", err)
+	}
+	return eventsFrom(doc)
+}
+
+func eventsFrom(doc any) ([]event.Event, error) {
+	switch v := doc.(type) {
+	case map[string]any:
+		switch {
+		case v["alerts"] != nil:
+			if _, ok := v["version"]; !ok {
+				v["version"] = "4"
+			}
+			raw, err := json.Marshal(v)
+			if err != nil {
+				return nil, err
+			}
+			msg, err := alertmanager.Decode(raw)
+			if err != nil {
+				return nil, err
+			}
+			return alertmanager.ToEvents(msg, alertmanager.DefaultSource, FixtureTime), nil
+		case v["apiVersion"] != nil:
+			return nil, fmt.Errorf("a raw Kubernetes object (kind %v) cannot be converted here yet; "+
+				"give the medic event it becomes instead: {kind: pod_crash_loop, subject: {kind: Pod, namespace: …, name: …}, labels: {…}}", v["kind"])
+		case v["kind"] != nil:
+			ev, err := medicEvent(v)
+			if err != nil {
+				return nil, err
+			}
+			return []event.Event{ev}, nil
+		}
+		return nil, errors.New(`unknown event format: expected an Alertmanager webhook message ("alerts": [...]) or a medic event ("kind": ...)`)
+	case []any:
+		var out []event.Event
+		for i, item := range v {
+			evs, err := eventsFrom(item)
+			if err != nil {
+				return nil, fmt.Errorf("item %d: %w", i+1, err)
+			}
+			out = append(out, evs...)
+		}
+		return out, nil
+	}
+	return nil, errors.New("an event file holds an object or a list of objects")
+}
+
+func medicEvent(v map[string]any) (event.Event, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return event.Event{}, err
+	}
+	var ev event.Event
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return ev, fmt.Errorf("not a medic event: %v", err)
+	}
+	if ev.Source == "" {
+		ev.Source = "fixture"
+	}
+	if ev.Status == "" {
+		ev.Status = event.StatusFiring
+	}
+	if ev.Severity == "" {
+		ev.Severity = event.ParseSeverity(ev.Labels["severity"])
+	}
+	if ev.ReceivedAt.IsZero() {
+		ev.ReceivedAt = FixtureTime
+	}
+	if ev.ID == "" {
+		ev.ID = event.NewID(ev.Source, ev.Title+"/"+ev.Subject.String(), ev.Status, ev.StartsAt)
+	}
+	return ev, nil
+}
+
+// Alert is the shorthand for one Prometheus alert in a fixture.
+type Alert struct {
+	Labels       map[string]string `yaml:"labels"`
+	Annotations  map[string]string `yaml:"annotations"`
+	Status       string            `yaml:"status"`
+	GeneratorURL string            `yaml:"generator_url"`
+}
+
+// Event converts the shorthand exactly as the webhook would.
+func (a Alert) Event() (event.Event, error) {
+	if len(a.Labels) == 0 {
+		return event.Event{}, errors.New("alert: labels are required (at least alertname)")
+	}
+	status := a.Status
+	switch status {
+	case "":
+		status = "firing"
+	case "firing", "resolved":
+	default:
+		return event.Event{}, fmt.Errorf("alert: status %q is not firing or resolved", status)
+	}
+	return alertmanager.EventFromAlert(template.Alert{
+		Status: status, Labels: a.Labels, Annotations: a.Annotations,
+		StartsAt: FixtureTime, GeneratorURL: a.GeneratorURL,
+	}, "", alertmanager.DefaultSource, FixtureTime), nil
+}

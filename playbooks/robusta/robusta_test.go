@@ -1,0 +1,135 @@
+package robusta
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/medichq/medic/config"
+	_ "github.com/medichq/medic/internal/plugins" // medic's built-in playbooks use every action
+	"github.com/medichq/medic/playbooks"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// goldenOptions fix what medic offers, so that triggers, actions and sinks
+// added elsewhere do not change the golden files.
+func goldenOptions(builtin bool) Options {
+	return Options{
+		Builtin:    builtin,
+		HasTrigger: func(n string) bool { return n == "on_prometheus_alert" },
+		HasAction: func(n string) bool {
+			return slices.Contains([]string{"create_finding", "default_enricher", "template_enricher"}, n)
+		},
+		SinkTypes:        []string{"file", "stdout"},
+		BuiltinPlaybooks: []string{"builtin-alert-enricher"},
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./playbooks/robusta -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (go test ./playbooks/robusta -update if intended):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// loads checks that the output is what medic accepts: the playbooks load
+// against the converted sinks and disabled list.
+func loads(t *testing.T, res *Result) {
+	t.Helper()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "sinks.yaml")
+	if err := os.WriteFile(cfgPath, res.Config, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath, nil)
+	if err != nil {
+		t.Fatalf("the sink configuration does not load: %v\n%s", err, res.Config)
+	}
+	var known []string
+	for _, s := range cfg.Sinks {
+		known = append(known, s.Name)
+	}
+	builtin, err := playbooks.BuiltinFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := append(builtin, playbooks.File{Path: "playbooks.yaml", Data: res.Playbooks})
+	if _, err := playbooks.Build(files, playbooks.Options{Disabled: cfg.Playbooks.Disabled, KnownSinks: known}); err != nil {
+		t.Fatalf("the converted playbooks do not load: %v\n%s", err, res.Playbooks)
+	}
+}
+
+func TestImportCustomValues(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "custom-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert(data, "custom-values.yaml", goldenOptions(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "custom.report.golden", []byte(res.Report()))
+	golden(t, "custom.playbooks.golden.yaml", res.Playbooks)
+	golden(t, "custom.sinks.golden.yaml", res.Config)
+	loads(t, res)
+	// The issue's example message.
+	if !strings.Contains(res.Report(), "cannot convert action `node_bash_enricher` in customPlaybooks[2] (bash on nodes): no medic equivalent") {
+		t.Errorf("report lacks the node_bash_enricher line:\n%s", res.Report())
+	}
+}
+
+// TestImportSharedRobustaValues converts Robusta's own values file (the
+// chart's defaults: its built-in playbooks, no custom ones).
+func TestImportSharedRobustaValues(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "data", "robusta", "values.yaml"))
+	if err != nil {
+		t.Skipf("shared data not available: %v", err)
+	}
+	res, err := Convert(data, "values.yaml", goldenOptions(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.PlaybooksSeen != 0 || res.SinksSeen != 0 {
+		t.Errorf("the chart's defaults have no custom playbooks or sinks: %+v", res)
+	}
+	loads(t, res)
+
+	res, err = Convert(data, "values.yaml", goldenOptions(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "shared.report.golden", []byte(res.Report()))
+	golden(t, "shared.playbooks.golden.yaml", res.Playbooks)
+	loads(t, res)
+	if res.PlaybooksConverted == 0 || res.PlaybooksConverted == res.PlaybooksSeen {
+		t.Errorf("converted %d of %d built-in playbooks", res.PlaybooksConverted, res.PlaybooksSeen)
+	}
+}
+
+func TestConvertTemplate(t *testing.T) {
+	for in, want := range map[string]string{
+		"Job $name on namespace $namespace failed":  "Job {{ .Subject.Name }} on namespace {{ .Subject.Namespace }} failed",
+		"${kind} $labels.team $annotations.summary": `{{ .Subject.Kind }} {{ index .Labels "team" }} {{ index .Annotations "summary" }}`,
+		"costs $$5, $alertname":                     `costs $5, {{ index .Labels "alertname" }}`,
+		"no variables":                              "no variables",
+	} {
+		if got := convertTemplate(in); got != want {
+			t.Errorf("convertTemplate(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

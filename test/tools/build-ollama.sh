@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Builds a real Ollama server (CPU only) for medic's AI tests, from the Go
+# module proxy and the npm registry only: nothing is installed by hand and
+# nothing outside the tools dir is touched (besides the Go caches).
+#
+#   test/tools/build-ollama.sh        # prints the directory holding ollama
+#
+# Result: <tools>/ollama-<version>/ollama, where <tools> is $MEDIC_TOOLS_DIR
+# when set, else .tools at the repository root. Idempotent: when the binary
+# exists it only prints the directory; concurrent callers serialise on a lock
+# file and the binary appears by an atomic rename. The npm tarball is kept in
+# <tools>/ so a rebuild does not download it again. Progress goes to stderr;
+# stdout carries only the directory.
+#
+# Why not `go install github.com/ollama/ollama@v0.17.4`: Go module zips drop
+# vendor/ folders, and llama.cpp's vendored headers (nlohmann, miniaudio, stb)
+# go with them. The npm package node-llama-cpp@3.22.1 carries a git bundle of
+# a full llama.cpp checkout; its vendor/ is copied into a writable copy of the
+# Ollama module (see ../shared/data/models/README.md). Cold build: about 7-8
+# minutes on 2 cores (cgo, gcc/g++).
+set -euo pipefail
+
+OLLAMA_VERSION="${OLLAMA_VERSION:-v0.17.4}"
+NODE_LLAMA_CPP_VERSION="${NODE_LLAMA_CPP_VERSION:-3.22.1}"
+MODULE="github.com/ollama/ollama"
+
+log() { printf 'build-ollama: %s\n' "$*" >&2; }
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+repo_root="$(cd "${script_dir}/../.." && pwd -P)"
+tools_dir="${MEDIC_TOOLS_DIR:-.tools}"
+[[ "${tools_dir}" == /* ]] || tools_dir="${repo_root}/${tools_dir}"
+mkdir -p "${tools_dir}"
+tools_dir="$(cd "${tools_dir}" && pwd -P)"
+dest="${tools_dir}/ollama-${OLLAMA_VERSION}"
+bin="${dest}/ollama"
+
+if [[ -x "${bin}" ]]; then
+	log "already built: ${bin}"
+	printf '%s\n' "${dest}"
+	exit 0
+fi
+
+lock_file="${tools_dir}/.ollama-${OLLAMA_VERSION}.lock"
+if [[ -z "${MEDIC_TOOLS_LOCK_HELD:-}" ]] && command -v flock >/dev/null 2>&1; then
+	exec 9>"${lock_file}"
+	if ! flock -n 9; then
+		log "another build holds ${lock_file}; waiting"
+		flock 9
+	fi
+	if [[ -x "${bin}" ]]; then
+		log "built meanwhile by another process: ${bin}"
+		printf '%s\n' "${dest}"
+		exit 0
+	fi
+fi
+
+for c in go git npm tar gcc g++; do
+	command -v "${c}" >/dev/null 2>&1 || { log "${c} is not on PATH"; exit 1; }
+done
+
+start_s=${SECONDS}
+work="$(mktemp -d "${TMPDIR:-/tmp}/medic-ollama-build.XXXXXX")"
+tmp="${dest}/.ollama.tmp.$$"
+cleanup() {
+	chmod -R u+w "${work}" 2>/dev/null || true
+	rm -rf "${work}"
+	rm -f "${tmp}"
+}
+trap cleanup EXIT
+
+# 1. llama.cpp sources from the npm package (kept in the tools dir for reuse).
+tgz="${tools_dir}/node-llama-cpp-${NODE_LLAMA_CPP_VERSION}.tgz"
+if [[ ! -s "${tgz}" ]]; then
+	log "npm pack node-llama-cpp@${NODE_LLAMA_CPP_VERSION} (about 36 MB)"
+	mkdir -p "${work}/npm"
+	(cd "${work}/npm" && npm pack --silent "node-llama-cpp@${NODE_LLAMA_CPP_VERSION}" >/dev/null)
+	mv -f "${work}/npm/node-llama-cpp-${NODE_LLAMA_CPP_VERSION}.tgz" "${tgz}.tmp.$$"
+	mv -f "${tgz}.tmp.$$" "${tgz}"
+fi
+tar -xzf "${tgz}" -C "${work}" package/llama/gitRelease.bundle
+git clone --quiet "${work}/package/llama/gitRelease.bundle" "${work}/llama.cpp"
+
+# 2. a writable copy of the Ollama module. Outside any module and workspace,
+# so the repository's go.mod has no say.
+export GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=1
+log "downloading ${MODULE}@${OLLAMA_VERSION}"
+mod_json="$(cd "${work}" && go mod download -json "${MODULE}@${OLLAMA_VERSION}")"
+mod_dir="$(printf '%s\n' "${mod_json}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' | head -n1)"
+if [[ -z "${mod_dir}" || ! -f "${mod_dir}/go.mod" ]]; then
+	log "could not find the module directory in: ${mod_json}"
+	exit 1
+fi
+src="${work}/ollama"
+cp -R "${mod_dir}" "${src}"
+chmod -R u+w "${src}"
+
+# 3. the vendor/ folder the module zip left out.
+rm -rf "${src}/llama/llama.cpp/vendor"
+cp -R "${work}/llama.cpp/vendor" "${src}/llama/llama.cpp/vendor"
+
+# 4. build.
+mkdir -p "${dest}"
+log "go build (cgo, CPU only; cold: about 7-8 minutes on 2 cores)"
+(cd "${src}" && go build -trimpath -ldflags "-X ${MODULE}/version.Version=${OLLAMA_VERSION#v}" -o "${tmp}" .)
+"${tmp}" --version >/dev/null 2>&1 || "${tmp}" --help >/dev/null 2>&1 || { log "built ollama does not run"; exit 1; }
+mv -f "${tmp}" "${bin}" # same directory: atomic rename
+log "built ${bin} in $((SECONDS - start_s))s"
+printf '%s\n' "${dest}"

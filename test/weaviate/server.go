@@ -1,0 +1,255 @@
+//go:build linux
+
+// Package weaviatetest runs a real Weaviate server for medic's knowledge-base
+// tests.
+//
+// The server is built from its Go module by test/tools/build-weaviate.sh into
+// the ignored folder .tools/weaviate-<Version>/ (or $MEDIC_TOOLS_DIR) and
+// reused afterwards; Binary runs the script when the binary is missing (about
+// 3.5 minutes cold on 2 cores).
+//
+// Weaviate binds its gRPC (50051), gossip (7947) and profiling ports on every
+// interface, and gRPC cannot be told otherwise. So the server runs in a
+// private network namespace that has nothing but loopback, and so must its
+// client: InNamespace re-executes the test binary under `unshare -n` (root
+// or user namespaces needed) with loopback up, and the tests then run in
+// there, next to the server. Nothing listens beyond the namespace.
+package weaviatetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/medichq/medic/test/realam"
+)
+
+// Version is the Weaviate release the tests run against (v1.39.7 needs a
+// dependency version the module proxy refuses).
+const Version = "v1.39.3"
+
+const (
+	buildRel = "test/tools/build-weaviate.sh"
+	// netnsEnv marks the re-executed test binary.
+	netnsEnv = "MEDIC_WEAVIATE_NETNS"
+)
+
+// Binary returns the weaviate-server binary, building it when missing.
+func Binary() (string, error) {
+	tools, err := realam.ToolsDir()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(tools, "weaviate-"+Version, "weaviate-server")
+	if isExecutable(bin) {
+		return bin, nil
+	}
+	if err := os.MkdirAll(tools, 0o755); err != nil {
+		return "", err
+	}
+	unlock, err := lockFile(filepath.Join(tools, ".weaviate-"+Version+".lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if isExecutable(bin) {
+		return bin, nil
+	}
+	root, err := realam.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(os.Stderr, "weaviatetest: %s missing; building it with %s (about 3.5 minutes)\n", bin, buildRel)
+	cmd := exec.Command("bash", filepath.Join(root, buildRel))
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), realam.ToolsDirEnv+"="+tools, "MEDIC_TOOLS_LOCK_HELD=1")
+	cmd.Stdout = io.Discard
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s: %w", buildRel, err)
+	}
+	if !isExecutable(bin) {
+		return "", fmt.Errorf("%s succeeded but %s is missing", buildRel, bin)
+	}
+	return bin, nil
+}
+
+// InNamespace reports whether this process is the re-executed one.
+func InNamespace() bool { return os.Getenv(netnsEnv) == "1" }
+
+// ReexecInNamespace runs this test binary again, with the same arguments,
+// in a new network namespace with loopback up, and returns its exit code.
+// It returns an error when namespaces are not available.
+func ReexecInNamespace() (int, error) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		return 0, fmt.Errorf("unshare not found: %w", err)
+	}
+	if out, err := exec.Command(unshare, "-n", "true").CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("unshare -n is not permitted here (%v: %s)", err, bytes.TrimSpace(out))
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	script := `ip link set lo up 2>/dev/null || true; exec "$0" "$@"`
+	args := append([]string{"-n", "sh", "-c", script, self}, os.Args[1:]...)
+	cmd := exec.Command(unshare, args...)
+	cmd.Env = append(os.Environ(), netnsEnv+"=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return 0, nil
+}
+
+// Server is a running Weaviate.
+type Server struct {
+	URL  string
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	mu   sync.Mutex
+	done chan struct{}
+}
+
+// Start runs Weaviate on a free loopback port with no vectorizer module,
+// anonymous access and data under dir, and waits until it is ready.
+func Start(bin, dir string) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{URL: "http://127.0.0.1:" + strconv.Itoa(port), out: &bytes.Buffer{}, done: make(chan struct{})}
+	s.cmd = exec.Command(bin, "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--scheme", "http")
+	s.cmd.Env = append(os.Environ(),
+		"AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true",
+		"DEFAULT_VECTORIZER_MODULE=none",
+		"ENABLE_MODULES=",
+		"PERSISTENCE_DATA_PATH="+dir,
+		"CLUSTER_HOSTNAME=node1",
+		"CLUSTER_BIND_ADDR=127.0.0.1",
+		"CLUSTER_ADVERTISE_ADDR=127.0.0.1",
+		"RAFT_BOOTSTRAP_EXPECT=1",
+		"DISABLE_TELEMETRY=true",
+		"GO_PROFILING_DISABLE=true",
+		"LOG_LEVEL=warning",
+	)
+	s.cmd.Stdout = s
+	s.cmd.Stderr = s
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("weaviate exited before it was ready:\n%s", s.Output())
+		default:
+		}
+		if resp, err := hc.Get(s.URL + "/v1/.well-known/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return nil, fmt.Errorf("weaviate not ready after 90s:\n%s", s.Output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Write collects the server's output (the last 64 KiB).
+func (s *Server) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.out.Write(p)
+	if over := s.out.Len() - 64<<10; over > 0 {
+		s.out.Next(over)
+	}
+	return len(p), nil
+}
+
+// Output is the tail of the server's logs.
+func (s *Server) Output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out.String()
+}
+
+// Stop ends the server.
+func (s *Server) Stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// Ready checks the server answers.
+func (s *Server) Ready(ctx context.Context) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/v1/.well-known/ready", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("ready: %s", resp.Status)
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+}
+
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); _ = f.Close() }, nil
+}

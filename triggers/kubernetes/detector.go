@@ -1,0 +1,765 @@
+// Package kubernetes turns changes in a Kubernetes cluster into medic events
+// and holds the playbook triggers that select them.
+//
+// Detection and matching are split. The Detector runs shared informers
+// (client-go) and turns object changes into event.Events — pod_crash_loop,
+// pod_oom_killed, container_oom_killed, image_pull_backoff, pod_evicted,
+// job_failure, node_not_ready, kubernetes_warning_event,
+// kubernetes_resource — and publishes them through triggers.Publisher. The
+// playbook triggers (on_pod_crash_loop, …) match those events with their
+// parameters.
+//
+// What needs state lives in the Detector, which is told the triggers of the
+// running playbook set (SetTriggers):
+//
+//   - Rate limits: before publishing, the detector asks State (JetStream KV
+//     bucket medic_trigger_state) for every trigger that matches the event.
+//     Triggers over their limit are listed in Event.SuppressedTriggers and do
+//     not match it; an event no trigger admits is not published at all.
+//   - Delays: fire_delay (on_image_pull_backoff) and duration
+//     (on_node_not_ready) are timers in the detector. When one expires the
+//     detector reads the object again from the informer cache, so a state
+//     that recovered within the delay stays quiet.
+//   - Restarts: every handled occurrence is marked "seen" in State, so the
+//     re-list after a restart reports nothing twice.
+//
+// Event IDs derive from stable facts of the object (UID, container, restart
+// count, termination time, event count, transition times), so two replicas
+// watching the same cluster publish the same ID and JetStream keeps one.
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/kube"
+	"github.com/medichq/medic/triggers"
+)
+
+// Source is the event source of everything the detector publishes.
+const Source = "kubernetes"
+
+// Options configure a Detector.
+type Options struct {
+	Kube    kubernetes.Interface
+	Dynamic dynamic.Interface // nil: on_kubernetes_resource stays silent
+	// Namespaces to watch; empty means all.
+	Namespaces []string
+	Publisher  triggers.Publisher
+	// State keeps rate limits and what was reported; nil: in memory.
+	State  State
+	Logger *slog.Logger
+	// Clock drives delays, rate limits and ages; nil: the real clock.
+	Clock clock.WithDelayedExecution
+	// StateTTL caps rate-limit windows (state older than it is gone);
+	// default 24h.
+	StateTTL time.Duration
+	// MaxEventAge: past transitions older than this are not reported
+	// (default 1h). See kube.Config.
+	MaxEventAge time.Duration
+	// Resync is the informers' resync period (default 0: none).
+	Resync time.Duration
+	// OnHandled, when set, is called after a handler looked at an object
+	// (and queued what it found): tests wait on it instead of on time.
+	OnHandled func(obj any)
+}
+
+// Detector watches the cluster and publishes events for the triggers of
+// the running playbook set.
+type Detector struct {
+	opts   Options
+	log    *slog.Logger
+	clock  clock.WithDelayedExecution
+	state  State
+	forbid *kube.ForbiddenLogger
+
+	trig atomic.Pointer[triggerSet]
+
+	queue   workqueue.TypedRateLimitingInterface[string]
+	pendMu  sync.Mutex
+	pending map[string]candidate // "ev:<id>" → the candidate
+
+	seenMu sync.Mutex
+	seen   map[string]time.Time // locally handled IDs: spares State lookups
+
+	timerMu sync.Mutex
+	timers  map[string]*armed // delayed re-checks, one per queue key
+
+	episodeMu sync.Mutex
+	episodes  map[string]map[string]bool // pod key → image-pull episode keys known here
+
+	mu        sync.Mutex
+	ctx       context.Context
+	cancel    context.CancelFunc
+	running   bool
+	stopped   bool
+	scopes    []*nsScope // one per watched namespace ("" = all)
+	cluster   informers.SharedInformerFactory
+	started   map[string]bool // typed informers registered: "pods", "jobs", …
+	synced    []namedSync
+	dyn       map[schema.GroupVersionResource]*dynWatch
+	lastErrMu sync.Mutex
+	lastErr   map[string]error
+	wg        sync.WaitGroup
+
+	// Idle bookkeeping: the sequence number of each key's latest Add; a key
+	// leaves when a run that started after that Add succeeded.
+	trackMu   sync.Mutex
+	seq       uint64
+	addSeq    map[string]uint64
+	published atomic.Int64
+}
+
+type nsScope struct {
+	ns      string
+	factory informers.SharedInformerFactory
+}
+
+type namedSync struct {
+	name   string
+	synced cache.InformerSynced
+}
+
+type armed struct {
+	at    time.Time
+	timer clock.Timer
+}
+
+// candidate is an event the detector may publish.
+type candidate struct {
+	ev event.Event
+	// subject keys the rate limit: the owning workload, the involved object
+	// and reason, the node, …
+	subject string
+	// factTime is when a past transition happened; zero for ongoing states.
+	// Transitions older than MaxEventAge are not reported.
+	factTime time.Time
+}
+
+// triggerSet is the Kubernetes triggers of one playbook set, by kind.
+type triggerSet struct {
+	byKind map[event.Kind][]*Trigger
+	gvrs   map[schema.GroupVersionResource]bool
+	sig    string
+}
+
+// NewDetector checks opts and returns a detector; Start runs it.
+func NewDetector(opts Options) (*Detector, error) {
+	if opts.Kube == nil {
+		return nil, errors.New("kubernetes detector: no client")
+	}
+	if opts.Publisher == nil {
+		return nil, errors.New("kubernetes detector: no publisher")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.StateTTL <= 0 {
+		opts.StateTTL = 24 * time.Hour
+	}
+	if opts.MaxEventAge <= 0 {
+		opts.MaxEventAge = time.Hour
+	}
+	if opts.State == nil {
+		opts.State = NewMemoryState(opts.StateTTL, opts.Clock.Now)
+	}
+	d := &Detector{
+		opts:     opts,
+		log:      opts.Logger,
+		clock:    opts.Clock,
+		state:    opts.State,
+		forbid:   &kube.ForbiddenLogger{Logger: opts.Logger},
+		pending:  map[string]candidate{},
+		seen:     map[string]time.Time{},
+		timers:   map[string]*armed{},
+		episodes: map[string]map[string]bool{},
+		started:  map[string]bool{},
+		dyn:      map[schema.GroupVersionResource]*dynWatch{},
+		lastErr:  map[string]error{},
+		addSeq:   map[string]uint64{},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](200*time.Millisecond, time.Minute),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "medic-kubernetes"}),
+	}
+	d.trig.Store(&triggerSet{byKind: map[event.Kind][]*Trigger{}, gvrs: map[schema.GroupVersionResource]bool{}})
+	namespaces := opts.Namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{""}
+	}
+	for _, ns := range namespaces {
+		d.scopes = append(d.scopes, &nsScope{ns: ns, factory: informers.NewSharedInformerFactoryWithOptions(
+			opts.Kube, opts.Resync, informers.WithNamespace(ns))})
+	}
+	d.cluster = informers.NewSharedInformerFactory(opts.Kube, opts.Resync)
+	return d, nil
+}
+
+// SetTriggers hands the detector the triggers of the running playbook set
+// (any trigger type; the Kubernetes ones are kept). Informers the new set
+// needs are started; watches of resources no trigger names any more stop.
+// Existing objects are looked at again, so a playbook added for a pod that
+// is already crash looping fires.
+func (d *Detector) SetTriggers(ts []triggers.Trigger) {
+	set := &triggerSet{byKind: map[event.Kind][]*Trigger{}, gvrs: map[schema.GroupVersionResource]bool{}}
+	var sig []string
+	for _, t := range ts {
+		kt, ok := t.(*Trigger)
+		if !ok {
+			continue
+		}
+		set.byKind[kt.kind] = append(set.byKind[kt.kind], kt)
+		if gvr, ok := kt.Resource(); ok {
+			set.gvrs[gvr] = true
+		}
+		if kt.rateLimit > d.opts.StateTTL {
+			d.log.Warn("a trigger's rate_limit is longer than kubernetes.state_ttl; it is cut to state_ttl",
+				"trigger", kt.name, "rate_limit", kt.rateLimit, "state_ttl", d.opts.StateTTL)
+		}
+		sig = append(sig, kt.id)
+	}
+	sort.Strings(sig)
+	set.sig = strings.Join(sig, ",")
+	prev := d.trig.Swap(set)
+	if prev != nil && prev.sig == set.sig {
+		return
+	}
+	d.mu.Lock()
+	running := d.running
+	d.mu.Unlock()
+	if running {
+		d.reconcile()
+		d.rescan()
+	}
+}
+
+func (d *Detector) triggersFor(k event.Kind) []*Trigger { return d.trig.Load().byKind[k] }
+
+func (d *Detector) wants(kinds ...event.Kind) bool {
+	set := d.trig.Load()
+	for _, k := range kinds {
+		if len(set.byKind[k]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// delays lists the distinct delays of the triggers of kind k, shortest first.
+func (d *Detector) delays(k event.Kind) []time.Duration {
+	var out []time.Duration
+	for _, t := range d.triggersFor(k) {
+		if t.delay > 0 && !slices.Contains(out, t.delay) {
+			out = append(out, t.delay)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+var podKinds = []event.Kind{event.KindPodCrashLoop, event.KindPodOOMKilled, event.KindContainerOOMKilled, event.KindImagePullBackoff, event.KindPodEvicted}
+
+// Start runs the informers the current triggers need and the worker that
+// publishes. It returns at once; WaitForSync waits for the caches.
+func (d *Detector) Start(ctx context.Context) error {
+	d.mu.Lock()
+	if d.running || d.stopped {
+		d.mu.Unlock()
+		return errors.New("kubernetes detector: already started")
+	}
+	d.ctx, d.cancel = context.WithCancel(ctx)
+	d.running = true
+	d.mu.Unlock()
+	d.reconcile()
+	d.wg.Go(d.work)
+	d.wg.Go(d.retryLoop)
+	return nil
+}
+
+// Stop ends every watch and timer and waits for the worker.
+func (d *Detector) Stop() {
+	d.mu.Lock()
+	if !d.running || d.stopped {
+		d.stopped = true
+		d.mu.Unlock()
+		return
+	}
+	d.stopped = true
+	d.cancel()
+	for _, w := range d.dyn {
+		w.stop()
+	}
+	d.mu.Unlock()
+	d.queue.ShutDown()
+	d.timerMu.Lock()
+	for k, a := range d.timers {
+		a.timer.Stop()
+		delete(d.timers, k)
+	}
+	d.timerMu.Unlock()
+	for _, s := range d.scopes {
+		s.factory.Shutdown()
+	}
+	d.cluster.Shutdown()
+	d.wg.Wait()
+}
+
+// WaitForSync waits until every started informer has listed its objects,
+// or ctx ends; the error then names the informers that did not sync and the
+// last error each one got (a forbidden list names the missing permission).
+func (d *Detector) WaitForSync(ctx context.Context) error {
+	for {
+		d.mu.Lock()
+		syncs := slices.Clone(d.synced)
+		for _, w := range d.dyn {
+			syncs = append(syncs, w.syncs...)
+		}
+		d.mu.Unlock()
+		var missing []string
+		for _, s := range syncs {
+			if !s.synced() {
+				missing = append(missing, s.name)
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			var errs []error
+			for _, m := range missing {
+				if err := d.lastError(m); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", m, err))
+				} else {
+					errs = append(errs, fmt.Errorf("%s: not synced", m))
+				}
+			}
+			return fmt.Errorf("kubernetes informers not synced: %w", errors.Join(errs...))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (d *Detector) recordErr(name string, err error) {
+	d.lastErrMu.Lock()
+	d.lastErr[name] = err
+	d.lastErrMu.Unlock()
+}
+
+func (d *Detector) lastError(name string) error {
+	d.lastErrMu.Lock()
+	defer d.lastErrMu.Unlock()
+	return d.lastErr[name]
+}
+
+// watchErrors returns the informer's error handler: forbidden errors are
+// logged once, clearly; all are kept for WaitForSync.
+func (d *Detector) watchErrors(name, resource, ns string) cache.WatchErrorHandlerWithContext {
+	return func(_ context.Context, _ *cache.Reflector, err error) {
+		d.recordErr(name, err)
+		d.forbid.Report(resource, ns, err)
+		if !apierrors.IsForbidden(err) && !errors.Is(err, context.Canceled) {
+			d.log.Debug("kubernetes watch error", "informer", name, "err", err)
+		}
+	}
+}
+
+// reconcile starts the informers the current triggers need.
+func (d *Detector) reconcile() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.running || d.stopped {
+		return
+	}
+	if d.wants(podKinds...) {
+		for _, s := range d.scopes {
+			d.startTyped(s, "pods", "pods", s.factory.Core().V1().Pods().Informer(), cache.ResourceEventHandlerFuncs{
+				AddFunc:    func(obj any) { d.onPod(obj); d.notify(obj) },
+				UpdateFunc: func(_, obj any) { d.onPod(obj); d.notify(obj) },
+				DeleteFunc: func(obj any) { d.onPodDeleted(obj); d.notify(obj) },
+			})
+			// Owners, to rate-limit per workload: pod → ReplicaSet → Deployment, pod → Job → CronJob.
+			d.startTyped(s, "replicasets", "replicasets.apps", s.factory.Apps().V1().ReplicaSets().Informer(), nil)
+			d.startTyped(s, "jobs", "jobs.batch", s.factory.Batch().V1().Jobs().Informer(), d.jobHandler())
+		}
+	}
+	if d.wants(event.KindJobFailure) {
+		for _, s := range d.scopes {
+			d.startTyped(s, "jobs", "jobs.batch", s.factory.Batch().V1().Jobs().Informer(), d.jobHandler())
+		}
+	}
+	if d.wants(event.KindKubernetesWarningEvent) {
+		for _, s := range d.scopes {
+			d.startTyped(s, "events", "events", s.factory.Core().V1().Events().Informer(), cache.ResourceEventHandlerFuncs{
+				AddFunc:    func(obj any) { d.onWarningEvent(obj); d.notify(obj) },
+				UpdateFunc: func(_, obj any) { d.onWarningEvent(obj); d.notify(obj) },
+			})
+		}
+	}
+	if d.wants(event.KindNodeNotReady) {
+		d.startTyped(&nsScope{factory: d.cluster}, "nodes", "nodes", d.cluster.Core().V1().Nodes().Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { d.onNode(obj); d.notify(obj) },
+			UpdateFunc: func(_, obj any) { d.onNode(obj); d.notify(obj) },
+			DeleteFunc: func(obj any) { d.onNode(obj); d.notify(obj) },
+		})
+	}
+	for _, s := range d.scopes {
+		s.factory.Start(d.ctx.Done())
+	}
+	d.cluster.Start(d.ctx.Done())
+	d.reconcileDynamic()
+}
+
+func (d *Detector) jobHandler() cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { d.onJob(obj); d.notify(obj) },
+		UpdateFunc: func(_, obj any) { d.onJob(obj); d.notify(obj) },
+	}
+}
+
+// startTyped registers handler on a typed informer once per scope. Jobs may
+// be wanted twice (owners and job_failure): the handler is added once and
+// looks at the triggers when it runs.
+func (d *Detector) startTyped(s *nsScope, name, resource string, inf cache.SharedIndexInformer, handler cache.ResourceEventHandler) {
+	key := name + "/" + s.ns
+	if d.started[key] {
+		return
+	}
+	d.started[key] = true
+	_ = inf.SetWatchErrorHandlerWithContext(d.watchErrors(key, resource, s.ns))
+	if handler != nil {
+		if _, err := inf.AddEventHandler(handler); err != nil {
+			d.log.Error("cannot watch kubernetes objects", "resource", resource, "err", err)
+		}
+	}
+	d.synced = append(d.synced, namedSync{name: key, synced: inf.HasSynced})
+}
+
+// rescan looks at every cached object again (after the triggers changed).
+func (d *Detector) rescan() {
+	d.mu.Lock()
+	started := maps2slice(d.started)
+	d.mu.Unlock()
+	for _, key := range started {
+		name, ns, _ := strings.Cut(key, "/")
+		var inf cache.SharedIndexInformer
+		switch name {
+		case "pods":
+			inf = d.scope(ns).factory.Core().V1().Pods().Informer()
+		case "jobs":
+			inf = d.scope(ns).factory.Batch().V1().Jobs().Informer()
+		case "events":
+			inf = d.scope(ns).factory.Core().V1().Events().Informer()
+		case "nodes":
+			inf = d.cluster.Core().V1().Nodes().Informer()
+		default:
+			continue
+		}
+		for _, obj := range inf.GetStore().List() {
+			switch name {
+			case "pods":
+				d.onPod(obj)
+			case "jobs":
+				d.onJob(obj)
+			case "events":
+				d.onWarningEvent(obj)
+			case "nodes":
+				d.onNode(obj)
+			}
+		}
+	}
+}
+
+func maps2slice(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (d *Detector) scope(ns string) *nsScope {
+	if len(d.scopes) == 1 && d.scopes[0].ns == "" {
+		return d.scopes[0]
+	}
+	for _, s := range d.scopes {
+		if s.ns == ns {
+			return s
+		}
+	}
+	return d.scopes[0]
+}
+
+// retryLoop retries resources that were not served yet (a CRD installed
+// after medic started).
+func (d *Detector) retryLoop() {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+			d.mu.Lock()
+			d.reconcileDynamic()
+			d.mu.Unlock()
+		}
+	}
+}
+
+// --- the queue ---------------------------------------------------------
+
+const (
+	prefixEvent = "ev:"
+	prefixPull  = "pull:"
+	prefixNode  = "node:"
+)
+
+// offer queues a candidate unless it was handled already or is too old.
+func (d *Detector) offer(c candidate) {
+	if !c.factTime.IsZero() && d.clock.Since(c.factTime) > d.opts.MaxEventAge {
+		d.log.Debug("not reporting an old transition", "kind", c.ev.Kind, "subject", c.ev.Subject.String(), "at", c.factTime)
+		return
+	}
+	if len(d.triggersFor(c.ev.Kind)) == 0 || d.seenLocally(c.ev.ID) {
+		return
+	}
+	d.pendMu.Lock()
+	d.pending[prefixEvent+c.ev.ID] = c
+	d.pendMu.Unlock()
+	d.enqueue(prefixEvent + c.ev.ID)
+}
+
+func (d *Detector) notify(obj any) {
+	if d.opts.OnHandled != nil {
+		d.opts.OnHandled(obj)
+	}
+}
+
+// enqueue adds key to the work queue and notes it for Idle.
+func (d *Detector) enqueue(key string) {
+	d.trackMu.Lock()
+	d.seq++
+	d.addSeq[key] = d.seq
+	d.trackMu.Unlock()
+	d.queue.Add(key)
+}
+
+// after re-queues key at (or soon after) at; of several requests for one
+// key the earliest wins.
+func (d *Detector) after(key string, at time.Time) {
+	d.timerMu.Lock()
+	defer d.timerMu.Unlock()
+	if a, ok := d.timers[key]; ok {
+		if !at.Before(a.at) {
+			return
+		}
+		a.timer.Stop()
+	}
+	wait := at.Sub(d.clock.Now())
+	if wait < 0 {
+		wait = 0
+	}
+	a := &armed{at: at}
+	// The callback must not call the clock: a fake clock runs it under its lock.
+	a.timer = d.clock.AfterFunc(wait, func() {
+		d.timerMu.Lock()
+		if d.timers[key] == a {
+			delete(d.timers, key)
+		}
+		d.timerMu.Unlock()
+		d.enqueue(key)
+	})
+	d.timers[key] = a
+}
+
+// disarm cancels a pending re-check.
+func (d *Detector) disarm(key string) {
+	d.timerMu.Lock()
+	defer d.timerMu.Unlock()
+	if a, ok := d.timers[key]; ok {
+		a.timer.Stop()
+		delete(d.timers, key)
+	}
+}
+
+// Armed is how many delayed re-checks are waiting (tests use it to know a
+// delay has started).
+func (d *Detector) Armed() int {
+	d.timerMu.Lock()
+	defer d.timerMu.Unlock()
+	return len(d.timers)
+}
+
+// Idle reports whether everything queued so far was processed (delayed
+// re-checks that are still waiting aside; see Armed).
+func (d *Detector) Idle() bool {
+	d.trackMu.Lock()
+	defer d.trackMu.Unlock()
+	return len(d.addSeq) == 0
+}
+
+// Published counts the events the detector published.
+func (d *Detector) Published() int64 { return d.published.Load() }
+
+func (d *Detector) work() {
+	for {
+		key, shutdown := d.queue.Get()
+		if shutdown {
+			return
+		}
+		d.trackMu.Lock()
+		started := d.addSeq[key]
+		d.trackMu.Unlock()
+		err := d.process(key)
+		switch {
+		case err == nil:
+			d.queue.Forget(key)
+			d.trackMu.Lock()
+			if d.addSeq[key] == started {
+				delete(d.addSeq, key)
+			}
+			d.trackMu.Unlock()
+		case d.ctx.Err() != nil:
+		default:
+			d.log.Warn("kubernetes event not published yet; retrying", "item", key, "err", err)
+			d.queue.AddRateLimited(key)
+		}
+		d.queue.Done(key)
+	}
+}
+
+func (d *Detector) process(key string) error {
+	switch {
+	case strings.HasPrefix(key, prefixEvent):
+		d.pendMu.Lock()
+		c, ok := d.pending[key]
+		d.pendMu.Unlock()
+		if !ok {
+			return nil
+		}
+		if err := d.handle(c); err != nil {
+			return err
+		}
+		d.pendMu.Lock()
+		if cur, ok := d.pending[key]; ok && cur.ev.ID == c.ev.ID {
+			delete(d.pending, key)
+		}
+		d.pendMu.Unlock()
+		return nil
+	case strings.HasPrefix(key, prefixPull):
+		return d.checkImagePull(strings.TrimPrefix(key, prefixPull))
+	case strings.HasPrefix(key, prefixNode):
+		d.checkNode(strings.TrimPrefix(key, prefixNode))
+		return nil
+	}
+	return nil
+}
+
+func (d *Detector) seenLocally(id string) bool {
+	d.seenMu.Lock()
+	defer d.seenMu.Unlock()
+	_, ok := d.seen[id]
+	return ok
+}
+
+func (d *Detector) markLocally(id string) {
+	d.seenMu.Lock()
+	defer d.seenMu.Unlock()
+	if len(d.seen) > 200_000 { // bound memory; State still knows
+		cut := d.clock.Now().Add(-d.opts.StateTTL)
+		for k, t := range d.seen {
+			if t.Before(cut) || len(d.seen) > 100_000 {
+				delete(d.seen, k)
+			}
+		}
+	}
+	d.seen[id] = d.clock.Now()
+}
+
+// handle decides and publishes one candidate: once per occurrence, only if a
+// trigger wants it, with the rate-limited triggers that must not fire listed.
+func (d *Detector) handle(c candidate) error {
+	ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+	defer cancel()
+	id := c.ev.ID
+	if d.seenLocally(id) {
+		return nil
+	}
+	seen, err := d.state.Seen(ctx, id)
+	if err != nil {
+		d.log.Warn("trigger state unavailable; deciding without it", "err", err)
+	}
+	if seen {
+		d.markLocally(id)
+		return nil
+	}
+	now := d.clock.Now()
+	matched, admitted := false, 0
+	var suppressed []string
+	for _, t := range d.triggersFor(c.ev.Kind) {
+		if !t.Filter(&c.ev) {
+			continue
+		}
+		matched = true
+		if w := min(t.rateLimit, d.opts.StateTTL); w > 0 {
+			ok, err := d.state.Admit(ctx, t.id+"."+keyHash(c.subject), id, w, now)
+			if err != nil {
+				d.log.Warn("rate-limit state unavailable; letting the event through", "trigger", t.name, "err", err)
+				ok = true
+			}
+			if !ok {
+				if !slices.Contains(suppressed, t.id) {
+					suppressed = append(suppressed, t.id)
+				}
+				continue
+			}
+		}
+		admitted++
+	}
+	if !matched {
+		return nil // no playbook wants it now
+	}
+	if admitted == 0 {
+		d.log.Debug("rate limit holds the event back", "kind", c.ev.Kind, "subject", c.ev.Subject.String(), "id", id)
+		if err := d.state.MarkSeen(ctx, id); err != nil {
+			d.log.Warn("cannot record a handled event", "err", err)
+		}
+		d.markLocally(id)
+		return nil
+	}
+	ev := c.ev
+	ev.SuppressedTriggers = suppressed
+	ev.ReceivedAt = now.UTC()
+	if _, err := d.opts.Publisher.Publish(ctx, []event.Event{ev}); err != nil {
+		return fmt.Errorf("publish %s event %s: %w", ev.Kind, id, err)
+	}
+	d.published.Add(1)
+	d.log.Info("kubernetes event published", "kind", ev.Kind, "subject", ev.Subject.String(), "id", id, "title", ev.Title)
+	if err := d.state.MarkSeen(ctx, id); err != nil {
+		d.log.Warn("cannot record a published event; a restart may publish it again", "err", err)
+	}
+	d.markLocally(id)
+	return nil
+}

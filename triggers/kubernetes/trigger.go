@@ -1,0 +1,484 @@
+package kubernetes
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/kube"
+	"github.com/medichq/medic/scope"
+	"github.com/medichq/medic/triggers"
+)
+
+// Playbook trigger names.
+const (
+	TriggerPodCrashLoop       = "on_pod_crash_loop"
+	TriggerPodOOMKilled       = "on_pod_oom_killed"
+	TriggerContainerOOMKilled = "on_container_oom_killed"
+	TriggerImagePullBackoff   = "on_image_pull_backoff"
+	TriggerPodEvicted         = "on_pod_evicted"
+	TriggerJobFailure         = "on_job_failure"
+	TriggerNodeNotReady       = "on_node_not_ready"
+	TriggerWarningEvent       = "on_kubernetes_warning_event"
+	TriggerResource           = "on_kubernetes_resource"
+)
+
+// Labels the detector sets on events besides the object's own labels; the
+// triggers filter on them and templates can show them. Facts win over an
+// object label of the same name.
+const (
+	LabelNamespace    = "namespace"
+	LabelPod          = "pod"
+	LabelContainer    = "container"
+	LabelNode         = "node"
+	LabelJob          = "job"
+	LabelName         = "name"
+	LabelKind         = "kind"
+	LabelReason       = "reason"
+	LabelRestartCount = "restart_count"
+	LabelExitCode     = "exit_code"
+	LabelOwnerKind    = "owner_kind"
+	LabelOwnerName    = "owner_name"
+	LabelImage        = "image"
+	LabelFireDelay    = "fire_delay"    // image_pull_backoff: the delay this event was held for
+	LabelNotReadyFor  = "not_ready_for" // node_not_ready: the duration this event waited for
+	LabelStatus       = "condition_status"
+	LabelOperation    = "operation" // kubernetes_resource: create, update, delete
+	LabelResource     = "resource"  // kubernetes_resource: group/version/resource
+	LabelChanged      = "changed"   // kubernetes_resource updates: top-level fields that changed
+	LabelCount        = "count"     // kubernetes_warning_event
+	LabelInvolvedKind = "involved_kind"
+	LabelInvolvedName = "involved_name"
+	LabelSource       = "source_component"
+	// AnnotationMessage carries a warning event's or a status's message.
+	AnnotationMessage = "message"
+)
+
+// Common are the filters every Kubernetes trigger accepts.
+type Common struct {
+	// NamePrefix tests the subject's name (pod, job, node, the involved
+	// object of a warning event, the resource's name).
+	NamePrefix string `yaml:"name_prefix"`
+	// NamespacePrefix tests the subject's namespace; cluster-scoped
+	// subjects (nodes) never match a non-empty prefix.
+	NamespacePrefix string `yaml:"namespace_prefix"`
+	// LabelsSelector is a Kubernetes label selector ("app=shop,tier!=db",
+	// "env in (prod,stage)", "!canary") over the event's labels: the
+	// object's own labels plus the facts above.
+	LabelsSelector string `yaml:"labels_selector"`
+	// Scope adds include/exclude rules (see the scope package).
+	Scope scope.Scope `yaml:"scope"`
+}
+
+func (c *Common) validate() error {
+	if _, err := labels.Parse(c.LabelsSelector); err != nil {
+		return fmt.Errorf("labels_selector: %w", err)
+	}
+	return nil
+}
+
+// NameNamespace excludes a subject: Name is a prefix of its name, Namespace
+// its exact namespace; an empty field matches everything.
+type NameNamespace struct {
+	Name      string `yaml:"name"`
+	Namespace string `yaml:"namespace"`
+}
+
+// CrashLoopParams are on_pod_crash_loop's parameters.
+type CrashLoopParams struct {
+	Common `yaml:",inline"`
+	// RestartReason must be contained in the container's waiting reason
+	// (default CrashLoopBackOff); empty accepts any reason.
+	RestartReason string `yaml:"restart_reason"`
+	// RestartCount is the least number of restarts (default 2).
+	RestartCount int `yaml:"restart_count"`
+	// RateLimit fires at most once per owning workload (Deployment,
+	// StatefulSet, DaemonSet, Job, CronJob, or the bare pod) within it
+	// (default 4h; 0 turns it off).
+	RateLimit Duration `yaml:"rate_limit"`
+}
+
+// OOMParams are on_pod_oom_killed's and on_container_oom_killed's parameters.
+type OOMParams struct {
+	Common  `yaml:",inline"`
+	Exclude []NameNamespace `yaml:"exclude"`
+	// RateLimit per owning workload (default 1h; 0 fires for every kill).
+	RateLimit Duration `yaml:"rate_limit"`
+}
+
+// ImagePullParams are on_image_pull_backoff's parameters.
+type ImagePullParams struct {
+	Common `yaml:",inline"`
+	// FireDelay is how long a container must keep failing to pull before
+	// the trigger fires (default 120s), so a pull that recovers stays quiet.
+	FireDelay Duration `yaml:"fire_delay"`
+	// RateLimit per owning workload (default 4h).
+	RateLimit Duration `yaml:"rate_limit"`
+}
+
+// RateLimitParams are the parameters of triggers with only the common
+// filters and a rate limit.
+type RateLimitParams struct {
+	Common    `yaml:",inline"`
+	RateLimit Duration `yaml:"rate_limit"`
+}
+
+// NodeNotReadyParams are on_node_not_ready's parameters.
+type NodeNotReadyParams struct {
+	Common `yaml:",inline"`
+	// Duration is how long the node must stay not ready (default 1m).
+	Duration Duration `yaml:"duration"`
+	// RateLimit per node (default 0: once per not-ready spell).
+	RateLimit Duration `yaml:"rate_limit"`
+}
+
+// WarningEventParams are on_kubernetes_warning_event's parameters.
+type WarningEventParams struct {
+	Common `yaml:",inline"`
+	// Include, when set, requires one of its substrings in the event's
+	// reason or message; Exclude drops events with any of its substrings.
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
+	// RateLimit per involved object and reason (default 1h).
+	RateLimit Duration `yaml:"rate_limit"`
+}
+
+// ResourceParams are on_kubernetes_resource's parameters.
+type ResourceParams struct {
+	Common `yaml:",inline"`
+	// Resource is group/version/resource: "apps/v1/deployments",
+	// "v1/configmaps" (the core group), "example.com/v1/widgets" (a CRD).
+	Resource string `yaml:"resource"`
+	// Operations among create, update, delete (default: all three).
+	Operations []string `yaml:"operations"`
+	// Updates that change only status, or only metadata (labels,
+	// annotations, finalizers…), are ignored unless these are set.
+	// resourceVersion, managedFields and generation never count.
+	IncludeStatusChanges   bool `yaml:"include_status_changes"`
+	IncludeMetadataChanges bool `yaml:"include_metadata_changes"`
+	// RateLimit per object (default 0: every change).
+	RateLimit Duration `yaml:"rate_limit"`
+}
+
+func init() {
+	triggers.Register(TriggerPodCrashLoop,
+		"Runs when a pod's container keeps restarting (waiting in CrashLoopBackOff after restart_count restarts); rate-limited per owning workload.",
+		func() *CrashLoopParams {
+			return &CrashLoopParams{RestartReason: "CrashLoopBackOff", RestartCount: 2, RateLimit: Duration(4 * time.Hour)}
+		},
+		func(p *CrashLoopParams) (triggers.Trigger, error) {
+			if p.RestartCount < 0 {
+				return nil, errors.New("restart_count: must not be negative")
+			}
+			return build(TriggerPodCrashLoop, event.KindPodCrashLoop, p, p.Common, p.RateLimit.D(), 0, func(ev *event.Event) bool {
+				if p.RestartReason != "" && !strings.Contains(ev.Labels[LabelReason], p.RestartReason) {
+					return false
+				}
+				n, err := strconv.Atoi(ev.Labels[LabelRestartCount])
+				return err == nil && n >= p.RestartCount
+			})
+		})
+	oomDoc := "Runs when a container of a pod is killed for running out of memory (OOMKilled)"
+	triggers.Register(TriggerPodOOMKilled, oomDoc+"; one event per pod and kill, rate-limited per owning workload.",
+		func() *OOMParams { return &OOMParams{RateLimit: Duration(time.Hour)} },
+		func(p *OOMParams) (triggers.Trigger, error) {
+			return build(TriggerPodOOMKilled, event.KindPodOOMKilled, p, p.Common, p.RateLimit.D(), 0, excluded(p.Exclude))
+		})
+	triggers.Register(TriggerContainerOOMKilled, oomDoc+"; the event's subject is the container.",
+		func() *OOMParams { return &OOMParams{RateLimit: Duration(time.Hour)} },
+		func(p *OOMParams) (triggers.Trigger, error) {
+			return build(TriggerContainerOOMKilled, event.KindContainerOOMKilled, p, p.Common, p.RateLimit.D(), 0, excluded(p.Exclude))
+		})
+	triggers.Register(TriggerImagePullBackoff,
+		"Runs when a container keeps failing to pull its image (ImagePullBackOff, ErrImagePull) for fire_delay; a pull that recovers sooner stays quiet.",
+		func() *ImagePullParams {
+			return &ImagePullParams{FireDelay: Duration(120 * time.Second), RateLimit: Duration(4 * time.Hour)}
+		},
+		func(p *ImagePullParams) (triggers.Trigger, error) {
+			if p.FireDelay <= 0 {
+				return nil, errors.New("fire_delay: must be positive")
+			}
+			want := p.FireDelay.String()
+			return build(TriggerImagePullBackoff, event.KindImagePullBackoff, p, p.Common, p.RateLimit.D(), p.FireDelay.D(), func(ev *event.Event) bool {
+				return ev.Labels[LabelFireDelay] == want
+			})
+		})
+	triggers.Register(TriggerPodEvicted,
+		"Runs when a pod is evicted (phase Failed, reason Evicted); rate-limited per owning workload.",
+		func() *RateLimitParams { return &RateLimitParams{RateLimit: Duration(time.Hour)} },
+		func(p *RateLimitParams) (triggers.Trigger, error) {
+			return build(TriggerPodEvicted, event.KindPodEvicted, p, p.Common, p.RateLimit.D(), 0, nil)
+		})
+	triggers.Register(TriggerJobFailure,
+		"Runs when a Job turns Failed (its Failed condition becomes true).",
+		func() *RateLimitParams { return &RateLimitParams{} },
+		func(p *RateLimitParams) (triggers.Trigger, error) {
+			return build(TriggerJobFailure, event.KindJobFailure, p, p.Common, p.RateLimit.D(), 0, nil)
+		})
+	triggers.Register(TriggerNodeNotReady,
+		"Runs when a node's Ready condition has been False or Unknown for duration.",
+		func() *NodeNotReadyParams { return &NodeNotReadyParams{Duration: Duration(time.Minute)} },
+		func(p *NodeNotReadyParams) (triggers.Trigger, error) {
+			if p.Duration <= 0 {
+				return nil, errors.New("duration: must be positive")
+			}
+			want := p.Duration.String()
+			return build(TriggerNodeNotReady, event.KindNodeNotReady, p, p.Common, p.RateLimit.D(), p.Duration.D(), func(ev *event.Event) bool {
+				return ev.Labels[LabelNotReadyFor] == want
+			})
+		})
+	triggers.Register(TriggerWarningEvent,
+		"Runs for Kubernetes events of type Warning (BackOff, FailedScheduling, FailedMount…); include/exclude are substrings of the reason or message; rate-limited per involved object and reason.",
+		func() *WarningEventParams { return &WarningEventParams{RateLimit: Duration(time.Hour)} },
+		func(p *WarningEventParams) (triggers.Trigger, error) {
+			return build(TriggerWarningEvent, event.KindKubernetesWarningEvent, p, p.Common, p.RateLimit.D(), 0, func(ev *event.Event) bool {
+				text := ev.Labels[LabelReason] + "\n" + ev.Annotations[AnnotationMessage]
+				if len(p.Include) > 0 && !slices.ContainsFunc(p.Include, func(s string) bool { return strings.Contains(text, s) }) {
+					return false
+				}
+				return !slices.ContainsFunc(p.Exclude, func(s string) bool { return strings.Contains(text, s) })
+			})
+		})
+	triggers.Register(TriggerResource,
+		"Runs when any resource (CRDs included) is created, updated or deleted; updates that change only status or metadata are ignored by default.",
+		func() *ResourceParams { return &ResourceParams{} },
+		buildResourceTrigger)
+}
+
+func excluded(list []NameNamespace) func(*event.Event) bool {
+	if len(list) == 0 {
+		return nil
+	}
+	return func(ev *event.Event) bool {
+		for _, x := range list {
+			if (x.Namespace == "" || x.Namespace == ev.Subject.Namespace) &&
+				(x.Name == "" || strings.HasPrefix(ev.Subject.Name, x.Name)) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// Operations of on_kubernetes_resource.
+const (
+	OpCreate = "create"
+	OpUpdate = "update"
+	OpDelete = "delete"
+)
+
+func buildResourceTrigger(p *ResourceParams) (triggers.Trigger, error) {
+	gvr, err := ParseGVR(p.Resource)
+	if err != nil {
+		return nil, fmt.Errorf("resource: %w", err)
+	}
+	ops := map[string]bool{}
+	for _, op := range p.Operations {
+		switch op {
+		case OpCreate, OpUpdate, OpDelete:
+			ops[op] = true
+		default:
+			return nil, fmt.Errorf("operations: %q is not create, update or delete", op)
+		}
+	}
+	if len(ops) == 0 {
+		ops = map[string]bool{OpCreate: true, OpUpdate: true, OpDelete: true}
+	}
+	res := FormatGVR(gvr)
+	t, err := build(TriggerResource, event.KindKubernetesResource, p, p.Common, p.RateLimit.D(), 0, func(ev *event.Event) bool {
+		if ev.Labels[LabelResource] != res || !ops[ev.Labels[LabelOperation]] {
+			return false
+		}
+		if ev.Labels[LabelOperation] != OpUpdate {
+			return true
+		}
+		for _, f := range strings.Split(ev.Labels[LabelChanged], ",") {
+			switch f {
+			case "":
+			case "status":
+				if p.IncludeStatusChanges {
+					return true
+				}
+			case "metadata":
+				if p.IncludeMetadataChanges {
+					return true
+				}
+			default:
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.gvr = &gvr
+	return t, nil
+}
+
+// ParseGVR reads "group/version/resource", "version/resource" (the core
+// group) or "/version/resource".
+func ParseGVR(s string) (schema.GroupVersionResource, error) {
+	parts := strings.Split(strings.TrimSpace(s), "/")
+	var gvr schema.GroupVersionResource
+	switch len(parts) {
+	case 2:
+		gvr = schema.GroupVersionResource{Version: parts[0], Resource: parts[1]}
+	case 3:
+		gvr = schema.GroupVersionResource{Group: parts[0], Version: parts[1], Resource: parts[2]}
+	default:
+		return gvr, fmt.Errorf("%q is not group/version/resource (e.g. apps/v1/deployments, v1/configmaps)", s)
+	}
+	if gvr.Version == "" || gvr.Resource == "" {
+		return gvr, fmt.Errorf("%q is not group/version/resource (e.g. apps/v1/deployments, v1/configmaps)", s)
+	}
+	if gvr.Resource != strings.ToLower(gvr.Resource) || strings.ContainsAny(gvr.Resource, ". ") {
+		return gvr, fmt.Errorf("%q: the resource is the lower-case plural (deployments, not Deployment)", s)
+	}
+	return gvr, nil
+}
+
+// FormatGVR is the inverse of ParseGVR: "apps/v1/deployments", "v1/pods".
+func FormatGVR(gvr schema.GroupVersionResource) string {
+	if gvr.Group == "" {
+		return gvr.Version + "/" + gvr.Resource
+	}
+	return gvr.Group + "/" + gvr.Version + "/" + gvr.Resource
+}
+
+// Trigger is a built Kubernetes playbook trigger. Matching is pure; the
+// rate limit is applied by the Detector when the event is detected, which
+// records the triggers it held back in Event.SuppressedTriggers.
+type Trigger struct {
+	name      string
+	kind      event.Kind
+	id        string
+	common    Common
+	selector  labels.Selector
+	rateLimit time.Duration
+	delay     time.Duration
+	extra     func(*event.Event) bool
+	gvr       *schema.GroupVersionResource
+}
+
+func build(name string, kind event.Kind, params any, c Common, rateLimit, delay time.Duration, extra func(*event.Event) bool) (*Trigger, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	sel, err := labels.Parse(c.LabelsSelector)
+	if err != nil {
+		return nil, fmt.Errorf("labels_selector: %w", err)
+	}
+	// The ID names the trigger's rate-limit state: the same trigger with the
+	// same parameters (in any playbook, on any replica, after a restart)
+	// shares it; changing a parameter starts afresh.
+	canon, err := yaml.Marshal(params)
+	if err != nil {
+		return nil, fmt.Errorf("encode parameters: %w", err)
+	}
+	sum := sha256.Sum256(append([]byte(name+"\x00"), canon...))
+	return &Trigger{
+		name: name, kind: kind, id: hex.EncodeToString(sum[:8]),
+		common: c, selector: sel, rateLimit: rateLimit, delay: delay, extra: extra,
+	}, nil
+}
+
+// Name is the trigger's playbook name (on_pod_crash_loop, …).
+func (t *Trigger) Name() string { return t.name }
+
+// Kind is the event kind the trigger matches.
+func (t *Trigger) Kind() event.Kind { return t.kind }
+
+// ID identifies the trigger's parameters; it keys its rate-limit state.
+func (t *Trigger) ID() string { return t.id }
+
+// RateLimit is the trigger's window per subject; 0 means none.
+func (t *Trigger) RateLimit() time.Duration { return t.rateLimit }
+
+// Delay is fire_delay (on_image_pull_backoff) or duration
+// (on_node_not_ready): how long a state must last before it fires.
+func (t *Trigger) Delay() time.Duration { return t.delay }
+
+// Resource is the resource an on_kubernetes_resource trigger watches.
+func (t *Trigger) Resource() (schema.GroupVersionResource, bool) {
+	if t.gvr == nil {
+		return schema.GroupVersionResource{}, false
+	}
+	return *t.gvr, true
+}
+
+// Kinds implements triggers.Trigger.
+func (t *Trigger) Kinds() []event.Kind { return []event.Kind{t.kind} }
+
+// Match implements triggers.Trigger: the filters hold and the detector did
+// not hold the event back for this trigger's rate limit.
+func (t *Trigger) Match(ev *event.Event) bool {
+	return t.Filter(ev) && !slices.Contains(ev.SuppressedTriggers, t.id)
+}
+
+// Filter reports whether ev passes the trigger's filters, rate limit aside.
+func (t *Trigger) Filter(ev *event.Event) bool {
+	if ev == nil || ev.Kind != t.kind {
+		return false
+	}
+	c := &t.common
+	if !hasPrefix(ev.Subject.Name, c.NamePrefix) || !hasPrefix(ev.Subject.Namespace, c.NamespacePrefix) {
+		return false
+	}
+	if !t.selector.Empty() && !t.selector.Matches(labels.Set(ev.Labels)) {
+		return false
+	}
+	if !c.Scope.Match(ev, ev.Severity) {
+		return false
+	}
+	return t.extra == nil || t.extra(ev)
+}
+
+func hasPrefix(v, prefix string) bool {
+	return prefix == "" || (v != "" && strings.HasPrefix(v, prefix))
+}
+
+// Permissions lists what the detector needs to list and watch for the
+// triggers of kinds, in namespaces (empty: cluster-wide). Resources of
+// on_kubernetes_resource triggers are not included.
+func Permissions(namespaces []string, kinds []event.Kind) []kube.Permission {
+	if len(namespaces) == 0 {
+		namespaces = []string{""}
+	}
+	want := map[event.Kind]bool{}
+	for _, k := range kinds {
+		want[k] = true
+	}
+	type res struct{ group, resource string }
+	var namespaced []res
+	if slices.ContainsFunc(podKinds, func(k event.Kind) bool { return want[k] }) {
+		namespaced = append(namespaced, res{"", "pods"}, res{"apps", "replicasets"}, res{"batch", "jobs"})
+	} else if want[event.KindJobFailure] {
+		namespaced = append(namespaced, res{"batch", "jobs"})
+	}
+	if want[event.KindKubernetesWarningEvent] {
+		namespaced = append(namespaced, res{"", "events"})
+	}
+	var out []kube.Permission
+	for _, ns := range namespaces {
+		for _, r := range namespaced {
+			for _, verb := range []string{"list", "watch"} {
+				out = append(out, kube.Permission{Verb: verb, Group: r.group, Resource: r.resource, Namespace: ns})
+			}
+		}
+	}
+	if want[event.KindNodeNotReady] {
+		out = append(out, kube.Permission{Verb: "list", Resource: "nodes"}, kube.Permission{Verb: "watch", Resource: "nodes"})
+	}
+	return out
+}
