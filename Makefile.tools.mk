@@ -5,7 +5,8 @@
 #
 #   include Makefile.tools.mk
 #
-# Targets: tools (build all), tools-clean, test-realam, test-weaviate, test-ollama.
+# Targets: tools (build all), tools-clean, test-realam, test-weaviate, test-ollama,
+# test-kubeapi.
 
 MEDIC_TOOLS_MK := $(abspath $(lastword $(MAKEFILE_LIST)))
 MEDIC_REPO_ROOT := $(patsubst %/,%,$(dir $(MEDIC_TOOLS_MK)))
@@ -50,6 +51,22 @@ test-weaviate: $(WEAVIATE)
 
 test-ollama: $(OLLAMA)
 	cd '$(MEDIC_REPO_ROOT)' && MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' go test -count=1 ./test/ollama/
+
+# A real kube-apiserver and etcd for test/kubeapi, built from the wrapper
+# module test/tools/kube (about 5 minutes on 2 cores the first time).
+KUBE_VERSION := v1.36.3
+KUBE_APISERVER := $(TOOLS_DIR)/kube-$(KUBE_VERSION)/kube-apiserver
+KUBE_ETCD := $(TOOLS_DIR)/kube-$(KUBE_VERSION)/etcd
+
+.PHONY: test-kubeapi
+
+tools: $(KUBE_APISERVER) $(KUBE_ETCD)
+
+$(KUBE_APISERVER) $(KUBE_ETCD) &:
+	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' bash '$(MEDIC_REPO_ROOT)/test/tools/build-kube.sh' >/dev/null
+
+test-kubeapi: $(KUBE_APISERVER) $(KUBE_ETCD)
+	cd '$(MEDIC_REPO_ROOT)' && MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' go test -count=1 ./test/kubeapi/
 
 tools-clean:
 	rm -rf '$(TOOLS_DIR_ABS)'

@@ -9,10 +9,13 @@ package sinks
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/event"
@@ -38,7 +41,45 @@ type Deps struct {
 	Stdout io.Writer
 	// HTTPClient is for sinks that post over HTTP.
 	HTTPClient *http.Client
+
+	// ClusterName is the configuration's cluster_name; chat sinks show it.
+	ClusterName string
+	// KV opens, creating it when missing, a JetStream key-value bucket whose
+	// entries expire after ttl (0: never). Sinks keep there what must
+	// survive a restart (Slack message references, group threads). Nil
+	// when medic runs without a bus (unit tests); sinks then keep it in
+	// memory.
+	KV func(ctx context.Context, bucket string, ttl time.Duration) (jetstream.KeyValue, error)
+	// Findings keeps delivered findings for a while, so chat buttons and
+	// medic's finding page can look one up by its ID. Nil: not kept.
+	Findings FindingStore
+	// FindingURL returns a signed, expiring link to medic's page for a
+	// finding, or "" when public_url is not configured. Nil: no links.
+	FindingURL func(id string) string
+	// Slack is the configuration's slack section as far as sinks need it.
+	Slack SlackSettings
 }
+
+// SlackSettings are the workspace-wide Slack settings the Slack sinks post
+// with unless a sink's own parameters say otherwise.
+type SlackSettings struct {
+	// BotToken (xoxb-…) is a secret: never logged, never put in a message.
+	BotToken string
+	// APIURL is Slack's Web API base URL; empty means https://slack.com/api/.
+	APIURL string
+}
+
+// FindingStore keeps findings by ID for the chat sinks' buttons and the
+// finding page (medic keeps them in the JetStream KV bucket medic_findings).
+type FindingStore interface {
+	Put(ctx context.Context, f *event.Finding) error
+	// Get returns ErrFindingNotFound when the finding is not (or no longer)
+	// stored.
+	Get(ctx context.Context, id string) (*event.Finding, error)
+}
+
+// ErrFindingNotFound is FindingStore.Get's answer for an unknown or expired ID.
+var ErrFindingNotFound = errors.New("finding not found (it may have expired)")
 
 // Factory starts a sink from validated parameters.
 type Factory func(name string, deps Deps) (Sink, error)

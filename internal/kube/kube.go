@@ -172,9 +172,9 @@ func Load(cfg Config, getenv func(string) string) (*Clients, NotConfigured, erro
 }
 
 func fromKubeconfig(paths, context string) (*rest.Config, string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = ""
-	rules.Precedence = nil
+	// Not NewDefaultClientConfigLoadingRules: it also reads ~/.kube/config
+	// and may migrate files in the home directory.
+	rules := &clientcmd.ClientConfigLoadingRules{}
 	for _, p := range strings.Split(paths, string(os.PathListSeparator)) {
 		if p = strings.TrimSpace(p); p == "" {
 			continue

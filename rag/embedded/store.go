@@ -459,18 +459,22 @@ func (s *Store) Search(ctx context.Context, q rag.Query) ([]rag.Hit, error) {
 	if useVec {
 		n = max(topK*3, 50)
 	}
-	var lex []rag.Hit
+	var lex []string // chunk IDs in BM25 order
 	if text != "" && alpha < 1 {
 		req := bleve.NewSearchRequestOptions(s.lexicalQuery(text), n, 0, false)
-		req.Fields = storedFields
+		if !useVec {
+			req.Fields = storedFields
+		}
 		res, err := s.idx.SearchInContext(ctx, req)
 		if err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
-		lex = toHits(res.Hits)
-	}
-	if !useVec {
-		return lex, nil
+		if !useVec {
+			return toHits(res.Hits), nil
+		}
+		for _, h := range res.Hits {
+			lex = append(lex, h.ID)
+		}
 	}
 	vres, err := s.vecs.QueryEmbedding(ctx, q.Vector, min(n, s.vecs.Count()), nil, nil)
 	if err != nil {
@@ -553,47 +557,44 @@ func (s *Store) filtered(ctx context.Context, filters []query.Query, text string
 	return all, nil
 }
 
-// fuse merges the lexical and vector rankings (alpha-weighted RRF) and
-// loads the chunks only the vectors found.
-func (s *Store) fuse(ctx context.Context, lex []rag.Hit, vres []chromem.Result, alpha float64, topK int) ([]rag.Hit, error) {
-	byID := map[string]*rag.Hit{}
+// fuse merges the lexical and vector rankings (alpha-weighted reciprocal
+// rank fusion) and loads the stored fields of the topK chunks only.
+func (s *Store) fuse(ctx context.Context, lex []string, vres []chromem.Result, alpha float64, topK int) ([]rag.Hit, error) {
 	score := map[string]float64{}
-	for i := range lex {
-		byID[lex[i].ID] = &lex[i]
-		score[lex[i].ID] += (1 - alpha) / (rrfK + float64(i+1))
+	for i, id := range lex {
+		score[id] += (1 - alpha) / (rrfK + float64(i+1))
 	}
-	var missing []string
 	for i, r := range vres {
 		score[r.ID] += alpha / (rrfK + float64(i+1))
-		if _, ok := byID[r.ID]; !ok {
-			missing = append(missing, r.ID)
-		}
 	}
-	if len(missing) > 0 {
-		req := bleve.NewSearchRequestOptions(bleve.NewDocIDQuery(missing), len(missing), 0, false)
-		req.Fields = storedFields
-		res, err := s.idx.SearchInContext(ctx, req)
-		if err != nil {
-			return nil, fmt.Errorf("load chunks: %w", err)
-		}
-		for _, h := range toHits(res.Hits) {
-			byID[h.ID] = &h
-		}
+	ids := make([]string, 0, len(score))
+	for id := range score {
+		ids = append(ids, id)
 	}
-	out := make([]rag.Hit, 0, len(score))
-	for id, sc := range score {
-		h, ok := byID[id]
-		if !ok {
-			continue // a vector whose chunk is gone
+	sort.Slice(ids, func(i, j int) bool {
+		if score[ids[i]] != score[ids[j]] {
+			return score[ids[i]] > score[ids[j]]
 		}
-		hit := *h
-		hit.Score = sc
-		out = append(out, hit)
+		return ids[i] < ids[j]
+	})
+	if len(ids) > topK {
+		ids = ids[:topK]
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	req := bleve.NewSearchRequestOptions(bleve.NewDocIDQuery(ids), len(ids), 0, false)
+	req.Fields = storedFields
+	req.Score = "none"
+	res, err := s.idx.SearchInContext(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("load chunks: %w", err)
+	}
+	out := toHits(res.Hits) // a vector whose chunk is gone drops out here
+	for i := range out {
+		out[i].Score = score[out[i].ID]
 	}
 	rag.SortHits(out)
-	if len(out) > topK {
-		out = out[:topK]
-	}
 	return out, nil
 }
 

@@ -152,7 +152,8 @@ type results struct {
 	IdleGoMem   map[string]float64 `json:"go_runtime_idle"`
 	Throughput  throughputResult   `json:"throughput"`
 	Latency     latencyResult      `json:"latency"`
-	MedicLogged int                `json:"medic_log_lines"`
+	MedicLogged int                `json:"medic_warnings_logged"`
+	OtherCPU    float64            `json:"max_other_processes_cores"`
 	Targets     targets            `json:"targets"`
 	WallSeconds float64            `json:"wall_seconds"`
 }
@@ -293,6 +294,7 @@ func run(o *options) (*results, error) {
 		met := res.Fraction >= targetFraction
 		res.Targets.FractionMet = &met
 	}
+	res.OtherCPU = res.maxOtherCPU()
 	res.WallSeconds = time.Since(began).Seconds()
 
 	printTable(os.Stdout, res, o)
@@ -381,9 +383,21 @@ func printTable(w io.Writer, r *results, o *options) {
 	fmt.Fprintf(w, "RSS idle %s (anon %s, file %s)   under throughput load %s (intake %s)   at %s/s %s\n",
 		fmtMiB(r.IdleRSS), fmtMiB(r.IdleRSSAnon), fmtMiB(r.IdleRSSFile),
 		fmtMiB(tp.RSSPeak), fmtMiB(tp.RSSPeakIntake), thousands(float64(lt.Rate)), fmtMiB(lt.RSSPeak))
-	fmt.Fprintf(w, "CPU (cores of %d) medic / harness / other processes:   intake %.2f / %.2f / %.2f   at %s/s %.2f / %.2f / %.2f\n",
-		r.CPUs, tp.CPUIntake.Medic, tp.CPUIntake.Harness, tp.CPUIntake.Others,
+	jsCPU := "–"
+	if r.RawJS != nil {
+		var h, oth float64
+		for _, run := range r.RawJS.Runs {
+			h += run.CPU.Harness / float64(len(r.RawJS.Runs))
+			oth += run.CPU.Others / float64(len(r.RawJS.Runs))
+		}
+		jsCPU = fmt.Sprintf("– / %.2f / %.2f", h, oth)
+	}
+	fmt.Fprintf(w, "CPU in cores of %d, medic / harness / other processes:  raw JetStream %s   intake %.2f / %.2f / %.2f   at %s/s %.2f / %.2f / %.2f\n",
+		r.CPUs, jsCPU, tp.CPUIntake.Medic, tp.CPUIntake.Harness, tp.CPUIntake.Others,
 		thousands(float64(lt.Rate)), lt.CPU.Medic, lt.CPU.Harness, lt.CPU.Others)
+	if busy := r.maxOtherCPU(); busy >= 0.25 {
+		fmt.Fprintf(w, "note: other processes on this machine used up to %.2f of its %d cores during the run; the figures are pessimistic and vary from run to run\n", busy, r.CPUs)
+	}
 	fraction := "n/a"
 	if r.Targets.FractionMet != nil {
 		fraction = fmt.Sprintf("%.0f%% %s", 100*r.Fraction, metWord(*r.Targets.FractionMet))
@@ -392,6 +406,17 @@ func printTable(w io.Writer, r *results, o *options) {
 		100*targetFraction, fraction,
 		targetP99Ms, thousands(float64(lt.Rate)), fmtMs(lt.EndToEnd.P99), metWord(r.Targets.P99Met),
 		targetIdleMiB, fmtMiB(r.IdleRSS), metWord(r.Targets.IdleRSSMet))
+}
+
+// maxOtherCPU is the most CPU other processes took in any measured phase.
+func (r *results) maxOtherCPU() float64 {
+	m := max(r.Throughput.CPUIntake.Others, r.Latency.CPU.Others)
+	if r.RawJS != nil {
+		for _, run := range r.RawJS.Runs {
+			m = max(m, run.CPU.Others)
+		}
+	}
+	return m
 }
 
 func metWord(ok bool) string {

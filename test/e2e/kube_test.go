@@ -67,7 +67,15 @@ func TestKubePodCrashLoopingAlertGetsClusterEvidence(t *testing.T) {
 			t.Fatalf("%s: status %d %v", name, status, answer)
 		}
 	}
-	recs := waitFindings(t, m.findings, 30*time.Second, func(r []record) bool { return len(r) >= 2 })
+	// Both alerts' findings; the Kubernetes triggers watching the same fake
+	// cluster add their own (the crash-looping pod), so count by alert.
+	recs := waitFindings(t, m.findings, 30*time.Second, func(r []record) bool {
+		seen := map[string]bool{}
+		for _, x := range r {
+			seen[x.Finding.Event.Labels["alertname"]] = true
+		}
+		return seen["KubePodCrashLooping"] && seen["KubeNodeNotReady"]
+	})
 	byAlert := map[string]event.Finding{}
 	for _, r := range recs {
 		byAlert[r.Finding.Event.Labels["alertname"]] = r.Finding

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -385,4 +386,30 @@ func writePKI(dir string) (*pkiFiles, error) {
 		}
 	}
 	return f, nil
+}
+
+// WriteKubeconfig writes a kubeconfig for user (AdminUser or MedicUser) to
+// path, as `medic serve` would be given one.
+func (c *Cluster) WriteKubeconfig(path, user string) error {
+	token, ok := c.tokens[user]
+	if !ok {
+		return fmt.Errorf("kubeapi: no user %q", user)
+	}
+	kc := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: %s
+  user:
+    token: %s
+contexts:
+- name: test
+  context: {cluster: test, user: %s}
+current-context: test
+`, c.URL, base64.StdEncoding.EncodeToString(c.caPEM), user, token, user)
+	return os.WriteFile(path, []byte(kc), 0o600)
 }

@@ -80,15 +80,15 @@ export GOWORK=off GOFLAGS="-buildvcs=false -mod=readonly" CGO_ENABLED=0
 mkdir -p "${dest}"
 # The same version stamping as upstream's hack/lib/version.sh, so that
 # /version answers v1.36.3 and clients do not warn about skew.
-vpkgs=(k8s.io/component-base/version k8s.io/client-go/pkg/version)
+ver="${KUBE_VERSION#v}"
+major="${ver%%.*}"
+rest="${ver#*.}"
+minor="${rest%%.*}"
 ldflags="-s -w"
-for p in "${vpkgs[@]}"; do
-	ldflags+=" -X ${p}.gitVersion=${KUBE_VERSION} -X ${p}.gitMajor=${KUBE_VERSION#v}"
+for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+	ldflags+=" -X ${p}.gitVersion=${KUBE_VERSION} -X ${p}.gitMajor=${major} -X ${p}.gitMinor=${minor}"
 	ldflags+=" -X ${p}.gitTreeState=clean -X ${p}.buildDate=1970-01-01T00:00:00Z"
 done
-ldflags="${ldflags//gitMajor=${KUBE_VERSION#v}/gitMajor=$(cut -d. -f1 <<<"${KUBE_VERSION#v}")}"
-minor="$(cut -d. -f2 <<<"${KUBE_VERSION#v}")"
-for p in "${vpkgs[@]}"; do ldflags+=" -X ${p}.gitMinor=${minor}"; done
 
 for cmd in etcd kube-apiserver; do
 	tmp="${dest}/.${cmd}.tmp.$$"

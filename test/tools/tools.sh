@@ -7,6 +7,8 @@
 #   test/tools/tools.sh amtool         # path of amtool (built with alertmanager)
 #   test/tools/tools.sh weaviate       # path of weaviate-server (built if missing)
 #   test/tools/tools.sh ollama         # path of the ollama binary (built if missing)
+#   test/tools/tools.sh kube-apiserver # path of kube-apiserver (built with etcd if missing)
+#   test/tools/tools.sh etcd           # path of etcd (built with kube-apiserver)
 #   test/tools/tools.sh dir            # the tools directory
 #   test/tools/tools.sh all            # build everything
 #   test/tools/tools.sh list           # names this script knows
@@ -25,7 +27,7 @@ tools_dir() {
 }
 
 usage() {
-	sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '2,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -43,16 +45,21 @@ ollama)
 	dir="$("${script_dir}/build-ollama.sh")"
 	printf '%s/ollama\n' "${dir}"
 	;;
+kube-apiserver | etcd)
+	dir="$("${script_dir}/build-kube.sh")"
+	printf '%s/%s\n' "${dir}" "$1"
+	;;
 all)
 	"${script_dir}/build-alertmanager.sh" >/dev/null
 	"${script_dir}/build-weaviate.sh" >/dev/null
 	"${script_dir}/build-ollama.sh" >/dev/null
+	"${script_dir}/build-kube.sh" >/dev/null
 	;;
 dir)
 	tools_dir
 	;;
 list)
-	printf '%s\n' alertmanager amtool weaviate ollama
+	printf '%s\n' alertmanager amtool weaviate ollama kube-apiserver etcd
 	;;
 *)
 	printf 'tools.sh: unknown tool %q\n' "$1" >&2

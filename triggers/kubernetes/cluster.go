@@ -92,6 +92,10 @@ func (d *Detector) onNode(obj any) {
 	if !ok || !d.wants(event.KindNodeNotReady) {
 		return
 	}
+	if r := nodeReady(n); r != nil && r.Status == corev1.ConditionTrue {
+		d.disarm(prefixNode + n.Name) // the usual heartbeat: nothing to do
+		return
+	}
 	d.enqueue(prefixNode + n.Name)
 }
 

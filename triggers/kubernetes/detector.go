@@ -141,6 +141,7 @@ type namedSync struct {
 type armed struct {
 	at    time.Time
 	timer clock.Timer
+	fired atomic.Bool
 }
 
 // candidate is an event the detector may publish.
@@ -292,7 +293,6 @@ func (d *Detector) Start(ctx context.Context) error {
 	d.mu.Unlock()
 	d.reconcile()
 	d.wg.Go(d.work)
-	d.wg.Go(d.retryLoop)
 	return nil
 }
 
@@ -511,23 +511,6 @@ func (d *Detector) scope(ns string) *nsScope {
 	return d.scopes[0]
 }
 
-// retryLoop retries resources that were not served yet (a CRD installed
-// after medic started).
-func (d *Detector) retryLoop() {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-d.ctx.Done():
-			return
-		case <-t.C:
-			d.mu.Lock()
-			d.reconcileDynamic()
-			d.mu.Unlock()
-		}
-	}
-}
-
 // --- the queue ---------------------------------------------------------
 
 const (
@@ -571,24 +554,18 @@ func (d *Detector) enqueue(key string) {
 func (d *Detector) after(key string, at time.Time) {
 	d.timerMu.Lock()
 	defer d.timerMu.Unlock()
-	if a, ok := d.timers[key]; ok {
+	if a, ok := d.timers[key]; ok && !a.fired.Load() {
 		if !at.Before(a.at) {
 			return
 		}
 		a.timer.Stop()
 	}
-	wait := at.Sub(d.clock.Now())
-	if wait < 0 {
-		wait = 0
-	}
+	wait := max(at.Sub(d.clock.Now()), 0)
 	a := &armed{at: at}
-	// The callback must not call the clock: a fake clock runs it under its lock.
+	// The callback takes no lock the clock's callers may hold: a fake clock
+	// runs it under its own lock, and after() calls the clock under timerMu.
 	a.timer = d.clock.AfterFunc(wait, func() {
-		d.timerMu.Lock()
-		if d.timers[key] == a {
-			delete(d.timers, key)
-		}
-		d.timerMu.Unlock()
+		a.fired.Store(true)
 		d.enqueue(key)
 	})
 	d.timers[key] = a
@@ -609,7 +586,15 @@ func (d *Detector) disarm(key string) {
 func (d *Detector) Armed() int {
 	d.timerMu.Lock()
 	defer d.timerMu.Unlock()
-	return len(d.timers)
+	n := 0
+	for k, a := range d.timers {
+		if a.fired.Load() {
+			delete(d.timers, k)
+			continue
+		}
+		n++
+	}
+	return n
 }
 
 // Idle reports whether everything queued so far was processed (delayed

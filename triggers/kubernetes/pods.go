@@ -110,6 +110,10 @@ func (d *Detector) crashLoop(p *corev1.Pod, cs *corev1.ContainerStatus) {
 	if w == nil || (cs.RestartCount < 1 && last == nil) || !d.wants(event.KindPodCrashLoop) {
 		return
 	}
+	id := occurrenceID(event.KindPodCrashLoop, string(p.UID), cs.Name, strconv.Itoa(int(cs.RestartCount)), w.Reason)
+	if d.seenLocally(id) {
+		return // the usual case: another status write of a known state
+	}
 	facts := map[string]string{
 		LabelReason:       w.Reason,
 		LabelRestartCount: strconv.Itoa(int(cs.RestartCount)),
@@ -139,7 +143,7 @@ func (d *Detector) crashLoop(p *corev1.Pod, cs *corev1.ContainerStatus) {
 	}
 	ev.Severity = event.SeverityHigh
 	ev.StartsAt = startsAt.UTC()
-	ev.ID = occurrenceID(event.KindPodCrashLoop, string(p.UID), cs.Name, strconv.Itoa(int(cs.RestartCount)), w.Reason)
+	ev.ID = id
 	ev.Fingerprint = ev.ID
 	d.offer(candidate{ev: ev, subject: workloadSubject(p.Namespace, owner)})
 }
@@ -171,7 +175,8 @@ func (d *Detector) oomKilled(p *corev1.Pod, cs *corev1.ContainerStatus) {
 			detail = "memory limit " + limit + ", " + detail
 		}
 		for _, kind := range []event.Kind{event.KindPodOOMKilled, event.KindContainerOOMKilled} {
-			if !d.wants(kind) {
+			id := occurrenceID(kind, string(p.UID), cs.Name, kill)
+			if !d.wants(kind) || d.seenLocally(id) {
 				continue
 			}
 			ev, owner := d.podBase(p, kind, cs.Name, facts)
@@ -184,7 +189,7 @@ func (d *Detector) oomKilled(p *corev1.Pod, cs *corev1.ContainerStatus) {
 				ev.Subject.Kind = "Container"
 				subject += "/" + cs.Name
 			}
-			ev.ID = occurrenceID(kind, string(p.UID), cs.Name, kill)
+			ev.ID = id
 			ev.Fingerprint = ev.ID
 			fact := term.FinishedAt.Time
 			if fact.IsZero() {
@@ -211,7 +216,8 @@ func memoryLimit(p *corev1.Pod, container string) string {
 
 // evicted: phase Failed with reason Evicted, once per pod.
 func (d *Detector) evicted(p *corev1.Pod) {
-	if p.Status.Phase != corev1.PodFailed || p.Status.Reason != reasonEvicted || !d.wants(event.KindPodEvicted) {
+	id := occurrenceID(event.KindPodEvicted, string(p.UID))
+	if p.Status.Phase != corev1.PodFailed || p.Status.Reason != reasonEvicted || !d.wants(event.KindPodEvicted) || d.seenLocally(id) {
 		return
 	}
 	ev, owner := d.podBase(p, event.KindPodEvicted, "", map[string]string{LabelReason: reasonEvicted})
@@ -237,7 +243,7 @@ func (d *Detector) evicted(p *corev1.Pod) {
 		when = p.CreationTimestamp.Time
 	}
 	ev.StartsAt = when.UTC()
-	ev.ID = occurrenceID(event.KindPodEvicted, string(p.UID))
+	ev.ID = id
 	ev.Fingerprint = ev.ID
 	d.offer(candidate{ev: ev, subject: workloadSubject(p.Namespace, owner), factTime: when})
 }
