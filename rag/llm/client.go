@@ -302,7 +302,9 @@ func (c *Client) retry(ctx context.Context, what string, fn func(context.Context
 	for attempt := 0; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 		err = fn(actx)
-		timedOut := actx.Err() != nil && ctx.Err() == nil
+		// Either the attempt's context or the transport's header timeout
+		// (both set to cfg.Timeout) may fire first; both mean "too slow".
+		timedOut := (actx.Err() != nil || isTimeout(err)) && ctx.Err() == nil
 		cancel()
 		if err == nil {
 			return nil
@@ -423,4 +425,10 @@ func firstLine(s string) string {
 		s = s[:300] + "…"
 	}
 	return s
+}
+
+// isTimeout reports whether err is a network timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
