@@ -19,7 +19,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/medic ./cmd/medic
 
 # The real Alertmanager is built once into $(TOOLS_DIR) and reused.
-test: tools vet fmt-check
+test: tools vet fmt-check manifests-check
 	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' $(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 # Unit tests only: no real third-party servers.
@@ -37,6 +37,7 @@ fmt-check:
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./triggers/alertmanager
 	$(GO) test -run='^$$' -fuzz=FuzzLoadPlaybooks -fuzztime=$(FUZZTIME) ./playbooks
+	$(GO) test -run='^$$' -fuzz=FuzzRenderWithinLimits -fuzztime=$(FUZZTIME) ./sinks/slack
 
 # Throughput, latency and memory figures; see docs/benchmarks.md.
 bench:
@@ -49,6 +50,20 @@ bench:
 .PHONY: eval-rag
 eval-rag:
 	$(GO) run ./test/evalrag
+
+# deploy/manifests/medic.yaml is the Helm chart rendered with its defaults,
+# for people who do not use Helm; manifests-check (part of make test) renders
+# it to a temporary file and fails, with the diff, when it is stale.
+.PHONY: manifests manifests-check docs-values
+manifests: $(HELM)
+	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' $(GO) run ./test/deploy/rendermanifests
+
+manifests-check: $(HELM)
+	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' $(GO) run ./test/deploy/rendermanifests -check
+
+# README's table of the chart's values, from the comments in values.yaml.
+docs-values:
+	$(GO) run ./test/deploy/valuesdoc
 
 clean:
 	rm -rf bin data

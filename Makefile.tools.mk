@@ -6,7 +6,7 @@
 #   include Makefile.tools.mk
 #
 # Targets: tools (build all), tools-clean, test-realam, test-weaviate, test-ollama,
-# test-kubeapi.
+# test-kubeapi, test-deploy.
 
 MEDIC_TOOLS_MK := $(abspath $(lastword $(MAKEFILE_LIST)))
 MEDIC_REPO_ROOT := $(patsubst %/,%,$(dir $(MEDIC_TOOLS_MK)))
@@ -67,6 +67,21 @@ $(KUBE_APISERVER) $(KUBE_ETCD) &:
 
 test-kubeapi: $(KUBE_APISERVER) $(KUBE_ETCD)
 	cd '$(MEDIC_REPO_ROOT)' && MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' go test -count=1 ./test/kubeapi/
+
+# Helm for the chart (deploy/helm/medic): lint, golden files, make manifests.
+# Built from its Go module by test/tools/build-helm.sh (about 2 minutes).
+HELM_VERSION := v3.22.0
+HELM := $(TOOLS_DIR)/helm-$(HELM_VERSION)/helm
+
+.PHONY: test-deploy
+
+tools: $(HELM)
+
+$(HELM):
+	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' HELM_VERSION='$(HELM_VERSION)' bash '$(MEDIC_REPO_ROOT)/test/tools/build-helm.sh' >/dev/null
+
+test-deploy: $(HELM) $(KUBE_APISERVER) $(KUBE_ETCD)
+	cd '$(MEDIC_REPO_ROOT)' && MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' go test -count=1 ./test/deploy/
 
 tools-clean:
 	rm -rf '$(TOOLS_DIR_ABS)'

@@ -47,6 +47,13 @@ type Config struct {
 	Prometheus PrometheusConfig `yaml:"prometheus"`
 	// Kubernetes is the cluster medic watches and reads (internal/kube).
 	Kubernetes kube.Config `yaml:"kubernetes"`
+	// Slack is medic's Slack app, Alertmanager where the Silence buttons
+	// create silences, PublicURL how people reach medic (links to the
+	// finding page), FindingPage that page (see chat.go).
+	Slack        SlackConfig        `yaml:"slack"`
+	Alertmanager AlertmanagerConfig `yaml:"alertmanager"`
+	PublicURL    string             `yaml:"public_url"`
+	FindingPage  FindingPageConfig  `yaml:"finding_page"`
 
 	// Warnings collects what Load noticed but tolerated, for the caller to log.
 	Warnings []string `yaml:"-"`
@@ -149,6 +156,9 @@ func Default() Config {
 		KnowledgeBase: defaultKnowledgeBase(),
 		Prometheus:    defaultPrometheus(),
 		Kubernetes:    kube.DefaultConfig(),
+		Slack:         defaultSlack(),
+		Alertmanager:  defaultAlertmanager(),
+		FindingPage:   defaultFindingPage(),
 	}
 }
 
@@ -235,6 +245,9 @@ func readSecretFiles(cfg *Config) error {
 	if err := readAISecrets(cfg, read); err != nil {
 		return err
 	}
+	if err := readChatSecrets(cfg, read); err != nil {
+		return err
+	}
 	return read("webhook.password_file", cfg.Webhook.PasswordFile, &cfg.Webhook.Password)
 }
 
@@ -299,6 +312,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Kubernetes.Validate(); err != nil {
+		return err
+	}
+	if err := c.validateChat(); err != nil {
 		return err
 	}
 	return c.validatePlaybookRepos()

@@ -47,6 +47,7 @@ type App struct {
 	git  gitPlaybooks // playbook_repos: see playbookrepos.go
 	kb   *Knowledge   // knowledge base and AI: see ai.go
 	kube kubeSide     // Kubernetes triggers: see kubernetes.go
+	chat chatSide     // Slack interactivity, Ask AI, the finding page: see chat.go
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -54,14 +55,15 @@ type App struct {
 
 // New opens the bus, loads the playbooks, starts the sinks and binds the
 // HTTP listener. Nothing is consumed until Start.
-func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Option) (a *App, err error) {
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Option) (_ *App, err error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a = &App{cfg: cfg, logger: logger, registry: reg}
+	a := &App{cfg: cfg, logger: logger, registry: reg}
+	// a, not the named result: every error return sets that to nil.
 	defer func() {
 		if err != nil {
 			a.closeResources()
@@ -84,12 +86,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		logger.Info("connected to NATS", "url", cfg.Bus.URL)
 	}
 
-	a.sinks, err = sinks.Start(cfg.Sinks, sinks.Deps{
+	deps := sinks.Deps{
 		Logger:     logger.With("component", "sink"),
 		DataDir:    cfg.DataDir,
 		Stdout:     os.Stdout,
 		HTTPClient: &http.Client{Timeout: 30 * time.Second},
-	})
+	}
+	if err := a.initChat(ctx, &deps); err != nil { // chat.go
+		return nil, err
+	}
+	a.sinks, err = sinks.Start(cfg.Sinks, deps)
 	if err != nil {
 		return nil, fmt.Errorf("start sinks: %w", err)
 	}
@@ -123,6 +129,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	if err := a.attachKnowledge(ctx, env); err != nil { // ai.go
+		return nil, err
+	}
+	if err := a.newChatService(ctx); err != nil { // chat.go
 		return nil, err
 	}
 	a.engine, err = playbooks.NewEngine(a.store, env, cfg.Engine.ActionTimeout, logger.With("component", "engine"), reg)
@@ -185,6 +194,9 @@ func (a *App) Start(ctx context.Context) error {
 	a.startPlaybookRepos(ctx)
 	a.startKnowledge(ctx)
 	if err := a.startKubernetes(ctx); err != nil { // kubernetes.go
+		return err
+	}
+	if err := a.startChat(ctx); err != nil { // chat.go
 		return err
 	}
 	a.wg.Go(func() {

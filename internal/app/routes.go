@@ -61,6 +61,7 @@ func (a *App) routes() (http.Handler, error) {
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry}))
+	a.chatRoutes(mux) // chat.go: /slack/interactions, /slack/events, /findings/{id}
 	return mux, nil
 }
 

@@ -8,5 +8,8 @@ package all
 
 import (
 	_ "github.com/medichq/medic/sinks/file"
+	_ "github.com/medichq/medic/sinks/slack"
 	_ "github.com/medichq/medic/sinks/stdout"
+	_ "github.com/medichq/medic/sinks/teams"
+	_ "github.com/medichq/medic/sinks/webhook"
 )

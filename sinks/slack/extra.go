@@ -125,3 +125,43 @@ func ResolvedReply(f *event.Finding, withTitle bool) Message {
 	}
 	return TextMessage(text)
 }
+
+// LogsMessage shows the last lines of logs in full, split over as many
+// sections as they need within one message (Show more logs).
+func LogsMessage(title string, logs []event.Enrichment, lines int) Message {
+	var blocks []goslack.Block
+	chars := 0
+	for i, e := range logs {
+		for _, b := range e.Blocks {
+			if b.Kind != event.BlockLog || b.Log == nil {
+				continue
+			}
+			text := strings.TrimRight(clean(b.Log.Text), "\n")
+			tail, dropped := chatfmt.LastLines(text, lines)
+			head := "*" + escape(truncate(oneLine(e.Title), 200)) + "*"
+			if src := oneLine(b.Log.Source); src != "" {
+				head += " · _" + escape(src) + "_"
+			}
+			if dropped > 0 {
+				head += fmt.Sprintf(" · last %d of %d lines", chatfmt.CountLines(tail), chatfmt.CountLines(text))
+			}
+			parts := splitText(head+"\n```\n"+escape(tail)+"\n```", MaxSectionText, 12)
+			var bs []goslack.Block
+			for _, p := range parts {
+				bs = append(bs, section(p))
+			}
+			c := blocksChars(bs)
+			if len(blocks)+len(bs) > MaxBlocks-1 || chars+c > MaxMessageChars {
+				n := len(logs) - i
+				blocks = append(blocks, contextBlock(fmt.Sprintf("…truncated: %d more %s", n, plural(n, "log", "logs"))))
+				return Message{Text: truncate(oneLine(title), MaxFallbackText), Blocks: blocks}
+			}
+			blocks = append(blocks, bs...)
+			chars += c
+		}
+	}
+	if len(blocks) == 0 {
+		return TextMessage("No logs are stored with this finding.")
+	}
+	return Message{Text: truncate(oneLine(title), MaxFallbackText), Blocks: blocks}
+}

@@ -487,7 +487,7 @@ func (er *enrichmentRenderer) log(l *event.LogBlock) {
 	o := er.r.o
 	text := strings.TrimRight(clean(l.Text), "\n")
 	total := chatfmt.CountLines(text)
-	src := oneLine(l.Source)
+	src := truncate(oneLine(l.Source), 300)
 	if text == "" {
 		er.text(fmt.Sprintf("_%s: (empty log)_", escape(firstNonEmpty(src, "log"))), 1)
 		return
@@ -495,7 +495,7 @@ func (er *enrichmentRenderer) log(l *event.LogBlock) {
 	tail, _ := chatfmt.LastLines(text, o.InlineLogLines)
 	// Keep the end of the log: drop whole lines from the start until the
 	// code block fits one section beside the title and source.
-	room := MaxSectionText - textLen(er.title) - textLen(escape(src)) - 40
+	room := max(MaxSectionText-textLen(er.title)-textLen(escape(src))-40, 200)
 	tailLines := strings.Split(tail, "\n")
 	for len(tailLines) > 1 && textLen(escape(strings.Join(tailLines, "\n"))) > room {
 		tailLines = tailLines[1:]
@@ -503,7 +503,7 @@ func (er *enrichmentRenderer) log(l *event.LogBlock) {
 	shown := escape(strings.Join(tailLines, "\n"))
 	if textLen(shown) > room { // one huge line: keep its end
 		runes := []rune(shown)
-		shown = "…" + string(runes[max(0, len(runes)-room+1):])
+		shown = "…" + string(runes[max(0, len(runes)-room/2):]) // /2: UTF-16 units vs runes
 	}
 	head := ""
 	if src != "" {

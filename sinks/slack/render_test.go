@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -238,4 +239,38 @@ func TestMrkdwnEscapes(t *testing.T) {
 			t.Errorf("mrkdwn(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzRenderWithinLimits: whatever the finding holds, every message Render
+// produces is within Slack's limits (go test -fuzz=FuzzRenderWithinLimits).
+func FuzzRenderWithinLimits(f *testing.F) {
+	f.Add("title", "desc **b** [x](https://a)", "```\ncode", "k", "v", 3, 40, uint8(2))
+	f.Add(strings.Repeat("🔥", 200), strings.Repeat("<&>", 3000), strings.Repeat("x\n", 9000), strings.Repeat("k", 3000), strings.Repeat("é", 5000), 70, 1, uint8(5))
+	f.Add("", "", "", "", "", 0, 0, uint8(0))
+	f.Fuzz(func(t *testing.T, title, desc, md, key, val string, enrichments, rows int, labels uint8) {
+		fd := alertFinding(event.StatusFiring)
+		fd.Title, fd.Description = title, desc
+		for i := range int(labels) {
+			fd.Event.Labels[fmt.Sprintf("%s%d", key, i)] = val
+		}
+		kv := make([][2]string, max(0, rows%80))
+		for i := range kv {
+			kv[i] = [2]string{key, val}
+		}
+		for i := range max(0, enrichments%90) {
+			fd.Add(event.Enrichment{Title: title, Blocks: []event.Block{
+				event.MarkdownBlock(md),
+				event.KeyValueBlock(kv),
+				event.LogTextBlock(key, md+val, i%2 == 0),
+				{Kind: event.BlockTable, Table: &event.TableBlock{Headers: []string{key, val}, Rows: [][]string{{val, key, md}}}},
+				event.LinksBlock(event.Link{Label: val, URL: "https://x.example/" + key}),
+			}})
+		}
+		r := Render(fd, DefaultRenderOptions())
+		for i, m := range append([]Message{r.Main}, r.Thread...) {
+			if err := CheckLimits(m); err != nil {
+				t.Fatalf("message %d: %v", i, err)
+			}
+		}
+	})
 }

@@ -32,8 +32,8 @@ type Ref struct {
 	TS        string `json:"ts"`
 	// ThreadTS is the group summary's ts when the message is in a group's
 	// thread; empty otherwise (the message heads its own thread).
-	ThreadTS string `json:"threadTs,omitempty"`
-	Group    string `json:"group,omitempty"`
+	ThreadTS string    `json:"threadTs,omitempty"`
+	Group    string    `json:"group,omitempty"`
 	PostedAt time.Time `json:"postedAt"`
 	// Continued and Uploaded count the thread messages and files already
 	// posted, so a redelivery after a crash finishes the job without

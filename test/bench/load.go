@@ -129,22 +129,30 @@ func (t *tailer) read(fn func(line []byte)) (int, error) {
 type findingLine struct {
 	DeliveredAt time.Time `json:"deliveredAt"`
 	Finding     struct {
-		Event struct {
-			Labels map[string]string `json:"labels"`
+		CreatedAt time.Time `json:"createdAt"`
+		Event     struct {
+			ReceivedAt time.Time         `json:"receivedAt"`
+			Labels     map[string]string `json:"labels"`
 		} `json:"event"`
 	} `json:"finding"`
 }
 
-func parseLine(line []byte) (id int, delivered time.Time, ok bool) {
+// stamps are the times medic wrote into a finding line: when the webhook
+// read the body, when the engine made the finding, when the sink wrote it.
+type stamps struct {
+	received, created, delivered time.Time
+}
+
+func parseLine(line []byte) (id int, st stamps, ok bool) {
 	var rec findingLine
 	if json.Unmarshal(line, &rec) != nil {
-		return 0, time.Time{}, false
+		return 0, st, false
 	}
 	id, err := strconv.Atoi(rec.Finding.Event.Labels["bench_id"])
 	if err != nil {
-		return 0, time.Time{}, false
+		return 0, st, false
 	}
-	return id, rec.DeliveredAt, true
+	return id, stamps{rec.Finding.Event.ReceivedAt, rec.Finding.CreatedAt, rec.DeliveredAt}, true
 }
 
 // ---- throughput phase ----
@@ -331,6 +339,7 @@ type latencyResult struct {
 	Answer          dist               `json:"answer_latency"`
 	EndToEnd        dist               `json:"end_to_end"`
 	EndToEndSink    dist               `json:"end_to_end_by_delivered_at"`
+	Stages          stageDists         `json:"stages"`
 	PollMs          float64            `json:"tail_poll_ms"`
 	Lost            int                `json:"lost"`
 	Duplicates      int                `json:"duplicate_lines"`
@@ -339,6 +348,21 @@ type latencyResult struct {
 	RSSMean         int64              `json:"rss_mean_bytes"`
 	CPU             cpuUse             `json:"cpu_while_sending"`
 	GoMem           map[string]float64 `json:"go_runtime_at_end"`
+}
+
+// stageDists splits the end-to-end latency by the times medic stamps on a
+// finding. Clocks are the same machine's, so the stages add up.
+type stageDists struct {
+	// Webhook: request sent → body read by medic (connection, HTTP).
+	Webhook dist `json:"sent_to_received"`
+	// Engine: received → finding created (decode, store the events,
+	// engine consumer fetch, playbooks).
+	Engine dist `json:"received_to_finding_created"`
+	// Sink: created → line written (publish the finding, sink consumer
+	// fetch, decode, write).
+	Sink dist `json:"finding_created_to_written"`
+	// Tail: written → read by the harness (its poll interval).
+	Tail dist `json:"written_to_seen_by_harness"`
 }
 
 // latencyBase keeps the latency phase's bench_ids apart from the
@@ -375,7 +399,7 @@ func runLatency(m *medicProc, gen *alertGen, o *options) (latencyResult, error) 
 	var (
 		mu        sync.Mutex
 		seenAt    = make([]time.Time, r.Sent)
-		delivered = make([]time.Time, r.Sent)
+		delivered = make([]stamps, r.Sent)
 		seenCount = make([]int, r.Sent)
 		unknown   int
 		stopTail  atomic.Bool
@@ -494,7 +518,7 @@ func runLatency(m *medicProc, gen *alertGen, o *options) (latencyResult, error) 
 		return r, tailErr
 	}
 
-	var e2e, e2eSink []time.Duration
+	var e2e, e2eSink, toReceived, toCreated, toDelivered, toSeen []time.Duration
 	for i, ids := range reqs {
 		for _, id := range ids {
 			k := id - latencyBase
@@ -506,13 +530,22 @@ func runLatency(m *medicProc, gen *alertGen, o *options) (latencyResult, error) 
 				continue
 			}
 			r.Duplicates += seenCount[k] - 1
+			d := delivered[k]
 			e2e = append(e2e, seenAt[k].Sub(sentAt[i]))
-			e2eSink = append(e2eSink, delivered[k].Sub(sentAt[i]))
+			e2eSink = append(e2eSink, d.delivered.Sub(sentAt[i]))
+			toReceived = append(toReceived, d.received.Sub(sentAt[i]))
+			toCreated = append(toCreated, d.created.Sub(d.received))
+			toDelivered = append(toDelivered, d.delivered.Sub(d.created))
+			toSeen = append(toSeen, seenAt[k].Sub(d.delivered))
 		}
 	}
 	r.Unknown = unknown
 	r.EndToEnd = summarize(e2e)
 	r.EndToEndSink = summarize(e2eSink)
+	r.Stages = stageDists{
+		Webhook: summarize(toReceived), Engine: summarize(toCreated),
+		Sink: summarize(toDelivered), Tail: summarize(toSeen),
+	}
 	return r, nil
 }
 

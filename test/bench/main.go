@@ -55,6 +55,7 @@ type options struct {
 	drainTimeout time.Duration
 	lossTimeout  time.Duration
 	skipJS       bool
+	waitQuiet    time.Duration
 	env          envFlag
 }
 
@@ -98,6 +99,7 @@ func main() {
 	flag.DurationVar(&o.idleWait, "idle-wait", 2*time.Second, "how long after readiness idle RSS is read")
 	flag.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "throughput phase: how long to wait for every finding to reach the file")
 	flag.DurationVar(&o.lossTimeout, "loss-timeout", 30*time.Second, "latency phase: an accepted alert whose line is not in the file this long after the last send is lost")
+	flag.DurationVar(&o.waitQuiet, "wait-quiet", 0, "before starting, wait up to this long for a 2-second window in which other processes use less than a quarter of a core (0: do not wait)")
 	flag.Var(&o.env, "env", "KEY=VALUE added to medic's environment, repeatable (e.g. -env GODEBUG=gctrace=1 -keep; MEDIC_* variables of the caller are not passed on)")
 	flag.Parse()
 	if err := validate(&o); err != nil {
@@ -140,6 +142,7 @@ func logf(format string, args ...any) {
 type results struct {
 	Date        string             `json:"date"`
 	Commit      string             `json:"commit,omitempty"`
+	Binary      string             `json:"medic_binary,omitempty"`
 	GoVersion   string             `json:"go_version"`
 	Platform    string             `json:"platform"`
 	CPUs        int                `json:"cpus"`
@@ -204,10 +207,14 @@ func run(o *options) (*results, error) {
 
 	res := &results{
 		Date:      time.Now().UTC().Format(time.RFC3339),
-		Commit:    gitDescribe(root),
 		GoVersion: runtime.Version(),
 		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
 		CPUs:      runtime.NumCPU(),
+	}
+	if o.medic == "" {
+		res.Commit = gitDescribe(root)
+	} else {
+		res.Binary = o.medic
 	}
 	gen := &alertGen{rules: rules, base: time.Now().UTC().Truncate(time.Second).Add(-time.Hour)}
 	evJSON, err := medianEvent(gen)
@@ -215,6 +222,10 @@ func run(o *options) (*results, error) {
 		return nil, err
 	}
 	res.EventBytes = len(evJSON)
+
+	if o.waitQuiet > 0 {
+		waitQuiet(o.waitQuiet)
+	}
 
 	// The baseline runs first, while medic is not running, so it has the
 	// machine to itself.
@@ -323,6 +334,26 @@ func medianEvent(gen *alertGen) ([]byte, error) {
 	return all[len(all)/2], nil
 }
 
+// waitQuiet waits until other processes leave the machine nearly idle for
+// two seconds, or until limit.
+func waitQuiet(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for {
+		before := takeCPU(0)
+		time.Sleep(2 * time.Second)
+		u := cpuBetween(before, takeCPU(0), runtime.NumCPU())
+		if u.Others < 0.25 {
+			logf("machine quiet (other processes: %.2f cores)", u.Others)
+			return
+		}
+		if time.Now().After(deadline) {
+			logf("machine still busy after %s (other processes: %.2f cores); measuring anyway", limit, u.Others)
+			return
+		}
+		logf("waiting for a quiet machine (other processes: %.2f cores)", u.Others)
+	}
+}
+
 func stopQuietly(m *medicProc) {
 	if m.running() {
 		_ = m.stop(10 * time.Second)
@@ -353,10 +384,18 @@ func writeJSON(path string, res *results) error {
 func printTable(w io.Writer, r *results, o *options) {
 	row := func(label, value string) { fmt.Fprintf(w, "%-52s %s\n", label, value) }
 	tp, lt := &r.Throughput, &r.Latency
-	fmt.Fprintf(w, "\nmedic benchmark (%d cores, %s, %s)\n", r.CPUs, r.GoVersion, r.Platform)
+	what := r.Commit
+	if r.Binary != "" {
+		what = r.Binary
+	}
+	fmt.Fprintf(w, "\nmedic benchmark (%d cores, %s, %s; %s)\n", r.CPUs, r.GoVersion, r.Platform, what)
 	if r.RawJS != nil {
+		runs := "(1 run)"
+		if n := len(r.RawJS.Runs); n > 1 {
+			runs = fmt.Sprintf("(median of %d runs, %s–%s)", n, thousands(r.RawJS.Min), thousands(r.RawJS.Max))
+		}
 		row(fmt.Sprintf("raw JetStream publish (file store, %s msgs)", fmtKiB(r.RawJS.MsgBytes)),
-			fmt.Sprintf("%s msg/s   (median of %d runs, %s–%s)", thousands(r.RawJS.MsgsPerSec), len(r.RawJS.Runs), thousands(r.RawJS.Min), thousands(r.RawJS.Max)))
+			fmt.Sprintf("%s msg/s   %s", thousands(r.RawJS.MsgsPerSec), runs))
 	}
 	intake := fmt.Sprintf("%s alerts/s", thousands(tp.AlertsPerSec))
 	if r.RawJS != nil {
@@ -373,6 +412,10 @@ func printTable(w io.Writer, r *results, o *options) {
 		fmt.Sprintf("p50 %s  p99 %s  max %s", fmtMs(lt.EndToEnd.P50), fmtMs(lt.EndToEnd.P99), fmtMs(lt.EndToEnd.Max)))
 	row(fmt.Sprintf("  (%d alerts per request every %s ms)", lt.BatchSize, trimFloat(lt.IntervalMs)),
 		fmt.Sprintf("webhook answer p50 %s  p99 %s", fmtMs(lt.Answer.P50), fmtMs(lt.Answer.P99)))
+	st := &lt.Stages
+	row("  p50 / p99 by stage", fmt.Sprintf("to medic %s / %s, store+engine %s / %s, sink %s / %s",
+		fmtMs(st.Webhook.P50), fmtMs(st.Webhook.P99), fmtMs(st.Engine.P50), fmtMs(st.Engine.P99),
+		fmtMs(st.Sink.P50), fmtMs(st.Sink.P99)))
 	fmt.Fprintf(w, "lost %d   duplicates %d   (throughput phase: lost %d of %s, duplicates %d; at %s/s: lost %d of %s, duplicates %d)\n",
 		tp.Lost+lt.Lost, tp.Duplicates+lt.Duplicates,
 		tp.Lost, thousands(float64(tp.Accepted)), tp.Duplicates,

@@ -9,6 +9,7 @@
 #   test/tools/tools.sh ollama         # path of the ollama binary (built if missing)
 #   test/tools/tools.sh kube-apiserver # path of kube-apiserver (built with etcd if missing)
 #   test/tools/tools.sh etcd           # path of etcd (built with kube-apiserver)
+#   test/tools/tools.sh helm           # path of helm (built if missing)
 #   test/tools/tools.sh dir            # the tools directory
 #   test/tools/tools.sh all            # build everything
 #   test/tools/tools.sh list           # names this script knows
@@ -27,7 +28,7 @@ tools_dir() {
 }
 
 usage() {
-	sed -n '2,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '2,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -49,17 +50,22 @@ kube-apiserver | etcd)
 	dir="$("${script_dir}/build-kube.sh")"
 	printf '%s/%s\n' "${dir}" "$1"
 	;;
+helm)
+	dir="$("${script_dir}/build-helm.sh")"
+	printf '%s/helm\n' "${dir}"
+	;;
 all)
 	"${script_dir}/build-alertmanager.sh" >/dev/null
 	"${script_dir}/build-weaviate.sh" >/dev/null
 	"${script_dir}/build-ollama.sh" >/dev/null
 	"${script_dir}/build-kube.sh" >/dev/null
+	"${script_dir}/build-helm.sh" >/dev/null
 	;;
 dir)
 	tools_dir
 	;;
 list)
-	printf '%s\n' alertmanager amtool weaviate ollama kube-apiserver etcd
+	printf '%s\n' alertmanager amtool weaviate ollama kube-apiserver etcd helm
 	;;
 *)
 	printf 'tools.sh: unknown tool %q\n' "$1" >&2

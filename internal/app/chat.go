@@ -1,0 +1,119 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/medichq/medic/bus"
+	"github.com/medichq/medic/interact"
+	"github.com/medichq/medic/rag"
+	"github.com/medichq/medic/sinks"
+)
+
+// chatSide is what the chat sinks share with the interactive side: the
+// stored findings, the signed finding-page links, and the service behind
+// the Slack endpoints, the buttons' workers and the page (package interact).
+type chatSide struct {
+	kv       interact.KVFunc
+	findings *interact.FindingStore
+	links    *interact.Links
+	svc      *interact.Service
+}
+
+// initChat opens what the chat sinks need and fills deps with it; called
+// before the sinks start.
+func (a *App) initChat(ctx context.Context, deps *sinks.Deps) error {
+	c := &a.chat
+	c.kv = interact.KVOpener(a.bus.JetStream(), a.cfg.Bus.Replicas)
+	var err error
+	if c.findings, err = interact.NewFindingStore(ctx, c.kv, a.cfg.FindingPage.Retention); err != nil {
+		return err
+	}
+	if c.links, err = interact.NewLinks(ctx, c.kv, a.cfg.FindingPage.KeyFile, a.cfg.PublicURL, a.cfg.FindingPage.TTL); err != nil {
+		return err
+	}
+	deps.ClusterName = a.cfg.ClusterName
+	deps.KV = c.kv
+	deps.Findings = c.findings
+	deps.FindingURL = c.links.URL
+	deps.Slack = sinks.SlackSettings{BotToken: a.cfg.Slack.BotToken, APIURL: a.cfg.Slack.APIURL}
+	return nil
+}
+
+// newChatService builds the interactive side once the AI is known; called
+// before the routes are built.
+func (a *App) newChatService(ctx context.Context) error {
+	var answerer rag.Answerer
+	if a.kb != nil && a.kb.Service != nil {
+		answerer = a.kb.Service
+	}
+	am := a.cfg.Alertmanager
+	var amToken func() (string, error)
+	if am.BearerTokenFile != "" {
+		amToken = func() (string, error) { // re-read on every use: rotated tokens work
+			b, err := os.ReadFile(am.BearerTokenFile)
+			if err != nil {
+				return "", fmt.Errorf("alertmanager.bearer_token_file: %w", err)
+			}
+			return strings.TrimSpace(string(b)), nil
+		}
+	}
+	s := a.cfg.Slack
+	svc, err := interact.New(ctx, interact.Options{
+		Bus: a.bus, Replicas: a.cfg.Bus.Replicas,
+		Logger:     a.logger.With("component", "interact"),
+		HTTPClient: &http.Client{Timeout: 30 * time.Second},
+		KV:         a.chat.kv, Findings: a.chat.findings, Links: a.chat.links,
+		Answerer: answerer,
+		Slack: interact.SlackOptions{
+			BotToken: s.BotToken, SigningSecret: s.SigningSecret, AppToken: s.AppToken,
+			SocketMode: s.SocketMode, APIURL: s.APIURL,
+		},
+		AlertmanagerURL: am.URL, AlertmanagerToken: amToken, AlertmanagerTimeout: am.Timeout,
+		AskTimeout: 2*a.cfg.AI.Timeout + time.Minute,
+	})
+	if err != nil {
+		return fmt.Errorf("interactions: %w", err)
+	}
+	a.chat.svc = svc
+	switch {
+	case s.SocketMode:
+		a.logger.Info("Slack interactivity over Socket Mode")
+	case s.SigningSecret != "":
+		a.logger.Info("Slack interactivity on POST /slack/interactions and /slack/events")
+	case s.BotToken != "":
+		a.logger.Info("Slack buttons are shown but nothing receives their clicks: set slack.signing_secret (or slack.socket_mode with slack.app_token)")
+	}
+	if a.cfg.PublicURL == "" {
+		a.logger.Info("public_url is not set: Teams cards and Slack messages carry no link to the finding page")
+	}
+	return nil
+}
+
+// startChat runs the interaction workers and, when configured, Socket Mode.
+func (a *App) startChat(ctx context.Context) error {
+	if a.chat.svc == nil {
+		return nil
+	}
+	if err := a.chat.svc.Start(ctx, func(consumer string) func(*bus.Delivery, string) {
+		return a.countDeadLetter(consumer)
+	}); err != nil {
+		return err
+	}
+	if a.chat.svc.SocketMode() {
+		a.wg.Go(func() { a.chat.svc.RunSocketMode(ctx) })
+	}
+	return nil
+}
+
+// chatRoutes adds POST /slack/interactions, POST /slack/events and the
+// finding page (GET /findings/{id}, POST …/ask, GET …/answer).
+func (a *App) chatRoutes(mux *http.ServeMux) {
+	if a.chat.svc != nil {
+		a.chat.svc.RegisterRoutes(mux)
+	}
+}

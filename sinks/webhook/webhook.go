@@ -1,0 +1,211 @@
+// Package webhook is the `webhook` sink: each finding is POSTed as JSON to
+// a URL, signed with HMAC-SHA256 so the receiver can tell it came from
+// medic and was not replayed:
+//
+//	X-Medic-Timestamp:     1741944413            (Unix seconds)
+//	X-Medic-Signature-256: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>
+//	X-Medic-Finding-Id:    <finding ID>          (the same on every retry: deduplicate on it)
+//
+// The receiver recomputes the HMAC over the timestamp, a dot and the raw
+// body, compares in constant time, and rejects timestamps older than a few
+// minutes. See Verify, which receivers written in Go can use as it is.
+package webhook
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/internal/httpdeliver"
+)
+
+// Type is the sink type name used in configuration.
+const Type = "webhook"
+
+// Headers medic sets.
+const (
+	HeaderTimestamp = "X-Medic-Timestamp"
+	HeaderSignature = "X-Medic-Signature-256"
+	HeaderFindingID = "X-Medic-Finding-Id"
+	HeaderSink      = "X-Medic-Sink"
+)
+
+// Payload is the body: the finding and the sink that sent it.
+type Payload struct {
+	Sink    string         `json:"sink"`
+	Finding *event.Finding `json:"finding"`
+}
+
+// Params are the parameters of the webhook sink.
+type Params struct {
+	URL string `yaml:"url"`
+	// SecretFile or SecretEnv hold the HMAC key; without one the body is
+	// sent unsigned (and medic warns at start).
+	SecretFile string `yaml:"secret_file"`
+	SecretEnv  string `yaml:"secret_env"`
+	// Headers are added to every request (e.g. a routing key); they are
+	// configuration, not secrets, and are never logged either.
+	Headers map[string]string `yaml:"headers"`
+	// Timeout bounds one request.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxRetryAfter is the longest 429 Retry-After waited out in one
+	// delivery.
+	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+}
+
+// Defaults returns the parameters used for keys the configuration leaves out.
+func Defaults() *Params { return &Params{Timeout: 10 * time.Second, MaxRetryAfter: time.Minute} }
+
+// Validate checks the parameters after decoding.
+func (p *Params) Validate() error {
+	u, err := url.Parse(p.URL)
+	if p.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("url: required, an http(s) URL")
+	}
+	if p.SecretFile != "" && p.SecretEnv != "" {
+		return errors.New("secret_file and secret_env: set one")
+	}
+	for k := range p.Headers {
+		if http.CanonicalHeaderKey(k) == HeaderSignature || http.CanonicalHeaderKey(k) == HeaderTimestamp || strings.ContainsAny(k, " :\r\n") || k == "" {
+			return fmt.Errorf("headers: %q cannot be set", k)
+		}
+	}
+	switch {
+	case p.Timeout <= 0:
+		return errors.New("timeout: must be positive")
+	case p.MaxRetryAfter < 0:
+		return errors.New("max_retry_after: must not be negative")
+	}
+	return nil
+}
+
+func init() {
+	sinks.Register(Type,
+		"POSTs each finding as JSON to a URL, signed with HMAC-SHA256 (X-Medic-Signature-256 over timestamp.body).",
+		Defaults,
+		func(p *Params) (sinks.Factory, error) {
+			params := *p
+			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
+				return New(name, params, deps)
+			}, nil
+		})
+}
+
+// Sink posts findings.
+type Sink struct {
+	name   string
+	p      Params
+	secret []byte
+	poster *httpdeliver.Poster
+	now    func() time.Time
+}
+
+// New starts a webhook sink, reading the secret now.
+func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	var secret string
+	switch {
+	case p.SecretFile != "":
+		b, err := os.ReadFile(p.SecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("secret_file: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	case p.SecretEnv != "":
+		secret = os.Getenv(p.SecretEnv)
+		if secret == "" {
+			return nil, fmt.Errorf("secret_env: $%s is empty", p.SecretEnv)
+		}
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("sink", name)
+	if secret == "" {
+		logger.Warn("webhook sink without secret_file or secret_env: findings are sent unsigned")
+	}
+	hc := &http.Client{Timeout: p.Timeout}
+	if deps.HTTPClient != nil && deps.HTTPClient.Transport != nil {
+		hc.Transport = deps.HTTPClient.Transport
+	}
+	return &Sink{
+		name: name, p: p, secret: []byte(secret), now: time.Now,
+		poster: &httpdeliver.Poster{Client: hc, MaxRetryAfter: p.MaxRetryAfter, Logger: logger, What: "the webhook " + name},
+	}, nil
+}
+
+// Close releases nothing.
+func (s *Sink) Close() error { return nil }
+
+// Send posts f.
+func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
+	if f == nil {
+		return errors.New("webhook sink: nil finding")
+	}
+	body, err := json.Marshal(Payload{Sink: s.name, Finding: f})
+	if err != nil {
+		return fmt.Errorf("encode finding %s: %w", f.ID, err)
+	}
+	h := http.Header{}
+	for k, v := range s.p.Headers {
+		h.Set(k, v)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "medic-webhook")
+	h.Set(HeaderFindingID, f.ID)
+	h.Set(HeaderSink, s.name)
+	if len(s.secret) > 0 {
+		ts := strconv.FormatInt(s.now().Unix(), 10)
+		h.Set(HeaderTimestamp, ts)
+		h.Set(HeaderSignature, Sign(s.secret, ts, body))
+	}
+	_, err = s.poster.Post(ctx, s.p.URL, body, h)
+	return err
+}
+
+// Sign returns the X-Medic-Signature-256 value for a body sent at
+// timestamp (Unix seconds, as sent in X-Medic-Timestamp).
+func Sign(secret []byte, timestamp string, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(timestamp))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// ErrBadSignature is Verify's answer for a request medic did not sign.
+var ErrBadSignature = errors.New("bad or missing medic signature")
+
+// Verify checks a received request's signature headers against its raw
+// body, and that its timestamp is within maxAge of now.
+func Verify(secret []byte, header http.Header, body []byte, maxAge time.Duration, now time.Time) error {
+	ts := header.Get(HeaderTimestamp)
+	sig := header.Get(HeaderSignature)
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sig == "" {
+		return ErrBadSignature
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > maxAge || d < -maxAge {
+		return fmt.Errorf("%w: timestamp outside %s", ErrBadSignature, maxAge)
+	}
+	if !hmac.Equal([]byte(sig), []byte(Sign(secret, ts, body))) {
+		return ErrBadSignature
+	}
+	return nil
+}

@@ -1,0 +1,126 @@
+package deploy_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/medichq/medic/test/deploy"
+)
+
+// README's values table is generated from values.yaml's comments and is
+// current (make docs-values rewrites it).
+func TestREADMEValuesTableUpToDate(t *testing.T) {
+	readme := must(deploy.ReadFile("README.md"))
+	want, err := deploy.RenderValuesSection(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != string(readme) {
+		t.Fatalf("README.md's values table is out of date: run make docs-values\n%s", firstDiff(string(readme), string(want)))
+	}
+}
+
+// Every key of values.yaml is documented, itself or by its parent.
+func TestEveryValueIsDocumented(t *testing.T) {
+	values := must(os.ReadFile(filepath.Join(must(deploy.ChartDir()), "values.yaml")))
+	docs, undocumented, err := deploy.DocumentValues(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(undocumented) > 0 {
+		t.Errorf("values.yaml keys without a \"# --\" comment: %v", undocumented)
+	}
+	if len(docs) < 50 {
+		t.Errorf("only %d documented keys", len(docs))
+	}
+	// The generator itself: a continued comment, a nested key, an undocumented one.
+	d, u, err := deploy.DocumentValues([]byte("# -- first line\n# second line\na: 1\nb:\n  # -- nested\n  c: [x]\n  d: \"\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d) != 2 || d[0].Description != "first line second line" || d[1].Key != "b.c" || d[1].Default != `["x"]` || len(u) != 1 || u[0] != "b.d" {
+		t.Errorf("DocumentValues: %+v, undocumented %v", d, u)
+	}
+}
+
+// "Install in a cluster" is three commands, and the Alertmanager receiver
+// it shows is the one the chart's NOTES print for those values.
+func TestREADMEInstallsInThreeCommands(t *testing.T) {
+	readme := string(must(deploy.ReadFile("README.md")))
+	start := strings.Index(readme, "\n## Install in a cluster\n")
+	if start < 0 {
+		t.Fatal("README.md has no \"Install in a cluster\" section")
+	}
+	section := readme[start+1:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
+	blocks := regexp.MustCompile("(?s)```(\\w+)\n(.*?)```").FindAllStringSubmatch(section, -1)
+	if len(blocks) < 3 || blocks[0][1] != "sh" {
+		t.Fatalf("expected a sh block then the values files, got %d blocks", len(blocks))
+	}
+	var commands []string
+	for _, line := range strings.Split(strings.ReplaceAll(blocks[0][2], "\\\n", " "), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			commands = append(commands, line)
+		}
+	}
+	if len(commands) != 3 || !strings.HasPrefix(commands[0], "kubectl -n monitoring create secret generic medic") ||
+		!strings.HasPrefix(commands[1], "helm install medic deploy/helm/medic -n monitoring -f medic-values.yaml") || !strings.HasPrefix(commands[2], "helm upgrade") {
+		t.Fatalf("the install is not: create the secret, helm install, point Alertmanager:\n%s", strings.Join(commands, "\n"))
+	}
+	var values, amValues string
+	for _, b := range blocks[1:] {
+		switch {
+		case strings.HasPrefix(b[2], "# medic-values.yaml"):
+			values = b[2]
+		case strings.HasPrefix(b[2], "# alertmanager-medic.yaml"):
+			amValues = b[2]
+		}
+	}
+	if values == "" || amValues == "" {
+		t.Fatal("the section lacks medic-values.yaml or alertmanager-medic.yaml")
+	}
+	if testing.Short() && !deploy.HelmBuilt() {
+		return
+	}
+	needHelm(t)
+	path := filepath.Join(t.TempDir(), "medic-values.yaml")
+	writeFile(t, path, values)
+	notes := renderNotes(t, "monitoring", []string{path})
+	for _, line := range []string{
+		"- url: http://medic.monitoring.svc:8080/api/alerts",
+		"credentials_file: /etc/alertmanager/secrets/medic/alertmanager-token",
+		"send_resolved: true",
+		"max_alerts: 0",
+	} {
+		if !strings.Contains(notes, line) || !strings.Contains(amValues, line) {
+			t.Errorf("%q: in NOTES %v, in README's alertmanager-medic.yaml %v", line, strings.Contains(notes, line), strings.Contains(amValues, line))
+		}
+	}
+	if !strings.Contains(amValues, "secrets: [medic]") {
+		t.Error("alertmanager-medic.yaml does not mount the Secret the token is in")
+	}
+	// The secret the first command creates holds the keys the values name.
+	for _, key := range regexp.MustCompile(`key: ([\w-]+)`).FindAllStringSubmatch(values, -1) {
+		if !strings.Contains(commands[0], "--from-literal="+key[1]+"=") {
+			t.Errorf("the values read key %s, which the first command does not create", key[1])
+		}
+	}
+}
+
+// Helm's version is pinned once: build-helm.sh, Makefile.tools.mk and the
+// tests agree.
+func TestHelmVersionPinnedOnce(t *testing.T) {
+	script := string(must(deploy.ReadFile("test/tools/build-helm.sh")))
+	mk := string(must(deploy.ReadFile("Makefile.tools.mk")))
+	if !strings.Contains(script, `HELM_VERSION="${HELM_VERSION:-`+deploy.HelmVersion+`}"`) {
+		t.Errorf("test/tools/build-helm.sh does not default to %s", deploy.HelmVersion)
+	}
+	if !strings.Contains(mk, "HELM_VERSION := "+deploy.HelmVersion+"\n") {
+		t.Errorf("Makefile.tools.mk does not pin %s", deploy.HelmVersion)
+	}
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Builds Helm for medic's chart tests and `make manifests`, from the Go module
+# proxy only: nothing is installed by hand and nothing outside the tools dir is
+# touched (besides the Go module and build caches).
+#
+#   test/tools/build-helm.sh        # prints the directory holding helm
+#
+# Result: <tools>/helm-<version>/helm, where <tools> is $MEDIC_TOOLS_DIR when
+# set, else .tools at the repository root (whatever the caller's cwd).
+# Idempotent: when the binary exists it only prints the directory; concurrent
+# callers serialise on a lock file and the binary appears by an atomic rename.
+# Progress goes to stderr; stdout carries only the directory.
+#
+# How: helm.sh/helm/v3 has no replace directives, so `go install
+# helm.sh/helm/v3/cmd/helm@<version>` builds it outside any module, with the
+# version stamping of upstream's Makefile (so `helm version` and the default
+# Capabilities.KubeVersion match a release build). Cold build: about 1-2
+# minutes on 2 cores.
+set -euo pipefail
+
+HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+# Upstream derives these from its k8s.io/client-go (v0.37 → Kubernetes 1.37).
+HELM_K8S_MAJOR="${HELM_K8S_MAJOR:-1}"
+HELM_K8S_MINOR="${HELM_K8S_MINOR:-37}"
+MODULE="helm.sh/helm/v3"
+
+log() { printf 'build-helm: %s\n' "$*" >&2; }
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+repo_root="$(cd "${script_dir}/../.." && pwd -P)"
+# A relative MEDIC_TOOLS_DIR is relative to the repository root (as in test/deploy).
+tools_dir="${MEDIC_TOOLS_DIR:-.tools}"
+[[ "${tools_dir}" == /* ]] || tools_dir="${repo_root}/${tools_dir}"
+mkdir -p "${tools_dir}"
+tools_dir="$(cd "${tools_dir}" && pwd -P)"
+dest="${tools_dir}/helm-${HELM_VERSION}"
+bin="${dest}/helm"
+
+if [[ -x "${bin}" ]]; then
+	log "already built: ${bin}"
+	printf '%s\n' "${dest}"
+	exit 0
+fi
+
+# Serialise concurrent builders (parallel make, parallel test packages). The Go
+# helper in test/deploy takes the same lock itself and sets
+# MEDIC_TOOLS_LOCK_HELD=1, so we must not wait on it again here.
+lock_file="${tools_dir}/.helm-${HELM_VERSION}.lock"
+if [[ -z "${MEDIC_TOOLS_LOCK_HELD:-}" ]] && command -v flock >/dev/null 2>&1; then
+	exec 9>"${lock_file}"
+	if ! flock -n 9; then
+		log "another build holds ${lock_file}; waiting"
+		flock 9
+	fi
+	if [[ -x "${bin}" ]]; then
+		log "built meanwhile by another process: ${bin}"
+		printf '%s\n' "${dest}"
+		exit 0
+	fi
+fi
+
+command -v go >/dev/null 2>&1 || { log "go is not on PATH"; exit 1; }
+
+start_s=${SECONDS}
+work="$(mktemp -d "${TMPDIR:-/tmp}/medic-helm-build.XXXXXX")"
+tmp="${dest}/.helm.tmp.$$"
+cleanup() {
+	rm -rf "${work}"
+	rm -f "${tmp}" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# Outside any module and workspace, so the repository's go.mod has no say.
+export GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=0
+
+v="helm.sh/helm/v3/internal/version"
+ldflags="-s -w -X ${v}.version=${HELM_VERSION} -X ${v}.metadata= -X ${v}.gitTreeState=clean"
+for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+	ldflags+=" -X ${p}.k8sVersionMajor=${HELM_K8S_MAJOR} -X ${p}.k8sVersionMinor=${HELM_K8S_MINOR}"
+done
+
+mkdir -p "${dest}"
+log "go install ${MODULE}/cmd/helm@${HELM_VERSION} (module proxy: $(go env GOPROXY); cold: about 1-2 minutes on 2 cores)"
+(cd "${work}" && GOBIN="${work}/bin" go install -trimpath -ldflags="${ldflags}" "${MODULE}/cmd/helm@${HELM_VERSION}")
+mv -f "${work}/bin/helm" "${tmp}"
+"${tmp}" version --short >/dev/null 2>&1 || { log "built helm does not run"; exit 1; }
+mv -f "${tmp}" "${bin}" # same directory: atomic rename
+
+log "built ${bin} ($("${bin}" version --short)) in $((SECONDS - start_s))s"
+printf '%s\n' "${dest}"
