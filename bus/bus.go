@@ -302,15 +302,40 @@ func (b *Bus) Publish(ctx context.Context, events []event.Event) (triggers.Publi
 	return triggers.PublishResult{Stored: stored, Duplicates: dups}, err
 }
 
-// PublishFinding stores f for sink. The message ID is the finding ID and
-// the sink, so an engine that crashed after publishing and runs the event
-// again publishes nothing new.
+// Headers on finding messages, so a consumer can route and account for a
+// finding without decoding it.
+const (
+	HeaderFindingID  = "Medic-Finding-Id"
+	HeaderReceivedAt = "Medic-Received-At" // the event's ReceivedAt, RFC 3339 with nanoseconds
+)
+
+// PublishFinding stores f for sink.
 func (b *Bus) PublishFinding(ctx context.Context, sink string, f *event.Finding) error {
+	return b.PublishFindings(ctx, []string{sink}, f)
+}
+
+// PublishFindings stores f once per sink, encoding it once. The message ID
+// is the finding ID and the sink, so an engine that crashed after publishing
+// and runs the event again publishes nothing new.
+func (b *Bus) PublishFindings(ctx context.Context, sinks []string, f *event.Finding) error {
+	if len(sinks) == 0 {
+		return nil
+	}
 	data, err := json.Marshal(f)
 	if err != nil {
 		return fmt.Errorf("encode finding %s: %w", f.ID, err)
 	}
-	_, _, err = b.publishAll(ctx, []*nats.Msg{{Subject: FindingSubject(sink), Data: data}}, []string{f.ID + "." + sink})
+	msgs := make([]*nats.Msg, len(sinks))
+	ids := make([]string, len(sinks))
+	for i, sink := range sinks {
+		h := nats.Header{HeaderFindingID: []string{f.ID}}
+		if !f.Event.ReceivedAt.IsZero() {
+			h[HeaderReceivedAt] = []string{f.Event.ReceivedAt.UTC().Format(time.RFC3339Nano)}
+		}
+		msgs[i] = &nats.Msg{Subject: FindingSubject(sink), Data: data, Header: h}
+		ids[i] = f.ID + "." + sink
+	}
+	_, _, err = b.publishAll(ctx, msgs, ids)
 	return err
 }
 

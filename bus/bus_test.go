@@ -215,6 +215,40 @@ func TestPanickingHandlerIsRetriedNotFatal(t *testing.T) {
 	}
 }
 
+// TestLongHandlerIsNotRedelivered: a handler that works for longer than
+// AckWait keeps its message (InProgress beats) instead of JetStream handing
+// it out a second time.
+func TestLongHandlerIsNotRedelivered(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.AckWait = time.Second
+	b := openBus(t, cfg)
+	ctx := context.Background()
+	var calls atomic.Int32
+	done := make(chan struct{})
+	_, err := b.Consume(ctx, ConsumerConfig{Stream: EventsStream, Durable: "slow", FilterSubject: EventsSubjectPrefix + ">", Workers: 2},
+		func(context.Context, *Delivery) error {
+			if calls.Add(1) == 1 {
+				time.Sleep(3 * cfg.AckWait)
+				close(done)
+			}
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish(ctx, []event.Event{testEvent("slow", event.StatusFiring)}); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	waitFor(t, func() bool {
+		ci, err := b.js.Consumer(ctx, EventsStream, "slow")
+		return err == nil && ci.CachedInfo().NumAckPending == 0
+	})
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times; the message was redelivered while it was being worked on", n)
+	}
+}
+
 // TestExternalNATSRestart runs a standalone server on loopback, stops it
 // under medic and starts it again on the same store: publishes fail while it
 // is down (the webhook answers 503), and work resumes when it is back.

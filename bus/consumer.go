@@ -173,20 +173,31 @@ func (c *Consumer) handle(m jetstream.Msg, h Handler) {
 	}
 
 	// Tell JetStream we are alive while a long action runs, so it does not
-	// redeliver to another replica mid-work.
-	hbCtx, hbStop := context.WithCancel(c.handlerCtx)
-	go func() {
-		t := time.NewTicker(c.bus.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-hbCtx.Done():
-				return
-			case <-t.C:
-				_ = m.InProgress()
-			}
+	// redeliver to another replica mid-work. A timer, not a goroutine with a
+	// ticker: most handlers finish long before the first beat is due.
+	interval := c.bus.cfg.AckWait / 3
+	var (
+		hbMu   sync.Mutex
+		hbDone bool
+		beat   *time.Timer
+	)
+	hbMu.Lock() // the callback must not see beat before it is set
+	beat = time.AfterFunc(interval, func() {
+		hbMu.Lock()
+		defer hbMu.Unlock()
+		if hbDone {
+			return
 		}
-	}()
+		_ = m.InProgress()
+		beat.Reset(interval)
+	})
+	hbMu.Unlock()
+	hbStop := func() {
+		hbMu.Lock()
+		hbDone = true
+		hbMu.Unlock()
+		beat.Stop()
+	}
 	err = c.safeHandle(h, d)
 	hbStop()
 

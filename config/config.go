@@ -71,6 +71,9 @@ type HTTPConfig struct {
 	ReadTimeout     time.Duration `yaml:"read_timeout"`
 	WriteTimeout    time.Duration `yaml:"write_timeout"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Pprof serves Go's profiler under /debug/pprof/ on the same address;
+	// off by default because profiles reveal internals.
+	Pprof bool `yaml:"pprof"`
 }
 
 // WebhookConfig guards POST /api/alerts and /api/trigger.

@@ -31,6 +31,14 @@ type Sink interface {
 	Close() error
 }
 
+// EncodedSender is implemented by sinks that can deliver a finding from the
+// JSON medic stored on the bus (an encoded event.Finding), sparing a decode
+// and a re-encode per finding on the hot path. Send is still used when the
+// encoding is not at hand.
+type EncodedSender interface {
+	SendEncoded(ctx context.Context, id string, encoded []byte) error
+}
+
 // Deps are what sinks may need to start.
 type Deps struct {
 	Logger *slog.Logger

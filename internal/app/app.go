@@ -276,30 +276,45 @@ func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) error {
 	if len(unknown) > 0 {
 		a.logger.Warn("playbooks name sinks that are not configured", "sinks", unknown, "finding", res.Finding.ID)
 	}
-	for _, name := range targets {
-		if err := a.bus.PublishFinding(ctx, name, res.Finding); err != nil {
-			return fmt.Errorf("publish finding %s for sink %s: %w", res.Finding.ID, name, err)
-		}
+	if err := a.bus.PublishFindings(ctx, targets, res.Finding); err != nil {
+		return fmt.Errorf("publish finding %s for sinks %v: %w", res.Finding.ID, targets, err)
 	}
+
 	return nil
 }
 
 func (a *App) deliverTo(c *sinks.Configured) bus.Handler {
 	name := c.Spec.Name
+	encoded, _ := c.Sink.(sinks.EncodedSender)
 	return func(ctx context.Context, d *bus.Delivery) error {
-		var f event.Finding
-		if err := json.Unmarshal(d.Data, &f); err != nil {
-			return bus.Permanent(fmt.Errorf("decode finding on %s: %w", d.Subject, err))
+		var (
+			id         = d.Header.Get(bus.HeaderFindingID)
+			receivedAt time.Time
+			err        error
+			start      time.Time
+		)
+		if encoded != nil && id != "" {
+			// The hot path: the sink writes the stored JSON as it is.
+			receivedAt, _ = time.Parse(time.RFC3339Nano, d.Header.Get(bus.HeaderReceivedAt))
+			start = time.Now()
+			err = encoded.SendEncoded(ctx, id, d.Data)
+		} else {
+			var f event.Finding
+			if uerr := json.Unmarshal(d.Data, &f); uerr != nil {
+				return bus.Permanent(fmt.Errorf("decode finding on %s: %w", d.Subject, uerr))
+			}
+			id, receivedAt = f.ID, f.Event.ReceivedAt
+			start = time.Now()
+			err = c.Sink.Send(ctx, &f)
 		}
-		start := time.Now()
-		if err := c.Sink.Send(ctx, &f); err != nil {
+		if err != nil {
 			a.failures.WithLabelValues(name).Inc()
-			return fmt.Errorf("send finding %s to sink %s: %w", f.ID, name, err)
+			return fmt.Errorf("send finding %s to sink %s: %w", id, name, err)
 		}
 		a.deliverySecs.WithLabelValues(name).Observe(time.Since(start).Seconds())
 		a.deliveries.WithLabelValues(name).Inc()
-		if !f.Event.ReceivedAt.IsZero() {
-			a.endToEnd.WithLabelValues(name).Observe(time.Since(f.Event.ReceivedAt).Seconds())
+		if !receivedAt.IsZero() {
+			a.endToEnd.WithLabelValues(name).Observe(time.Since(receivedAt).Seconds())
 		}
 		return nil
 	}

@@ -278,6 +278,38 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 	if f == nil {
 		return errors.New("file sink: nil finding")
 	}
+	return s.write(ctx, f.ID, func(deliveredAt time.Time) ([]byte, error) {
+		rec, err := json.Marshal(line{Sink: s.name, DeliveredAt: deliveredAt, Finding: f})
+		if err != nil {
+			return nil, fmt.Errorf("encode finding %s: %w", f.ID, err)
+		}
+		return rec, nil
+	})
+}
+
+// SendEncoded appends a finding from its JSON encoding as stored on the bus
+// (sinks.EncodedSender). The line is the same as Send writes, assembled
+// around the encoding instead of decoding and encoding it again.
+func (s *Sink) SendEncoded(ctx context.Context, id string, encoded []byte) error {
+	if len(encoded) == 0 {
+		return errors.New("file sink: empty finding")
+	}
+	return s.write(ctx, id, func(deliveredAt time.Time) ([]byte, error) {
+		rec := make([]byte, 0, len(encoded)+len(s.name)+80)
+		rec = append(rec, `{"sink":`...)
+		rec = strconv.AppendQuote(rec, s.name)
+		rec = append(rec, `,"deliveredAt":"`...)
+		rec = deliveredAt.AppendFormat(rec, time.RFC3339Nano)
+		rec = append(rec, `","finding":`...)
+		rec = append(rec, encoded...)
+		rec = append(rec, '}')
+		return rec, nil
+	})
+}
+
+// write appends the record encode returns as one line, unless a line for
+// id was already written.
+func (s *Sink) write(ctx context.Context, id string, encode func(deliveredAt time.Time) ([]byte, error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -288,13 +320,13 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 	}
 	// An empty ID cannot tell deliveries apart; writing it every time is
 	// better than dropping every finding after the first.
-	dedup := f.ID != ""
-	if dedup && s.seen.has(f.ID) {
+	dedup := id != ""
+	if dedup && s.seen.has(id) {
 		return nil
 	}
-	rec, err := json.Marshal(line{Sink: s.name, DeliveredAt: s.now().UTC(), Finding: f})
+	rec, err := encode(s.now().UTC())
 	if err != nil {
-		return fmt.Errorf("encode finding %s: %w", f.ID, err)
+		return err
 	}
 	rec = append(rec, '\n')
 	if s.maxSize > 0 && s.size > 0 && s.size+int64(len(rec)) > s.maxSize {
@@ -324,7 +356,7 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 		}
 	}
 	if dedup {
-		s.seen.add(f.ID)
+		s.seen.add(id)
 	}
 	return nil
 }

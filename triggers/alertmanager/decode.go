@@ -64,6 +64,34 @@ type wireAlert struct {
 // payloads (prometheus-msteams' among them) leave it out, and refusing them
 // would only push people to edit their tooling.
 func Decode(body []byte) (*Message, error) {
+	if msg, ok := decodeValid(body); ok {
+		return msg, nil
+	}
+	return decodeExplained(body)
+}
+
+// decodeValid is the hot path: one pass of encoding/json over the body,
+// then the checks. Anything it does not accept is decoded again by
+// decodeExplained, which is slower but says what is wrong and where.
+func decodeValid(body []byte) (*Message, bool) {
+	msg := &Message{Data: &template.Data{}}
+	if json.Unmarshal(body, msg) != nil || msg.Data == nil || msg.Version != webhookVersion || len(msg.Alerts) == 0 {
+		return nil, false
+	}
+	for i := range msg.Alerts {
+		a := &msg.Alerts[i]
+		if a.Status == "" {
+			a.Status = msg.Status
+		}
+		if (a.Status != "firing" && a.Status != "resolved") || len(a.Labels) == 0 {
+			return nil, false
+		}
+	}
+	return msg, true
+}
+
+// decodeExplained decodes alert by alert so that every error names its place.
+func decodeExplained(body []byte) (*Message, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return nil, fmt.Errorf("%w: the body is empty", ErrMalformed)

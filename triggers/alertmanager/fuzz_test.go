@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -33,6 +34,17 @@ func FuzzDecode(f *testing.F) {
 	}
 	received := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
+		// The fast path may only accept what the explaining decoder accepts,
+		// and must decode it to the same message.
+		if fast, ok := decodeValid(body); ok {
+			slow, err := decodeExplained(body)
+			if err != nil {
+				t.Fatalf("fast path accepted a body the explaining decoder refuses: %v", err)
+			}
+			if !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("decoders disagree:\nfast %+v\nslow %+v", fast.Data, slow.Data)
+			}
+		}
 		msg, err := Decode(body)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrNotWebhook) {
