@@ -129,6 +129,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 		nats.ReconnectWait(500 * time.Millisecond),
 		nats.ReconnectBufSize(-1), // fail publishes fast while disconnected: the webhook answers 503
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err == nil {
+				return // our own Close
+			}
 			logger.Warn("disconnected from NATS", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {

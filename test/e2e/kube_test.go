@@ -33,9 +33,8 @@ import (
 // diagnosis, the previous logs and the events; a node alert for a node the
 // cluster does not know still gives a finding, with a note.
 //
-// This goes through the alert path; the Kubernetes-event path (a pod
-// turning CrashLoopBackOff in the fake cluster) needs the trigger's
-// detector started by the app, which is not wired yet.
+// TestPodTurningCrashLoopBackOffGetsLogsAndEvents is the same evidence on
+// the Kubernetes-event path.
 func TestKubePodCrashLoopingAlertGetsClusterEvidence(t *testing.T) {
 	pod := crashLoopPod(t, "default", "web-1")
 	backoff := &corev1.Event{
@@ -126,6 +125,78 @@ func TestKubePodCrashLoopingAlertGetsClusterEvidence(t *testing.T) {
 	}
 	if note != "⚠ node n1 not found" {
 		t.Errorf("node alert for an unknown node: note %q in %+v", note, n.Enrichments)
+	}
+}
+
+// TestPodTurningCrashLoopBackOffGetsLogsAndEvents: a healthy pod in the
+// fake cluster (client-go's fake clientset, real informers) turns
+// CrashLoopBackOff; medic's own trigger notices, the built-in playbook runs,
+// and the finding in the file sink carries the crashed instance's logs and
+// the pod's events, exactly once.
+func TestPodTurningCrashLoopBackOffGetsLogsAndEvents(t *testing.T) {
+	crashing := crashLoopPod(t, "shop", "cart-7d9")
+	healthy := crashing.DeepCopy()
+	healthy.Status.ContainerStatuses = nil
+	healthy.Status.Phase = corev1.PodRunning
+	kube := fake.NewClientset(healthy)
+	kube.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "log" {
+			return false, nil, nil
+		}
+		return true, &runtime.Unknown{Raw: []byte("starting cart\npanic: CART_DB_URL is not set\n")}, nil
+	})
+	m := startMedicWith(t, testConfig(t, t.TempDir()), app.WithKubeClients(kube, dynamicfake.NewSimpleDynamicClient(scheme.Scheme)))
+
+	ctx := context.Background()
+	backoff := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Name: "cart-7d9.1", Namespace: "shop"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "shop", Name: "cart-7d9"},
+		Type:           corev1.EventTypeWarning, Reason: "BackOff", Count: 5,
+		Message:       "Back-off restarting failed container main in pod cart-7d9_shop",
+		LastTimestamp: metav1.NewTime(time.Now()),
+	}
+	if _, err := kube.CoreV1().Events("shop").Create(ctx, backoff, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kube.CoreV1().Pods("shop").UpdateStatus(ctx, crashing, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	recs := waitFindings(t, m.findings, 30*time.Second, func(r []record) bool {
+		for _, x := range r {
+			if x.Finding.Event.Kind == event.KindPodCrashLoop {
+				return true
+			}
+		}
+		return false
+	})
+	var f event.Finding
+	n := 0
+	for _, r := range recs {
+		if r.Finding.Event.Kind == event.KindPodCrashLoop {
+			f, n = r.Finding, n+1
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d crash-loop findings for one pod, want 1", n)
+	}
+	if f.Event.Subject.Namespace != "shop" || f.Event.Subject.Name != "cart-7d9" || f.Event.Source != "kubernetes" {
+		t.Errorf("event: source %s subject %+v", f.Event.Source, f.Event.Subject)
+	}
+	got := map[string]event.Enrichment{}
+	for _, e := range f.Enrichments {
+		got[e.Source] = e
+	}
+	logs := got["logs_enricher"]
+	if len(logs.Blocks) != 1 || logs.Blocks[0].Log == nil ||
+		!strings.Contains(logs.Blocks[0].Log.Source, "(previous)") ||
+		!strings.Contains(logs.Blocks[0].Log.Text, "panic: CART_DB_URL is not set") {
+		t.Errorf("logs: %+v", logs.Blocks)
+	}
+	evs := got["pod_events_enricher"]
+	if len(evs.Blocks) == 0 || evs.Blocks[0].Table == nil || len(evs.Blocks[0].Table.Rows) == 0 ||
+		evs.Blocks[0].Table.Rows[0][1] != "BackOff" {
+		t.Errorf("events: %+v", evs.Blocks)
 	}
 }
 
