@@ -115,11 +115,13 @@ func namespaceOf(ev *event.Event) string {
 
 // Selector is a parsed labels_selector.
 //
-// k8s.io/apimachinery is not a dependency of medic and pulling it in for
-// this would be heavy, so the equality-based subset of the Kubernetes
-// selector syntax is implemented here: "k=v", "k==v", "k!=v", "k" (present)
-// and "!k" (absent), comma-separated. Set-based forms ("k in (a,b)") are
-// refused with an error rather than misread.
+// Written here rather than taken from k8s.io/apimachinery/pkg/labels (which
+// the Kubernetes triggers use): that parser insists on Kubernetes label
+// values, and Prometheus label values are not (instance="10.0.0.7:9100",
+// job="kube-state-metrics/main"). The equality-based subset of the syntax is
+// supported: "k=v", "k==v", "k!=v", "k" (present) and "!k" (absent),
+// comma-separated. Set-based forms ("k in (a,b)") are refused with an error
+// rather than misread.
 type Selector []Requirement
 
 // Requirement is one term of a selector.
