@@ -10,16 +10,14 @@
 package deploy
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
+
+	"github.com/medichq/medic/test/toolbin"
 )
 
 // HelmVersion is the Helm release the chart is linted and rendered with;
@@ -34,68 +32,24 @@ const (
 	Namespace = "medic"
 )
 
-const (
-	modulePath = "github.com/medichq/medic"
-	buildRel   = "test/tools/build-helm.sh"
-	// ToolsDirEnv overrides where built tools live; relative to the
-	// repository root when relative.
-	ToolsDirEnv = "MEDIC_TOOLS_DIR"
-	lockHeldEnv = "MEDIC_TOOLS_LOCK_HELD"
-)
+// ToolsDirEnv overrides where built tools live; relative to the
+// repository root when relative.
+const ToolsDirEnv = toolbin.ToolsDirEnv
 
-var (
-	rootOnce sync.Once
-	rootDir  string
-	rootErr  error
-	helmMu   sync.Mutex
-	helmPath string
-)
+var helmTool = toolbin.Tool{
+	Name:    "helm",
+	Version: HelmVersion,
+	Script:  "test/tools/build-helm.sh",
+	Files:   []string{"helm"},
+	// The script has its own default; passing ours keeps HelmVersion the
+	// one that decides.
+	Env:   []string{"HELM_VERSION=" + HelmVersion},
+	Takes: "about 2 minutes on 2 cores, once",
+}
 
 // RepoRoot finds the medic repository root (the go.mod of module
-// github.com/medichq/medic at or above the working directory or this file).
-func RepoRoot() (string, error) {
-	rootOnce.Do(func() { rootDir, rootErr = findRoot() })
-	return rootDir, rootErr
-}
-
-func findRoot() (string, error) {
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
-		starts = append(starts, filepath.Dir(file))
-	}
-	for _, start := range starts {
-		for dir := start; ; {
-			if isMedicModule(filepath.Join(dir, "go.mod")) {
-				return dir, nil
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	return "", fmt.Errorf("deploy: no go.mod for module %s above %v", modulePath, starts)
-}
-
-func isMedicModule(goMod string) bool {
-	f, err := os.Open(goMod)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "module" {
-			return strings.Trim(fields[1], `"`) == modulePath
-		}
-	}
-	return false
-}
+// github.com/medichq/medic at or above the working directory or test/toolbin).
+func RepoRoot() (string, error) { return toolbin.RepoRoot() }
 
 // ChartDir is deploy/helm/medic.
 func ChartDir() (string, error) {
@@ -107,98 +61,29 @@ func ChartDir() (string, error) {
 }
 
 // ToolsDir returns the absolute tools directory.
-func ToolsDir() (string, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	if d := os.Getenv(ToolsDirEnv); d != "" {
-		if filepath.IsAbs(d) {
-			return filepath.Clean(d), nil
-		}
-		return filepath.Join(root, d), nil
-	}
-	return filepath.Join(root, ".tools"), nil
-}
+func ToolsDir() (string, error) { return toolbin.ToolsDir() }
 
 // HelmPath is where the built helm binary lives (or will).
 func HelmPath() (string, error) {
-	tools, err := ToolsDir()
+	dir, err := helmTool.Path()
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(tools, "helm-"+HelmVersion, "helm"), nil
+	return filepath.Join(dir, "helm"), nil
 }
 
 // HelmBuilt reports whether helm is already built (tests run with -short
 // skip rather than build it).
-func HelmBuilt() bool {
-	p, err := HelmPath()
-	return err == nil && isExecutable(p)
-}
+func HelmBuilt() bool { return helmTool.Built() }
 
 // Helm returns the helm binary, building it first with
 // test/tools/build-helm.sh when it is missing (about two minutes, once).
 func Helm() (string, error) {
-	helmMu.Lock()
-	defer helmMu.Unlock()
-	if helmPath != "" {
-		return helmPath, nil
-	}
-	bin, err := HelmPath()
+	dir, err := helmTool.Dir()
 	if err != nil {
 		return "", err
 	}
-	if isExecutable(bin) {
-		helmPath = bin
-		return bin, nil
-	}
-	tools := filepath.Dir(filepath.Dir(bin))
-	if err := os.MkdirAll(tools, 0o755); err != nil {
-		return "", fmt.Errorf("deploy: %w", err)
-	}
-	// Parallel test packages are separate processes: one builds, the others wait.
-	unlock, err := lockFile(filepath.Join(tools, ".helm-"+HelmVersion+".lock"))
-	if err != nil {
-		return "", fmt.Errorf("deploy: lock: %w", err)
-	}
-	defer unlock()
-	if isExecutable(bin) {
-		helmPath = bin
-		return bin, nil
-	}
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	fmt.Fprintf(os.Stderr, "deploy: %s missing; building it with %s (about 2 minutes on 2 cores, once)\n", bin, buildRel)
-	var tail bytes.Buffer
-	cmd := exec.Command("bash", filepath.Join(root, buildRel))
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), ToolsDirEnv+"="+tools, lockHeldEnv+"=1", "HELM_VERSION="+HelmVersion)
-	cmd.Stdout = io.Discard
-	cmd.Stderr = io.MultiWriter(os.Stderr, &tail)
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("deploy: %s failed: %w\n%s", buildRel, err, lastLines(tail.String(), 40))
-	}
-	if !isExecutable(bin) {
-		return "", fmt.Errorf("deploy: %s succeeded but %s is missing", buildRel, bin)
-	}
-	helmPath = bin
-	return bin, nil
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return filepath.Join(dir, "helm"), nil
 }
 
 // RunHelm runs helm with args in the repository root and returns stdout;

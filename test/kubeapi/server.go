@@ -27,6 +27,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+
+	"github.com/medichq/medic/test/toolbin"
 )
 
 // Identities the API server knows (token authentication).
@@ -57,7 +59,7 @@ type Cluster struct {
 type proc struct {
 	name    string
 	cmd     *exec.Cmd
-	out     *tailBuffer
+	out     *toolbin.Tail
 	done    chan struct{}
 	waitErr error
 	stop    sync.Once
@@ -211,7 +213,7 @@ func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func startProc(name, bin string, args ...string) *proc {
-	p := &proc{name: name, out: &tailBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, out: &toolbin.Tail{Max: 16 << 10}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.out

@@ -12,22 +12,19 @@
 package ollamatest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/medichq/medic/test/realam"
+	"github.com/medichq/medic/test/toolbin"
 )
 
 // Version is the Ollama release the tests run against.
@@ -42,46 +39,21 @@ const (
 	ModelsDirEnv = "MEDIC_TEST_MODELS_DIR"
 )
 
-const buildRel = "test/tools/build-ollama.sh"
+var ollamaTool = toolbin.Tool{
+	Name:    "ollama",
+	Version: Version,
+	Script:  "test/tools/build-ollama.sh",
+	Files:   []string{"ollama"},
+	Takes:   "about 7-8 minutes",
+}
 
 // Binary returns the ollama binary, building it when missing.
 func Binary() (string, error) {
-	tools, err := realam.ToolsDir()
+	dir, err := ollamaTool.Dir()
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(tools, "ollama-"+Version, "ollama")
-	if isExecutable(bin) {
-		return bin, nil
-	}
-	if err := os.MkdirAll(tools, 0o755); err != nil {
-		return "", err
-	}
-	unlock, err := lockFile(filepath.Join(tools, ".ollama-"+Version+".lock"))
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	if isExecutable(bin) {
-		return bin, nil
-	}
-	root, err := realam.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	fmt.Fprintf(os.Stderr, "ollamatest: %s missing; building it with %s (about 7-8 minutes)\n", bin, buildRel)
-	cmd := exec.Command("bash", filepath.Join(root, buildRel))
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), realam.ToolsDirEnv+"="+tools, "MEDIC_TOOLS_LOCK_HELD=1")
-	cmd.Stdout = io.Discard
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%s: %w", buildRel, err)
-	}
-	if !isExecutable(bin) {
-		return "", fmt.Errorf("%s succeeded but %s is missing", buildRel, bin)
-	}
-	return bin, nil
+	return filepath.Join(dir, "ollama"), nil
 }
 
 // ModelsDir finds the tiny models.
@@ -89,7 +61,7 @@ func ModelsDir() (string, error) {
 	if d := os.Getenv(ModelsDirEnv); d != "" {
 		return d, nil
 	}
-	root, err := realam.RepoRoot()
+	root, err := toolbin.RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -108,8 +80,7 @@ type Server struct {
 	host string
 	env  []string
 	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
+	out  toolbin.Tail
 	done chan struct{}
 }
 
@@ -128,7 +99,7 @@ func Start(bin, dir string) (*Server, error) {
 		return nil, err
 	}
 	host := "127.0.0.1:" + strconv.Itoa(port)
-	s := &Server{URL: "http://" + host, bin: bin, host: host, done: make(chan struct{})}
+	s := &Server{URL: "http://" + host, bin: bin, host: host, out: toolbin.Tail{Max: 64 << 10}, done: make(chan struct{})}
 	s.env = append(os.Environ(),
 		"HOME="+dir,
 		"OLLAMA_HOST="+host,
@@ -185,22 +156,10 @@ func (s *Server) waitReady(timeout time.Duration) error {
 }
 
 // Write collects the server's output (the last 64 KiB).
-func (s *Server) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.out.Write(p)
-	if over := s.out.Len() - 64<<10; over > 0 {
-		s.out.Next(over)
-	}
-	return len(p), nil
-}
+func (s *Server) Write(p []byte) (int, error) { return s.out.Write(p) }
 
 // Output is the tail of the server's logs.
-func (s *Server) Output() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.out.String()
-}
+func (s *Server) Output() string { return s.out.String() }
 
 // Stop ends the server.
 func (s *Server) Stop() {
@@ -220,27 +179,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
-}
-
-func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); _ = f.Close() }, nil
 }

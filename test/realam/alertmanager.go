@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/alertmanager/api/v2/client/silence"
 	"github.com/prometheus/alertmanager/api/v2/models"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/medichq/medic/test/toolbin"
 )
 
 // ReceiverName is the name of the single receiver Start configures.
@@ -99,7 +101,7 @@ type Alertmanager struct {
 	url     string
 	config  string
 	cmd     *exec.Cmd
-	out     *tailBuffer
+	out     *toolbin.Tail
 	done    chan struct{} // closed when the process has exited
 	waitErr error
 	client  *client.AlertmanagerAPI
@@ -182,7 +184,7 @@ func launch(bin, cfgPath, cfgText, storage string, s settings) (am *Alertmanager
 	am = &Alertmanager{
 		url:    "http://" + addr,
 		config: cfgText,
-		out:    &tailBuffer{},
+		out:    &toolbin.Tail{},
 		done:   make(chan struct{}),
 		client: client.NewHTTPClientWithConfig(strfmt.Default,
 			client.DefaultTransportConfig().WithHost(addr).WithBasePath(client.DefaultBasePath).WithSchemes([]string{"http"})),

@@ -24,7 +24,7 @@ log() { printf 'build-kube: %s\n' "$*" >&2; }
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 repo_root="$(cd "${script_dir}/../.." && pwd -P)"
 wrapper="${script_dir}/kube"
-# A relative MEDIC_TOOLS_DIR is relative to the repository root (as in test/kubeapi).
+# A relative MEDIC_TOOLS_DIR is relative to the repository root (as in test/toolbin).
 tools_dir="${MEDIC_TOOLS_DIR:-.tools}"
 [[ "${tools_dir}" == /* ]] || tools_dir="${repo_root}/${tools_dir}"
 mkdir -p "${tools_dir}"
@@ -49,7 +49,7 @@ if ! grep -q "k8s.io/kubernetes ${KUBE_VERSION}\$" "${wrapper}/go.mod"; then
 fi
 
 # Serialise concurrent builders (parallel make, parallel test packages). The Go
-# helper in test/kubeapi takes the same lock itself and sets
+# helper in test/toolbin takes the same lock itself and sets
 # MEDIC_TOOLS_LOCK_HELD=1, so we must not wait on it again here.
 lock_file="${tools_dir}/.kube-${KUBE_VERSION}.lock"
 if [[ -z "${MEDIC_TOOLS_LOCK_HELD:-}" ]] && command -v flock >/dev/null 2>&1; then

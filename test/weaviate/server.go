@@ -21,68 +21,40 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/medichq/medic/test/realam"
+	"github.com/medichq/medic/test/toolbin"
 )
 
 // Version is the Weaviate release the tests run against (v1.39.7 needs a
 // dependency version the module proxy refuses).
 const Version = "v1.39.3"
 
-const (
-	buildRel = "test/tools/build-weaviate.sh"
-	// netnsEnv marks the re-executed test binary.
-	netnsEnv = "MEDIC_WEAVIATE_NETNS"
-)
+// netnsEnv marks the re-executed test binary.
+const netnsEnv = "MEDIC_WEAVIATE_NETNS"
+
+var weaviateTool = toolbin.Tool{
+	Name:    "weaviate",
+	Version: Version,
+	Script:  "test/tools/build-weaviate.sh",
+	Files:   []string{"weaviate-server"},
+	Takes:   "about 3.5 minutes",
+}
 
 // Binary returns the weaviate-server binary, building it when missing.
 func Binary() (string, error) {
-	tools, err := realam.ToolsDir()
+	dir, err := weaviateTool.Dir()
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(tools, "weaviate-"+Version, "weaviate-server")
-	if isExecutable(bin) {
-		return bin, nil
-	}
-	if err := os.MkdirAll(tools, 0o755); err != nil {
-		return "", err
-	}
-	unlock, err := lockFile(filepath.Join(tools, ".weaviate-"+Version+".lock"))
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	if isExecutable(bin) {
-		return bin, nil
-	}
-	root, err := realam.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	fmt.Fprintf(os.Stderr, "weaviatetest: %s missing; building it with %s (about 3.5 minutes)\n", bin, buildRel)
-	cmd := exec.Command("bash", filepath.Join(root, buildRel))
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), realam.ToolsDirEnv+"="+tools, "MEDIC_TOOLS_LOCK_HELD=1")
-	cmd.Stdout = io.Discard
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%s: %w", buildRel, err)
-	}
-	if !isExecutable(bin) {
-		return "", fmt.Errorf("%s succeeded but %s is missing", buildRel, bin)
-	}
-	return bin, nil
+	return filepath.Join(dir, "weaviate-server"), nil
 }
 
 // InNamespace reports whether this process is the re-executed one.
@@ -123,8 +95,7 @@ func ReexecInNamespace() (int, error) {
 type Server struct {
 	URL  string
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
-	mu   sync.Mutex
+	out  *toolbin.Tail
 	done chan struct{}
 }
 
@@ -135,7 +106,7 @@ func Start(bin, dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{URL: "http://127.0.0.1:" + strconv.Itoa(port), out: &bytes.Buffer{}, done: make(chan struct{})}
+	s := &Server{URL: "http://127.0.0.1:" + strconv.Itoa(port), out: &toolbin.Tail{Max: 64 << 10}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--scheme", "http")
 	s.cmd.Env = append(os.Environ(),
 		"AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true",
@@ -180,22 +151,10 @@ func Start(bin, dir string) (*Server, error) {
 }
 
 // Write collects the server's output (the last 64 KiB).
-func (s *Server) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.out.Write(p)
-	if over := s.out.Len() - 64<<10; over > 0 {
-		s.out.Next(over)
-	}
-	return len(p), nil
-}
+func (s *Server) Write(p []byte) (int, error) { return s.out.Write(p) }
 
 // Output is the tail of the server's logs.
-func (s *Server) Output() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.out.String()
-}
+func (s *Server) Output() string { return s.out.String() }
 
 // Stop ends the server.
 func (s *Server) Stop() {
@@ -229,27 +188,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
-}
-
-func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); _ = f.Close() }, nil
 }

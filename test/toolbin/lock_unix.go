@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
-package kubeapi
+package toolbin
 
 import (
 	"os"

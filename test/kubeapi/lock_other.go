@@ -1,9 +1,0 @@
-//go:build !(linux || darwin || freebsd || netbsd || openbsd || dragonfly)
-
-package kubeapi
-
-import "errors"
-
-func lockFile(string) (func(), error) {
-	return nil, errors.New("file locking not supported on this platform")
-}

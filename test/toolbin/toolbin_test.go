@@ -1,0 +1,126 @@
+package toolbin
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func fake(mode string) Tool {
+	return Tool{
+		Name:    "fake",
+		Version: "v1",
+		Script:  "test/toolbin/testdata/build-fake.sh",
+		Files:   []string{"a", "b"},
+		Env:     []string{"FAKE_MODE=" + mode},
+		Takes:   "no time",
+	}
+}
+
+func runs(t *testing.T, tools string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(tools, "runs"))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
+
+func TestToolsDir(t *testing.T) {
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for env, want := range map[string]string{
+		"":             filepath.Join(root, ".tools"),
+		"rel/tools":    filepath.Join(root, "rel", "tools"),
+		"/abs//tools/": "/abs/tools",
+	} {
+		t.Setenv(ToolsDirEnv, env)
+		got, err := ToolsDir()
+		if err != nil || got != want {
+			t.Errorf("%s=%q: ToolsDir() = %q, %v; want %q", ToolsDirEnv, env, got, err, want)
+		}
+	}
+}
+
+func TestDirBuildsOnceWithTheLockHeld(t *testing.T) {
+	tools := t.TempDir()
+	t.Setenv(ToolsDirEnv, tools)
+	tool := fake("ok")
+	if tool.Built() {
+		t.Fatal("Built before any build")
+	}
+	for range 2 {
+		dir, err := tool.Dir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := filepath.Join(tools, "fake-v1"); dir != want {
+			t.Fatalf("Dir() = %q, want %q", dir, want)
+		}
+	}
+	if got := runs(t, tools); len(got) != 1 || got[0] != "1" {
+		t.Errorf("script runs (their %s) = %q, want one with 1", LockHeldEnv, got)
+	}
+	if !tool.Built() {
+		t.Error("not Built after Dir")
+	}
+	if _, err := os.Stat(filepath.Join(tools, ".fake-v1.lock")); err != nil {
+		t.Errorf("lock file: %v", err)
+	}
+}
+
+func TestDirRebuildsWhenAFileIsMissing(t *testing.T) {
+	tools := t.TempDir()
+	t.Setenv(ToolsDirEnv, tools)
+	_, err := fake("partial").Dir()
+	if err == nil || !strings.Contains(err.Error(), "lacks a/b") {
+		t.Fatalf("Dir() error = %v, want one saying the files are lacking", err)
+	}
+	if _, err := fake("ok").Dir(); err != nil {
+		t.Fatal(err)
+	}
+	if got := runs(t, tools); len(got) != 2 {
+		t.Errorf("script ran %d times, want 2", len(got))
+	}
+}
+
+func TestDirFailureKeepsTheTailOfStderr(t *testing.T) {
+	t.Setenv(ToolsDirEnv, t.TempDir())
+	// The script's 20 KB of stderr would drown the -v log.
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = devNull
+	t.Cleanup(func() { os.Stderr = stderr; devNull.Close() })
+	_, err = fake("fail").Dir()
+	if err == nil {
+		t.Fatal("Dir() succeeded")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "exit status 3") || !strings.HasSuffix(msg, "the end\n") {
+		t.Errorf("error lacks the exit status or the end of stderr:\n%.300s", msg)
+	}
+	if len(msg) > 9<<10 {
+		t.Errorf("error is %d bytes, want the 8 KiB tail only", len(msg))
+	}
+}
+
+func TestTail(t *testing.T) {
+	tail := &Tail{Max: 4}
+	for _, s := range []string{"ab", "cdef", "g"} {
+		if n, err := tail.Write([]byte(s)); n != len(s) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", s, n, err)
+		}
+	}
+	if got := tail.String(); got != "defg" {
+		t.Errorf("String() = %q, want %q", got, "defg")
+	}
+}
