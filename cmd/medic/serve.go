@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/cobra"
 
 	"github.com/medichq/medic/internal/app"
@@ -35,6 +36,13 @@ stdout and ./data/findings.jsonl. SIGHUP reloads the playbooks.`,
 				path = "(defaults)"
 			}
 			logger.Info("starting", "version", version.String(), "config", path)
+			// In a container, keep the Go heap under the cgroup's memory limit
+			// (90% of it) so a burst that JetStream's file-store caches and the
+			// GC's headroom would push over the limit makes the GC work harder
+			// instead of getting medic OOM-killed. GOMEMLIMIT, when set, wins.
+			if limit, err := memlimit.SetGoMemLimitWithOpts(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup)); err == nil && limit > 0 {
+				logger.Info("Go memory limit set from the cgroup", "gomemlimit_bytes", limit)
+			}
 
 			ctx := cmd.Context()
 			a, err := app.New(ctx, cfg, logger)
