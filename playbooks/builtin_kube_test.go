@@ -97,7 +97,8 @@ func TestBuiltinKubernetesAlertPlaybooks(t *testing.T) {
 			t.Errorf("%s: %+v", e.Source, e.Blocks)
 		}
 	}
-	if !slices.Equal(sources, []string{"default_enricher", "pod_issue_investigator", "logs_enricher", "pod_events_enricher"}) {
+	// Without a cluster the three evidence actions say so once, not three times.
+	if !slices.Equal(sources, []string{"default_enricher", "pod_issue_investigator"}) {
 		t.Errorf("enrichments from %v", sources)
 	}
 

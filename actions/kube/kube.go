@@ -116,6 +116,17 @@ func (c call) object() string {
 
 // note adds an enrichment saying why an action has no evidence to show.
 func note(f *event.Finding, source, title string, err error) {
+	if errors.Is(err, errNoCluster) {
+		// Said once per finding: three actions each saying medic has no
+		// cluster is noise, not evidence.
+		text := "⚠ " + errNoCluster.Error()
+		for _, e := range f.Enrichments {
+			if len(e.Blocks) == 1 && e.Blocks[0].Markdown == text {
+				return
+			}
+		}
+		title = "Kubernetes"
+	}
 	f.Add(event.Enrichment{
 		Title:  title,
 		Source: source,
