@@ -62,6 +62,7 @@ func golden(t *testing.T, name, got string) {
 const (
 	repoCfg = "testdata/repo/medic.yaml"
 	repoPBs = "testdata/repo/playbooks"
+	kubePBs = "testdata/kube/playbooks"
 )
 
 // The golden tests leave out the built-in playbooks (--no-builtin), which
@@ -97,6 +98,9 @@ func TestPlaybooksTestGolden(t *testing.T) {
 		{"test-event.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, repoPBs, "--event", "testdata/repo/events/two-alerts.json"}, 0},
 		{"test-event.json", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, repoPBs, "--event", "testdata/repo/events/two-alerts.json", "--json"}, 0},
 		{"test-kube-event.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, repoPBs, "--event", "testdata/repo/events/oom-event.yaml"}, 0},
+		{"test-kube-object.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, kubePBs, "--event", "testdata/kube/pod-crashloop.yaml"}, 0},
+		{"test-kube-object-quiet.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, repoPBs, "--event", "testdata/kube/pod-crashloop.yaml"}, 0},
+		{"test-kube-fixtures.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, "-v", kubePBs}, 0},
 		{"test-fixtures-pass.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, repoPBs}, 0},
 		{"test-fixtures-verbose.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, "-v", repoPBs}, 0},
 		{"test-fixtures-fail.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, "testdata/failing"}, 1},

@@ -32,9 +32,12 @@ they would run and which sinks would receive the finding (after routing; with
 
   medic playbooks test ./playbooks --event alert.json
 
-The event file is an Alertmanager webhook message (each alert is one event) or
-a medic event ({kind: pod_crash_loop, subject: {...}, labels: {...}}), in JSON
-or YAML.
+The event file is an Alertmanager webhook message (each alert is one event), a
+Kubernetes object as kubectl get -o yaml prints it (a Pod, Job, Node or
+core/v1 Event, or a List: medic's Kubernetes detector turns it into the events
+it would publish for the playbooks' triggers, with fire_delay and duration
+taken as elapsed), or a medic event ({kind: pod_crash_loop, subject: {...},
+labels: {...}}), in JSON or YAML.
 
 Without --event, every fixture in a folder named tests under PATH is checked
 and the command exits 1 when one fails: the unit tests of a playbook
@@ -79,7 +82,7 @@ repository. A fixture:
 		},
 	}
 	flags.register(cmd)
-	cmd.Flags().StringVarP(&eventFile, "event", "e", "", "event file: an Alertmanager webhook message or a medic event (JSON or YAML)")
+	cmd.Flags().StringVarP(&eventFile, "event", "e", "", "event file: an Alertmanager webhook message, a Kubernetes object or a medic event (JSON or YAML)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "with fixtures, show what each event matched even when it passed")
 	return cmd
@@ -115,7 +118,8 @@ func runEventFile(out io.Writer, set *playbooks.Set, specs []sinks.Spec, path st
 	if err != nil {
 		return err
 	}
-	events, err := playtest.DecodeEvents(data)
+	dec := &playtest.Decoder{Set: set}
+	events, err := dec.Decode(data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -128,7 +132,15 @@ func runEventFile(out io.Writer, set *playbooks.Set, specs []sinks.Spec, path st
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"version": set.Version, "events": reports})
 	}
-	fmt.Fprintf(out, "playbook set %s; no action is run\n\n", set.Version)
+	fmt.Fprintf(out, "playbook set %s; no action is run\n", set.Version)
+	if dec.Objects > 0 {
+		fmt.Fprintf(out, "%s, as the events medic's Kubernetes triggers would publish (fire_delay and duration taken as elapsed)\n",
+			plural(dec.Objects, "Kubernetes object"))
+		if len(reports) == 0 {
+			fmt.Fprintln(out, "\nno event: the Kubernetes triggers of this playbook set report nothing for it, so no playbook runs")
+		}
+	}
+	fmt.Fprintln(out)
 	for i, r := range reports {
 		if i > 0 {
 			fmt.Fprintln(out)
@@ -151,7 +163,7 @@ func runFixtures(out io.Writer, set *playbooks.Set, specs []sinks.Spec, paths []
 	var results []playtest.Result
 	var loadErrs []string
 	for _, f := range files {
-		fixtures, err := playtest.LoadFixtures(f)
+		fixtures, err := playtest.LoadFixtures(f, set)
 		if err != nil {
 			loadErrs = append(loadErrs, err.Error())
 			continue

@@ -1,6 +1,7 @@
 package playtest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +11,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/playbooks"
+	"github.com/medichq/medic/triggers"
 	"github.com/medichq/medic/triggers/alertmanager"
+	"github.com/medichq/medic/triggers/kubernetes"
 )
 
 // FixtureTime is the receive time given to events read from files, so a
@@ -23,19 +27,39 @@ var FixtureTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 //   - an Alertmanager webhook message ({"version": "4", "alerts": [...]});
 //     "version" may be left out. Each alert is one event, converted exactly
 //     as the webhook converts it.
+//   - a Kubernetes object as `kubectl get -o yaml` (or -o json) prints it:
+//     a Pod, Job, Node or core/v1 Event, or a List of objects. It becomes
+//     the events medic's Kubernetes detector would publish for it, given
+//     the Kubernetes triggers of set (see kubernetes.EventsFromObjects:
+//     fire_delay and duration are taken as elapsed). That may be none.
 //   - a medic event ({"kind": "pod_crash_loop", "subject": {...}, ...}), the
-//     shape of medic's own events; use it for Kubernetes events and pods
-//     until the Kubernetes triggers expose a converter of raw objects.
-//   - a list of medic events.
-func DecodeEvents(data []byte) ([]event.Event, error) {
+//     shape of medic's own events.
+//   - a list of these.
+//
+// set may be nil when the document holds no Kubernetes object.
+func DecodeEvents(data []byte, set *playbooks.Set) ([]event.Event, error) {
+	return (&Decoder{Set: set}).Decode(data)
+}
+
+// Decoder reads event documents (see DecodeEvents) and counts the
+// Kubernetes objects it converted.
+type Decoder struct {
+	// Set gives the triggers Kubernetes objects are converted for.
+	Set *playbooks.Set
+	// Objects counts the Kubernetes objects read so far.
+	Objects int
+}
+
+// Decode reads one document.
+func (d *Decoder) Decode(data []byte) ([]event.Event, error) {
 	var doc any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("not JSON or YAML: %v", err)
 	}
-	return eventsFrom(doc)
+	return d.eventsFrom(doc)
 }
 
-func eventsFrom(doc any) ([]event.Event, error) {
+func (d *Decoder) eventsFrom(doc any) ([]event.Event, error) {
 	switch v := doc.(type) {
 	case map[string]any:
 		switch {
@@ -53,8 +77,7 @@ func eventsFrom(doc any) ([]event.Event, error) {
 			}
 			return alertmanager.ToEvents(msg, alertmanager.DefaultSource, FixtureTime), nil
 		case v["apiVersion"] != nil:
-			return nil, fmt.Errorf("a raw Kubernetes object (kind %v) cannot be converted here yet; "+
-				"give the medic event it becomes instead: {kind: pod_crash_loop, subject: {kind: Pod, namespace: …, name: …}, labels: {…}}", v["kind"])
+			return d.kubeEvents(v)
 		case v["kind"] != nil:
 			ev, err := medicEvent(v)
 			if err != nil {
@@ -62,11 +85,11 @@ func eventsFrom(doc any) ([]event.Event, error) {
 			}
 			return []event.Event{ev}, nil
 		}
-		return nil, errors.New(`unknown event format: expected an Alertmanager webhook message ("alerts": [...]) or a medic event ("kind": ...)`)
+		return nil, errors.New(`unknown event format: expected an Alertmanager webhook message ("alerts": [...]), a Kubernetes object ("apiVersion": ..., "kind": ...) or a medic event ("kind": ...)`)
 	case []any:
 		var out []event.Event
 		for i, item := range v {
-			evs, err := eventsFrom(item)
+			evs, err := d.eventsFrom(item)
 			if err != nil {
 				return nil, fmt.Errorf("item %d: %w", i+1, err)
 			}
@@ -75,6 +98,37 @@ func eventsFrom(doc any) ([]event.Event, error) {
 		return out, nil
 	}
 	return nil, errors.New("an event file holds an object or a list of objects")
+}
+
+// kubeEvents runs medic's Kubernetes detector over one object (or List).
+func (d *Decoder) kubeEvents(v map[string]any) ([]event.Event, error) {
+	if d.Set == nil {
+		return nil, fmt.Errorf("a Kubernetes object (kind %v) is converted for the triggers of a playbook set, and none was given", v["kind"])
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := kubernetes.DecodeObjects(raw)
+	if err != nil {
+		return nil, fmt.Errorf("kind %v: %w", v["kind"], err)
+	}
+	evs, err := kubernetes.EventsFromObjects(context.Background(), triggersOf(d.Set), FixtureTime, objs...)
+	if err != nil {
+		return nil, err
+	}
+	d.Objects += len(objs)
+	return evs, nil
+}
+
+func triggersOf(set *playbooks.Set) []triggers.Trigger {
+	var out []triggers.Trigger
+	for _, pb := range set.Playbooks {
+		for _, t := range pb.Triggers {
+			out = append(out, t.Trigger)
+		}
+	}
+	return out
 }
 
 func medicEvent(v map[string]any) (event.Event, error) {

@@ -26,13 +26,17 @@ import (
 //	  labels: {alertname: KubePodCrashLooping, namespace: prod-shop, pod: cart-1}
 //	# or  event: events/crashloop.json     (a file, relative to this one)
 //	# or  event: {kind: pod_crash_loop, subject: {...}}   (inline)
+//	# or  event: pods/cart-1.yaml   (a Pod, Job, Node or Event as kubectl prints it)
 //	expect:
 //	  playbooks: [crashloop]        # in run order; [] expects no match
 //	  actions: [create_finding, template_enricher]
 //	  sinks: [oncall]               # after routing
 //
 // A file holds one fixture or a list of them. A key left out of expect is
-// not checked. An event file with several alerts checks each of them.
+// not checked. An event file with several alerts checks each of them. A
+// Kubernetes object is checked through the events medic's Kubernetes
+// detector would publish for it under the set's triggers; when it would
+// publish none, the fixture expects no playbook, action or sink.
 type Fixture struct {
 	Name string
 	// File and Line say where the fixture is.
@@ -94,8 +98,9 @@ func isYAML(name string) bool {
 	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
 }
 
-// LoadFixtures reads one fixture file. Errors name the file and line.
-func LoadFixtures(path string) ([]Fixture, error) {
+// LoadFixtures reads one fixture file; Kubernetes objects in it are
+// converted for the triggers of set. Errors name the file and line.
+func LoadFixtures(path string, set *playbooks.Set) ([]Fixture, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -114,7 +119,7 @@ func LoadFixtures(path string) ([]Fixture, error) {
 	}
 	var out []Fixture
 	for i, item := range items {
-		f, err := parseFixture(path, item, i, len(items) > 1)
+		f, err := parseFixture(path, item, i, len(items) > 1, set)
 		if err != nil {
 			return nil, err
 		}
@@ -123,8 +128,9 @@ func LoadFixtures(path string) ([]Fixture, error) {
 	return out, nil
 }
 
-func parseFixture(path string, node *yaml.Node, idx int, many bool) (Fixture, error) {
+func parseFixture(path string, node *yaml.Node, idx int, many bool, set *playbooks.Set) (Fixture, error) {
 	f := Fixture{File: path, Line: node.Line}
+	dec := &Decoder{Set: set}
 	fail := func(n *yaml.Node, format string, args ...any) (Fixture, error) {
 		return f, fmt.Errorf("%s:%d: %s", path, n.Line, fmt.Sprintf(format, args...))
 	}
@@ -148,7 +154,7 @@ func parseFixture(path string, node *yaml.Node, idx int, many bool) (Fixture, er
 			}
 			f.Events = append(f.Events, ev)
 		case "event":
-			evs, err := fixtureEvents(path, val)
+			evs, err := fixtureEvents(path, val, dec)
 			if err != nil {
 				return fail(val, "event: %v", err)
 			}
@@ -169,7 +175,7 @@ func parseFixture(path string, node *yaml.Node, idx int, many bool) (Fixture, er
 		}
 	}
 	switch {
-	case len(f.Events) == 0:
+	case len(f.Events) == 0 && dec.Objects == 0:
 		return fail(node, "fixture %q has no alert or event", f.Name)
 	case !haveExpect:
 		return fail(node, "fixture %q has no expect", f.Name)
@@ -187,7 +193,7 @@ func fixtureErr(f Fixture, path string, node *yaml.Node, err error) (Fixture, er
 
 // fixtureEvents reads an event given as a file name (relative to the
 // fixture) or inline.
-func fixtureEvents(fixturePath string, val *yaml.Node) ([]event.Event, error) {
+func fixtureEvents(fixturePath string, val *yaml.Node, dec *Decoder) ([]event.Event, error) {
 	if val.Kind == yaml.ScalarNode {
 		p := val.Value
 		if !filepath.IsAbs(p) {
@@ -197,7 +203,7 @@ func fixtureEvents(fixturePath string, val *yaml.Node) ([]event.Event, error) {
 		if err != nil {
 			return nil, err
 		}
-		evs, err := DecodeEvents(data)
+		evs, err := dec.Decode(data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", val.Value, err)
 		}
@@ -207,7 +213,7 @@ func fixtureEvents(fixturePath string, val *yaml.Node) ([]event.Event, error) {
 	if err := val.Decode(&doc); err != nil {
 		return nil, err
 	}
-	return eventsFrom(doc)
+	return dec.eventsFrom(doc)
 }
 
 // Result is the outcome of one fixture.
@@ -225,6 +231,19 @@ func (r Result) Passed() bool { return len(r.Diffs) == 0 }
 // Check runs a fixture against set, routing with specs.
 func Check(set *playbooks.Set, specs []sinks.Spec, f Fixture) Result {
 	res := Result{Fixture: f}
+	if len(f.Events) == 0 {
+		// A Kubernetes object the detector reports nothing for.
+		none := []string{}
+		for _, c := range []struct {
+			what string
+			want *[]string
+		}{{"playbooks", f.Expect.Playbooks}, {"actions", f.Expect.Actions}, {"sinks", f.Expect.Sinks}} {
+			if c.want != nil && !slices.Equal(*c.want, none) {
+				res.Diffs = append(res.Diffs, fmt.Sprintf("%s: want %s, got no event (medic's Kubernetes triggers report nothing for the object)", c.what, list(*c.want)))
+			}
+		}
+		return res
+	}
 	for i := range f.Events {
 		ev := &f.Events[i]
 		rep := Run(set, ev, specs)

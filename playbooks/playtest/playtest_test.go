@@ -13,23 +13,23 @@ import (
 
 func TestDecodeEvents(t *testing.T) {
 	// An Alertmanager message without "version", in YAML.
-	evs, err := DecodeEvents([]byte("alerts:\n  - status: firing\n    labels: {alertname: X, namespace: shop, pod: p}\n"))
+	evs, err := DecodeEvents([]byte("alerts:\n  - status: firing\n    labels: {alertname: X, namespace: shop, pod: p}\n"), nil)
 	if err != nil || len(evs) != 1 || evs[0].Kind != event.KindPrometheusAlert || evs[0].Subject.Name != "p" {
 		t.Fatalf("alertmanager: %v %+v", err, evs)
 	}
 	// A list of medic events.
-	evs, err = DecodeEvents([]byte(`[{"kind":"pod_crash_loop","subject":{"kind":"Pod","namespace":"a","name":"b"}},{"kind":"job_failure","status":"resolved"}]`))
+	evs, err = DecodeEvents([]byte(`[{"kind":"pod_crash_loop","subject":{"kind":"Pod","namespace":"a","name":"b"}},{"kind":"job_failure","status":"resolved"}]`), nil)
 	if err != nil || len(evs) != 2 || evs[0].Status != event.StatusFiring || evs[1].Status != event.StatusResolved || evs[0].ID == "" {
 		t.Fatalf("medic events: %v %+v", err, evs)
 	}
 	for doc, want := range map[string]string{
-		`{"apiVersion":"v1","kind":"Pod"}`:  "raw Kubernetes object",
+		`{"apiVersion":"v1","kind":"Pod"}`:  "a Kubernetes object (kind Pod) is converted for the triggers of a playbook set",
 		`{"hello":"world"}`:                 "unknown event format",
 		`{"alerts":[]}`:                     `"alerts" is empty`,
 		`"just a string"`:                   "an object or a list",
 		`{"kind":"x","labels":"not a map"}`: "not a medic event",
 	} {
-		if _, err := DecodeEvents([]byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := DecodeEvents([]byte(doc), nil); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: want %q, got %v", doc, want, err)
 		}
 	}
