@@ -163,6 +163,11 @@ func checkKnown(node *yaml.Node, t reflect.Type) error {
 	return nil
 }
 
+// Fields maps the YAML keys of struct type t to their field types, following
+// ",inline" fields, exactly as Decode reads them (the playbook JSON schema
+// is built from it, so the two cannot disagree).
+func Fields(t reflect.Type) map[string]reflect.Type { return structFields(t) }
+
 // structFields maps YAML keys to field types, following ",inline" fields.
 func structFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}

@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/params"
 	"github.com/medichq/medic/triggers"
 )
 
@@ -220,39 +221,8 @@ func withDesc(s map[string]any, desc string) map[string]any {
 	return s
 }
 
-// yamlFields maps YAML keys to field types, following ",inline" fields, the
-// way params.Decode reads them.
-func yamlFields(t reflect.Type) map[string]reflect.Type {
-	out := map[string]reflect.Type{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		tag := f.Tag.Get("yaml")
-		if tag == "-" {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if strings.Contains(opts, "inline") {
-			ft := f.Type
-			for ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				for k, v := range yamlFields(ft) {
-					out[k] = v
-				}
-			}
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		out[name] = f.Type
-	}
-	return out
-}
+// yamlFields maps YAML keys to field types the way params.Decode reads them.
+func yamlFields(t reflect.Type) map[string]reflect.Type { return params.Fields(t) }
 
 // addDefaults records the non-zero scalar defaults of a parameter struct.
 func addDefaults(s map[string]any, v reflect.Value) {
