@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -51,7 +52,8 @@ func (f *playbookFlags) load(paths []string) (*playbooks.Set, []string, error) {
 			opts.KnownSinks = append(opts.KnownSinks, s.Name)
 		}
 	}
-	if len(paths) == 0 {
+	configured := len(paths) == 0
+	if configured {
 		paths = cfg.Playbooks.Dirs
 	}
 	var files []playbooks.File
@@ -65,6 +67,9 @@ func (f *playbookFlags) load(paths []string) (*playbooks.Set, []string, error) {
 	var read []string
 	for _, p := range paths {
 		st, err := os.Stat(p)
+		if configured && errors.Is(err, fs.ErrNotExist) {
+			continue // as medic serve does: the default ./playbooks may be absent
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("read playbooks: %w", err)
 		}
