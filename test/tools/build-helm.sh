@@ -27,37 +27,10 @@ MODULE="helm.sh/helm/v3"
 log() { printf 'build-helm: %s\n' "$*" >&2; }
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
-repo_root="$(cd "${script_dir}/../.." && pwd -P)"
-# A relative MEDIC_TOOLS_DIR is relative to the repository root (as in test/toolbin).
-tools_dir="${MEDIC_TOOLS_DIR:-.tools}"
-[[ "${tools_dir}" == /* ]] || tools_dir="${repo_root}/${tools_dir}"
-mkdir -p "${tools_dir}"
-tools_dir="$(cd "${tools_dir}" && pwd -P)"
-dest="${tools_dir}/helm-${HELM_VERSION}"
+# shellcheck source=lib.sh
+source "${script_dir}/lib.sh"
+tool_begin helm "${HELM_VERSION}" helm
 bin="${dest}/helm"
-
-if [[ -x "${bin}" ]]; then
-	log "already built: ${bin}"
-	printf '%s\n' "${dest}"
-	exit 0
-fi
-
-# Serialise concurrent builders (parallel make, parallel test packages). The Go
-# helper in test/toolbin takes the same lock itself and sets
-# MEDIC_TOOLS_LOCK_HELD=1, so we must not wait on it again here.
-lock_file="${tools_dir}/.helm-${HELM_VERSION}.lock"
-if [[ -z "${MEDIC_TOOLS_LOCK_HELD:-}" ]] && command -v flock >/dev/null 2>&1; then
-	exec 9>"${lock_file}"
-	if ! flock -n 9; then
-		log "another build holds ${lock_file}; waiting"
-		flock 9
-	fi
-	if [[ -x "${bin}" ]]; then
-		log "built meanwhile by another process: ${bin}"
-		printf '%s\n' "${dest}"
-		exit 0
-	fi
-fi
 
 command -v go >/dev/null 2>&1 || { log "go is not on PATH"; exit 1; }
 

@@ -22,47 +22,16 @@ KUBE_VERSION="${KUBE_VERSION:-v1.36.3}"
 log() { printf 'build-kube: %s\n' "$*" >&2; }
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
-repo_root="$(cd "${script_dir}/../.." && pwd -P)"
 wrapper="${script_dir}/kube"
-# A relative MEDIC_TOOLS_DIR is relative to the repository root (as in test/toolbin).
-tools_dir="${MEDIC_TOOLS_DIR:-.tools}"
-[[ "${tools_dir}" == /* ]] || tools_dir="${repo_root}/${tools_dir}"
-mkdir -p "${tools_dir}"
-tools_dir="$(cd "${tools_dir}" && pwd -P)"
-dest="${tools_dir}/kube-${KUBE_VERSION}"
-
-have_binaries() {
-	[[ -x "${dest}/kube-apiserver" && -x "${dest}/etcd" ]]
-}
-
-if have_binaries; then
-	log "already built: ${dest}/kube-apiserver, ${dest}/etcd"
-	printf '%s\n' "${dest}"
-	exit 0
-fi
+# shellcheck source=lib.sh
+source "${script_dir}/lib.sh"
+tool_begin kube "${KUBE_VERSION}" kube-apiserver etcd
 
 # The wrapper module pins the version; refuse a mismatch rather than build
 # something else under a misleading name.
 if ! grep -q "k8s.io/kubernetes ${KUBE_VERSION}\$" "${wrapper}/go.mod"; then
 	log "${wrapper}/go.mod does not require k8s.io/kubernetes ${KUBE_VERSION}"
 	exit 1
-fi
-
-# Serialise concurrent builders (parallel make, parallel test packages). The Go
-# helper in test/toolbin takes the same lock itself and sets
-# MEDIC_TOOLS_LOCK_HELD=1, so we must not wait on it again here.
-lock_file="${tools_dir}/.kube-${KUBE_VERSION}.lock"
-if [[ -z "${MEDIC_TOOLS_LOCK_HELD:-}" ]] && command -v flock >/dev/null 2>&1; then
-	exec 9>"${lock_file}"
-	if ! flock -n 9; then
-		log "another build holds ${lock_file}; waiting"
-		flock 9
-	fi
-	if have_binaries; then
-		log "built meanwhile by another process: ${dest}"
-		printf '%s\n' "${dest}"
-		exit 0
-	fi
 fi
 
 command -v go >/dev/null 2>&1 || { log "go is not on PATH"; exit 1; }

@@ -27,33 +27,10 @@ MODULE="github.com/ollama/ollama"
 log() { printf 'build-ollama: %s\n' "$*" >&2; }
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
-repo_root="$(cd "${script_dir}/../.." && pwd -P)"
-tools_dir="${MEDIC_TOOLS_DIR:-.tools}"
-[[ "${tools_dir}" == /* ]] || tools_dir="${repo_root}/${tools_dir}"
-mkdir -p "${tools_dir}"
-tools_dir="$(cd "${tools_dir}" && pwd -P)"
-dest="${tools_dir}/ollama-${OLLAMA_VERSION}"
+# shellcheck source=lib.sh
+source "${script_dir}/lib.sh"
+tool_begin ollama "${OLLAMA_VERSION}" ollama
 bin="${dest}/ollama"
-
-if [[ -x "${bin}" ]]; then
-	log "already built: ${bin}"
-	printf '%s\n' "${dest}"
-	exit 0
-fi
-
-lock_file="${tools_dir}/.ollama-${OLLAMA_VERSION}.lock"
-if [[ -z "${MEDIC_TOOLS_LOCK_HELD:-}" ]] && command -v flock >/dev/null 2>&1; then
-	exec 9>"${lock_file}"
-	if ! flock -n 9; then
-		log "another build holds ${lock_file}; waiting"
-		flock 9
-	fi
-	if [[ -x "${bin}" ]]; then
-		log "built meanwhile by another process: ${bin}"
-		printf '%s\n' "${dest}"
-		exit 0
-	fi
-fi
 
 for c in go git npm tar gcc g++; do
 	command -v "${c}" >/dev/null 2>&1 || { log "${c} is not on PATH"; exit 1; }

@@ -21,35 +21,10 @@ MODULE="github.com/weaviate/weaviate"
 log() { printf 'build-weaviate: %s\n' "$*" >&2; }
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
-repo_root="$(cd "${script_dir}/../.." && pwd -P)"
-tools_dir="${MEDIC_TOOLS_DIR:-.tools}"
-[[ "${tools_dir}" == /* ]] || tools_dir="${repo_root}/${tools_dir}"
-mkdir -p "${tools_dir}"
-tools_dir="$(cd "${tools_dir}" && pwd -P)"
-dest="${tools_dir}/weaviate-${WEAVIATE_VERSION}"
+# shellcheck source=lib.sh
+source "${script_dir}/lib.sh"
+tool_begin weaviate "${WEAVIATE_VERSION}" weaviate-server
 bin="${dest}/weaviate-server"
-
-if [[ -x "${bin}" ]]; then
-	log "already built: ${bin}"
-	printf '%s\n' "${dest}"
-	exit 0
-fi
-
-# Serialise concurrent builders; a Go caller that already holds the same lock
-# sets MEDIC_TOOLS_LOCK_HELD=1.
-lock_file="${tools_dir}/.weaviate-${WEAVIATE_VERSION}.lock"
-if [[ -z "${MEDIC_TOOLS_LOCK_HELD:-}" ]] && command -v flock >/dev/null 2>&1; then
-	exec 9>"${lock_file}"
-	if ! flock -n 9; then
-		log "another build holds ${lock_file}; waiting"
-		flock 9
-	fi
-	if [[ -x "${bin}" ]]; then
-		log "built meanwhile by another process: ${bin}"
-		printf '%s\n' "${dest}"
-		exit 0
-	fi
-fi
 
 command -v go >/dev/null 2>&1 || { log "go is not on PATH"; exit 1; }
 
