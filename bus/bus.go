@@ -6,7 +6,6 @@ package bus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -294,7 +293,7 @@ func (b *Bus) Publish(ctx context.Context, events []event.Event) (triggers.Publi
 	msgs := make([]*nats.Msg, len(events))
 	ids := make([]string, len(events))
 	for i := range events {
-		data, err := json.Marshal(&events[i])
+		data, err := event.MarshalEvent(&events[i])
 		if err != nil {
 			return triggers.PublishResult{}, fmt.Errorf("encode event %s: %w", events[i].ID, err)
 		}
@@ -324,7 +323,7 @@ func (b *Bus) PublishFindings(ctx context.Context, sinks []string, f *event.Find
 	if len(sinks) == 0 {
 		return nil
 	}
-	data, err := json.Marshal(f)
+	data, err := event.MarshalFinding(f)
 	if err != nil {
 		return fmt.Errorf("encode finding %s: %w", f.ID, err)
 	}

