@@ -217,6 +217,8 @@ func runThroughput(m *medicProc, gen *alertGen, o *options) (throughputResult, e
 	}
 	close(jobs)
 
+	flushDirtyPages()
+	logf("posting %d requests (%.1f MiB) from %d clients", len(reqs), float64(total)/(1<<20), o.clients)
 	sampler := sampleRSS(m.pid(), 100*time.Millisecond)
 	cpu0 := takeCPU(m.pid())
 	start := time.Now()
@@ -457,6 +459,7 @@ func runLatency(m *medicProc, gen *alertGen, o *options) (latencyResult, error) 
 		})
 	}
 
+	flushDirtyPages()
 	sampler := sampleRSS(m.pid(), 100*time.Millisecond)
 	start := time.Now().Add(20 * time.Millisecond)
 	cpu0 := takeCPU(m.pid())

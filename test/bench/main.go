@@ -233,6 +233,7 @@ func run(o *options) (*results, error) {
 		var runs []jsResult
 		for i := range o.jsRuns {
 			dir := filepath.Join(tmp, fmt.Sprintf("raw-jetstream-%d", i))
+			flushDirtyPages()
 			js, err := rawJetStream(dir, o.jsMsgs, evJSON, config.Default().Bus)
 			if err != nil {
 				return nil, fmt.Errorf("raw JetStream baseline: %w", err)

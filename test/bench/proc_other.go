@@ -5,3 +5,5 @@ package main
 import "syscall"
 
 func sysProcAttr() *syscall.SysProcAttr { return nil }
+
+func flushDirtyPages() {}

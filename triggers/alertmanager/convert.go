@@ -25,7 +25,7 @@ func ToEvents(msg *Message, source string, receivedAt time.Time) []event.Event {
 		if a.Status == "" {
 			a.Status = msg.Status
 		}
-		events = append(events, EventFromAlert(a, msg.ExternalURL, source, receivedAt))
+		events = append(events, fromAlert(a, msg.ExternalURL, source, receivedAt, false))
 	}
 	return events
 }
@@ -34,17 +34,22 @@ func ToEvents(msg *Message, source string, receivedAt time.Time) []event.Event {
 // Alertmanager does, so an alert built by medic (or sent by a tool that
 // leaves the fingerprint out) gets the ID the real one would get.
 func Fingerprint(labels template.KV) string {
-	ls := make(model.LabelSet, len(labels))
-	for k, v := range labels {
-		ls[model.LabelName(k)] = model.LabelValue(v)
-	}
-	return ls.Fingerprint().String()
+	// LabelsToSignature is LabelSet.Fingerprint's algorithm over a plain
+	// map, which saves copying the labels into a LabelSet for every alert.
+	return model.Fingerprint(model.LabelsToSignature(labels)).String()
 }
 
 // EventFromAlert converts one alert. The manual trigger uses it too, so an
 // alert typed on the command line and one sent by Alertmanager look the same
 // to playbooks.
 func EventFromAlert(a template.Alert, externalURL, source string, receivedAt time.Time) event.Event {
+	return fromAlert(a, externalURL, source, receivedAt, true)
+}
+
+// fromAlert converts one alert; with clone false the event takes the
+// alert's label and annotation maps instead of copies (ToEvents, whose
+// message is decoded for this one use, so its events may share them).
+func fromAlert(a template.Alert, externalURL, source string, receivedAt time.Time, clone bool) event.Event {
 	// The ID is keyed on the fingerprint of the labels as received, not on
 	// the payload's fingerprint field: Alertmanager computes that field the
 	// same way, and a hand-made payload that repeats one fingerprint for
@@ -62,8 +67,8 @@ func EventFromAlert(a template.Alert, externalURL, source string, receivedAt tim
 		Severity:     event.ParseSeverity(a.Labels["severity"]),
 		Title:        title(a),
 		Description:  firstNonEmpty(a.Annotations["description"], a.Annotations["message"]),
-		Labels:       copyKV(a.Labels),
-		Annotations:  copyKV(a.Annotations),
+		Labels:       kv(a.Labels, clone),
+		Annotations:  kv(a.Annotations, clone),
 		Subject:      SubjectFromLabels(a.Labels),
 		StartsAt:     a.StartsAt,
 		EndsAt:       a.EndsAt,
@@ -130,9 +135,12 @@ func firstNonEmpty(vals ...string) string {
 	return ""
 }
 
-func copyKV(kv template.KV) map[string]string {
-	if len(kv) == 0 {
+func kv(m template.KV, clone bool) map[string]string {
+	switch {
+	case len(m) == 0:
 		return nil
+	case clone:
+		return maps.Clone(map[string]string(m))
 	}
-	return maps.Clone(map[string]string(kv))
+	return m
 }

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/alertmanager/template"
+	"github.com/prometheus/common/model"
+
 	"github.com/medichq/medic/event"
 )
 
@@ -233,6 +236,26 @@ func TestFingerprintMatchesAlertmanager(t *testing.T) {
 	a := msg.Alerts[0]
 	if got := Fingerprint(a.Labels); got != a.Fingerprint {
 		t.Fatalf("Fingerprint(labels) = %s, Alertmanager sent %s", got, a.Fingerprint)
+	}
+}
+
+// Fingerprint hashes the plain map; it must agree with LabelSet.Fingerprint,
+// which Alertmanager uses, for any label set.
+func TestFingerprintMatchesLabelSet(t *testing.T) {
+	for _, labels := range []template.KV{
+		nil,
+		{},
+		{"alertname": "Watchdog"},
+		{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "cart-7d9", "severity": "warning"},
+		{"": "", "a": "", "b\xff": "\x00"},
+	} {
+		ls := make(model.LabelSet, len(labels))
+		for k, v := range labels {
+			ls[model.LabelName(k)] = model.LabelValue(v)
+		}
+		if got, want := Fingerprint(labels), ls.Fingerprint().String(); got != want {
+			t.Errorf("Fingerprint(%v) = %s, LabelSet.Fingerprint = %s", labels, got, want)
+		}
 	}
 }
 

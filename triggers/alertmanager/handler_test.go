@@ -220,6 +220,16 @@ func TestHandlerRejects(t *testing.T) {
 		{name: "too large by Content-Length", opts: Options{MaxBodyBytes: 64}, body: valid, code: 413, reason: ReasonTooLarge, errSubstr: "limit of 64 bytes"},
 		{name: "too large, chunked", opts: Options{MaxBodyBytes: 64}, body: valid, mutate: func(r *http.Request) { r.ContentLength = -1 },
 			code: 413, reason: ReasonTooLarge, errSubstr: "limit of 64 bytes"},
+		// A body shorter than its Content-Length is a cut request, not a
+		// shorter webhook.
+		{name: "shorter than Content-Length", body: valid, mutate: func(r *http.Request) { r.ContentLength = int64(len(valid)) + 10 },
+			code: 400, reason: ReasonMalformed, errSubstr: "reading the body"},
+		// Longer than announced (possible only outside net/http's server):
+		// read on to the limit, not cut at Content-Length.
+		{name: "longer than Content-Length, over the limit", opts: Options{MaxBodyBytes: int64(len(valid)) - 1}, body: valid,
+			mutate: func(r *http.Request) { r.ContentLength = 10 }, code: 413, reason: ReasonTooLarge},
+		{name: "longer than Content-Length, cut there would be malformed", body: []byte(`{"version":"4","alerts":[]}`),
+			mutate: func(r *http.Request) { r.ContentLength = 3 }, code: 400, reason: ReasonNotWebhook, errSubstr: `"alerts" is empty`},
 		{name: "GET", method: http.MethodGet, code: 405, reason: ReasonMethod, header: [2]string{"Allow", "POST"}},
 		{name: "missing bearer", opts: tokenAuth, body: valid, code: 401, reason: ReasonUnauthorized,
 			header: [2]string{"WWW-Authenticate", `Bearer realm="medic"`}},

@@ -116,7 +116,7 @@ func (in *Intake) serve(w http.ResponseWriter, r *http.Request) int {
 	if r.ContentLength > in.MaxBodyBytes {
 		return in.reject(w, log, http.StatusRequestEntityTooLarge, ReasonTooLarge, tooLarge)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, in.MaxBodyBytes))
+	body, err := readBody(w, r, in.MaxBodyBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -150,9 +150,11 @@ func (in *Intake) serve(w http.ResponseWriter, r *http.Request) int {
 	in.Metrics.Stored.WithLabelValues(in.Source).Add(float64(res.Stored))
 	in.Metrics.Deduplicated.WithLabelValues(in.Source).Add(float64(res.Duplicates))
 	log.Info("events accepted", "events", len(events), "stored", res.Stored, "duplicates", res.Duplicates)
-	for i := range events {
-		ev := &events[i]
-		log.Debug("event", "id", ev.ID, "kind", ev.Kind, "status", ev.Status, "title", ev.Title, "subject", ev.Subject.String())
+	if log.Enabled(r.Context(), slog.LevelDebug) { // the arguments cost even when the line is dropped
+		for i := range events {
+			ev := &events[i]
+			log.Debug("event", "id", ev.ID, "kind", ev.Kind, "status", ev.Status, "title", ev.Title, "subject", ev.Subject.String())
+		}
 	}
 	writeJSON(w, log, http.StatusOK, in.Accepted(events, res))
 	return http.StatusOK
@@ -204,4 +206,31 @@ func warnSharedIDs(log *slog.Logger, events []event.Event) {
 		}
 		seen[id] = i
 	}
+}
+
+// readBody reads the whole body, at most limit bytes, into one buffer sized
+// from Content-Length when the sender gave one (Alertmanager does), instead
+// of io.ReadAll's growing and copying.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength <= 0 || r.ContentLength > limit {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, err
+	}
+	// net/http stops a body at its Content-Length; a handler called some
+	// other way may get more, which is read (up to the limit) rather than
+	// dropped.
+	var probe [1]byte
+	n, err := body.Read(probe[:])
+	switch {
+	case n > 0:
+		rest, err := io.ReadAll(body)
+		return append(append(buf, probe[0]), rest...), err
+	case err != nil && !errors.Is(err, io.EOF):
+		return nil, err
+	}
+	return buf, nil
 }
