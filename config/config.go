@@ -33,6 +33,7 @@ type Config struct {
 	Webhook   WebhookConfig   `yaml:"webhook"`
 	Playbooks PlaybooksConfig `yaml:"playbooks"`
 	Engine    EngineConfig    `yaml:"engine"`
+	Memory    MemoryConfig    `yaml:"memory"`
 	// Sinks are where findings go. Empty means the defaults: stdout and the
 	// JSON Lines file under DataDir.
 	Sinks []sinks.Spec `yaml:"sinks"`
@@ -74,6 +75,17 @@ type HTTPConfig struct {
 	// Pprof serves Go's profiler under /debug/pprof/ on the same address;
 	// off by default because profiles reveal internals.
 	Pprof bool `yaml:"pprof"`
+}
+
+// MemoryConfig is how medic treats its own memory.
+type MemoryConfig struct {
+	// ReleaseAfterStart gives back, once start-up is over (playbooks loaded,
+	// knowledge base ingested), the memory only start-up used: the Go heap's
+	// free pages and the process's mappings of executable pages that package
+	// initialisers touched (internal/memtrim). Idle RSS drops from about
+	// 84 MiB to about 30 MiB; the pages stay in the page cache, so nothing
+	// is read from disk again.
+	ReleaseAfterStart bool `yaml:"release_after_start"`
 }
 
 // WebhookConfig guards POST /api/alerts and /api/trigger.
@@ -155,6 +167,7 @@ func Default() Config {
 			ActionTimeout: 30 * time.Second,
 			SinkWorkers:   1,
 		},
+		Memory:        MemoryConfig{ReleaseAfterStart: true},
 		AI:            defaultAI(),
 		KnowledgeBase: defaultKnowledgeBase(),
 		Prometheus:    defaultPrometheus(),

@@ -343,7 +343,11 @@ func (a *App) startKnowledge(ctx context.Context) {
 	if a.kb == nil || a.kb.Store == nil {
 		return
 	}
-	a.wg.Go(func() { a.kb.ingestAtStart(ctx) })
+	a.startup.Add(1)
+	a.wg.Go(func() {
+		defer a.startup.Done()
+		a.kb.ingestAtStart(ctx)
+	})
 }
 
 func firstSet(vals ...string) string {

@@ -19,6 +19,7 @@ import (
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/memtrim"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/sinks"
 )
@@ -50,6 +51,9 @@ type App struct {
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
+	// startup counts the start-up work that runs in the background (the
+	// knowledge-base ingest); start-up memory is released after it.
+	startup sync.WaitGroup
 }
 
 // New opens the bus, loads the playbooks, starts the sinks and binds the
@@ -205,7 +209,29 @@ func (a *App) Start(ctx context.Context) error {
 	})
 	a.logger.Info("medic is ready", "http", "http://"+a.Addr(), "sinks", a.sinks.Names(),
 		"playbooks", len(a.store.Current().Playbooks), "playbook_version", a.store.Current().Version)
+	if a.cfg.Memory.ReleaseAfterStart {
+		a.wg.Go(func() { a.releaseStartupMemory(ctx) })
+	}
 	return nil
+}
+
+// releaseStartupMemory waits for the start-up work still running in the
+// background, then gives back what only start-up used (memory.release_after_start).
+func (a *App) releaseStartupMemory(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { a.startup.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return
+	}
+	res, err := memtrim.Release()
+	if err != nil {
+		a.logger.Warn("could not release all start-up memory", "err", err)
+	}
+	a.logger.Info("released the memory only start-up used",
+		"rss_before_bytes", res.RSSBefore, "rss_after_bytes", res.RSSAfter,
+		"executable_mappings", res.Mappings, "skipped_mappings", res.Skipped)
 }
 
 // Reload re-reads the playbooks (SIGHUP, the reload endpoint).

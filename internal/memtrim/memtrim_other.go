@@ -1,0 +1,12 @@
+//go:build !linux
+
+package memtrim
+
+import "runtime/debug"
+
+// Release returns the Go heap's free pages to the OS. Dropping the
+// executable's pages is done on Linux only.
+func Release() (Result, error) {
+	debug.FreeOSMemory()
+	return Result{}, nil
+}
