@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -302,4 +303,20 @@ func (m *medicProc) goMemStats() map[string]float64 {
 		}
 	}
 	return out
+}
+
+// probe does for d what a kubelet and Prometheus do to an idle pod, once a
+// second: GET /readyz, /healthz and /metrics.
+func (m *medicProc) probe(d time.Duration) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(time.Second) {
+		for _, path := range []string{"/readyz", "/healthz", "/metrics"} {
+			resp, err := client.Get(m.base + path)
+			if err != nil {
+				continue
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
 }
