@@ -112,6 +112,7 @@ type Bus struct {
 
 	mu        sync.Mutex
 	consumers []*Consumer
+	gate      *intakeGate
 }
 
 // Open starts the embedded server (or connects to cfg.URL) and creates or
@@ -120,7 +121,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Bus{cfg: cfg, logger: logger}
+	b := &Bus{cfg: cfg, logger: logger, gate: newIntakeGate()}
 	url := cfg.URL
 	opts := []nats.Option{
 		nats.Name("medic"),
@@ -288,8 +289,11 @@ func token(s string) string {
 
 // Publish stores events on the events stream with their IDs as Nats-Msg-Id,
 // and returns only when JetStream acknowledged every one of them. It
-// implements triggers.Publisher.
+// implements triggers.Publisher. While it runs, consumers that yield to
+// intake wait (ConsumerConfig.YieldToIntake).
 func (b *Bus) Publish(ctx context.Context, events []event.Event) (triggers.PublishResult, error) {
+	b.gate.enter()
+	defer b.gate.leave()
 	msgs := make([]*nats.Msg, len(events))
 	ids := make([]string, len(events))
 	for i := range events {

@@ -60,6 +60,10 @@ type ConsumerConfig struct {
 	Workers int
 	// MaxAckPending bounds the messages handed out and not yet acked.
 	MaxAckPending int
+	// YieldToIntake, when positive, makes each worker wait before a message
+	// until no trigger's Publish is in flight, for this long at most, so
+	// that webhook senders are answered first (see intakeGate).
+	YieldToIntake time.Duration
 	// OnDeadLetter, if set, is called after a message was dead-lettered.
 	OnDeadLetter func(d *Delivery, reason string)
 }
@@ -126,6 +130,9 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Cons
 			for {
 				select {
 				case m := <-c.work:
+					if cfg.YieldToIntake > 0 {
+						b.gate.wait(c.stopping, cfg.YieldToIntake)
+					}
 					c.handle(m, h)
 				case <-c.stopping.Done():
 					return

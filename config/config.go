@@ -131,6 +131,12 @@ type EngineConfig struct {
 	ActionTimeout time.Duration `yaml:"action_timeout"`
 	// SinkWorkers is the concurrency of each sink's consumer.
 	SinkWorkers int `yaml:"sink_workers"`
+	// IntakeYield is how long, at most, a playbook or sink worker waits
+	// before its next message while webhook or Kubernetes intake is being
+	// stored, so that senders are answered first in an alert storm; 0
+	// turns it off. The workers still handle Workers/IntakeYield messages
+	// a second through a storm that never pauses.
+	IntakeYield time.Duration `yaml:"intake_yield"`
 }
 
 // Default returns the configuration used when nothing is set: everything
@@ -166,6 +172,7 @@ func Default() Config {
 			Workers:       4,
 			ActionTimeout: 30 * time.Second,
 			SinkWorkers:   1,
+			IntakeYield:   10 * time.Millisecond,
 		},
 		Memory:        MemoryConfig{ReleaseAfterStart: true},
 		AI:            defaultAI(),
@@ -306,6 +313,8 @@ func (c *Config) Validate() error {
 		return errors.New("engine.sink_workers: must be at least 1")
 	case c.Engine.ActionTimeout <= 0:
 		return errors.New("engine.action_timeout: must be positive")
+	case c.Engine.IntakeYield < 0 || c.Engine.IntakeYield > time.Second:
+		return fmt.Errorf("engine.intake_yield: %s is not between 0s (off) and 1s", c.Engine.IntakeYield)
 	}
 	if err := c.Bus.Validate(); err != nil {
 		return err

@@ -107,16 +107,30 @@ func TestUnmarshalMatchesEncodingJSON(t *testing.T) {
 }
 
 // FuzzMarshalEvent holds MarshalEvent to encoding/json's bytes for any
-// strings an alert can carry.
+// strings and times an event can carry.
 func FuzzMarshalEvent(f *testing.F) {
-	f.Add("KubePodCrashLooping", "shop", "<b>&amp;</b>", "\u2028\x00\xff", int64(0))
-	f.Add("", "", "", "", int64(1764000000123456789))
-	f.Fuzz(func(t *testing.T, title, key, value, desc string, nanos int64) {
+	f.Add("KubePodCrashLooping", "shop", "<b>&amp;</b>", "\u2028\x00\xff", int64(0), int64(0), 0)
+	f.Add("", "", "", "", int64(1764000000123456789), int64(-62135596800000000), 3600)
+	f.Add("\t\b\f\r\n\"\\", "\u2029é日本", "\x7f\x1f", "\xed\xa0\x80", int64(253402300799999999), int64(1), -45296)
+	f.Fuzz(func(t *testing.T, title, key, value, desc string, nanos, endNanos int64, offset int) {
+		zone := time.FixedZone("z", offset%(48*3600))
 		ev := Event{
-			ID: title, Title: title, Description: desc,
+			ID: title, Kind: Kind(key), Source: value, Status: Status(desc), Severity: Severity(title),
+			Title: title, Description: desc,
 			Labels:      map[string]string{key: value, value: key, "alertname": title},
 			Annotations: map[string]string{desc: value},
-			Subject:     Subject{Name: key}, StartsAt: time.Unix(0, nanos).UTC(), Fingerprint: value,
+			Subject:     Subject{Kind: key, Namespace: value, Name: desc, Container: title, Node: key},
+			StartsAt:    time.Unix(0, nanos).In(zone),
+			EndsAt:      time.Unix(0, endNanos).UTC(),
+			Fingerprint: value, GeneratorURL: desc, ExternalURL: key,
+			ReceivedAt:         time.Unix(0, nanos).UTC(),
+			SuppressedTriggers: []string{value, title},
+		}
+		if endNanos == 0 {
+			ev.EndsAt = time.Time{}
+		}
+		if len(key)%2 == 0 { // empty and nil maps and slices too
+			ev.Labels, ev.Annotations, ev.SuppressedTriggers = map[string]string{}, nil, nil
 		}
 		want, werr := json.Marshal(&ev)
 		got, gerr := MarshalEvent(&ev)

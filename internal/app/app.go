@@ -177,6 +177,7 @@ func (a *App) Start(ctx context.Context) error {
 		Durable:       "engine",
 		FilterSubject: bus.EventsSubjectPrefix + ">",
 		Workers:       a.cfg.Engine.Workers,
+		YieldToIntake: a.cfg.Engine.IntakeYield,
 		OnDeadLetter:  a.countDeadLetter("engine"),
 	}, a.handleEvent); err != nil {
 		return err
@@ -188,6 +189,7 @@ func (a *App) Start(ctx context.Context) error {
 			Durable:       "sink-" + name,
 			FilterSubject: bus.FindingSubject(name),
 			Workers:       a.cfg.Engine.SinkWorkers,
+			YieldToIntake: a.cfg.Engine.IntakeYield,
 			OnDeadLetter:  a.countDeadLetter("sink-" + name),
 		}, a.deliverTo(c)); err != nil {
 			return err
@@ -367,7 +369,16 @@ func (a *App) initMetrics() error {
 	a.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "medic_dead_letters_total", Help: "Messages moved to the dead-letter stream, by consumer.",
 	}, []string{"consumer"})
-	for _, c := range []prometheus.Collector{a.deliveries, a.failures, a.deliverySecs, a.endToEnd, a.deadLetters} {
+	intakeYield := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "medic_pipeline_intake_yield_seconds_total",
+		Help: "Time playbook and sink workers waited for trigger intake in flight (engine.intake_yield).",
+	}, func() float64 {
+		if a.bus == nil {
+			return 0
+		}
+		return a.bus.IntakeYield().Seconds()
+	})
+	for _, c := range []prometheus.Collector{a.deliveries, a.failures, a.deliverySecs, a.endToEnd, a.deadLetters, intakeYield} {
 		if err := a.registry.Register(c); err != nil {
 			return fmt.Errorf("register metrics: %w", err)
 		}
