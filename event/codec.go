@@ -17,7 +17,12 @@ import (
 func MarshalEvent(e *Event) ([]byte, error) { return gojson.Marshal(e) }
 
 // UnmarshalEvent decodes an event encoded by MarshalEvent (or encoding/json).
-func UnmarshalEvent(data []byte, e *Event) error { return gojson.Unmarshal(data, e) }
+// The event's strings may share data's memory, which must not be modified
+// while the event is in use (the engine decodes each delivered message
+// once, and copying every label was most of the decoder's allocations).
+func UnmarshalEvent(data []byte, e *Event) error {
+	return gojson.UnmarshalWithOption(data, e, gojson.DecodeNoCopyString())
+}
 
 // MarshalFinding encodes f as encoding/json would.
 func MarshalFinding(f *Finding) ([]byte, error) { return gojson.Marshal(f) }
