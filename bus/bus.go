@@ -113,6 +113,7 @@ type Bus struct {
 	mu        sync.Mutex
 	consumers []*Consumer
 	gate      *intakeGate
+	pub       *batchPublisher
 }
 
 // Open starts the embedded server (or connects to cfg.URL) and creates or
@@ -162,15 +163,18 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", redact(url), err)
 	}
 	b.nc = nc
-	js, err := jetstream.New(nc,
-		jetstream.WithPublishAsyncMaxPending(16384),
-		jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout),
-	)
+	// Streams, consumers and KV go through the jetstream API; publishes go
+	// through the batch publisher (publish.go).
+	js, err := jetstream.New(nc)
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("open JetStream: %w", err)
 	}
 	b.js = js
+	if b.pub, err = newBatchPublisher(nc); err != nil {
+		b.Close()
+		return nil, err
+	}
 	if err := b.ensureStreams(ctx); err != nil {
 		b.Close()
 		return nil, err
@@ -346,37 +350,14 @@ func (b *Bus) PublishFindings(ctx context.Context, sinks []string, f *event.Find
 }
 
 // publishAll publishes asynchronously, then waits for every ack, so a batch
-// costs one round trip rather than one per message.
+// costs one round trip rather than one per message (publish.go).
 func (b *Bus) publishAll(ctx context.Context, msgs []*nats.Msg, ids []string) (stored, dups int, err error) {
 	if err := b.Healthy(); err != nil {
 		return 0, 0, fmt.Errorf("publish to JetStream: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
 	defer cancel()
-	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
-	for i, m := range msgs {
-		f, err := b.js.PublishMsgAsync(m, jetstream.WithMsgID(ids[i]))
-		if err != nil {
-			return stored, dups, fmt.Errorf("publish %s to %s: %w", ids[i], m.Subject, err)
-		}
-		futures = append(futures, f)
-	}
-	var errs []error
-	for i, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			if ack.Duplicate {
-				dups++
-			} else {
-				stored++
-			}
-		case err := <-f.Err():
-			errs = append(errs, fmt.Errorf("store %s: %w", ids[i], err))
-		case <-ctx.Done():
-			return stored, dups, fmt.Errorf("wait for JetStream to store %d messages: %w", len(msgs)-stored-dups, ctx.Err())
-		}
-	}
-	return stored, dups, errors.Join(errs...)
+	return b.pub.publish(ctx, msgs, ids)
 }
 
 // Close stops the consumers, drains the connection and shuts the embedded
