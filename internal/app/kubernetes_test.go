@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,23 +22,6 @@ import (
 	"github.com/medichq/medic/event"
 	_ "github.com/medichq/medic/internal/plugins"
 )
-
-type kubeTestLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *kubeTestLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *kubeTestLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func kubeTestConfig(t *testing.T) config.Config {
 	t.Helper()
@@ -82,7 +64,7 @@ func runApp(t *testing.T, cfg config.Config, log io.Writer, opts ...Option) *App
 func TestServeWithoutClusterSaysKubernetesIsOff(t *testing.T) {
 	t.Setenv("KUBECONFIG", "")
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	log := &kubeTestLog{}
+	log := &syncBuffer{}
 	a := runApp(t, kubeTestConfig(t), log)
 	if a.KubeDetector() != nil {
 		t.Error("a detector without a cluster")
@@ -126,7 +108,7 @@ func TestCrashLoopingPodBecomesOneFinding(t *testing.T) {
 	kc := fake.NewClientset()
 	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
 	cfg := kubeTestConfig(t)
-	log := &kubeTestLog{}
+	log := &syncBuffer{}
 	a := runApp(t, cfg, log, WithKubeClients(kc, dyn))
 	det := a.KubeDetector()
 	if det == nil {

@@ -1,43 +1,23 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// lockedBuffer is a log destination the test can read while medic writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 const (
 	ingestedLine = "ingested the default runbooks"
 	releasedLine = "released the memory only start-up used"
 )
 
-func startLogged(t *testing.T, release bool) (*App, *lockedBuffer) {
+func startLogged(t *testing.T, release bool) (*App, *syncBuffer) {
 	t.Helper()
 	cfg := aiConfig(t, nil)
 	cfg.Memory.ReleaseAfterStart = release
-	logs := &lockedBuffer{}
+	logs := &syncBuffer{}
 	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +83,7 @@ func TestStartupMemoryReleaseCanBeTurnedOff(t *testing.T) {
 // Start-up work still running holds the release back; the release follows
 // as soon as it ends.
 func TestStartupMemoryReleaseWaitsForStartupWork(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &syncBuffer{}
 	a := &App{logger: slog.New(slog.NewTextHandler(logs, nil))}
 	a.startup.Add(1)
 	done := make(chan struct{})
