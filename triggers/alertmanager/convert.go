@@ -2,6 +2,7 @@ package alertmanager
 
 import (
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/prometheus/alertmanager/template"
@@ -34,9 +35,40 @@ func ToEvents(msg *Message, source string, receivedAt time.Time) []event.Event {
 // Alertmanager does, so an alert built by medic (or sent by a tool that
 // leaves the fingerprint out) gets the ID the real one would get.
 func Fingerprint(labels template.KV) string {
-	// LabelsToSignature is LabelSet.Fingerprint's algorithm over a plain
-	// map, which saves copying the labels into a LabelSet for every alert.
-	return model.Fingerprint(model.LabelsToSignature(labels)).String()
+	// This is model.LabelsToSignature (LabelSet.Fingerprint's algorithm:
+	// FNV-1a over the sorted names and their values, each followed by
+	// model.SeparatorByte) with the names sorted on the stack, and the hex
+	// written without fmt: it ran for every alert and was a twentieth of
+	// the intake's CPU. TestFingerprintMatchesLabelSet holds it to the
+	// original.
+	const (
+		offset64 = 14695981039346656037
+		prime64  = 1099511628211
+	)
+	var stack [16]string
+	names := stack[:0]
+	for name := range labels {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	sum := uint64(offset64)
+	for _, name := range names {
+		for _, s := range [2]string{name, labels[name]} {
+			for i := 0; i < len(s); i++ {
+				sum ^= uint64(s[i])
+				sum *= prime64
+			}
+			sum ^= uint64(model.SeparatorByte)
+			sum *= prime64
+		}
+	}
+	const digits = "0123456789abcdef"
+	var out [16]byte
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = digits[sum&0xf]
+		sum >>= 4
+	}
+	return string(out[:])
 }
 
 // EventFromAlert converts one alert. The manual trigger uses it too, so an

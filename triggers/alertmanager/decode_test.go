@@ -2,6 +2,7 @@ package alertmanager
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -248,6 +249,7 @@ func TestFingerprintMatchesLabelSet(t *testing.T) {
 		{"alertname": "Watchdog"},
 		{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "cart-7d9", "severity": "warning"},
 		{"": "", "a": "", "b\xff": "\x00"},
+		manyLabels(20), // more than Fingerprint sorts on the stack
 	} {
 		ls := make(model.LabelSet, len(labels))
 		for k, v := range labels {
@@ -257,6 +259,32 @@ func TestFingerprintMatchesLabelSet(t *testing.T) {
 			t.Errorf("Fingerprint(%v) = %s, LabelSet.Fingerprint = %s", labels, got, want)
 		}
 	}
+}
+
+func manyLabels(n int) template.KV {
+	kv := template.KV{}
+	for i := range n {
+		kv[fmt.Sprintf("label_%02d", n-i)] = fmt.Sprintf("value %d", i)
+	}
+	return kv
+}
+
+func FuzzFingerprint(f *testing.F) {
+	f.Add("alertname", "KubePodCrashLooping", "namespace", "shop", 3)
+	f.Add("", "", "\xff", "\x00", 0)
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string, extra int) {
+		labels := template.KV{k1: v1, k2: v2}
+		for i := range extra % 24 {
+			labels[fmt.Sprint(k1, i)] = v2
+		}
+		ls := make(model.LabelSet, len(labels))
+		for k, v := range labels {
+			ls[model.LabelName(k)] = model.LabelValue(v)
+		}
+		if got, want := Fingerprint(labels), ls.Fingerprint().String(); got != want {
+			t.Fatalf("Fingerprint(%q) = %s, LabelSet.Fingerprint = %s", labels, got, want)
+		}
+	})
 }
 
 func TestHolmesPayloadsAreRejected(t *testing.T) {
