@@ -298,19 +298,43 @@ func token(s string) string {
 func (b *Bus) Publish(ctx context.Context, events []event.Event) (triggers.PublishResult, error) {
 	b.gate.enter()
 	defer b.gate.leave()
+	enc := batchEncoders.Get().(*event.BatchEncoder)
+	enc.Reset()
+	enc.Grow(len(events) * eventSizeHint)
 	msgs := make([]*nats.Msg, len(events))
+	backing := make([]nats.Msg, len(events))
 	ids := make([]string, len(events))
 	for i := range events {
-		data, err := event.MarshalEvent(&events[i])
+		data, err := enc.Encode(&events[i])
 		if err != nil {
 			return triggers.PublishResult{}, fmt.Errorf("encode event %s: %w", events[i].ID, err)
 		}
-		msgs[i] = &nats.Msg{Subject: EventSubject(events[i].Kind), Data: data}
+		backing[i] = nats.Msg{Subject: EventSubject(events[i].Kind), Data: data}
+		msgs[i] = &backing[i]
 		ids[i] = events[i].ID
 	}
 	stored, dups, err := b.publishAll(ctx, msgs, ids)
+	// Once JetStream acked every message, the client holds none of the
+	// encoder's bytes any more; after a failure it might, so the encoder is
+	// left to the garbage collector.
+	if err == nil && enc.Cap() <= maxPooledEncoder {
+		batchEncoders.Put(enc)
+	}
 	return triggers.PublishResult{Stored: stored, Duplicates: dups}, err
 }
+
+// batchEncoders encode the events of one Publish each, reused across
+// webhooks (event.BatchEncoder).
+var batchEncoders = sync.Pool{New: func() any { return event.NewBatchEncoder() }}
+
+const (
+	// eventSizeHint is about an alert's event (1.2–1.5 KiB), to size a
+	// fresh encoder for its batch.
+	eventSizeHint = 1536
+	// maxPooledEncoder keeps an encoder that grew on an unusually large
+	// batch from being held by the pool.
+	maxPooledEncoder = 4 << 20
+)
 
 // Headers on finding messages, so a consumer can route and account for a
 // finding without decoding it.

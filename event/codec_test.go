@@ -140,5 +140,21 @@ func FuzzMarshalEvent(f *testing.F) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("encodings differ\nencoding/json %q\nMarshalEvent  %q", want, got)
 		}
+		// A batch: the same event after another one, in a reused buffer.
+		enc := NewBatchEncoder()
+		for range 2 {
+			enc.Reset()
+			first, ferr := enc.Encode(&Event{ID: desc, Title: value})
+			second, serr := enc.Encode(&ev)
+			if ferr != nil || (serr == nil) != (werr == nil) {
+				t.Fatalf("BatchEncoder errors %v, %v; encoding/json %v", ferr, serr, werr)
+			}
+			if werr == nil && !bytes.Equal(second, want) {
+				t.Fatalf("BatchEncoder differs\nencoding/json %q\nBatchEncoder  %q", want, second)
+			}
+			if want0, _ := json.Marshal(&Event{ID: desc, Title: value}); !bytes.Equal(first, want0) {
+				t.Fatalf("BatchEncoder's first event changed: %q, want %q", first, want0)
+			}
+		}
 	})
 }
