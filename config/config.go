@@ -91,6 +91,10 @@ type MemoryConfig struct {
 // WebhookConfig guards POST /api/alerts and /api/trigger.
 type WebhookConfig struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxInFlight bounds the intake requests (/api/alerts and /api/trigger
+	// together) worked on at once; one more waits a second for a slot, then
+	// gets 503 with Retry-After. 0 means no bound.
+	MaxInFlight int `yaml:"max_in_flight"`
 	// BearerToken, or Username and Password, turn authentication on.
 	BearerToken string `yaml:"bearer_token"`
 	// BearerTokenFile is read at start-up; it wins over BearerToken.
@@ -162,7 +166,7 @@ func Default() Config {
 			AckWait:        30 * time.Second,
 			PublishTimeout: 5 * time.Second,
 		},
-		Webhook: WebhookConfig{MaxBodyBytes: 4 << 20},
+		Webhook: WebhookConfig{MaxBodyBytes: 4 << 20, MaxInFlight: 64},
 		Playbooks: PlaybooksConfig{
 			Dirs:           []string{"playbooks"},
 			Builtin:        true,
@@ -299,6 +303,8 @@ func (c *Config) Validate() error {
 		return errors.New("http.read_timeout: must be positive")
 	case c.HTTP.WriteTimeout <= 0:
 		return errors.New("http.write_timeout: must be positive")
+	case c.Webhook.MaxInFlight < 0:
+		return fmt.Errorf("webhook.max_in_flight: %d is negative (0 means no bound)", c.Webhook.MaxInFlight)
 	case c.Webhook.MaxBodyBytes < 1024:
 		return errors.New("webhook.max_body_bytes: must be at least 1024")
 	case (c.Webhook.Username == "") != (c.Webhook.Password == ""):

@@ -91,6 +91,7 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"unknown key with line", "http:\n  adr: x\n", nil, "line 2: field adr not found"},
 		{"bad level", "log: {level: loud}\n", nil, `log.level: "loud"`},
 		{"zero workers", "engine: {workers: 0}\n", nil, "engine.workers"},
+		{"negative in-flight bound", "webhook: {max_in_flight: -1}\n", nil, "webhook.max_in_flight"},
 		{"negative intake yield", "engine: {intake_yield: -1ms}\n", nil, "engine.intake_yield"},
 		{"intake yield over a second", "", []string{"MEDIC_ENGINE_INTAKE_YIELD=2s"}, "engine.intake_yield"},
 		{"half basic auth", "webhook: {username: u}\n", nil, "webhook.username and webhook.password"},

@@ -22,12 +22,15 @@ func (a *App) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	alerts, err := alertmanager.NewHandler(alertmanager.Options{MaxBodyBytes: a.cfg.Webhook.MaxBodyBytes, Auth: auth},
+	// One bound for both intake endpoints: their bodies and batches share
+	// medic's memory.
+	inFlight := alertmanager.NewInFlight(a.cfg.Webhook.MaxInFlight, alertmanager.DefaultInFlightWait)
+	alerts, err := alertmanager.NewHandler(alertmanager.Options{MaxBodyBytes: a.cfg.Webhook.MaxBodyBytes, Auth: auth, InFlight: inFlight},
 		a.bus, a.logger.With("component", "alertmanager"), a.registry)
 	if err != nil {
 		return nil, err
 	}
-	trigger, err := manual.NewHandler(manual.Options{MaxBodyBytes: a.cfg.Webhook.MaxBodyBytes, Auth: auth},
+	trigger, err := manual.NewHandler(manual.Options{MaxBodyBytes: a.cfg.Webhook.MaxBodyBytes, Auth: auth, InFlight: inFlight},
 		a.bus, a.logger.With("component", "manual"), metrics)
 	if err != nil {
 		return nil, err

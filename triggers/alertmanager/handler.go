@@ -19,6 +19,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// Auth is checked when it holds any credential.
 	Auth Auth
+	// InFlight, when set, bounds the requests worked on at once (shared
+	// with the manual trigger).
+	InFlight *InFlight
 	// Source is the events' source and part of their IDs; "" means
 	// DefaultSource. Replicas behind one Service must agree on it.
 	Source string
@@ -47,6 +50,7 @@ func NewHandler(opts Options, pub triggers.Publisher, logger *slog.Logger, reg p
 		Source:       source,
 		MaxBodyBytes: opts.MaxBodyBytes,
 		Auth:         opts.Auth,
+		InFlight:     opts.InFlight,
 		Publisher:    pub,
 		Logger:       logger,
 		Metrics:      m,

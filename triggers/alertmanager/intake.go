@@ -46,7 +46,9 @@ type Intake struct {
 	// MaxBodyBytes bounds the body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	Auth         Auth
-	Publisher    triggers.Publisher
+	// InFlight, when set, bounds the requests worked on at once.
+	InFlight  *InFlight
+	Publisher triggers.Publisher
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// Metrics defaults to an unregistered set.
@@ -112,6 +114,13 @@ func (in *Intake) serve(w http.ResponseWriter, r *http.Request) int {
 		in.Auth.Challenge(w.Header())
 		return in.reject(w, log, http.StatusUnauthorized, ReasonUnauthorized, "missing or wrong credentials")
 	}
+	if !in.InFlight.acquire(r.Context()) {
+		log.Warn("request refused: too many webhook requests in progress", "status", http.StatusServiceUnavailable, "reason", ReasonBusy)
+		w.Header().Set("Retry-After", "1")
+		return in.reject(w, log, http.StatusServiceUnavailable, ReasonBusy,
+			"too many requests are being stored right now; retry later")
+	}
+	defer in.InFlight.release()
 	tooLarge := fmt.Sprintf("the body is larger than the limit of %d bytes", in.MaxBodyBytes)
 	if r.ContentLength > in.MaxBodyBytes {
 		return in.reject(w, log, http.StatusRequestEntityTooLarge, ReasonTooLarge, tooLarge)

@@ -16,6 +16,7 @@ const (
 	ReasonUnauthorized   = "unauthorized"
 	ReasonBusUnavailable = "bus_unavailable"
 	ReasonMethod         = "method"
+	ReasonBusy           = "busy"
 )
 
 // Metrics are the counters every HTTP event source shares; the source label

@@ -24,6 +24,9 @@ type Options struct {
 	// MaxBodyBytes bounds a request body; 0 means alertmanager.DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	Auth         httpauth.Auth
+	// InFlight, when set, bounds the requests worked on at once (shared
+	// with the Alertmanager webhook).
+	InFlight *alertmanager.InFlight
 }
 
 // Request is the body of POST /api/trigger.
@@ -46,6 +49,7 @@ func NewHandler(opts Options, pub triggers.Publisher, logger *slog.Logger, metri
 		Source:       Source,
 		MaxBodyBytes: opts.MaxBodyBytes,
 		Auth:         opts.Auth,
+		InFlight:     opts.InFlight,
 		Publisher:    pub,
 		Logger:       logger,
 		Metrics:      metrics,

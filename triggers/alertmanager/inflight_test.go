@@ -1,0 +1,95 @@
+package alertmanager
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/triggers"
+)
+
+// blockingPublisher holds every Publish until release is closed.
+type blockingPublisher struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (p *blockingPublisher) Publish(ctx context.Context, events []event.Event) (triggers.PublishResult, error) {
+	p.entered <- struct{}{}
+	select {
+	case <-p.release:
+	case <-ctx.Done():
+		return triggers.PublishResult{}, ctx.Err()
+	}
+	return triggers.PublishResult{Stored: len(events)}, nil
+}
+
+// With one slot, a request that arrives while another is being stored
+// waits, then gets 503 with Retry-After and is counted as busy; once the
+// slot is free the next request is stored. Nothing of the refused request
+// is published.
+func TestInFlightBound(t *testing.T) {
+	body := readPayload(t, "captured-alertmanager-v0.34.2__KubePodCrashLooping__firing.json")
+	pub := &blockingPublisher{entered: make(chan struct{}, 4), release: make(chan struct{})}
+	reg := prometheus.NewRegistry()
+	h, err := NewHandler(Options{InFlight: NewInFlight(1, 50*time.Millisecond)}, pub, testLogger(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func() *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/api/alerts", bytes.NewReader(body))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+
+	first := make(chan *httptest.ResponseRecorder, 1)
+	go func() { first <- post() }()
+	select {
+	case <-pub.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first request never reached the publisher")
+	}
+
+	busy := post()
+	if busy.Code != http.StatusServiceUnavailable || busy.Header().Get("Retry-After") != "1" {
+		t.Fatalf("second request: %d, Retry-After %q: %s", busy.Code, busy.Header().Get("Retry-After"), busy.Body)
+	}
+	if got := counter(t, metrics.Rejected, "alertmanager", ReasonBusy); got != 1 {
+		t.Errorf("rejected{reason=busy} = %v, want 1", got)
+	}
+	select {
+	case <-pub.entered:
+		t.Fatal("the refused request reached the publisher")
+	default:
+	}
+
+	close(pub.release)
+	if rec := <-first; rec.Code != http.StatusOK {
+		t.Fatalf("first request: %d %s", rec.Code, rec.Body)
+	}
+	if rec := post(); rec.Code != http.StatusOK {
+		t.Fatalf("request after the slot was freed: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestNoInFlightBound(t *testing.T) {
+	if NewInFlight(0, time.Second) != nil {
+		t.Fatal("max 0 must mean no bound")
+	}
+	var none *InFlight
+	if !none.acquire(context.Background()) {
+		t.Fatal("a nil bound refused a request")
+	}
+	none.release()
+}
