@@ -20,12 +20,9 @@ build:
 
 # The real servers the tests use (Alertmanager, kube-apiserver + etcd,
 # Weaviate, Ollama, Helm) are built by test/tools/ into $(TOOLS_DIR) once and
-# reused. When .tools does not exist it becomes a link to $(TOOLS_CACHE), so
-# fresh clones on the same machine (CI) reuse the builds.
-TOOLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/medic/tools
+# reused (a per-user cache chosen at run time; see Makefile.tools.mk).
 
 test: vet fmt-check
-	@bash test/tools/link-cache.sh '$(TOOLS_DIR_ABS)' '$(TOOLS_CACHE)'
 	$(MAKE) --no-print-directory -j3 tools
 	$(MAKE) --no-print-directory manifests-check
 	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' $(GO) test -race -count=1 -timeout 20m $(PKGS)

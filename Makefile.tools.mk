@@ -12,8 +12,10 @@ MEDIC_TOOLS_MK := $(abspath $(lastword $(MAKEFILE_LIST)))
 MEDIC_REPO_ROOT := $(patsubst %/,%,$(dir $(MEDIC_TOOLS_MK)))
 
 # $(MEDIC_TOOLS_DIR) from the environment wins, as it does for the scripts and
-# for test/realam.
-TOOLS_DIR ?= $(or $(MEDIC_TOOLS_DIR),.tools)
+# for test/toolbin; else the per-user cache (XDG_CACHE_HOME or ~/.cache), so
+# every clone on a machine (CI clones anew) reuses the same builds; else .tools
+# in the clone. test/tools/tools.sh dir prints the same choice.
+TOOLS_DIR ?= $(or $(MEDIC_TOOLS_DIR),$(shell bash '$(MEDIC_REPO_ROOT)/test/tools/tools.sh' dir))
 TOOLS_DIR_ABS := $(abspath $(if $(filter /%,$(TOOLS_DIR)),$(TOOLS_DIR),$(MEDIC_REPO_ROOT)/$(TOOLS_DIR)))
 
 ALERTMANAGER_VERSION := v0.34.2

@@ -87,24 +87,40 @@ func isMedicModule(goMod string) bool {
 	return false
 }
 
-// ToolsDir returns the absolute tools directory: $MEDIC_TOOLS_DIR when set,
-// else .tools at the repository root.
+// ToolsDir returns the absolute tools directory: $MEDIC_TOOLS_DIR when set (a
+// relative one is relative to the repository root), else a per-user cache
+// chosen at run time ($XDG_CACHE_HOME/medic/tools or $HOME/.cache/medic/tools),
+// so that every clone on a machine reuses the same builds, else .tools at the
+// repository root when there is no usable home. test/tools/lib.sh
+// (default_tools_dir) makes the same choice; keep them in step.
 func ToolsDir() (string, error) {
-	if d := os.Getenv(ToolsDirEnv); d != "" {
-		if filepath.IsAbs(d) {
-			return filepath.Clean(d), nil
-		}
-		root, err := RepoRoot()
-		if err != nil {
-			return "", fmt.Errorf("relative %s=%q needs the repository root: %w", ToolsDirEnv, d, err)
-		}
-		return filepath.Join(root, d), nil
+	d := os.Getenv(ToolsDirEnv)
+	if d == "" {
+		d = userToolsCache()
+	}
+	if d != "" && filepath.IsAbs(d) {
+		return filepath.Clean(d), nil
 	}
 	root, err := RepoRoot()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("relative %s=%q needs the repository root: %w", ToolsDirEnv, d, err)
 	}
-	return filepath.Join(root, ".tools"), nil
+	if d == "" {
+		d = ".tools"
+	}
+	return filepath.Join(root, d), nil
+}
+
+// userToolsCache is the per-user tools cache, or "" without a usable home.
+// Only absolute XDG_CACHE_HOME and HOME count, as in the shell version.
+func userToolsCache() string {
+	if x := os.Getenv("XDG_CACHE_HOME"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "medic", "tools")
+	}
+	if h := os.Getenv("HOME"); h != "" && filepath.IsAbs(h) && filepath.Clean(h) != "/" {
+		return filepath.Join(h, ".cache", "medic", "tools")
+	}
+	return ""
 }
 
 // Tool is one third-party tool built by a script into <tools>/<Name>-<Version>/.

@@ -2,6 +2,7 @@ package toolbin
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,15 +36,60 @@ func TestToolsDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for env, want := range map[string]string{
-		"":             filepath.Join(root, ".tools"),
-		"rel/tools":    filepath.Join(root, "rel", "tools"),
-		"/abs//tools/": "/abs/tools",
+	for _, tc := range []struct {
+		name, env, xdg, home, want string
+	}{
+		{name: "user cache from HOME", home: "/home/u", want: "/home/u/.cache/medic/tools"},
+		{name: "XDG_CACHE_HOME wins over HOME", xdg: "/xdg", home: "/home/u", want: "/xdg/medic/tools"},
+		{name: "relative XDG_CACHE_HOME is ignored", xdg: "rel", home: "/home/u", want: "/home/u/.cache/medic/tools"},
+		{name: "no usable home: in the clone", home: "/", want: filepath.Join(root, ".tools")},
+		{name: "no home at all", want: filepath.Join(root, ".tools")},
+		{name: "MEDIC_TOOLS_DIR relative to the root", env: "rel/tools", home: "/home/u", want: filepath.Join(root, "rel", "tools")},
+		{name: "MEDIC_TOOLS_DIR absolute", env: "/abs//tools/", home: "/home/u", want: "/abs/tools"},
 	} {
-		t.Setenv(ToolsDirEnv, env)
-		got, err := ToolsDir()
-		if err != nil || got != want {
-			t.Errorf("%s=%q: ToolsDir() = %q, %v; want %q", ToolsDirEnv, env, got, err, want)
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(ToolsDirEnv, tc.env)
+			t.Setenv("XDG_CACHE_HOME", tc.xdg)
+			t.Setenv("HOME", tc.home)
+			got, err := ToolsDir()
+			if err != nil || got != tc.want {
+				t.Errorf("ToolsDir() = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// The shell scripts choose the same folder as ToolsDir.
+func TestToolsDirAgreesWithTheScripts(t *testing.T) {
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range [][]string{
+		{"HOME=/home/u"},
+		{"HOME=/home/u", "XDG_CACHE_HOME=/xdg"},
+		{"HOME=/"},
+		{"HOME=/home/u", ToolsDirEnv + "=rel"},
+	} {
+		cmd := exec.Command("bash", filepath.Join(root, "test/tools/tools.sh"), "dir")
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%v: tools.sh dir: %v", env, err)
+		}
+		for _, kv := range []string{"HOME", "XDG_CACHE_HOME", ToolsDirEnv} {
+			t.Setenv(kv, "")
+		}
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			t.Setenv(k, v)
+		}
+		want, err := ToolsDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(out)); got != want {
+			t.Errorf("%v: tools.sh dir = %q, ToolsDir() = %q", env, got, want)
 		}
 	}
 }

@@ -61,6 +61,9 @@ git clone --quiet "${work}/package/llama/gitRelease.bundle" "${work}/llama.cpp"
 # 2. a writable copy of the Ollama module. Outside any module and workspace,
 # so the repository's go.mod has no say.
 export GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=1
+# No debug information for llama.cpp's C/C++ (go's default is "-O2 -g"):
+# the test server is never debugged, and -g0 makes the cgo compile faster.
+export CGO_CFLAGS="-O2 -g0" CGO_CXXFLAGS="-O2 -g0"
 log "downloading ${MODULE}@${OLLAMA_VERSION}"
 mod_json="$(cd "${work}" && go mod download -json "${MODULE}@${OLLAMA_VERSION}")"
 mod_dir="$(printf '%s\n' "${mod_json}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' | head -n1)"

@@ -12,6 +12,27 @@
 lib_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 repo_root="$(cd "${lib_dir}/../.." && pwd -P)"
 
+# default_tools_dir prints the tools folder: $MEDIC_TOOLS_DIR when set (a
+# relative one is relative to the repository root), else a per-user cache
+# chosen at run time ($XDG_CACHE_HOME/medic/tools, or $HOME/.cache/medic/tools),
+# so that every clone on a machine (CI clones anew for each run) reuses the
+# same builds, else .tools at the repository root when there is no usable home.
+# test/toolbin.ToolsDir makes the same choice in Go; keep them in step.
+default_tools_dir() {
+	local d="${MEDIC_TOOLS_DIR:-}"
+	if [[ -z "${d}" ]]; then
+		if [[ -n "${XDG_CACHE_HOME:-}" && "${XDG_CACHE_HOME}" == /* ]]; then
+			d="${XDG_CACHE_HOME}/medic/tools"
+		elif [[ -n "${HOME:-}" && "${HOME}" == /* && "${HOME}" != / ]]; then
+			d="${HOME}/.cache/medic/tools"
+		else
+			d=".tools"
+		fi
+	fi
+	[[ "${d}" == /* ]] || d="${repo_root}/${d}"
+	printf '%s\n' "${d}"
+}
+
 tool_built() {
 	local f
 	for f in "$@"; do
@@ -19,12 +40,29 @@ tool_built() {
 	done
 }
 
+# heartbeat logs "still building" every 30 s while the sourcing script runs,
+# so a cold build (minutes of compiling) never looks like a hang. It watches
+# the script's PID and ends within 2 s of it, whatever trap the script sets.
+heartbeat() {
+	local what=$1 parent=$$ started=${SECONDS}
+	(
+		n=0
+		while kill -0 "${parent}" 2>/dev/null; do
+			sleep 2
+			n=$((n + 2))
+			if ((n % 30 == 0)); then
+				log "still building ${what}: $((SECONDS - started))s so far"
+			fi
+		done
+	) &
+	disown 2>/dev/null || true
+}
+
 tool_begin() {
 	local name=$1 version=$2
 	shift 2
 	# A relative MEDIC_TOOLS_DIR is relative to the repository root (as in test/toolbin).
-	tools_dir="${MEDIC_TOOLS_DIR:-.tools}"
-	[[ "${tools_dir}" == /* ]] || tools_dir="${repo_root}/${tools_dir}"
+	tools_dir="$(default_tools_dir)"
 	mkdir -p "${tools_dir}"
 	tools_dir="$(cd "${tools_dir}" && pwd -P)"
 	dest="${tools_dir}/${name}-${version}"
@@ -47,4 +85,6 @@ tool_begin() {
 			exit 0
 		fi
 	fi
+	log "building ${name} ${version} into ${dest}"
+	heartbeat "${name} ${version}"
 }

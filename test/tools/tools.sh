@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Entry point for the real third-party tools medic's tests run. Each tool is
 # built from pinned sources by the project's own scripts into the ignored
-# folder .tools/<name>-<version>/ (or $MEDIC_TOOLS_DIR) and reused afterwards.
+# per-user cache ~/.cache/medic/tools/<name>-<version>/ (or $MEDIC_TOOLS_DIR) and
+# reused afterwards by every clone.
 #
 #   test/tools/tools.sh alertmanager   # path of the alertmanager binary (built if missing)
 #   test/tools/tools.sh amtool         # path of amtool (built with alertmanager)
@@ -21,11 +22,8 @@ set -euo pipefail
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 repo_root="$(cd "${script_dir}/../.." && pwd -P)"
 
-tools_dir() {
-	local d="${MEDIC_TOOLS_DIR:-.tools}"
-	[[ "${d}" == /* ]] || d="${repo_root}/${d}"
-	printf '%s\n' "${d}"
-}
+# shellcheck source=lib.sh
+source "${script_dir}/lib.sh"
 
 usage() {
 	sed -n '2,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
@@ -62,7 +60,7 @@ all)
 	"${script_dir}/build-helm.sh" >/dev/null
 	;;
 dir)
-	tools_dir
+	default_tools_dir
 	;;
 list)
 	printf '%s\n' alertmanager amtool weaviate ollama kube-apiserver etcd helm
