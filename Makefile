@@ -10,13 +10,32 @@ LDFLAGS := -s -w -X github.com/medichq/medic/internal/version.Version=$(VERSION)
 
 include Makefile.tools.mk
 
-.PHONY: run build test test-short vet fmt-check fuzz bench clean
+.PHONY: run build image print-image test test-short vet fmt-check fuzz bench clean
 
+# Built then run through hack/foreground.sh, so that Ctrl-C reaches medic
+# alone (make exits 0 after the graceful shutdown) and SIGTERM to make drains
+# medic rather than leaving it running.
 run:
-	$(GO) run ./cmd/medic serve
+	@$(GO) build -o bin/medic ./cmd/medic
+	@hack/foreground.sh bin/medic serve
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/medic ./cmd/medic
+
+# The container image, as a tarball any runtime loads (docker/podman load,
+# kind load image-archive, k3d image import, ctr images import). Built from
+# bin/medic by deploy/image without a Docker engine; its default tag is what
+# the Helm chart runs by default (image.repository:appVersion).
+IMAGE_REPO ?= medic
+IMAGE_TAG  ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' deploy/helm/medic/Chart.yaml)
+IMAGE      ?= $(IMAGE_REPO):$(IMAGE_TAG)
+
+image: build
+	$(GO) run ./deploy/image/cmd/mkimage -binary bin/medic -version '$(VERSION)' \
+		-revision "$$(git rev-parse HEAD 2>/dev/null)" -tag '$(IMAGE)' -o bin/medic-image.tar
+
+print-image:
+	@echo '$(IMAGE)'
 
 # The real servers the tests use (Alertmanager, kube-apiserver + etcd,
 # Weaviate, Ollama, Helm) are built by test/tools/ into $(TOOLS_DIR) once and
