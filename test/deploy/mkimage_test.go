@@ -260,4 +260,3 @@ func mountProc(t *testing.T, rootfs string) {
 		}
 	})
 }
-
