@@ -15,7 +15,7 @@ import (
 
 // The investigator's one-liners for each cause, on pods built from the
 // real samples. Probe failures and missing ConfigMap/Secret keys have no
-// shared sample; those pods carry the messages the kubelet writes
+// recorded sample; those pods carry the messages the kubelet writes
 // (pkg/kubelet/prober: "HTTP probe failed with statuscode: %d";
 // pkg/kubelet/kubelet_pods.go: "couldn't find key %v in Secret %v/%v",
 // and the API's `secret "x" not found`).

@@ -1,7 +1,7 @@
 package kube
 
 // Test pods and events built from the real samples in
-// shared/data/payloads/k8s (see its SOURCES.md): Pod manifests parse into
+// internal/fixtures/testdata/payloads/k8s (see its SOURCES.md): Pod manifests parse into
 // corev1.Pod once the test-harness annotations and placeholder times are
 // replaced; `kubectl describe` outputs are read by a small parser that keeps
 // what the actions look at (container states, limits, node selector,
@@ -22,6 +22,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/medichq/medic/internal/fixtures"
 )
 
 // sampleBase is the time describe ages are counted back from, and the
@@ -30,9 +32,9 @@ var sampleBase = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func samplePath(t *testing.T, rel string) string {
 	t.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "data", "payloads", "k8s", rel)
+	p := fixtures.Path("payloads", "k8s", filepath.FromSlash(rel))
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared sample not available: %v", err)
+		t.Fatalf("sample: %v", err)
 	}
 	return p
 }
@@ -379,7 +381,7 @@ func describeEvent(pod *corev1.Pod, i int, typ, reason, age, from, msg string) c
 }
 
 // TestSamplesParse checks the loaders on every sample, so a change in the
-// shared data shows here first.
+// fixtures shows here first.
 func TestSamplesParse(t *testing.T) {
 	for _, rel := range []string{
 		"crashloopbackoff/gitops-engine__pod-crashloop.yaml",

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/triggers"
 )
@@ -171,9 +172,9 @@ func TestPlaybooksSchemaCommand(t *testing.T) {
 // `medic playbooks validate`. (Golden files of the conversion, with a fixed
 // set of triggers and actions, are in playbooks/robusta.)
 func TestImportRobustaSharedValues(t *testing.T) {
-	values := filepath.Join("..", "..", "..", "shared", "data", "robusta", "values.yaml")
+	values := fixtures.Path("robusta", "values.yaml")
 	if _, err := os.Stat(values); err != nil {
-		t.Skipf("shared data not available: %v", err)
+		t.Fatalf("fixture: %v", err)
 	}
 	for _, extra := range [][]string{nil, {"--builtin"}} {
 		dir := t.TempDir()

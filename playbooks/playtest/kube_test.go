@@ -9,10 +9,9 @@ import (
 
 	_ "github.com/medichq/medic/actions/kube" // the actions of the built-in Kubernetes playbooks
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/playbooks"
 )
-
-const samples = "../../../shared/data/payloads/k8s/"
 
 func builtinSet(t *testing.T) *playbooks.Set {
 	t.Helper()
@@ -29,11 +28,7 @@ func builtinSet(t *testing.T) *playbooks.Set {
 
 func readSample(t *testing.T, rel string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(samples + rel)
-	if err != nil {
-		t.Skip("sample not present:", err)
-	}
-	return data
+	return fixtures.Read(t, "payloads", "k8s", filepath.FromSlash(rel))
 }
 
 // A crash-looping pod as kubectl prints it matches the built-in crash-loop

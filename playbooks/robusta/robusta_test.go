@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/internal/fixtures"
 	_ "github.com/medichq/medic/internal/plugins" // medic's built-in playbooks use every action
 	"github.com/medichq/medic/playbooks"
 )
@@ -96,10 +97,7 @@ func TestImportCustomValues(t *testing.T) {
 // TestImportSharedRobustaValues converts Robusta's own values file (the
 // chart's defaults: its built-in playbooks, no custom ones).
 func TestImportSharedRobustaValues(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "data", "robusta", "values.yaml"))
-	if err != nil {
-		t.Skipf("shared data not available: %v", err)
-	}
+	data := fixtures.Read(t, "robusta", "values.yaml")
 	res, err := Convert(data, "values.yaml", goldenOptions(false))
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 	"github.com/medichq/medic/triggers/alertmanager"
 )
 
-// rule is one entry of shared/data/alert-rules.json (kube-prometheus rules).
+// rule is one entry of internal/fixtures/testdata/alert-rules.json (kube-prometheus rules).
 type rule struct {
 	Alert       string `json:"alert"`
 	Expr        string `json:"expr"`

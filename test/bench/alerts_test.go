@@ -1,24 +1,19 @@
 package main
 
 import (
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/triggers/alertmanager"
 )
 
 func testGen(t *testing.T) *alertGen {
 	t.Helper()
-	rules, err := loadRules(filepath.Join("..", "..", "..", "shared", "data", "alert-rules.json"))
+	rules, err := loadRules(fixtures.Path("alert-rules.json"))
 	if err != nil {
-		rules = []rule{{
-			Alert: "KubePodCrashLooping", Severity: "warning", Expr: `rate(x[5m]) > 0`,
-			Summary:     "Pod is crash looping.",
-			Description: `Pod {{ $labels.namespace }}/{{ $labels.pod }} restarted {{ $value }} times.`,
-			RunbookURL:  "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping",
-		}}
+		t.Fatal(err)
 	}
 	return &alertGen{rules: rules, base: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
 }

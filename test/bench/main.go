@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/triggers/alertmanager"
 )
 
@@ -83,7 +84,7 @@ const (
 func main() {
 	var o options
 	flag.StringVar(&o.medic, "medic", "", "medic binary to run (default: build ./cmd/medic into a temporary folder)")
-	flag.StringVar(&o.data, "data", "", "shared data folder holding alert-rules.json (default: <repo>/../shared/data)")
+	flag.StringVar(&o.data, "data", "", "data folder holding alert-rules.json (default: the module's internal/fixtures/testdata)")
 	flag.StringVar(&o.out, "out", "", "where to write the JSON results (default: <repo>/test/bench/results/latest.json; - for none)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (medic's data, logs and findings files)")
 	flag.IntVar(&o.alerts, "alerts", 20000, "throughput phase: alerts to post")
@@ -186,7 +187,7 @@ func run(o *options) (*results, error) {
 		return nil, err
 	}
 	if o.data == "" {
-		o.data = filepath.Join(root, "..", "shared", "data")
+		o.data = fixtures.Dir()
 	}
 	rules, err := loadRules(filepath.Join(o.data, "alert-rules.json"))
 	if err != nil {

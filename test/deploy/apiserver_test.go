@@ -189,7 +189,7 @@ func TestRenderedManifestsPassServerSideDryRun(t *testing.T) {
 		if err != nil {
 			t.Fatalf("helm install: %v\n%s", err, out)
 		}
-		for _, want := range []string{"STATUS: deployed", "- url: http://medic.medic.svc:8080/api/alerts", "credentials_file: /etc/alertmanager/secrets/medic-alertmanager/token"} {
+		for _, want := range []string{"STATUS: deployed", "- url: http://medic.medic.svc:8080/api/alerts", "credentials_file: /etc/alertmanager/secrets/medic-secrets/alertmanager-token"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("helm install output lacks %q:\n%s", want, out)
 			}

@@ -46,9 +46,11 @@ func TestEveryValueIsDocumented(t *testing.T) {
 	}
 }
 
-// "Install in a cluster" is three commands, and the Alertmanager receiver
-// it shows is the one the chart's NOTES print for those values.
-func TestREADMEInstallsInThreeCommands(t *testing.T) {
+// readmeInstall returns README's "Install in a cluster" section: its
+// commands (comments and line continuations gone), and its medic-values.yaml
+// and alertmanager-medic.yaml blocks.
+func readmeInstall(t *testing.T) (commands []string, values, amValues string) {
+	t.Helper()
 	readme := string(must(deploy.ReadFile("README.md")))
 	start := strings.Index(readme, "\n## Install in a cluster\n")
 	if start < 0 {
@@ -62,17 +64,11 @@ func TestREADMEInstallsInThreeCommands(t *testing.T) {
 	if len(blocks) < 3 || blocks[0][1] != "sh" {
 		t.Fatalf("expected a sh block then the values files, got %d blocks", len(blocks))
 	}
-	var commands []string
 	for _, line := range strings.Split(strings.ReplaceAll(blocks[0][2], "\\\n", " "), "\n") {
 		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
 			commands = append(commands, line)
 		}
 	}
-	if len(commands) != 3 || !strings.HasPrefix(commands[0], "kubectl -n monitoring create secret generic medic") ||
-		!strings.HasPrefix(commands[1], "helm install medic deploy/helm/medic -n monitoring -f medic-values.yaml") || !strings.HasPrefix(commands[2], "helm upgrade") {
-		t.Fatalf("the install is not: create the secret, helm install, point Alertmanager:\n%s", strings.Join(commands, "\n"))
-	}
-	var values, amValues string
 	for _, b := range blocks[1:] {
 		switch {
 		case strings.HasPrefix(b[2], "# medic-values.yaml"):
@@ -84,6 +80,48 @@ func TestREADMEInstallsInThreeCommands(t *testing.T) {
 	if values == "" || amValues == "" {
 		t.Fatal("the section lacks medic-values.yaml or alertmanager-medic.yaml")
 	}
+	return commands, values, amValues
+}
+
+var (
+	createSecret = regexp.MustCompile(`create secret generic ([a-z0-9][a-z0-9.-]*)((?:\s+--from-(?:literal|file)=[^\s=]+=(?:"[^"]*"|'[^']*'|[^\s"'])*)+)`)
+	fromKey      = regexp.MustCompile(`--from-(?:literal|file)=([^\s=]+)=`)
+	secretRef    = regexp.MustCompile(`secretKeyRef:\s*\{name:\s*([a-z0-9][a-z0-9.-]*),\s*key:\s*([A-Za-z0-9._-]+)\}`)
+)
+
+// createdSecrets returns the Secrets that the `kubectl create secret
+// generic` commands in text create (in a shell block or a comment, line
+// continuations joined), with their keys.
+func createdSecrets(text string) map[string]map[string]bool {
+	text = regexp.MustCompile(`\\\n[#\s]*`).ReplaceAllString(text, " ")
+	out := map[string]map[string]bool{}
+	for _, m := range createSecret.FindAllStringSubmatch(text, -1) {
+		if out[m[1]] == nil {
+			out[m[1]] = map[string]bool{}
+		}
+		for _, k := range fromKey.FindAllStringSubmatch(m[2], -1) {
+			out[m[1]][k[1]] = true
+		}
+	}
+	return out
+}
+
+// "Install in a cluster" is three commands, and the Alertmanager receiver
+// it shows is the one the chart's NOTES print for those values.
+func TestREADMEInstallsInThreeCommands(t *testing.T) {
+	commands, values, amValues := readmeInstall(t)
+	if len(commands) != 3 || !strings.HasPrefix(commands[0], "kubectl -n monitoring create secret generic ") ||
+		!strings.HasPrefix(commands[1], "helm install medic deploy/helm/medic -n monitoring -f medic-values.yaml") || !strings.HasPrefix(commands[2], "helm upgrade") {
+		t.Fatalf("the install is not: create the secret, helm install, point Alertmanager:\n%s", strings.Join(commands, "\n"))
+	}
+	created := createdSecrets(commands[0])
+	if len(created) != 1 {
+		t.Fatalf("the first command does not create one Secret: %s", commands[0])
+	}
+	var secret string
+	for name := range created {
+		secret = name
+	}
 	if testing.Short() && !deploy.HelmBuilt() {
 		return
 	}
@@ -93,7 +131,7 @@ func TestREADMEInstallsInThreeCommands(t *testing.T) {
 	notes := renderNotes(t, "monitoring", []string{path})
 	for _, line := range []string{
 		"- url: http://medic.monitoring.svc:8080/api/alerts",
-		"credentials_file: /etc/alertmanager/secrets/medic/alertmanager-token",
+		"credentials_file: /etc/alertmanager/secrets/" + secret + "/alertmanager-token",
 		"send_resolved: true",
 		"max_alerts: 0",
 	} {
@@ -101,13 +139,68 @@ func TestREADMEInstallsInThreeCommands(t *testing.T) {
 			t.Errorf("%q: in NOTES %v, in README's alertmanager-medic.yaml %v", line, strings.Contains(notes, line), strings.Contains(amValues, line))
 		}
 	}
-	if !strings.Contains(amValues, "secrets: [medic]") {
+	if !strings.Contains(amValues, "secrets: ["+secret+"]") {
 		t.Error("alertmanager-medic.yaml does not mount the Secret the token is in")
 	}
 	// The secret the first command creates holds the keys the values name.
 	for _, key := range regexp.MustCompile(`key: ([\w-]+)`).FindAllStringSubmatch(values, -1) {
-		if !strings.Contains(commands[0], "--from-literal="+key[1]+"=") {
+		if !created[secret][key[1]] {
 			t.Errorf("the values read key %s, which the first command does not create", key[1])
+		}
+	}
+}
+
+// Every Secret reference of the chart's examples, its values.yaml and
+// README's install names the one Secret README's install creates, with a
+// key that the `kubectl create secret` in the file's own header (or README's
+// first command) creates; and that Secret is not the one the chart makes
+// for secrets given as values, which `helm install` would refuse to adopt.
+func TestExampleSecretsMatchREADME(t *testing.T) {
+	commands, values, _ := readmeInstall(t)
+	readme := createdSecrets(commands[0])
+	if len(readme) != 1 {
+		t.Fatalf("README's first command does not create one Secret: %s", commands[0])
+	}
+	var secret string
+	for name := range readme {
+		secret = name
+	}
+	files := map[string]string{"README.md (medic-values.yaml)": values}
+	examples := must(filepath.Glob(filepath.Join(must(deploy.ChartDir()), "examples", "*.yaml")))
+	for _, path := range append(examples, filepath.Join(must(deploy.ChartDir()), "values.yaml")) {
+		files[filepath.Base(path)] = string(must(os.ReadFile(path)))
+	}
+	refs := 0
+	for name, text := range files {
+		created := createdSecrets(text)
+		for _, m := range secretRef.FindAllStringSubmatch(text, -1) {
+			refs++
+			if m[1] != secret {
+				t.Errorf("%s: secretKeyRef {name: %s, key: %s}: README's install creates Secret %s", name, m[1], m[2], secret)
+				continue
+			}
+			// values.yaml's documentation examples name keys of the reader's choosing.
+			if name != "values.yaml" && !created[secret][m[2]] && !readme[secret][m[2]] {
+				t.Errorf("%s: key %s of Secret %s is not created by the kubectl command in its header nor README's", name, m[2], secret)
+			}
+		}
+		for other := range created {
+			if other != secret {
+				t.Errorf("%s: its header creates Secret %s; README's install creates %s", name, other, secret)
+			}
+		}
+	}
+	if refs < 5 {
+		t.Fatalf("only %d secretKeyRef found: the pattern no longer matches the files", refs)
+	}
+	if testing.Short() && !deploy.HelmBuilt() {
+		return
+	}
+	needHelm(t)
+	for _, vs := range valuesSets(t) {
+		_, objs := render(t, vs.Files)
+		if s := objs.Get("Secret", secret); s != nil {
+			t.Errorf("%s: the chart itself renders Secret %s, the name README's install gives the Secret you create", vs.Name, secret)
 		}
 	}
 }

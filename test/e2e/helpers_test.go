@@ -19,6 +19,7 @@ import (
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/app"
+	"github.com/medichq/medic/internal/fixtures"
 	_ "github.com/medichq/medic/internal/plugins"
 )
 
@@ -163,11 +164,8 @@ func countByID(recs []record) map[string]int {
 	return n
 }
 
-func sharedPayload(t *testing.T, name string) []byte {
+// samplePayload is a webhook body of the module's fixtures.
+func samplePayload(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "data", "payloads", "alertmanager", name))
-	if err != nil {
-		t.Skipf("shared data not available: %v", err)
-	}
-	return b
+	return fixtures.Read(t, "payloads", "alertmanager", name)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,6 +22,7 @@ import (
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/app"
+	"github.com/medichq/medic/internal/fixtures"
 )
 
 // TestKubePodCrashLoopingAlertGetsClusterEvidence: the real webhook that
@@ -62,7 +62,7 @@ func TestKubePodCrashLoopingAlertGetsClusterEvidence(t *testing.T) {
 		"captured-alertmanager-v0.34.2__KubePodCrashLooping__firing.json",
 		"captured-alertmanager-v0.34.2__KubeNodeNotReady__firing.json",
 	} {
-		if status, answer := post(t, m.url+"/api/alerts", sharedPayload(t, name), nil); status != http.StatusOK {
+		if status, answer := post(t, m.url+"/api/alerts", samplePayload(t, name), nil); status != http.StatusOK {
 			t.Fatalf("%s: status %d %v", name, status, answer)
 		}
 	}
@@ -203,10 +203,7 @@ func TestPodTurningCrashLoopBackOffGetsLogsAndEvents(t *testing.T) {
 // crashLoopPod is the gitops-engine CrashLoopBackOff Pod sample, renamed.
 func crashLoopPod(t *testing.T, namespace, name string) *corev1.Pod {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "data", "payloads", "k8s", "crashloopbackoff", "gitops-engine__pod-crashloop.yaml"))
-	if err != nil {
-		t.Skipf("shared data not available: %v", err)
-	}
+	b := fixtures.Read(t, "payloads", "k8s", "crashloopbackoff", "gitops-engine__pod-crashloop.yaml")
 	j, err := yaml.YAMLToJSON(b)
 	if err != nil {
 		t.Fatal(err)

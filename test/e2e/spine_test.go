@@ -102,8 +102,8 @@ func assertEnrichedWithLinks(t *testing.T, f event.Finding, labels ...string) {
 	}
 }
 
-// TestSharedPayloadsAreAccepted posts every real webhook body in the shared
-// data and expects one finding per alert.
+// TestSharedPayloadsAreAccepted posts every real webhook body of the
+// fixtures and expects one finding per alert.
 func TestSharedPayloadsAreAccepted(t *testing.T) {
 	m := startMedic(t, testConfig(t, t.TempDir()))
 	files := []string{
@@ -116,7 +116,7 @@ func TestSharedPayloadsAreAccepted(t *testing.T) {
 	}
 	want := 0
 	for _, name := range files {
-		body := sharedPayload(t, name)
+		body := samplePayload(t, name)
 		var msg struct {
 			Alerts []json.RawMessage `json:"alerts"`
 		}
@@ -137,7 +137,7 @@ func TestSharedPayloadsAreAccepted(t *testing.T) {
 		t.Fatalf("%d findings, want %d", len(recs), want)
 	}
 	// The Robusta issue dumps are not webhook messages and must be refused.
-	status, answer := post(t, m.url+"/api/alerts", sharedPayload(t, "holmesgpt__11_KubePodCrashLooping__issue_data.json"), nil)
+	status, answer := post(t, m.url+"/api/alerts", samplePayload(t, "holmesgpt__11_KubePodCrashLooping__issue_data.json"), nil)
 	if status != http.StatusBadRequest || answer["error"] == "" {
 		t.Fatalf("non-webhook body: status %d %v", status, answer)
 	}
@@ -147,7 +147,7 @@ func TestSharedPayloadsAreAccepted(t *testing.T) {
 // answer it did not see; medic must not report the alert twice.
 func TestSameWebhookTwiceGivesOneFinding(t *testing.T) {
 	m := startMedic(t, testConfig(t, t.TempDir()))
-	body := sharedPayload(t, "captured-alertmanager-v0.34.2__KubePodCrashLooping__firing.json")
+	body := samplePayload(t, "captured-alertmanager-v0.34.2__KubePodCrashLooping__firing.json")
 	for i, wantDup := range []float64{0, 1} {
 		status, answer := post(t, m.url+"/api/alerts", body, nil)
 		if status != http.StatusOK || answer["duplicates"] != wantDup {
@@ -156,7 +156,7 @@ func TestSameWebhookTwiceGivesOneFinding(t *testing.T) {
 	}
 	// A different alert after the duplicate: once it is delivered, anything
 	// the duplicate could have produced would be too (one worker, in order).
-	marker := sharedPayload(t, "captured-alertmanager-v0.34.2__KubeNodeNotReady__firing.json")
+	marker := samplePayload(t, "captured-alertmanager-v0.34.2__KubeNodeNotReady__firing.json")
 	if status, _ := post(t, m.url+"/api/alerts", marker, nil); status != http.StatusOK {
 		t.Fatal("marker not accepted")
 	}
@@ -181,7 +181,7 @@ func TestRejectedRequestsStoreNothing(t *testing.T) {
 	cfg.Webhook.MaxBodyBytes = 4096
 	m := startMedic(t, cfg)
 	auth := http.Header{"Authorization": {"Bearer right"}}
-	valid := sharedPayload(t, "captured-alertmanager-v0.34.2__KubePodCrashLooping__firing.json")
+	valid := samplePayload(t, "captured-alertmanager-v0.34.2__KubePodCrashLooping__firing.json")
 	big := bytes.Replace(valid, []byte(`"summary": "`), []byte(`"summary": "`+strings.Repeat("x", 8000)), 1)
 
 	tests := []struct {

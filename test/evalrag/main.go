@@ -21,7 +21,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -39,6 +38,7 @@ import (
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/app"
+	"github.com/medichq/medic/internal/fixtures"
 	_ "github.com/medichq/medic/internal/plugins" // sink types, for config validation
 	"github.com/medichq/medic/knowledge"
 	"github.com/medichq/medic/rag"
@@ -81,7 +81,7 @@ func (m metrics) row() string {
 }
 
 func main() {
-	rulesPath := flag.String("rules", "", "alert-rules.json (default: ../shared/data/alert-rules.json next to the repository)")
+	rulesPath := flag.String("rules", "", "alert-rules.json (default: the module's internal/fixtures/testdata/alert-rules.json)")
 	cfgPath := flag.String("config", os.Getenv("MEDIC_CONFIG"), "medic.yaml with ai.embedding_model for the hybrid rows")
 	verbose := flag.Bool("v", false, "list the alerts whose runbook is not first")
 	flag.Parse()
@@ -94,11 +94,7 @@ func main() {
 func run(rulesPath, cfgPath string, verbose bool) error {
 	ctx := context.Background()
 	if rulesPath == "" {
-		root, err := repoRoot()
-		if err != nil {
-			return err
-		}
-		rulesPath = filepath.Join(root, "..", "shared", "data", "alert-rules.json")
+		rulesPath = fixtures.Path("alert-rules.json")
 	}
 	raw, err := os.ReadFile(rulesPath)
 	if err != nil {
@@ -384,26 +380,4 @@ func render(s string, labels map[string]string) string {
 		}
 		return ""
 	})
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if f, err := os.Open(filepath.Join(dir, "go.mod")); err == nil {
-			sc := bufio.NewScanner(f)
-			ok := sc.Scan() && strings.TrimSpace(sc.Text()) == "module github.com/medichq/medic"
-			f.Close()
-			if ok {
-				return dir, nil
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no medic go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

@@ -1,6 +1,7 @@
 package kubeapi
 
-// Pods and events built from the real samples in ../shared/data/payloads/k8s
+// Pods and events built from the real samples in
+// internal/fixtures/testdata/payloads/k8s
 // (see its SOURCES.md): Pod manifests (gitops-engine, is-healthy) and
 // `kubectl describe` outputs recorded from real clusters (holmesgpt). The
 // tests of triggers/kubernetes drive the fake API with them, and the tests
@@ -21,19 +22,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/medichq/medic/internal/fixtures"
 )
 
-// SamplesDir is the folder of Kubernetes samples: ../shared/data/payloads/k8s
-// next to the repository, or $MEDIC_K8S_SAMPLES.
+// SamplesDir is the folder of Kubernetes samples: the module's
+// internal/fixtures/testdata/payloads/k8s, or $MEDIC_K8S_SAMPLES.
 func SamplesDir() (string, error) {
 	if d := os.Getenv("MEDIC_K8S_SAMPLES"); d != "" {
 		return d, nil
 	}
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	d := filepath.Join(root, "..", "shared", "data", "payloads", "k8s")
+	d := fixtures.Path("payloads", "k8s")
 	if _, err := os.Stat(d); err != nil {
 		return "", fmt.Errorf("kubernetes samples: %w (set MEDIC_K8S_SAMPLES)", err)
 	}

@@ -1,7 +1,7 @@
 //go:build linux
 
 // Package ollamatest runs a real Ollama server for medic's AI tests, serving
-// the tiny random-weight models of ../shared/data/models (their text is
+// the tiny random-weight models of internal/fixtures/testdata/models (their text is
 // meaningless: the tests check the plumbing, never the words).
 //
 // Ollama is built by test/tools/build-ollama.sh into the ignored folder
@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/test/toolbin"
 )
 
@@ -35,7 +36,7 @@ const (
 	ChatModel  = "tiny-chat"
 	EmbedModel = "tiny-embed"
 	// ModelsDirEnv overrides where the models are (default
-	// ../shared/data/models next to the repository).
+	// internal/fixtures/testdata/models).
 	ModelsDirEnv = "MEDIC_TEST_MODELS_DIR"
 )
 
@@ -56,16 +57,13 @@ func Binary() (string, error) {
 	return filepath.Join(dir, "ollama"), nil
 }
 
-// ModelsDir finds the tiny models.
+// ModelsDir finds the tiny models: $MEDIC_TEST_MODELS_DIR, else the
+// module's internal/fixtures/testdata/models.
 func ModelsDir() (string, error) {
 	if d := os.Getenv(ModelsDirEnv); d != "" {
 		return d, nil
 	}
-	root, err := toolbin.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	d := filepath.Join(root, "..", "shared", "data", "models")
+	d := fixtures.Path("models")
 	if _, err := os.Stat(filepath.Join(d, "Modelfile.chat")); err != nil {
 		return "", fmt.Errorf("tiny models not found in %s (set %s): %w", d, ModelsDirEnv, err)
 	}

@@ -33,6 +33,10 @@ var amTool = toolbin.Tool{
 // (and amtool) first when it is absent.
 func Binary() (string, error) { return binPath("alertmanager") }
 
+// Built reports whether alertmanager and amtool are built already, so that
+// -short runs can skip rather than build them.
+func Built() bool { return amTool.Built() }
+
 // Amtool returns the absolute path of the amtool binary built alongside
 // Alertmanager, building both when absent.
 func Amtool() (string, error) { return binPath("amtool") }

@@ -16,7 +16,7 @@
 # vendor/ folders, and llama.cpp's vendored headers (nlohmann, miniaudio, stb)
 # go with them. The npm package node-llama-cpp@3.22.1 carries a git bundle of
 # a full llama.cpp checkout; its vendor/ is copied into a writable copy of the
-# Ollama module (see ../shared/data/models/README.md). Cold build: about 7-8
+# Ollama module (see internal/fixtures/testdata/models/README.md). Cold build: about 7-8
 # minutes on 2 cores (cgo, gcc/g++).
 set -euo pipefail
 

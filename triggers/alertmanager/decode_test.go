@@ -13,16 +13,17 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/fixtures"
 )
 
-// payloadDir holds real and third-party sample bodies, shared read-only
-// between the engineers' checkouts.
-const payloadDir = "../../../shared/data/payloads/alertmanager"
+// payloadDir holds real and third-party sample bodies (see its
+// ../SOURCES.md for where each came from).
+var payloadDir = fixtures.Path("payloads", "alertmanager")
 
 func readPayload(t testing.TB, name string) []byte {
 	t.Helper()
 	if _, err := os.Stat(payloadDir); err != nil {
-		t.Skipf("shared payloads not available: %v", err)
+		t.Fatalf("payloads: %v", err)
 	}
 	b, err := os.ReadFile(filepath.Join(payloadDir, name))
 	if err != nil {
@@ -34,7 +35,7 @@ func readPayload(t testing.TB, name string) []byte {
 func webhookPayloadFiles(t testing.TB) []string {
 	t.Helper()
 	if _, err := os.Stat(payloadDir); err != nil {
-		t.Skipf("shared payloads not available: %v", err)
+		t.Fatalf("payloads: %v", err)
 	}
 	var files []string
 	for _, pattern := range []string{"captured-*", "prom2teams__*", "prometheus-msteams__*"} {
@@ -289,7 +290,7 @@ func FuzzFingerprint(f *testing.F) {
 
 func TestHolmesPayloadsAreRejected(t *testing.T) {
 	if _, err := os.Stat(payloadDir); err != nil {
-		t.Skipf("shared payloads not available: %v", err)
+		t.Fatalf("payloads: %v", err)
 	}
 	files, err := filepath.Glob(filepath.Join(payloadDir, "holmesgpt__*"))
 	if err != nil || len(files) == 0 {

@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/triggers"
 )
 
@@ -28,10 +28,7 @@ func decodeOne(t *testing.T, doc string) runtime.Object {
 // A crash-looping pod as `kubectl get -o yaml` prints it becomes the
 // pod_crash_loop event the detector publishes in a cluster.
 func TestEventsFromObjectsCrashLoopSample(t *testing.T) {
-	data, err := os.ReadFile("../../../shared/data/payloads/k8s/crashloopbackoff/gitops-engine__pod-crashloop.yaml")
-	if err != nil {
-		t.Skip("sample not present:", err)
-	}
+	data := fixtures.Read(t, "payloads", "k8s", "crashloopbackoff", "gitops-engine__pod-crashloop.yaml")
 	objs, err := DecodeObjects(data)
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("decode: %v %v", err, objs)

@@ -3,12 +3,12 @@ package manual
 import (
 	"encoding/json"
 	"maps"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/triggers/alertmanager"
 )
 
@@ -161,10 +161,7 @@ func TestBuildAlertErrors(t *testing.T) {
 // The point of the manual trigger: the event must look to playbooks like
 // the one Alertmanager's webhook produces for the same alert.
 func TestBuildAlertLooksLikeTheWebhook(t *testing.T) {
-	body, err := os.ReadFile("../../../shared/data/payloads/alertmanager/captured-alertmanager-v0.34.2__KubePodCrashLooping__firing.json")
-	if err != nil {
-		t.Skipf("shared payloads not available: %v", err)
-	}
+	body := fixtures.Read(t, "payloads", "alertmanager", "captured-alertmanager-v0.34.2__KubePodCrashLooping__firing.json")
 	msg, err := alertmanager.Decode(body)
 	if err != nil {
 		t.Fatal(err)
