@@ -37,14 +37,11 @@ image: build
 print-image:
 	@echo '$(IMAGE)'
 
-# The real servers the tests use (Alertmanager, kube-apiserver + etcd,
-# Weaviate, Ollama, Helm) are built by test/tools/ into $(TOOLS_DIR) once and
-# reused (a per-user cache chosen at run time; see Makefile.tools.mk).
-
-test: vet fmt-check
-	$(MAKE) --no-print-directory -j3 tools
-	$(MAKE) --no-print-directory manifests-check
-	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' $(GO) test -race -count=1 -timeout 20m $(PKGS)
+# Every check and test; hack/test.sh says in what order and why (the real
+# servers the tests use are built by test/tools/ into a per-user cache while
+# the unit tests run; see Makefile.tools.mk). Progress at least every 30 s.
+test:
+	@GO='$(GO)' PKGS='$(PKGS)' bash hack/test.sh
 
 # Unit tests only: no real third-party servers.
 test-short:

@@ -85,6 +85,20 @@ $(HELM):
 test-deploy: $(HELM) $(KUBE_APISERVER) $(KUBE_ETCD)
 	cd '$(MEDIC_REPO_ROOT)' && MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' go test -count=1 ./test/deploy/
 
+# GoReleaser, for `make release-check` (goreleaser check on .goreleaser.yaml).
+GORELEASER_VERSION := v2.17.0
+GORELEASER := $(TOOLS_DIR)/goreleaser-$(GORELEASER_VERSION)/goreleaser
+
+.PHONY: release-check
+
+tools: $(GORELEASER)
+
+$(GORELEASER):
+	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' GORELEASER_VERSION='$(GORELEASER_VERSION)' bash '$(MEDIC_REPO_ROOT)/test/tools/build-goreleaser.sh' >/dev/null
+
+release-check: $(GORELEASER)
+	cd '$(MEDIC_REPO_ROOT)' && '$(GORELEASER)' check
+
 tools-clean:
 	rm -rf '$(TOOLS_DIR_ABS)'
 

@@ -30,34 +30,9 @@ script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 # shellcheck source=lib.sh
 source "${script_dir}/lib.sh"
 tool_begin helm "${HELM_VERSION}" helm
-bin="${dest}/helm"
-
-command -v go >/dev/null 2>&1 || { log "go is not on PATH"; exit 1; }
-
-start_s=${SECONDS}
-work="$(mktemp -d "${TMPDIR:-/tmp}/medic-helm-build.XXXXXX")"
-tmp="${dest}/.helm.tmp.$$"
-cleanup() {
-	rm -rf "${work}"
-	rm -f "${tmp}" 2>/dev/null || true
-}
-trap cleanup EXIT
-
-# Outside any module and workspace, so the repository's go.mod has no say.
-export GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=0
-
 v="helm.sh/helm/v3/internal/version"
 ldflags="-s -w -X ${v}.version=${HELM_VERSION} -X ${v}.metadata= -X ${v}.gitTreeState=clean"
 for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
 	ldflags+=" -X ${p}.k8sVersionMajor=${HELM_K8S_MAJOR} -X ${p}.k8sVersionMinor=${HELM_K8S_MINOR}"
 done
-
-mkdir -p "${dest}"
-log "go install ${MODULE}/cmd/helm@${HELM_VERSION} (module proxy: $(go env GOPROXY); cold: about 1-2 minutes on 2 cores)"
-(cd "${work}" && GOBIN="${work}/bin" go install -trimpath -ldflags="${ldflags}" "${MODULE}/cmd/helm@${HELM_VERSION}")
-mv -f "${work}/bin/helm" "${tmp}"
-"${tmp}" version --short >/dev/null 2>&1 || { log "built helm does not run"; exit 1; }
-mv -f "${tmp}" "${bin}" # same directory: atomic rename
-
-log "built ${bin} ($("${bin}" version --short)) in $((SECONDS - start_s))s"
-printf '%s\n' "${dest}"
+GO_INSTALL_LDFLAGS="${ldflags}" go_install_tool "${MODULE}/cmd/helm@${HELM_VERSION}" helm "1-2 minutes"

@@ -88,3 +88,27 @@ tool_begin() {
 	log "building ${name} ${version} into ${dest}"
 	heartbeat "${name} ${version}"
 }
+
+# go_install_tool PACKAGE@VERSION BINARY [TAKES]: builds one binary with go
+# install outside any module and workspace (so the repository's go.mod has no
+# say) into ${dest}/BINARY, checks that it runs (BINARY --help or --version),
+# and prints ${dest}. Call it after tool_begin. GO_INSTALL_LDFLAGS replaces
+# the default "-s -w" (version stamping).
+go_install_tool() {
+	local pkg=$1 binary=$2 takes=${3:-a few minutes}
+	command -v go >/dev/null 2>&1 || { log "go is not on PATH"; exit 1; }
+	local start_s=${SECONDS}
+	work="$(mktemp -d "${TMPDIR:-/tmp}/medic-${binary}-build.XXXXXX")"
+	tmp="${dest}/.${binary}.tmp.$$"
+	trap 'rm -rf "${work}"; rm -f "${tmp}"' EXIT
+	mkdir -p "${dest}"
+	log "go install ${pkg} (cold: ${takes} on 2 cores)"
+	(cd "${work}" && GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=0 GOBIN="${work}/bin" \
+		go install -trimpath -ldflags="${GO_INSTALL_LDFLAGS:--s -w}" "${pkg}")
+	cp "${work}/bin/${binary}" "${tmp}"
+	"${tmp}" --help >/dev/null 2>&1 || "${tmp}" --version >/dev/null 2>&1 ||
+		{ log "built ${binary} does not run"; exit 1; }
+	mv -f "${tmp}" "${dest}/${binary}" # same directory: atomic rename
+	log "built ${dest}/${binary} in $((SECONDS - start_s))s"
+	printf '%s\n' "${dest}"
+}

@@ -11,6 +11,7 @@
 #   test/tools/tools.sh kube-apiserver # path of kube-apiserver (built with etcd if missing)
 #   test/tools/tools.sh etcd           # path of etcd (built with kube-apiserver)
 #   test/tools/tools.sh helm           # path of helm (built if missing)
+#   test/tools/tools.sh goreleaser     # path of goreleaser (built if missing)
 #   test/tools/tools.sh dir            # the tools directory
 #   test/tools/tools.sh all            # build everything
 #   test/tools/tools.sh list           # names this script knows
@@ -26,7 +27,7 @@ repo_root="$(cd "${script_dir}/../.." && pwd -P)"
 source "${script_dir}/lib.sh"
 
 usage() {
-	sed -n '2,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -52,18 +53,23 @@ helm)
 	dir="$("${script_dir}/build-helm.sh")"
 	printf '%s/helm\n' "${dir}"
 	;;
+goreleaser)
+	dir="$("${script_dir}/build-goreleaser.sh")"
+	printf '%s/goreleaser\n' "${dir}"
+	;;
 all)
 	"${script_dir}/build-alertmanager.sh" >/dev/null
 	"${script_dir}/build-weaviate.sh" >/dev/null
 	"${script_dir}/build-ollama.sh" >/dev/null
 	"${script_dir}/build-kube.sh" >/dev/null
 	"${script_dir}/build-helm.sh" >/dev/null
+	"${script_dir}/build-goreleaser.sh" >/dev/null
 	;;
 dir)
 	default_tools_dir
 	;;
 list)
-	printf '%s\n' alertmanager amtool weaviate ollama kube-apiserver etcd helm
+	printf '%s\n' alertmanager amtool weaviate ollama kube-apiserver etcd helm goreleaser
 	;;
 *)
 	printf 'tools.sh: unknown tool %q\n' "$1" >&2
