@@ -3,7 +3,7 @@
 //
 // The binaries are built from the module proxy by test/tools/build-kube.sh
 // (the wrapper module test/tools/kube) into the ignored folder
-// .tools/kube-<Version>/ at the repository root (or $MEDIC_TOOLS_DIR) and
+// kube-<Version>/ in the per-user tools cache (toolbin.ToolsDir) and
 // reused afterwards. When they are missing, Binaries runs the script itself,
 // so `go test` works on a clean checkout; the first build takes about five
 // minutes on two cores.

@@ -291,7 +291,7 @@ const everything = `
 // must see what it needs with those credentials, and nothing more.
 func TestDetectorsAgainstRealAPIServer(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a real kube-apiserver and etcd (built once into .tools/ by test/tools/build-kube.sh)")
+		t.Skip("starts a real kube-apiserver and etcd (built once into the tools cache by test/tools/build-kube.sh)")
 	}
 	c := kubeapi.Start(t)
 	ctx := context.Background()

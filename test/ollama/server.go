@@ -5,7 +5,7 @@
 // meaningless: the tests check the plumbing, never the words).
 //
 // Ollama is built by test/tools/build-ollama.sh into the ignored folder
-// .tools/ollama-<Version>/ (or $MEDIC_TOOLS_DIR) and reused afterwards;
+// ollama-<Version>/ in the per-user tools cache (toolbin.ToolsDir) and reused afterwards;
 // Binary runs the script when the binary is missing (about 7-8 minutes cold
 // on 2 cores). The server binds 127.0.0.1 only, and keeps its key and models
 // in a temporary folder.

@@ -1,8 +1,8 @@
 // Package realam runs a real Prometheus Alertmanager for medic's tests.
 //
 // The binary is built from the module proxy by test/tools/build-alertmanager.sh
-// into the ignored folder .tools/alertmanager-<Version>/ at the repository root
-// (or $MEDIC_TOOLS_DIR) and reused afterwards. When it is missing, Binary runs
+// into the per-user tools cache, alertmanager-<Version>/
+// (toolbin.ToolsDir; or $MEDIC_TOOLS_DIR) and reused afterwards. When it is missing, Binary runs
 // the script itself, so `go test` works on a clean checkout (the first run
 // takes a minute or two). Nothing is ever installed by hand.
 package realam
@@ -50,7 +50,7 @@ func binPath(name string) (string, error) {
 }
 
 // ToolsDir returns the absolute tools directory: $MEDIC_TOOLS_DIR when set,
-// else .tools at the repository root.
+// else the per-user tools cache (see toolbin.ToolsDir).
 func ToolsDir() (string, error) { return toolbin.ToolsDir() }
 
 // RepoRoot finds the medic repository root: the nearest directory at or above

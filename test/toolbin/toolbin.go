@@ -2,8 +2,8 @@
 // them when they are missing.
 //
 // Each tool is built from pinned sources by a script in test/tools into the
-// ignored folder .tools/<name>-<version>/ at the repository root (or
-// $MEDIC_TOOLS_DIR) and reused afterwards. Tool.Dir runs the script itself
+// per-user tools cache, <name>-<version>/ (ToolsDir says which folder;
+// $MEDIC_TOOLS_DIR overrides it) and reused afterwards. Tool.Dir runs the script itself
 // when a binary is absent, so `go test` works on a clean checkout; nothing is
 // ever installed by hand.
 package toolbin

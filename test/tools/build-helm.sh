@@ -6,7 +6,7 @@
 #   test/tools/build-helm.sh        # prints the directory holding helm
 #
 # Result: <tools>/helm-<version>/helm, where <tools> is $MEDIC_TOOLS_DIR when
-# set, else .tools at the repository root (whatever the caller's cwd).
+# set, else the per-user tools cache (lib.sh) (whatever the caller's cwd).
 # Idempotent: when the binary exists it only prints the directory; concurrent
 # callers serialise on a lock file and the binary appears by an atomic rename.
 # Progress goes to stderr; stdout carries only the directory.

@@ -6,7 +6,7 @@
 #   test/tools/build-kube.sh        # prints the directory holding both binaries
 #
 # Result: <tools>/kube-<version>/{kube-apiserver,etcd}, where <tools> is
-# $MEDIC_TOOLS_DIR when set, else .tools at the repository root (whatever the
+# $MEDIC_TOOLS_DIR when set, else the per-user tools cache (lib.sh: default_tools_dir) (whatever the
 # caller's cwd). Idempotent: when both binaries exist it only prints the
 # directory. Progress goes to stderr; stdout carries only the directory.
 #

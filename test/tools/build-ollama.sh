@@ -6,7 +6,7 @@
 #   test/tools/build-ollama.sh        # prints the directory holding ollama
 #
 # Result: <tools>/ollama-<version>/ollama, where <tools> is $MEDIC_TOOLS_DIR
-# when set, else .tools at the repository root. Idempotent: when the binary
+# when set, else the per-user tools cache (lib.sh). Idempotent: when the binary
 # exists it only prints the directory; concurrent callers serialise on a lock
 # file and the binary appears by an atomic rename. The npm tarball is kept in
 # <tools>/ so a rebuild does not download it again. Progress goes to stderr;
@@ -61,9 +61,10 @@ git clone --quiet "${work}/package/llama/gitRelease.bundle" "${work}/llama.cpp"
 # 2. a writable copy of the Ollama module. Outside any module and workspace,
 # so the repository's go.mod has no say.
 export GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=1
-# No debug information for llama.cpp's C/C++ (go's default is "-O2 -g"):
-# the test server is never debugged, and -g0 makes the cgo compile faster.
-export CGO_CFLAGS="-O2 -g0" CGO_CXXFLAGS="-O2 -g0"
+# No debug information and -O1 for llama.cpp's C/C++ (go's default is "-O2 -g"):
+# the test server is never debugged and runs only tiny models, and the cgo
+# compile, the longest step of a cold make test, gets much faster.
+export CGO_CFLAGS="-O1 -g0" CGO_CXXFLAGS="-O1 -g0"
 log "downloading ${MODULE}@${OLLAMA_VERSION}"
 mod_json="$(cd "${work}" && go mod download -json "${MODULE}@${OLLAMA_VERSION}")"
 mod_dir="$(printf '%s\n' "${mod_json}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' | head -n1)"

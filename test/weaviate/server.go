@@ -4,7 +4,7 @@
 // tests.
 //
 // The server is built from its Go module by test/tools/build-weaviate.sh into
-// the ignored folder .tools/weaviate-<Version>/ (or $MEDIC_TOOLS_DIR) and
+// weaviate-<Version>/ in the per-user tools cache (toolbin.ToolsDir) and
 // reused afterwards; Binary runs the script when the binary is missing (about
 // 3.5 minutes cold on 2 cores).
 //
