@@ -55,6 +55,8 @@ type Config struct {
 	Alertmanager AlertmanagerConfig `yaml:"alertmanager"`
 	PublicURL    string             `yaml:"public_url"`
 	FindingPage  FindingPageConfig  `yaml:"finding_page"`
+	// Redaction is what is removed from findings and prompts (redaction.go).
+	Redaction RedactionConfig `yaml:"redaction"`
 
 	// Warnings collects what Load noticed but tolerated, for the caller to log.
 	Warnings []string `yaml:"-"`
@@ -186,6 +188,7 @@ func Default() Config {
 		Slack:         defaultSlack(),
 		Alertmanager:  defaultAlertmanager(),
 		FindingPage:   defaultFindingPage(),
+		Redaction:     defaultRedaction(),
 	}
 }
 
@@ -337,6 +340,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.validateAI(); err != nil {
+		return err
+	}
+	if err := c.validateRedaction(); err != nil {
 		return err
 	}
 	if err := c.validatePrometheus(); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/memtrim"
 	"github.com/medichq/medic/playbooks"
+	"github.com/medichq/medic/redact"
 	"github.com/medichq/medic/sinks"
 )
 
@@ -34,6 +35,10 @@ type App struct {
 	sinks  *sinks.Set
 	store  *playbooks.Store
 	engine *playbooks.Engine
+	// redactor cleans every finding once, before it is published to the
+	// sinks' subjects, so every sink, the finding store behind the page and
+	// the buttons, and Ask AI see only redacted text.
+	redactor *redact.Redactor
 
 	http     *http.Server
 	listener net.Listener
@@ -73,6 +78,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		}
 	}()
 	if err := a.initMetrics(); err != nil {
+		return nil, err
+	}
+	if a.redactor, err = cfg.Redactor(); err != nil {
 		return nil, err
 	}
 
@@ -299,6 +307,7 @@ func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) error {
 	if res.Finding == nil {
 		return nil
 	}
+	a.redact(res.Finding)
 	targets, unknown := sinks.Route(a.cfg.Sinks, res.Finding, res.Sinks)
 	if len(unknown) > 0 {
 		a.logger.Warn("playbooks name sinks that are not configured", "sinks", unknown, "finding", res.Finding.ID)
@@ -308,6 +317,22 @@ func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) error {
 	}
 
 	return nil
+}
+
+// RedactionSource marks the enrichment that says what was redacted.
+const RedactionSource = "redaction"
+
+// redact removes secrets from f before any sink sees it and, when it
+// removed some, says how many at the end of the finding, which every sink
+// and the page render like any other evidence.
+func (a *App) redact(f *event.Finding) {
+	found := a.redactor.Finding(f)
+	if found.Total() == 0 {
+		return
+	}
+	f.Add(event.Enrichment{Title: "Redacted", Source: RedactionSource, Blocks: []event.Block{
+		event.MarkdownBlock("🔒 " + found.Note() + " before this finding left medic."),
+	}})
 }
 
 func (a *App) deliverTo(c *sinks.Configured) bus.Handler {
