@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/config"
@@ -158,14 +160,33 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (http.addr): %w", cfg.HTTP.Addr, err)
 	}
+	if cfg.HTTP.MaxConnections > 0 {
+		a.listener = netutil.LimitListener(a.listener, cfg.HTTP.MaxConnections)
+	}
+	a.warnOpenIntake()
 	a.http = &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	return a, nil
+}
+
+// warnOpenIntake says so when anyone who reaches medic's port can post
+// alerts: it listens beyond loopback and the intake asks for no
+// credentials.
+func (a *App) warnOpenIntake() {
+	wh := a.cfg.Webhook
+	if wh.BearerToken != "" || wh.Username != "" {
+		return
+	}
+	if ap, err := netip.ParseAddrPort(a.listener.Addr().String()); err == nil && ap.Addr().IsLoopback() {
+		return
+	}
+	a.logger.Warn("POST /api/alerts and /api/trigger accept anyone who reaches this address: set webhook.bearer_token_file (or username/password), or keep http.addr on loopback behind a NetworkPolicy",
+		"http", a.listener.Addr().String())
 }
 
 // Addr is the address the HTTP server listens on (useful with port 0).

@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -142,4 +143,56 @@ func TestSecretsReachNoSink(t *testing.T) {
 	if !json.Valid([]byte(hook.all())) || !strings.Contains(hook.all(), "values redacted") {
 		t.Errorf("the webhook payload is not one JSON document saying values were redacted")
 	}
+}
+
+// TestOpenIntakeIsWarnedAbout: listening beyond loopback without webhook
+// credentials is logged at start-up; on loopback, or with a token, it is not.
+func TestOpenIntakeIsWarnedAbout(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	for _, tt := range []struct {
+		name, addr, token string
+		warn              bool
+	}{
+		{"all interfaces, no token", "0.0.0.0:0", "", true},
+		{"loopback", "127.0.0.1:0", "", false},
+		{"all interfaces with a token", "0.0.0.0:0", "intake-token", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := kubeTestConfig(t)
+			cfg.HTTP.Addr, cfg.Webhook.BearerToken = tt.addr, tt.token
+			log := &syncBuffer{}
+			runApp(t, cfg, log)
+			if got := strings.Contains(log.String(), "accept anyone who reaches this address"); got != tt.warn {
+				t.Errorf("warned %v, want %v:\n%s", got, tt.warn, log.String())
+			}
+		})
+	}
+}
+
+// TestMaxConnections: with http.max_connections 1, a second client waits
+// while an idle connection holds the only slot, and is served once it
+// closes.
+func TestMaxConnections(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	cfg := kubeTestConfig(t)
+	cfg.HTTP.MaxConnections = 1
+	a := runApp(t, cfg, io.Discard)
+	hold, err := net.Dial("tcp", a.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 300 * time.Millisecond}
+	if resp, err := client.Get("http://" + a.Addr() + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Fatal("a second connection was served while the only slot was held")
+	}
+	hold.Close()
+	client.Timeout = 5 * time.Second
+	resp, err := client.Get("http://" + a.Addr() + "/healthz")
+	if err != nil {
+		t.Fatalf("not served after the slot was freed: %v", err)
+	}
+	resp.Body.Close()
 }
