@@ -11,6 +11,7 @@
 #   test/tools/tools.sh kube-apiserver # path of kube-apiserver (built with etcd if missing)
 #   test/tools/tools.sh etcd           # path of etcd (built with kube-apiserver)
 #   test/tools/tools.sh helm           # path of helm (built if missing)
+#   test/tools/tools.sh govulncheck    # path of govulncheck; its offline database is db/ next to it
 #   test/tools/tools.sh dir            # the tools directory
 #   test/tools/tools.sh all            # build everything
 #   test/tools/tools.sh list           # names this script knows
@@ -52,18 +53,23 @@ helm)
 	dir="$("${script_dir}/build-helm.sh")"
 	printf '%s/helm\n' "${dir}"
 	;;
+govulncheck)
+	dir="$("${script_dir}/build-vulndb.sh")"
+	printf '%s/govulncheck\n' "${dir}"
+	;;
 all)
 	"${script_dir}/build-alertmanager.sh" >/dev/null
 	"${script_dir}/build-weaviate.sh" >/dev/null
 	"${script_dir}/build-ollama.sh" >/dev/null
 	"${script_dir}/build-kube.sh" >/dev/null
 	"${script_dir}/build-helm.sh" >/dev/null
+	"${script_dir}/build-vulndb.sh" >/dev/null
 	;;
 dir)
 	default_tools_dir
 	;;
 list)
-	printf '%s\n' alertmanager amtool weaviate ollama kube-apiserver etcd helm
+	printf '%s\n' alertmanager amtool weaviate ollama kube-apiserver etcd helm govulncheck
 	;;
 *)
 	printf 'tools.sh: unknown tool %q\n' "$1" >&2
