@@ -106,3 +106,14 @@ tools-clean:
 # `tools` just makes the slow step visible.
 test-realam: tools
 	cd '$(MEDIC_REPO_ROOT)' && MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' go test ./test/realam/
+
+# govulncheck and an offline Go vulnerability database built from the module
+# proxy's golang.org/x/vulndb (test/tools/build-vulndb.sh), for `make vulncheck`.
+VULN_VERSION := v1.9.0
+VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
+VULNDB_DIR := $(TOOLS_DIR)/vulndb-$(VULN_VERSION)-$(lastword $(subst -, ,$(VULNDB_VERSION)))
+GOVULNCHECK := $(VULNDB_DIR)/govulncheck
+
+$(GOVULNCHECK):
+	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' VULN_VERSION='$(VULN_VERSION)' VULNDB_VERSION='$(VULNDB_VERSION)' \
+		bash '$(MEDIC_REPO_ROOT)/test/tools/build-vulndb.sh' >/dev/null

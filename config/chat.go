@@ -34,10 +34,18 @@ type SlackConfig struct {
 }
 
 // AlertmanagerConfig is the Alertmanager the Silence buttons create
-// silences in (its API v2). Empty URL: the Alertmanager that sent the
-// alert (its externalURL), when it is reachable from medic.
+// silences in (its API v2). Credentials go only where the operator points
+// them: URL, or an alert's externalURL that AllowedURLs lists. Anyone who
+// can post an alert chooses its externalURL, so without either the
+// buttons cannot act (they say so in the thread) rather than send the
+// bearer token to an address the alert picked.
 type AlertmanagerConfig struct {
 	URL string `yaml:"url"`
+	// AllowedURLs are Alertmanagers an alert's externalURL may name when
+	// URL is empty (several Alertmanagers sending to one medic): the
+	// externalURL is used when its scheme and host equal an entry's and
+	// its path lies under the entry's path.
+	AllowedURLs []string `yaml:"allowed_urls"`
 	// BearerTokenFile, when set, is sent as "Authorization: Bearer …".
 	BearerTokenFile string        `yaml:"bearer_token_file"`
 	Timeout         time.Duration `yaml:"timeout"`
@@ -104,6 +112,11 @@ func (c *Config) validateChat() error {
 	}
 	if err := httpURL("alertmanager.url", c.Alertmanager.URL); err != nil {
 		return err
+	}
+	for i, u := range c.Alertmanager.AllowedURLs {
+		if err := httpURL(fmt.Sprintf("alertmanager.allowed_urls[%d]", i), u); err != nil {
+			return err
+		}
 	}
 	if err := httpURL("public_url", c.PublicURL); err != nil {
 		return err

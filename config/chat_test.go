@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -13,7 +14,7 @@ func TestExampleDocumentsChatDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := Default()
-	if cfg.Slack != def.Slack || cfg.Alertmanager != def.Alertmanager || cfg.FindingPage != def.FindingPage || cfg.PublicURL != def.PublicURL {
+	if cfg.Slack != def.Slack || !reflect.DeepEqual(cfg.Alertmanager, def.Alertmanager) || cfg.FindingPage != def.FindingPage || cfg.PublicURL != def.PublicURL {
 		t.Errorf("example disagrees with Default():\nslack %+v / %+v\nalertmanager %+v / %+v\nfinding_page %+v / %+v",
 			cfg.Slack, def.Slack, cfg.Alertmanager, def.Alertmanager, cfg.FindingPage, def.FindingPage)
 	}

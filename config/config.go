@@ -55,6 +55,8 @@ type Config struct {
 	Alertmanager AlertmanagerConfig `yaml:"alertmanager"`
 	PublicURL    string             `yaml:"public_url"`
 	FindingPage  FindingPageConfig  `yaml:"finding_page"`
+	// Redaction is what is removed from findings and prompts (redaction.go).
+	Redaction RedactionConfig `yaml:"redaction"`
 
 	// Warnings collects what Load noticed but tolerated, for the caller to log.
 	Warnings []string `yaml:"-"`
@@ -68,7 +70,13 @@ type LogConfig struct {
 
 // HTTPConfig is medic's HTTP server: webhooks, health, metrics.
 type HTTPConfig struct {
-	Addr            string        `yaml:"addr"`
+	Addr string `yaml:"addr"`
+	// ReadHeaderTimeout bounds reading a request's headers (a client that
+	// trickles them holds a connection and a goroutine).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// MaxConnections caps the connections open at once; one more waits
+	// in the kernel's backlog until one closes. 0 means no cap.
+	MaxConnections  int           `yaml:"max_connections"`
 	ReadTimeout     time.Duration `yaml:"read_timeout"`
 	WriteTimeout    time.Duration `yaml:"write_timeout"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -95,6 +103,10 @@ type WebhookConfig struct {
 	// together) worked on at once; one more waits a second for a slot, then
 	// gets 503 with Retry-After. 0 means no bound.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// BodyTimeout bounds reading one request body, from the moment the
+	// handler starts reading it; a slower sender gets 408. 0 means only
+	// http.read_timeout bounds it.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
 	// BearerToken, or Username and Password, turn authentication on.
 	BearerToken string `yaml:"bearer_token"`
 	// BearerTokenFile is read at start-up; it wins over BearerToken.
@@ -151,10 +163,12 @@ func Default() Config {
 		DataDir:     "data",
 		Log:         LogConfig{Level: "info", Format: "text"},
 		HTTP: HTTPConfig{
-			Addr:            "127.0.0.1:8080",
-			ReadTimeout:     10 * time.Second,
-			WriteTimeout:    30 * time.Second,
-			ShutdownTimeout: 15 * time.Second,
+			Addr:              "127.0.0.1:8080",
+			ReadHeaderTimeout: 5 * time.Second,
+			MaxConnections:    512,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			ShutdownTimeout:   15 * time.Second,
 		},
 		Bus: bus.Config{
 			Replicas:       1,
@@ -166,7 +180,7 @@ func Default() Config {
 			AckWait:        30 * time.Second,
 			PublishTimeout: 5 * time.Second,
 		},
-		Webhook: WebhookConfig{MaxBodyBytes: 4 << 20, MaxInFlight: 64},
+		Webhook: WebhookConfig{MaxBodyBytes: 4 << 20, MaxInFlight: 64, BodyTimeout: 10 * time.Second},
 		Playbooks: PlaybooksConfig{
 			Dirs:           []string{"playbooks"},
 			Builtin:        true,
@@ -186,6 +200,7 @@ func Default() Config {
 		Slack:         defaultSlack(),
 		Alertmanager:  defaultAlertmanager(),
 		FindingPage:   defaultFindingPage(),
+		Redaction:     defaultRedaction(),
 	}
 }
 
@@ -299,8 +314,14 @@ func (c *Config) Validate() error {
 	switch {
 	case c.HTTP.Addr == "":
 		return errors.New("http.addr: must not be empty")
+	case c.HTTP.ReadHeaderTimeout <= 0:
+		return errors.New("http.read_header_timeout: must be positive")
+	case c.HTTP.MaxConnections < 0:
+		return fmt.Errorf("http.max_connections: %d is negative (0 means no cap)", c.HTTP.MaxConnections)
 	case c.HTTP.ReadTimeout <= 0:
 		return errors.New("http.read_timeout: must be positive")
+	case c.Webhook.BodyTimeout < 0:
+		return errors.New("webhook.body_timeout: must not be negative (0 means only http.read_timeout)")
 	case c.HTTP.WriteTimeout <= 0:
 		return errors.New("http.write_timeout: must be positive")
 	case c.Webhook.MaxInFlight < 0:
@@ -337,6 +358,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.validateAI(); err != nil {
+		return err
+	}
+	if err := c.validateRedaction(); err != nil {
 		return err
 	}
 	if err := c.validatePrometheus(); err != nil {

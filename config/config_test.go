@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,9 @@ func TestExampleConfigLoads(t *testing.T) {
 	def := Default()
 	if cfg.Bus.DedupWindow != def.Bus.DedupWindow || cfg.Bus.MaxDeliver != def.Bus.MaxDeliver ||
 		cfg.HTTP.Addr != def.HTTP.Addr || cfg.Playbooks.ReloadInterval != def.Playbooks.ReloadInterval ||
-		cfg.Engine.Workers != def.Engine.Workers || len(cfg.Bus.Backoff) != len(def.Bus.Backoff) {
+		cfg.Engine.Workers != def.Engine.Workers || len(cfg.Bus.Backoff) != len(def.Bus.Backoff) ||
+		cfg.HTTP != def.HTTP || cfg.Webhook.BodyTimeout != def.Webhook.BodyTimeout ||
+		!slices.Equal(cfg.Redaction.EnvAllow, def.Redaction.EnvAllow) {
 		t.Errorf("example disagrees with Default():\nexample %+v\ndefault %+v", cfg, def)
 	}
 }

@@ -89,6 +89,10 @@ type harnessOpts struct {
 	noAI            bool
 	socketMode      bool
 	alertmanagerURL string
+	// alertmanagerAllowed and alertmanagerToken are alertmanager.allowed_urls
+	// and the bearer token the Silence buttons send.
+	alertmanagerAllowed []string
+	alertmanagerToken   string
 }
 
 func newHarness(t *testing.T, ho harnessOpts) *harness {
@@ -113,7 +117,10 @@ func newHarness(t *testing.T, ho harnessOpts) *harness {
 	o := Options{
 		Bus: b, Replicas: 1, Logger: slog.New(slog.DiscardHandler), KV: h.kv, Findings: h.findings, Links: h.links,
 		Slack:           SlackOptions{BotToken: botToken, SigningSecret: signingSecret, APIURL: h.slack.APIURL()},
-		AlertmanagerURL: ho.alertmanagerURL,
+		AlertmanagerURL: ho.alertmanagerURL, AlertmanagerAllowed: ho.alertmanagerAllowed,
+	}
+	if ho.alertmanagerToken != "" {
+		o.AlertmanagerToken = func() (string, error) { return ho.alertmanagerToken, nil }
 	}
 	if !ho.noAI {
 		o.Answerer = h.ai

@@ -49,9 +49,11 @@ type Options struct {
 	// Answerer is the AI (rag.Service); nil answers "AI is not configured".
 	Answerer rag.Answerer
 	Slack    SlackOptions
-	// AlertmanagerURL is where silences are created; empty: the alert's
-	// own Alertmanager (its externalURL).
-	AlertmanagerURL string
+	// AlertmanagerURL is where silences are created. Empty: the alert's
+	// own Alertmanager (its externalURL) only when AlertmanagerAllowed
+	// lists it; otherwise the Silence buttons answer why they cannot act.
+	AlertmanagerURL     string
+	AlertmanagerAllowed []string
 	// AlertmanagerToken, when set, is sent as a bearer token.
 	AlertmanagerToken   func() (string, error)
 	AlertmanagerTimeout time.Duration

@@ -14,6 +14,10 @@ import (
 	amclient "github.com/prometheus/alertmanager/api/v2/client"
 	"github.com/prometheus/alertmanager/api/v2/client/silence"
 	"github.com/prometheus/alertmanager/api/v2/models"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/sinks/chatfmt"
+	sslack "github.com/medichq/medic/sinks/slack"
 )
 
 // createSilence creates a silence matching every label of the alert
@@ -69,4 +73,57 @@ func redactAPIError(err error) error {
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
 	return err
+}
+
+// silenceTarget is the Alertmanager a silence (and its bearer token) may go
+// to: alertmanager.url, else the alert's externalURL when
+// alertmanager.allowed_urls lists it, else "". The externalURL comes from
+// whoever posted the alert, so on its own it is only ever shown, never
+// called.
+func (s *Service) silenceTarget(externalURL string) string {
+	if s.o.AlertmanagerURL != "" {
+		return s.o.AlertmanagerURL
+	}
+	if chatfmt.IsWebURL(externalURL) && urlAllowed(externalURL, s.o.AlertmanagerAllowed) {
+		return externalURL
+	}
+	return ""
+}
+
+// urlAllowed reports whether raw has the scheme and host of an allowed
+// URL and a path under its path (on a segment boundary, so /am does not
+// allow /amx). User info in raw never matches: it would be a second
+// credential chosen by the alert.
+func urlAllowed(raw string, allowed []string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil || u.Host == "" {
+		return false
+	}
+	path := strings.TrimSuffix(u.Path, "/") + "/"
+	for _, a := range allowed {
+		au, err := url.Parse(a)
+		if err != nil || au.Host == "" {
+			continue
+		}
+		if strings.EqualFold(u.Scheme, au.Scheme) && strings.EqualFold(u.Host, au.Host) &&
+			strings.HasPrefix(path, strings.TrimSuffix(au.Path, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// cannotSilence says why the button did nothing, and points at the alert's
+// own Alertmanager for a silence by hand (a link people open in their
+// browser, with their own credentials).
+func cannotSilence(ev *event.Event) string {
+	text := "⚠ medic creates silences only in the Alertmanager its operator configured, and none is: set alertmanager.url"
+	if chatfmt.IsWebURL(ev.ExternalURL) {
+		text += " (or list this alert's Alertmanager in alertmanager.allowed_urls). The alert names " +
+			sslack.Escape(ev.ExternalURL) + ", which medic does not send its token to"
+		if u := chatfmt.SilenceURL(ev); u != "" {
+			text += "; " + sslack.Link(u, "silence it there by hand")
+		}
+	}
+	return text + "."
 }

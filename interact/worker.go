@@ -335,12 +335,9 @@ func (s *Service) silence(ctx context.Context, j *Job, attempt int) error {
 		if len(f.Event.Labels) == 0 {
 			return reply("⚠ This finding has no alert labels to silence.")
 		}
-		amURL := s.o.AlertmanagerURL
+		amURL := s.silenceTarget(f.Event.ExternalURL)
 		if amURL == "" {
-			amURL = f.Event.ExternalURL
-		}
-		if !chatfmt.IsWebURL(amURL) {
-			return reply("⚠ medic does not know which Alertmanager to silence this alert in: set alertmanager.url.")
+			return reply(cannotSilence(&f.Event))
 		}
 		who := "someone"
 		if j.Slack != nil {

@@ -32,10 +32,13 @@ func newCluster(t *testing.T, objs ...runtime.Object) *cluster {
 	for _, o := range objs {
 		clones = append(clones, o.DeepCopyObject())
 	}
-	return &cluster{
+	c := &cluster{
 		kube:    fake.NewClientset(clones...),
 		dynamic: dynamicfake.NewSimpleDynamicClient(scheme.Scheme, objs...),
 	}
+	// The fakes record every call, whichever reactor answered it.
+	t.Cleanup(func() { recordCalls(t, c.kube.Actions(), c.dynamic.Actions()) })
+	return c
 }
 
 func (c *cluster) env() *actions.Env {

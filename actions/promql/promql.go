@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -249,7 +250,11 @@ func NewAPI(c Config) (promv1.API, error) {
 		if _, err := os.ReadFile(c.BearerTokenFile); err != nil {
 			return nil, fmt.Errorf("prometheus.bearer_token_file: %w", err)
 		}
-		rt = &bearerFile{path: c.BearerTokenFile, next: rt}
+		u, err := url.Parse(c.URL)
+		if err != nil {
+			return nil, fmt.Errorf("prometheus.url: %w", err)
+		}
+		rt = &bearerFile{path: c.BearerTokenFile, host: u.Host, next: rt}
 	}
 	client, err := api.NewClient(api.Config{Address: c.URL, Client: &http.Client{Transport: rt, Timeout: c.Timeout}})
 	if err != nil {
@@ -260,10 +265,17 @@ func NewAPI(c Config) (promv1.API, error) {
 
 type bearerFile struct {
 	path string
+	// host is prometheus.url's: a redirect elsewhere goes without the
+	// token (a transport adds it to every request, so http.Client's own
+	// stripping of Authorization on redirects does not apply).
+	host string
 	next http.RoundTripper
 }
 
 func (b *bearerFile) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !strings.EqualFold(req.URL.Host, b.host) {
+		return b.next.RoundTrip(req)
+	}
 	tok, err := os.ReadFile(b.path)
 	if err != nil {
 		return nil, fmt.Errorf("read prometheus bearer token: %w", err)

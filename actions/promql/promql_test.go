@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"image/png"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -333,5 +334,38 @@ func checkGolden(t *testing.T, name string, got []byte) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("output differs from %s\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
+	}
+}
+
+// TestBearerTokenStaysWithPrometheusURL: a redirect from prometheus.url to
+// another host must not carry the token there.
+func TestBearerTokenStaysWithPrometheusURL(t *testing.T) {
+	var elsewhere []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere = append(elsewhere, r.Header.Get("Authorization"))
+		_, _ = io.WriteString(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+	}))
+	defer other.Close()
+	var own string
+	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		own = r.Header.Get("Authorization")
+		http.Redirect(w, r, other.URL+r.URL.Path+"?"+r.URL.RawQuery, http.StatusTemporaryRedirect)
+	}))
+	defer prom.Close()
+	tok := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tok, []byte("prom-s3cr3t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(t, apiFor(t, prom.URL, tok), crashAlert(), "query: up")
+	if own != "Bearer prom-s3cr3t" {
+		t.Errorf("prometheus.url got Authorization %q", own)
+	}
+	if len(elsewhere) == 0 {
+		t.Fatal("the redirect was not followed; the test proves nothing")
+	}
+	for _, a := range elsewhere {
+		if a != "" {
+			t.Errorf("the redirect target got Authorization %q", a)
+		}
 	}
 }

@@ -79,9 +79,9 @@ func OpenStore(ctx context.Context, cfg config.Config) (rag.Store, error) {
 // OpenKnowledge opens the store and builds the model client, the retriever
 // and the answer service. js, when not nil, holds the answer cache.
 func OpenKnowledge(ctx context.Context, cfg config.Config, js jetstream.JetStream, logger *slog.Logger) (*Knowledge, error) {
-	red, err := rag.NewRedactor(cfg.AI.RedactPatterns)
+	red, err := cfg.Redactor() // the rules every sink's findings pass through
 	if err != nil {
-		return nil, fmt.Errorf("ai.redact_patterns: %w", err)
+		return nil, err
 	}
 	client, err := ModelClient(cfg.AI)
 	if err != nil {
@@ -297,7 +297,7 @@ func (a *App) initKnowledge(ctx context.Context) (*Knowledge, error) {
 		// An unreachable Weaviate (or a store held by `medic kb ingest`)
 		// must not keep findings from being delivered.
 		logger.Error("knowledge base unavailable; runbook_enricher will say so and ask_ai answers without runbooks", "err", err)
-		red, rerr := rag.NewRedactor(a.cfg.AI.RedactPatterns)
+		red, rerr := a.cfg.Redactor()
 		client, cerr := ModelClient(a.cfg.AI)
 		if rerr != nil || cerr != nil {
 			return nil, errors.Join(rerr, cerr)

@@ -9,18 +9,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/memtrim"
 	"github.com/medichq/medic/playbooks"
+	"github.com/medichq/medic/redact"
 	"github.com/medichq/medic/sinks"
 )
 
@@ -34,6 +37,10 @@ type App struct {
 	sinks  *sinks.Set
 	store  *playbooks.Store
 	engine *playbooks.Engine
+	// redactor cleans every finding once, before it is published to the
+	// sinks' subjects, so every sink, the finding store behind the page and
+	// the buttons, and Ask AI see only redacted text.
+	redactor *redact.Redactor
 
 	http     *http.Server
 	listener net.Listener
@@ -73,6 +80,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		}
 	}()
 	if err := a.initMetrics(); err != nil {
+		return nil, err
+	}
+	if a.redactor, err = cfg.Redactor(); err != nil {
 		return nil, err
 	}
 
@@ -150,14 +160,33 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (http.addr): %w", cfg.HTTP.Addr, err)
 	}
+	if cfg.HTTP.MaxConnections > 0 {
+		a.listener = netutil.LimitListener(a.listener, cfg.HTTP.MaxConnections)
+	}
+	a.warnOpenIntake()
 	a.http = &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	return a, nil
+}
+
+// warnOpenIntake says so when anyone who reaches medic's port can post
+// alerts: it listens beyond loopback and the intake asks for no
+// credentials.
+func (a *App) warnOpenIntake() {
+	wh := a.cfg.Webhook
+	if wh.BearerToken != "" || wh.Username != "" {
+		return
+	}
+	if ap, err := netip.ParseAddrPort(a.listener.Addr().String()); err == nil && ap.Addr().IsLoopback() {
+		return
+	}
+	a.logger.Warn("POST /api/alerts and /api/trigger accept anyone who reaches this address: set webhook.bearer_token_file (or username/password), or keep http.addr on loopback behind a NetworkPolicy",
+		"http", a.listener.Addr().String())
 }
 
 // Addr is the address the HTTP server listens on (useful with port 0).
@@ -299,6 +328,7 @@ func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) error {
 	if res.Finding == nil {
 		return nil
 	}
+	a.redact(res.Finding)
 	targets, unknown := sinks.Route(a.cfg.Sinks, res.Finding, res.Sinks)
 	if len(unknown) > 0 {
 		a.logger.Warn("playbooks name sinks that are not configured", "sinks", unknown, "finding", res.Finding.ID)
@@ -308,6 +338,22 @@ func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) error {
 	}
 
 	return nil
+}
+
+// RedactionSource marks the enrichment that says what was redacted.
+const RedactionSource = "redaction"
+
+// redact removes secrets from f before any sink sees it and, when it
+// removed some, says how many at the end of the finding, which every sink
+// and the page render like any other evidence.
+func (a *App) redact(f *event.Finding) {
+	found := a.redactor.Finding(f)
+	if found.Total() == 0 {
+		return
+	}
+	f.Add(event.Enrichment{Title: "Redacted", Source: RedactionSource, Blocks: []event.Block{
+		event.MarkdownBlock("🔒 " + found.Note() + " before this finding left medic."),
+	}})
 }
 
 func (a *App) deliverTo(c *sinks.Configured) bus.Handler {

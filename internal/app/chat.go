@@ -73,7 +73,8 @@ func (a *App) newChatService(ctx context.Context) error {
 			BotToken: s.BotToken, SigningSecret: s.SigningSecret, AppToken: s.AppToken,
 			SocketMode: s.SocketMode, APIURL: s.APIURL,
 		},
-		AlertmanagerURL: am.URL, AlertmanagerToken: amToken, AlertmanagerTimeout: am.Timeout,
+		AlertmanagerURL: am.URL, AlertmanagerAllowed: am.AllowedURLs,
+		AlertmanagerToken: amToken, AlertmanagerTimeout: am.Timeout,
 		AskTimeout: 2*a.cfg.AI.Timeout + time.Minute,
 	})
 	if err != nil {

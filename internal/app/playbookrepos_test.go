@@ -108,6 +108,7 @@ func post(t *testing.T, url string, body []byte, header http.Header) (int, map[s
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Content-Type", "application/json") // the intake reads nothing else
 	for k, vs := range header {
 		req.Header[k] = vs
 	}

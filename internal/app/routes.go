@@ -25,12 +25,13 @@ func (a *App) routes() (http.Handler, error) {
 	// One bound for both intake endpoints: their bodies and batches share
 	// medic's memory.
 	inFlight := alertmanager.NewInFlight(a.cfg.Webhook.MaxInFlight, alertmanager.DefaultInFlightWait)
-	alerts, err := alertmanager.NewHandler(alertmanager.Options{MaxBodyBytes: a.cfg.Webhook.MaxBodyBytes, Auth: auth, InFlight: inFlight},
+	wh := a.cfg.Webhook
+	alerts, err := alertmanager.NewHandler(alertmanager.Options{MaxBodyBytes: wh.MaxBodyBytes, Auth: auth, InFlight: inFlight, BodyTimeout: wh.BodyTimeout},
 		a.bus, a.logger.With("component", "alertmanager"), a.registry)
 	if err != nil {
 		return nil, err
 	}
-	trigger, err := manual.NewHandler(manual.Options{MaxBodyBytes: a.cfg.Webhook.MaxBodyBytes, Auth: auth, InFlight: inFlight},
+	trigger, err := manual.NewHandler(manual.Options{MaxBodyBytes: wh.MaxBodyBytes, Auth: auth, InFlight: inFlight, BodyTimeout: wh.BodyTimeout},
 		a.bus, a.logger.With("component", "manual"), metrics)
 	if err != nil {
 		return nil, err

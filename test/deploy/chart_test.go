@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/medichq/medic/test/deploy"
 )
@@ -298,4 +300,45 @@ func firstDiff(want, got string) string {
 		}
 	}
 	return "(no difference)"
+}
+
+// TestNetworkPolicyAdmitsAlertmanagerNotEveryone: enabled, the policy
+// admits medic's port from Alertmanager's pods (and only from the peers
+// the values name), never from anywhere: every rule has peers.
+func TestNetworkPolicyAdmitsAlertmanagerNotEveryone(t *testing.T) {
+	needHelm(t)
+	for _, tc := range []struct {
+		name  string
+		sets  []string
+		rules int
+	}{
+		{"defaults", []string{"networkPolicy.enabled=true"}, 1},
+		{"ingress controller and Prometheus", []string{"networkPolicy.enabled=true",
+			"networkPolicy.ingressController[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=ingress-nginx",
+			"networkPolicy.metrics[0].podSelector.matchLabels.app=prometheus"}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, objs := render(t, nil, tc.sets...)
+			nps := objs.Of("NetworkPolicy")
+			if len(nps) != 1 {
+				t.Fatalf("%d NetworkPolicies", len(nps))
+			}
+			var np networkingv1.NetworkPolicy
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(nps[0].Object, &np); err != nil {
+				t.Fatal(err)
+			}
+			if len(np.Spec.Ingress) != tc.rules {
+				t.Fatalf("%d ingress rules, want %d: %+v", len(np.Spec.Ingress), tc.rules, np.Spec.Ingress)
+			}
+			for i, r := range np.Spec.Ingress {
+				if len(r.From) == 0 {
+					t.Errorf("rule %d admits every peer", i)
+				}
+			}
+			am := np.Spec.Ingress[0].From[0]
+			if am.PodSelector == nil || am.PodSelector.MatchLabels["app.kubernetes.io/name"] != "alertmanager" || am.NamespaceSelector == nil {
+				t.Errorf("the first rule does not select Alertmanager's pods in any namespace: %+v", am)
+			}
+		})
+	}
 }

@@ -4,12 +4,17 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	kubeactions "github.com/medichq/medic/actions/kube"
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/kube"
 	"github.com/medichq/medic/test/deploy"
+	kubetriggers "github.com/medichq/medic/triggers/kubernetes"
 )
 
 // Every role the chart renders, with every values set, is read-only: get,
@@ -135,5 +140,41 @@ func TestChartRBACMatchesDeployRBAC(t *testing.T) {
 	}
 	if namespaced.Get("ClusterRole", "medic-reader") != nil {
 		t.Error("rbac.scope namespaced still renders the cluster-wide ClusterRole")
+	}
+}
+
+// TestChartGrantsWhatTheCodeCalls: the chart's default roles grant every
+// call the evidence actions make (actions/kube.APIAccess, itself checked
+// against the calls their tests make) and everything the Kubernetes
+// triggers list and watch, and nothing on Secrets (TestRenderedRBACIsReadOnly).
+// ServiceAccounts are the one kind resource_yaml knows that the chart
+// leaves to rbac.extraRules; resource_yaml then notes "forbidden".
+func TestChartGrantsWhatTheCodeCalls(t *testing.T) {
+	needHelm(t)
+	_, objs := render(t, nil)
+	var rules []deploy.Rule
+	for _, kind := range []string{"ClusterRole", "Role"} {
+		for _, u := range objs.Of(kind) {
+			rules = append(rules, must(deploy.RulesOf(u))...)
+		}
+	}
+	granted := func(p kube.Permission) bool {
+		for _, r := range rules {
+			if slices.Contains(r.APIGroups, p.Group) && slices.Contains(r.Resources, p.Resource) && slices.Contains(r.Verbs, p.Verb) {
+				return true
+			}
+		}
+		return false
+	}
+	kinds := []event.Kind{event.KindPodCrashLoop, event.KindPodOOMKilled, event.KindContainerOOMKilled, event.KindImagePullBackoff,
+		event.KindPodEvicted, event.KindJobFailure, event.KindNodeNotReady, event.KindKubernetesWarningEvent}
+	want := append(kubeactions.APIAccess(), kubetriggers.Permissions(nil, kinds)...)
+	for _, p := range want {
+		if p.Resource == "serviceaccounts" {
+			continue
+		}
+		if !granted(p) {
+			t.Errorf("the chart does not grant %s, which medic calls", p)
+		}
 	}
 }

@@ -12,6 +12,7 @@
 #   test/tools/tools.sh etcd           # path of etcd (built with kube-apiserver)
 #   test/tools/tools.sh helm           # path of helm (built if missing)
 #   test/tools/tools.sh goreleaser     # path of goreleaser (built if missing)
+#   test/tools/tools.sh govulncheck    # path of govulncheck; its offline database is db/ next to it
 #   test/tools/tools.sh dir            # the tools directory
 #   test/tools/tools.sh all            # build everything
 #   test/tools/tools.sh list           # names this script knows
@@ -27,7 +28,7 @@ repo_root="$(cd "${script_dir}/../.." && pwd -P)"
 source "${script_dir}/lib.sh"
 
 usage() {
-	sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '2,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -57,6 +58,10 @@ goreleaser)
 	dir="$("${script_dir}/build-goreleaser.sh")"
 	printf '%s/goreleaser\n' "${dir}"
 	;;
+govulncheck)
+	dir="$("${script_dir}/build-vulndb.sh")"
+	printf '%s/govulncheck\n' "${dir}"
+	;;
 all)
 	"${script_dir}/build-alertmanager.sh" >/dev/null
 	"${script_dir}/build-weaviate.sh" >/dev/null
@@ -64,12 +69,13 @@ all)
 	"${script_dir}/build-kube.sh" >/dev/null
 	"${script_dir}/build-helm.sh" >/dev/null
 	"${script_dir}/build-goreleaser.sh" >/dev/null
+	"${script_dir}/build-vulndb.sh" >/dev/null
 	;;
 dir)
 	default_tools_dir
 	;;
 list)
-	printf '%s\n' alertmanager amtool weaviate ollama kube-apiserver etcd helm goreleaser
+	printf '%s\n' alertmanager amtool weaviate ollama kube-apiserver etcd helm goreleaser govulncheck
 	;;
 *)
 	printf 'tools.sh: unknown tool %q\n' "$1" >&2

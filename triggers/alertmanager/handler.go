@@ -22,6 +22,8 @@ type Options struct {
 	// InFlight, when set, bounds the requests worked on at once (shared
 	// with the manual trigger).
 	InFlight *InFlight
+	// BodyTimeout bounds reading one body (Intake.BodyTimeout); 0: none.
+	BodyTimeout time.Duration
 	// Source is the events' source and part of their IDs; "" means
 	// DefaultSource. Replicas behind one Service must agree on it.
 	Source string
@@ -51,6 +53,7 @@ func NewHandler(opts Options, pub triggers.Publisher, logger *slog.Logger, reg p
 		MaxBodyBytes: opts.MaxBodyBytes,
 		Auth:         opts.Auth,
 		InFlight:     opts.InFlight,
+		BodyTimeout:  opts.BodyTimeout,
 		Publisher:    pub,
 		Logger:       logger,
 		Metrics:      m,

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -362,5 +363,54 @@ func TestNewMetricsConflict(t *testing.T) {
 	reg.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "medic_events_received_total", Help: "x"}))
 	if _, err := NewMetrics(reg); err == nil {
 		t.Fatal("no error for a conflicting collector")
+	}
+}
+
+// TestHandlerAcceptsOnlyJSON: what a browser can send across origins
+// without a preflight (text/plain, a form, multipart) and a body without a
+// type are refused with 415 and store nothing, even when the body is a
+// valid notification.
+func TestHandlerAcceptsOnlyJSON(t *testing.T) {
+	body := readPayload(t, "captured-alertmanager-v0.34.2__KubePodCrashLooping__firing.json")
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "application/jsonx", "text/json"} {
+		t.Run(ct, func(t *testing.T) {
+			f := newFixture(t, Options{})
+			rec := f.post(t, body, func(r *http.Request) { r.Header.Set("Content-Type", ct) })
+			if rec.Code != http.StatusUnsupportedMediaType {
+				t.Errorf("status %d, want 415", rec.Code)
+			}
+			if n := len(f.pub.events()); n != 0 {
+				t.Errorf("%d events stored", n)
+			}
+			if got := counter(t, f.metrics.Rejected, "alertmanager", ReasonMediaType); got != 1 {
+				t.Errorf("rejected{reason=media_type} = %v", got)
+			}
+		})
+	}
+	f := newFixture(t, Options{})
+	if rec := f.post(t, body, func(r *http.Request) { r.Header.Set("Content-Type", "application/json; charset=utf-8") }); rec.Code != http.StatusOK {
+		t.Errorf("application/json with a charset: %d", rec.Code)
+	}
+}
+
+// TestHandlerBodyTimeout: a sender that trickles its body is answered 408
+// once the body deadline passes and stores nothing.
+func TestHandlerBodyTimeout(t *testing.T) {
+	f := newFixture(t, Options{BodyTimeout: 200 * time.Millisecond})
+	srv := httptest.NewServer(f.h)
+	defer srv.Close()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() { _, _ = pw.Write([]byte(`{"version":"4",`)) }() // then nothing more
+	resp, err := http.Post(srv.URL+"/api/alerts", "application/json", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("status %d, want 408", resp.StatusCode)
+	}
+	if n := len(f.pub.events()); n != 0 {
+		t.Errorf("%d events stored", n)
 	}
 }

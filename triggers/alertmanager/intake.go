@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -47,8 +49,12 @@ type Intake struct {
 	MaxBodyBytes int64
 	Auth         Auth
 	// InFlight, when set, bounds the requests worked on at once.
-	InFlight  *InFlight
-	Publisher triggers.Publisher
+	InFlight *InFlight
+	// BodyTimeout, when positive, is how long reading the body may take
+	// from the moment the handler starts it (a per-request read deadline);
+	// a sender that trickles its body is answered 408.
+	BodyTimeout time.Duration
+	Publisher   triggers.Publisher
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// Metrics defaults to an unregistered set.
@@ -114,6 +120,13 @@ func (in *Intake) serve(w http.ResponseWriter, r *http.Request) int {
 		in.Auth.Challenge(w.Header())
 		return in.reject(w, log, http.StatusUnauthorized, ReasonUnauthorized, "missing or wrong credentials")
 	}
+	// Only JSON is read: a form or multipart POST is what a browser can
+	// send across origins without a preflight, so refusing it keeps a web
+	// page from feeding medic alerts through someone's browser.
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return in.reject(w, log, http.StatusUnsupportedMediaType, ReasonMediaType,
+			fmt.Sprintf("Content-Type %q is not application/json", r.Header.Get("Content-Type")))
+	}
 	if !in.InFlight.acquire(r.Context()) {
 		log.Warn("request refused: too many webhook requests in progress", "status", http.StatusServiceUnavailable, "reason", ReasonBusy)
 		w.Header().Set("Retry-After", "1")
@@ -125,11 +138,20 @@ func (in *Intake) serve(w http.ResponseWriter, r *http.Request) int {
 	if r.ContentLength > in.MaxBodyBytes {
 		return in.reject(w, log, http.StatusRequestEntityTooLarge, ReasonTooLarge, tooLarge)
 	}
+	if in.BodyTimeout > 0 {
+		// ErrNotSupported (a recorder in tests, some middlewares) leaves the
+		// server's read_timeout as the only bound.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(in.BodyTimeout))
+	}
 	body, err := readBody(w, r, in.MaxBodyBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return in.reject(w, log, http.StatusRequestEntityTooLarge, ReasonTooLarge, tooLarge)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return in.reject(w, log, http.StatusRequestTimeout, ReasonTimeout,
+				fmt.Sprintf("the body took longer than %s to arrive", in.BodyTimeout))
 		}
 		return in.reject(w, log, http.StatusBadRequest, ReasonMalformed, fmt.Sprintf("reading the body: %v", err))
 	}

@@ -17,6 +17,8 @@ const (
 	ReasonBusUnavailable = "bus_unavailable"
 	ReasonMethod         = "method"
 	ReasonBusy           = "busy"
+	ReasonMediaType      = "media_type"
+	ReasonTimeout        = "timeout"
 )
 
 // Metrics are the counters every HTTP event source shares; the source label

@@ -27,6 +27,8 @@ type Options struct {
 	// InFlight, when set, bounds the requests worked on at once (shared
 	// with the Alertmanager webhook).
 	InFlight *alertmanager.InFlight
+	// BodyTimeout bounds reading one body (Intake.BodyTimeout); 0: none.
+	BodyTimeout time.Duration
 }
 
 // Request is the body of POST /api/trigger.
@@ -50,6 +52,7 @@ func NewHandler(opts Options, pub triggers.Publisher, logger *slog.Logger, metri
 		MaxBodyBytes: opts.MaxBodyBytes,
 		Auth:         opts.Auth,
 		InFlight:     opts.InFlight,
+		BodyTimeout:  opts.BodyTimeout,
 		Publisher:    pub,
 		Logger:       logger,
 		Metrics:      metrics,

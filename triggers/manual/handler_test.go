@@ -212,3 +212,23 @@ func TestClientNonJSONError(t *testing.T) {
 		t.Fatalf("err = %#v", err)
 	}
 }
+
+// TestHandlerAcceptsOnlyJSON: /api/trigger shares the webhook's intake, so
+// text/plain, form and multipart bodies get 415 and store nothing.
+func TestHandlerAcceptsOnlyJSON(t *testing.T) {
+	srv, pub := newServer(t, Options{})
+	body := `{"trigger":"prometheus_alert","params":{"alert_name":"X"}}`
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
+		resp, err := srv.Client().Post(srv.URL+"/api/trigger", ct, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("%s: status %d, want 415", ct, resp.StatusCode)
+		}
+	}
+	if n := len(pub.published()); n != 0 {
+		t.Errorf("%d events stored", n)
+	}
+}

@@ -1,4 +1,4 @@
-package rag
+package redact
 
 import (
 	"strings"
@@ -14,7 +14,7 @@ func TestRedactFixture(t *testing.T) {
 			t.Fatalf("fixture lacks %q", s)
 		}
 	}
-	r, err := NewRedactor([]string{ragtest.CustomPattern})
+	r, err := New(Options{Patterns: []string{ragtest.CustomPattern}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ Back-off restarting failed container app in pod cart-7d9_shop(1234-abcd).`
 }
 
 func TestRedactPatternErrorsNameThePattern(t *testing.T) {
-	if _, err := NewRedactor([]string{"ok", "(unclosed"}); err == nil || !strings.Contains(err.Error(), "pattern 1") {
+	if _, err := New(Options{Patterns: []string{"ok", "(unclosed"}}); err == nil || !strings.Contains(err.Error(), "pattern 1") {
 		t.Errorf("error %v", err)
 	}
 }

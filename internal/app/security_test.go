@@ -1,0 +1,198 @@
+package app
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/slack/slackrec"
+)
+
+// bodyRecorder keeps every request body it is sent.
+type bodyRecorder struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	bodies []string
+}
+
+func newBodyRecorder(t *testing.T) *bodyRecorder {
+	r := &bodyRecorder{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.bodies = append(r.bodies, string(b))
+		r.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *bodyRecorder) all() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.bodies, "\n")
+}
+
+const redactPlaybook = `- name: db-evidence
+  triggers:
+    - on_prometheus_alert: {alert_name: KubePodCrashLooping}
+  actions:
+    - create_finding: {title: "{{ .Labels.pod }} is crash looping"}
+    - resource_yaml: {}
+`
+
+// TestSecretsReachNoSink: a pod whose env holds a plain secret (and whose
+// last-applied annotation repeats it) and an alert whose description holds
+// a database password become one finding; Slack, Teams, the webhook, the
+// findings file and the finding page show neither, and say how many
+// values were redacted.
+func TestSecretsReachNoSink(t *testing.T) {
+	const (
+		envSecret = "pod-env-s3cr3t-value"
+		dbSecret  = "S3cr3tDbPw"
+	)
+	pod := &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{Name: "cart-7d9", Namespace: "shop", UID: "uid-cart",
+			Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": `{"spec":{"containers":[{"env":[{"name":"DB_PASSWORD","value":"` + envSecret + `"}]}]}}`}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/cart:1", Env: []corev1.EnvVar{
+			{Name: "DB_PASSWORD", Value: envSecret}, {Name: "LOG_LEVEL", Value: "debug"},
+		}}}},
+	}
+	kc := fake.NewClientset(pod.DeepCopy())
+	dyn := dynamicfake.NewSimpleDynamicClient(scheme.Scheme, pod.DeepCopy())
+
+	rec := slackrec.New(t)
+	cfg := chatConfig(t, rec)
+	pb := cfg.Playbooks.Dirs[0]
+	if err := os.Remove(filepath.Join(pb, "ai.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pb, "db.yaml"), []byte(redactPlaybook), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	teams, hook := newBodyRecorder(t), newBodyRecorder(t)
+	var extra []sinks.Spec
+	if err := yaml.Unmarshal([]byte("- {name: teams, type: teams, webhook_url: '"+teams.srv.URL+"'}\n- {name: hook, type: webhook, url: '"+hook.srv.URL+"'}\n"), &extra); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Sinks = append(cfg.Sinks, extra...)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a := runApp(t, cfg, tlog{t}, WithKubeClients(kc, dyn))
+
+	body := `{"version":"4","status":"firing","receiver":"medic","groupKey":"{}:{}","externalURL":"http://am",
+"alerts":[{"status":"firing","labels":{"alertname":"KubePodCrashLooping","namespace":"shop","pod":"cart-7d9","severity":"warning"},
+"annotations":{"description":"cart cannot reach postgres://app:` + dbSecret + `@db:5432/cart"},
+"startsAt":"2026-11-22T10:00:00Z","endsAt":"0001-01-01T00:00:00Z"}]}`
+	if code, _ := post(t, "http://"+a.Addr()+"/api/alerts", []byte(body), http.Header{"Content-Type": {"application/json"}}); code != http.StatusOK {
+		t.Fatalf("webhook answered %d", code)
+	}
+
+	f := waitFinding(t, cfg)
+	rec.Wait(t, 30*time.Second, "the finding in Slack", func(s *slackrec.Server) bool { return len(s.Calls(slackrec.PostMessage)) > 0 })
+	eventually(t, "the Teams card and the webhook", func() bool { return teams.all() != "" && hook.all() != "" })
+
+	raw, err := os.ReadFile(filepath.Join(cfg.DataDir, "findings.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slackOut strings.Builder
+	for _, m := range []string{slackrec.PostMessage, slackrec.Update, slackrec.UploadFile, slackrec.CompleteFiles} {
+		for _, c := range rec.Calls(m) {
+			slackOut.WriteString(c.Text + c.BlocksJSON() + c.Form.Encode() + string(c.File))
+		}
+	}
+	_, page := get(t, strings.Replace(a.chat.links.URL(f.ID), cfg.PublicURL, "http://"+a.Addr(), 1))
+	outputs := map[string]string{
+		"slack": slackOut.String(), "teams": teams.all(), "webhook": hook.all(), "file": string(raw), "finding page": page,
+	}
+	if !strings.Contains(outputs["file"], "DB_PASSWORD") {
+		t.Fatalf("the pod's YAML is not in the finding; the test proves nothing:\n%s", raw)
+	}
+	for name, out := range outputs {
+		for _, secret := range []string{envSecret, dbSecret} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s shows %q", name, secret)
+			}
+		}
+	}
+	for _, name := range []string{"slack", "teams", "file", "finding page"} {
+		if !strings.Contains(outputs[name], "values redacted") {
+			t.Errorf("%s does not say values were redacted", name)
+		}
+	}
+	if !json.Valid([]byte(hook.all())) || !strings.Contains(hook.all(), "values redacted") {
+		t.Errorf("the webhook payload is not one JSON document saying values were redacted")
+	}
+}
+
+// TestOpenIntakeIsWarnedAbout: listening beyond loopback without webhook
+// credentials is logged at start-up; on loopback, or with a token, it is not.
+func TestOpenIntakeIsWarnedAbout(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	for _, tt := range []struct {
+		name, addr, token string
+		warn              bool
+	}{
+		{"all interfaces, no token", "0.0.0.0:0", "", true},
+		{"loopback", "127.0.0.1:0", "", false},
+		{"all interfaces with a token", "0.0.0.0:0", "intake-token", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := kubeTestConfig(t)
+			cfg.HTTP.Addr, cfg.Webhook.BearerToken = tt.addr, tt.token
+			log := &syncBuffer{}
+			runApp(t, cfg, log)
+			if got := strings.Contains(log.String(), "accept anyone who reaches this address"); got != tt.warn {
+				t.Errorf("warned %v, want %v:\n%s", got, tt.warn, log.String())
+			}
+		})
+	}
+}
+
+// TestMaxConnections: with http.max_connections 1, a second client waits
+// while an idle connection holds the only slot, and is served once it
+// closes.
+func TestMaxConnections(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	cfg := kubeTestConfig(t)
+	cfg.HTTP.MaxConnections = 1
+	a := runApp(t, cfg, io.Discard)
+	hold, err := net.Dial("tcp", a.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 300 * time.Millisecond}
+	if resp, err := client.Get("http://" + a.Addr() + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Fatal("a second connection was served while the only slot was held")
+	}
+	hold.Close()
+	client.Timeout = 5 * time.Second
+	resp, err := client.Get("http://" + a.Addr() + "/healthz")
+	if err != nil {
+		t.Fatalf("not served after the slot was freed: %v", err)
+	}
+	resp.Body.Close()
+}
