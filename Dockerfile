@@ -10,7 +10,7 @@
 # The build command is `make build`'s: test/deploy runs it outside Docker and
 # checks that the binary is static.
 
-ARG GO_IMAGE=golang:1.26.8-bookworm
+ARG GO_IMAGE=golang:1.26.10-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
 
 FROM ${GO_IMAGE} AS build

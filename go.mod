@@ -2,6 +2,12 @@ module github.com/medichq/medic
 
 go 1.26.8
 
+// The release toolchain: Go 1.26.10 fixes the standard-library vulnerabilities
+// govulncheck reports for earlier 1.26 releases (make vulncheck). The Makefile
+// sets GOTOOLCHAIN=auto so make uses it (downloaded once through the module
+// proxy); a plain go command with GOTOOLCHAIN=local still builds with 1.26.8.
+toolchain go1.26.10
+
 require (
 	github.com/KimMachineGun/automemlimit v0.7.5
 	github.com/go-openapi/strfmt v0.27.0

@@ -105,7 +105,12 @@ func TestDockerfile(t *testing.T) {
 	}
 	build, final := stages[0], stages[len(stages)-1]
 	goMod := string(must(deploy.ReadFile("go.mod")))
+	// The builder uses the release toolchain: go.mod's toolchain line when it
+	// has one, else its go line.
 	goVersion := regexp.MustCompile(`(?m)^go (\S+)$`).FindStringSubmatch(goMod)[1]
+	if m := regexp.MustCompile(`(?m)^toolchain go(\S+)$`).FindStringSubmatch(goMod); m != nil {
+		goVersion = m[1]
+	}
 	if !strings.HasPrefix(build.from, "golang:"+goVersion) {
 		t.Errorf("builder FROM %s, go.mod says go %s", build.from, goVersion)
 	}
