@@ -107,6 +107,9 @@ func (es Errors) Error() string {
 	return strings.Join(msgs, "\n")
 }
 
+// playbookKeys are the keys of one playbook, for "did you mean".
+var playbookKeys = []string{"actions", "description", "name", "sinks", "stop", "triggers"}
+
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,126}$`)
 
 // parseFile parses one file's playbooks. It collects every error it can
@@ -127,7 +130,12 @@ func parseFile(file string, data []byte, builtin bool) ([]*Playbook, Errors) {
 
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		add(yamlErrorLine(err), "invalid YAML: %s", stripYAMLLine(err))
+		for _, se := range params.SyntaxErrors(data) {
+			add(se.Line, "%s", se.Msg)
+		}
+		if len(errs) == 0 { // cannot happen: SyntaxErrors re-parses the same bytes
+			add(0, "invalid YAML: %v", err)
+		}
 		return nil, errs
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -210,7 +218,7 @@ func parseFile(file string, data []byte, builtin bool) ([]*Playbook, Errors) {
 					add(val.Line, "stop: expected true or false")
 				}
 			default:
-				add(key.Line, "unknown playbook key %q (known: name, description, triggers, actions, sinks, stop)", key.Value)
+				add(key.Line, "unknown playbook key %q%s", key.Value, params.Hint(key.Value, playbookKeys))
 			}
 		}
 		if !haveTriggers {
@@ -264,23 +272,6 @@ func namedItems(list *yaml.Node, what string, add func(int, string, ...any)) []n
 	return out
 }
 
-var yamlLineRE = regexp.MustCompile(`line (\d+)`)
-
-func yamlErrorLine(err error) int {
-	m := yamlLineRE.FindStringSubmatch(err.Error())
-	if m == nil {
-		return 0
-	}
-	var n int
-	fmt.Sscanf(m[1], "%d", &n)
-	return n
-}
-
-func stripYAMLLine(err error) string {
-	s := strings.TrimPrefix(err.Error(), "yaml: ")
-	return regexp.MustCompile(`^line \d+: `).ReplaceAllString(s, "")
-}
-
 func baseName(path string) string {
 	if i := strings.LastIndexAny(path, `/\:`); i >= 0 {
 		return path[i+1:]
@@ -295,9 +286,19 @@ func checkSinks(pbs []*Playbook, known []string) Errors {
 		for _, s := range pb.Sinks {
 			if !slices.Contains(known, s) {
 				errs = append(errs, Error{File: pb.File, Line: pb.Line,
-					Msg: fmt.Sprintf("playbook %q names sink %q, which is not configured (configured: %s)", pb.Name, s, strings.Join(known, ", "))})
+					Msg: fmt.Sprintf("playbook %q names sink %q, which is not configured%s", pb.Name, s, sinkHint(s, known))})
 			}
 		}
 	}
 	return errs
+}
+
+// sinkHint suggests the configured sink a misspelt name most likely meant,
+// and lists them all either way: the list is what the reader checks next.
+func sinkHint(name string, known []string) string {
+	list := " (configured: " + strings.Join(known, ", ") + ")"
+	if best := params.Suggest(name, known); best != "" {
+		return fmt.Sprintf(" (did you mean %q?; configured: %s)", best, strings.Join(known, ", "))
+	}
+	return list
 }
