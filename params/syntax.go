@@ -39,7 +39,18 @@ func SyntaxErrors(data []byte) []*Error {
 			return errs // the tab is the cause; yaml's words add nothing
 		}
 	}
+	if indentationMsgs[msg] {
+		msg += " (is this line indented like the lines it belongs with?)"
+	}
 	return append(errs, &Error{Line: line, Column: 1, Msg: "invalid YAML: " + msg})
+}
+
+// indentationMsgs are yaml's words for a line indented wrongly.
+var indentationMsgs = map[string]bool{
+	"did not find expected key":                              true,
+	"did not find expected '-' indicator":                    true,
+	"mapping values are not allowed in this context":         true,
+	"block sequence entries are not allowed in this context": true,
 }
 
 func splitSyntaxError(err error) (int, string) {
@@ -79,4 +90,46 @@ func breakingLine(data []byte, msg string) int {
 		}
 	}
 	return 0
+}
+
+// OnlyTabs reports whether every error is a tab in indentation.
+func OnlyTabs(errs []*Error) bool {
+	for _, e := range errs {
+		if e.Msg != TabMsg {
+			return false
+		}
+	}
+	return len(errs) > 0
+}
+
+// UntabIndent returns data with the tabs in its indentation replaced by
+// spaces, at the first tab width (8, 4, 2: widest first, as editors show
+// tabs, so parameters stay nested under their parent) that makes it parse, so that a
+// checker can go on to report the file's other problems after naming the
+// tabs. ok is false when no width helps.
+func UntabIndent(data []byte) (out []byte, ok bool) {
+	for _, width := range []int{8, 4, 2} {
+		var b bytes.Buffer
+		for i, l := range bytes.Split(data, []byte("\n")) {
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			rest := bytes.TrimLeft(l, " \t")
+			col := 0
+			for _, c := range l[:len(l)-len(rest)] {
+				if c == '\t' {
+					col += width - col%width
+				} else {
+					col++
+				}
+			}
+			b.Write(bytes.Repeat([]byte(" "), col))
+			b.Write(rest)
+		}
+		var n yaml.Node
+		if yaml.Unmarshal(b.Bytes(), &n) == nil {
+			return b.Bytes(), true
+		}
+	}
+	return nil, false
 }

@@ -16,6 +16,7 @@
 package playbooks
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
@@ -50,6 +51,8 @@ type Playbook struct {
 	Origin Origin
 
 	kinds map[event.Kind]bool
+	// sinksLine is where Sinks was declared, for errors about a sink name.
+	sinksLine int
 }
 
 // Trigger is a named trigger of a playbook.
@@ -130,13 +133,19 @@ func parseFile(file string, data []byte, builtin bool) ([]*Playbook, Errors) {
 
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		for _, se := range params.SyntaxErrors(data) {
+		syntax := params.SyntaxErrors(data)
+		for _, se := range syntax {
 			add(se.Line, "%s", se.Msg)
 		}
 		if len(errs) == 0 { // cannot happen: SyntaxErrors re-parses the same bytes
 			add(0, "invalid YAML: %v", err)
 		}
-		return nil, errs
+		// Tabs alone: name them, then check the rest as if they were spaces,
+		// so one run shows every problem. The file is rejected either way.
+		untabbed, ok := params.UntabIndent(data)
+		if !params.OnlyTabs(syntax) || !ok || yaml.Unmarshal(untabbed, &doc) != nil {
+			return nil, errs
+		}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, nil // empty file
@@ -210,6 +219,7 @@ func parseFile(file string, data []byte, builtin bool) ([]*Playbook, Errors) {
 					pb.Actions = append(pb.Actions, Action{Name: a.name, Line: a.keyNode.Line, Action: act})
 				}
 			case "sinks":
+				pb.sinksLine = val.Line
 				if err := val.Decode(&pb.Sinks); err != nil {
 					add(val.Line, "sinks: expected a list of sink names")
 				}
@@ -285,7 +295,7 @@ func checkSinks(pbs []*Playbook, known []string) Errors {
 	for _, pb := range pbs {
 		for _, s := range pb.Sinks {
 			if !slices.Contains(known, s) {
-				errs = append(errs, Error{File: pb.File, Line: pb.Line,
+				errs = append(errs, Error{File: pb.File, Line: cmp.Or(pb.sinksLine, pb.Line),
 					Msg: fmt.Sprintf("playbook %q names sink %q, which is not configured%s", pb.Name, s, sinkHint(s, known))})
 			}
 		}
@@ -298,7 +308,7 @@ func checkSinks(pbs []*Playbook, known []string) Errors {
 func sinkHint(name string, known []string) string {
 	list := " (configured: " + strings.Join(known, ", ") + ")"
 	if best := params.Suggest(name, known); best != "" {
-		return fmt.Sprintf(" (did you mean %q?; configured: %s)", best, strings.Join(known, ", "))
+		return fmt.Sprintf(" (did you mean %q? configured: %s)", best, strings.Join(known, ", "))
 	}
 	return list
 }

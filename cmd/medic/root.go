@@ -21,13 +21,14 @@ runs the YAML playbooks that match them, and delivers the findings to sinks.
 
   medic serve                      run the service (embedded NATS, ./playbooks, stdout + file sinks)
   medic trigger prometheus_alert alert_name=KubePodCrashLooping namespace=shop pod_name=cart-7d9
+  medic config check               list every problem in medic.yaml (file:line:column)
   medic playbooks validate ./playbooks
   medic kb search "etcd has no leader"   search the knowledge base (runbooks)
   medic ask "why is my pod crash looping?"`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newTriggerCmd(), newPlaybooksCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newTriggerCmd(), newPlaybooksCmd(), newConfigCmd(), newVersionCmd())
 	root.AddCommand(newKBCmd(), newAskCmd()) // kb.go, ask.go
 	return root
 }
