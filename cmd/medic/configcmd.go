@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -60,7 +59,7 @@ Exit status 1 when there is any problem.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of problems (file, line, column, field, message, suggestion)")
+	addJSONFlag(cmd, &asJSON, "print a JSON array of problems (file, line, column, field, message, suggestion)")
 	return cmd
 }
 
@@ -73,16 +72,6 @@ func writeConfigProblemsJSON(w io.Writer, probs []config.Problem) error {
 	}
 	if len(probs) > 0 {
 		return exitError{code: 1}
-	}
-	return nil
-}
-
-// writeJSON is the one way the CLI prints JSON: indented, one document.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("write JSON: %w", err)
 	}
 	return nil
 }

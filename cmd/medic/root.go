@@ -34,14 +34,21 @@ runs the YAML playbooks that match them, and delivers the findings to sinks.
 }
 
 func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), map[string]string{"version": version.String()})
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), version.String())
+			return nil
 		},
 	}
+	addJSONFlag(cmd, &asJSON, `print {"version": "…"}`)
+	return cmd
 }
 
 // configPath returns the --config flag, MEDIC_CONFIG, or ./medic.yaml when it
