@@ -168,7 +168,9 @@ func newKBSearchCmd() *cobra.Command {
 				return err
 			}
 			defer k.Close()
-			hits, err := k.Retriever.Search(ctx, args[0], topK, 0)
+			// One hit per source (its best chunk): a runbook split into
+			// chunks is one answer to the reader, not several.
+			hits, err := k.Retriever.Search(ctx, args[0], topK, 1)
 			if err != nil {
 				return err
 			}
