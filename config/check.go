@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -165,6 +166,7 @@ func decodeSections(path string, root *yaml.Node, cfg *Config) []Problem {
 	}
 	probs := fromParamErrors(path, params.UnknownKeys(root, reflect.TypeFor[Config](), "key"), root)
 	known := params.Fields(reflect.TypeFor[Config]())
+	def := Default()
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		key := root.Content[i]
 		if _, ok := known[key.Value]; !ok {
@@ -173,6 +175,12 @@ func decodeSections(path string, root *yaml.Node, cfg *Config) []Problem {
 		section := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: root.Content[i : i+2]}
 		if err := section.Decode(cfg); err != nil {
 			probs = append(probs, decodeProblems(path, root, key, err)...)
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				// The decode stopped part-way; what it left would only
+				// fail Validate for the same reason.
+				resetField(cfg, &def, key.Value)
+			}
 		}
 	}
 	return probs
@@ -201,13 +209,13 @@ func decodeProblems(path string, root, key *yaml.Node, err error) []Problem {
 		}
 		return probs
 	}
+	var list params.ErrorList
+	if errors.As(err, &list) {
+		return fromParamErrors(path, fromTop(list), root)
+	}
 	var pe *params.Error
 	if errors.As(err, &pe) && pe.Line > 0 {
-		field, col := fieldAtLine(root, pe.Line)
-		if pe.Column > 0 {
-			col = pe.Column
-		}
-		return []Problem{{File: path, Line: pe.Line, Column: col, Field: field, Message: pe.Msg, Suggestion: pe.Suggestion}}
+		return fromParamErrors(path, fromTop([]*params.Error{pe}), root)
 	}
 	return []Problem{{File: path, Line: key.Line, Column: key.Column, Field: key.Value, Message: err.Error()}}
 }
@@ -245,12 +253,26 @@ func typeMessage(m string) string {
 	return fmt.Sprintf("%s is not %s", got, want)
 }
 
+// fromTop drops the field paths of errors from a nested decode, which are
+// relative to where it began, so fromParamErrors finds them from the top.
+func fromTop(errs []*params.Error) []*params.Error {
+	out := make([]*params.Error, len(errs))
+	for i, e := range errs {
+		c := *e
+		c.Field = ""
+		out[i] = &c
+	}
+	return out
+}
+
 func fromParamErrors(path string, errs []*params.Error, root *yaml.Node) []Problem {
 	probs := make([]Problem, 0, len(errs))
 	for _, e := range errs {
 		p := Problem{File: path, Line: e.Line, Column: e.Column, Field: e.Field, Message: e.Msg, Suggestion: e.Suggestion}
-		if p.Field == "" && root != nil {
-			p.Field, _ = fieldAtLine(root, e.Line)
+		if root != nil && (p.Field == "" || p.Column == 0) {
+			field, col := fieldAt(root, e.Line, e.Column)
+			p.Field = cmp.Or(field, p.Field)
+			p.Column = cmp.Or(p.Column, col)
 		}
 		probs = append(probs, p)
 	}
@@ -260,6 +282,22 @@ func fromParamErrors(path string, errs []*params.Error, root *yaml.Node) []Probl
 // fieldAtLine returns the path of the first key or list item on line, and
 // the column of its value, for errors that carry only a line.
 func fieldAtLine(root *yaml.Node, line int) (string, int) {
+	return fieldAt(root, line, 0)
+}
+
+// fieldAt is fieldAtLine preferring the key at column col, for lines that
+// hold several keys ({a: 1, b: 2}).
+func fieldAt(root *yaml.Node, line, col int) (string, int) {
+	if col > 0 {
+		if f, c := findKeyAt(root, line, col, true); f != "" {
+			return f, c
+		}
+	}
+	return findKeyAt(root, line, col, false)
+}
+
+// findKeyAt walks root for the first key on line (at col too when exact).
+func findKeyAt(root *yaml.Node, line, col int, exact bool) (string, int) {
 	var walk func(n *yaml.Node, path string) (string, int, bool)
 	walk = func(n *yaml.Node, path string) (string, int, bool) {
 		switch n.Kind {
@@ -267,7 +305,7 @@ func fieldAtLine(root *yaml.Node, line int) (string, int) {
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, v := n.Content[i], n.Content[i+1]
 				p := joinField(path, k.Value)
-				if k.Line == line {
+				if k.Line == line && (!exact || k.Column == col) {
 					return p, v.Column, true
 				}
 				if f, c, ok := walk(v, p); ok {
@@ -277,7 +315,7 @@ func fieldAtLine(root *yaml.Node, line int) (string, int) {
 		case yaml.SequenceNode:
 			for i, item := range n.Content {
 				p := fmt.Sprintf("%s[%d]", path, i)
-				if item.Line == line && item.Kind == yaml.ScalarNode {
+				if item.Line == line && item.Kind == yaml.ScalarNode && !exact {
 					return p, item.Column, true
 				}
 				if f, c, ok := walk(item, p); ok {

@@ -24,6 +24,10 @@ func TestCheck(t *testing.T) {
 			`:3:1: engine.workerz: tab character used for indentation; YAML needs spaces`,
 			`:3:9: engine.workerz: unknown key "workerz" (did you mean "workers"?)`,
 		}},
+		{"every unknown key of a type that decodes itself", "playbook_repos:\n  - url: https://example.com/team.git\n    branh: main\n    auth: {tokn_env: T}\n", []string{
+			`:3:5: playbook_repos[0].branh: unknown parameter "branh" (did you mean "branch"?)`,
+			`:4:12: playbook_repos[0].auth.tokn_env: unknown parameter "tokn_env" (did you mean "token_env"?)`,
+		}},
 		{"not a mapping", "- a\n", []string{`:1:1: the configuration must be a mapping of settings (key: value)`}},
 		{"both of a pair", "webhook: {username: u}\n", []string{`:1:11: webhook.username and webhook.password: set both or neither`}},
 	}

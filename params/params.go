@@ -125,10 +125,36 @@ func typeError(node *yaml.Node, err error) error {
 }
 
 func checkKnown(node *yaml.Node, t reflect.Type) error {
-	if errs := unknownKeys(node, t, "", "parameter", nil); len(errs) > 0 {
+	switch errs := unknownKeys(node, t, "", "parameter", nil); len(errs) {
+	case 0:
+		return nil
+	case 1:
 		return errs[0]
+	default:
+		return ErrorList(errs)
 	}
-	return nil
+}
+
+// ErrorList is several problems found in one pass, in document order, so a
+// file's every misspelt parameter shows in one run. errors.As finds the
+// first *Error in it, so callers that know only *Error still get a line.
+type ErrorList []*Error
+
+func (l ErrorList) Error() string {
+	msgs := make([]string, len(l))
+	for i, e := range l {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap exposes the problems to errors.Is and errors.As.
+func (l ErrorList) Unwrap() []error {
+	out := make([]error, len(l))
+	for i, e := range l {
+		out[i] = e
+	}
+	return out
 }
 
 // UnknownKeys walks node against type t (a struct, or a slice or map of

@@ -123,6 +123,13 @@ func parseFile(file string, data []byte, builtin bool) ([]*Playbook, Errors) {
 		errs = append(errs, Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
 	}
 	addErr := func(node *yaml.Node, err error) {
+		var list params.ErrorList
+		if errors.As(err, &list) {
+			for _, pe := range list {
+				add(cmp.Or(pe.Line, node.Line), "%s", pe.Msg)
+			}
+			return
+		}
 		var pe *params.Error
 		if errors.As(err, &pe) && pe.Line > 0 {
 			add(pe.Line, "%s", pe.Msg)
