@@ -45,44 +45,56 @@ func (p Problem) String() string {
 }
 
 // Check judges the configuration at path (none when empty) as Load would,
-// but reports every problem it can instead of the first: YAML syntax, every
-// unknown key with the closest known one, every value of the wrong type,
-// each top-level section decoded on its own so one bad section does not
-// hide the others, and then the first error of Validate, placed at its
-// field's line. Validate stops at its first error, so a second invalid
-// value shows once the first is fixed.
+// but reports every problem it can instead of the first: YAML syntax (after
+// naming tabs in the indentation it goes on as if they were spaces), every
+// unknown key with the closest known one, every value of the wrong type
+// (each top-level section is decoded on its own, so one bad section does
+// not hide the others), and every invalid value Validate finds, each at its
+// field's line.
 func Check(path string, environ []string) []Problem {
 	cfg := Default()
 	var probs []Problem
 	var root *yaml.Node
 	if path != "" {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return []Problem{{File: path, Message: fmt.Sprintf("read config: %v", err)}}
-		}
-		if errs := params.SyntaxErrors(raw); len(errs) > 0 {
-			probs = fromParamErrors(path, errs, nil)
-			untabbed, ok := params.UntabIndent(raw)
-			if !params.OnlyTabs(errs) || !ok {
-				return probs
-			}
-			raw = untabbed // named the tabs; now check the rest as if they were spaces
-		}
-		var doc yaml.Node
-		if err := yaml.Unmarshal(raw, &doc); err != nil { // cannot happen after SyntaxErrors
-			return []Problem{{File: path, Message: fmt.Sprintf("invalid YAML: %v", err)}}
-		}
-		if len(doc.Content) == 1 {
-			root = doc.Content[0]
-		}
-		for i := range probs { // the tabs, now that there is a tree to name their fields
-			probs[i].Field, _ = fieldAtLine(root, probs[i].Line)
+		var stop bool
+		root, probs, stop = parseForCheck(path)
+		if stop {
+			return probs
 		}
 		probs = append(probs, decodeSections(path, root, &cfg)...)
 	}
 	probs = append(probs, validationProblems(path, root, &cfg, environ)...)
 	sort.SliceStable(probs, func(i, j int) bool { return lineKey(probs[i]) < lineKey(probs[j]) })
 	return probs
+}
+
+// parseForCheck reads and parses the file. stop says the problems found
+// leave nothing further to check.
+func parseForCheck(path string) (root *yaml.Node, probs []Problem, stop bool) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, []Problem{{File: path, Message: fmt.Sprintf("read config: %v", err)}}, true
+	}
+	if errs := params.SyntaxErrors(raw); len(errs) > 0 {
+		probs = fromParamErrors(path, errs, nil)
+		untabbed, ok := params.UntabIndent(raw)
+		if !params.OnlyTabs(errs) || !ok {
+			return nil, probs, true
+		}
+		raw = untabbed // named the tabs; now check the rest as if they were spaces
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil { // cannot happen after SyntaxErrors
+		return nil, append(probs, Problem{File: path, Message: fmt.Sprintf("invalid YAML: %v", err)}), true
+	}
+	if len(doc.Content) != 1 {
+		return nil, probs, false // an empty file: the defaults
+	}
+	root = doc.Content[0]
+	for i := range probs { // the tabs, now that there is a tree to name their fields
+		probs[i].Field, _ = fieldAtLine(root, probs[i].Line)
+	}
+	return root, probs, false
 }
 
 // lineKey orders problems by line, those outside the file last.
