@@ -19,6 +19,7 @@ func TestConfigCheckGolden(t *testing.T) {
 		code int
 	}{
 		{"config-check-ok.txt", []string{"config", "check", repoCfg}, 0},
+		{"config-check-ok.txt", []string{"config", "check", "-c", repoCfg}, 0},
 		{"config-check-broken.txt", []string{"config", "check", "testdata/config/broken.yaml"}, 1},
 		{"config-check-broken.json", []string{"config", "check", "--json", "testdata/config/broken.yaml"}, 1},
 		{"config-check-tab.txt", []string{"config", "check", "testdata/config/tab.yaml"}, 1},

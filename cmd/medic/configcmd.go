@@ -21,6 +21,7 @@ func newConfigCmd() *cobra.Command {
 
 func newConfigCheckCmd() *cobra.Command {
 	var asJSON bool
+	var configFlag string
 	cmd := &cobra.Command{
 		Use:   "check [FILE]",
 		Short: "Check a configuration file; list every problem as FILE:LINE:COLUMN: field: reason",
@@ -29,13 +30,14 @@ environment variables applied) and list every problem at once: YAML syntax (a ta
 in the indentation is named as such), unknown keys with the closest known key,
 values of the wrong type, and the first invalid value Validate finds.
 
-FILE defaults to the file medic serve would use: $MEDIC_CONFIG, else ./medic.yaml.
+FILE defaults to the file medic serve would use: --config, else $MEDIC_CONFIG, else
+./medic.yaml.
 Exit status 1 when there is any problem.`,
 		Example: `  medic config check
   medic config check deploy/medic.yaml --json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := configPath("")
+			path := configPath(configFlag)
 			if len(args) == 1 {
 				path = args[0]
 			}
@@ -59,6 +61,7 @@ Exit status 1 when there is any problem.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVarP(&configFlag, "config", "c", "", "configuration file, as for medic serve (FILE wins)")
 	addJSONFlag(cmd, &asJSON, "print a JSON array of problems (file, line, column, field, message, suggestion)")
 	return cmd
 }
