@@ -228,8 +228,29 @@ func Load(path string, environ []string) (Config, error) {
 			return cfg, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
-	if err := applyEnv(&cfg, environ); err != nil {
+	if err := cfg.complete(environ); err != nil {
+		if path != "" && errors.Is(err, errInvalid) {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
 		return cfg, err
+	}
+	return cfg, nil
+}
+
+// errInvalid marks errors of Validate, which Load prefixes with the file.
+var errInvalid = errors.New("invalid configuration")
+
+type invalidError struct{ err error }
+
+func (e invalidError) Error() string   { return e.err.Error() }
+func (e invalidError) Unwrap() []error { return []error{e.err, errInvalid} }
+
+// complete is everything Load does after decoding the file, shared with
+// Check so that both judge a configuration the same way: the environment
+// overlay, derived defaults, secret files, and Validate.
+func (cfg *Config) complete(environ []string) error {
+	if err := applyEnv(cfg, environ); err != nil {
+		return err
 	}
 	if cfg.Bus.URL == "" && cfg.Bus.StoreDir == "" {
 		cfg.Bus.StoreDir = bus.StoreDirFor(cfg.DataDir)
@@ -237,24 +258,21 @@ func Load(path string, environ []string) (Config, error) {
 	if len(cfg.Sinks) == 0 {
 		specs, err := DefaultSinks(cfg.DataDir)
 		if err != nil {
-			return cfg, err
+			return err
 		}
 		cfg.Sinks = specs
 	}
 	cfg.setPlaybookRepoDefaults()
-	if err := readSecretFiles(&cfg); err != nil {
-		return cfg, err
+	if err := readSecretFiles(cfg); err != nil {
+		return err
 	}
 	if err := cfg.checkPlaybookRepoSecrets(environ); err != nil {
-		return cfg, err
+		return err
 	}
 	if err := cfg.Validate(); err != nil {
-		if path != "" {
-			return cfg, fmt.Errorf("config %s: %w", path, err)
-		}
-		return cfg, err
+		return invalidError{err}
 	}
-	return cfg, nil
+	return nil
 }
 
 func decodeStrict(raw []byte, cfg *Config) error {

@@ -25,6 +25,13 @@ type Error struct {
 	Line   int
 	Column int
 	Msg    string
+	// Field is the dotted path of the offending key below the node that
+	// UnknownKeys started from ("http.addrr", "sinks[0].name"); empty when
+	// not known.
+	Field string
+	// Suggestion is the known key or name closest to a misspelt one, for
+	// tools that print "did you mean" their own way (medic config check --json).
+	Suggestion string
 }
 
 func (e *Error) Error() string {
@@ -118,16 +125,64 @@ func typeError(node *yaml.Node, err error) error {
 }
 
 func checkKnown(node *yaml.Node, t reflect.Type) error {
+	switch errs := unknownKeys(node, t, "", "parameter", nil); len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	default:
+		return ErrorList(errs)
+	}
+}
+
+// ErrorList is several problems found in one pass, in document order, so a
+// file's every misspelt parameter shows in one run. errors.As finds the
+// first *Error in it, so callers that know only *Error still get a line.
+type ErrorList []*Error
+
+func (l ErrorList) Error() string {
+	msgs := make([]string, len(l))
+	for i, e := range l {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap exposes the problems to errors.Is and errors.As.
+func (l ErrorList) Unwrap() []error {
+	out := make([]error, len(l))
+	for i, e := range l {
+		out[i] = e
+	}
+	return out
+}
+
+// UnknownKeys walks node against type t (a struct, or a slice or map of
+// them) and returns an *Error for every key t does not declare, in document
+// order, each with its Field path and, when one is close, a Suggestion.
+// what names the keys in messages ("key", "parameter"). Types that unmarshal
+// themselves are not entered: they decide what they accept.
+func UnknownKeys(node *yaml.Node, t reflect.Type, what string) []*Error {
+	if node != nil && node.Kind == yaml.DocumentNode && len(node.Content) == 1 {
+		node = node.Content[0]
+	}
+	if node == nil {
+		return nil
+	}
+	return unknownKeys(node, t, "", what, nil)
+}
+
+func unknownKeys(node *yaml.Node, t reflect.Type, path, what string, errs []*Error) []*Error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType) {
-		return nil // the type decides for itself
+		return errs // the type decides for itself
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if node.Kind != yaml.MappingNode {
-			return nil // node.Decode reports the type mismatch with its line
+			return errs // node.Decode reports the type mismatch with its line
 		}
 		fields := structFields(t)
 		for i := 0; i+1 < len(node.Content); i += 2 {
@@ -135,32 +190,47 @@ func checkKnown(node *yaml.Node, t reflect.Type) error {
 			if key.Value == "<<" {
 				continue
 			}
+			field := joinPath(path, key.Value)
 			ft, ok := fields[key.Value]
 			if !ok {
-				return Errorf(key, "unknown parameter %q%s", key.Value, suggest(key.Value, fields))
+				known := keysOf(fields)
+				e := Errorf(key, "unknown %s %q%s", what, key.Value, Hint(key.Value, known))
+				e.Field, e.Suggestion = field, Suggest(key.Value, known)
+				errs = append(errs, e)
+				continue
 			}
-			if err := checkKnown(val, ft); err != nil {
-				return err
-			}
+			errs = unknownKeys(val, ft, field, what, errs)
 		}
 	case reflect.Slice, reflect.Array:
 		if node.Kind == yaml.SequenceNode {
-			for _, item := range node.Content {
-				if err := checkKnown(item, t.Elem()); err != nil {
-					return err
-				}
+			for i, item := range node.Content {
+				errs = unknownKeys(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), what, errs)
 			}
 		}
 	case reflect.Map:
 		if node.Kind == yaml.MappingNode {
-			for i := 1; i < len(node.Content); i += 2 {
-				if err := checkKnown(node.Content[i], t.Elem()); err != nil {
-					return err
-				}
+			for i := 0; i+1 < len(node.Content); i += 2 {
+				errs = unknownKeys(node.Content[i+1], t.Elem(), joinPath(path, node.Content[i].Value), what, errs)
 			}
 		}
 	}
-	return nil
+	return errs
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func keysOf(fields map[string]reflect.Type) []string {
+	names := make([]string, 0, len(fields))
+	for k := range fields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Fields maps the YAML keys of struct type t to their field types, following
@@ -220,25 +290,29 @@ func Names(v any) []string {
 	return names
 }
 
-func suggest(got string, fields map[string]reflect.Type) string {
-	best, bestDist := "", 3
-	for name := range fields {
+// Suggest returns the name in known closest to got, or "" when none is
+// close enough to be the likely intent: within two edits, or a fifth of
+// got's length for long names ("prometheus_alert" → "on_prometheus_alert").
+func Suggest(got string, known []string) string {
+	best, bestDist := "", max(3, len(got)/5+1)
+	for _, name := range known {
 		if d := distance(got, name); d < bestDist || (d == bestDist && name < best) {
 			best, bestDist = name, d
 		}
 	}
-	if best != "" {
+	return best
+}
+
+// Hint is the parenthesised tail of an "unknown …" message: the closest
+// name as "did you mean", else the whole list, which is short enough to read.
+func Hint(got string, known []string) string {
+	if best := Suggest(got, known); best != "" {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
-	if len(fields) == 0 {
+	if len(known) == 0 {
 		return " (it takes no parameters)"
 	}
-	names := make([]string, 0, len(fields))
-	for k := range fields {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return " (known: " + strings.Join(names, ", ") + ")"
+	return " (known: " + strings.Join(known, ", ") + ")"
 }
 
 // distance is the Levenshtein distance; the strings are parameter names, so

@@ -18,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -32,7 +33,53 @@ import (
 // talks to repositories through go-git only, so file:// URLs (local mirrors,
 // tests) are served by go-git's in-process server instead.
 func init() {
-	client.InstallProtocol("file", server.NewClient(server.DefaultLoader))
+	client.InstallProtocol("file", server.NewClient(gitDirLoader{server.DefaultLoader}))
+}
+
+// gitDirLoader lets a file:// URL name a working copy as git does, not only
+// a bare repository. go-git's file server opens the path itself as the
+// object store; for a working copy that is the work tree, which holds no
+// objects, so every fetch answered "the repository is empty". The store of
+// a working copy is its .git folder, or the folder a .git file points to
+// (a submodule's).
+type gitDirLoader struct{ next server.Loader }
+
+func (l gitDirLoader) Load(ep *transport.Endpoint) (storer.Storer, error) {
+	if dir, ok := gitDirOf(ep.Path); ok {
+		cp := *ep
+		cp.Path = dir
+		ep = &cp
+	}
+	return l.next.Load(ep)
+}
+
+// gitDirOf returns the Git folder of the working copy at path; ok is false
+// for a bare repository or anything else, which the next loader judges.
+func gitDirOf(path string) (string, bool) {
+	if _, err := os.Stat(filepath.Join(path, "config")); err == nil {
+		return "", false // bare: the path is the store
+	}
+	dotGit := filepath.Join(path, ".git")
+	st, err := os.Stat(dotGit)
+	switch {
+	case err != nil:
+		return "", false
+	case st.IsDir():
+		return dotGit, true
+	}
+	b, err := os.ReadFile(dotGit)
+	if err != nil {
+		return "", false
+	}
+	dir, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "gitdir:")
+	if !ok {
+		return "", false
+	}
+	dir = strings.TrimSpace(dir)
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(path, dir)
+	}
+	return dir, true
 }
 
 // FixtureDir is the folder name of playbook test fixtures; ReadDir and Git

@@ -336,6 +336,34 @@ func TestGitUnknownBranchAndEmptyRepositoryAreFetchErrors(t *testing.T) {
 	}
 }
 
+// TestGitFileURLToAWorkingCopy: a file:// URL (or a bare path) may name a
+// repository with a work tree, as git itself accepts; it used to fail with
+// "the repository is empty" because go-git's file server opened the work
+// tree as the object store.
+func TestGitFileURLToAWorkingCopy(t *testing.T) {
+	r := gittest.NewRemote(t, "team")
+	c1 := r.Push("v1", map[string]string{"playbooks/a.yaml": pb("crash", "v1")})
+	tests := []struct {
+		name, url string
+	}{
+		{"file URL", r.WorkFileURL()},
+		{"plain path", strings.TrimPrefix(r.WorkFileURL(), "file://")},
+		{"bare repository still works", r.FileURL()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewGitSource(GitRepoOptions{Name: "team", URL: tt.url, Branch: "main", Path: "playbooks"}, filepath.Join(t.TempDir(), "clone"))
+			changed, err := g.Fetch(context.Background())
+			if err != nil || !changed {
+				t.Fatalf("fetch %s: changed=%v err=%v", tt.url, changed, err)
+			}
+			if got := g.Status().Commit; got != c1 {
+				t.Errorf("commit %q, want %q", got, c1)
+			}
+		})
+	}
+}
+
 // TestGitMissingFolderIsRejected: a commit that removes the playbook folder
 // is a bad commit, not an empty set.
 func TestGitMissingFolderIsRejected(t *testing.T) {

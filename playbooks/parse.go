@@ -16,6 +16,7 @@
 package playbooks
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
@@ -50,6 +51,8 @@ type Playbook struct {
 	Origin Origin
 
 	kinds map[event.Kind]bool
+	// sinksLine is where Sinks was declared, for errors about a sink name.
+	sinksLine int
 }
 
 // Trigger is a named trigger of a playbook.
@@ -107,6 +110,9 @@ func (es Errors) Error() string {
 	return strings.Join(msgs, "\n")
 }
 
+// playbookKeys are the keys of one playbook, for "did you mean".
+var playbookKeys = []string{"actions", "description", "name", "sinks", "stop", "triggers"}
+
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,126}$`)
 
 // parseFile parses one file's playbooks. It collects every error it can
@@ -117,6 +123,13 @@ func parseFile(file string, data []byte, builtin bool) ([]*Playbook, Errors) {
 		errs = append(errs, Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
 	}
 	addErr := func(node *yaml.Node, err error) {
+		var list params.ErrorList
+		if errors.As(err, &list) {
+			for _, pe := range list {
+				add(cmp.Or(pe.Line, node.Line), "%s", pe.Msg)
+			}
+			return
+		}
 		var pe *params.Error
 		if errors.As(err, &pe) && pe.Line > 0 {
 			add(pe.Line, "%s", pe.Msg)
@@ -127,8 +140,19 @@ func parseFile(file string, data []byte, builtin bool) ([]*Playbook, Errors) {
 
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		add(yamlErrorLine(err), "invalid YAML: %s", stripYAMLLine(err))
-		return nil, errs
+		syntax := params.SyntaxErrors(data)
+		for _, se := range syntax {
+			add(se.Line, "%s", se.Msg)
+		}
+		if len(errs) == 0 { // cannot happen: SyntaxErrors re-parses the same bytes
+			add(0, "invalid YAML: %v", err)
+		}
+		// Tabs alone: name them, then check the rest as if they were spaces,
+		// so one run shows every problem. The file is rejected either way.
+		untabbed, ok := params.UntabIndent(data)
+		if !params.OnlyTabs(syntax) || !ok || yaml.Unmarshal(untabbed, &doc) != nil {
+			return nil, errs
+		}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, nil // empty file
@@ -202,6 +226,7 @@ func parseFile(file string, data []byte, builtin bool) ([]*Playbook, Errors) {
 					pb.Actions = append(pb.Actions, Action{Name: a.name, Line: a.keyNode.Line, Action: act})
 				}
 			case "sinks":
+				pb.sinksLine = val.Line
 				if err := val.Decode(&pb.Sinks); err != nil {
 					add(val.Line, "sinks: expected a list of sink names")
 				}
@@ -210,7 +235,7 @@ func parseFile(file string, data []byte, builtin bool) ([]*Playbook, Errors) {
 					add(val.Line, "stop: expected true or false")
 				}
 			default:
-				add(key.Line, "unknown playbook key %q (known: name, description, triggers, actions, sinks, stop)", key.Value)
+				add(key.Line, "unknown playbook key %q%s", key.Value, params.Hint(key.Value, playbookKeys))
 			}
 		}
 		if !haveTriggers {
@@ -264,23 +289,6 @@ func namedItems(list *yaml.Node, what string, add func(int, string, ...any)) []n
 	return out
 }
 
-var yamlLineRE = regexp.MustCompile(`line (\d+)`)
-
-func yamlErrorLine(err error) int {
-	m := yamlLineRE.FindStringSubmatch(err.Error())
-	if m == nil {
-		return 0
-	}
-	var n int
-	fmt.Sscanf(m[1], "%d", &n)
-	return n
-}
-
-func stripYAMLLine(err error) string {
-	s := strings.TrimPrefix(err.Error(), "yaml: ")
-	return regexp.MustCompile(`^line \d+: `).ReplaceAllString(s, "")
-}
-
 func baseName(path string) string {
 	if i := strings.LastIndexAny(path, `/\:`); i >= 0 {
 		return path[i+1:]
@@ -294,10 +302,20 @@ func checkSinks(pbs []*Playbook, known []string) Errors {
 	for _, pb := range pbs {
 		for _, s := range pb.Sinks {
 			if !slices.Contains(known, s) {
-				errs = append(errs, Error{File: pb.File, Line: pb.Line,
-					Msg: fmt.Sprintf("playbook %q names sink %q, which is not configured (configured: %s)", pb.Name, s, strings.Join(known, ", "))})
+				errs = append(errs, Error{File: pb.File, Line: cmp.Or(pb.sinksLine, pb.Line),
+					Msg: fmt.Sprintf("playbook %q names sink %q, which is not configured%s", pb.Name, s, sinkHint(s, known))})
 			}
 		}
 	}
 	return errs
+}
+
+// sinkHint suggests the configured sink a misspelt name most likely meant,
+// and lists them all either way: the list is what the reader checks next.
+func sinkHint(name string, known []string) string {
+	list := " (configured: " + strings.Join(known, ", ") + ")"
+	if best := params.Suggest(name, known); best != "" {
+		return fmt.Sprintf(" (did you mean %q? configured: %s)", best, strings.Join(known, ", "))
+	}
+	return list
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -56,9 +55,7 @@ Without ai.chat_model it says "AI is not configured" and exits with status 1.`,
 				return fmt.Errorf("AI unavailable: %w", err)
 			}
 			if asJSON {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(ans)
+				return writeJSON(w, ans)
 			}
 			fmt.Fprint(w, "\n\n")
 			if len(ans.Citations) > 0 {
@@ -85,6 +82,6 @@ Without ai.chat_model it says "AI is not configured" and exits with status 1.`,
 	cmd.Flags().StringVarP(&configFlag, "config", "c", "", "configuration file (default: $MEDIC_CONFIG, else ./medic.yaml if present)")
 	cmd.Flags().StringVar(&model, "model", "", "chat model (default: ai.chat_model)")
 	cmd.Flags().IntVar(&maxTokens, "max-tokens", 0, "bound the answer (default: ai.max_tokens)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the answer, its citations and what was redacted as JSON")
+	addJSONFlag(cmd, &asJSON, "print the answer, its citations and what was redacted as JSON")
 	return cmd
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -120,18 +119,21 @@ folder or URL are removed. With ai.embedding_model set, every chunk is embedded 
 					errs = append(errs, fmt.Errorf("%s: %w", src, err))
 				}
 			}
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(reports); err != nil {
-					return err
-				}
+			if !asJSON {
+				return errors.Join(errs...)
 			}
-			return errors.Join(errs...)
+			if err := writeJSON(cmd.OutOrStdout(), reports); err != nil {
+				return err
+			}
+			if len(errs) > 0 { // the reports are the JSON; the failures go to stderr only
+				fmt.Fprintln(stderr, "medic:", errors.Join(errs...))
+				return exitError{code: 1}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&configFlag, "config", "c", "", "configuration file (default: $MEDIC_CONFIG, else ./medic.yaml if present)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the reports as JSON instead of progress")
+	addJSONFlag(cmd, &asJSON, "print the reports as JSON instead of progress")
 	return cmd
 }
 
@@ -166,7 +168,9 @@ func newKBSearchCmd() *cobra.Command {
 				return err
 			}
 			defer k.Close()
-			hits, err := k.Retriever.Search(ctx, args[0], topK, 0)
+			// One hit per source (its best chunk): a runbook split into
+			// chunks is one answer to the reader, not several.
+			hits, err := k.Retriever.Search(ctx, args[0], topK, 1)
 			if err != nil {
 				return err
 			}
@@ -176,9 +180,7 @@ func newKBSearchCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return writeJSON(w, out)
 			}
 			if len(out) == 0 {
 				fmt.Fprintln(w, "no match")
@@ -196,12 +198,29 @@ func newKBSearchCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&configFlag, "config", "c", "", "configuration file (default: $MEDIC_CONFIG, else ./medic.yaml if present)")
 	cmd.Flags().IntVar(&topK, "top-k", 5, "number of hits")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of hits (source, title, heading, score, text)")
+	addJSONFlag(cmd, &asJSON, "print a JSON array of hits (source, title, heading, score, text)")
 	return cmd
+}
+
+// kbStatus is `medic kb status --json`.
+type kbStatus struct {
+	Store          string         `json:"store"`
+	Where          string         `json:"where"`
+	Version        string         `json:"version"`
+	Files          int            `json:"files"`
+	EmbeddingModel string         `json:"embedding_model,omitempty"`
+	ChatModel      string         `json:"chat_model,omitempty"`
+	Roots          []kbStatusRoot `json:"roots"`
+}
+
+type kbStatusRoot struct {
+	Root  string `json:"root"`
+	Files int    `json:"files"`
 }
 
 func newKBStatusCmd() *cobra.Command {
 	var configFlag string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the knowledge base: store, sources, version",
@@ -234,6 +253,14 @@ func newKBStatusCmd() *cobra.Command {
 			if cfg.KnowledgeBase.Store == "weaviate" {
 				where = cfg.KnowledgeBase.Weaviate.URL + " collection " + cfg.KnowledgeBase.Weaviate.Collection
 			}
+			if asJSON {
+				st := kbStatus{Store: cfg.KnowledgeBase.Store, Where: where, Version: version, Files: len(srcs),
+					EmbeddingModel: cfg.AI.EmbeddingModel, ChatModel: cfg.AI.ChatModel, Roots: []kbStatusRoot{}}
+				for _, r := range order {
+					st.Roots = append(st.Roots, kbStatusRoot{Root: r, Files: roots[r]})
+				}
+				return writeJSON(w, st)
+			}
 			fmt.Fprintf(w, "store:     %s (%s)\nversion:   %s\nfiles:     %d\n", cfg.KnowledgeBase.Store, where, version, len(srcs))
 			fmt.Fprintf(w, "embedding: %s\nchat:      %s\n", orNone(cfg.AI.EmbeddingModel), orNone(cfg.AI.ChatModel))
 			for _, r := range order {
@@ -243,6 +270,7 @@ func newKBStatusCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&configFlag, "config", "c", "", "configuration file (default: $MEDIC_CONFIG, else ./medic.yaml if present)")
+	addJSONFlag(cmd, &asJSON, "print the store, version and sources as JSON")
 	return cmd
 }
 

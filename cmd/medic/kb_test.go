@@ -151,3 +151,31 @@ func TestAsk(t *testing.T) {
 		t.Errorf("request %+v", req)
 	}
 }
+
+// TestKBSearchOneHitPerSource: a runbook split into chunks that all match
+// is listed once, with its best chunk.
+func TestKBSearchOneHitPerSource(t *testing.T) {
+	cfg := writeKBConfig(t, "")
+	docs := t.TempDir()
+	filler := strings.Repeat("Check the dashboards, the recent deploys and the logs of every replica. ", 40)
+	body := "# WombatDown\n\n## Meaning\n\nThe wombat service is down. " + filler +
+		"\n\n## Impact\n\nNo wombat reports. " + filler +
+		"\n\n## Mitigation\n\nRestart the wombat: wombat wombat wombat. " + filler + "\n"
+	if err := os.WriteFile(filepath.Join(docs, "WombatDown.md"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := runCLI(t, "kb", "ingest", docs, "--config", cfg); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	out, stderr, err := runCLI(t, "kb", "search", "wombat", "--json", "--config", cfg)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var hits []kbHit
+	if err := json.Unmarshal([]byte(out), &hits); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(hits) != 1 || hits[0].Source != "WombatDown.md" || !strings.Contains(hits[0].Heading, "Mitigation") {
+		t.Fatalf("want the one runbook once, with its best chunk (Mitigation); got %d hits: %+v", len(hits), hits)
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -126,7 +125,7 @@ every sink a playbook names is configured. Meant for a playbook repository's CI.
 		},
 	}
 	flags.register(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	addJSONFlag(cmd, &asJSON, "print the result as JSON")
 	return cmd
 }
 
@@ -152,9 +151,7 @@ func writeValidateJSON(w io.Writer, set *playbooks.Set, files []string, errs pla
 	for _, e := range errs {
 		out.Errors = append(out.Errors, jsonErr{File: e.File, Line: e.Line, Message: e.Msg})
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
+	if err := writeJSON(w, out); err != nil {
 		return err
 	}
 	if !out.Valid {
@@ -163,8 +160,19 @@ func writeValidateJSON(w io.Writer, set *playbooks.Set, files []string, errs pla
 	return nil
 }
 
+// playbookEntry is one playbook of `medic playbooks list --json`.
+type playbookEntry struct {
+	Name     string   `json:"name"`
+	Triggers []string `json:"triggers"`
+	Actions  []string `json:"actions"`
+	Sinks    []string `json:"sinks"` // empty: the default sinks
+	Stop     bool     `json:"stop"`
+	Location string   `json:"location"`
+}
+
 func newPlaybooksListCmd() *cobra.Command {
 	var flags playbookFlags
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list [PATH ...]",
 		Short: "List playbooks in the order they run, with triggers, actions and sinks",
@@ -172,6 +180,9 @@ func newPlaybooksListCmd() *cobra.Command {
 			set, _, err := flags.load(args)
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), playbookEntries(set))
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tTRIGGERS\tACTIONS\tSINKS\tSTOP\tWHERE")
@@ -193,7 +204,26 @@ func newPlaybooksListCmd() *cobra.Command {
 		},
 	}
 	flags.register(cmd)
+	addJSONFlag(cmd, &asJSON, "print a JSON array of playbooks")
 	return cmd
+}
+
+func playbookEntries(set *playbooks.Set) []playbookEntry {
+	out := make([]playbookEntry, 0, len(set.Playbooks))
+	for _, p := range set.Playbooks {
+		e := playbookEntry{Name: p.Name, Triggers: []string{}, Actions: []string{}, Sinks: p.Sinks, Stop: p.Stop, Location: p.Location()}
+		for _, t := range p.Triggers {
+			e.Triggers = append(e.Triggers, t.Name)
+		}
+		for _, a := range p.Actions {
+			e.Actions = append(e.Actions, a.Name)
+		}
+		if e.Sinks == nil {
+			e.Sinks = []string{}
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 func plural(n int, word string) string {

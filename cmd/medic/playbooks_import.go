@@ -14,6 +14,7 @@ func newPlaybooksImportRobustaCmd() *cobra.Command {
 	var (
 		outDir  string
 		builtin bool
+		asJSON  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "import-robusta VALUES.yaml --out DIR",
@@ -50,6 +51,9 @@ why. With --builtin, Robusta's own built-in playbook lists are converted too.
 				return err
 			}
 			out := cmd.OutOrStdout()
+			if asJSON {
+				return writeJSON(out, importReport(res, pbPath, cfgPath))
+			}
 			fmt.Fprint(out, res.Report())
 			fmt.Fprintf(out, "\nwrote %s and %s\n", pbPath, cfgPath)
 			return nil
@@ -57,5 +61,32 @@ why. With --builtin, Robusta's own built-in playbook lists are converted too.
 	}
 	cmd.Flags().StringVarP(&outDir, "out", "o", "", "folder for playbooks.yaml and sinks.yaml (created)")
 	cmd.Flags().BoolVar(&builtin, "builtin", false, "also convert Robusta's builtinPlaybooks and priorityBuiltinPlaybooks (and platformPlaybooks when enabled)")
+	addJSONFlag(cmd, &asJSON, "print the report (counts, what was not converted or changed, files written) as JSON")
 	return cmd
+}
+
+// importJSON is `medic playbooks import-robusta --json`.
+type importJSON struct {
+	PlaybooksSeen      int             `json:"playbooks_seen"`
+	PlaybooksConverted int             `json:"playbooks_converted"`
+	SinksSeen          int             `json:"sinks_seen"`
+	SinksConverted     int             `json:"sinks_converted"`
+	NotConverted       []robusta.Issue `json:"not_converted"`
+	Changed            []robusta.Issue `json:"changed"`
+	Wrote              []string        `json:"wrote"`
+}
+
+func importReport(res *robusta.Result, files ...string) importJSON {
+	r := importJSON{
+		PlaybooksSeen: res.PlaybooksSeen, PlaybooksConverted: res.PlaybooksConverted,
+		SinksSeen: res.SinksSeen, SinksConverted: res.SinksConverted,
+		NotConverted: res.NotConverted, Changed: res.Changed, Wrote: files,
+	}
+	if r.NotConverted == nil {
+		r.NotConverted = []robusta.Issue{}
+	}
+	if r.Changed == nil {
+		r.Changed = []robusta.Issue{}
+	}
+	return r
 }

@@ -83,7 +83,7 @@ repository. A fixture:
 	}
 	flags.register(cmd)
 	cmd.Flags().StringVarP(&eventFile, "event", "e", "", "event file: an Alertmanager webhook message, a Kubernetes object or a medic event (JSON or YAML)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	addJSONFlag(cmd, &asJSON, "print the result as JSON")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "with fixtures, show what each event matched even when it passed")
 	return cmd
 }

@@ -21,26 +21,34 @@ runs the YAML playbooks that match them, and delivers the findings to sinks.
 
   medic serve                      run the service (embedded NATS, ./playbooks, stdout + file sinks)
   medic trigger prometheus_alert alert_name=KubePodCrashLooping namespace=shop pod_name=cart-7d9
+  medic config check               list every problem in medic.yaml (file:line:column)
   medic playbooks validate ./playbooks
   medic kb search "etcd has no leader"   search the knowledge base (runbooks)
   medic ask "why is my pod crash looping?"`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newTriggerCmd(), newPlaybooksCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newTriggerCmd(), newPlaybooksCmd(), newConfigCmd(), newVersionCmd())
 	root.AddCommand(newKBCmd(), newAskCmd()) // kb.go, ask.go
 	return root
 }
 
 func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), map[string]string{"version": version.String()})
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), version.String())
+			return nil
 		},
 	}
+	addJSONFlag(cmd, &asJSON, `print {"version": "…"}`)
+	return cmd
 }
 
 // configPath returns the --config flag, MEDIC_CONFIG, or ./medic.yaml when it

@@ -115,6 +115,11 @@ func (r *Remote) PushBranch(branch, msg string, files map[string]string) string 
 // FileURL is the bare repository as a file:// URL.
 func (r *Remote) FileURL() string { return "file://" + r.Bare }
 
+// WorkFileURL is the working clone (not bare) as a file:// URL: what a
+// newcomer points medic at when trying a playbook repository on a laptop.
+// Its branch main holds every commit Push made.
+func (r *Remote) WorkFileURL() string { return "file://" + r.Work }
+
 // Server serves every repository under a root over smart HTTP. With a
 // token, requests must carry it as basic auth (user x-access-token), as
 // GitHub, GitLab and Gitea accept it.

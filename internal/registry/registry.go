@@ -66,7 +66,7 @@ func (r *Registry[T]) Build(name string, node *yaml.Node) (T, error) {
 	def, ok := r.defs[name]
 	r.mu.RUnlock()
 	if !ok {
-		return zero, fmt.Errorf("unknown %s %q (known: %v)", r.kind, name, r.Names())
+		return zero, fmt.Errorf("unknown %s %q%s", r.kind, name, params.Hint(name, r.Names()))
 	}
 	p := def.NewParams()
 	if err := params.Decode(node, p); err != nil {
