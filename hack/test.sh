@@ -9,9 +9,9 @@
 #      per-user tools folder, so a warm machine skips them in a second);
 #   2. meanwhile vet, the gofmt check and every package that needs no
 #      third-party server run under the race detector;
-#   3. once the tools are there: the manifests and release-config checks and
-#      the packages that start real servers (found from the import graph:
-#      those that import test/toolbin).
+#   3. once the tools are there: the manifests, release-config and govulncheck
+#      checks, and the packages that start real servers (found from the import
+#      graph: those that import test/toolbin).
 # Environment: PKGS (default ./...), GO (default go), TEST_TIMEOUT (20m).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -97,6 +97,9 @@ say "rendered manifests check"
 make --no-print-directory -s manifests-check || status=$?
 say "release configuration check (goreleaser check)"
 make --no-print-directory -s release-check || status=$?
+
+say "govulncheck (offline database; accepted findings in test/vulncheck/exceptions.yaml)"
+make --no-print-directory -s vulncheck || status=$?
 
 say "tests against real servers: ${#servers[@]} packages"
 "${GO}" test -race -count=1 -timeout "${TEST_TIMEOUT}" "${servers[@]}" || status=$?
