@@ -88,6 +88,10 @@ type Consumer struct {
 // shutdownGrace is how long Stop lets running handlers finish.
 const shutdownGrace = 10 * time.Second
 
+// streamFullRetry is how long a handler whose output a full stream refused
+// waits before it tries again.
+const streamFullRetry = 250 * time.Millisecond
+
 // Consume creates or updates the durable consumer and starts handling its
 // messages until Stop or Close.
 func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Consumer, error) {
@@ -206,6 +210,25 @@ func (c *Consumer) handle(m jetstream.Msg, h Handler) {
 		beat.Stop()
 	}
 	err = c.safeHandle(h, d)
+	for full := 0; errors.Is(err, ErrStreamFull); full++ {
+		// The handler's output was refused by a full stream (the engine's
+		// findings). That is not this message's fault, so it must not use up
+		// its deliveries and end in the dead-letter stream: wait, with the
+		// heartbeat still running, and try again until there is room.
+		if full == 0 {
+			c.bus.logger.Warn("handler output refused by a full stream; retrying in place until there is room",
+				"consumer", c.cfg.Durable, "seq", d.StreamSeq, "err", err)
+		}
+		select {
+		case <-time.After(streamFullRetry):
+		case <-c.stopping.Done():
+		}
+		if c.stopping.Err() != nil {
+			hbStop()
+			return // unacked: redelivered after the restart
+		}
+		err = c.safeHandle(h, d)
+	}
 	hbStop()
 
 	if c.handlerCtx.Err() != nil && err != nil {

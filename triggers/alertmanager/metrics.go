@@ -17,6 +17,7 @@ const (
 	ReasonBusUnavailable = "bus_unavailable"
 	ReasonMethod         = "method"
 	ReasonBusy           = "busy"
+	ReasonStreamFull     = "stream_full"
 )
 
 // Metrics are the counters every HTTP event source shares; the source label
