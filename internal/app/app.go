@@ -19,6 +19,7 @@ import (
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/datadir"
 	"github.com/medichq/medic/internal/memtrim"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/sinks"
@@ -30,6 +31,7 @@ type App struct {
 	logger   *slog.Logger
 	registry *prometheus.Registry
 
+	lock   *datadir.Lock // held from New until the bus and sinks are closed
 	bus    *bus.Bus
 	sinks  *sinks.Set
 	store  *playbooks.Store
@@ -78,6 +80,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	// Before anything in the folder is opened: a second medic must not open
+	// the same JetStream store or append to the same findings file.
+	if a.lock, err = datadir.Acquire(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	a.bus, err = bus.Open(ctx, cfg.Bus, logger.With("component", "bus"))
 	if err != nil {
@@ -280,6 +287,10 @@ func (a *App) closeResources() error {
 	}
 	if a.listener != nil && a.http == nil {
 		_ = a.listener.Close()
+	}
+	// Last: everything in the data folder is closed.
+	if err := a.lock.Release(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

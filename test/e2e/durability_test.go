@@ -2,12 +2,18 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/medichq/medic/internal/app"
 )
 
 // TestBurstLargerThanStreamIsRefusedNotLost: a burst five times the size
@@ -133,4 +139,37 @@ func postAlerts(t *testing.T, url string, body []byte) (int, string) {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode, resp.Header.Get("Retry-After")
+}
+
+// TestSecondMedicOnTheSameDataDirIsRefused: a second medic on a data folder
+// in use fails at start, naming the first, before it opens the JetStream
+// store or the findings file; the first keeps working with its data intact.
+func TestSecondMedicOnTheSameDataDirIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	first := startMedic(t, testConfig(t, dir))
+	if status, _ := post(t, first.url+"/api/alerts", burst(3, 0), nil); status != http.StatusOK {
+		t.Fatalf("first medic: status %d", status)
+	}
+	waitFindings(t, first.findings, 30*time.Second, func(r []record) bool { return len(r) == 3 })
+
+	second, err := app.New(context.Background(), testConfig(t, dir), slog.New(slog.DiscardHandler))
+	if err == nil {
+		_ = second.Shutdown(context.Background())
+		t.Fatal("a second medic opened a data dir in use")
+	}
+	want := fmt.Sprintf("data dir %s is in use by medic pid %d (started ", dir, os.Getpid())
+	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "stop it or use another --data-dir") {
+		t.Fatalf("error %q does not name the holder (%q)", err, want)
+	}
+
+	// The first one's store and findings file are untouched and in use.
+	if status, _ := post(t, first.url+"/api/alerts", burst(2, 3), nil); status != http.StatusOK {
+		t.Fatalf("first medic after the refused start: status %d", status)
+	}
+	recs := waitFindings(t, first.findings, 30*time.Second, func(r []record) bool { return len(r) == 5 })
+	for id, n := range countByID(recs) {
+		if n != 1 {
+			t.Errorf("finding %s written %d times", id, n)
+		}
+	}
 }
