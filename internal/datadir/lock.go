@@ -48,7 +48,7 @@ func (e *InUseError) Error() string {
 	if !e.Started.IsZero() {
 		who += " (started " + e.Started.Format(time.RFC3339) + ")"
 	}
-	return fmt.Sprintf("data dir %s is in use by %s; stop it or use another --data-dir (data_dir in the configuration)", e.Dir, who)
+	return fmt.Sprintf("data dir %s is in use by %s; stop it or use another data dir (data_dir in the configuration)", e.Dir, who)
 }
 
 // Acquire takes the exclusive lock on dir's lock file without waiting, and

@@ -27,7 +27,7 @@ func TestSecondAcquireFailsNamingTheHolder(t *testing.T) {
 		t.Fatalf("second Acquire: got %v, want *InUseError", err)
 	}
 	msg := err.Error()
-	for _, want := range []string{"data dir " + dir + " is in use by medic pid " + strconv.Itoa(os.Getpid()), "(started ", "stop it or use another --data-dir"} {
+	for _, want := range []string{"data dir " + dir + " is in use by medic pid " + strconv.Itoa(os.Getpid()), "(started ", "stop it or use another data dir"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q does not contain %q", msg, want)
 		}

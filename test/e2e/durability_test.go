@@ -158,7 +158,7 @@ func TestSecondMedicOnTheSameDataDirIsRefused(t *testing.T) {
 		t.Fatal("a second medic opened a data dir in use")
 	}
 	want := fmt.Sprintf("data dir %s is in use by medic pid %d (started ", dir, os.Getpid())
-	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "stop it or use another --data-dir") {
+	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "stop it or use another data dir") {
 		t.Fatalf("error %q does not name the holder (%q)", err, want)
 	}
 
