@@ -31,11 +31,12 @@ type App struct {
 	logger   *slog.Logger
 	registry *prometheus.Registry
 
-	lock   *datadir.Lock // held from New until the bus and sinks are closed
-	bus    *bus.Bus
-	sinks  *sinks.Set
-	store  *playbooks.Store
-	engine *playbooks.Engine
+	lock      *datadir.Lock // held from New until the bus and sinks are closed
+	bus       *bus.Bus
+	delivered *bus.Deliveries // what each sink delivered, across crashes
+	sinks     *sinks.Set
+	store     *playbooks.Store
+	engine    *playbooks.Engine
 
 	http     *http.Server
 	listener net.Listener
@@ -45,6 +46,7 @@ type App struct {
 	deliverySecs *prometheus.HistogramVec
 	endToEnd     *prometheus.HistogramVec
 	deadLetters  *prometheus.CounterVec
+	skipped      *prometheus.CounterVec
 
 	git  gitPlaybooks // playbook_repos: see playbookrepos.go
 	kb   *Knowledge   // knowledge base and AI: see ai.go
@@ -94,6 +96,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		logger.Info("embedded NATS JetStream started", "store_dir", cfg.Bus.StoreDir)
 	} else {
 		logger.Info("connected to NATS", "url", cfg.Bus.URL)
+	}
+	if a.delivered, err = a.bus.Deliveries(ctx); err != nil {
+		return nil, err
 	}
 
 	deps := sinks.Deps{
@@ -324,30 +329,63 @@ func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) error {
 func (a *App) deliverTo(c *sinks.Configured) bus.Handler {
 	name := c.Spec.Name
 	encoded, _ := c.Sink.(sinks.EncodedSender)
+	// A sink that keeps its own durable record of what it delivered needs
+	// no second one.
+	self, _ := c.Sink.(sinks.SelfDeduplicating)
+	records := a.delivered
+	if self != nil && self.DeduplicatesItself() {
+		records = nil
+	}
 	return func(ctx context.Context, d *bus.Delivery) error {
 		var (
 			id         = d.Header.Get(bus.HeaderFindingID)
 			receivedAt time.Time
-			err        error
-			start      time.Time
+			f          *event.Finding
 		)
-		if encoded != nil && id != "" {
-			// The hot path: the sink writes the stored JSON as it is.
-			receivedAt, _ = time.Parse(time.RFC3339Nano, d.Header.Get(bus.HeaderReceivedAt))
-			start = time.Now()
-			err = encoded.SendEncoded(ctx, id, d.Data)
-		} else {
-			var f event.Finding
-			if uerr := event.UnmarshalFinding(d.Data, &f); uerr != nil {
+		if encoded == nil || id == "" {
+			f = new(event.Finding)
+			if uerr := event.UnmarshalFinding(d.Data, f); uerr != nil {
 				return bus.Permanent(fmt.Errorf("decode finding on %s: %w", d.Subject, uerr))
 			}
 			id, receivedAt = f.ID, f.Event.ReceivedAt
-			start = time.Now()
-			err = c.Sink.Send(ctx, &f)
+		} else {
+			receivedAt, _ = time.Parse(time.RFC3339Nano, d.Header.Get(bus.HeaderReceivedAt))
+		}
+		key := sinks.IdempotencyKey(name, id)
+		if records != nil && id != "" {
+			// Redelivered after a crash between the send and the ack: the
+			// record says it was sent. A failed read sends anyway; a
+			// possible duplicate is better than a possibly lost finding.
+			switch done, rerr := records.Delivered(ctx, key); {
+			case rerr != nil:
+				a.logger.Warn("cannot read the delivery record; sending", "sink", name, "finding", id, "err", rerr)
+			case done:
+				a.logger.Info("finding already delivered to this sink; not sending it again",
+					"sink", name, "finding", id, "attempt", d.Attempt)
+				a.skipped.WithLabelValues(name).Inc()
+				return nil
+			}
+		}
+		start := time.Now()
+		var err error
+		if f == nil {
+			// The hot path: the sink writes the stored JSON as it is.
+			err = encoded.SendEncoded(ctx, id, d.Data)
+		} else {
+			err = c.Sink.Send(ctx, f)
 		}
 		if err != nil {
 			a.failures.WithLabelValues(name).Inc()
 			return fmt.Errorf("send finding %s to sink %s: %w", id, name, err)
+		}
+		if records != nil && id != "" {
+			// Recorded even when medic is stopping: the send happened.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if rerr := records.Record(rctx, key); rerr != nil {
+				a.logger.Warn("finding delivered but not recorded; a redelivery would send it again",
+					"sink", name, "finding", id, "err", rerr)
+			}
+			cancel()
 		}
 		a.deliverySecs.WithLabelValues(name).Observe(time.Since(start).Seconds())
 		a.deliveries.WithLabelValues(name).Inc()
@@ -377,6 +415,10 @@ func (a *App) initMetrics() error {
 		Name: "medic_event_to_delivery_seconds", Help: "Time from receiving an event to delivering its finding, by sink.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 120},
 	}, []string{"sink"})
+	a.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "medic_sink_redeliveries_skipped_total",
+		Help: "Findings redelivered (after a crash) that the delivery record showed were already sent, by sink.",
+	}, []string{"sink"})
 	a.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "medic_dead_letters_total", Help: "Messages moved to the dead-letter stream, by consumer.",
 	}, []string{"consumer"})
@@ -389,7 +431,7 @@ func (a *App) initMetrics() error {
 		}
 		return a.bus.IntakeYield().Seconds()
 	})
-	for _, c := range []prometheus.Collector{a.deliveries, a.failures, a.deliverySecs, a.endToEnd, a.deadLetters, intakeYield} {
+	for _, c := range []prometheus.Collector{a.deliveries, a.failures, a.deliverySecs, a.endToEnd, a.deadLetters, a.skipped, intakeYield} {
 		if err := a.registry.Register(c); err != nil {
 			return fmt.Errorf("register metrics: %w", err)
 		}

@@ -420,6 +420,10 @@ func (s *Sink) rotate() error {
 	return nil
 }
 
+// DeduplicatesItself implements sinks.SelfDeduplicating: the file is the
+// record of what was delivered, read back at open.
+func (s *Sink) DeduplicatesItself() bool { return true }
+
 // Close syncs and closes the file. Further Sends fail; Close is idempotent.
 func (s *Sink) Close() error {
 	s.mu.Lock()
