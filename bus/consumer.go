@@ -115,6 +115,11 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Cons
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, cfg.Stream, err)
 	}
+	if err := b.releaseStalePending(ctx, cfg, cons); err != nil {
+		// Not fatal: the stale deliveries come back after AckWait instead.
+		b.logger.Warn("could not release deliveries left by the previous process; they resume after ack_wait",
+			"consumer", cfg.Durable, "ack_wait", b.cfg.AckWait, "err", err)
+	}
 	c := &Consumer{bus: b, cfg: cfg, work: make(chan jetstream.Msg)}
 	c.stopping, c.stopFetching = context.WithCancel(context.Background())
 	c.handlerCtx, c.cancelHandler = context.WithCancel(context.Background())
@@ -166,6 +171,34 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Cons
 	b.consumers = append(b.consumers, c)
 	b.mu.Unlock()
 	return c, nil
+}
+
+// releaseStalePending hands back at once what the previous medic process
+// had been given and not acknowledged. After a kill -9 those messages stay
+// pending for the dead process until AckWait (30 s) runs out, so delivery
+// would stall that long after every crash. With the embedded server the
+// data-dir lock guarantees that process is gone, so the consumer is reset to
+// its ack floor: everything after it is delivered again now. Messages acked
+// out of order above the floor come again too, which the engine (message IDs)
+// and the sinks (delivery records) already make harmless. With an external
+// NATS another replica may be working on them, so nothing is reset there.
+func (b *Bus) releaseStalePending(ctx context.Context, cfg ConsumerConfig, cons jetstream.Consumer) error {
+	if b.ns == nil {
+		return nil
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("consumer info: %w", err)
+	}
+	if info.NumAckPending == 0 {
+		return nil
+	}
+	if _, err := b.js.ResetConsumer(ctx, cfg.Stream, cfg.Durable); err != nil {
+		return fmt.Errorf("reset consumer %s: %w", cfg.Durable, err)
+	}
+	b.logger.Info("released deliveries left unacknowledged by the previous process",
+		"consumer", cfg.Durable, "pending", info.NumAckPending, "ack_floor", info.AckFloor.Stream)
+	return nil
 }
 
 func (c *Consumer) handle(m jetstream.Msg, h Handler) {

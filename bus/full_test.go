@@ -190,3 +190,59 @@ func TestSubjectsOverlap(t *testing.T) {
 		}
 	}
 }
+
+// After a crash, the deliveries the dead process held are handed out again
+// at once, not after AckWait: the restarted consumer gets them in seconds.
+func TestRestartReleasesDeliveriesOfTheDeadProcess(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.AckWait = 30 * time.Second
+	ctx := context.Background()
+	b1, err := Open(ctx, cfg, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	evs := make([]event.Event, n)
+	for i := range evs {
+		evs[i] = testEvent(fmt.Sprintf("stale-%d", i), event.StatusFiring)
+	}
+	if _, err := b1.Publish(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	// The first process takes every message and dies before acking any.
+	cons, err := b1.js.CreateOrUpdateConsumer(ctx, EventsStream, jetstream.ConsumerConfig{
+		Durable: "engine", AckPolicy: jetstream.AckExplicitPolicy, AckWait: cfg.AckWait,
+		MaxDeliver: cfg.MaxDeliver, FilterSubject: EventsSubjectPrefix + ">", DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for range batch.Messages() {
+		got++
+	}
+	if got != n {
+		t.Fatalf("first process fetched %d of %d", got, n)
+	}
+	b1.Close()
+
+	b2 := openBus(t, cfg)
+	start := time.Now()
+	var handled atomic.Int64
+	if _, err := b2.Consume(ctx, ConsumerConfig{Stream: EventsStream, Durable: "engine", FilterSubject: EventsSubjectPrefix + ">"},
+		func(context.Context, *Delivery) error { handled.Add(1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for handled.Load() < n {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("after the restart %d of %d stale deliveries were handled in %s (ack_wait %s)",
+				handled.Load(), n, time.Since(start), cfg.AckWait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("stale deliveries of the dead process handled %s after the restart (ack_wait %s)", time.Since(start).Round(time.Millisecond), cfg.AckWait)
+}
