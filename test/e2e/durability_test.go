@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -171,5 +173,118 @@ func TestSecondMedicOnTheSameDataDirIsRefused(t *testing.T) {
 		if n != 1 {
 			t.Errorf("finding %s written %d times", id, n)
 		}
+	}
+}
+
+// TestKillMidBurstTwiceLosesNothing: the medic binary is SIGKILLed twice
+// while a burst is being posted, with the default ack_wait (30 s). The
+// sender retries, as Alertmanager does, whatever was not answered 200 (a
+// refused connection, a 503). In the end every alert has exactly one finding,
+// and the last restart drains well within ack_wait.
+func TestKillMidBurstTwiceLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the medic binary")
+	}
+	bin := medicBinary(t)
+	dir := t.TempDir()
+	findings := filepath.Join(dir, "findings.jsonl")
+	configPath := filepath.Join(dir, "medic.yaml")
+	conf := fmt.Sprintf(`data_dir: %q
+log: {level: warn}
+playbooks: {dirs: [], reload_interval: 0s}
+sinks:
+  - {name: file, type: file, path: %q}
+`, dir, findings)
+	if err := os.WriteFile(configPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	const requests, perRequest, senders = 60, 25, 4
+	total := requests * perRequest
+	var (
+		mu       sync.Mutex
+		cur      = startProcess(t, bin, configPath, freeAddr(t))
+		accepted int
+		retries  int
+	)
+	url := func() string { mu.Lock(); defer mu.Unlock(); return cur.url }
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range senders {
+		wg.Go(func() {
+			for r := range next {
+				body := burst(perRequest, r*perRequest)
+				for attempt := 0; ; attempt++ {
+					if attempt == 600 {
+						t.Errorf("request %d never accepted", r)
+						return
+					}
+					resp, err := http.Post(url()+"/api/alerts", "application/json", bytes.NewReader(body))
+					if err == nil {
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode == http.StatusOK {
+							mu.Lock()
+							accepted++
+							mu.Unlock()
+							break
+						}
+					}
+					mu.Lock()
+					retries++
+					mu.Unlock()
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		})
+	}
+	kill := func() {
+		mu.Lock()
+		p := cur
+		mu.Unlock()
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = p.wait()
+		inFile := len(readFindings(t, findings))
+		np := startProcess(t, bin, configPath, freeAddr(t))
+		mu.Lock()
+		cur = np
+		mu.Unlock()
+		t.Logf("killed mid-burst with %d findings in the file; restarted", inFile)
+	}
+	var lastStart time.Time
+	for r := range requests {
+		if r == requests/3 || r == 2*requests/3 {
+			kill()
+			lastStart = time.Now()
+		}
+		next <- r
+	}
+	close(next)
+	wg.Wait()
+
+	recs := waitFindings(t, findings, 60*time.Second, func(r []record) bool { return len(countByID(r)) >= total })
+	drained := time.Since(lastStart)
+	// A marker after the burst: once it is written, redeliveries are behind us.
+	if status, _ := post(t, url()+"/api/alerts", burst(1, total), nil); status != http.StatusOK {
+		t.Fatal("marker not accepted")
+	}
+	recs = waitFindings(t, findings, 30*time.Second, func(r []record) bool { return len(countByID(r)) == total+1 })
+	dups := 0
+	for id, n := range countByID(recs) {
+		if n != 1 {
+			dups++
+			t.Errorf("finding %s written %d times", id, n)
+		}
+	}
+	lost := total + 1 - len(countByID(recs))
+	t.Logf("%d alerts in %d requests, 2 kills: %d requests accepted after %d retries; findings %d, lost %d, duplicates %d; drained %s after the last restart (ack_wait 30s)",
+		total, requests, accepted, retries, len(recs)-1, lost, dups, drained.Round(100*time.Millisecond))
+	if lost != 0 || len(recs) != total+1 {
+		t.Fatalf("%d lines for %d findings, lost %d", len(recs), total+1, lost)
+	}
+	if drained > 25*time.Second {
+		t.Errorf("the last restart took %s to drain: the dead process's deliveries waited for ack_wait", drained)
 	}
 }
