@@ -35,6 +35,13 @@ const (
 	DeadLetterSubjectPrefix = "medic.deadletter."
 )
 
+// ErrStreamFull is returned, wrapped, by Publish and PublishFindings when
+// the stream is at bus.max_bytes with nothing processed left to reclaim: the
+// messages were refused, not stored and not lost. It is
+// triggers.ErrStreamFull, so the intake can tell it apart without
+// importing bus.
+var ErrStreamFull = triggers.ErrStreamFull
+
 // Headers medic sets on dead-lettered messages.
 const (
 	HeaderDeadReason      = "Medic-Dead-Reason"
@@ -64,7 +71,10 @@ type Config struct {
 	DedupWindow time.Duration `yaml:"dedup_window"`
 	// Retention bounds how long events and findings are kept for replay.
 	Retention time.Duration `yaml:"retention"`
-	// MaxBytes bounds each stream's size on disk.
+	// MaxBytes bounds each stream's size on disk. A full events or findings
+	// stream refuses new messages (DiscardNew) after reclaiming what every
+	// consumer has acknowledged: the intake answers 503 rather than
+	// dropping unprocessed events to make room.
 	MaxBytes int64 `yaml:"max_bytes"`
 	// MaxDeliver is how many times a message is tried before it is
 	// dead-lettered.
@@ -114,6 +124,9 @@ type Bus struct {
 	consumers []*Consumer
 	gate      *intakeGate
 	pub       *batchPublisher
+
+	reclaimMu   sync.Mutex
+	lastReclaim map[string]reclaimResult // by stream
 }
 
 // Open starts the embedded server (or connects to cfg.URL) and creates or
@@ -239,7 +252,21 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 	for _, sc := range streams {
 		sc.Storage = jetstream.FileStorage
 		sc.Retention = jetstream.LimitsPolicy
-		sc.Discard = jetstream.DiscardOld
+		// Work streams refuse rather than discard: with DiscardOld a burst
+		// larger than the stream deleted events nobody had processed yet,
+		// after the webhook had answered 200 for them. Refused messages are
+		// answered 503 and retried by their sender (intake) or retried in
+		// place (the engine's findings). What every consumer acknowledged is
+		// purged to make room first (reclaim). CreateOrUpdateStream moves
+		// streams made by an older medic with DiscardOld over.
+		sc.Discard = jetstream.DiscardNew
+		if sc.Name == DeadLetterStream {
+			// Dead letters are a record for operators, not work: nobody
+			// consumes them, so nothing could ever make room in a full
+			// dead-letter stream, and the newest failures are the ones worth
+			// reading. Oldest go first.
+			sc.Discard = jetstream.DiscardOld
+		}
 		sc.Replicas = b.cfg.Replicas
 		sc.MaxAge = b.cfg.Retention
 		sc.MaxBytes = b.cfg.MaxBytes
@@ -313,7 +340,7 @@ func (b *Bus) Publish(ctx context.Context, events []event.Event) (triggers.Publi
 		msgs[i] = &backing[i]
 		ids[i] = events[i].ID
 	}
-	stored, dups, err := b.publishAll(ctx, msgs, ids)
+	stored, dups, err := b.publishAll(ctx, EventsStream, msgs, ids)
 	// Once JetStream acked every message, the client holds none of the
 	// encoder's bytes any more; after a failure it might, so the encoder is
 	// left to the garbage collector.
@@ -369,19 +396,36 @@ func (b *Bus) PublishFindings(ctx context.Context, sinks []string, f *event.Find
 		msgs[i] = &nats.Msg{Subject: FindingSubject(sink), Data: data, Header: h}
 		ids[i] = f.ID + "." + sink
 	}
-	_, _, err = b.publishAll(ctx, msgs, ids)
+	_, _, err = b.publishAll(ctx, FindingsStream, msgs, ids)
 	return err
 }
 
 // publishAll publishes asynchronously, then waits for every ack, so a batch
-// costs one round trip rather than one per message (publish.go).
-func (b *Bus) publishAll(ctx context.Context, msgs []*nats.Msg, ids []string) (stored, dups int, err error) {
+// costs one round trip rather than one per message (publish.go). When
+// stream refused messages for want of room, it reclaims what every consumer
+// has processed and, if that freed anything, publishes the batch once more:
+// the message IDs make the messages stored the first time duplicates.
+func (b *Bus) publishAll(ctx context.Context, stream string, msgs []*nats.Msg, ids []string) (stored, dups int, err error) {
 	if err := b.Healthy(); err != nil {
 		return 0, 0, fmt.Errorf("publish to JetStream: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
 	defer cancel()
-	return b.pub.publish(ctx, msgs, ids)
+	stored, dups, err = b.pub.publish(ctx, msgs, ids)
+	if !errors.Is(err, ErrStreamFull) {
+		return stored, dups, err
+	}
+	freed, rerr := b.reclaim(ctx, stream)
+	if rerr != nil {
+		b.logger.Warn("could not reclaim processed messages from a full stream", "stream", stream, "err", rerr)
+	}
+	if freed == 0 {
+		return stored, dups, err
+	}
+	stored2, dups2, err := b.pub.publish(ctx, msgs, ids)
+	// The second publish counts the first one's stored messages as
+	// duplicates; each message is counted once.
+	return stored + stored2, max(dups2-stored, 0), err
 }
 
 // Close stops the consumers, drains the connection and shuts the embedded

@@ -88,6 +88,10 @@ type Consumer struct {
 // shutdownGrace is how long Stop lets running handlers finish.
 const shutdownGrace = 10 * time.Second
 
+// streamFullRetry is how long a handler whose output a full stream refused
+// waits before it tries again.
+const streamFullRetry = 250 * time.Millisecond
+
 // Consume creates or updates the durable consumer and starts handling its
 // messages until Stop or Close.
 func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Consumer, error) {
@@ -110,6 +114,11 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Cons
 	cons, err := b.js.CreateOrUpdateConsumer(ctx, cfg.Stream, jc)
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, cfg.Stream, err)
+	}
+	if err := b.releaseStalePending(ctx, cfg, cons); err != nil {
+		// Not fatal: the stale deliveries come back after AckWait instead.
+		b.logger.Warn("could not release deliveries left by the previous process; they resume after ack_wait",
+			"consumer", cfg.Durable, "ack_wait", b.cfg.AckWait, "err", err)
 	}
 	c := &Consumer{bus: b, cfg: cfg, work: make(chan jetstream.Msg)}
 	c.stopping, c.stopFetching = context.WithCancel(context.Background())
@@ -164,6 +173,34 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Cons
 	return c, nil
 }
 
+// releaseStalePending hands back at once what the previous medic process
+// had been given and not acknowledged. After a kill -9 those messages stay
+// pending for the dead process until AckWait (30 s) runs out, so delivery
+// would stall that long after every crash. With the embedded server the
+// data-dir lock guarantees that process is gone, so the consumer is reset to
+// its ack floor: everything after it is delivered again now. Messages acked
+// out of order above the floor come again too, which the engine (message IDs)
+// and the sinks (delivery records) already make harmless. With an external
+// NATS another replica may be working on them, so nothing is reset there.
+func (b *Bus) releaseStalePending(ctx context.Context, cfg ConsumerConfig, cons jetstream.Consumer) error {
+	if b.ns == nil {
+		return nil
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("consumer info: %w", err)
+	}
+	if info.NumAckPending == 0 {
+		return nil
+	}
+	if _, err := b.js.ResetConsumer(ctx, cfg.Stream, cfg.Durable); err != nil {
+		return fmt.Errorf("reset consumer %s: %w", cfg.Durable, err)
+	}
+	b.logger.Info("released deliveries left unacknowledged by the previous process",
+		"consumer", cfg.Durable, "pending", info.NumAckPending, "ack_floor", info.AckFloor.Stream)
+	return nil
+}
+
 func (c *Consumer) handle(m jetstream.Msg, h Handler) {
 	meta, err := m.Metadata()
 	if err != nil {
@@ -206,6 +243,25 @@ func (c *Consumer) handle(m jetstream.Msg, h Handler) {
 		beat.Stop()
 	}
 	err = c.safeHandle(h, d)
+	for full := 0; errors.Is(err, ErrStreamFull); full++ {
+		// The handler's output was refused by a full stream (the engine's
+		// findings). That is not this message's fault, so it must not use up
+		// its deliveries and end in the dead-letter stream: wait, with the
+		// heartbeat still running, and try again until there is room.
+		if full == 0 {
+			c.bus.logger.Warn("handler output refused by a full stream; retrying in place until there is room",
+				"consumer", c.cfg.Durable, "seq", d.StreamSeq, "err", err)
+		}
+		select {
+		case <-time.After(streamFullRetry):
+		case <-c.stopping.Done():
+		}
+		if c.stopping.Err() != nil {
+			hbStop()
+			return // unacked: redelivered after the restart
+		}
+		err = c.safeHandle(h, d)
+	}
 	hbStop()
 
 	if c.handlerCtx.Err() != nil && err != nil {

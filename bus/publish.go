@@ -170,10 +170,40 @@ func parseAck(m *nats.Msg) (duplicate bool, err error) {
 		return false, fmt.Errorf("%w: %v", jetstream.ErrInvalidJSAck, err)
 	}
 	if pa.Error != nil {
-		return false, fmt.Errorf("jetstream error %d (%d): %s", pa.Error.Code, pa.Error.ErrCode, pa.Error.Description)
+		err := fmt.Errorf("jetstream error %d (%d): %s", pa.Error.Code, pa.Error.ErrCode, pa.Error.Description)
+		if isFullError(pa.Error.ErrCode, pa.Error.Description) {
+			err = fmt.Errorf("%w: %w", ErrStreamFull, err)
+		}
+		return false, err
 	}
 	if pa.Stream == "" {
 		return false, jetstream.ErrInvalidJSAck
 	}
 	return pa.Duplicate, nil
+}
+
+// JetStream's error codes for a store that refused a message.
+const (
+	errCodeStoreFailed           = 10077 // JSStreamStoreFailedF: the store's own error as the description
+	errCodeInsufficientResources = 10023 // JSInsufficientResourcesErr: the server's JetStream storage is exhausted
+)
+
+// isFullError reports whether a PubAck error says the stream (with
+// DiscardNew) or the server's storage has no room: the message was refused,
+// not lost, and the publish can be tried again once space is freed.
+func isFullError(code int, description string) bool {
+	if code == errCodeInsufficientResources {
+		return true
+	}
+	if code != errCodeStoreFailed {
+		return false
+	}
+	// The descriptions are nats-server's ErrMaxBytes, ErrMaxMsgs and
+	// ErrMaxMsgsPerSubject, which have no codes of their own.
+	for _, s := range []string{"maximum bytes exceeded", "maximum messages exceeded", "maximum messages per subject exceeded"} {
+		if strings.Contains(description, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -28,7 +28,7 @@ func msgsOn(subject string, n int) ([]*nats.Msg, []string) {
 func TestBatchPublishWithoutStream(t *testing.T) {
 	b := openBus(t, testConfig(t))
 	msgs, ids := msgsOn("nowhere.x", 3)
-	stored, dups, err := b.publishAll(context.Background(), msgs, ids)
+	stored, dups, err := b.publishAll(context.Background(), EventsStream, msgs, ids)
 	if !errors.Is(err, jetstream.ErrNoStreamResponse) {
 		t.Fatalf("err = %v, want ErrNoStreamResponse", err)
 	}
@@ -49,7 +49,7 @@ func TestBatchPublishPartlyRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs, ids := msgsOn("small.x", 4)
-	stored, dups, err := b.publishAll(ctx, msgs, ids)
+	stored, dups, err := b.publishAll(ctx, EventsStream, msgs, ids)
 	if stored != 2 || dups != 0 {
 		t.Fatalf("stored %d, duplicates %d; want 2, 0", stored, dups)
 	}
@@ -71,7 +71,7 @@ func TestBatchPublishTimesOut(t *testing.T) {
 	}
 	defer sub.Unsubscribe()
 	msgs, ids := msgsOn("silent.x", 2)
-	_, _, err = b.publishAll(context.Background(), msgs, ids)
+	_, _, err = b.publishAll(context.Background(), EventsStream, msgs, ids)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "2 messages") {
 		t.Fatalf("err = %v, want a deadline naming 2 messages", err)
 	}
@@ -94,14 +94,14 @@ func TestBatchPublishConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for round := range 5 {
 				msgs, ids := msgsOn(fmt.Sprintf("%sc%d.r%d", EventsSubjectPrefix, g, round), 50)
-				stored, dups, err := b.publishAll(ctx, msgs, ids)
+				stored, dups, err := b.publishAll(ctx, EventsStream, msgs, ids)
 				if err != nil || stored != 50 || dups != 0 {
 					errs <- fmt.Errorf("batch %d/%d: stored %d, duplicates %d, err %v", g, round, stored, dups, err)
 					return
 				}
 				// The same batch again is all duplicates.
 				again, _ := msgsOn(fmt.Sprintf("%sc%d.r%d", EventsSubjectPrefix, g, round), 50)
-				stored, dups, err = b.publishAll(ctx, again, ids)
+				stored, dups, err = b.publishAll(ctx, EventsStream, again, ids)
 				if err != nil || stored != 0 || dups != 50 {
 					errs <- fmt.Errorf("batch %d/%d again: stored %d, duplicates %d, err %v", g, round, stored, dups, err)
 					return

@@ -171,10 +171,13 @@ func Default() Config {
 			ShutdownTimeout:   15 * time.Second,
 		},
 		Bus: bus.Config{
-			Replicas:       1,
-			DedupWindow:    10 * time.Minute,
-			Retention:      72 * time.Hour,
-			MaxBytes:       1 << 30,
+			Replicas:    1,
+			DedupWindow: 10 * time.Minute,
+			Retention:   72 * time.Hour,
+			// 256 MiB per stream, as the chart: about 200,000 alerts not yet
+			// processed. A full stream refuses (503), it never drops events;
+			// processed ones are purged to make room. Three streams.
+			MaxBytes:       256 << 20,
 			MaxDeliver:     6,
 			Backoff:        []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 5 * time.Minute},
 			AckWait:        30 * time.Second,

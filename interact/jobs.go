@@ -77,10 +77,13 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, replicas int) err
 		Subjects:    []string{AISubject, ActionsPrefix + ">"},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxAge:      24 * time.Hour,
-		Duplicates:  2 * time.Minute,
-		Replicas:    max(replicas, 1),
+		// A work stream: were a limit ever reached, refuse the click (Slack
+		// shows the error and the user clicks again) rather than drop a
+		// job not yet done. It has no size limit; jobs age out after a day.
+		Discard:    jetstream.DiscardNew,
+		MaxAge:     24 * time.Hour,
+		Duplicates: 2 * time.Minute,
+		Replicas:   max(replicas, 1),
 	})
 	if err != nil {
 		return fmt.Errorf("create or update stream %s: %w", Stream, err)

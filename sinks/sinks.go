@@ -9,6 +9,8 @@ package sinks
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -37,6 +39,23 @@ type Sink interface {
 // encoding is not at hand.
 type EncodedSender interface {
 	SendEncoded(ctx context.Context, id string, encoded []byte) error
+}
+
+// SelfDeduplicating is implemented by sinks that already keep, durably and
+// next to what they deliver, which findings they delivered (the file sink:
+// the file itself). medic skips its own delivery record for them, a KV read
+// and write per finding saved on the hot path.
+type SelfDeduplicating interface {
+	DeduplicatesItself() bool
+}
+
+// IdempotencyKey is the key of one finding's delivery to one sink: the same
+// on every retry and redelivery, different for each sink. medic's delivery
+// record is kept under it, and sinks that speak HTTP send it as the
+// Idempotency-Key header so the receiver can drop a repeat.
+func IdempotencyKey(sink, findingID string) string {
+	sum := sha256.Sum256([]byte(sink + "\x00" + findingID))
+	return hex.EncodeToString(sum[:16])
 }
 
 // Deps are what sinks may need to start.

@@ -296,3 +296,23 @@ func TestRoute(t *testing.T) {
 		})
 	}
 }
+
+func TestIdempotencyKey(t *testing.T) {
+	k := sinks.IdempotencyKey("hook", "f1")
+	for _, tc := range []struct {
+		sink, id string
+		same     bool
+	}{
+		{"hook", "f1", true},   // stable across retries and processes
+		{"other", "f1", false}, // one key per sink
+		{"hook", "f2", false},
+		{"hookf", "1", false}, // the parts do not run together
+	} {
+		if got := sinks.IdempotencyKey(tc.sink, tc.id); (got == k) != tc.same {
+			t.Errorf("IdempotencyKey(%q, %q) = %s; same as (hook, f1) %s: %v, want %v", tc.sink, tc.id, got, k, got == k, tc.same)
+		}
+	}
+	if len(k) != 32 {
+		t.Errorf("key %q: want 32 hex digits", k)
+	}
+}

@@ -2,6 +2,7 @@ package triggers
 
 import (
 	"context"
+	"errors"
 
 	"github.com/medichq/medic/event"
 )
@@ -19,3 +20,10 @@ type PublishResult struct {
 	Stored     int
 	Duplicates int
 }
+
+// ErrStreamFull is what Publish returns, wrapped, when the bus refused
+// events because its stream is at its size limit. Nothing was discarded to
+// make room: the intake answers 503 with Retry-After and the sender retries
+// once the pipeline has worked off the backlog. The bus package re-exports
+// it as bus.ErrStreamFull; it lives here so triggers need not import bus.
+var ErrStreamFull = errors.New("stream is full")

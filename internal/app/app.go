@@ -21,6 +21,7 @@ import (
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/datadir"
 	"github.com/medichq/medic/internal/memtrim"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/redact"
@@ -33,14 +34,16 @@ type App struct {
 	logger   *slog.Logger
 	registry *prometheus.Registry
 
-	bus    *bus.Bus
-	sinks  *sinks.Set
-	store  *playbooks.Store
-	engine *playbooks.Engine
 	// redactor cleans every finding once, before it is published to the
 	// sinks' subjects, so every sink, the finding store behind the page and
 	// the buttons, and Ask AI see only redacted text.
-	redactor *redact.Redactor
+	redactor  *redact.Redactor
+	lock      *datadir.Lock // held from New until the bus and sinks are closed
+	bus       *bus.Bus
+	delivered *bus.Deliveries // what each sink delivered, across crashes
+	sinks     *sinks.Set
+	store     *playbooks.Store
+	engine    *playbooks.Engine
 
 	http     *http.Server
 	listener net.Listener
@@ -50,6 +53,7 @@ type App struct {
 	deliverySecs *prometheus.HistogramVec
 	endToEnd     *prometheus.HistogramVec
 	deadLetters  *prometheus.CounterVec
+	skipped      *prometheus.CounterVec
 
 	git  gitPlaybooks // playbook_repos: see playbookrepos.go
 	kb   *Knowledge   // knowledge base and AI: see ai.go
@@ -89,6 +93,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 	}
+	// Before anything in the folder is opened: a second medic must not open
+	// the same JetStream store or append to the same findings file.
+	if a.lock, err = datadir.Acquire(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	a.bus, err = bus.Open(ctx, cfg.Bus, logger.With("component", "bus"))
 	if err != nil {
 		return nil, fmt.Errorf("open bus: %w", err)
@@ -97,6 +106,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		logger.Info("embedded NATS JetStream started", "store_dir", cfg.Bus.StoreDir)
 	} else {
 		logger.Info("connected to NATS", "url", cfg.Bus.URL)
+	}
+	if a.delivered, err = a.bus.Deliveries(ctx); err != nil {
+		return nil, err
 	}
 
 	deps := sinks.Deps{
@@ -310,6 +322,10 @@ func (a *App) closeResources() error {
 	if a.listener != nil && a.http == nil {
 		_ = a.listener.Close()
 	}
+	// Last: everything in the data folder is closed.
+	if err := a.lock.Release(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -359,30 +375,63 @@ func (a *App) redact(f *event.Finding) {
 func (a *App) deliverTo(c *sinks.Configured) bus.Handler {
 	name := c.Spec.Name
 	encoded, _ := c.Sink.(sinks.EncodedSender)
+	// A sink that keeps its own durable record of what it delivered needs
+	// no second one.
+	self, _ := c.Sink.(sinks.SelfDeduplicating)
+	records := a.delivered
+	if self != nil && self.DeduplicatesItself() {
+		records = nil
+	}
 	return func(ctx context.Context, d *bus.Delivery) error {
 		var (
 			id         = d.Header.Get(bus.HeaderFindingID)
 			receivedAt time.Time
-			err        error
-			start      time.Time
+			f          *event.Finding
 		)
-		if encoded != nil && id != "" {
-			// The hot path: the sink writes the stored JSON as it is.
-			receivedAt, _ = time.Parse(time.RFC3339Nano, d.Header.Get(bus.HeaderReceivedAt))
-			start = time.Now()
-			err = encoded.SendEncoded(ctx, id, d.Data)
-		} else {
-			var f event.Finding
-			if uerr := event.UnmarshalFinding(d.Data, &f); uerr != nil {
+		if encoded == nil || id == "" {
+			f = new(event.Finding)
+			if uerr := event.UnmarshalFinding(d.Data, f); uerr != nil {
 				return bus.Permanent(fmt.Errorf("decode finding on %s: %w", d.Subject, uerr))
 			}
 			id, receivedAt = f.ID, f.Event.ReceivedAt
-			start = time.Now()
-			err = c.Sink.Send(ctx, &f)
+		} else {
+			receivedAt, _ = time.Parse(time.RFC3339Nano, d.Header.Get(bus.HeaderReceivedAt))
+		}
+		key := sinks.IdempotencyKey(name, id)
+		if records != nil && id != "" {
+			// Redelivered after a crash between the send and the ack: the
+			// record says it was sent. A failed read sends anyway; a
+			// possible duplicate is better than a possibly lost finding.
+			switch done, rerr := records.Delivered(ctx, key); {
+			case rerr != nil:
+				a.logger.Warn("cannot read the delivery record; sending", "sink", name, "finding", id, "err", rerr)
+			case done:
+				a.logger.Info("finding already delivered to this sink; not sending it again",
+					"sink", name, "finding", id, "attempt", d.Attempt)
+				a.skipped.WithLabelValues(name).Inc()
+				return nil
+			}
+		}
+		start := time.Now()
+		var err error
+		if f == nil {
+			// The hot path: the sink writes the stored JSON as it is.
+			err = encoded.SendEncoded(ctx, id, d.Data)
+		} else {
+			err = c.Sink.Send(ctx, f)
 		}
 		if err != nil {
 			a.failures.WithLabelValues(name).Inc()
 			return fmt.Errorf("send finding %s to sink %s: %w", id, name, err)
+		}
+		if records != nil && id != "" {
+			// Recorded even when medic is stopping: the send happened.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if rerr := records.Record(rctx, key); rerr != nil {
+				a.logger.Warn("finding delivered but not recorded; a redelivery would send it again",
+					"sink", name, "finding", id, "err", rerr)
+			}
+			cancel()
 		}
 		a.deliverySecs.WithLabelValues(name).Observe(time.Since(start).Seconds())
 		a.deliveries.WithLabelValues(name).Inc()
@@ -412,6 +461,10 @@ func (a *App) initMetrics() error {
 		Name: "medic_event_to_delivery_seconds", Help: "Time from receiving an event to delivering its finding, by sink.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 120},
 	}, []string{"sink"})
+	a.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "medic_sink_redeliveries_skipped_total",
+		Help: "Findings redelivered (after a crash) that the delivery record showed were already sent, by sink.",
+	}, []string{"sink"})
 	a.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "medic_dead_letters_total", Help: "Messages moved to the dead-letter stream, by consumer.",
 	}, []string{"consumer"})
@@ -424,7 +477,7 @@ func (a *App) initMetrics() error {
 		}
 		return a.bus.IntakeYield().Seconds()
 	})
-	for _, c := range []prometheus.Collector{a.deliveries, a.failures, a.deliverySecs, a.endToEnd, a.deadLetters, intakeYield} {
+	for _, c := range []prometheus.Collector{a.deliveries, a.failures, a.deliverySecs, a.endToEnd, a.deadLetters, a.skipped, intakeYield} {
 		if err := a.registry.Register(c); err != nil {
 			return fmt.Errorf("register metrics: %w", err)
 		}

@@ -4,15 +4,19 @@
 // medic redelivers a finding after a crash (the JetStream message was not
 // acknowledged), so the sink remembers which findings it has written and
 // writes each one exactly once, also across restarts: on open it reads the
-// tail of the file it appends to and remembers the finding IDs found there.
+// whole file it appends to (and the newest rotated one) and remembers the
+// finding IDs found there, as hashes; a line torn by a crash at the end of
+// the file is cut off, and its finding, never acknowledged, written again.
 package file
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -29,17 +33,12 @@ import (
 // Type is the sink type name used in configuration.
 const Type = "file"
 
-const (
-	// tailLines and tailBytes bound what Open reads back to rebuild the set
-	// of delivered findings: whichever limit is reached first wins.
-	// Redeliveries come from unacknowledged messages, i.e. the last few
-	// seconds before a crash, so the tail is far more than enough.
-	tailLines = 4096
-	tailBytes = 4 << 20
-	// rememberKeys bounds the in-memory set of delivered finding IDs so a
-	// long-running sink does not grow without limit.
-	rememberKeys = 65536
-)
+// rememberKeys bounds the in-memory set of delivered findings so a
+// long-running sink does not grow without limit. A key is a 64-bit hash
+// (8 bytes in a ring, about 20 in the map), so a full set is about 28 MiB;
+// it is reached only by a file, with its newest rotated one, of more than a
+// million findings.
+const rememberKeys = 1 << 20
 
 // Params are the parameters of the file sink.
 type Params struct {
@@ -113,7 +112,7 @@ type line struct {
 	Finding     *event.Finding `json:"finding"`
 }
 
-// Open opens (creating if needed) the file sink's file and reads its tail to
+// Open opens (creating if needed) the file sink's file and reads it back to
 // learn which findings were already delivered. logger may be nil.
 func Open(name string, p Params, logger *slog.Logger) (*Sink, error) {
 	if err := p.Validate(); err != nil {
@@ -135,9 +134,11 @@ func Open(name string, p Params, logger *slog.Logger) (*Sink, error) {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o750); err != nil {
 		return nil, fmt.Errorf("create folder for findings file %s: %w", s.path, err)
 	}
+	start := time.Now()
 	if err := s.recover(); err != nil {
 		return nil, err
 	}
+	logger.Debug("findings file read back", "path", s.path, "findings", s.seen.len(), "took", time.Since(start))
 	f, size, err := s.openFile()
 	if err != nil {
 		return nil, err
@@ -146,107 +147,136 @@ func Open(name string, p Params, logger *slog.Logger) (*Sink, error) {
 	return s, nil
 }
 
-// recover reads the tail of the current file, and of the newest rotated file
-// when the current one holds fewer lines than the budget (a rotation just
-// before a crash must not let a redelivered finding through).
+// recover reads back the finding IDs of the current file and of the newest
+// rotated one, whole (a rotation just before a crash must not let a
+// redelivered finding through), and repairs the current file's end.
 func (s *Sink) recover() error {
-	lines, bytesLeft := tailLines, int64(tailBytes)
-	var ids [][]string // newest file first
-	for i, path := range []string{s.path, s.rotated(1)} {
-		if lines <= 0 || bytesLeft <= 0 {
-			break
-		}
-		t, err := readTail(path, lines, bytesLeft)
+	// Oldest first, so FIFO eviction drops the oldest IDs.
+	for _, path := range []string{s.rotated(1), s.path} {
+		r, err := scanFile(path, s.seen.add)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		if i == 0 {
-			s.needNewline = t.torn
-		}
-		ids = append(ids, t.ids)
-		lines -= t.lines
-		bytesLeft -= t.read
-	}
-	// Remember oldest first so FIFO eviction drops the oldest IDs.
-	for i := len(ids) - 1; i >= 0; i-- {
-		for _, id := range ids[i] {
-			s.seen.add(id)
+		if path == s.path && r.cut < r.size {
+			if err := os.Truncate(path, r.cut); err != nil {
+				return fmt.Errorf("cut the torn last line of findings file %s: %w", path, err)
+			}
+			// The finding on it was not acknowledged (the line was being
+			// written when medic stopped), so it is redelivered and written
+			// again, whole.
+			s.logger.Warn("findings file ended in a torn line; removed it", "path", path,
+				"offset", r.cut, "bytes", r.size-r.cut, "line", truncate(string(r.torn), 120))
 		}
 	}
 	return nil
 }
 
-type tail struct {
-	ids   []string // finding IDs of well-formed lines, in file order
-	lines int      // complete lines looked at
-	read  int64    // bytes read
-	torn  bool     // the file does not end in '\n'
+// scan is what scanFile found.
+type scan struct {
+	size int64 // bytes in the file
+	// cut is where the file should end: after its last line that ends in
+	// '\n' and is well-formed JSON. cut < size means the end is torn.
+	cut  int64
+	torn []byte // the start of what lies after cut
 }
 
-// readTail reads at most maxLines complete lines from the end of path,
-// reading at most maxBytes. Lines that are not a well-formed record (a line
-// torn by a crash and later followed by a newline) are skipped: the finding
-// they held was not acknowledged and will be redelivered.
-func readTail(path string, maxLines int, maxBytes int64) (tail, error) {
-	var t tail
+// scanFile reads path line by line, whole, calling add with the finding ID
+// of every well-formed record in file order. Only the IDs are kept (hashed,
+// by add), so memory does not grow with the file. A line that is not a
+// record (torn by a crash and later followed by a newline, or not medic's)
+// is skipped: a finding on a torn line was not acknowledged and will be
+// redelivered.
+func scanFile(path string, add func(id string)) (scan, error) {
+	var r scan
 	f, err := os.Open(path)
 	if err != nil {
-		return t, fmt.Errorf("open findings file %s: %w", path, err)
+		return r, fmt.Errorf("open findings file %s: %w", path, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return t, fmt.Errorf("stat findings file %s: %w", path, err)
-	}
-	n := min(st.Size(), maxBytes)
-	off := st.Size() - n
-	if off > 0 {
-		// Read one byte more, so a line that starts exactly at off is
-		// seen to be whole (the byte before it is '\n').
-		off--
-		n++
-	}
-	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
-		return t, fmt.Errorf("read findings file %s: %w", path, err)
-	}
-	t.read = n
-	t.torn = n > 0 && buf[n-1] != '\n'
-	if off > 0 {
-		// The first line was cut by where we started reading.
-		i := bytes.IndexByte(buf, '\n')
-		if i < 0 {
-			return t, nil
+	br := bufio.NewReaderSize(f, 256<<10)
+	var buf []byte
+	for {
+		line, err := readLine(br, &buf)
+		if len(line) > 0 {
+			start := r.size
+			r.size += int64(len(line))
+			// A line without its newline was being written when the
+			// process stopped; Send never acknowledged it.
+			complete := line[len(line)-1] == '\n'
+			body := line[:len(line)-1]
+			if !complete {
+				body = line
+			}
+			valid := complete && json.Valid(body)
+			if valid {
+				if id := recordID(body); id != "" {
+					add(id)
+				}
+				r.cut = r.size
+			} else if r.cut == start {
+				// The first bad line after the last good one: if nothing
+				// good follows, the file is cut here.
+				r.torn = append(r.torn[:0], body[:min(len(body), 120)]...)
+			}
 		}
-		buf = buf[i+1:]
-	}
-	if t.torn {
-		// Drop the torn line; i == -1 leaves nothing.
-		buf = buf[:bytes.LastIndexByte(buf, '\n')+1]
-	}
-	all := bytes.Split(bytes.TrimSuffix(buf, []byte{'\n'}), []byte{'\n'})
-	if len(buf) == 0 {
-		all = nil
-	}
-	if len(all) > maxLines {
-		all = all[len(all)-maxLines:]
-	}
-	t.lines = len(all)
-	for _, l := range all {
-		var rec struct {
-			Finding struct {
-				ID string `json:"id"`
-			} `json:"finding"`
+		if errors.Is(err, io.EOF) {
+			return r, nil
 		}
-		if json.Unmarshal(l, &rec) != nil || rec.Finding.ID == "" {
-			continue
+		if err != nil {
+			return r, fmt.Errorf("read findings file %s: %w", path, err)
 		}
-		t.ids = append(t.ids, rec.Finding.ID)
 	}
-	return t, nil
+}
+
+// readLine returns the next line with its '\n' (without one at the end of
+// the file), using buf for lines longer than br's buffer. The result is
+// valid until the next call.
+func readLine(br *bufio.Reader, buf *[]byte) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return line, err
+	}
+	*buf = append((*buf)[:0], line...)
+	for errors.Is(err, bufio.ErrBufferFull) {
+		line, err = br.ReadSlice('\n')
+		*buf = append(*buf, line...)
+	}
+	return *buf, err
+}
+
+// recordPrefix is how the sink writes the finding's ID: after the sink name
+// and delivery time, "finding" starts with "id" (event.Finding's first field).
+var recordPrefix = []byte(`,"finding":{"id":"`)
+
+// recordID returns the finding ID of a well-formed record line, "" for JSON
+// that is not one.
+func recordID(body []byte) string {
+	if i := bytes.Index(body, recordPrefix); i >= 0 {
+		rest := body[i+len(recordPrefix):]
+		if j := bytes.IndexByte(rest, '"'); j > 0 && bytes.IndexByte(rest[:j], '\\') < 0 {
+			return string(rest[:j])
+		}
+	}
+	// Written some other way (by hand, by an older medic): decode.
+	var rec struct {
+		Finding struct {
+			ID string `json:"id"`
+		} `json:"finding"`
+	}
+	if json.Unmarshal(body, &rec) != nil {
+		return ""
+	}
+	return rec.Finding.ID
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // openFile opens the sink's path for appending and returns it with its size.
@@ -390,6 +420,10 @@ func (s *Sink) rotate() error {
 	return nil
 }
 
+// DeduplicatesItself implements sinks.SelfDeduplicating: the file is the
+// record of what was delivered, read back at open.
+func (s *Sink) DeduplicatesItself() bool { return true }
+
 // Close syncs and closes the file. Further Sends fail; Close is idempotent.
 func (s *Sink) Close() error {
 	s.mu.Lock()
@@ -423,32 +457,43 @@ func syncDir(dir string) error {
 }
 
 // keySet is a set of strings that forgets the oldest entry once it holds
-// max of them.
+// max of them. It keeps 64-bit hashes, not the strings: a finding ID is 32
+// bytes or more, and a restart reads back every ID in the file. Two IDs
+// share a hash with a chance of about n²/2⁶⁵ (under 10⁻⁷ for a million); the
+// seed is random per process, so such a pair would not collide again.
 type keySet struct {
-	m    map[string]struct{}
-	ring []string
-	next int // where the next key goes in ring once it is full
+	seed maphash.Seed
+	max  int
+	m    map[uint64]struct{}
+	ring []uint64 // grows to max, then is overwritten oldest first
+	next int      // where the next key goes in ring once it is full
 }
 
 func newKeySet(max int) *keySet {
-	return &keySet{m: make(map[string]struct{}), ring: make([]string, 0, max)}
+	return &keySet{seed: maphash.MakeSeed(), max: max, m: make(map[uint64]struct{})}
 }
 
+func (k *keySet) hash(key string) uint64 { return maphash.String(k.seed, key) }
+
 func (k *keySet) has(key string) bool {
-	_, ok := k.m[key]
+	_, ok := k.m[k.hash(key)]
 	return ok
 }
 
 func (k *keySet) add(key string) {
-	if k.has(key) {
+	h := k.hash(key)
+	if _, ok := k.m[h]; ok {
 		return
 	}
-	if len(k.ring) < cap(k.ring) {
-		k.ring = append(k.ring, key)
+	if len(k.ring) < k.max {
+		k.ring = append(k.ring, h)
 	} else {
 		delete(k.m, k.ring[k.next])
-		k.ring[k.next] = key
+		k.ring[k.next] = h
 		k.next = (k.next + 1) % len(k.ring)
 	}
-	k.m[key] = struct{}{}
+	k.m[h] = struct{}{}
 }
+
+// len is how many keys the set holds.
+func (k *keySet) len() int { return len(k.m) }

@@ -159,9 +159,11 @@ func TestExactlyOnce(t *testing.T) {
 		existing string
 		sends    []string
 		want     []string
-		// wantPrefix is what the file must still start with (a torn line
-		// stays where it was; the next record starts on a new line).
+		// wantPrefix is what the file must still start with.
 		wantPrefix string
+		// wantLines, when set, is how many lines the file must have: a cut
+		// torn line leaves none behind.
+		wantLines int
 	}{
 		{
 			name:  "a second Send of the same finding writes nothing",
@@ -175,11 +177,26 @@ func TestExactlyOnce(t *testing.T) {
 			want:     []string{"a", "b", "c"},
 		},
 		{
-			name:       "a torn last line is skipped and the next record starts on a new line",
+			name:       "a torn last line is cut off at open and its finding written whole",
 			existing:   line("a") + `{"sink":"archive","deliveredAt":"2025-03-14T09:00:00Z","finding":{"id":"b","ti`,
 			sends:      []string{"a", "b", "b"},
 			want:       []string{"a", "b"},
-			wantPrefix: line("a") + `{"sink":"archive","deliveredAt":"2025-03-14T09:00:00Z","finding":{"id":"b","ti` + "\n",
+			wantPrefix: line("a") + `{"sink":"archive","deliveredAt":"`,
+			wantLines:  2,
+		},
+		{
+			name:      "a last line that ends in a newline but is not JSON is cut off too",
+			existing:  line("a") + `{"sink":"archive","finding":{"id":"b"` + "\n",
+			sends:     []string{"a", "b"},
+			want:      []string{"a", "b"},
+			wantLines: 2,
+		},
+		{
+			name:      "a record cut just before its newline is torn",
+			existing:  line("a") + strings.TrimSuffix(line("b"), "\n"),
+			sends:     []string{"b"},
+			want:      []string{"a", "b"},
+			wantLines: 2,
 		},
 		{
 			name:     "a torn line in the middle is not taken for a delivery",
@@ -224,6 +241,9 @@ func TestExactlyOnce(t *testing.T) {
 			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
 				t.Errorf("records = %v, want %v\n%s", got, tt.want, data)
 			}
+			if n := strings.Count(string(data), "\n"); tt.wantLines > 0 && n != tt.wantLines {
+				t.Errorf("file has %d lines, want %d:\n%s", n, tt.wantLines, data)
+			}
 		})
 	}
 }
@@ -255,62 +275,54 @@ func TestRestartKeepsExactlyOnce(t *testing.T) {
 	}
 }
 
-// Only the tail of a large file is read back on open: the last 4096 lines or
-// the last 4 MiB, whichever is less. What is older is forgotten, and was
-// acknowledged long ago.
-func TestRestartReadsOnlyTheTail(t *testing.T) {
-	const tailLines, tailBytes = 4096, 4 << 20
+// The whole file is read back on open, however large: a finding written
+// long before the crash (here the first of thousands, megabytes back) is not
+// written again when it is redelivered.
+func TestRestartReadsTheWholeFile(t *testing.T) {
 	tests := []struct {
 		name    string
 		lines   int
 		padding int // description bytes per record
 	}{
-		// ~530-byte records: 4096 lines are ~2 MiB, so the line limit binds.
-		{"line limit", 5000, 0},
-		// ~2.5 KiB records: 4 MiB is ~1650 lines, so the byte limit binds.
-		{"byte limit", 3000, 2000},
-		// A file smaller than both limits is read whole.
-		{"small file", 100, 0},
+		// ~2.5 KiB records: ~7.5 MiB, past the 4 MiB an older medic read.
+		{"large records", 3000, 2000},
+		// ~530-byte records, more lines than an older medic's 4,096.
+		{"many lines", 10000, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "findings.jsonl")
-			var b strings.Builder
-			recLen := 0
+			var b bytes.Buffer
 			for i := range tt.lines {
-				f := finding(fmt.Sprintf("f%04d", i))
+				f := finding(fmt.Sprintf("f%05d", i))
 				f.Description = strings.Repeat("x", tt.padding)
 				rec, err := json.Marshal(record{Sink: "archive", Finding: f})
 				if err != nil {
 					t.Fatal(err)
 				}
-				recLen = len(rec) + 1 // every record has the same length
 				b.Write(rec)
 				b.WriteByte('\n')
 			}
-			if err := os.WriteFile(path, []byte(b.String()), 0o640); err != nil {
+			// And a torn last line.
+			b.WriteString(`{"sink":"archive","finding":{"id":"torn","ti`)
+			if err := os.WriteFile(path, b.Bytes(), 0o640); err != nil {
 				t.Fatal(err)
 			}
-			// The oldest record still known is the first that starts within
-			// the last tailBytes and is among the last tailLines.
-			off := max(tt.lines*recLen-tailBytes, 0)
-			oldest := max(tt.lines-tailLines, (off+recLen-1)/recLen)
-			var want []string
-			sends := []string{fmt.Sprintf("f%04d", tt.lines-1), fmt.Sprintf("f%04d", oldest)}
-			if oldest > 0 {
-				forgotten := fmt.Sprintf("f%04d", oldest-1)
-				sends = append(sends, forgotten)
-				want = append(want, forgotten)
-			}
+			t.Logf("file of %d records, %.1f MiB", tt.lines, float64(b.Len())/(1<<20))
 
 			s := open(t, params(path))
-			send(t, s, sends...)
+			// Every finding redelivered, the oldest first, then one new one
+			// and the one on the torn line.
+			for i := range tt.lines {
+				send(t, s, fmt.Sprintf("f%05d", i))
+			}
+			send(t, s, "new", "torn")
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			recs := readLines(t, path)
-			if got := strings.Join(ids(recs[tt.lines:]), ","); got != strings.Join(want, ",") {
-				t.Errorf("sent %v, appended records = %q, want %q", sends, got, want)
+			recs := readLines(t, path) // fails on a torn or invalid line
+			if got := strings.Join(ids(recs[tt.lines:]), ","); got != "new,torn" || len(recs) != tt.lines+2 {
+				t.Errorf("%d records, appended %q; want %d, \"new,torn\"", len(recs), got, tt.lines+2)
 			}
 		})
 	}

@@ -23,7 +23,7 @@ func TestKeySetForgetsOldestFirst(t *testing.T) {
 	for i := range 10 {
 		k.add(fmt.Sprint(i))
 	}
-	if len(k.m) != 3 || !k.has("7") || !k.has("8") || !k.has("9") || k.has("6") {
+	if k.len() != 3 || !k.has("7") || !k.has("8") || !k.has("9") || k.has("6") {
 		t.Errorf("after 10 more adds the set holds %v, want the last three", k.m)
 	}
 }

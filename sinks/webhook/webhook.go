@@ -5,6 +5,7 @@
 //	X-Medic-Timestamp:     1741944413            (Unix seconds)
 //	X-Medic-Signature-256: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>
 //	X-Medic-Finding-Id:    <finding ID>          (the same on every retry: deduplicate on it)
+//	Idempotency-Key:       <32 hex digits>       (per finding and sink, the same on every retry)
 //
 // The receiver recomputes the HMAC over the timestamp, a dot and the raw
 // body, compares in constant time, and rejects timestamps older than a few
@@ -41,6 +42,10 @@ const (
 	HeaderSignature = "X-Medic-Signature-256"
 	HeaderFindingID = "X-Medic-Finding-Id"
 	HeaderSink      = "X-Medic-Sink"
+	// HeaderIdempotencyKey is the same on every retry and redelivery of a
+	// finding to this sink (sinks.IdempotencyKey): a receiver that keeps
+	// the keys it has seen acts on each finding once.
+	HeaderIdempotencyKey = "Idempotency-Key"
 )
 
 // Payload is the body: the finding and the sink that sent it.
@@ -170,6 +175,7 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 	h.Set("User-Agent", "medic-webhook")
 	h.Set(HeaderFindingID, f.ID)
 	h.Set(HeaderSink, s.name)
+	h.Set(HeaderIdempotencyKey, sinks.IdempotencyKey(s.name, f.ID))
 	if len(s.secret) > 0 {
 		ts := strconv.FormatInt(s.now().Unix(), 10)
 		h.Set(HeaderTimestamp, ts)

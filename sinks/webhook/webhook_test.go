@@ -36,7 +36,8 @@ func TestSignedPostVerifies(t *testing.T) {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		if r.Header.Get("X-Team") != "payments" || r.Header.Get(HeaderFindingID) != "f1" {
+		if r.Header.Get("X-Team") != "payments" || r.Header.Get(HeaderFindingID) != "f1" ||
+			r.Header.Get(HeaderIdempotencyKey) != sinks.IdempotencyKey("hook", "f1") {
 			failed = append(failed, "headers")
 		}
 		var p Payload

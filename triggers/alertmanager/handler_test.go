@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -302,20 +303,38 @@ func TestHandlerAcceptsCredentials(t *testing.T) {
 }
 
 func TestHandlerBusUnavailable(t *testing.T) {
-	f := newFixture(t, Options{})
-	f.pub.err = errors.New("nats: no responders available for request")
-	rec := f.post(t, readPayload(t, "captured-alertmanager-v0.34.2__KubePodCrashLooping__firing.json"), nil)
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	tests := []struct {
+		name       string
+		err        error
+		reason     string
+		retryAfter string
+	}{
+		{"no responders", errors.New("nats: no responders available for request"), ReasonBusUnavailable, ""},
+		// The stream refused the events (DiscardNew at bus.max_bytes):
+		// the sender is told when to come back, and nothing was dropped.
+		{"stream full", fmt.Errorf("store 1f3a: %w: jetstream error 503 (10077): maximum bytes exceeded", triggers.ErrStreamFull), ReasonStreamFull, "5"},
 	}
-	if ans := decodeBody[map[string]string](t, rec); !strings.Contains(ans["error"], "retry") {
-		t.Errorf("answer %v", ans)
-	}
-	if got := counter(t, f.metrics.Rejected, "alertmanager", ReasonBusUnavailable); got != 1 {
-		t.Errorf("rejected{bus_unavailable} = %v", got)
-	}
-	if got := counter(t, f.metrics.Stored, "alertmanager"); got != 0 {
-		t.Errorf("stored = %v", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, Options{})
+			f.pub.err = tt.err
+			rec := f.post(t, readPayload(t, "captured-alertmanager-v0.34.2__KubePodCrashLooping__firing.json"), nil)
+			if rec.Code != http.StatusServiceUnavailable {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			if got := rec.Header().Get("Retry-After"); got != tt.retryAfter {
+				t.Errorf("Retry-After %q, want %q", got, tt.retryAfter)
+			}
+			if ans := decodeBody[map[string]string](t, rec); !strings.Contains(ans["error"], "retry") {
+				t.Errorf("answer %v", ans)
+			}
+			if got := counter(t, f.metrics.Rejected, "alertmanager", tt.reason); got != 1 {
+				t.Errorf("rejected{%s} = %v", tt.reason, got)
+			}
+			if got := counter(t, f.metrics.Stored, "alertmanager"); got != 0 {
+				t.Errorf("stored = %v", got)
+			}
+		})
 	}
 }
 

@@ -22,6 +22,12 @@ import (
 // annotations), but nothing legitimate comes near this.
 const DefaultMaxBodyBytes int64 = 4 << 20
 
+// StreamFullRetryAfter is the Retry-After, in seconds, of the 503 answered
+// when the event stream is full: long enough for the pipeline to work off
+// some of its backlog, short enough that a retry comes while the alert is
+// still news.
+const StreamFullRetryAfter = 5
+
 // Auth is the credential check shared by the intake endpoints.
 type Auth = httpauth.Auth
 
@@ -171,6 +177,17 @@ func (in *Intake) serve(w http.ResponseWriter, r *http.Request) int {
 	var res triggers.PublishResult
 	if len(events) > 0 {
 		res, err = in.Publisher.Publish(r.Context(), events)
+		if errors.Is(err, triggers.ErrStreamFull) {
+			// Refused, not lost: the bus keeps the events it already has and
+			// takes no more until the pipeline catches up. Events of this
+			// request that were stored are deduplicated on the retry.
+			log.Warn("events refused: the event stream is full (bus.max_bytes); answering 503 so the sender retries",
+				"events", len(events), "stored", res.Stored, "status", http.StatusServiceUnavailable,
+				"reason", ReasonStreamFull, "retry_after_s", StreamFullRetryAfter, "error", err)
+			w.Header().Set("Retry-After", strconv.Itoa(StreamFullRetryAfter))
+			return in.reject(w, log, http.StatusServiceUnavailable, ReasonStreamFull,
+				"the event stream is full; retry later")
+		}
 		if err != nil {
 			log.Error("cannot store events; answering 503 so the sender retries",
 				"events", len(events), "error", err)

@@ -19,6 +19,7 @@ const (
 	ReasonBusy           = "busy"
 	ReasonMediaType      = "media_type"
 	ReasonTimeout        = "timeout"
+	ReasonStreamFull     = "stream_full"
 )
 
 // Metrics are the counters every HTTP event source shares; the source label

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -198,6 +199,20 @@ func TestHandlerBusUnavailable(t *testing.T) {
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestHandlerStreamFull(t *testing.T) {
+	srv, pub := newServer(t, Options{})
+	pub.err = fmt.Errorf("store x: %w", triggers.ErrStreamFull)
+	resp, err := srv.Client().Post(srv.URL+"/api/trigger", "application/json",
+		strings.NewReader(`{"trigger":"prometheus_alert","params":{"alert_name":"X"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("got %d with Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
 
