@@ -26,7 +26,9 @@ type Retriever struct {
 }
 
 // Search runs a lexical (and, with an embedder, vector) search and returns
-// at most topK hits with at most perSource chunks of one source (0: no limit).
+// at most topK runbooks, each once, as its best-matching chunk. perSource is
+// kept for callers' sake but a source never comes back twice: results are
+// runbooks, and a store that ranks chunks (Weaviate) is deduplicated here.
 func (r *Retriever) Search(ctx context.Context, text string, topK, perSource int) ([]Hit, error) {
 	if r == nil || r.Store == nil {
 		return nil, nil
@@ -34,6 +36,7 @@ func (r *Retriever) Search(ctx context.Context, text string, topK, perSource int
 	if topK <= 0 {
 		topK = 5
 	}
+	perSource = 1
 	q := Query{Text: text, TopK: fetchSize(topK, perSource)}
 	if r.Embedder != nil && strings.TrimSpace(text) != "" {
 		clean, _ := r.Redactor.Redact(text)

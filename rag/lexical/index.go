@@ -1,0 +1,216 @@
+package lexical
+
+import (
+	"math"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/medichq/medic/rag"
+)
+
+// Standard BM25 parameters.
+const (
+	k1 = 1.2
+	b  = 0.75
+)
+
+// Fields of a runbook, each with its own length normalisation and weight in
+// BM25F. The title and the alert names are short and say what the runbook
+// is for, so a match there counts more than one in the body.
+const (
+	fieldTitle = iota
+	fieldHeadings
+	fieldAlerts
+	fieldBody
+	numFields
+)
+
+var fieldWeight = [numFields]float64{fieldTitle: 3, fieldHeadings: 1.5, fieldAlerts: 2, fieldBody: 1}
+
+// chunkWeight scales the best chunk's own BM25 against the whole runbook's
+// BM25F: the runbook's score decides what it is about (evidence spread over
+// its sections adds up), the best section breaks ties towards runbooks with
+// one section that answers the question. Chosen with `make eval-rag`.
+const chunkWeight = 0.5
+
+type doc struct {
+	key    string
+	chunks []rag.Chunk
+	tf     [numFields]map[string]float64
+	len    [numFields]float64
+	ctf    []map[string]float64 // per chunk: heading + text
+	clen   []float64
+}
+
+// Index ranks the runbooks of a fixed set of chunks. It is immutable and
+// safe for concurrent use; build a new one when the chunks change.
+type Index struct {
+	docs   []*doc
+	df     map[string]float64 // documents holding the term in any field
+	avg    [numFields]float64
+	cdf    map[string]float64 // chunks holding the term
+	cavg   float64
+	chunks float64
+}
+
+// Key identifies a runbook: its root and source.
+func Key(root, source string) string { return root + "\x00" + source }
+
+// New indexes chunks grouped by runbook (Root, Source), in Seq order.
+func New(chunks []rag.Chunk) *Index {
+	ix := &Index{df: map[string]float64{}, cdf: map[string]float64{}}
+	byKey := map[string]*doc{}
+	for _, c := range chunks {
+		k := Key(c.Root, c.Source)
+		d := byKey[k]
+		if d == nil {
+			d = &doc{key: k}
+			byKey[k] = d
+			ix.docs = append(ix.docs, d)
+		}
+		d.chunks = append(d.chunks, c)
+	}
+	sort.Slice(ix.docs, func(i, j int) bool { return ix.docs[i].key < ix.docs[j].key })
+	for _, d := range ix.docs {
+		sort.SliceStable(d.chunks, func(i, j int) bool { return d.chunks[i].Seq < d.chunks[j].Seq })
+		for f := range d.tf {
+			d.tf[f] = map[string]float64{}
+		}
+		add := func(f int, text string) {
+			for _, t := range Analyze(text) {
+				d.tf[f][t]++
+				d.len[f]++
+			}
+		}
+		first := d.chunks[0]
+		add(fieldTitle, first.Title)
+		// The file name is usually the alert's name (KubePodCrashLooping.md).
+		add(fieldAlerts, strings.TrimSuffix(path.Base(first.Source), path.Ext(first.Source)))
+		alerts := map[string]bool{}
+		for _, c := range d.chunks {
+			for _, a := range append(append([]string(nil), c.RunbookFor...), c.Alerts...) {
+				if !alerts[a] {
+					alerts[a] = true
+					add(fieldAlerts, a)
+				}
+			}
+			add(fieldHeadings, c.Heading)
+			add(fieldBody, c.Text)
+			ctf := map[string]float64{}
+			n := 0.0
+			for _, t := range Analyze(c.Heading + "\n" + c.Text) {
+				ctf[t]++
+				n++
+			}
+			d.ctf = append(d.ctf, ctf)
+			d.clen = append(d.clen, n)
+			for t := range ctf {
+				ix.cdf[t]++
+			}
+			ix.cavg += n
+			ix.chunks++
+		}
+		seen := map[string]bool{}
+		for f := range d.tf {
+			ix.avg[f] += d.len[f]
+			for t := range d.tf[f] {
+				if !seen[t] {
+					seen[t] = true
+					ix.df[t]++
+				}
+			}
+		}
+	}
+	if n := float64(len(ix.docs)); n > 0 {
+		for f := range ix.avg {
+			ix.avg[f] /= n
+		}
+	}
+	if ix.chunks > 0 {
+		ix.cavg /= ix.chunks
+	}
+	return ix
+}
+
+// Len is the number of runbooks indexed.
+func (ix *Index) Len() int { return len(ix.docs) }
+
+// idf is BM25's (Lucene's) idf, always positive.
+func idf(n, df float64) float64 { return math.Log(1 + (n-df+0.5)/(df+0.5)) }
+
+// Result is one runbook: its score and the chunk that matched best.
+type Result struct {
+	Key   string
+	Score float64
+	Chunk rag.Chunk
+}
+
+// Search ranks the runbooks for weighted query terms (see Query) and
+// returns at most topK, best first; runbooks matching no term are left out.
+// Equal scores are ordered by key, so the result depends only on the
+// content.
+func (ix *Index) Search(q map[string]float64, topK int) []Result {
+	if len(ix.docs) == 0 || len(q) == 0 {
+		return nil
+	}
+	n := float64(len(ix.docs))
+	var out []Result
+	for _, d := range ix.docs {
+		score := 0.0
+		for t, w := range q {
+			df := ix.df[t]
+			if df == 0 {
+				continue
+			}
+			// BM25F: field frequencies, each normalised by its field's
+			// length, are weighted and summed before saturation.
+			tf := 0.0
+			for f := range d.tf {
+				if x := d.tf[f][t]; x > 0 && ix.avg[f] > 0 {
+					tf += fieldWeight[f] * x / (1 - b + b*d.len[f]/ix.avg[f])
+				}
+			}
+			if tf > 0 {
+				score += w * idf(n, df) * tf * (k1 + 1) / (k1 + tf)
+			}
+		}
+		if score == 0 {
+			continue
+		}
+		best, bestScore := 0, -1.0
+		for i, ctf := range d.ctf {
+			s := 0.0
+			for t, w := range q {
+				x := ctf[t]
+				if x == 0 || ix.cavg == 0 {
+					continue
+				}
+				s += w * idf(ix.chunks, ix.cdf[t]) * x * (k1 + 1) / (x + k1*(1-b+b*d.clen[i]/ix.cavg))
+			}
+			if s > bestScore {
+				best, bestScore = i, s
+			}
+		}
+		out = append(out, Result{Key: d.key, Score: score + chunkWeight*bestScore, Chunk: d.chunks[best]})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Score != out[j].Score {
+			return out[i].Score > out[j].Score
+		}
+		return out[i].Key < out[j].Key
+	})
+	if topK > 0 && len(out) > topK {
+		out = out[:topK]
+	}
+	return out
+}
+
+// Chunks returns the chunks of one runbook in order (nil when unknown).
+func (ix *Index) Chunks(key string) []rag.Chunk {
+	i := sort.Search(len(ix.docs), func(i int) bool { return ix.docs[i].key >= key })
+	if i < len(ix.docs) && ix.docs[i].key == key {
+		return ix.docs[i].chunks
+	}
+	return nil
+}
