@@ -70,7 +70,7 @@ type Store struct {
 	vdb   *chromem.DB
 	vecs  *chromem.Collection
 
-	syn   *lexical.Synonyms
+	syn *lexical.Synonyms
 
 	mu      sync.Mutex // serialises writes; guards version
 	version string
