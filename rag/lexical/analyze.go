@@ -60,6 +60,9 @@ func term(w string) string {
 	}
 	env := snowballstem.NewEnv(w)
 	english.Stem(env)
+	if stopWords[env.Current()] { // "gets" → get
+		return ""
+	}
 	return env.Current()
 }
 
@@ -107,7 +110,8 @@ func init() {
 		of on once only or other our ours over own same she should so some such than that the their theirs them
 		then there these they this those through to too under until very was we were what when where which while
 		who whom why will with would you your yours again about above after against all any because before below
-		between both during each few further nor s t don now also get got keep keeps see seem seems since`) {
+		between both during each few further nor s t don now also get got keep keeps see seem seems since
+		anymore anyway still just really right something someth noth nothing everything everyth thing`) {
 		stopWords[w] = true
 	}
 }

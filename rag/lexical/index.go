@@ -32,7 +32,11 @@ var fieldWeight = [numFields]float64{fieldTitle: 3, fieldHeadings: 1.5, fieldAle
 // BM25F: the runbook's score decides what it is about (evidence spread over
 // its sections adds up), the best section breaks ties towards runbooks with
 // one section that answers the question. Chosen with `make eval-rag`.
-const chunkWeight = 0.5
+var chunkWeight = 0.2
+
+// nameWeight scales the name clause (see Search). The weights are
+// variables only so that a tuning harness can sweep them; nothing sets them.
+var nameWeight = 0.75
 
 type doc struct {
 	key    string
@@ -89,7 +93,9 @@ func New(chunks []rag.Chunk) *Index {
 		add(fieldAlerts, strings.TrimSuffix(path.Base(first.Source), path.Ext(first.Source)))
 		alerts := map[string]bool{}
 		for _, c := range d.chunks {
-			for _, a := range append(append([]string(nil), c.RunbookFor...), c.Alerts...) {
+			// Only the alerts this runbook is FOR: the names it merely
+			// mentions ("see also KubeNodeNotReady") are in the body.
+			for _, a := range c.RunbookFor {
 				if !alerts[a] {
 					alerts[a] = true
 					add(fieldAlerts, a)
@@ -173,6 +179,20 @@ func (ix *Index) Search(q map[string]float64, topK int) []Result {
 			}
 			if tf > 0 {
 				score += w * idf(n, df) * tf * (k1 + 1) / (k1 + tf)
+			}
+			// A second, separately saturated clause on what the runbook
+			// is named (title and alert names): in BM25F a title match
+			// saturates like any other, so "scheduler" would weigh no more
+			// in "Kube Scheduler Down" than in a body that mentions
+			// scheduling once.
+			nt := 0.0
+			for _, f := range []int{fieldTitle, fieldAlerts} {
+				if x := d.tf[f][t]; x > 0 && ix.avg[f] > 0 {
+					nt += x / (1 - b + b*d.len[f]/ix.avg[f])
+				}
+			}
+			if nt > 0 {
+				score += nameWeight * w * idf(n, df) * nt * (k1 + 1) / (k1 + nt)
 			}
 		}
 		if score == 0 {

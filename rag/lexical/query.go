@@ -8,7 +8,7 @@ import (
 // synonymWeight is the weight of a term a synonym group adds to a query:
 // enough to find a runbook that says "OOMKilled" for "out of memory", not
 // so much that the words the user typed stop mattering.
-const synonymWeight = 0.4
+var synonymWeight = 0.4
 
 // DefaultSynonyms are groups of words and phrases on-call engineers use for
 // the same problem, applied at query time: a query that contains any entry
@@ -18,7 +18,16 @@ var DefaultSynonyms = [][]string{
 	{"oom", "out of memory", "oomkilled", "memory limit", "killed", "memory"},
 	{"5xx", "500", "502", "503", "504", "bad gateway", "service unavailable", "failing requests", "errors"},
 	{"latency", "slow", "timeouts", "timeout", "timed out", "duration"},
-	{"disk", "storage", "volume", "pvc", "persistent volume", "filesystem", "disk full", "no space left", "space"},
+	{"disk", "filesystem", "disk full", "no space left", "out of space", "space"},
+	{"pvc", "persistentvolumeclaim", "persistent volume", "volume claim", "volume", "storage"},
+	{"raid", "physical disk", "disk died", "disk failure", "array", "degraded"},
+	{"flapping", "up and down", "flipping", "keeps changing"},
+	{"image pull", "imagepullbackoff", "errimagepull", "pull", "containercreating", "waiting"},
+	{"scheduler", "kube-scheduler"},
+	{"down", "gone", "disappeared", "dead", "not running"},
+	{"controller manager", "controllers", "kube-controller-manager"},
+	{"slow to start", "startup", "start up", "takes minutes", "start latency"},
+	{"daemonset", "every node", "each node", "all nodes", "some nodes", "log collector", "agent"},
 	{"restart", "restarting", "restarts", "crash", "crashes", "crashloop", "crashloopbackoff", "crashlooping", "back-off", "backoff"},
 	{"cert", "certificate", "tls", "x509", "expired", "expiration", "expiry"},
 	{"throttled", "throttling", "cpu limit"},
@@ -35,7 +44,6 @@ var DefaultSynonyms = [][]string{
 	{"quota", "exceeded quota", "resource quota"},
 	{"config", "configuration", "reload"},
 	{"api server", "apiserver", "kube-apiserver", "kubectl", "api"},
-	{"kubelet", "node agent"},
 	{"hpa", "autoscaler", "horizontalpodautoscaler", "autoscaling"},
 	{"rollout", "rolling update", "deploy", "release", "upgrade"},
 }
