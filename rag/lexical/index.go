@@ -220,8 +220,35 @@ func (ix *Index) Search(q map[string]float64, topK int) []Result {
 		}
 		return out[i].Key < out[j].Key
 	})
-	if topK > 0 && len(out) > topK {
-		out = out[:topK]
+	return dedupe(out, topK)
+}
+
+// dedupe keeps the first of runbooks with the same content hash or
+// published URL (the built-ins and a team's copy of them, stored under two
+// roots before ingestion skipped duplicates) and at most topK (0: all).
+func dedupe(res []Result, topK int) []Result {
+	seen := map[string]bool{}
+	out := res[:0]
+	for _, r := range res {
+		var ids []string
+		if r.Chunk.Hash != "" {
+			ids = append(ids, "hash:"+r.Chunk.Hash)
+		}
+		if r.Chunk.URL != "" {
+			ids = append(ids, "url:"+rag.NormalizeURL(r.Chunk.URL))
+		}
+		dup := false
+		for _, id := range ids {
+			dup = dup || seen[id]
+			seen[id] = true
+		}
+		if dup {
+			continue
+		}
+		out = append(out, r)
+		if topK > 0 && len(out) == topK {
+			break
+		}
 	}
 	return out
 }

@@ -62,7 +62,10 @@ func NewSynonyms(extra [][]string) (*Synonyms, error) {
 		for _, e := range g {
 			terms := Analyze(e)
 			if len(terms) == 0 {
-				return nil, fmt.Errorf("synonym group %d: %q has no searchable word", gi, e)
+				if gi >= len(DefaultSynonyms) {
+					return nil, fmt.Errorf("synonyms[%d]: %q has only stop words", gi-len(DefaultSynonyms), e)
+				}
+				return nil, fmt.Errorf("default synonym group %d: %q has only stop words", gi, e)
 			}
 			group = append(group, terms)
 		}
