@@ -204,6 +204,10 @@ func limitPerSource(hits []Hit, maxSources, perSource int, skip string) []Hit {
 	return out
 }
 
+// BestPerSource keeps the first (best) hit of each source, at most topK
+// sources: how a store that ranks chunks returns runbooks.
+func BestPerSource(hits []Hit, topK int) []Hit { return limitPerSource(hits, topK, 1, "") }
+
 // RankSources returns the distinct sources of hits in rank order.
 func RankSources(hits []Hit) []string {
 	seen := map[string]bool{}
