@@ -545,43 +545,6 @@ func (s *Store) lexical(ctx context.Context) (*lexIndex, error) {
 	return li, nil
 }
 
-// lexicalQuery matches each distinct term of the text (analyzed as the
-// index is) against the title (boost 2), the heading path and the text, any
-// term. Distinct terms, because a word repeated in a finding (the summary
-// and the description often say the same) should not outweigh the rest; the
-// boosts were chosen with `make eval-rag` (see docs/benchmarks.md).
-func (s *Store) lexicalQuery(text string) query.Query {
-	terms := s.terms(text)
-	qs := make([]query.Query, 0, 3*len(terms))
-	for _, f := range []struct {
-		name  string
-		boost float64
-	}{{"title", 2}, {"heading", 1}, {"text", 1}} {
-		for _, t := range terms {
-			tq := bleve.NewTermQuery(t)
-			tq.SetField(f.name)
-			tq.SetBoost(f.boost)
-			qs = append(qs, tq)
-		}
-	}
-	return bleve.NewDisjunctionQuery(qs...)
-}
-
-// terms analyzes text as the index does and returns each term once.
-func (s *Store) terms(text string) []string {
-	a := s.idx.Mapping().AnalyzerNamed(analyzerName)
-	seen := map[string]bool{}
-	var out []string
-	for _, tok := range a.Analyze([]byte(text)) {
-		t := string(tok.Term)
-		if !seen[t] {
-			seen[t] = true
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
 // filtered returns every chunk passing the filters, ranked by text when
 // given (chunks it does not match follow, in source order).
 func (s *Store) filtered(ctx context.Context, filters []query.Query, text string, topK int) ([]rag.Hit, error) {
@@ -600,18 +563,16 @@ func (s *Store) filtered(ctx context.Context, filters []query.Query, text string
 	if text == "" || len(all) == 0 {
 		return all, nil
 	}
-	b := bleve.NewBooleanQuery()
-	b.AddMust(must)
-	b.AddMust(s.lexicalQuery(text))
-	sreq := bleve.NewSearchRequestOptions(b, len(all), 0, false)
-	sres, err := s.idx.SearchInContext(ctx, sreq)
+	// Ranked in memory, with the same analysis and synonyms as searches.
+	li, err := s.lexical(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("search: %w", err)
+		return nil, err
 	}
-	score := map[string]float64{}
-	for _, h := range sres.Hits {
-		score[h.ID] = h.Score
+	ids := make(map[string]bool, len(all))
+	for _, h := range all {
+		ids[h.ID] = true
 	}
+	score := li.ix.ChunkScores(s.syn.Query(text), ids)
 	for i := range all {
 		all[i].Score = score[all[i].ID]
 	}

@@ -56,6 +56,15 @@ type Index struct {
 	cdf    map[string]float64 // chunks holding the term
 	cavg   float64
 	chunks float64
+	// Postings, so that a search touches only the runbooks and chunks
+	// holding a query term.
+	post  map[string][]int      // term → indices of docs
+	cpost map[string][]cposting // term → chunks
+}
+
+type cposting struct {
+	doc, chunk int
+	tf         float64
 }
 
 // Key identifies a runbook: its root and source.
@@ -136,6 +145,24 @@ func New(chunks []rag.Chunk) *Index {
 	if ix.chunks > 0 {
 		ix.cavg /= ix.chunks
 	}
+	ix.post = map[string][]int{}
+	ix.cpost = map[string][]cposting{}
+	for di, d := range ix.docs {
+		seen := map[string]bool{}
+		for f := range d.tf {
+			for t := range d.tf[f] {
+				if !seen[t] {
+					seen[t] = true
+					ix.post[t] = append(ix.post[t], di)
+				}
+			}
+		}
+		for ci, ctf := range d.ctf {
+			for t, x := range ctf {
+				ix.cpost[t] = append(ix.cpost[t], cposting{doc: di, chunk: ci, tf: x})
+			}
+		}
+	}
 	return ix
 }
 
@@ -161,14 +188,22 @@ func (ix *Index) Search(q map[string]float64, topK int) []Result {
 		return nil
 	}
 	n := float64(len(ix.docs))
-	var out []Result
-	for _, d := range ix.docs {
-		score := 0.0
-		for t, w := range q {
-			df := ix.df[t]
-			if df == 0 {
-				continue
-			}
+	// Terms in a fixed order: float sums depend on it, and map order is
+	// random.
+	terms := make([]string, 0, len(q))
+	for t := range q {
+		terms = append(terms, t)
+	}
+	sort.Strings(terms)
+	score := make([]float64, len(ix.docs))
+	for _, t := range terms {
+		w, df := q[t], ix.df[t]
+		if df == 0 {
+			continue
+		}
+		tidf := idf(n, df)
+		for _, di := range ix.post[t] {
+			d := ix.docs[di]
 			// BM25F: field frequencies, each normalised by its field's
 			// length, are weighted and summed before saturation.
 			tf := 0.0
@@ -178,7 +213,7 @@ func (ix *Index) Search(q map[string]float64, topK int) []Result {
 				}
 			}
 			if tf > 0 {
-				score += w * idf(n, df) * tf * (k1 + 1) / (k1 + tf)
+				score[di] += w * tidf * tf * (k1 + 1) / (k1 + tf)
 			}
 			// A second, separately saturated clause on what the runbook
 			// is named (title and alert names): in BM25F a title match
@@ -192,27 +227,39 @@ func (ix *Index) Search(q map[string]float64, topK int) []Result {
 				}
 			}
 			if nt > 0 {
-				score += nameWeight * w * idf(n, df) * nt * (k1 + 1) / (k1 + nt)
+				score[di] += nameWeight * w * tidf * nt * (k1 + 1) / (k1 + nt)
 			}
 		}
-		if score == 0 {
+	}
+	// Each chunk's own BM25 (heading and text), for the excerpt and the
+	// best-section share of the score.
+	type ck struct{ doc, chunk int }
+	cscore := map[ck]float64{}
+	for _, t := range terms {
+		if ix.cavg == 0 || ix.cdf[t] == 0 {
 			continue
 		}
-		best, bestScore := 0, -1.0
-		for i, ctf := range d.ctf {
-			s := 0.0
-			for t, w := range q {
-				x := ctf[t]
-				if x == 0 || ix.cavg == 0 {
-					continue
-				}
-				s += w * idf(ix.chunks, ix.cdf[t]) * x * (k1 + 1) / (x + k1*(1-b+b*d.clen[i]/ix.cavg))
+		w, cidf := q[t], idf(ix.chunks, ix.cdf[t])
+		for _, p := range ix.cpost[t] {
+			if score[p.doc] == 0 {
+				continue
 			}
-			if s > bestScore {
-				best, bestScore = i, s
+			cl := ix.docs[p.doc].clen[p.chunk]
+			cscore[ck{p.doc, p.chunk}] += w * cidf * p.tf * (k1 + 1) / (p.tf + k1*(1-b+b*cl/ix.cavg))
+		}
+	}
+	var out []Result
+	for di, d := range ix.docs {
+		if score[di] == 0 {
+			continue
+		}
+		best, bestScore := 0, 0.0
+		for ci := range d.chunks {
+			if x := cscore[ck{di, ci}]; x > bestScore {
+				best, bestScore = ci, x
 			}
 		}
-		out = append(out, Result{Key: d.key, Score: score + chunkWeight*bestScore, Chunk: d.chunks[best]})
+		out = append(out, Result{Key: d.key, Score: score[di] + chunkWeight*bestScore, Chunk: d.chunks[best]})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Score != out[j].Score {
@@ -248,6 +295,32 @@ func dedupe(res []Result, topK int) []Result {
 		out = append(out, r)
 		if topK > 0 && len(out) == topK {
 			break
+		}
+	}
+	return out
+}
+
+// ChunkScores scores the chunks whose IDs are in ids by their own BM25
+// (heading and text) for q: how the chunks of a linked runbook are ordered.
+func (ix *Index) ChunkScores(q map[string]float64, ids map[string]bool) map[string]float64 {
+	out := map[string]float64{}
+	terms := make([]string, 0, len(q))
+	for t := range q {
+		terms = append(terms, t)
+	}
+	sort.Strings(terms)
+	for _, t := range terms {
+		if ix.cavg == 0 || ix.cdf[t] == 0 {
+			continue
+		}
+		w, cidf := q[t], idf(ix.chunks, ix.cdf[t])
+		for _, p := range ix.cpost[t] {
+			d := ix.docs[p.doc]
+			id := d.chunks[p.chunk].ID
+			if !ids[id] {
+				continue
+			}
+			out[id] += w * cidf * p.tf * (k1 + 1) / (p.tf + k1*(1-b+b*d.clen[p.chunk]/ix.cavg))
 		}
 	}
 	return out
