@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -234,6 +235,29 @@ func TestFindingQuery(t *testing.T) {
 	}
 	if strings.HasPrefix(q, "starting") || strings.Contains(q, "\nstarting") || strings.Contains(q, "12") {
 		t.Errorf("query has non-error lines:\n%s", q)
+	}
+}
+
+// A runbook is one excerpt and one citation in a prompt, however many of
+// its sections were retrieved.
+func TestPromptCitesASourceOnce(t *testing.T) {
+	hits := []Hit{
+		{Chunk: Chunk{Root: "default", Source: "a.md", Title: "A", Heading: "Meaning", Text: "alpha meaning"}, Direct: true},
+		{Chunk: Chunk{Root: "default", Source: "a.md", Title: "A", Heading: "Diagnosis", Text: "alpha diagnosis"}, Direct: true},
+		{Chunk: Chunk{Root: "default", Source: "b.md", Title: "B", Text: "beta"}},
+		{Chunk: Chunk{Root: "team", Source: "a.md", Title: "A (team)", Text: "team copy"}},
+	}
+	p := buildQuestionPrompt("why?", hits, 4000)
+	var got []string
+	for _, c := range p.citations {
+		got = append(got, c.Root+":"+c.Source)
+	}
+	if want := []string{"default:a.md", "default:b.md", "team:a.md"}; !slices.Equal(got, want) {
+		t.Errorf("citations %v, want %v", got, want)
+	}
+	body := p.messages[len(p.messages)-1].Content
+	if !strings.Contains(body, "alpha meaning") || !strings.Contains(body, "alpha diagnosis") || strings.Count(body, "(a.md)") != 2 {
+		t.Errorf("prompt:\n%s", body)
 	}
 }
 
