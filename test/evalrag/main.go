@@ -27,6 +27,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -90,7 +91,7 @@ func (m metrics) row() string {
 func main() {
 	rulesPath := flag.String("rules", "", "alert-rules.json (default: the module's internal/fixtures/testdata/alert-rules.json)")
 	cfgPath := flag.String("config", os.Getenv("MEDIC_CONFIG"), "medic.yaml with ai.embedding_model for the hybrid rows")
-	symptoms := flag.String("symptoms", "test/evalrag/testdata/symptoms.json", "the symptom question set")
+	symptoms := flag.String("symptoms", "", "a symptom question set (default: the built-in testdata/symptoms.json)")
 	verbose := flag.Bool("v", false, "list the alerts whose runbook is not first")
 	flag.Parse()
 	if err := run(*rulesPath, *cfgPath, *symptoms, *verbose); err != nil {
@@ -316,6 +317,12 @@ func run(rulesPath, cfgPath, symptomsPath string, verbose bool) error {
 	return nil
 }
 
+// builtinSymptoms is the symptom set, embedded so that the program runs from
+// any folder.
+//
+//go:embed testdata/symptoms.json
+var builtinSymptoms []byte
+
 type symptom struct {
 	Question string   `json:"question"`
 	Runbooks []string `json:"runbooks"`
@@ -325,9 +332,14 @@ type symptom struct {
 // the default knowledge base, so a renamed runbook fails loudly rather than
 // counting as a miss.
 func loadSymptoms(p string) ([]symptom, error) {
-	raw, err := os.ReadFile(p)
-	if err != nil {
-		return nil, fmt.Errorf("symptom set: %w", err)
+	raw := builtinSymptoms
+	if p == "" {
+		p = "testdata/symptoms.json"
+	} else {
+		var err error
+		if raw, err = os.ReadFile(p); err != nil {
+			return nil, fmt.Errorf("symptom set: %w", err)
+		}
 	}
 	var out []symptom
 	if err := json.Unmarshal(raw, &out); err != nil {
