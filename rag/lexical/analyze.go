@@ -58,6 +58,10 @@ func term(w string) string {
 	if isDigits(w) {
 		return w
 	}
+	// "502s", "5xxs": a status code in the plural is the code.
+	if w[0] >= '0' && w[0] <= '9' && len(w) > 1 && w[len(w)-1] == 's' {
+		return term(w[:len(w)-1])
+	}
 	env := snowballstem.NewEnv(w)
 	english.Stem(env)
 	if stopWords[env.Current()] { // "gets" → get

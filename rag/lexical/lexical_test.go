@@ -20,6 +20,7 @@ func TestAnalyze(t *testing.T) {
 		{"StatefulSet", []string{"statefulset", "state", "set"}, nil}, // Snowball: stateful → state
 		{"the pods keep restarting", []string{"pod", "restart"}, []string{"the", "keep"}},
 		{"HTTPServer returns 502", []string{"httpserver", "http", "server", "502"}, nil},
+		{"users see 502s", []string{"user", "502"}, []string{"502s"}},
 		{"it gets slow", []string{"slow"}, []string{"get"}},
 		{"node's disk", []string{"node", "disk"}, []string{"s"}},
 	} {
@@ -119,8 +120,8 @@ func TestSynonyms(t *testing.T) {
 		query string
 		has   map[string]float64
 	}{
-		{"users see 502s from the gateway", map[string]float64{"502s": 1, "ingress": synonymWeight}},
-		{"out of memory", map[string]float64{"oom": synonymWeight, "memori": 1}},
+		{"users see 502s from the gateway", map[string]float64{"502": 1, "ingress": synonymWeight, "gateway": 1, "bad": synonymWeight / 2}},
+		{"out of memory", map[string]float64{"oom": synonymWeight, "memori": 1, "limit": synonymWeight / 2}},
 		{"it is slow", map[string]float64{"slow": 1, "latenc": synonymWeight}},
 	} {
 		q := syn.Query(c.query)

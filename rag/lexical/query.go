@@ -99,9 +99,12 @@ func (s *Synonyms) Query(text string) map[string]float64 {
 			continue
 		}
 		for _, e := range g {
+			// A phrase's words share its weight: "out of memory" should
+			// not make every runbook that says "out" match.
+			w := synonymWeight / float64(len(e))
 			for _, t := range e {
-				if q[t] < synonymWeight {
-					q[t] = synonymWeight
+				if q[t] < w {
+					q[t] = w
 				}
 			}
 		}
