@@ -15,6 +15,7 @@ func TestExampleDocumentsAIDefaults(t *testing.T) {
 	}
 	def := Default()
 	cfg.KnowledgeBase.Sources, def.KnowledgeBase.Sources = nil, nil
+	cfg.KnowledgeBase.Synonyms, def.KnowledgeBase.Synonyms = nil, nil
 	if !reflect.DeepEqual(cfg.KnowledgeBase, def.KnowledgeBase) {
 		t.Errorf("knowledge_base: example %+v, default %+v", cfg.KnowledgeBase, def.KnowledgeBase)
 	}
