@@ -618,12 +618,15 @@ func fuse(li *lexIndex, lex []lexical.Result, vres []chromem.Result, alpha float
 		}
 		return keys[i] < keys[j]
 	})
-	if len(keys) > topK {
-		keys = keys[:topK]
+	res := make([]lexical.Result, len(keys))
+	for i, k := range keys {
+		res[i] = lexical.Result{Key: k, Score: score[k], Chunk: excerpt[k]}
 	}
-	out := make([]rag.Hit, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, rag.Hit{Chunk: excerpt[k], Score: score[k]})
+	// The vector side may bring back a second copy of a runbook.
+	res = lexical.Dedupe(res, topK)
+	out := make([]rag.Hit, len(res))
+	for i, r := range res {
+		out[i] = rag.Hit{Chunk: r.Chunk, Score: r.Score}
 	}
 	return out
 }

@@ -267,13 +267,13 @@ func (ix *Index) Search(q map[string]float64, topK int) []Result {
 		}
 		return out[i].Key < out[j].Key
 	})
-	return dedupe(out, topK)
+	return Dedupe(out, topK)
 }
 
-// dedupe keeps the first of runbooks with the same content hash or
+// Dedupe keeps the first of runbooks with the same content hash or
 // published URL (the built-ins and a team's copy of them, stored under two
 // roots before ingestion skipped duplicates) and at most topK (0: all).
-func dedupe(res []Result, topK int) []Result {
+func Dedupe(res []Result, topK int) []Result {
 	seen := map[string]bool{}
 	out := res[:0]
 	for _, r := range res {
