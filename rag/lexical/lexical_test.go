@@ -135,3 +135,26 @@ func TestSynonyms(t *testing.T) {
 		t.Errorf("stop-word entry: %v", err)
 	}
 }
+
+// A store filled before ingestion skipped duplicates holds the built-ins
+// and a team's copy: a search returns one of them.
+func TestSearchCollapsesCopies(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		copyHash string
+		copyURL  string
+		want     int
+	}{
+		{"same content", "h1", "", 1},
+		{"same runbook URL", "h2", "https://runbooks.example/KubePodCrashLooping/", 1},
+		{"different content and URL", "h2", "", 2},
+	} {
+		base := rag.Chunk{ID: "a", Root: "default", Source: "KubePodCrashLooping.md", Title: "Pod crash looping", Text: "pod restarts", Hash: "h1", URL: "https://runbooks.example/kubepodcrashlooping"}
+		cp := base
+		cp.ID, cp.Root, cp.Hash, cp.URL = "b", "team", c.copyHash, c.copyURL
+		res := New([]rag.Chunk{base, cp}).Search(map[string]float64{"pod": 1}, 10)
+		if len(res) != c.want {
+			t.Errorf("%s: %d results, want %d: %+v", c.name, len(res), c.want, res)
+		}
+	}
+}
