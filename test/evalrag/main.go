@@ -21,7 +21,7 @@
 //
 // Each is measured on the chunked embedded store (BM25 alone, and hybrid
 // when ai.embedding_model is configured) and, for comparison, on a
-// whole-file BM25 index. It prints recall@1, recall@3 and MRR (rank within
+// whole-file index (one chunk per file, the same runbook ranking). It prints recall@1, recall@3 and MRR (rank within
 // the first 10 sources, else 0).
 package main
 
@@ -154,7 +154,7 @@ func run(rulesPath, cfgPath, symptomsPath string, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	whole, err := open("whole-file BM25 (baseline)", rag.ChunkOptions{WholeFile: true, TargetChars: 1, MaxChars: 1}, nil)
+	whole, err := open("whole-file (1 chunk/file)", rag.ChunkOptions{WholeFile: true, TargetChars: 1, MaxChars: 1}, nil)
 	if err != nil {
 		return err
 	}
