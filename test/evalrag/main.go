@@ -21,8 +21,9 @@
 //
 // Each is measured on the chunked embedded store (BM25 alone, and hybrid
 // when ai.embedding_model is configured) and, for comparison, on a
-// whole-file index (one chunk per file, the same runbook ranking). It prints recall@1, recall@3 and MRR (rank within
-// the first 10 sources, else 0).
+// whole-file index (one chunk per file, the same runbook ranking). It
+// prints recall@1, recall@3 and MRR (rank within the first 10 sources,
+// else 0).
 package main
 
 import (
