@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // AIConfig is the model medic asks for explanations: any OpenAI-compatible
@@ -60,6 +62,12 @@ type KnowledgeBaseConfig struct {
 	Sources []string `yaml:"sources"`
 	// TopK is how many runbooks runbook_enricher and ask_ai use by default.
 	TopK int `yaml:"top_k"`
+	// Synonyms are groups of words or phrases meaning the same thing to
+	// on-call engineers ([["oom", "out of memory"], …]), added to the
+	// built-in domain groups (rag/lexical.DefaultSynonyms, the one place
+	// the defaults live): a search for one also searches the others. File
+	// only (no environment variable).
+	Synonyms [][]string `yaml:"synonyms"`
 }
 
 // WeaviateConfig reaches a Weaviate server.
@@ -167,6 +175,16 @@ func (c *Config) validateAI() error {
 	for i, s := range kb.Sources {
 		if s == "" {
 			return fmt.Errorf("knowledge_base.sources[%d]: empty", i)
+		}
+	}
+	for i, g := range kb.Synonyms {
+		if len(g) < 2 {
+			return fmt.Errorf("knowledge_base.synonyms[%d]: a group needs at least two entries", i)
+		}
+		for j, e := range g {
+			if !strings.ContainsFunc(e, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) {
+				return fmt.Errorf("knowledge_base.synonyms[%d][%d]: %q has no word", i, j, e)
+			}
 		}
 	}
 	return nil

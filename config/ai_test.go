@@ -15,6 +15,7 @@ func TestExampleDocumentsAIDefaults(t *testing.T) {
 	}
 	def := Default()
 	cfg.KnowledgeBase.Sources, def.KnowledgeBase.Sources = nil, nil
+	cfg.KnowledgeBase.Synonyms, def.KnowledgeBase.Synonyms = nil, nil
 	if !reflect.DeepEqual(cfg.KnowledgeBase, def.KnowledgeBase) {
 		t.Errorf("knowledge_base: example %+v, default %+v", cfg.KnowledgeBase, def.KnowledgeBase)
 	}
@@ -67,6 +68,8 @@ func TestAIValidationNamesTheField(t *testing.T) {
 		{"knowledge_base: {alpha: 2}", "knowledge_base.alpha"},
 		{"knowledge_base: {weaviate: {collection: lower}}", "knowledge_base.weaviate.collection"},
 		{"knowledge_base: {top_k: 0}", "knowledge_base.top_k"},
+		{"knowledge_base: {synonyms: [[oom]]}", "knowledge_base.synonyms[0]"},
+		{"knowledge_base: {synonyms: [[oom, oomkilled], [a, '--']]}", "knowledge_base.synonyms[1][1]"},
 		{"ai: {api_key_file: /nonexistent/key}", "ai.api_key_file"},
 	} {
 		p := writeConfig(t, c.yaml+"\n")

@@ -3,6 +3,8 @@ package rag
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -233,6 +235,74 @@ func TestFindingQuery(t *testing.T) {
 	}
 	if strings.HasPrefix(q, "starting") || strings.Contains(q, "\nstarting") || strings.Contains(q, "12") {
 		t.Errorf("query has non-error lines:\n%s", q)
+	}
+}
+
+// A runbook is one excerpt and one citation in a prompt, however many of
+// its sections were retrieved.
+func TestPromptCitesASourceOnce(t *testing.T) {
+	hits := []Hit{
+		{Chunk: Chunk{Root: "default", Source: "a.md", Title: "A", Heading: "Meaning", Text: "alpha meaning"}, Direct: true},
+		{Chunk: Chunk{Root: "default", Source: "a.md", Title: "A", Heading: "Diagnosis", Text: "alpha diagnosis"}, Direct: true},
+		{Chunk: Chunk{Root: "default", Source: "b.md", Title: "B", Text: "beta"}},
+		{Chunk: Chunk{Root: "team", Source: "a.md", Title: "A (team)", Text: "team copy"}},
+	}
+	p := buildQuestionPrompt("why?", hits, 4000)
+	var got []string
+	for _, c := range p.citations {
+		got = append(got, c.Root+":"+c.Source)
+	}
+	if want := []string{"default:a.md", "default:b.md", "team:a.md"}; !slices.Equal(got, want) {
+		t.Errorf("citations %v, want %v", got, want)
+	}
+	body := p.messages[len(p.messages)-1].Content
+	if !strings.Contains(body, "alpha meaning") || !strings.Contains(body, "alpha diagnosis") || strings.Count(body, "(a.md)") != 2 {
+		t.Errorf("prompt:\n%s", body)
+	}
+}
+
+// The query keeps the strongest signals and leaves the bulk out.
+func TestFindingQueryStrongestSignals(t *testing.T) {
+	oom := event.NewFinding(event.Event{
+		ID: "x", Kind: event.KindPodOOMKilled, Title: "cart-7d9 was OOMKilled",
+		Subject:     event.Subject{Kind: "Pod", Namespace: "shop", Name: "cart-7d9"},
+		Description: "The container app exceeded its memory limit. It had 512Mi; usage grew for 3 hours while the cache warmed up and the GC could not keep up.",
+	}, time.Now())
+	var logs strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&logs, "ERROR: request %d failed: upstream timeout\n", i)
+	}
+	logs.WriteString("fatal error: runtime: out of memory\n")
+	oom.Add(event.Enrichment{Title: "Logs", Blocks: []event.Block{event.LogTextBlock("shop/cart-7d9 app", logs.String(), false)}})
+	oom.Add(event.Enrichment{Title: "Pod status", Blocks: []event.Block{event.KeyValueBlock([][2]string{{"Reason", "OOMKilled"}, {"Exit code", "137"}})}})
+
+	for _, c := range []struct {
+		name     string
+		f        *event.Finding
+		want     []string
+		not      []string
+		maxChars int
+	}{
+		{"alert", testFinding(), []string{"KubePodCrashLooping", "Pod is crash looping.", "CrashLoopBackOff", "Back-off restarting failed container", "panic: exit"}, []string{"password", "12"}, 500},
+		{"native oom", oom,
+			[]string{"pod oom killed", "Pod", "cart-7d9 was OOMKilled", "OOMKilled", "fatal error: runtime: out of memory", "exceeded its memory limit."},
+			// The first error lines and the description's detail are bulk.
+			[]string{"request 0 failed", "request 30 failed", "GC could not keep up"}, 600},
+	} {
+		q := FindingQuery(c.f)
+		for _, w := range c.want {
+			if !strings.Contains(q, w) {
+				t.Errorf("%s: query lacks %q:\n%s", c.name, w, q)
+			}
+		}
+		for _, w := range c.not {
+			if strings.Contains(q, w) {
+				t.Errorf("%s: query has %q:\n%s", c.name, w, q)
+			}
+		}
+		if len(q) > c.maxChars {
+			t.Errorf("%s: query of %d chars:\n%s", c.name, len(q), q)
+		}
 	}
 }
 

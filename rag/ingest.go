@@ -31,28 +31,35 @@ type Ingester struct {
 // Progress receives ingestion progress.
 type Progress interface {
 	Start(root string, total int)
-	// Step reports one file: action is added, updated, unchanged, deleted or
-	// failed.
+	// Step reports one file: action is added, updated, unchanged, deleted,
+	// duplicate (same content under another root) or failed.
 	Step(source, action string)
 	Done(r IngestReport)
 }
 
 // IngestReport says what one ingestion did.
 type IngestReport struct {
-	Root      string        `json:"root"`
-	Files     int           `json:"files"`
-	Added     int           `json:"added"`
-	Updated   int           `json:"updated"`
-	Unchanged int           `json:"unchanged"`
-	Deleted   int           `json:"deleted"`
-	Failed    int           `json:"failed"`
-	Chunks    int           `json:"chunks"` // chunks written
-	Duration  time.Duration `json:"duration"`
+	Root      string `json:"root"`
+	Files     int    `json:"files"`
+	Added     int    `json:"added"`
+	Updated   int    `json:"updated"`
+	Unchanged int    `json:"unchanged"`
+	Deleted   int    `json:"deleted"`
+	Failed    int    `json:"failed"`
+	// Duplicates are files skipped because another root already holds the
+	// same content (a team's copy of the built-in runbooks).
+	Duplicates int           `json:"duplicates,omitempty"`
+	Chunks     int           `json:"chunks"` // chunks written
+	Duration   time.Duration `json:"duration"`
 }
 
 func (r IngestReport) String() string {
-	return fmt.Sprintf("%s: %d files (%d added, %d updated, %d unchanged, %d deleted, %d failed), %d chunks written in %s",
-		r.Root, r.Files, r.Added, r.Updated, r.Unchanged, r.Deleted, r.Failed, r.Chunks, r.Duration.Round(time.Millisecond))
+	dup := ""
+	if r.Duplicates > 0 {
+		dup = fmt.Sprintf(", %d duplicate", r.Duplicates)
+	}
+	return fmt.Sprintf("%s: %d files (%d added, %d updated, %d unchanged, %d deleted, %d failed%s), %d chunks written in %s",
+		r.Root, r.Files, r.Added, r.Updated, r.Unchanged, r.Deleted, r.Failed, dup, r.Chunks, r.Duration.Round(time.Millisecond))
 }
 
 const (
@@ -76,9 +83,12 @@ func (in *Ingester) Ingest(ctx context.Context, root string, fsys fs.FS) (Ingest
 		return rep, fmt.Errorf("list ingested sources: %w", err)
 	}
 	have := map[string]SourceInfo{}
+	elsewhere := map[string]bool{} // content hashes other roots hold
 	for _, s := range known {
 		if s.Root == root {
 			have[s.Source] = s
+		} else if s.Hash != "" {
+			elsewhere[s.Hash] = true
 		}
 	}
 	embedModel := ""
@@ -132,6 +142,16 @@ func (in *Ingester) Ingest(ctx context.Context, root string, fsys fs.FS) (Ingest
 			rep.Unchanged++
 			if in.Progress != nil {
 				in.Progress.Step(name, "unchanged")
+			}
+			continue
+		}
+		if !existed && elsewhere[hash] {
+			// The same file under another root (`kb ingest` of a copy of
+			// the built-in runbooks): a second copy would fill search
+			// results twice. A file this root already holds is kept.
+			rep.Duplicates++
+			if in.Progress != nil {
+				in.Progress.Step(name, "duplicate")
 			}
 			continue
 		}

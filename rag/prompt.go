@@ -169,6 +169,7 @@ func buildQuestionPrompt(question string, hits []Hit, budget int) prompt {
 // fillBudget renders the parts in order; the part titled "Runbook excerpts"
 // is filled with whole hits (numbered) while they fit.
 func fillBudget(parts []budgetPart, hits []Hit, budget int) (string, []Citation, bool) {
+	hits = MergeBySource(hits)
 	budget = max(budget, 64)
 	limitChars := func(tokens int) int { return tokens * 4 }
 	// First pass: what each part wants, capped at its share.
@@ -247,6 +248,35 @@ func fillBudget(parts []budgetPart, hits []Hit, budget int) (string, []Citation,
 		}
 	}
 	return strings.ToValidUTF8(b.String(), ""), cites, trimmed
+}
+
+// MergeBySource folds the hits of one source (the linked runbook's sections)
+// into its first hit, so that a runbook is one numbered excerpt and one
+// citation: the sections' texts follow each other under their headings.
+func MergeBySource(hits []Hit) []Hit {
+	at := map[string]int{}
+	var out []Hit
+	for _, h := range hits {
+		k := sourceKey(h.Root, h.Source)
+		i, ok := at[k]
+		if !ok {
+			at[k] = len(out)
+			out = append(out, h)
+			continue
+		}
+		m := &out[i]
+		if h.Heading != "" && h.Heading != m.Heading {
+			if m.Heading == "" {
+				m.Heading = h.Heading
+			} else {
+				m.Heading += "; " + h.Heading
+			}
+			m.Text = strings.TrimSpace(m.Text) + "\n\n" + h.Heading + ":\n" + strings.TrimSpace(h.Text)
+		} else {
+			m.Text = strings.TrimSpace(m.Text) + "\n\n" + strings.TrimSpace(h.Text)
+		}
+	}
+	return out
 }
 
 func renderHit(n int, h Hit) string {

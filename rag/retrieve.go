@@ -26,7 +26,9 @@ type Retriever struct {
 }
 
 // Search runs a lexical (and, with an embedder, vector) search and returns
-// at most topK hits with at most perSource chunks of one source (0: no limit).
+// at most topK runbooks, each once, as its best-matching chunk. perSource is
+// kept for callers' sake but a source never comes back twice: results are
+// runbooks, and a store that ranks chunks (Weaviate) is deduplicated here.
 func (r *Retriever) Search(ctx context.Context, text string, topK, perSource int) ([]Hit, error) {
 	if r == nil || r.Store == nil {
 		return nil, nil
@@ -34,6 +36,7 @@ func (r *Retriever) Search(ctx context.Context, text string, topK, perSource int
 	if topK <= 0 {
 		topK = 5
 	}
+	perSource = 1
 	q := Query{Text: text, TopK: fetchSize(topK, perSource)}
 	if r.Embedder != nil && strings.TrimSpace(text) != "" {
 		clean, _ := r.Redactor.Redact(text)
@@ -201,6 +204,10 @@ func limitPerSource(hits []Hit, maxSources, perSource int, skip string) []Hit {
 	return out
 }
 
+// BestPerSource keeps the first (best) hit of each source, at most topK
+// sources: how a store that ranks chunks returns runbooks.
+func BestPerSource(hits []Hit, topK int) []Hit { return limitPerSource(hits, topK, 1, "") }
+
 // RankSources returns the distinct sources of hits in rank order.
 func RankSources(hits []Hit) []string {
 	seen := map[string]bool{}
@@ -223,15 +230,21 @@ var errorLineRE = regexp.MustCompile(`(?i)\b(error|err|fail(ed|ure|ing)?|fatal|p
 var reasonKeyRE = regexp.MustCompile(`(?i)^(reason|message|status|state|last state|exit code|error)s?$`)
 
 const (
-	queryLogLines = 5
+	// queryLogLines: the last error lines say what broke; earlier ones are
+	// mostly its echoes (retries, stack frames) and drown the signal.
+	queryLogLines = 2
 	queryLineMax  = 240
-	queryMaxChars = 2000
+	queryMaxChars = 1500
 )
 
-// FindingQuery is the search text for a finding: its title, description,
-// alert name, summary and description annotations, the reason lines of its
-// enrichments and the last error lines of its logs. Timestamps and IDs are
-// left out, so a re-fired alert gives the same query.
+// FindingQuery is the search text for a finding, built from its strongest
+// signals rather than all of its text: the alert name, the event kind in
+// words (pod_oom_killed → "pod oom killed") and the subject's Kind (Pod,
+// Node, StatefulSet), the titles and the summary, the reasons of its
+// enrichments (CrashLoopBackOff, BackOff and their messages), the last error
+// lines of its logs, and only then the first sentence of each description
+// (descriptions repeat the summary with label values and numbers).
+// Timestamps and IDs are left out, so a re-fired alert gives the same query.
 func FindingQuery(f *event.Finding) string {
 	var parts []string
 	add := func(s string) {
@@ -248,24 +261,43 @@ func FindingQuery(f *event.Finding) string {
 	}
 	ev := &f.Event
 	add(ev.Labels["alertname"])
-	add(f.Title)
-	add(f.Description)
-	add(ev.Title)
-	add(ev.Description)
-	for _, k := range []string{"summary", "description", "message"} {
-		add(ev.Annotations[k])
+	switch ev.Kind {
+	case "", event.KindPrometheusAlert, event.KindManual, event.KindSchedule:
+	default:
+		add(strings.ReplaceAll(string(ev.Kind), "_", " "))
 	}
+	add(ev.Subject.Kind)
+	add(f.Title)
+	add(ev.Title)
+	add(ev.Annotations["summary"])
 	for _, l := range reasonLines(f) {
 		add(l)
 	}
 	for _, l := range errorLines(f, queryLogLines) {
 		add(l)
 	}
+	add(firstSentence(f.Description))
+	add(firstSentence(ev.Description))
+	for _, k := range []string{"description", "message"} {
+		add(firstSentence(ev.Annotations[k]))
+	}
 	q := strings.Join(parts, "\n")
 	if len(q) > queryMaxChars {
-		q = q[:queryMaxChars]
+		q = clip(q, queryMaxChars)
 	}
 	return q
+}
+
+// firstSentence is the first sentence (or line) of s, clipped.
+func firstSentence(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.Index(s, ". "); i >= 0 {
+		s = s[:i+1]
+	}
+	return clip(s, queryLineMax)
 }
 
 // reasonLines are table rows and markdown lines that carry a reason or a

@@ -96,7 +96,9 @@ func newKBIngestCmd() *cobra.Command {
 		Long: `Ingest folders or Git repositories (https://…, git@host:repo, URL#branch) into the
 knowledge base. Markdown, text and HTML files are chunked by headings; unchanged files
 are skipped by content hash, files that disappeared since the last ingestion of the same
-folder or URL are removed. With ai.embedding_model set, every chunk is embedded too.`,
+folder or URL are removed, and a file whose content another folder or URL already holds
+(a copy of the built-in runbooks) is skipped as a duplicate. With ai.embedding_model set,
+every chunk is embedded too.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	openai "github.com/sashabaranov/go-openai"
 
+	"github.com/medichq/medic/knowledge"
 	"github.com/medichq/medic/rag/ragtest"
 )
 
@@ -68,6 +70,49 @@ func TestKBSearchJSON(t *testing.T) {
 	for _, k := range []string{"source", "title", "heading", "score", "text"} {
 		if _, ok := raw[0][k]; !ok {
 			t.Errorf("hit lacks %q", k)
+		}
+	}
+}
+
+// A team's copy of the built-in runbooks, ingested into a store that holds
+// them already, is skipped as duplicate content, and `kb search` never
+// lists a source twice.
+func TestKBIngestCopyOfDefaultsDoesNotDouble(t *testing.T) {
+	cfg := writeKBConfig(t, "")
+	docs := t.TempDir()
+	for _, name := range []string{"kubernetes/KubePodCrashLooping.md", "etcd/etcdNoLeader.md"} {
+		b, err := fs.ReadFile(knowledge.Runbooks(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(docs, name)
+		_ = os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, stderr, err := runCLI(t, "kb", "ingest", docs, "--config", cfg)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "0 added, 0 updated, 0 unchanged, 0 deleted, 0 failed, 2 duplicate") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+	for _, q := range []string{"pods keep restarting", "etcd has no leader", "KubePodCrashLooping"} {
+		out, _, err := runCLI(t, "kb", "search", q, "--top-k", "10", "--json", "--config", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hits []struct{ Source, Root string }
+		if err := json.Unmarshal([]byte(out), &hits); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, h := range hits {
+			if seen[h.Source] {
+				t.Errorf("%q: %s twice: %+v", q, h.Source, hits)
+			}
+			seen[h.Source] = true
 		}
 	}
 }

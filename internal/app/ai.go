@@ -72,7 +72,11 @@ func OpenStore(ctx context.Context, cfg config.Config) (rag.Store, error) {
 			Alpha:      kb.Weaviate.Alpha,
 		})
 	default:
-		return embedded.Open(embedded.Options{Dir: cfg.KBDir(), Alpha: kb.Alpha, AlphaSet: true})
+		s, err := embedded.Open(embedded.Options{Dir: cfg.KBDir(), Alpha: kb.Alpha, AlphaSet: true, Synonyms: kb.Synonyms})
+		if err != nil {
+			return nil, fmt.Errorf("knowledge_base: %w", err)
+		}
+		return s, nil
 	}
 }
 

@@ -1,14 +1,21 @@
 // Package embedded is medic's default knowledge-base store: it needs no
 // server and keeps everything under one folder (<data_dir>/kb).
 //
-// Lexical search is a bleve v2 index (scorch) with BM25 scoring
-// (index.BM25Scoring; bleve's default is TF-IDF), an English analyzer that
-// also splits CamelCase (KubePodCrashLooping → kube pod crash loop) and a
-// boost on the title. Vectors, when an
-// embedding model is configured, live in a chromem-go persistent collection
-// (exhaustive cosine search, which is exact and fast at knowledge-base sizes).
-// A hybrid search fuses the two rankings with alpha-weighted reciprocal-rank
-// fusion: score = (1-α)/(k+rank_lexical) + α/(k+rank_vector), k = 60.
+// The chunks are kept in a bleve v2 index (scorch), which stores them and
+// answers the filtered look-ups (by source, runbook URL, alert name). The
+// search itself ranks runbooks, not chunks, with rag/lexical: a fielded
+// BM25 computed in process over every runbook (title, headings, alert
+// names, body), with query-time synonyms. bleve's own BM25 is not used for
+// ranking: as configured it counted idf twice, computed it per field, and
+// its statistics changed with segment merges (see rag/lexical). The
+// in-memory index is rebuilt from the stored chunks after every change.
+//
+// Vectors, when an embedding model is configured, live in a chromem-go
+// persistent collection (exhaustive cosine search, which is exact and fast
+// at knowledge-base sizes). A hybrid search fuses the two rankings at
+// runbook level with alpha-weighted reciprocal-rank fusion:
+// score = (1-α)/(k+rank_lexical) + α/(k+rank_vector), k = 60, where a
+// runbook's vector rank is that of its best chunk.
 package embedded
 
 import (
@@ -38,6 +45,7 @@ import (
 	"github.com/philippgille/chromem-go"
 
 	"github.com/medichq/medic/rag"
+	"github.com/medichq/medic/rag/lexical"
 )
 
 // Options configure the store.
@@ -48,6 +56,9 @@ type Options struct {
 	// zero and not set explicitly through AlphaSet).
 	Alpha    float64
 	AlphaSet bool
+	// Synonyms are groups added to lexical.DefaultSynonyms
+	// (knowledge_base.synonyms).
+	Synonyms [][]string
 }
 
 // Store is the embedded knowledge base. It is safe for concurrent use. One
@@ -59,8 +70,19 @@ type Store struct {
 	vdb   *chromem.DB
 	vecs  *chromem.Collection
 
+	syn *lexical.Synonyms
+
 	mu      sync.Mutex // serialises writes; guards version
 	version string
+
+	lexMu sync.Mutex // guards lex
+	lex   *lexIndex  // nil after a change: rebuilt by the next search
+}
+
+// lexIndex is the in-memory ranking index and where each chunk ID belongs.
+type lexIndex struct {
+	ix    *lexical.Index
+	docOf map[string]string // chunk ID → runbook key
 }
 
 const (
@@ -85,7 +107,11 @@ func Open(opts Options) (*Store, error) {
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}
-	s := &Store{dir: opts.Dir, alpha: alpha}
+	syn, err := lexical.NewSynonyms(opts.Synonyms)
+	if err != nil {
+		return nil, fmt.Errorf("embedded store: %w", err)
+	}
+	s := &Store{dir: opts.Dir, alpha: alpha, syn: syn}
 	idxPath := filepath.Join(opts.Dir, "bleve")
 	// A second process would wait forever for the index's lock; fail instead.
 	runtimeCfg := map[string]any{"bolt_timeout": "3s"}
@@ -247,6 +273,7 @@ func (s *Store) Upsert(ctx context.Context, chunks []rag.Chunk) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.version = ""
+	defer s.invalidate()
 	keys := map[string][2]string{}
 	for i := range chunks {
 		c := &chunks[i]
@@ -307,6 +334,7 @@ func (s *Store) DeleteSource(ctx context.Context, root, source string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.version = ""
+	defer s.invalidate()
 	k := sourceKey(root, source)
 	ids, err := s.idsOf(ctx, k)
 	if err != nil {
@@ -346,6 +374,7 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.version = ""
+	defer s.invalidate()
 	req := bleve.NewSearchRequestOptions(bleve.NewMatchAllQuery(), maxChunks, 0, false)
 	req.Score = "none"
 	res, err := s.idx.SearchInContext(ctx, req)
@@ -455,69 +484,65 @@ func (s *Store) Search(ctx context.Context, q rag.Query) ([]rag.Hit, error) {
 	if text == "" && !useVec {
 		return nil, nil
 	}
+	li, err := s.lexical(ctx)
+	if err != nil {
+		return nil, err
+	}
 	n := topK
 	if useVec {
 		n = max(topK*3, 50)
 	}
-	var lex []string // chunk IDs in BM25 order
+	var lex []lexical.Result // runbooks in BM25F order
 	if text != "" && alpha < 1 {
-		req := bleve.NewSearchRequestOptions(s.lexicalQuery(text), n, 0, false)
+		lex = li.ix.Search(s.syn.Query(text), n)
 		if !useVec {
-			req.Fields = storedFields
-		}
-		res, err := s.idx.SearchInContext(ctx, req)
-		if err != nil {
-			return nil, fmt.Errorf("search: %w", err)
-		}
-		if !useVec {
-			return toHits(res.Hits), nil
-		}
-		for _, h := range res.Hits {
-			lex = append(lex, h.ID)
+			out := make([]rag.Hit, len(lex))
+			for i, r := range lex {
+				out[i] = rag.Hit{Chunk: r.Chunk, Score: r.Score}
+			}
+			return out, nil
 		}
 	}
-	vres, err := s.vecs.QueryEmbedding(ctx, q.Vector, min(n, s.vecs.Count()), nil, nil)
+	// Chunks, not runbooks, have vectors: ask for enough of them that the
+	// runbooks they belong to fill topK.
+	vres, err := s.vecs.QueryEmbedding(ctx, q.Vector, min(max(n, topK*10), s.vecs.Count()), nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("vector search: %w", err)
 	}
-	return s.fuse(ctx, lex, vres, alpha, topK)
+	return fuse(li, lex, vres, alpha, topK), nil
 }
 
-// lexicalQuery matches each distinct term of the text (analyzed as the
-// index is) against the title (boost 2), the heading path and the text, any
-// term. Distinct terms, because a word repeated in a finding (the summary
-// and the description often say the same) should not outweigh the rest; the
-// boosts were chosen with `make eval-rag` (see docs/benchmarks.md).
-func (s *Store) lexicalQuery(text string) query.Query {
-	terms := s.terms(text)
-	qs := make([]query.Query, 0, 3*len(terms))
-	for _, f := range []struct {
-		name  string
-		boost float64
-	}{{"title", 2}, {"heading", 1}, {"text", 1}} {
-		for _, t := range terms {
-			tq := bleve.NewTermQuery(t)
-			tq.SetField(f.name)
-			tq.SetBoost(f.boost)
-			qs = append(qs, tq)
-		}
-	}
-	return bleve.NewDisjunctionQuery(qs...)
+func (s *Store) invalidate() {
+	s.lexMu.Lock()
+	s.lex = nil
+	s.lexMu.Unlock()
 }
 
-// terms analyzes text as the index does and returns each term once.
-func (s *Store) terms(text string) []string {
-	a := s.idx.Mapping().AnalyzerNamed(analyzerName)
-	seen := map[string]bool{}
-	var out []string
-	for _, tok := range a.Analyze([]byte(text)) {
-		t := string(tok.Term)
-		if !seen[t] {
-			seen[t] = true
-			out = append(out, t)
-		}
+// lexical returns the ranking index, building it from the stored chunks
+// when a change made it stale.
+func (s *Store) lexical(ctx context.Context) (*lexIndex, error) {
+	s.lexMu.Lock()
+	defer s.lexMu.Unlock()
+	if s.lex != nil {
+		return s.lex, nil
 	}
-	return out
+	req := bleve.NewSearchRequestOptions(bleve.NewMatchAllQuery(), maxChunks, 0, false)
+	req.Fields = storedFields
+	req.Score = "none"
+	res, err := s.idx.SearchInContext(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("load chunks for ranking: %w", err)
+	}
+	hits := toHits(res.Hits)
+	chunks := make([]rag.Chunk, len(hits))
+	li := &lexIndex{docOf: make(map[string]string, len(hits))}
+	for i := range hits {
+		chunks[i] = hits[i].Chunk
+		li.docOf[hits[i].ID] = lexical.Key(hits[i].Root, hits[i].Source)
+	}
+	li.ix = lexical.New(chunks)
+	s.lex = li
+	return li, nil
 }
 
 // filtered returns every chunk passing the filters, ranked by text when
@@ -538,18 +563,16 @@ func (s *Store) filtered(ctx context.Context, filters []query.Query, text string
 	if text == "" || len(all) == 0 {
 		return all, nil
 	}
-	b := bleve.NewBooleanQuery()
-	b.AddMust(must)
-	b.AddMust(s.lexicalQuery(text))
-	sreq := bleve.NewSearchRequestOptions(b, len(all), 0, false)
-	sres, err := s.idx.SearchInContext(ctx, sreq)
+	// Ranked in memory, with the same analysis and synonyms as searches.
+	li, err := s.lexical(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("search: %w", err)
+		return nil, err
 	}
-	score := map[string]float64{}
-	for _, h := range sres.Hits {
-		score[h.ID] = h.Score
+	ids := make(map[string]bool, len(all))
+	for _, h := range all {
+		ids[h.ID] = true
 	}
+	score := li.ix.ChunkScores(s.syn.Query(text), ids)
 	for i := range all {
 		all[i].Score = score[all[i].ID]
 	}
@@ -557,45 +580,55 @@ func (s *Store) filtered(ctx context.Context, filters []query.Query, text string
 	return all, nil
 }
 
-// fuse merges the lexical and vector rankings (alpha-weighted reciprocal
-// rank fusion) and loads the stored fields of the topK chunks only.
-func (s *Store) fuse(ctx context.Context, lex []string, vres []chromem.Result, alpha float64, topK int) ([]rag.Hit, error) {
+// fuse merges the lexical and vector rankings of runbooks (alpha-weighted
+// reciprocal rank fusion). A runbook's vector rank is that of its best
+// chunk; its excerpt is the lexical best chunk, else that vector chunk.
+func fuse(li *lexIndex, lex []lexical.Result, vres []chromem.Result, alpha float64, topK int) []rag.Hit {
 	score := map[string]float64{}
-	for i, id := range lex {
-		score[id] += (1 - alpha) / (rrfK + float64(i+1))
+	excerpt := map[string]rag.Chunk{}
+	for i, r := range lex {
+		score[r.Key] += (1 - alpha) / (rrfK + float64(i+1))
+		excerpt[r.Key] = r.Chunk
 	}
-	for i, r := range vres {
-		score[r.ID] += alpha / (rrfK + float64(i+1))
-	}
-	ids := make([]string, 0, len(score))
-	for id := range score {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool {
-		if score[ids[i]] != score[ids[j]] {
-			return score[ids[i]] > score[ids[j]]
+	rank := 0
+	seenVec := map[string]bool{}
+	for _, r := range vres {
+		k, ok := li.docOf[r.ID]
+		if !ok || seenVec[k] {
+			continue
 		}
-		return ids[i] < ids[j]
+		seenVec[k] = true
+		rank++
+		score[k] += alpha / (rrfK + float64(rank))
+		if _, ok := excerpt[k]; !ok {
+			for _, c := range li.ix.Chunks(k) {
+				if c.ID == r.ID {
+					excerpt[k] = c
+				}
+			}
+		}
+	}
+	keys := make([]string, 0, len(score))
+	for k := range score {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if score[keys[i]] != score[keys[j]] {
+			return score[keys[i]] > score[keys[j]]
+		}
+		return keys[i] < keys[j]
 	})
-	if len(ids) > topK {
-		ids = ids[:topK]
+	res := make([]lexical.Result, len(keys))
+	for i, k := range keys {
+		res[i] = lexical.Result{Key: k, Score: score[k], Chunk: excerpt[k]}
 	}
-	if len(ids) == 0 {
-		return nil, nil
+	// The vector side may bring back a second copy of a runbook.
+	res = lexical.Dedupe(res, topK)
+	out := make([]rag.Hit, len(res))
+	for i, r := range res {
+		out[i] = rag.Hit{Chunk: r.Chunk, Score: r.Score}
 	}
-	req := bleve.NewSearchRequestOptions(bleve.NewDocIDQuery(ids), len(ids), 0, false)
-	req.Fields = storedFields
-	req.Score = "none"
-	res, err := s.idx.SearchInContext(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("load chunks: %w", err)
-	}
-	out := toHits(res.Hits) // a vector whose chunk is gone drops out here
-	for i := range out {
-		out[i].Score = score[out[i].ID]
-	}
-	rag.SortHits(out)
-	return out, nil
+	return out
 }
 
 func toHits(dm search.DocumentMatchCollection) []rag.Hit {

@@ -29,6 +29,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("IncrementalReingest", func(t *testing.T) { IncrementalReingest(t, open(t)) })
 	t.Run("Delete", func(t *testing.T) { Delete(t, open(t)) })
 	t.Run("Hybrid", func(t *testing.T) { Hybrid(t, open(t)) })
+	t.Run("OneHitPerSource", func(t *testing.T) { OneHitPerSource(t, open(t)) })
 }
 
 // DefaultRunbooks is the default knowledge base as a writable map.
@@ -149,7 +150,9 @@ func IngestAndSearch(t *testing.T, s rag.Store) {
 		t.Errorf("top_k 2 gave %d hits", len(hits))
 	}
 	// Chunks carry their headings and the alerts they name.
-	hits := search(t, s, rag.Query{Text: "KubePodCrashLooping diagnosis check pod events describe", TopK: 20})
+	// (Stores that rank runbooks return each one's best chunk: the query
+	// asks for the Diagnosis section's words, not the alert's name.)
+	hits := search(t, s, rag.Query{Text: "pod crash loop diagnosis: check pod events, describe pod, pod logs, template parameters", TopK: 20})
 	var diag *rag.Hit
 	for i := range hits {
 		if hits[i].Source == "kubernetes/KubePodCrashLooping.md" && strings.Contains(hits[i].Heading, "Diagnosis") {
@@ -441,4 +444,36 @@ func (e *HashEmbedder) Embed(_ context.Context, texts []string) ([][]float32, er
 		out[i] = v
 	}
 	return out, nil
+}
+
+// OneHitPerSource: the retriever returns each runbook once, whatever the
+// store ranks (runbooks or chunks), for questions that match several
+// sections of one runbook.
+func OneHitPerSource(t *testing.T, s rag.Store) {
+	defer s.Close()
+	ctx := context.Background()
+	ingest(t, s, DefaultRunbooks(t), nil)
+	r := &rag.Retriever{Store: s}
+	for _, q := range []string{
+		"pods keep restarting after the deploy",
+		"etcd cluster has no leader",
+		"node ran out of disk",
+		"KubePodCrashLooping diagnosis check pod events describe",
+		"alertmanager notifications failing",
+	} {
+		for _, perSource := range []int{0, 1, 3} {
+			hits, err := r.Search(ctx, q, 10, perSource)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			for _, h := range hits {
+				k := h.Root + ":" + h.Source
+				if seen[k] {
+					t.Errorf("%q (per source %d): %s twice in %v", q, perSource, k, sources(hits))
+				}
+				seen[k] = true
+			}
+		}
+	}
 }

@@ -377,22 +377,35 @@ func (s *Store) Search(ctx context.Context, q rag.Query) ([]rag.Hit, error) {
 		return s.filtered(ctx, where, text, topK)
 	}
 	useVec := len(q.Vector) > 0 && alpha > 0
+	// Weaviate ranks chunks; results are runbooks (each source once, as its
+	// best chunk), so ask for enough chunks to fill topK sources. Unlike
+	// the embedded store, a runbook's score is its best chunk's: evidence
+	// spread over sections does not add up here.
+	limit := max(topK*4, 20)
+	var (
+		hits []rag.Hit
+		err  error
+	)
 	switch {
 	case text == "" && !useVec:
 		return nil, nil
 	case text == "":
 		nv := s.c.GraphQL().NearVectorArgBuilder().WithVector(q.Vector)
-		resp, err := s.get().WithNearVector(nv).WithLimit(topK).WithFields(fields("distance")...).Do(ctx)
-		return s.hits(resp, err, "distance")
+		resp, qerr := s.get().WithNearVector(nv).WithLimit(limit).WithFields(fields("distance")...).Do(ctx)
+		hits, err = s.hits(resp, qerr, "distance")
 	case useVec:
 		h := s.c.GraphQL().HybridArgumentBuilder().WithQuery(text).WithVector(q.Vector).WithAlpha(float32(alpha)).WithProperties(bm25Props())
-		resp, err := s.get().WithHybrid(h).WithLimit(topK).WithFields(fields("score")...).Do(ctx)
-		return s.hits(resp, err, "score")
+		resp, qerr := s.get().WithHybrid(h).WithLimit(limit).WithFields(fields("score")...).Do(ctx)
+		hits, err = s.hits(resp, qerr, "score")
 	default:
 		b := s.c.GraphQL().Bm25ArgBuilder().WithQuery(text).WithProperties(bm25Props()...)
-		resp, err := s.get().WithBM25(b).WithLimit(topK).WithFields(fields("score")...).Do(ctx)
-		return s.hits(resp, err, "score")
+		resp, qerr := s.get().WithBM25(b).WithLimit(limit).WithFields(fields("score")...).Do(ctx)
+		hits, err = s.hits(resp, qerr, "score")
 	}
+	if err != nil {
+		return nil, err
+	}
+	return rag.BestPerSource(hits, topK), nil
 }
 
 // filtered returns every chunk passing where, ranked by BM25 on text when

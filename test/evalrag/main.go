@@ -14,20 +14,29 @@
 //     (alert name, summary, description), no link;
 //   - name removed: a search over summary and description only.
 //
+// A second set, test/evalrag/testdata/symptoms.json, asks the way on-call
+// engineers describe problems ("node ran out of disk"), with no alert names
+// and no runbook titles; each question lists the runbooks that answer it
+// (any counts). Its search latency percentiles are printed too.
+//
 // Each is measured on the chunked embedded store (BM25 alone, and hybrid
 // when ai.embedding_model is configured) and, for comparison, on a
-// whole-file BM25 index. It prints recall@1, recall@3 and MRR (rank within
-// the first 10 sources, else 0).
+// whole-file index (one chunk per file, the same runbook ranking). It
+// prints recall@1, recall@3 and MRR (rank within the first 10 sources,
+// else 0).
 package main
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -83,15 +92,16 @@ func (m metrics) row() string {
 func main() {
 	rulesPath := flag.String("rules", "", "alert-rules.json (default: the module's internal/fixtures/testdata/alert-rules.json)")
 	cfgPath := flag.String("config", os.Getenv("MEDIC_CONFIG"), "medic.yaml with ai.embedding_model for the hybrid rows")
+	symptoms := flag.String("symptoms", "", "a symptom question set (default: the built-in testdata/symptoms.json)")
 	verbose := flag.Bool("v", false, "list the alerts whose runbook is not first")
 	flag.Parse()
-	if err := run(*rulesPath, *cfgPath, *verbose); err != nil {
+	if err := run(*rulesPath, *cfgPath, *symptoms, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "evalrag:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rulesPath, cfgPath string, verbose bool) error {
+func run(rulesPath, cfgPath, symptomsPath string, verbose bool) error {
 	ctx := context.Background()
 	if rulesPath == "" {
 		rulesPath = fixtures.Path("alert-rules.json")
@@ -145,7 +155,7 @@ func run(rulesPath, cfgPath string, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	whole, err := open("whole-file BM25 (baseline)", rag.ChunkOptions{WholeFile: true, TargetChars: 1, MaxChars: 1}, nil)
+	whole, err := open("whole-file (1 chunk/file)", rag.ChunkOptions{WholeFile: true, TargetChars: 1, MaxChars: 1}, nil)
 	if err != nil {
 		return err
 	}
@@ -248,6 +258,39 @@ func run(rulesPath, cfgPath string, verbose bool) error {
 			results = append(results, res)
 		}
 	}
+	// The symptom set: questions as on-call engineers phrase them, no alert
+	// names, each with the runbooks that answer it (any of them counts).
+	syms, err := loadSymptoms(symptomsPath)
+	if err != nil {
+		return err
+	}
+	var latencies []time.Duration
+	for _, ix := range indexes {
+		r := &rag.Retriever{Store: ix.store, Embedder: ix.emb}
+		res := result{mode: "symptom questions", index: ix.name}
+		for _, sq := range syms {
+			start := time.Now()
+			hits, err := r.Search(ctx, sq.Question, 10, 1)
+			if ix.name == chunked.name {
+				latencies = append(latencies, time.Since(start))
+			}
+			if err != nil {
+				return fmt.Errorf("%s / %q: %w", ix.name, sq.Question, err)
+			}
+			k := 0
+			for _, t := range sq.Runbooks {
+				if n := rank(hits, t); n > 0 && (k == 0 || n < k) {
+					k = n
+				}
+			}
+			res.m.add(k)
+			if k != 1 {
+				got := rag.RankSources(hits)
+				res.misses = append(res.misses, fmt.Sprintf("%q: rank %d, want %v, first %v", sq.Question, k, sq.Runbooks, got[:min(3, len(got))]))
+			}
+		}
+		results = append(results, res)
+	}
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "query\tindex\tn\trecall@1\trecall@3\tMRR")
 	sort.SliceStable(results, func(i, j int) bool { return modeOrder(results[i].mode) < modeOrder(results[j].mode) })
@@ -257,6 +300,7 @@ func run(rulesPath, cfgPath string, verbose bool) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	fmt.Printf("\nsymptom search latency over %d queries (chunked BM25, lexical): %s\n", len(latencies), percentiles(latencies))
 	if emb == nil {
 		fmt.Println("\n(hybrid rows need ai.embedding_model: set MEDIC_AI_BASE_URL and MEDIC_AI_EMBEDDING_MODEL, or --config)")
 	}
@@ -274,8 +318,62 @@ func run(rulesPath, cfgPath string, verbose bool) error {
 	return nil
 }
 
+// builtinSymptoms is the symptom set, embedded so that the program runs from
+// any folder.
+//
+//go:embed testdata/symptoms.json
+var builtinSymptoms []byte
+
+type symptom struct {
+	Question string   `json:"question"`
+	Runbooks []string `json:"runbooks"`
+}
+
+// loadSymptoms reads the symptom set; every runbook it names must exist in
+// the default knowledge base, so a renamed runbook fails loudly rather than
+// counting as a miss.
+func loadSymptoms(p string) ([]symptom, error) {
+	raw := builtinSymptoms
+	if p == "" {
+		p = "testdata/symptoms.json"
+	} else {
+		var err error
+		if raw, err = os.ReadFile(p); err != nil {
+			return nil, fmt.Errorf("symptom set: %w", err)
+		}
+	}
+	var out []symptom
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("symptom set %s: %w", p, err)
+	}
+	for _, s := range out {
+		if len(s.Runbooks) == 0 {
+			return nil, fmt.Errorf("symptom set %s: %q names no runbook", p, s.Question)
+		}
+		for _, rb := range s.Runbooks {
+			if _, err := fs.Stat(knowledge.Runbooks(), rb); err != nil {
+				return nil, fmt.Errorf("symptom set %s: %q: %w", p, s.Question, err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// percentiles formats p50/p99/max of the durations.
+func percentiles(d []time.Duration) string {
+	if len(d) == 0 {
+		return "-"
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	at := func(q float64) time.Duration { return s[min(len(s)-1, int(q*float64(len(s))))] }
+	return fmt.Sprintf("p50 %s, p99 %s, max %s", at(0.50), at(0.99), s[len(s)-1])
+}
+
 func modeOrder(m string) int {
 	switch {
+	case strings.HasPrefix(m, "symptom"):
+		return 4
 	case strings.HasPrefix(m, "linked by"):
 		return 1
 	case strings.HasPrefix(m, "linked"):
