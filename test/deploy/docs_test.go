@@ -46,9 +46,10 @@ func TestEveryValueIsDocumented(t *testing.T) {
 	}
 }
 
-// readmeInstall returns README's "Install in a cluster" section: its
-// commands (comments and line continuations gone), and its medic-values.yaml
-// and alertmanager-medic.yaml blocks.
+// readmeInstall returns README's "Install the chart" part of "Install in a
+// cluster" (after "Get medic", which builds the image): its commands
+// (comments and line continuations gone), and its medic-values.yaml and
+// alertmanager-medic.yaml blocks.
 func readmeInstall(t *testing.T) (commands []string, values, amValues string) {
 	t.Helper()
 	readme := string(must(deploy.ReadFile("README.md")))
@@ -60,6 +61,11 @@ func readmeInstall(t *testing.T) (commands []string, values, amValues string) {
 	if end := strings.Index(section[3:], "\n## "); end >= 0 {
 		section = section[:end+3]
 	}
+	chart := strings.Index(section, "\n### Install the chart\n")
+	if chart < 0 {
+		t.Fatal("README's \"Install in a cluster\" has no \"Install the chart\" part")
+	}
+	section = section[chart+1:]
 	blocks := regexp.MustCompile("(?s)```(\\w+)\n(.*?)```").FindAllStringSubmatch(section, -1)
 	if len(blocks) < 3 || blocks[0][1] != "sh" {
 		t.Fatalf("expected a sh block then the values files, got %d blocks", len(blocks))
