@@ -56,7 +56,7 @@ if [[ ! -s "${tgz}" ]]; then
 	mv -f "${tgz}.tmp.$$" "${tgz}"
 fi
 tar -xzf "${tgz}" -C "${work}" package/llama/gitRelease.bundle
-git clone --quiet "${work}/package/llama/gitRelease.bundle" "${work}/llama.cpp"
+git -c advice.detachedHead=false clone --quiet "${work}/package/llama/gitRelease.bundle" "${work}/llama.cpp"
 
 # 2. a writable copy of the Ollama module. Outside any module and workspace,
 # so the repository's go.mod has no say.
