@@ -25,8 +25,6 @@ var homePathAllowed = map[string]string{
 	"Dockerfile": "BuildKit cache mounts at the build container's Go caches",
 	// The ollama/ollama image keeps its models in its root user's home.
 	"deploy/compose.yaml": "the model volume of the Ollama container",
-	// Table cases of the tool cache folder chosen from a made-up HOME.
-	"test/toolbin/toolbin_test.go": "a fake HOME in test cases",
 }
 
 // clone returns a fresh clone of the repository's committed HEAD in a

@@ -39,13 +39,13 @@ func TestToolsDir(t *testing.T) {
 	for _, tc := range []struct {
 		name, env, xdg, home, want string
 	}{
-		{name: "user cache from HOME", home: "/home/u", want: "/home/u/.cache/medic/tools"},
-		{name: "XDG_CACHE_HOME wins over HOME", xdg: "/xdg", home: "/home/u", want: "/xdg/medic/tools"},
-		{name: "relative XDG_CACHE_HOME is ignored", xdg: "rel", home: "/home/u", want: "/home/u/.cache/medic/tools"},
+		{name: "user cache from HOME", home: "/srv/u", want: "/srv/u/.cache/medic/tools"},
+		{name: "XDG_CACHE_HOME wins over HOME", xdg: "/xdg", home: "/srv/u", want: "/xdg/medic/tools"},
+		{name: "relative XDG_CACHE_HOME is ignored", xdg: "rel", home: "/srv/u", want: "/srv/u/.cache/medic/tools"},
 		{name: "no usable home: in the clone", home: "/", want: filepath.Join(root, ".tools")},
 		{name: "no home at all", want: filepath.Join(root, ".tools")},
-		{name: "MEDIC_TOOLS_DIR relative to the root", env: "rel/tools", home: "/home/u", want: filepath.Join(root, "rel", "tools")},
-		{name: "MEDIC_TOOLS_DIR absolute", env: "/abs//tools/", home: "/home/u", want: "/abs/tools"},
+		{name: "MEDIC_TOOLS_DIR relative to the root", env: "rel/tools", home: "/srv/u", want: filepath.Join(root, "rel", "tools")},
+		{name: "MEDIC_TOOLS_DIR absolute", env: "/abs//tools/", home: "/srv/u", want: "/abs/tools"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(ToolsDirEnv, tc.env)
@@ -66,10 +66,10 @@ func TestToolsDirAgreesWithTheScripts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, env := range [][]string{
-		{"HOME=/home/u"},
-		{"HOME=/home/u", "XDG_CACHE_HOME=/xdg"},
+		{"HOME=/srv/u"},
+		{"HOME=/srv/u", "XDG_CACHE_HOME=/xdg"},
 		{"HOME=/"},
-		{"HOME=/home/u", ToolsDirEnv + "=rel"},
+		{"HOME=/srv/u", ToolsDirEnv + "=rel"},
 	} {
 		cmd := exec.Command("bash", filepath.Join(root, "test/tools/tools.sh"), "dir")
 		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
