@@ -60,38 +60,67 @@ type Redactor struct {
 type rule struct {
 	name string
 	re   *regexp.Regexp
+	need []string // literals one of which a match needs; none: always run re
+	fold bool     // need is lower case, compared with the text in lower case
 }
 
 // builtinRules cover what logs, events and annotations leak most: bearer and
 // basic credentials, key=value secrets, connection strings, private keys
 // and the token formats of the big providers. Order matters: the broad
 // key=value rule runs after the specific formats so it does not split them.
-var builtinRules = []struct{ name, expr string }{
-	{"private key", `(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----`},
-	{"bearer token", `(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)`},
-	{"basic auth", `(?i)\bbasic\s+([A-Za-z0-9+/]{8,}={0,2})`},
-	{"connection string", `(?i)\b[a-z][a-z0-9+.\-]{1,30}://[^\s:/@"'<>]*:([^\s@/"'<>]+)@`},
-	{"jwt", `\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}`},
-	{"aws access key", `\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b`},
-	{"github token", `\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})\b`},
-	{"gitlab token", `\bglpat-[A-Za-z0-9_\-]{20,}\b`},
-	{"slack token", `\bxox[abprs]-[A-Za-z0-9\-]{10,}\b`},
-	{"slack webhook", `https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]+`},
-	{"openai key", `\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}\b`},
-	{"google api key", `\bAIza[0-9A-Za-z_\-]{35}\b`},
-	{"stripe key", `\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b`},
-	{"azure key", `(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)=([^;\s"']+)`},
-	{"password in connection string", `(?i)(?:^|[;\s"'])(?:password|pwd)=([^;\s"']+)`},
-	{"secret value", `(?i)\b[A-Za-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|credentials?|authorization)[A-Za-z0-9_.\-]*["']?\s*[:=]\s*["']?([^\s"',;}{]{3,})`},
+var builtinRules = []struct {
+	name, expr string
+	// need lists literals of which a text must hold one for expr to be able
+	// to match (lower case when fold): a substring search skips the regular
+	// expression for most texts, which is most of redaction's cost.
+	need []string
+	fold bool
+}{
+	{"private key", `(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----`, []string{"PRIVATE KEY"}, false},
+	{"bearer token", `(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)`, []string{"bearer"}, true},
+	{"basic auth", `(?i)\bbasic\s+([A-Za-z0-9+/]{8,}={0,2})`, []string{"basic"}, true},
+	{"connection string", `(?i)\b[a-z][a-z0-9+.\-]{1,30}://[^\s:/@"'<>]*:([^\s@/"'<>]+)@`, []string{"://"}, false},
+	{"jwt", `\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}`, []string{"eyJ"}, false},
+	{"aws access key", `\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b`, []string{"AKIA", "ASIA", "AGPA", "AIDA", "AROA"}, false},
+	{"github token", `\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})\b`, []string{"gh", "github_pat_"}, false},
+	{"gitlab token", `\bglpat-[A-Za-z0-9_\-]{20,}\b`, []string{"glpat-"}, false},
+	{"slack token", `\bxox[abprs]-[A-Za-z0-9\-]{10,}\b`, []string{"xox"}, false},
+	{"slack webhook", `https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]+`, []string{"hooks.slack.com"}, false},
+	{"openai key", `\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}\b`, []string{"sk-"}, false},
+	{"google api key", `\bAIza[0-9A-Za-z_\-]{35}\b`, []string{"AIza"}, false},
+	{"stripe key", `\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b`, []string{"k_live_", "k_test_"}, false},
+	{"azure key", `(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)=([^;\s"']+)`, []string{"accountkey=", "sharedaccesskey=", "sharedaccesssignature="}, true},
+	{"password in connection string", `(?i)(?:^|[;\s"'])(?:password|pwd)=([^;\s"']+)`, []string{"password=", "pwd="}, true},
+	{"secret value", `(?i)\b[A-Za-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|credentials?|authorization)[A-Za-z0-9_.\-]*["']?\s*[:=]\s*["']?([^\s"',;}{]{3,})`,
+		[]string{"password", "passwd", "pwd", "secret", "token", "api", "access", "private", "credential", "authorization"}, true},
 }
 
 var compiledBuiltins = func() []rule {
 	rs := make([]rule, len(builtinRules))
 	for i, b := range builtinRules {
-		rs[i] = rule{name: b.name, re: regexp.MustCompile(b.expr)}
+		rs[i] = rule{name: b.name, re: regexp.MustCompile(b.expr), need: b.need, fold: b.fold}
 	}
 	return rs
 }()
+
+// mayMatch reports whether text holds one of rl's required literals (lower
+// is text in lower case, computed once per text by the caller). A rule
+// without literals (an operator's pattern) always may.
+func (rl rule) mayMatch(text string, lower func() string) bool {
+	if len(rl.need) == 0 {
+		return true
+	}
+	t := text
+	if rl.fold {
+		t = lower()
+	}
+	for _, n := range rl.need {
+		if strings.Contains(t, n) {
+			return true
+		}
+	}
+	return false
+}
 
 // New builds the built-in rules plus o's.
 func New(o Options) (*Redactor, error) {
@@ -182,10 +211,24 @@ func (r *Redactor) redact(text string, found Redaction) string {
 	if text == "" {
 		return text
 	}
-	text = r.redactEnvText(text, found)
+	if strings.Contains(text, "value") { // both env forms need it ("value:", "\"value\"")
+		text = r.redactEnvText(text, found)
+	}
 	text = redactLastAppliedText(text, found)
+	lowered, lowerOf := false, ""
+	lower := func() string {
+		if !lowered {
+			lowerOf, lowered = strings.ToLower(text), true
+		}
+		return lowerOf
+	}
 	for _, rl := range r.rules {
-		text = replace(rl, text, found)
+		if !rl.mayMatch(text, lower) {
+			continue
+		}
+		if next := replace(rl, text, found); next != text {
+			text, lowered = next, false
+		}
 	}
 	return text
 }

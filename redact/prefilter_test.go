@@ -1,0 +1,52 @@
+package redact
+
+import (
+	"strings"
+	"testing"
+)
+
+// The literal prefilter only skips work: wherever a rule's expression
+// matches, the prefilter lets it run.
+func TestPrefilterNeverSkipsAMatch(t *testing.T) {
+	t.Parallel()
+	samples := []string{
+		"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
+		"Authorization: Bearer abcdefghijklmnop", "AUTHORIZATION: BEARER ABCDEFGHIJKL",
+		"Authorization: Basic dXNlcjpwYXNzd29yZA==", "BASIC dXNlcjpwYXNzd29yZA==",
+		"postgres://app:S3cr3t@db:5432/x", "AMQPS://guest:guest@rabbit/",
+		"eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl",
+		"AKIAABCDEFGHIJKLMNOP", "key ASIAABCDEFGHIJKLMNOP here",
+		"ghp_" + strings.Repeat("a", 36), "github_pat_" + strings.Repeat("b", 45),
+		"glpat-" + strings.Repeat("c", 20), "xoxb-1234567890-abcdef",
+		"https://hooks.slack.com/services/T000/B000/XXXX",
+		"sk-proj-" + strings.Repeat("d", 24), "AIza" + strings.Repeat("e", 35),
+		"sk_live_" + strings.Repeat("f", 16), "rk_test_" + strings.Repeat("g", 16),
+		"DefaultEndpointsProtocol=https;ACCOUNTKEY=abc123==;", "SharedAccessSignature=sv=2020",
+		"Server=db;User Id=sa;PASSWORD=hunter22;", "host=db pwd=hunter22",
+		"DB_PASSWORD=hunter22", "Api-Key: 123456", "APIKEY=abcdef", "client_secret: 'xyz123'",
+		"Access_Key = foo-bar", "PRIVATE_KEY=foo123", "credentials: abc123", "X-Auth-Token: tok123",
+		"nothing to see here", "replicas: 3", "Kube pod crash looping",
+	}
+	for _, rl := range compiledBuiltins {
+		for _, s := range samples {
+			lower := func() string { return strings.ToLower(s) }
+			if rl.re.MatchString(s) && !rl.mayMatch(s, lower) {
+				t.Errorf("rule %q matches %q but its prefilter %v skips it", rl.name, s, rl.need)
+			}
+		}
+	}
+}
+
+// FuzzPrefilter holds the prefilter to the expressions on any text.
+func FuzzPrefilter(f *testing.F) {
+	for _, s := range []string{"Bearer abcdefghij", "pwd=secret1", "x://a:b@c", "TOKEN: abc"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, rl := range compiledBuiltins {
+			if rl.re.MatchString(s) && !rl.mayMatch(s, func() string { return strings.ToLower(s) }) {
+				t.Fatalf("rule %q matches %q but its prefilter skips it", rl.name, s)
+			}
+		}
+	})
+}
