@@ -62,6 +62,7 @@ type rule struct {
 	re   *regexp.Regexp
 	need []string // literals one of which a match needs; none: always run re
 	fold bool     // need is lower case, compared with the text in lower case
+	all  []string // literals every match holds
 }
 
 // builtinRules cover what logs, events and annotations leak most: bearer and
@@ -75,30 +76,33 @@ var builtinRules = []struct {
 	// expression for most texts, which is most of redaction's cost.
 	need []string
 	fold bool
+	// all lists literals every match holds (checked first, as is).
+	all []string
 }{
-	{"private key", `(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----`, []string{"PRIVATE KEY"}, false},
-	{"bearer token", `(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)`, []string{"bearer"}, true},
-	{"basic auth", `(?i)\bbasic\s+([A-Za-z0-9+/]{8,}={0,2})`, []string{"basic"}, true},
-	{"connection string", `(?i)\b[a-z][a-z0-9+.\-]{1,30}://[^\s:/@"'<>]*:([^\s@/"'<>]+)@`, []string{"://"}, false},
-	{"jwt", `\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}`, []string{"eyJ"}, false},
-	{"aws access key", `\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b`, []string{"AKIA", "ASIA", "AGPA", "AIDA", "AROA"}, false},
-	{"github token", `\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})\b`, []string{"gh", "github_pat_"}, false},
-	{"gitlab token", `\bglpat-[A-Za-z0-9_\-]{20,}\b`, []string{"glpat-"}, false},
-	{"slack token", `\bxox[abprs]-[A-Za-z0-9\-]{10,}\b`, []string{"xox"}, false},
-	{"slack webhook", `https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]+`, []string{"hooks.slack.com"}, false},
-	{"openai key", `\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}\b`, []string{"sk-"}, false},
-	{"google api key", `\bAIza[0-9A-Za-z_\-]{35}\b`, []string{"AIza"}, false},
-	{"stripe key", `\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b`, []string{"k_live_", "k_test_"}, false},
-	{"azure key", `(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)=([^;\s"']+)`, []string{"accountkey=", "sharedaccesskey=", "sharedaccesssignature="}, true},
-	{"password in connection string", `(?i)(?:^|[;\s"'])(?:password|pwd)=([^;\s"']+)`, []string{"password=", "pwd="}, true},
+	{"private key", `(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----`, []string{"PRIVATE KEY"}, false, nil},
+	{"bearer token", `(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)`, []string{"bearer"}, true, nil},
+	{"basic auth", `(?i)\bbasic\s+([A-Za-z0-9+/]{8,}={0,2})`, []string{"basic"}, true, nil},
+	{"connection string", `(?i)\b[a-z][a-z0-9+.\-]{1,30}://[^\s:/@"'<>]*:([^\s@/"'<>]+)@`, []string{"://"}, false, []string{"@"}},
+	{"jwt", `\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}`, []string{"eyJ"}, false, nil},
+	{"aws access key", `\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b`, []string{"AKIA", "ASIA", "AGPA", "AIDA", "AROA"}, false, nil},
+	{"github token", `\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})\b`, []string{"gh", "github_pat_"}, false, nil},
+	{"gitlab token", `\bglpat-[A-Za-z0-9_\-]{20,}\b`, []string{"glpat-"}, false, nil},
+	{"slack token", `\bxox[abprs]-[A-Za-z0-9\-]{10,}\b`, []string{"xox"}, false, nil},
+	{"slack webhook", `https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]+`, []string{"hooks.slack.com"}, false, nil},
+	{"openai key", `\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}\b`, []string{"sk-"}, false, nil},
+	{"google api key", `\bAIza[0-9A-Za-z_\-]{35}\b`, []string{"AIza"}, false, nil},
+	{"stripe key", `\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b`, []string{"k_live_", "k_test_"}, false, nil},
+	{"azure key", `(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)=([^;\s"']+)`, []string{"accountkey=", "sharedaccesskey=", "sharedaccesssignature="}, true, nil},
+	{"password in connection string", `(?i)(?:^|[;\s"'])(?:password|pwd)=([^;\s"']+)`, []string{"password=", "pwd="}, true, nil},
 	{"secret value", `(?i)\b[A-Za-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|credentials?|authorization)[A-Za-z0-9_.\-]*["']?\s*[:=]\s*["']?([^\s"',;}{]{3,})`,
-		[]string{"password", "passwd", "pwd", "secret", "token", "api", "access", "private", "credential", "authorization"}, true},
+		[]string{"password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "api-key", "accesskey", "access_key", "access-key",
+			"privatekey", "private_key", "private-key", "credential", "authorization"}, true, nil},
 }
 
 var compiledBuiltins = func() []rule {
 	rs := make([]rule, len(builtinRules))
 	for i, b := range builtinRules {
-		rs[i] = rule{name: b.name, re: regexp.MustCompile(b.expr), need: b.need, fold: b.fold}
+		rs[i] = rule{name: b.name, re: regexp.MustCompile(b.expr), need: b.need, fold: b.fold, all: b.all}
 	}
 	return rs
 }()
@@ -107,6 +111,11 @@ var compiledBuiltins = func() []rule {
 // is text in lower case, computed once per text by the caller). A rule
 // without literals (an operator's pattern) always may.
 func (rl rule) mayMatch(text string, lower func() string) bool {
+	for _, a := range rl.all {
+		if !strings.Contains(text, a) {
+			return false
+		}
+	}
 	if len(rl.need) == 0 {
 		return true
 	}
