@@ -13,11 +13,7 @@ import (
 // TestConfigCheckGolden: every problem in one run, each at its line, with
 // "did you mean" for unknown keys and a tab named as such.
 func TestConfigCheckGolden(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		code int
-	}{
+	tests := []goldenCase{
 		{"config-check-ok.txt", []string{"config", "check", repoCfg}, 0},
 		{"config-check-ok.txt", []string{"config", "check", "-c", repoCfg}, 0},
 		{"config-check-broken.txt", []string{"config", "check", "testdata/config/broken.yaml"}, 1},
@@ -26,15 +22,7 @@ func TestConfigCheckGolden(t *testing.T) {
 		{"config-check-invalid-yaml.txt", []string{"config", "check", "testdata/config/indent.yaml"}, 1},
 		{"config-check-missing.txt", []string{"config", "check", "testdata/config/nonexistent.yaml"}, 1},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out, code := medic(t, tt.args...)
-			if code != tt.code {
-				t.Errorf("exit %d, want %d\n%s", code, tt.code, out)
-			}
-			golden(t, tt.name, out)
-		})
-	}
+	runGoldenCases(t, tests)
 }
 
 // TestConfigCheckDefaultFile: without FILE, the file medic serve would use.

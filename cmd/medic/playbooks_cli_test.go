@@ -40,6 +40,27 @@ func medic(t *testing.T, args ...string) (string, int) {
 	return out.String(), code
 }
 
+// goldenCase is one CLI run: its output must equal testdata/golden/<name>
+// and it must exit with code.
+type goldenCase struct {
+	name string
+	args []string
+	code int
+}
+
+func runGoldenCases(t *testing.T, cases []goldenCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			out, code := medic(t, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\n%s", code, tt.code, out)
+			}
+			golden(t, tt.name, out)
+		})
+	}
+}
+
 func golden(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", "golden", name)
@@ -69,33 +90,17 @@ const (
 // The golden tests leave out the built-in playbooks (--no-builtin), which
 // other parts of medic add to.
 func TestPlaybooksValidateGolden(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		code int
-	}{
+	tests := []goldenCase{
 		{"validate-ok.txt", []string{"playbooks", "validate", "--no-builtin", "-c", repoCfg, repoPBs}, 0},
 		{"validate-ok.json", []string{"playbooks", "validate", "--no-builtin", "-c", repoCfg, "--json", repoPBs}, 0},
 		{"validate-broken.txt", []string{"playbooks", "validate", "--no-builtin", "-c", repoCfg, "testdata/broken"}, 1},
 		{"validate-broken.json", []string{"playbooks", "validate", "--no-builtin", "-c", repoCfg, "--json", "testdata/broken"}, 1},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out, code := medic(t, tt.args...)
-			if code != tt.code {
-				t.Errorf("exit %d, want %d\n%s", code, tt.code, out)
-			}
-			golden(t, tt.name, out)
-		})
-	}
+	runGoldenCases(t, tests)
 }
 
 func TestPlaybooksTestGolden(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		code int
-	}{
+	tests := []goldenCase{
 		{"test-event.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, repoPBs, "--event", "testdata/repo/events/two-alerts.json"}, 0},
 		{"test-event.json", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, repoPBs, "--event", "testdata/repo/events/two-alerts.json", "--json"}, 0},
 		{"test-kube-event.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, repoPBs, "--event", "testdata/repo/events/oom-event.yaml"}, 0},
@@ -108,15 +113,7 @@ func TestPlaybooksTestGolden(t *testing.T) {
 		{"test-fixtures-fail.json", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, "--json", "testdata/failing"}, 1},
 		{"test-invalid-playbooks.txt", []string{"playbooks", "test", "--no-builtin", "-c", repoCfg, "testdata/broken"}, 1},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out, code := medic(t, tt.args...)
-			if code != tt.code {
-				t.Errorf("exit %d, want %d\n%s", code, tt.code, out)
-			}
-			golden(t, tt.name, out)
-		})
-	}
+	runGoldenCases(t, tests)
 }
 
 // TestPlaybooksTestNoFixtures: a folder without tests/ is a mistake in CI.
