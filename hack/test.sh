@@ -57,8 +57,10 @@ tail -n +1 -f "${tools_log}" --pid="${tools_pid}" &
 pids+=($!)
 
 # 2. Checks and the packages that need no third-party server.
+# -race: vet then compiles the dependencies exactly as the race-enabled test
+# builds below do, so a cold machine compiles them once, not twice.
 say "go vet"
-"${GO}" vet ${PKGS}
+"${GO}" vet -race ${PKGS}
 say "gofmt"
 unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))"
 if [[ -n "${unformatted}" ]]; then
