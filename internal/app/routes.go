@@ -74,6 +74,8 @@ func (a *App) routes() (http.Handler, error) {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	a.chatRoutes(mux) // chat.go: /slack/interactions, /slack/events, /findings/{id}
+	// dlq.go: /api/dlq
+	a.dlqRoutes(mux, auth)
 	return mux, nil
 }
 
