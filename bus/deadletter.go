@@ -126,6 +126,20 @@ func (b *Bus) DeadLetters(ctx context.Context) (*DeadLetters, error) {
 	return &DeadLetters{bus: b, stream: s}, nil
 }
 
+// Held counts the dead letters in the stream now, by the consumer that
+// dead-lettered them (the last token of their subject).
+func (dl *DeadLetters) Held(ctx context.Context) (map[string]uint64, error) {
+	info, err := dl.stream.Info(ctx, jetstream.WithSubjectFilter(DeadLetterSubjectPrefix+">"))
+	if err != nil {
+		return nil, fmt.Errorf("stream info %s: %w", DeadLetterStream, err)
+	}
+	held := make(map[string]uint64, len(info.State.Subjects))
+	for subject, n := range info.State.Subjects {
+		held[strings.TrimPrefix(subject, DeadLetterSubjectPrefix)] += n
+	}
+	return held, nil
+}
+
 // List returns the newest dead letters that match f, newest first, at most
 // limit of them (0: all). Header and Data are left out; Get has them.
 func (dl *DeadLetters) List(ctx context.Context, f DeadLetterFilter, limit int) ([]DeadLetter, error) {

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -171,6 +172,14 @@ func TestDeadLettersListAndGet(t *testing.T) {
 		}
 	}
 
+	held, err := f.dl.Held(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]uint64{"engine": 1, "sink-a": 2, "sink-b": 1}; !maps.Equal(held, want) {
+		t.Errorf("Held = %v, want %v", held, want)
+	}
+
 	tests := []struct {
 		name   string
 		filter DeadLetterFilter
@@ -335,7 +344,7 @@ func TestDeadLetterDeleteAndPurge(t *testing.T) {
 		t.Fatalf("second delete: %v, want ErrDeadLetterNotFound", err)
 	}
 	// The deleted one may have been any of them: the counts come from the list.
-	wantA := uint64(countSink(all[1:], "a"))
+	wantA := uint64(dlCountSink(all[1:], "a"))
 	n, err := f.dl.Purge(ctx, DeadLetterFilter{Sink: "a"})
 	if err != nil || n != wantA {
 		t.Fatalf("purge sink a: %d, %v; want %d", n, err, wantA)
@@ -349,19 +358,19 @@ func TestDeadLetterDeleteAndPurge(t *testing.T) {
 		t.Fatalf("purge of nothing: %d, %v", n, err)
 	}
 	n, err = f.dl.Purge(ctx, DeadLetterFilter{Consumer: "sink-b"})
-	if err != nil || n != uint64(countSink(left, "b")) {
-		t.Fatalf("purge consumer sink-b: %d, %v; want %d", n, err, countSink(left, "b"))
+	if err != nil || n != uint64(dlCountSink(left, "b")) {
+		t.Fatalf("purge consumer sink-b: %d, %v; want %d", n, err, dlCountSink(left, "b"))
 	}
 	n, err = f.dl.Purge(ctx, DeadLetterFilter{})
-	if err != nil || n != uint64(len(left)-countSink(left, "b")) {
-		t.Fatalf("purge all: %d, %v; want %d", n, err, len(left)-countSink(left, "b"))
+	if err != nil || n != uint64(len(left)-dlCountSink(left, "b")) {
+		t.Fatalf("purge all: %d, %v; want %d", n, err, len(left)-dlCountSink(left, "b"))
 	}
 	if got, _ := f.dl.List(ctx, DeadLetterFilter{}, 0); len(got) != 0 {
 		t.Fatalf("%d dead letters after purging all", len(got))
 	}
 }
 
-func countSink(ds []DeadLetter, sink string) int {
+func dlCountSink(ds []DeadLetter, sink string) int {
 	n := 0
 	for _, d := range ds {
 		if d.Sink == sink {

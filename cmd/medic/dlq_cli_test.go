@@ -85,15 +85,15 @@ func waitDeadLetters(t *testing.T, a *app.App, n int) {
 	}
 }
 
-// fixedStart is the alerts' start time; the golden files keep it and hide
+// dlqFixedStart is the alerts' start time; the golden files keep it and hide
 // the times that change from run to run.
-const fixedStart = "2026-11-22T10:00:00"
+const dlqFixedStart = "2026-11-22T10:00:00"
 
-var timestamps = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
+var dlqTimestamps = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
 
-func hideTimes(s string) string {
-	return timestamps.ReplaceAllStringFunc(s, func(ts string) string {
-		if strings.HasPrefix(ts, fixedStart) {
+func dlqHideTimes(s string) string {
+	return dlqTimestamps.ReplaceAllStringFunc(s, func(ts string) string {
+		if strings.HasPrefix(ts, dlqFixedStart) {
 			return ts
 		}
 		return "YYYY-MM-DDTHH:MM:SSZ"
@@ -108,7 +108,7 @@ func TestDLQGolden(t *testing.T) {
 	a, url := dlqMedic(t, token)
 	ctx := context.Background()
 	for i, pod := range []string{"cart-7d9", "checkout-5f2"} {
-		start, _ := time.Parse(time.RFC3339, fixedStart+"Z")
+		start, _ := time.Parse(time.RFC3339, dlqFixedStart+"Z")
 		ev := event.Event{ID: event.NewID("test", pod, event.StatusFiring, start), Kind: event.KindPrometheusAlert, Source: "test",
 			Status: event.StatusFiring, Title: "Pod shop/" + pod + " is crash looping", StartsAt: start,
 			Labels: map[string]string{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": pod}}
@@ -154,7 +154,7 @@ func TestDLQGolden(t *testing.T) {
 			if code != st.code {
 				t.Errorf("exit %d, want %d\n%s", code, st.code, out)
 			}
-			out = strings.ReplaceAll(hideTimes(out), strings.TrimPrefix(closed, "http://"), "127.0.0.1:PORT")
+			out = strings.ReplaceAll(dlqHideTimes(out), strings.TrimPrefix(closed, "http://"), "127.0.0.1:PORT")
 			golden(t, st.name, out)
 		})
 		if !ok {

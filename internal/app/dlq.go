@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/triggers/httpauth"
@@ -44,13 +47,46 @@ type DLQPurged struct {
 	Purged uint64 `json:"purged"`
 }
 
-func (a *App) dlqRoutes(mux *http.ServeMux, auth httpauth.Auth) {
+func (a *App) dlqRoutes(mux *http.ServeMux, auth httpauth.Auth) error {
+	if err := a.registry.Register(deadLettersHeld{a.bus}); err != nil {
+		return fmt.Errorf("register the dead-letter gauge: %w", err)
+	}
 	mux.HandleFunc("GET /api/dlq", a.dlqHandler(auth, a.dlqList))
 	mux.HandleFunc("GET /api/dlq/{seq}", a.dlqHandler(auth, a.dlqShow))
 	mux.HandleFunc("POST /api/dlq/{seq}/replay", a.dlqHandler(auth, a.dlqReplayOne))
 	mux.HandleFunc("POST /api/dlq/replay", a.dlqHandler(auth, a.dlqReplay))
 	mux.HandleFunc("DELETE /api/dlq/{seq}", a.dlqHandler(auth, a.dlqDeleteOne))
 	mux.HandleFunc("DELETE /api/dlq", a.dlqHandler(auth, a.dlqPurge))
+	return nil
+}
+
+// deadLettersHeld reports the dead letters waiting in the stream, by
+// consumer, read from JetStream at each scrape: medic_dead_letters_total
+// only rises, this one falls when they are replayed or purged, so an alert
+// on it clears once the on-call person dealt with them.
+type deadLettersHeld struct{ bus *bus.Bus }
+
+var deadLettersHeldDesc = prometheus.NewDesc("medic_dead_letters_held",
+	"Dead letters waiting in MEDIC_DEADLETTER to be replayed or purged (medic dlq), by the consumer that gave up on them.",
+	[]string{"consumer"}, nil)
+
+func (deadLettersHeld) Describe(ch chan<- *prometheus.Desc) { ch <- deadLettersHeldDesc }
+
+func (d deadLettersHeld) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	dl, err := d.bus.DeadLetters(ctx)
+	var held map[string]uint64
+	if err == nil {
+		held, err = dl.Held(ctx)
+	}
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(deadLettersHeldDesc, err)
+		return
+	}
+	for consumer, n := range held {
+		ch <- prometheus.MustNewConstMetric(deadLettersHeldDesc, prometheus.GaugeValue, float64(n), consumer)
+	}
 }
 
 // dlqError is an error with the status it is answered with.

@@ -75,7 +75,9 @@ func (a *App) routes() (http.Handler, error) {
 	}
 	a.chatRoutes(mux) // chat.go: /slack/interactions, /slack/events, /findings/{id}
 	// dlq.go: /api/dlq
-	a.dlqRoutes(mux, auth)
+	if err := a.dlqRoutes(mux, auth); err != nil {
+		return nil, err
+	}
 	return mux, nil
 }
 

@@ -20,16 +20,16 @@ import (
 	"github.com/medichq/medic/sinks"
 )
 
-// receiver is a webhook sink's receiver that answers 500 while broken and
+// dlqReceiver is a webhook sink's receiver that answers 500 while broken and
 // counts the requests it accepted by Idempotency-Key.
-type receiver struct {
+type dlqReceiver struct {
 	broken   atomic.Bool
 	refused  atomic.Int32
 	mu       sync.Mutex
 	accepted map[string]int
 }
 
-func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (rc *dlqReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, r.Body)
 	if rc.broken.Load() {
 		rc.refused.Add(1)
@@ -42,7 +42,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (rc *receiver) counts() map[string]int {
+func (rc *dlqReceiver) counts() map[string]int {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	out := make(map[string]int, len(rc.accepted))
@@ -59,7 +59,7 @@ func (rc *receiver) counts() map[string]int {
 // letters are gone. Replaying again, twice at once, or re-publishing a
 // replayed finding delivers nothing more.
 func TestDeadLettersReplayedAfterTheReceiverIsFixed(t *testing.T) {
-	rc := &receiver{accepted: map[string]int{}}
+	rc := &dlqReceiver{accepted: map[string]int{}}
 	rc.broken.Store(true)
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
@@ -87,9 +87,12 @@ func TestDeadLettersReplayedAfterTheReceiverIsFixed(t *testing.T) {
 			t.Fatalf("%d dead letters after 30s, want %d (receiver refused %d requests)", len(list.DeadLetters), alerts, rc.refused.Load())
 		}
 		time.Sleep(50 * time.Millisecond)
-		if status := call(t, http.MethodGet, m.url+"/api/dlq?sink=hook", auth, &list); status != http.StatusOK {
+		if status := dlqCall(t, http.MethodGet, m.url+"/api/dlq?sink=hook", auth, &list); status != http.StatusOK {
 			t.Fatalf("GET /api/dlq: %d", status)
 		}
+	}
+	if held := dlqMetric(t, m, "medic_dead_letters_held", "consumer", "sink-hook"); held != alerts {
+		t.Errorf("medic_dead_letters_held{consumer=sink-hook} = %v, want %d", held, alerts)
 	}
 	findings := map[string]bool{}
 	for _, d := range list.DeadLetters {
@@ -102,14 +105,14 @@ func TestDeadLettersReplayedAfterTheReceiverIsFixed(t *testing.T) {
 		t.Fatalf("dead letters for %d findings, want %d", len(findings), alerts)
 	}
 	var detail app.DLQDetail
-	if status := call(t, http.MethodGet, fmt.Sprintf("%s/api/dlq/%d", m.url, list.DeadLetters[0].Seq), auth, &detail); status != http.StatusOK {
+	if status := dlqCall(t, http.MethodGet, fmt.Sprintf("%s/api/dlq/%d", m.url, list.DeadLetters[0].Seq), auth, &detail); status != http.StatusOK {
 		t.Fatalf("GET /api/dlq/%d: %d", list.DeadLetters[0].Seq, status)
 	}
 	if len(detail.Payload) == 0 || detail.Reason == "" || detail.Header.Get(bus.HeaderFindingID) != detail.FindingID {
 		t.Fatalf("dead letter detail without payload, reason or finding header: %+v", detail)
 	}
 	// Nothing happens without the token.
-	if status := call(t, http.MethodPost, m.url+"/api/dlq/replay?sink=hook", nil, nil); status != http.StatusUnauthorized {
+	if status := dlqCall(t, http.MethodPost, m.url+"/api/dlq/replay?sink=hook", nil, nil); status != http.StatusUnauthorized {
 		t.Fatalf("replay without a token: %d, want 401", status)
 	}
 
@@ -120,7 +123,7 @@ func TestDeadLettersReplayedAfterTheReceiverIsFixed(t *testing.T) {
 	results := make([]bus.ReplayResult, 2)
 	for i := range results {
 		wg.Go(func() {
-			if status := call(t, http.MethodPost, m.url+"/api/dlq/replay?sink=hook", auth, &results[i]); status != http.StatusOK {
+			if status := dlqCall(t, http.MethodPost, m.url+"/api/dlq/replay?sink=hook", auth, &results[i]); status != http.StatusOK {
 				t.Errorf("replay %d: %d", i, status)
 			}
 		})
@@ -135,23 +138,27 @@ func TestDeadLettersReplayedAfterTheReceiverIsFixed(t *testing.T) {
 	if len(replayed) != alerts {
 		t.Fatalf("replays %+v cover %d dead letters, want %d", results, len(replayed), alerts)
 	}
-	waitSinkSettled(t, m, "hook")
-	if status := call(t, http.MethodGet, m.url+"/api/dlq", auth, &list); status != http.StatusOK || len(list.DeadLetters) != 0 {
+	dlqSinkSettled(t, m, "hook")
+	if status := dlqCall(t, http.MethodGet, m.url+"/api/dlq", auth, &list); status != http.StatusOK || len(list.DeadLetters) != 0 {
 		t.Fatalf("after the replay: %d, %d dead letters left", status, len(list.DeadLetters))
+	}
+
+	if held := dlqMetric(t, m, "medic_dead_letters_held", "consumer", "sink-hook"); held != 0 {
+		t.Errorf("medic_dead_letters_held{consumer=sink-hook} = %v after the replay, want 0", held)
 	}
 
 	// Replaying again finds nothing; a finding published once more (as a
 	// replay after the dedup window would) is skipped by its delivery record.
 	var again bus.ReplayResult
-	if status := call(t, http.MethodPost, m.url+"/api/dlq/replay?all=true", auth, &again); status != http.StatusOK || again.Replayed != 0 {
+	if status := dlqCall(t, http.MethodPost, m.url+"/api/dlq/replay?all=true", auth, &again); status != http.StatusOK || again.Replayed != 0 {
 		t.Fatalf("second replay: %d %+v", status, again)
 	}
 	msg := &nats.Msg{Subject: bus.FindingSubject("hook"), Data: detail.Payload, Header: nats.Header{bus.HeaderFindingID: {detail.FindingID}}}
 	if _, err := m.app.Bus().JetStream().PublishMsg(context.Background(), msg); err != nil {
 		t.Fatal(err)
 	}
-	waitSinkSettled(t, m, "hook")
-	if skipped := metric(t, m, "medic_sink_redeliveries_skipped_total", "sink", "hook"); skipped != 1 {
+	dlqSinkSettled(t, m, "hook")
+	if skipped := dlqMetric(t, m, "medic_sink_redeliveries_skipped_total", "sink", "hook"); skipped != 1 {
 		t.Errorf("medic_sink_redeliveries_skipped_total{sink=hook} = %v, want 1", skipped)
 	}
 
@@ -169,13 +176,13 @@ func TestDeadLettersReplayedAfterTheReceiverIsFixed(t *testing.T) {
 	if lost != 0 || dups != 0 || len(got) != alerts {
 		t.Fatalf("receiver accepted %v; lost %d, duplicates %d", got, lost, dups)
 	}
-	if dead := metric(t, m, "medic_dead_letters_total", "consumer", "sink-hook"); dead != alerts {
+	if dead := dlqMetric(t, m, "medic_dead_letters_total", "consumer", "sink-hook"); dead != alerts {
 		t.Errorf("medic_dead_letters_total{consumer=sink-hook} = %v, want %d", dead, alerts)
 	}
 }
 
-// waitSinkSettled waits until sink's consumer has acknowledged everything.
-func waitSinkSettled(t *testing.T, m *medic, sink string) {
+// dlqSinkSettled waits until sink's consumer has acknowledged everything.
+func dlqSinkSettled(t *testing.T, m *medic, sink string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -193,8 +200,9 @@ func waitSinkSettled(t *testing.T, m *medic, sink string) {
 	}
 }
 
-// metric is the value of the counter name{label=value} in medic's registry.
-func metric(t *testing.T, m *medic, name, label, value string) float64 {
+// dlqMetric is the value of the counter or gauge name{label=value} in
+// medic's registry, 0 when it has no such series.
+func dlqMetric(t *testing.T, m *medic, name, label, value string) float64 {
 	t.Helper()
 	families, err := m.app.Registry().Gather()
 	if err != nil {
@@ -207,6 +215,9 @@ func metric(t *testing.T, m *medic, name, label, value string) float64 {
 		for _, mt := range f.GetMetric() {
 			for _, lp := range mt.GetLabel() {
 				if lp.GetName() == label && lp.GetValue() == value {
+					if g := mt.GetGauge(); g != nil {
+						return g.GetValue()
+					}
 					return mt.GetCounter().GetValue()
 				}
 			}
@@ -215,9 +226,9 @@ func metric(t *testing.T, m *medic, name, label, value string) float64 {
 	return 0
 }
 
-// call sends a request with header to url and decodes the JSON answer into
+// dlqCall sends a request with header to url and decodes the JSON answer into
 // out (when not nil); it returns the status.
-func call(t *testing.T, method, url string, header http.Header, out any) int {
+func dlqCall(t *testing.T, method, url string, header http.Header, out any) int {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
