@@ -231,16 +231,15 @@ a filter, or --all.`,
 			case len(seqs) > 0 && (!f.empty() || all):
 				return errors.New("give sequences or a filter (--all), not both")
 			case len(seqs) > 0:
-				for _, seq := range seqs {
+				err := eachSeq(seqs, func(seq uint64) error {
 					var one bus.ReplayResult
-					if err := c.do(cmd.Context(), http.MethodPost, fmt.Sprintf("/api/dlq/%d/replay", seq), nil, &one); err != nil {
-						if res.Replayed > 0 {
-							return fmt.Errorf("%w (replayed before it: %s)", err, joinSeqs(res.Seqs))
-						}
-						return err
-					}
+					err := c.do(cmd.Context(), http.MethodPost, fmt.Sprintf("/api/dlq/%d/replay", seq), nil, &one)
 					res.Replayed += one.Replayed
 					res.Seqs = append(res.Seqs, one.Seqs...)
+					return err
+				}, func() string { return "replayed " + joinSeqs(res.Seqs) })
+				if err != nil {
+					return err
 				}
 			case f.empty() && !all:
 				return errors.New("which dead letters? Give sequences (medic dlq list shows them), a filter (--sink, --consumer, --subject, --since), or --all")
@@ -287,15 +286,14 @@ func newDLQPurgeCmd(c *dlqClient) *cobra.Command {
 			case len(seqs) > 0 && !f.empty():
 				return errors.New("give sequences or a filter, not both")
 			case len(seqs) > 0:
-				for _, seq := range seqs {
+				err := eachSeq(seqs, func(seq uint64) error {
 					var one app.DLQPurged
-					if err := c.do(cmd.Context(), http.MethodDelete, fmt.Sprintf("/api/dlq/%d", seq), nil, &one); err != nil {
-						if res.Purged > 0 {
-							return fmt.Errorf("%w (purged %d before it)", err, res.Purged)
-						}
-						return err
-					}
+					err := c.do(cmd.Context(), http.MethodDelete, fmt.Sprintf("/api/dlq/%d", seq), nil, &one)
 					res.Purged += one.Purged
+					return err
+				}, func() string { return fmt.Sprintf("purged %d", res.Purged) })
+				if err != nil {
+					return err
 				}
 			case f.empty() && !yes:
 				return errors.New("purge every dead letter? Say --yes, or give sequences or a filter (--sink, --consumer, --subject, --since)")
@@ -402,6 +400,20 @@ func parseSeqs(args []string) ([]uint64, error) {
 		seqs = append(seqs, seq)
 	}
 	return seqs, nil
+}
+
+// eachSeq calls do for each sequence in turn. It stops at the first error
+// and, when earlier ones went through, adds what done says was done.
+func eachSeq(seqs []uint64, do func(uint64) error, done func() string) error {
+	for i, seq := range seqs {
+		if err := do(seq); err != nil {
+			if i > 0 {
+				return fmt.Errorf("%w (%s before it)", err, done())
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 func joinSeqs(seqs []uint64) string {
