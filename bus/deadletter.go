@@ -22,6 +22,12 @@ const HeaderReplayOf = "Medic-Replay-Of"
 // no longer) in the dead-letter stream.
 var ErrDeadLetterNotFound = errors.New("no such dead letter")
 
+// ErrNoReader is returned, wrapped, by a replay to a subject no consumer
+// reads any more (a sink removed from the configuration): the copy would
+// sit in its stream unread while the dead letter, the only trace of it,
+// was deleted.
+var ErrNoReader = errors.New("no consumer reads the original subject")
+
 // DeadLetter is one message in MEDIC_DEADLETTER, with what consumer.go
 // recorded about it in headers.
 type DeadLetter struct {
@@ -186,6 +192,9 @@ type ReplayResult struct {
 	Replayed int `json:"replayed"`
 	// Seqs are their dead-letter sequences, in the order replayed.
 	Seqs []uint64 `json:"seqs"`
+	// Unread are dead letters a filter selected and that were left in
+	// place because no consumer reads their subject any more (ErrNoReader).
+	Unread []uint64 `json:"unread,omitempty"`
 }
 
 // Replay publishes the dead letter at seq to its original subject, as it
@@ -205,6 +214,14 @@ func (dl *DeadLetters) Replay(ctx context.Context, seq uint64) error {
 	}
 	if d.Subject == "" {
 		return fmt.Errorf("replay dead letter %d: it has no %s header, so where it came from is unknown", seq, HeaderOriginalSubject)
+	}
+	if d.Stream != "" {
+		switch read, err := dl.read(ctx, d.Stream, d.Subject); {
+		case err != nil:
+			return fmt.Errorf("replay dead letter %d: %w", seq, err)
+		case !read:
+			return fmt.Errorf("replay dead letter %d to %s on %s (was its sink removed? purge it instead): %w", seq, d.Subject, d.Stream, ErrNoReader)
+		}
 	}
 	msg := &nats.Msg{Subject: d.Subject, Data: d.Data, Header: nats.Header{}}
 	for k, vs := range d.Header {
@@ -230,9 +247,41 @@ func (dl *DeadLetters) Replay(ctx context.Context, seq uint64) error {
 	return nil
 }
 
+// read reports whether a durable consumer of stream reads subject.
+func (dl *DeadLetters) read(ctx context.Context, stream, subject string) (bool, error) {
+	s, err := dl.bus.js.Stream(ctx, stream)
+	if err != nil {
+		return false, fmt.Errorf("look up stream %s: %w", stream, err)
+	}
+	lister := s.ListConsumers(ctx)
+	read := false
+	for ci := range lister.Info() { // drained to the end: the lister's goroutine sends them all
+		if ci.Config.Durable == "" {
+			continue // ephemeral readers (a dead-letter scan, the nats CLI) come and go
+		}
+		filters := ci.Config.FilterSubjects
+		if ci.Config.FilterSubject != "" {
+			filters = append(filters, ci.Config.FilterSubject)
+		}
+		if len(filters) == 0 {
+			read = true // the whole stream
+		}
+		for _, f := range filters {
+			if subjectsOverlap(f, subject) {
+				read = true
+			}
+		}
+	}
+	if err := lister.Err(); err != nil {
+		return false, fmt.Errorf("list consumers of %s: %w", stream, err)
+	}
+	return read, nil
+}
+
 // ReplayMatching replays every dead letter that f selects, in stream order
-// (oldest first, as they first happened). It stops at the first failure;
-// what was replayed before it is in the result, the rest stays.
+// (oldest first, as they first happened). Those nobody would read are left
+// and listed (Unread). It stops at the first failure; what was replayed
+// before it is in the result, the rest stays.
 func (dl *DeadLetters) ReplayMatching(ctx context.Context, f DeadLetterFilter) (ReplayResult, error) {
 	seqs, err := dl.seqs(ctx, f)
 	res := ReplayResult{Seqs: []uint64{}}
@@ -243,6 +292,10 @@ func (dl *DeadLetters) ReplayMatching(ctx context.Context, f DeadLetterFilter) (
 		if err := dl.Replay(ctx, seq); err != nil {
 			if errors.Is(err, ErrDeadLetterNotFound) {
 				continue // replayed or deleted by someone else meanwhile
+			}
+			if errors.Is(err, ErrNoReader) {
+				res.Unread = append(res.Unread, seq) // one removed sink does not hold up the others
+				continue
 			}
 			return res, err
 		}

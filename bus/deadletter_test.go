@@ -324,6 +324,47 @@ func TestDeadLetterReplayMatching(t *testing.T) {
 	}
 }
 
+// TestDeadLetterReplayNeedsAReader: a finding for a sink that was removed
+// since is not replayed into a subject nobody reads; its dead letter stays.
+func TestDeadLetterReplayNeedsAReader(t *testing.T) {
+	t.Parallel()
+	f := newDLFixture(t)
+	ctx := context.Background()
+	if _, err := f.b.Consume(ctx, ConsumerConfig{Stream: FindingsStream, Durable: "sink-gone", FilterSubject: FindingSubject("gone")},
+		func(context.Context, *Delivery) error { return Permanent(errors.New("gone")) }); err != nil {
+		t.Fatal(err)
+	}
+	f.finding(t, "for-gone", "gone")
+	dead := f.waitDead(t, 1)
+	f.b.mu.Lock()
+	for _, c := range f.b.consumers {
+		if c.cfg.Durable == "sink-gone" {
+			c.Stop()
+		}
+	}
+	f.b.mu.Unlock()
+	if err := f.b.js.DeleteConsumer(ctx, FindingsStream, "sink-gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.dl.Replay(ctx, dead[0].Seq); !errors.Is(err, ErrNoReader) {
+		t.Fatalf("replay to a subject nobody reads: %v, want ErrNoReader", err)
+	}
+	if _, err := f.dl.Get(ctx, dead[0].Seq); err != nil {
+		t.Fatalf("the dead letter is gone after a refused replay: %v", err)
+	}
+	// A replay of all of them replays the others and leaves that one.
+	f.finding(t, "for-a", "a")
+	dead = f.waitDead(t, 2)
+	f.broken.Store(false)
+	res, err := f.dl.ReplayMatching(ctx, DeadLetterFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Replayed != 1 || res.Seqs[0] != dead[0].Seq || len(res.Unread) != 1 || res.Unread[0] != dead[1].Seq {
+		t.Fatalf("replay of all: %+v; want %d replayed, %d unread", res, dead[0].Seq, dead[1].Seq)
+	}
+}
+
 func TestDeadLetterDeleteAndPurge(t *testing.T) {
 	t.Parallel()
 	f := newDLFixture(t)

@@ -255,11 +255,17 @@ a filter, or --all.`,
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), res)
 			}
-			if res.Replayed == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "nothing to replay")
-				return nil
+			w := cmd.OutOrStdout()
+			switch {
+			case res.Replayed > 0:
+				fmt.Fprintf(w, "replayed %s: %s\n", plural(res.Replayed, "dead letter"), joinSeqs(res.Seqs))
+			case len(res.Unread) == 0:
+				fmt.Fprintln(w, "nothing to replay")
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "replayed %s: %s\n", plural(res.Replayed, "dead letter"), joinSeqs(res.Seqs))
+			if len(res.Unread) > 0 {
+				fmt.Fprintf(w, "left %s that no consumer reads any more (a removed sink?): %s; medic dlq purge them\n",
+					plural(len(res.Unread), "dead letter"), joinSeqs(res.Unread))
+			}
 			return nil
 		},
 	}

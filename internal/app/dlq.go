@@ -134,6 +134,8 @@ func (a *App) dlqHandler(auth httpauth.Auth, h func(*http.Request, *bus.DeadLett
 				status = de.status
 			case errors.Is(err, bus.ErrDeadLetterNotFound):
 				status = http.StatusNotFound
+			case errors.Is(err, bus.ErrNoReader):
+				status = http.StatusConflict
 			case errors.Is(err, bus.ErrStreamFull):
 				status = http.StatusServiceUnavailable
 				w.Header().Set("Retry-After", "5")
