@@ -4,82 +4,110 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/bus"
-	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/app"
 )
 
-// dlqMedic runs a medic whose only sink, a webhook, answers 500 to
-// everything, so every finding published to it is dead-lettered on its
-// first try; it returns the app and its URL.
-func dlqMedic(t *testing.T, token string) (*app.App, string) {
+// dlqServe runs `medic serve` in-process with a webhook sink, hook, whose
+// receiver answers 500 to everything, so every finding published to it is
+// dead-lettered on its first try. It returns medic's URL and a JetStream
+// client on medic's embedded NATS (bus.listen) to publish findings with.
+func dlqServe(t *testing.T, token string) (string, jetstream.JetStream) {
 	t.Helper()
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "receiver is down", http.StatusInternalServerError)
 	}))
 	t.Cleanup(down.Close)
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.DataDir = dir
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Bus.StoreDir = filepath.Join(dir, "jetstream")
-	cfg.Bus.MaxDeliver = 1
-	cfg.Playbooks.Dirs = nil
-	cfg.Playbooks.ReloadInterval = 0
-	cfg.Webhook.BearerToken = token
-	if err := yaml.Unmarshal(fmt.Appendf(nil, "- {name: hook, type: webhook, url: %q}\n", down.URL), &cfg.Sinks); err != nil {
+	httpAddr, natsAddr := closedPort(t), closedPort(t)
+	conf := fmt.Sprintf(`data_dir: %q
+log: {level: error}
+http: {addr: %q}
+webhook: {bearer_token: %q}
+playbooks: {dirs: [], reload_interval: 0s}
+bus: {max_deliver: 1, listen: %q}
+sinks:
+  - {name: hook, type: webhook, url: %q}
+`, dir, httpAddr, token, natsAddr, down.URL)
+	path := filepath.Join(dir, "medic.yaml")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		cmd := newRootCmd()
+		cmd.SetArgs([]string{"serve", "-c", path})
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		done <- cmd.ExecuteContext(ctx)
+	}()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("medic serve: %v", err)
+		}
+	})
+	url := "http://" + httpAddr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("medic serve stopped: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("medic serve not ready after 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	ctx := context.Background()
-	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	nc, err := nats.Connect("nats://" + natsAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Start(ctx); err != nil {
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = a.Shutdown(sctx)
-	})
-	return a, "http://" + a.Addr()
+	return url, js
 }
 
-// waitDeadLetters waits until medic holds n dead letters.
-func waitDeadLetters(t *testing.T, a *app.App, n int) {
+// waitDeadLetters waits until medic at url holds n dead letters, asking
+// as medic dlq does.
+func waitDeadLetters(t *testing.T, url, token string, n int) {
 	t.Helper()
-	ctx := context.Background()
-	dl, err := a.Bus().DeadLetters(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := &dlqClient{server: url, token: token, timeout: 5 * time.Second}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		l, err := dl.List(ctx, bus.DeadLetterFilter{}, 0)
-		if err != nil {
+		var l app.DLQList
+		if err := c.do(context.Background(), http.MethodGet, "/api/dlq", nil, &l); err != nil {
 			t.Fatal(err)
 		}
-		if len(l) == n {
+		if len(l.DeadLetters) == n {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d dead letters after 20s, want %d", len(l), n)
+			t.Fatalf("%d dead letters after 20s, want %d", len(l.DeadLetters), n)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -100,22 +128,29 @@ func dlqHideTimes(s string) string {
 	})
 }
 
-// TestDLQGolden runs medic dlq against a running medic through a dead
+// TestDLQGolden runs medic dlq against medic serve through a dead
 // letter's life: listed, shown, replayed while the sink is still down (it
 // comes back as a new dead letter), purged.
 func TestDLQGolden(t *testing.T) {
 	const token = "dlq-cli-token"
-	a, url := dlqMedic(t, token)
+	url, js := dlqServe(t, token)
 	ctx := context.Background()
 	for i, pod := range []string{"cart-7d9", "checkout-5f2"} {
 		start, _ := time.Parse(time.RFC3339, dlqFixedStart+"Z")
 		ev := event.Event{ID: event.NewID("test", pod, event.StatusFiring, start), Kind: event.KindPrometheusAlert, Source: "test",
 			Status: event.StatusFiring, Title: "Pod shop/" + pod + " is crash looping", StartsAt: start,
 			Labels: map[string]string{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": pod}}
-		if err := a.Bus().PublishFinding(ctx, "hook", event.NewFinding(ev, start)); err != nil {
+		f := event.NewFinding(ev, start)
+		data, err := event.MarshalFinding(f)
+		if err != nil {
 			t.Fatal(err)
 		}
-		waitDeadLetters(t, a, i+1) // one at a time: their sequences are fixed
+		// As the engine publishes a finding for a sink (bus.PublishFindings).
+		msg := &nats.Msg{Subject: bus.FindingSubject("hook"), Data: data, Header: nats.Header{bus.HeaderFindingID: {f.ID}}}
+		if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(f.ID+".hook")); err != nil {
+			t.Fatal(err)
+		}
+		waitDeadLetters(t, url, token, i+1) // one at a time: their sequences are fixed
 	}
 	closed := "http://" + closedPort(t)
 	on := func(args ...string) []string {
@@ -161,7 +196,7 @@ func TestDLQGolden(t *testing.T) {
 			return // the steps build on each other
 		}
 		if st.then > 0 {
-			waitDeadLetters(t, a, st.then)
+			waitDeadLetters(t, url, token, st.then)
 		}
 	}
 }
