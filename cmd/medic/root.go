@@ -30,6 +30,7 @@ runs the YAML playbooks that match them, and delivers the findings to sinks.
 	}
 	root.AddCommand(newServeCmd(), newTriggerCmd(), newPlaybooksCmd(), newConfigCmd(), newVersionCmd())
 	root.AddCommand(newKBCmd(), newAskCmd()) // kb.go, ask.go
+	root.AddCommand(newDLQCmd())
 	return root
 }
 

@@ -74,6 +74,10 @@ func (a *App) routes() (http.Handler, error) {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	a.chatRoutes(mux) // chat.go: /slack/interactions, /slack/events, /findings/{id}
+	// dlq.go: /api/dlq
+	if err := a.dlqRoutes(mux, auth); err != nil {
+		return nil, err
+	}
 	return mux, nil
 }
 
