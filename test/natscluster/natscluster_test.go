@@ -3,15 +3,19 @@ package natscluster
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/medichq/medic/bus"
+	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/test/toolbin"
 )
 
@@ -97,5 +101,40 @@ func TestStreamSurvivesItsLeadersDeath(t *testing.T) {
 	}
 	if info.Cluster == nil || info.Cluster.Leader == leader.Name || info.Cluster.Leader == "" {
 		t.Fatalf("no new leader: %+v", info.Cluster)
+	}
+}
+
+// Replicas of medic starting together against a fresh cluster all open
+// the bus: nats-server answers only the first of several concurrent
+// creates of one replicated stream, and the others must retry rather
+// than give up (medic would exit and crash-loop).
+func TestReplicasOpenTheBusTogether(t *testing.T) {
+	if testing.Short() && !Built() {
+		t.Skip("nats-server is not built (test/tools/build-nats.sh); -short does not build it")
+	}
+	c := Start(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := config.Default().Bus
+	cfg.URL, cfg.Replicas = c.URLs(), 3
+	logger := slog.New(slog.DiscardHandler)
+	const replicas = 3
+	errs := make([]error, replicas)
+	var wg sync.WaitGroup
+	for i := range replicas {
+		wg.Go(func() {
+			b, err := bus.Open(ctx, cfg, logger)
+			if err == nil {
+				_, err = b.Deliveries(ctx)
+				b.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("replica %d: %v", i, err)
+		}
 	}
 }
