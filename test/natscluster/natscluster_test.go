@@ -46,12 +46,7 @@ func TestVersionIsGoMods(t *testing.T) {
 // A replicated stream keeps its messages and takes new ones when its
 // leader is killed with SIGKILL.
 func TestStreamSurvivesItsLeadersDeath(t *testing.T) {
-	if testing.Short() && !Built() {
-		t.Skip("nats-server is not built (test/tools/build-nats.sh); -short does not build it")
-	}
-	c := Start(t, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	c, ctx := startThree(t)
 	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -109,12 +104,7 @@ func TestStreamSurvivesItsLeadersDeath(t *testing.T) {
 // creates of one replicated stream, and the others must retry rather
 // than give up (medic would exit and crash-loop).
 func TestReplicasOpenTheBusTogether(t *testing.T) {
-	if testing.Short() && !Built() {
-		t.Skip("nats-server is not built (test/tools/build-nats.sh); -short does not build it")
-	}
-	c := Start(t, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	c, ctx := startThree(t)
 	cfg := config.Default().Bus
 	cfg.URL, cfg.Replicas = c.URLs(), 3
 	logger := slog.New(slog.DiscardHandler)
@@ -137,4 +127,16 @@ func TestReplicasOpenTheBusTogether(t *testing.T) {
 			t.Errorf("replica %d: %v", i, err)
 		}
 	}
+}
+
+// startThree starts a three-node cluster for a test, and its deadline.
+func startThree(t *testing.T) (*Cluster, context.Context) {
+	t.Helper()
+	if testing.Short() && !Built() {
+		t.Skip("nats-server is not built (test/tools/build-nats.sh); -short does not build it")
+	}
+	c := Start(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c, ctx
 }
