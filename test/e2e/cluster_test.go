@@ -59,8 +59,12 @@ func TestClusterKillNodeAndReplica(t *testing.T) {
 	for i := range procs {
 		dir := t.TempDir()
 		configPath := filepath.Join(dir, "medic.yaml")
-		// ack_wait and backoff short, so that the killed replica's work and
-		// what failed while the NATS leader moved come back within the test.
+		// ack_wait (10s) above a NATS leader election (4-9s), so that a
+		// message whose progress signals went to the dead leader is not
+		// handed to a second replica while the first still works on it,
+		// and short enough that the killed replica's work comes back
+		// within the test; backoff short for what failed during the
+		// election.
 		conf := fmt.Sprintf(`data_dir: %q
 log: {level: warn}
 playbooks: {dirs: [], reload_interval: 0s}
