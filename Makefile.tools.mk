@@ -119,3 +119,14 @@ tools: $(GOVULNCHECK)
 $(GOVULNCHECK):
 	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' VULN_VERSION='$(VULN_VERSION)' VULNDB_VERSION='$(VULNDB_VERSION)' \
 		bash '$(MEDIC_REPO_ROOT)/test/tools/build-vulndb.sh' >/dev/null
+
+# nats-server processes for the JetStream cluster tests (test/natscluster,
+# test/e2e TestClusterKillNodeAndReplica), built inside medic's module from
+# the version go.mod pins (test/tools/build-nats.sh refuses another).
+NATS_VERSION := v2.15.2
+NATS_SERVER := $(TOOLS_DIR)/nats-server-$(NATS_VERSION)/nats-server
+
+tools: $(NATS_SERVER)
+
+$(NATS_SERVER):
+	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' NATS_VERSION='$(NATS_VERSION)' bash '$(MEDIC_REPO_ROOT)/test/tools/build-nats.sh' >/dev/null

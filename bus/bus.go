@@ -274,7 +274,7 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 			// Dead letters are what an operator reads after an outage: keep them longer.
 			sc.MaxAge = max(b.cfg.Retention, 7*24*time.Hour)
 		}
-		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if err := retryUnanswered(ctx, func(ctx context.Context) error { _, err := b.js.CreateOrUpdateStream(ctx, sc); return err }); err != nil {
 			return fmt.Errorf("create or update stream %s: %w", sc.Name, err)
 		}
 	}

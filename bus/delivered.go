@@ -26,7 +26,8 @@ type Deliveries struct {
 // records live as long as the findings stream keeps messages, so a record
 // outlives every redelivery of its finding.
 func (b *Bus) Deliveries(ctx context.Context) (*Deliveries, error) {
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	var kv jetstream.KeyValue
+	cfg := jetstream.KeyValueConfig{
 		Bucket:      DeliveriesBucket,
 		Description: "medic: findings delivered, one key per finding and sink (sinks.IdempotencyKey)",
 		History:     1,
@@ -37,6 +38,10 @@ func (b *Bus) Deliveries(ctx context.Context) (*Deliveries, error) {
 		// bucket only costs the protection (Record fails and is logged),
 		// never a delivery.
 		MaxBytes: b.cfg.MaxBytes,
+	}
+	err := retryUnanswered(ctx, func(ctx context.Context) (err error) {
+		kv, err = b.js.CreateOrUpdateKeyValue(ctx, cfg)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create or update KV bucket %s: %w", DeliveriesBucket, err)
@@ -46,20 +51,28 @@ func (b *Bus) Deliveries(ctx context.Context) (*Deliveries, error) {
 
 // Delivered reports whether a delivery was recorded under key.
 func (d *Deliveries) Delivered(ctx context.Context, key string) (bool, error) {
-	_, err := d.kv.Get(ctx, key)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return false, nil
-	default:
+	var found bool
+	err := retryUnanswered(ctx, func(ctx context.Context) error {
+		_, err := d.kv.Get(ctx, key)
+		found = err == nil
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
 		return false, fmt.Errorf("read delivery record %s: %w", key, err)
 	}
+	return found, nil
 }
 
 // Record records a delivery under key.
 func (d *Deliveries) Record(ctx context.Context, key string) error {
-	if _, err := d.kv.Put(ctx, key, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+	err := retryUnanswered(ctx, func(ctx context.Context) error {
+		_, err := d.kv.Put(ctx, key, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("write delivery record %s: %w", key, err)
 	}
 	return nil

@@ -425,8 +425,9 @@ func (a *App) deliverTo(c *sinks.Configured) bus.Handler {
 			return fmt.Errorf("send finding %s to sink %s: %w", id, name, err)
 		}
 		if records != nil && id != "" {
-			// Recorded even when medic is stopping: the send happened.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			// Recorded even when medic is stopping: the send happened. Record
+			// waits out a NATS leader election (seconds) within this bound.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 			if rerr := records.Record(rctx, key); rerr != nil {
 				a.logger.Warn("finding delivered but not recorded; a redelivery would send it again",
 					"sink", name, "finding", id, "err", rerr)

@@ -163,6 +163,8 @@ func TestChartRefusesUnsafeValues(t *testing.T) {
 		want string
 	}{
 		{[]string{"replicas=2"}, "replicas: embedded NATS"},
+		{[]string{"nats.streamReplicas=3"}, "nats.streamReplicas: embedded NATS is a single server"},
+		{[]string{"nats.url=nats://nats.nats.svc:4222", "nats.streamReplicas=7"}, "nats.streamReplicas: 7 is not between 1 and 5"},
 		{[]string{"rbac.extraRules[0].apiGroups[0]=", "rbac.extraRules[0].resources[0]=secrets", "rbac.extraRules[0].verbs[0]=get"}, "medic never reads Secrets"},
 		{[]string{"rbac.extraRules[0].apiGroups[0]=example.com", "rbac.extraRules[0].resources[0]=widgets", "rbac.extraRules[0].verbs[0]=*"}, "is refused: medic's role is read-only"},
 		{[]string{"rbac.extraRules[0].apiGroups[0]=*", "rbac.extraRules[0].resources[0]=widgets", "rbac.extraRules[0].verbs[0]=list"}, "wildcards are refused"},

@@ -13,6 +13,7 @@
 #   test/tools/tools.sh helm           # path of helm (built if missing)
 #   test/tools/tools.sh goreleaser     # path of goreleaser (built if missing)
 #   test/tools/tools.sh govulncheck    # path of govulncheck; its offline database is db/ next to it
+#   test/tools/tools.sh nats-server    # path of nats-server (the version go.mod pins; built if missing)
 #   test/tools/tools.sh dir            # the tools directory
 #   test/tools/tools.sh all            # build everything
 #   test/tools/tools.sh list           # names this script knows
@@ -28,7 +29,7 @@ repo_root="$(cd "${script_dir}/../.." && pwd -P)"
 source "${script_dir}/lib.sh"
 
 usage() {
-	sed -n '2,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '2,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -62,6 +63,10 @@ govulncheck)
 	dir="$("${script_dir}/build-vulndb.sh")"
 	printf '%s/govulncheck\n' "${dir}"
 	;;
+nats-server)
+	dir="$("${script_dir}/build-nats.sh")"
+	printf '%s/nats-server\n' "${dir}"
+	;;
 all)
 	"${script_dir}/build-alertmanager.sh" >/dev/null
 	"${script_dir}/build-weaviate.sh" >/dev/null
@@ -70,12 +75,13 @@ all)
 	"${script_dir}/build-helm.sh" >/dev/null
 	"${script_dir}/build-goreleaser.sh" >/dev/null
 	"${script_dir}/build-vulndb.sh" >/dev/null
+	"${script_dir}/build-nats.sh" >/dev/null
 	;;
 dir)
 	default_tools_dir
 	;;
 list)
-	printf '%s\n' alertmanager amtool weaviate ollama kube-apiserver etcd helm goreleaser govulncheck
+	printf '%s\n' alertmanager amtool weaviate ollama kube-apiserver etcd helm goreleaser govulncheck nats-server
 	;;
 *)
 	printf 'tools.sh: unknown tool %q\n' "$1" >&2

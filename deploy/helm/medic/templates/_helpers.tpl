@@ -139,6 +139,13 @@ Checks that fail the render with a message naming the value.
 {{- if and (gt (int .Values.replicas) 1) (not .Values.nats.url) }}
 {{- fail "replicas: embedded NATS keeps JetStream's files in one pod's volume, so replicas must be 1; set nats.url to an external NATS to run more" }}
 {{- end }}
+{{- $streamReplicas := int .Values.nats.streamReplicas }}
+{{- if or (lt $streamReplicas 1) (gt $streamReplicas 5) }}
+{{- fail (printf "nats.streamReplicas: %d is not between 1 and 5 (JetStream's limit); 3 on a three-node NATS cluster" $streamReplicas) }}
+{{- end }}
+{{- if and (gt $streamReplicas 1) (not .Values.nats.url) }}
+{{- fail "nats.streamReplicas: embedded NATS is a single server, so streamReplicas must be 1; set nats.url to a NATS cluster to replicate streams" }}
+{{- end }}
 {{- if not (has .Values.rbac.scope (list "cluster" "namespaced")) }}
 {{- fail (printf "rbac.scope: %q is not cluster or namespaced" .Values.rbac.scope) }}
 {{- end }}
