@@ -197,7 +197,7 @@ func (a *App) warnOpenIntake() {
 	if ap, err := netip.ParseAddrPort(a.listener.Addr().String()); err == nil && ap.Addr().IsLoopback() {
 		return
 	}
-	a.logger.Warn("POST /api/alerts and /api/trigger accept anyone who reaches this address: set webhook.bearer_token_file (or username/password), or keep http.addr on loopback behind a NetworkPolicy",
+	a.logger.Warn("POST /api/alerts, /api/trigger and the /api/dlq routes (list, replay, purge dead letters) accept anyone who reaches this address: set webhook.bearer_token_file (or username/password), or keep http.addr on loopback behind a NetworkPolicy",
 		"http", a.listener.Addr().String())
 }
 
