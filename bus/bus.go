@@ -123,6 +123,7 @@ type Bus struct {
 	mu        sync.Mutex
 	consumers []*Consumer
 	gate      *intakeGate
+	heal      *healer // heal.go: readiness and re-creating what the server lost
 	pub       *batchPublisher
 
 	reclaimMu   sync.Mutex
@@ -135,7 +136,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Bus{cfg: cfg, logger: logger, gate: newIntakeGate()}
+	b := &Bus{cfg: cfg, logger: logger, gate: newIntakeGate(), heal: newHealer()}
 	url := cfg.URL
 	opts := []nats.Option{
 		nats.Name("medic"),
@@ -150,6 +151,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			logger.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
+			// The server may have come back without its store (wiped,
+			// a new volume): check, and put back what is gone.
+			b.reconnected()
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
@@ -192,6 +196,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 		b.Close()
 		return nil, err
 	}
+	b.startHealer()
 	return b, nil
 }
 
@@ -206,7 +211,7 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		DontListen:         cfg.Listen == "",
 		NoSigs:             true,
 		NoLog:              true,
-		JetStreamMaxMemory: 64 << 20,
+		JetStreamMaxMemory: embeddedMaxMemory,
 		MaxPayload:         8 << 20,
 	}
 	if cfg.Listen != "" {
@@ -228,6 +233,17 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 	return ns, nil
 }
 
+// embeddedMaxMemory bounds the embedded server's memory streams (medic
+// keeps none; the server's own bookkeeping may).
+const embeddedMaxMemory = 64 << 20
+
+// embeddedJetStreamConfig is the embedded server's JetStream configuration,
+// for enabling it again after the server disabled it (heal.go). The store
+// limit is left to the server: most of the free disk, as at start.
+func embeddedJetStreamConfig(cfg Config) *server.JetStreamConfig {
+	return &server.JetStreamConfig{StoreDir: cfg.StoreDir, MaxMemory: embeddedMaxMemory}
+}
+
 func (b *Bus) ensureStreams(ctx context.Context) error {
 	streams := []jetstream.StreamConfig{
 		{
@@ -247,6 +263,12 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 			Description: "messages that failed every delivery, with the reason in headers",
 			Subjects:    []string{DeadLetterSubjectPrefix + ">"},
 			Duplicates:  b.cfg.DedupWindow,
+		},
+		{
+			Name:        HealthStream,
+			Description: "the probe medic writes to learn when JetStream stores again (heal.go)",
+			Subjects:    []string{healthSubject},
+			Duplicates:  time.Second,
 		},
 	}
 	for _, sc := range streams {
@@ -274,21 +296,39 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 			// Dead letters are what an operator reads after an outage: keep them longer.
 			sc.MaxAge = max(b.cfg.Retention, 7*24*time.Hour)
 		}
+		if sc.Name == HealthStream {
+			// One probe at a time is all it holds: the newest replaces it.
+			sc.Discard, sc.MaxMsgs, sc.MaxBytes, sc.MaxAge = jetstream.DiscardOld, 1, -1, time.Hour
+		}
 		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("create or update stream %s: %w", sc.Name, err)
 		}
+		b.ensureStream(sc)
 	}
 	return nil
 }
 
-// JetStream exposes the JetStream context for packages that need KV buckets.
-func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+// JetStream exposes the JetStream context for packages that need KV buckets
+// or streams of their own. What they create through it is re-created when
+// the server loses it (heal.go).
+func (b *Bus) JetStream() jetstream.JetStream { return healingJS{JetStream: b.js, b: b} }
 
 // Conn exposes the NATS connection (request/reply, core subjects).
 func (b *Bus) Conn() *nats.Conn { return b.nc }
 
-// Healthy returns nil while the connection to NATS is up.
+// Healthy returns nil while the bus can take events: the connection to
+// NATS is up, JetStream stores (the last publish to each stream, or the
+// healer's probe since, succeeded) and everything medic created on
+// JetStream is there. Otherwise the error says why; /readyz shows it.
 func (b *Bus) Healthy() error {
+	if err := b.connected(); err != nil {
+		return err
+	}
+	return b.storeHealth()
+}
+
+// connected returns nil while the connection to NATS is up.
+func (b *Bus) connected() error {
 	if b.nc == nil {
 		return errors.New("bus not open")
 	}
@@ -406,11 +446,20 @@ func (b *Bus) PublishFindings(ctx context.Context, sinks []string, f *event.Find
 // has processed and, if that freed anything, publishes the batch once more:
 // the message IDs make the messages stored the first time duplicates.
 func (b *Bus) publishAll(ctx context.Context, stream string, msgs []*nats.Msg, ids []string) (stored, dups int, err error) {
-	if err := b.Healthy(); err != nil {
+	// Tried even while JetStream is known not to store: the publish that
+	// works again is what makes the bus ready again soonest.
+	if err := b.connected(); err != nil {
 		return 0, 0, fmt.Errorf("publish to JetStream: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
 	defer cancel()
+	defer func() {
+		if err == nil {
+			b.storeOK(stream)
+		} else {
+			b.storeFailed(stream, err)
+		}
+	}()
 	stored, dups, err = b.pub.publish(ctx, msgs, ids)
 	if !errors.Is(err, ErrStreamFull) {
 		return stored, dups, err
@@ -431,6 +480,7 @@ func (b *Bus) publishAll(ctx context.Context, stream string, msgs []*nats.Msg, i
 // Close stops the consumers, drains the connection and shuts the embedded
 // server down, in that order, so in-flight work is acked or redelivered.
 func (b *Bus) Close() {
+	b.stopHealer()
 	b.mu.Lock()
 	consumers := b.consumers
 	b.consumers = nil

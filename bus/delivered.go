@@ -26,7 +26,8 @@ type Deliveries struct {
 // records live as long as the findings stream keeps messages, so a record
 // outlives every redelivery of its finding.
 func (b *Bus) Deliveries(ctx context.Context) (*Deliveries, error) {
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	// Through JetStream(), so the healer re-creates the bucket if the server loses it.
+	kv, err := b.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      DeliveriesBucket,
 		Description: "medic: findings delivered, one key per finding and sink (sinks.IdempotencyKey)",
 		History:     1,
