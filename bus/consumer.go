@@ -180,8 +180,9 @@ func (c *Consumer) consume(cons jetstream.Consumer) error {
 			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
 				errors.Is(err, nats.ErrNoResponders) {
 				// The pull has nothing to pull from: the consumer (or its
-				// stream) is gone. The healer puts it back.
-				b.logger.Warn("consumer is gone from the NATS server; re-creating it", "consumer", durable, "err", err)
+				// stream) is gone, or the server is still recovering it.
+				// The healer checks and puts back what is missing.
+				b.logger.Warn("the NATS server does not answer the consumer's pull; checking that it is still there", "consumer", durable, "err", err)
 				b.kickHeal()
 				return
 			}
