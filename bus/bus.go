@@ -211,7 +211,7 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		DontListen:         cfg.Listen == "",
 		NoSigs:             true,
 		NoLog:              true,
-		JetStreamMaxMemory: embeddedMaxMemory,
+		JetStreamMaxMemory: 64 << 20,
 		MaxPayload:         8 << 20,
 	}
 	if cfg.Listen != "" {
@@ -231,17 +231,6 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded NATS with store %s did not become ready in 30s", cfg.StoreDir)
 	}
 	return ns, nil
-}
-
-// embeddedMaxMemory bounds the embedded server's memory streams (medic
-// keeps none; the server's own bookkeeping may).
-const embeddedMaxMemory = 64 << 20
-
-// embeddedJetStreamConfig is the embedded server's JetStream configuration,
-// for enabling it again after the server disabled it (heal.go). The store
-// limit is left to the server: most of the free disk, as at start.
-func embeddedJetStreamConfig(cfg Config) *server.JetStreamConfig {
-	return &server.JetStreamConfig{StoreDir: cfg.StoreDir, MaxMemory: embeddedMaxMemory}
 }
 
 func (b *Bus) ensureStreams(ctx context.Context) error {
@@ -451,12 +440,19 @@ func (b *Bus) publishAll(ctx context.Context, stream string, msgs []*nats.Msg, i
 	if err := b.connected(); err != nil {
 		return 0, 0, fmt.Errorf("publish to JetStream: %w", err)
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
 	defer cancel()
 	defer func() {
-		if err == nil {
+		switch {
+		case err == nil:
 			b.storeOK(stream)
-		} else {
+		case errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil && b.nc.IsConnected():
+			// Connected, yet JetStream did not answer within
+			// publish_timeout: it is not storing (an embedded server on a
+			// full disk answers nothing).
+			b.storeFailed(stream, &storeError{reason: reasonNoAnswer, err: err})
+		default:
 			b.storeFailed(stream, err)
 		}
 	}()

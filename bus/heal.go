@@ -37,6 +37,7 @@ const (
 	reasonNoResources = "no_resources" // the server's JetStream storage is exhausted (max_file_store, or the disk)
 	reasonStoreFailed = "store_failed" // the store's write failed (ENOSPC, I/O error)
 	reasonUnavailable = "unavailable"  // no stream answered: JetStream disabled, or the stream is gone
+	reasonNoAnswer    = "no_answer"    // connected, but no answer within bus.publish_timeout
 )
 
 // A full stream counts as ready again with a tenth of its max_bytes free,
@@ -66,9 +67,8 @@ type storeProblem struct {
 // Bus.JetStream, and every durable consumer) is registered as an ensurer;
 // after a reconnect, a "not found" or a failed store, the healer checks each
 // and re-creates what is missing, in registration order (a stream before
-// its consumers). A server that was wiped and restarted, or whose JetStream
-// was disabled for want of disk and enabled again, so comes back without a
-// restart of medic.
+// its consumers). A server that was wiped and restarted so comes back
+// without a restart of medic.
 type healer struct {
 	kick chan struct{}
 	done chan struct{} // closed to stop the loop
@@ -222,10 +222,6 @@ func (b *Bus) healOnce(ctx context.Context) {
 	if !b.nc.IsConnected() {
 		return // the connection's own handlers report and reconnect; a reconnect kicks again
 	}
-	if err := b.enableJetStream(); err != nil {
-		b.setHealErr(err)
-		return
-	}
 	var errs []error
 	for _, e := range ensurers {
 		ok, err := e.exists(ctx)
@@ -277,21 +273,6 @@ func (b *Bus) setHealErr(err error) {
 	}
 }
 
-// enableJetStream turns the embedded server's JetStream back on after the
-// server disabled it (it does so when a write fails for want of disk).
-// Enabling reads the store folder again, so the streams come back with
-// what they held.
-func (b *Bus) enableJetStream() error {
-	if b.ns == nil || b.ns.JetStreamEnabled() {
-		return nil
-	}
-	if err := b.ns.EnableJetStream(embeddedJetStreamConfig(b.cfg)); err != nil {
-		return fmt.Errorf("enable JetStream of the embedded server again: %w", err)
-	}
-	b.logger.Warn("the embedded NATS server had disabled JetStream (out of disk?); enabled it again", "store_dir", b.cfg.StoreDir)
-	return nil
-}
-
 // storeFailed records that a publish to stream failed with err, when err
 // says JetStream could not store.
 func (b *Bus) storeFailed(stream string, err error) {
@@ -310,8 +291,8 @@ func (b *Bus) storeFailed(stream string, err error) {
 		b.logger.Warn("JetStream cannot store; /readyz answers 503 until it can",
 			"stream", stream, "reason", reason, "err", err)
 	}
-	if reason == reasonUnavailable {
-		b.kickHeal() // the stream may be gone: put it back
+	if reason == reasonUnavailable || reason == reasonNoAnswer {
+		b.kickHeal() // the stream may be gone, or JetStream disabled: look now
 	}
 }
 

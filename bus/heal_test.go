@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -379,4 +381,57 @@ func TestFullStreamIsReadyAgainOnceConsumersCatchUp(t *testing.T) {
 	close(release)
 	waitFor(t, func() bool { return b.Healthy() == nil })
 	waitFor(t, func() bool { return c.count() == stored })
+}
+
+// TestEmbeddedOutOfDiskIsNotReady runs the embedded server on a small
+// tmpfs and fills the disk under it: the store's write fails with ENOSPC and
+// nats-server stops answering publishes. The bus says so (no_answer) rather
+// than staying ready. (nats-server 2.15 does not recover from that without a
+// restart of the process: its JetStream shutdown after "out of space" never
+// completes, even once there is room again.)
+func TestEmbeddedOutOfDiskIsNotReady(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=8m"); err != nil {
+		t.Skipf("cannot mount a small tmpfs here (%v); the out-of-disk case needs one", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	cfg := testConfig(t)
+	cfg.StoreDir = filepath.Join(dir, "jetstream")
+	cfg.MaxBytes = -1
+	cfg.PublishTimeout = time.Second
+	b := openBus(t, cfg)
+	ctx := context.Background()
+	publish := func(fp string) error {
+		ev := testEvent(fp, event.StatusFiring)
+		ev.Description = strings.Repeat("x", 16<<10) // each write needs room
+		_, err := b.Publish(ctx, []event.Event{ev})
+		return err
+	}
+	if err := publish("before"); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the disk, not JetStream's own limit.
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	f.Close()
+	var perr error
+	for i := 0; i < 50 && perr == nil; i++ {
+		perr = publish(fmt.Sprintf("full-%d", i))
+	}
+	if perr == nil {
+		t.Fatal("every publish worked on a full disk")
+	}
+	herr := b.Healthy()
+	if herr == nil || !strings.Contains(herr.Error(), reasonNoAnswer) {
+		t.Fatalf("Healthy on a full disk = %v, want the reason %q", herr, reasonNoAnswer)
+	}
+	t.Logf("out of disk: publish %v; Healthy: %v", perr, herr)
 }
