@@ -252,10 +252,10 @@ func TestWipedNATSRecoversWithoutRestart(t *testing.T) {
 	}
 	restarted := time.Now()
 	ns.start()
-	unready := waitReady(t, m.url, http.StatusOK)
-	t.Logf("/readyz 200 again %s after the wiped server started", unready.Round(time.Millisecond))
 
-	// Alertmanager sends each webhook until it is answered 200.
+	// Alertmanager sends each webhook until it is answered 200, starting at
+	// once: before medic has noticed the server is back and put its streams
+	// back, too.
 	refused := 0
 	for r := range 5 {
 		offset := 20 + r*20
@@ -272,6 +272,8 @@ func TestWipedNATSRecoversWithoutRestart(t *testing.T) {
 		}
 		acceptBurst(accepted, 20, offset)
 	}
+	waitReady(t, m.url, http.StatusOK)
+	t.Logf("all 5 webhooks answered 200 and /readyz 200 within %s of the wiped server starting", time.Since(restarted).Round(time.Millisecond))
 	recs := waitFindings(t, m.findings, 30*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == len(accepted) })
 	time.Sleep(300 * time.Millisecond) // a late duplicate would land now
 	recs = readFindings(t, m.findings)
