@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -73,6 +74,10 @@ type healer struct {
 	kick chan struct{}
 	done chan struct{} // closed to stop the loop
 	wg   sync.WaitGroup
+
+	// unready counts problems, so that the publish path, on which every
+	// webhook waits, skips the lock while all is well.
+	unready atomic.Int32
 
 	mu       sync.Mutex
 	ensurers []ensurer
@@ -285,6 +290,7 @@ func (b *Bus) storeFailed(stream string, err error) {
 	_, had := b.heal.problems[stream]
 	if !had {
 		b.heal.problems[stream] = storeProblem{reason: reason, err: err, since: time.Now()}
+		b.heal.unready.Add(1)
 	}
 	b.heal.mu.Unlock()
 	if !had {
@@ -298,9 +304,15 @@ func (b *Bus) storeFailed(stream string, err error) {
 
 // storeOK records that stream stored a message.
 func (b *Bus) storeOK(stream string) {
+	if b.heal.unready.Load() == 0 {
+		return
+	}
 	b.heal.mu.Lock()
 	p, had := b.heal.problems[stream]
-	delete(b.heal.problems, stream)
+	if had {
+		delete(b.heal.problems, stream)
+		b.heal.unready.Add(-1)
+	}
 	b.heal.mu.Unlock()
 	if had {
 		b.logger.Info("JetStream stores again; ready", "stream", stream, "reason_was", p.reason,
