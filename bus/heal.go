@@ -109,7 +109,7 @@ func newHealer() *healer {
 		problems: map[string]storeProblem{},
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: storeErrorsMetric,
-			Help: "Publishes JetStream refused to store, by stream and reason (full, no_resources, store_failed, unavailable). Refused messages are answered 503 or retried, never dropped.",
+			Help: "Publishes JetStream refused to store, by stream and reason (full, no_resources, store_failed, unavailable, no_answer). Refused messages are answered 503 or retried, never dropped.",
 		}, []string{"stream", "reason"}),
 		recreated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: busRecreatedMetric,
