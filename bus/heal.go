@@ -341,8 +341,10 @@ func storeFailureReason(err error) string {
 func (b *Bus) probe(ctx context.Context) {
 	b.heal.mu.Lock()
 	streams := make([]string, 0, len(b.heal.problems))
-	for s := range b.heal.problems {
+	reasons := make(map[string]string, len(b.heal.problems))
+	for s, p := range b.heal.problems {
 		streams = append(streams, s)
+		reasons[s] = p.reason
 	}
 	b.heal.mu.Unlock()
 	if len(streams) == 0 {
@@ -355,7 +357,11 @@ func (b *Bus) probe(ctx context.Context) {
 		return
 	}
 	for _, stream := range streams {
-		if err := b.hasRoom(ctx, stream); err != nil {
+		// Processed messages are purged only to make room, as a publish
+		// into a full stream does (publishAll): otherwise they stay until
+		// max_age.
+		full := reasons[stream] == reasonFull || reasons[stream] == reasonNoResources
+		if err := b.hasRoom(ctx, stream, full); err != nil {
 			b.logger.Debug("stream still cannot store", "stream", stream, "err", err)
 			continue
 		}
@@ -363,10 +369,13 @@ func (b *Bus) probe(ctx context.Context) {
 	}
 }
 
-// hasRoom returns nil when stream exists and has room for more messages.
-func (b *Bus) hasRoom(ctx context.Context, stream string) error {
-	if _, err := b.reclaim(ctx, stream); err != nil {
-		return err
+// hasRoom returns nil when stream exists and has room for more messages,
+// after reclaiming what every consumer processed when reclaim is set.
+func (b *Bus) hasRoom(ctx context.Context, stream string, reclaim bool) error {
+	if reclaim {
+		if _, err := b.reclaim(ctx, stream); err != nil {
+			return err
+		}
 	}
 	s, err := b.js.Stream(ctx, stream)
 	if err != nil {
