@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,7 +117,8 @@ func (c *Config) Validate() error {
 type Bus struct {
 	cfg    Config
 	logger *slog.Logger
-	ns     *server.Server // nil with an external server
+	nsMu   sync.Mutex
+	ns     *server.Server // nil with an external server; replaced when the healer restarts it
 	nc     *nats.Conn
 	js     jetstream.JetStream
 
@@ -170,7 +172,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 		}
 		b.ns = ns
 		url = ns.ClientURL()
-		opts = append(opts, nats.InProcessServer(ns))
+		opts = append(opts, nats.InProcessServer(embeddedConn{b}))
 	} else if cfg.CredentialsFile != "" {
 		opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
 	}
@@ -500,11 +502,50 @@ func (b *Bus) Close() {
 }
 
 func (b *Bus) shutdownServer() {
-	if b.ns != nil {
-		b.ns.Shutdown()
-		b.ns.WaitForShutdown()
-		b.ns = nil
+	b.nsMu.Lock()
+	ns := b.ns
+	b.ns = nil
+	b.nsMu.Unlock()
+	if ns != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
 	}
+}
+
+// embedded reports whether the bus runs its own server.
+func (b *Bus) embedded() bool { return b.cfg.URL == "" }
+
+// server returns the embedded server running now, nil without one.
+func (b *Bus) server() *server.Server {
+	b.nsMu.Lock()
+	defer b.nsMu.Unlock()
+	return b.ns
+}
+
+// embeddedConn gives the client a connection to whichever embedded server
+// runs now, so that it reconnects to one the healer restarted.
+type embeddedConn struct{ b *Bus }
+
+func (e embeddedConn) InProcessConn() (net.Conn, error) {
+	ns := e.b.server()
+	if ns == nil {
+		return nil, errors.New("the embedded NATS server is not running")
+	}
+	return ns.InProcessConn()
+}
+
+// restartEmbedded stops the embedded server and starts it again on the same
+// store, which it recovers; the client reconnects by itself.
+func (b *Bus) restartEmbedded() error {
+	b.shutdownServer()
+	ns, err := startEmbedded(b.cfg)
+	if err != nil {
+		return err
+	}
+	b.nsMu.Lock()
+	b.ns = ns
+	b.nsMu.Unlock()
+	return nil
 }
 
 // StoreDirFor returns the default store directory under a data folder.

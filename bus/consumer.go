@@ -251,7 +251,7 @@ func (c *Consumer) ensurer() ensurer {
 // and the sinks (delivery records) already make harmless. With an external
 // NATS another replica may be working on them, so nothing is reset there.
 func (b *Bus) releaseStalePending(ctx context.Context, cfg ConsumerConfig, cons jetstream.Consumer) error {
-	if b.ns == nil {
+	if !b.embedded() {
 		return nil
 	}
 	info, err := cons.Info(ctx)

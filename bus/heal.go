@@ -224,6 +224,20 @@ func (b *Bus) healOnce(ctx context.Context) {
 	b.heal.lastHeal = time.Now()
 	ensurers := append([]ensurer(nil), b.heal.ensurers...)
 	b.heal.mu.Unlock()
+	if b.embeddedStuck() {
+		b.logger.Warn("the embedded NATS server has not answered for a while and its disk has room again (it stops after running out of disk); restarting it on the same store",
+			"store_dir", b.cfg.StoreDir)
+		// Unready until a round after the reconnect has checked everything.
+		b.setChecking("restarting the embedded NATS server, which stopped answering")
+		if err := b.restartEmbedded(); err != nil {
+			b.setHealErr(fmt.Errorf("restart the embedded NATS server: %w", err))
+			return
+		}
+		// A fresh server: what it does not answer now is marked again by
+		// the publish that finds out.
+		b.forgetNoAnswer()
+		return // the reconnect asks for the next round
+	}
 	if !b.nc.IsConnected() {
 		return // the connection's own handlers report and reconnect; a reconnect kicks again
 	}
@@ -248,6 +262,39 @@ func (b *Bus) healOnce(ctx context.Context) {
 	b.setHealErr(errors.Join(errs...))
 	b.setChecking("")
 	b.probe(ctx)
+}
+
+// embeddedStuck reports whether the embedded server should be restarted:
+// it has left publishes unanswered (no_answer) for longer than two publish
+// timeouts, probes included, and the disk under its store has room.
+// nats-server shuts its JetStream down when a write fails with ENOSPC and
+// does not come back from that by itself, even once space is freed.
+func (b *Bus) embeddedStuck() bool {
+	if !b.embedded() {
+		return false
+	}
+	b.heal.mu.Lock()
+	stuck := false
+	for _, p := range b.heal.problems {
+		if p.reason == reasonNoAnswer && time.Since(p.since) > 2*b.cfg.PublishTimeout {
+			stuck = true
+		}
+	}
+	b.heal.mu.Unlock()
+	return stuck && diskHasRoom(b.cfg.StoreDir)
+}
+
+// forgetNoAnswer drops the no_answer problems, after a restart of the
+// embedded server.
+func (b *Bus) forgetNoAnswer() {
+	b.heal.mu.Lock()
+	defer b.heal.mu.Unlock()
+	for s, p := range b.heal.problems {
+		if p.reason == reasonNoAnswer {
+			delete(b.heal.problems, s)
+			b.heal.unready.Add(-1)
+		}
+	}
 }
 
 // setChecking records what the healer is doing that keeps the bus unready.
@@ -357,6 +404,13 @@ func (b *Bus) probe(ctx context.Context) {
 		return
 	}
 	for _, stream := range streams {
+		if reasons[stream] == reasonNoAnswer && b.embedded() {
+			// The embedded server can leave one stream unanswering after
+			// running out of disk while it still stores the probe: only a
+			// publish to the stream, or a restart (embeddedStuck), says it
+			// works again.
+			continue
+		}
 		// Processed messages are purged only to make room, as a publish
 		// into a full stream does (publishAll): otherwise they stay until
 		// max_age.

@@ -383,13 +383,12 @@ func TestFullStreamIsReadyAgainOnceConsumersCatchUp(t *testing.T) {
 	waitFor(t, func() bool { return c.count() == stored })
 }
 
-// TestEmbeddedOutOfDiskIsNotReady runs the embedded server on a small
-// tmpfs and fills the disk under it: the store's write fails with ENOSPC and
-// nats-server stops answering publishes. The bus says so (no_answer) rather
-// than staying ready. (nats-server 2.15 does not recover from that without a
-// restart of the process: its JetStream shutdown after "out of space" never
-// completes, even once there is room again.)
-func TestEmbeddedOutOfDiskIsNotReady(t *testing.T) {
+// TestEmbeddedOutOfDiskRecovers runs the embedded server on a small tmpfs
+// and fills the disk under it: the store's write fails with ENOSPC and
+// nats-server stops answering publishes. The bus says so (no_answer); once
+// the disk has room again the healer restarts the embedded server on the
+// same store, and everything accepted before and after is handled.
+func TestEmbeddedOutOfDiskRecovers(t *testing.T) {
 	dir := t.TempDir()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=8m"); err != nil {
 		t.Skipf("cannot mount a small tmpfs here (%v); the out-of-disk case needs one", err)
@@ -401,17 +400,26 @@ func TestEmbeddedOutOfDiskIsNotReady(t *testing.T) {
 	cfg.PublishTimeout = time.Second
 	b := openBus(t, cfg)
 	ctx := context.Background()
+	var c collector
+	if _, err := b.Consume(ctx, ConsumerConfig{Stream: EventsStream, Durable: "engine", FilterSubject: EventsSubjectPrefix + ">"}, c.handler); err != nil {
+		t.Fatal(err)
+	}
+	var accepted []string
 	publish := func(fp string) error {
 		ev := testEvent(fp, event.StatusFiring)
 		ev.Description = strings.Repeat("x", 16<<10) // each write needs room
 		_, err := b.Publish(ctx, []event.Event{ev})
+		if err == nil {
+			accepted = append(accepted, ev.ID)
+		}
 		return err
 	}
 	if err := publish("before"); err != nil {
 		t.Fatal(err)
 	}
 	// Fill the disk, not JetStream's own limit.
-	f, err := os.Create(filepath.Join(dir, "filler"))
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,4 +442,20 @@ func TestEmbeddedOutOfDiskIsNotReady(t *testing.T) {
 		t.Fatalf("Healthy on a full disk = %v, want the reason %q", herr, reasonNoAnswer)
 	}
 	t.Logf("out of disk: publish %v; Healthy: %v", perr, herr)
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return b.Healthy() == nil })
+	for i := range 5 {
+		if err := publish(fmt.Sprintf("after-%d", i)); err != nil {
+			t.Fatalf("publish after space was freed: %v", err)
+		}
+	}
+	waitFor(t, func() bool { return c.count() == len(accepted) })
+	lost, dups := c.lostAndDuplicated(accepted)
+	t.Logf("accepted %d, lost %d, duplicates %d", len(accepted), lost, dups)
+	if lost != 0 || dups != 0 {
+		t.Fatalf("lost %d, duplicated %d of %d accepted events", lost, dups, len(accepted))
+	}
 }
