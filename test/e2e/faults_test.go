@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -297,5 +299,92 @@ func TestWipedNATSRecoversWithoutRestart(t *testing.T) {
 		if _, err := js.Stream(context.Background(), s); err != nil {
 			t.Errorf("stream %s on the restarted server: %v", s, err)
 		}
+	}
+}
+
+// TestDiskFullRecoversWithoutRestart puts medic's whole data folder (the
+// embedded NATS store and the findings file) on a small tmpfs and fills the
+// disk: webhooks are answered 503 and /readyz 503 meanwhile; once the space
+// is freed medic recovers by itself (the healer restarts the stuck embedded
+// server), the refused webhooks sent again are accepted, and every alert
+// answered 200 has exactly one finding on a whole line.
+func TestDiskFullRecoversWithoutRestart(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=32m"); err != nil {
+		t.Skipf("cannot mount a small tmpfs here (%v); the disk-full case needs one", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	cfg := testConfig(t, dir)
+	cfg.Bus.MaxBytes = 1 << 20 // stream reservations must fit the small disk
+	cfg.Bus.PublishTimeout = time.Second
+	cfg.Bus.AckWait = 2 * time.Second
+	m := startMedic(t, cfg)
+
+	accepted := map[string]bool{}
+	if status, _ := postAlerts(t, m.url+"/api/alerts", burst(20, 0)); status != http.StatusOK {
+		t.Fatalf("first webhook: %d", status)
+	}
+	acceptBurst(accepted, 20, 0)
+	waitFindings(t, m.findings, 30*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == 20 })
+
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	f.Close()
+	// Alertmanager's webhooks while the disk is full.
+	var refused []int
+	for r := 1; r <= 5; r++ {
+		status, _ := postAlerts(t, m.url+"/api/alerts", burst(20, r*20))
+		switch status {
+		case http.StatusOK:
+			acceptBurst(accepted, 20, r*20)
+		case http.StatusServiceUnavailable:
+			refused = append(refused, r)
+		default:
+			t.Fatalf("webhook %d on a full disk: %d", r, status)
+		}
+	}
+	if len(refused) == 0 {
+		t.Fatal("no webhook was refused on a full disk: the test shows nothing")
+	}
+	code, body := readyz(t, m.url)
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz on a full disk: %d %v", code, body)
+	}
+	t.Logf("disk full: %d of 5 webhooks refused with 503; /readyz 503: %s", len(refused), body["bus"])
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	took := waitReady(t, m.url, http.StatusOK)
+	t.Logf("/readyz 200 again %s after the space was freed, without a restart of medic", took.Round(time.Millisecond))
+	for _, r := range refused {
+		for attempt := 0; ; attempt++ {
+			status, _ := postAlerts(t, m.url+"/api/alerts", burst(20, r*20))
+			if status == http.StatusOK {
+				break
+			}
+			if attempt == 100 {
+				t.Fatalf("webhook %d still refused after recovery: %d", r, status)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		acceptBurst(accepted, 20, r*20)
+	}
+	recs := waitFindings(t, m.findings, 60*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == len(accepted) })
+	time.Sleep(300 * time.Millisecond) // a late duplicate would land now
+	recs = readFindings(t, m.findings) // fails on a torn line
+	lost, dups := lostAndDuplicated(recs, accepted)
+	t.Logf("accepted %d alerts, %d findings, lost %d, duplicates %d", len(accepted), len(recs), lost, dups)
+	if lost != 0 || dups != 0 {
+		t.Fatalf("lost %d, duplicated %d", lost, dups)
 	}
 }
