@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,13 +117,15 @@ func (c *Config) Validate() error {
 type Bus struct {
 	cfg    Config
 	logger *slog.Logger
-	ns     *server.Server // nil with an external server
+	nsMu   sync.Mutex
+	ns     *server.Server // nil with an external server; replaced when the healer restarts it
 	nc     *nats.Conn
 	js     jetstream.JetStream
 
 	mu        sync.Mutex
 	consumers []*Consumer
 	gate      *intakeGate
+	heal      *healer // heal.go: readiness and re-creating what the server lost
 	pub       *batchPublisher
 
 	reclaimMu   sync.Mutex
@@ -135,7 +138,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Bus{cfg: cfg, logger: logger, gate: newIntakeGate()}
+	b := &Bus{cfg: cfg, logger: logger, gate: newIntakeGate(), heal: newHealer()}
 	url := cfg.URL
 	opts := []nats.Option{
 		nats.Name("medic"),
@@ -150,6 +153,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			logger.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
+			// The server may have come back without its store (wiped,
+			// a new volume): check, and put back what is gone.
+			b.reconnected()
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
@@ -166,7 +172,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 		}
 		b.ns = ns
 		url = ns.ClientURL()
-		opts = append(opts, nats.InProcessServer(ns))
+		opts = append(opts, nats.InProcessServer(embeddedConn{b}))
 	} else if cfg.CredentialsFile != "" {
 		opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
 	}
@@ -192,6 +198,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Bus, error) {
 		b.Close()
 		return nil, err
 	}
+	b.startHealer()
 	return b, nil
 }
 
@@ -248,6 +255,12 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 			Subjects:    []string{DeadLetterSubjectPrefix + ">"},
 			Duplicates:  b.cfg.DedupWindow,
 		},
+		{
+			Name:        HealthStream,
+			Description: "the probe medic writes to learn when JetStream stores again (heal.go)",
+			Subjects:    []string{healthSubject},
+			Duplicates:  time.Second,
+		},
 	}
 	for _, sc := range streams {
 		sc.Storage = jetstream.FileStorage
@@ -274,21 +287,39 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 			// Dead letters are what an operator reads after an outage: keep them longer.
 			sc.MaxAge = max(b.cfg.Retention, 7*24*time.Hour)
 		}
+		if sc.Name == HealthStream {
+			// One probe at a time is all it holds: the newest replaces it.
+			sc.Discard, sc.MaxMsgs, sc.MaxBytes, sc.MaxAge = jetstream.DiscardOld, 1, -1, time.Hour
+		}
 		if err := retryUnanswered(ctx, func(ctx context.Context) error { _, err := b.js.CreateOrUpdateStream(ctx, sc); return err }); err != nil {
 			return fmt.Errorf("create or update stream %s: %w", sc.Name, err)
 		}
+		b.ensureStream(sc)
 	}
 	return nil
 }
 
-// JetStream exposes the JetStream context for packages that need KV buckets.
-func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+// JetStream exposes the JetStream context for packages that need KV buckets
+// or streams of their own. What they create through it is re-created when
+// the server loses it (heal.go).
+func (b *Bus) JetStream() jetstream.JetStream { return healingJS{JetStream: b.js, b: b} }
 
 // Conn exposes the NATS connection (request/reply, core subjects).
 func (b *Bus) Conn() *nats.Conn { return b.nc }
 
-// Healthy returns nil while the connection to NATS is up.
+// Healthy returns nil while the bus can take events: the connection to
+// NATS is up, JetStream stores (the last publish to each stream, or the
+// healer's probe since, succeeded) and everything medic created on
+// JetStream is there. Otherwise the error says why; /readyz shows it.
 func (b *Bus) Healthy() error {
+	if err := b.connected(); err != nil {
+		return err
+	}
+	return b.storeHealth()
+}
+
+// connected returns nil while the connection to NATS is up.
+func (b *Bus) connected() error {
 	if b.nc == nil {
 		return errors.New("bus not open")
 	}
@@ -406,11 +437,27 @@ func (b *Bus) PublishFindings(ctx context.Context, sinks []string, f *event.Find
 // has processed and, if that freed anything, publishes the batch once more:
 // the message IDs make the messages stored the first time duplicates.
 func (b *Bus) publishAll(ctx context.Context, stream string, msgs []*nats.Msg, ids []string) (stored, dups int, err error) {
-	if err := b.Healthy(); err != nil {
+	// Tried even while JetStream is known not to store: the publish that
+	// works again is what makes the bus ready again soonest.
+	if err := b.connected(); err != nil {
 		return 0, 0, fmt.Errorf("publish to JetStream: %w", err)
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
 	defer cancel()
+	defer func() {
+		switch {
+		case err == nil:
+			b.storeOK(stream)
+		case errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil && b.nc.IsConnected():
+			// Connected, yet JetStream did not answer within
+			// publish_timeout: it is not storing (an embedded server on a
+			// full disk answers nothing).
+			b.storeFailed(stream, &storeError{reason: reasonNoAnswer, err: err})
+		default:
+			b.storeFailed(stream, err)
+		}
+	}()
 	stored, dups, err = b.pub.publish(ctx, msgs, ids)
 	if !errors.Is(err, ErrStreamFull) {
 		return stored, dups, err
@@ -431,6 +478,7 @@ func (b *Bus) publishAll(ctx context.Context, stream string, msgs []*nats.Msg, i
 // Close stops the consumers, drains the connection and shuts the embedded
 // server down, in that order, so in-flight work is acked or redelivered.
 func (b *Bus) Close() {
+	b.stopHealer()
 	b.mu.Lock()
 	consumers := b.consumers
 	b.consumers = nil
@@ -454,11 +502,50 @@ func (b *Bus) Close() {
 }
 
 func (b *Bus) shutdownServer() {
-	if b.ns != nil {
-		b.ns.Shutdown()
-		b.ns.WaitForShutdown()
-		b.ns = nil
+	b.nsMu.Lock()
+	ns := b.ns
+	b.ns = nil
+	b.nsMu.Unlock()
+	if ns != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
 	}
+}
+
+// embedded reports whether the bus runs its own server.
+func (b *Bus) embedded() bool { return b.cfg.URL == "" }
+
+// server returns the embedded server running now, nil without one.
+func (b *Bus) server() *server.Server {
+	b.nsMu.Lock()
+	defer b.nsMu.Unlock()
+	return b.ns
+}
+
+// embeddedConn gives the client a connection to whichever embedded server
+// runs now, so that it reconnects to one the healer restarted.
+type embeddedConn struct{ b *Bus }
+
+func (e embeddedConn) InProcessConn() (net.Conn, error) {
+	ns := e.b.server()
+	if ns == nil {
+		return nil, errors.New("the embedded NATS server is not running")
+	}
+	return ns.InProcessConn()
+}
+
+// restartEmbedded stops the embedded server and starts it again on the same
+// store, which it recovers; the client reconnects by itself.
+func (b *Bus) restartEmbedded() error {
+	b.shutdownServer()
+	ns, err := startEmbedded(b.cfg)
+	if err != nil {
+		return err
+	}
+	b.nsMu.Lock()
+	b.ns = ns
+	b.nsMu.Unlock()
+	return nil
 }
 
 // StoreDirFor returns the default store directory under a data folder.

@@ -70,10 +70,14 @@ type ConsumerConfig struct {
 
 // Consumer runs a Handler over a durable consumer.
 type Consumer struct {
-	bus  *Bus
-	cfg  ConsumerConfig
+	bus *Bus
+	cfg ConsumerConfig
+	jc  jetstream.ConsumerConfig
+	adv *nats.Subscription
+	// ccMu guards cc, which the healer replaces when it re-creates the
+	// consumer on a server that lost it.
+	ccMu sync.Mutex
 	cc   jetstream.ConsumeContext
-	adv  *nats.Subscription
 	work chan jetstream.Msg
 	wg   sync.WaitGroup
 	stop sync.Once
@@ -120,7 +124,7 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Cons
 		b.logger.Warn("could not release deliveries left by the previous process; they resume after ack_wait",
 			"consumer", cfg.Durable, "ack_wait", b.cfg.AckWait, "err", err)
 	}
-	c := &Consumer{bus: b, cfg: cfg, work: make(chan jetstream.Msg)}
+	c := &Consumer{bus: b, cfg: cfg, jc: jc, work: make(chan jetstream.Msg)}
 	c.stopping, c.stopFetching = context.WithCancel(context.Background())
 	c.handlerCtx, c.cancelHandler = context.WithCancel(context.Background())
 
@@ -149,28 +153,92 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Cons
 			}
 		})
 	}
-	c.cc, err = cons.Consume(func(m jetstream.Msg) {
+	if err := c.consume(cons); err != nil {
+		c.shutdown()
+		return nil, err
+	}
+	b.mu.Lock()
+	b.consumers = append(b.consumers, c)
+	b.mu.Unlock()
+	b.heal.register(c.ensurer())
+	return c, nil
+}
+
+// consume starts pulling from cons, replacing (and stopping) the previous
+// pull of a consumer the server had lost.
+func (c *Consumer) consume(cons jetstream.Consumer) error {
+	b, durable := c.bus, c.cfg.Durable
+	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case c.work <- m:
 		case <-c.stopping.Done():
 			// Stopping: leave it unacked; JetStream redelivers it after AckWait.
 		}
 	},
-		jetstream.PullMaxMessages(min(cfg.MaxAckPending, 512)),
+		jetstream.PullMaxMessages(min(c.cfg.MaxAckPending, 512)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+				errors.Is(err, nats.ErrNoResponders) {
+				// The pull has nothing to pull from: the consumer (or its
+				// stream) is gone, or the server is still recovering it.
+				// The healer checks and puts back what is missing.
+				b.logger.Warn("the NATS server does not answer the consumer's pull; checking that it is still there", "consumer", durable, "err", err)
+				b.kickHeal()
+				return
+			}
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) || b.nc.IsConnected() {
-				b.logger.Debug("consumer error", "consumer", cfg.Durable, "err", err)
+				b.logger.Debug("consumer error", "consumer", durable, "err", err)
+			}
+			if errors.Is(err, jetstream.ErrNoHeartbeat) && b.nc.IsConnected() {
+				// Connected, yet the server stopped answering the pull: the
+				// consumer may have gone without a word. The healer checks.
+				b.kickHeal()
 			}
 		}),
 	)
 	if err != nil {
-		c.shutdown()
-		return nil, fmt.Errorf("start consuming %s: %w", cfg.Durable, err)
+		return fmt.Errorf("start consuming %s: %w", durable, err)
 	}
-	b.mu.Lock()
-	b.consumers = append(b.consumers, c)
-	b.mu.Unlock()
-	return c, nil
+	c.ccMu.Lock()
+	old := c.cc
+	c.cc = cc
+	if c.stopping.Err() != nil {
+		// Stopped while the healer re-created it: this pull must not outlive
+		// the consumer.
+		old, c.cc = cc, nil
+	}
+	c.ccMu.Unlock()
+	if old != nil {
+		old.Stop()
+	}
+	return nil
+}
+
+// ensurer lets the healer re-create the consumer, and pull from it again,
+// when the server lost it (wiped, or the stream re-created).
+func (c *Consumer) ensurer() ensurer {
+	b := c.bus
+	return ensurer{
+		key:  "consumer " + c.cfg.Durable + " on " + c.cfg.Stream,
+		kind: "consumer",
+		exists: func(ctx context.Context) (bool, error) {
+			if c.stopping.Err() != nil {
+				return true, nil // stopped: nothing to put back
+			}
+			_, err := b.js.Consumer(ctx, c.cfg.Stream, c.cfg.Durable)
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+				return false, nil
+			}
+			return err == nil, err
+		},
+		create: func(ctx context.Context) error {
+			cons, err := b.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, c.jc)
+			if err != nil {
+				return fmt.Errorf("create consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
+			}
+			return c.consume(cons)
+		},
+	}
 }
 
 // releaseStalePending hands back at once what the previous medic process
@@ -183,7 +251,7 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Cons
 // and the sinks (delivery records) already make harmless. With an external
 // NATS another replica may be working on them, so nothing is reset there.
 func (b *Bus) releaseStalePending(ctx context.Context, cfg ConsumerConfig, cons jetstream.Consumer) error {
-	if b.ns == nil {
+	if !b.embedded() {
 		return nil
 	}
 	info, err := cons.Info(ctx)
@@ -374,13 +442,18 @@ func (c *Consumer) onMaxDeliveries(m *nats.Msg) {
 func (c *Consumer) Stop() { c.stop.Do(c.shutdown) }
 
 func (c *Consumer) shutdown() {
-	if c.cc != nil {
-		c.cc.Stop()
+	c.bus.heal.unregister(c.ensurer().key)
+	c.stopFetching() // before cc is read: a pull the healer starts later stops itself
+	c.ccMu.Lock()
+	cc := c.cc
+	c.cc = nil
+	c.ccMu.Unlock()
+	if cc != nil {
+		cc.Stop()
 	}
 	if c.adv != nil {
 		_ = c.adv.Unsubscribe()
 	}
-	c.stopFetching()
 	finished := make(chan struct{})
 	go func() { c.wg.Wait(); close(finished) }()
 	select {

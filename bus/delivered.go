@@ -39,8 +39,10 @@ func (b *Bus) Deliveries(ctx context.Context) (*Deliveries, error) {
 		// never a delivery.
 		MaxBytes: b.cfg.MaxBytes,
 	}
+	// Through JetStream(), so the healer re-creates the bucket if the server
+	// loses it; retried, since a cluster may leave the request unanswered.
 	err := retryUnanswered(ctx, func(ctx context.Context) (err error) {
-		kv, err = b.js.CreateOrUpdateKeyValue(ctx, cfg)
+		kv, err = b.JetStream().CreateOrUpdateKeyValue(ctx, cfg)
 		return err
 	})
 	if err != nil {

@@ -171,8 +171,17 @@ func parseAck(m *nats.Msg) (duplicate bool, err error) {
 	}
 	if pa.Error != nil {
 		err := fmt.Errorf("jetstream error %d (%d): %s", pa.Error.Code, pa.Error.ErrCode, pa.Error.Description)
-		if isFullError(pa.Error.ErrCode, pa.Error.Description) {
+		full := isFullError(pa.Error.ErrCode, pa.Error.Description)
+		if full {
 			err = fmt.Errorf("%w: %w", ErrStreamFull, err)
+		}
+		switch {
+		case pa.Error.ErrCode == errCodeInsufficientResources:
+			err = &storeError{reason: reasonNoResources, err: err}
+		case full:
+			err = &storeError{reason: reasonFull, err: err}
+		case pa.Error.ErrCode == errCodeStoreFailed:
+			err = &storeError{reason: reasonStoreFailed, err: err}
 		}
 		return false, err
 	}
@@ -199,8 +208,9 @@ func isFullError(code int, description string) bool {
 		return false
 	}
 	// The descriptions are nats-server's ErrMaxBytes, ErrMaxMsgs and
-	// ErrMaxMsgsPerSubject, which have no codes of their own.
-	for _, s := range []string{"maximum bytes exceeded", "maximum messages exceeded", "maximum messages per subject exceeded"} {
+	// ErrMaxMsgsPerSubject, which have no codes of their own, and the
+	// disk's ENOSPC: refused for want of room, like the others.
+	for _, s := range []string{"maximum bytes exceeded", "maximum messages exceeded", "maximum messages per subject exceeded", "no space left on device"} {
 		if strings.Contains(description, s) {
 			return true
 		}

@@ -249,6 +249,8 @@ type RepoStatus struct {
 	Applied        string    `json:"applied,omitempty"`
 	LastFetch      time.Time `json:"lastFetch,omitzero"`
 	LastFetchError string    `json:"lastFetchError,omitempty"`
+	// FailingSince is when the fetches started failing; zero while they work.
+	FailingSince time.Time `json:"failingSince,omitzero"`
 }
 
 // NewGitSource returns a source whose clone lives in dir.
@@ -330,6 +332,11 @@ func (g *GitSource) Fetch(ctx context.Context) (changed bool, err error) {
 		g.status.LastFetchError = ""
 		if err != nil {
 			g.status.LastFetchError = err.Error()
+			if g.status.FailingSince.IsZero() {
+				g.status.FailingSince = g.status.LastFetch
+			}
+		} else {
+			g.status.FailingSince = time.Time{}
 		}
 		g.mu.Unlock()
 	}()

@@ -85,8 +85,9 @@ func (r *Repos) Status() []RepoStatus {
 
 // Init opens the clones kept from an earlier run and fetches every
 // repository. A repository that cannot be fetched but has a clone starts
-// from the clone's commit (logged); one with neither is an error, since
-// medic would otherwise start without a team's playbooks.
+// from the clone's commit (logged); one with neither is an error, which the
+// caller may treat as fatal or start without that repository's playbooks
+// (Files leaves out what was never fetched).
 func (r *Repos) Init(ctx context.Context) error {
 	var errs []error
 	for _, s := range r.sources {
@@ -115,7 +116,11 @@ func (r *Repos) Files() ([]File, error) {
 	for _, s := range r.sources {
 		snap := s.snapshot()
 		if snap == nil {
-			return nil, &FetchError{Repo: s.Name(), Err: errors.New("not fetched yet")}
+			// Unreachable since start, with no clone kept from an earlier
+			// run: its playbooks are left out until a fetch works, and the
+			// others run meanwhile (medic starts degraded rather than not
+			// at all; Status says why).
+			continue
 		}
 		files = append(files, snap.files...)
 		errs = append(errs, snap.errs...)

@@ -102,6 +102,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
+	for _, c := range a.bus.Collectors() { // medic_bus_ready and the bus' store and healing counters
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register bus metrics: %w", err)
+		}
+	}
 	if cfg.Bus.URL == "" {
 		logger.Info("embedded NATS JetStream started", "store_dir", cfg.Bus.StoreDir)
 	} else {

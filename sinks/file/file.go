@@ -367,14 +367,11 @@ func (s *Sink) write(ctx context.Context, id string, encode func(deliveredAt tim
 	if s.needNewline {
 		rec = append([]byte{'\n'}, rec...)
 	}
+	good := s.size
 	n, err := s.f.Write(rec)
 	s.size += int64(n)
 	if err != nil {
-		// A partial write leaves a torn line; start the next one afresh.
-		if n > 0 {
-			s.needNewline = rec[n-1] != '\n'
-		}
-		return fmt.Errorf("write findings file %s: %w", s.path, err)
+		return s.writeFailed(good, rec[:n], err)
 	}
 	s.needNewline = false
 	if s.fsync {
@@ -389,6 +386,28 @@ func (s *Sink) write(ctx context.Context, id string, encode func(deliveredAt tim
 		s.seen.add(id)
 	}
 	return nil
+}
+
+// writeFailed handles a write that failed after written of its bytes
+// reached the file (a full disk takes what fits): it cuts the file back to
+// good, where the last whole line ended, so a reader never sees half a line
+// and the retry appends the line whole. Truncating needs no free space; if
+// it fails all the same, the next line starts on a line of its own.
+func (s *Sink) writeFailed(good int64, written []byte, err error) error {
+	werr := fmt.Errorf("write findings file %s: %w", s.path, err)
+	if len(written) == 0 {
+		return werr
+	}
+	if terr := s.f.Truncate(good); terr != nil {
+		s.needNewline = written[len(written)-1] != '\n'
+		s.logger.Warn("a failed write left part of a line in the findings file, and cutting it off failed too",
+			"path", s.path, "offset", good, "bytes", len(written), "err", terr)
+		return werr
+	}
+	s.size = good
+	s.logger.Warn("a failed write left part of a line in the findings file; cut it off, the finding is retried whole",
+		"path", s.path, "offset", good, "bytes", len(written), "err", err)
+	return werr
 }
 
 func (s *Sink) rotated(i int) string { return s.path + "." + strconv.Itoa(i) }

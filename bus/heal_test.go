@@ -1,0 +1,461 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/medichq/medic/event"
+)
+
+// externalNATS is a standalone nats-server on loopback with its own store,
+// which a test can stop, wipe and start again on the same port.
+type externalNATS struct {
+	t     *testing.T
+	port  int
+	store string
+	opts  func(*server.Options)
+	ns    *server.Server
+}
+
+func startExternalNATS(t *testing.T, opts func(*server.Options)) *externalNATS {
+	t.Helper()
+	x := &externalNATS{t: t, port: freePort(t), store: t.TempDir(), opts: opts}
+	x.start()
+	t.Cleanup(x.stop)
+	return x
+}
+
+func (x *externalNATS) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", x.port) }
+
+func (x *externalNATS) start() {
+	x.t.Helper()
+	o := &server.Options{Host: "127.0.0.1", Port: x.port, JetStream: true, StoreDir: x.store, NoLog: true, NoSigs: true}
+	if x.opts != nil {
+		x.opts(o)
+	}
+	ns, err := server.NewServer(o)
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		x.t.Fatal("nats-server not ready")
+	}
+	x.ns = ns
+}
+
+func (x *externalNATS) stop() {
+	if x.ns != nil {
+		x.ns.Shutdown()
+		x.ns.WaitForShutdown()
+		x.ns = nil
+	}
+}
+
+// wipe stops the server, removes its whole store and starts it again.
+func (x *externalNATS) wipe() {
+	x.t.Helper()
+	x.stop()
+	if err := os.RemoveAll(x.store); err != nil {
+		x.t.Fatal(err)
+	}
+	x.start()
+}
+
+// collector counts what a consumer handled, by event ID.
+type collector struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (c *collector) handler(_ context.Context, d *Delivery) error {
+	var ev event.Event
+	if err := event.UnmarshalEvent(d.Data, &ev); err != nil {
+		return Permanent(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = map[string]int{}
+	}
+	c.seen[ev.ID]++
+	return nil
+}
+
+// lostAndDuplicated compares what was handled with what was accepted.
+func (c *collector) lostAndDuplicated(accepted []string) (lost, dups int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range accepted {
+		switch n := c.seen[id]; {
+		case n == 0:
+			lost++
+		case n > 1:
+			dups += n - 1
+		}
+	}
+	return lost, dups
+}
+
+func (c *collector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.seen)
+}
+
+func gaugeValue(t *testing.T, b *Bus, name string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(b.Collectors()...)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	return sum
+}
+
+// TestWipedServerIsHealed stops an external NATS, deletes its store and
+// starts it again on the same port: medic puts its streams, its key-value
+// buckets (its own and those opened through JetStream()) and its consumers
+// back, and events published afterwards are handled.
+func TestWipedServerIsHealed(t *testing.T) {
+	t.Parallel()
+	x := startExternalNATS(t, nil)
+	cfg := testConfig(t)
+	cfg.URL = x.url()
+	cfg.PublishTimeout = 500 * time.Millisecond
+	b := openBus(t, cfg)
+	ctx := context.Background()
+
+	var c collector
+	if _, err := b.Consume(ctx, ConsumerConfig{Stream: EventsStream, Durable: "engine", FilterSubject: EventsSubjectPrefix + ">"}, c.handler); err != nil {
+		t.Fatal(err)
+	}
+	deliveries, err := b.Deliveries(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := b.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "heal_other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted []string
+	publish := func(fp string) error {
+		ev := testEvent(fp, event.StatusFiring)
+		_, err := b.Publish(ctx, []event.Event{ev})
+		if err == nil {
+			accepted = append(accepted, ev.ID)
+		}
+		return err
+	}
+	if err := publish("before"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return c.count() == 1 })
+
+	x.wipe()
+	// Until the healer has put everything back, the bus says it is not ready
+	// (or not connected); then it is ready again without a restart.
+	waitFor(t, func() bool { return b.Healthy() == nil && gaugeValue(t, b, busRecreatedMetric) > 0 })
+	for _, s := range []string{EventsStream, FindingsStream, DeadLetterStream, HealthStream} {
+		if _, err := b.js.Stream(ctx, s); err != nil {
+			t.Errorf("stream %s after the wipe: %v", s, err)
+		}
+	}
+	if err := deliveries.Record(ctx, "sink.finding"); err != nil {
+		t.Errorf("delivery record after the wipe: %v", err)
+	}
+	if _, err := other.Put(ctx, "k", []byte("v")); err != nil {
+		t.Errorf("bucket opened through JetStream() after the wipe: %v", err)
+	}
+	for i := range 20 {
+		if err := publish(fmt.Sprintf("after-%d", i)); err != nil {
+			t.Fatalf("publish after the healer said ready: %v", err)
+		}
+	}
+	waitFor(t, func() bool { return c.count() == len(accepted) })
+	lost, dups := c.lostAndDuplicated(accepted)
+	t.Logf("accepted %d, lost %d, duplicates %d, re-created %v", len(accepted), lost, dups, gaugeValue(t, b, busRecreatedMetric))
+	if lost != 0 || dups != 0 {
+		t.Fatalf("lost %d, duplicated %d of %d accepted events", lost, dups, len(accepted))
+	}
+}
+
+// TestDeletedConsumerIsRecreated deletes the engine's consumer under a
+// running medic (an operator's mistake, a server that lost it): the pull
+// notices, the healer re-creates it, and later events are handled.
+func TestDeletedConsumerIsRecreated(t *testing.T) {
+	t.Parallel()
+	b := openBus(t, testConfig(t))
+	ctx := context.Background()
+	var c collector
+	if _, err := b.Consume(ctx, ConsumerConfig{Stream: EventsStream, Durable: "engine", FilterSubject: EventsSubjectPrefix + ">"}, c.handler); err != nil {
+		t.Fatal(err)
+	}
+	// Deleted while its pull waits, as it does when idle.
+	waitFor(t, func() bool {
+		cons, err := b.js.Consumer(ctx, EventsStream, "engine")
+		if err != nil {
+			return false
+		}
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumWaiting > 0
+	})
+	if err := b.js.DeleteConsumer(ctx, EventsStream, "engine"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		_, err := b.js.Consumer(ctx, EventsStream, "engine")
+		return err == nil
+	})
+	ev := testEvent("after", event.StatusFiring)
+	if _, err := b.Publish(ctx, []event.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return c.count() == 1 })
+	if got := gaugeValue(t, b, busRecreatedMetric); got != 1 {
+		t.Fatalf("medic_bus_recreated_total = %v, want 1 (the consumer)", got)
+	}
+}
+
+// TestExhaustedStoreMakesBusUnreadyUntilSpaceIsFree fills the server's
+// JetStream storage (max_file_store) with another stream: medic's publishes
+// are refused as full, the bus is not ready and says why, and once the
+// filler is deleted the healer's probe makes it ready again, without a
+// publish, and nothing accepted is lost.
+func TestExhaustedStoreMakesBusUnreadyUntilSpaceIsFree(t *testing.T) {
+	t.Parallel()
+	x := startExternalNATS(t, func(o *server.Options) { o.JetStreamMaxStore = 2 << 20 })
+	cfg := testConfig(t)
+	cfg.URL = x.url()
+	cfg.MaxBytes = -1 // no reservations: the server's limit is what fills
+	b := openBus(t, cfg)
+	ctx := context.Background()
+	var c collector
+	if _, err := b.Consume(ctx, ConsumerConfig{Stream: EventsStream, Durable: "engine", FilterSubject: EventsSubjectPrefix + ">"}, c.handler); err != nil {
+		t.Fatal(err)
+	}
+	var accepted []string
+	publish := func(fp string) error {
+		ev := testEvent(fp, event.StatusFiring)
+		_, err := b.Publish(ctx, []event.Event{ev})
+		if err == nil {
+			accepted = append(accepted, ev.ID)
+		}
+		return err
+	}
+	if err := publish("before"); err != nil {
+		t.Fatal(err)
+	}
+	if got := gaugeValue(t, b, busReadyMetric); got != 1 {
+		t.Fatalf("medic_bus_ready = %v before the store filled, want 1", got)
+	}
+
+	filler := fillStore(t, x)
+	err := publish("while-full")
+	if !errors.Is(err, ErrStreamFull) {
+		t.Fatalf("publish into an exhausted store: got %v, want ErrStreamFull (answered 503 with Retry-After)", err)
+	}
+	herr := b.Healthy()
+	if herr == nil || !strings.Contains(herr.Error(), reasonNoResources) {
+		t.Fatalf("Healthy with the store exhausted = %v, want the reason %q", herr, reasonNoResources)
+	}
+	if got := gaugeValue(t, b, busReadyMetric); got != 0 {
+		t.Fatalf("medic_bus_ready = %v with the store exhausted, want 0", got)
+	}
+	if got := gaugeValue(t, b, storeErrorsMetric); got < 1 {
+		t.Fatalf("medic_bus_store_errors_total = %v, want at least 1", got)
+	}
+
+	if err := filler.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return b.Healthy() == nil })
+	// The sender retries what was answered 503.
+	if err := publish("while-full"); err != nil {
+		t.Fatalf("publish after space was freed: %v", err)
+	}
+	waitFor(t, func() bool { return c.count() == len(accepted) })
+	lost, dups := c.lostAndDuplicated(accepted)
+	t.Logf("accepted %d, lost %d, duplicates %d", len(accepted), lost, dups)
+	if lost != 0 || dups != 0 {
+		t.Fatalf("lost %d, duplicated %d of %d accepted events", lost, dups, len(accepted))
+	}
+}
+
+// fillerStream is a stream a test fills to exhaust the server's storage.
+type fillerStream struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+func (f fillerStream) Delete(ctx context.Context) error {
+	defer f.nc.Close()
+	return f.js.DeleteStream(ctx, "FILLER")
+}
+
+// fillStore writes to a stream of its own until the server refuses for want
+// of storage.
+func fillStore(t *testing.T, x *externalNATS) fillerStream {
+	t.Helper()
+	ctx := context.Background()
+	nc, err := nats.Connect(x.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FILLER", Subjects: []string{"filler"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for i := 0; ; i++ {
+		if i > 1000 {
+			t.Fatal("the store never filled")
+		}
+		_, err := js.Publish(ctx, "filler", chunk)
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeInsufficientResources {
+			return fillerStream{nc: nc, js: js}
+		}
+		if err != nil {
+			t.Fatalf("fill the store: %v", err)
+		}
+	}
+}
+
+// TestFullStreamIsReadyAgainOnceConsumersCatchUp fills the events stream
+// (bus.max_bytes) with work not yet done: not ready, with the reason; once
+// the consumer has processed it, the probe reclaims it and the bus is ready
+// again before anyone publishes.
+func TestFullStreamIsReadyAgainOnceConsumersCatchUp(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.MaxBytes = 64 << 10
+	b := openBus(t, cfg)
+	ctx := context.Background()
+	release := make(chan struct{})
+	var c collector
+	if _, err := b.Consume(ctx, ConsumerConfig{Stream: EventsStream, Durable: "engine", FilterSubject: EventsSubjectPrefix + ">"},
+		func(ctx context.Context, d *Delivery) error {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return c.handler(ctx, d)
+		}); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := publishUntilFull(t, b, "a")
+	if !errors.Is(err, ErrStreamFull) {
+		t.Fatalf("got %v after %d events, want ErrStreamFull", err, stored)
+	}
+	if herr := b.Healthy(); herr == nil || !strings.Contains(herr.Error(), EventsStream) || !strings.Contains(herr.Error(), reasonFull) {
+		t.Fatalf("Healthy with the events stream full = %v, want the stream and %q", herr, reasonFull)
+	}
+	close(release)
+	waitFor(t, func() bool { return b.Healthy() == nil })
+	waitFor(t, func() bool { return c.count() == stored })
+}
+
+// TestEmbeddedOutOfDiskRecovers runs the embedded server on a small tmpfs
+// and fills the disk under it: the store's write fails with ENOSPC and
+// nats-server stops answering publishes. The bus says so (no_answer); once
+// the disk has room again the healer restarts the embedded server on the
+// same store, and everything accepted before and after is handled.
+func TestEmbeddedOutOfDiskRecovers(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=8m"); err != nil {
+		t.Skipf("cannot mount a small tmpfs here (%v); the out-of-disk case needs one", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	cfg := testConfig(t)
+	cfg.StoreDir = filepath.Join(dir, "jetstream")
+	cfg.MaxBytes = -1
+	cfg.PublishTimeout = time.Second
+	b := openBus(t, cfg)
+	ctx := context.Background()
+	var c collector
+	if _, err := b.Consume(ctx, ConsumerConfig{Stream: EventsStream, Durable: "engine", FilterSubject: EventsSubjectPrefix + ">"}, c.handler); err != nil {
+		t.Fatal(err)
+	}
+	var accepted []string
+	publish := func(fp string) error {
+		ev := testEvent(fp, event.StatusFiring)
+		ev.Description = strings.Repeat("x", 16<<10) // each write needs room
+		_, err := b.Publish(ctx, []event.Event{ev})
+		if err == nil {
+			accepted = append(accepted, ev.ID)
+		}
+		return err
+	}
+	if err := publish("before"); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the disk, not JetStream's own limit.
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	f.Close()
+	var perr error
+	for i := 0; i < 50 && perr == nil; i++ {
+		perr = publish(fmt.Sprintf("full-%d", i))
+	}
+	if perr == nil {
+		t.Fatal("every publish worked on a full disk")
+	}
+	herr := b.Healthy()
+	if herr == nil || !strings.Contains(herr.Error(), reasonNoAnswer) {
+		t.Fatalf("Healthy on a full disk = %v, want the reason %q", herr, reasonNoAnswer)
+	}
+	t.Logf("out of disk: publish %v; Healthy: %v", perr, herr)
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return b.Healthy() == nil })
+	for i := range 5 {
+		if err := publish(fmt.Sprintf("after-%d", i)); err != nil {
+			t.Fatalf("publish after space was freed: %v", err)
+		}
+	}
+	waitFor(t, func() bool { return c.count() == len(accepted) })
+	lost, dups := c.lostAndDuplicated(accepted)
+	t.Logf("accepted %d, lost %d, duplicates %d", len(accepted), lost, dups)
+	if lost != 0 || dups != 0 {
+		t.Fatalf("lost %d, duplicated %d of %d accepted events", lost, dups, len(accepted))
+	}
+}
