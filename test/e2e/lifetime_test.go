@@ -1,0 +1,238 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/medichq/medic/bus"
+	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/event"
+)
+
+const (
+	crashLoopFiring   = "captured-alertmanager-v0.34.2__KubePodCrashLooping__firing.json"
+	crashLoopResolved = "captured-alertmanager-v0.34.2__KubePodCrashLooping__resolved.json"
+)
+
+// TestOneNotificationPerAlertLifetime: Alertmanager re-sends a firing alert
+// every repeat_interval, long after bus.dedup_window. Each re-send is stored
+// as a new event, and medic acks it without running the playbooks again: one
+// finding for the firing alert, one for its resolve, however often either is
+// sent.
+func TestOneNotificationPerAlertLifetime(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, t.TempDir())
+	cfg.Bus.DedupWindow = time.Second
+	m := startMedic(t, cfg)
+	firing, resolved := samplePayload(t, crashLoopFiring), samplePayload(t, crashLoopResolved)
+
+	// sendAfterWindow posts body once the previous copy has left the
+	// duplicate window, and checks that it was stored as a new event.
+	sendAfterWindow := func(body []byte) {
+		t.Helper()
+		time.Sleep(cfg.Bus.DedupWindow + 500*time.Millisecond)
+		status, answer := post(t, m.url+"/api/alerts", body, nil)
+		if status != http.StatusOK || answer["accepted"] != 1.0 || answer["duplicates"] != 0.0 {
+			t.Fatalf("re-send: %d %v; want 200 with the alert stored as a new event", status, answer)
+		}
+	}
+
+	if status, answer := post(t, m.url+"/api/alerts", firing, nil); status != http.StatusOK {
+		t.Fatalf("firing: %d %v", status, answer)
+	}
+	waitFindings(t, m.findings, 30*time.Second, func(r []record) bool { return len(r) == 1 })
+	const resends = 3
+	for i := 1; i <= resends; i++ {
+		sendAfterWindow(firing)
+		waitCounter(t, m, "medic_alert_repeats_suppressed_total", "firing", i)
+	}
+	if status, answer := post(t, m.url+"/api/alerts", resolved, nil); status != http.StatusOK {
+		t.Fatalf("resolved: %d %v", status, answer)
+	}
+	waitFindings(t, m.findings, 30*time.Second, func(r []record) bool { return len(r) == 2 })
+	sendAfterWindow(resolved)
+	waitCounter(t, m, "medic_alert_repeats_suppressed_total", "resolved", 1)
+
+	recs := readFindings(t, m.findings)
+	lost, dups := lifetimeCounts(recs)
+	events := streamMsgs(t, m, bus.EventsStream)
+	published := streamMsgs(t, m, bus.FindingsStream)
+	t.Logf("events stored=%d findings published=%d delivered=%d lost=%d duplicates=%d", events, published, len(recs), lost, dups)
+	if events != 1+resends+2 {
+		t.Errorf("events stream holds %d events, want %d: the re-sends were not stored anew", events, 1+resends+2)
+	}
+	if lost != 0 || dups != 0 || len(recs) != 2 {
+		t.Fatalf("delivered %d findings, lost %d, duplicates %d; want 2, 0, 0", len(recs), lost, dups)
+	}
+	// Nothing was published for the repeats: the playbooks did not run.
+	if published != 2 {
+		t.Fatalf("findings stream holds %d findings, want 2", published)
+	}
+}
+
+// TestReplicasNotifyOncePerAlertLifetime: two medic replicas on one NATS
+// both receive every copy of an alert, in waves just longer apart than the
+// duplicate window (JetStream's shortest, 100 ms), so each wave stores a new
+// event that either replica's engine may process, while earlier ones may
+// still be in flight on the other. One finding comes out for the firing
+// alert and one for its resolve.
+func TestReplicasNotifyOncePerAlertLifetime(t *testing.T) {
+	t.Parallel()
+	port := freeTCPPort(t)
+	replica := func(bus func(*config.Config)) *medic {
+		cfg := testConfig(t, t.TempDir())
+		cfg.Bus.DedupWindow = 100 * time.Millisecond
+		cfg.Engine.Workers = 4
+		bus(&cfg)
+		return startMedic(t, cfg)
+	}
+	// a runs the embedded NATS and lets b connect to it.
+	a := replica(func(c *config.Config) { c.Bus.Listen = fmt.Sprintf("127.0.0.1:%d", port) })
+	b := replica(func(c *config.Config) { c.Bus.URL = fmt.Sprintf("nats://127.0.0.1:%d", port) })
+	replicas := []*medic{a, b}
+
+	const waves, perReplica = 6, 2
+	burst := func(body []byte) {
+		t.Helper()
+		for range waves {
+			var wg sync.WaitGroup
+			for _, r := range replicas {
+				for range perReplica {
+					wg.Go(func() {
+						if status, answer := post(t, r.url+"/api/alerts", body, nil); status != http.StatusOK {
+							t.Errorf("post to a replica: %d %v", status, answer)
+						}
+					})
+				}
+			}
+			wg.Wait()
+			time.Sleep(150 * time.Millisecond) // past the duplicate window
+		}
+	}
+	delivered := func() []record {
+		return append(readFindings(t, a.findings), readFindings(t, b.findings)...)
+	}
+	waitDelivered := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for len(delivered()) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("replicas delivered %d findings within 30s, want %d", len(delivered()), n)
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}
+	// processed waits until every stored event was acked by one engine or
+	// the other, so nothing is still on its way to a sink.
+	processed := func() {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			c, err := a.app.Bus().JetStream().Consumer(t.Context(), bus.EventsStream, "engine")
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := c.Info(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.NumPending == 0 && info.NumAckPending == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("engine still has %d pending and %d unacked events after 30s", info.NumPending, info.NumAckPending)
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}
+
+	burst(samplePayload(t, crashLoopFiring))
+	waitDelivered(1)
+	processed()
+	burst(samplePayload(t, crashLoopResolved))
+	waitDelivered(2)
+	processed()
+
+	events := streamMsgs(t, a, bus.EventsStream)
+	suppressed := counterValue(t, a, "medic_alert_repeats_suppressed_total", "firing") + counterValue(t, b, "medic_alert_repeats_suppressed_total", "firing") +
+		counterValue(t, a, "medic_alert_repeats_suppressed_total", "resolved") + counterValue(t, b, "medic_alert_repeats_suppressed_total", "resolved")
+	recs := delivered()
+	lost, dups := lifetimeCounts(recs)
+	t.Logf("posts=%d events stored=%d suppressed=%d delivered=%d lost=%d duplicates=%d",
+		2*waves*len(replicas)*perReplica, events, suppressed, len(recs), lost, dups)
+	if events < 4 {
+		t.Fatalf("only %d events were stored: the replicas never raced", events)
+	}
+	if lost != 0 || dups != 0 || len(recs) != 2 {
+		t.Fatalf("delivered %d findings, lost %d, duplicates %d; want 2, 0, 0", len(recs), lost, dups)
+	}
+	if int(events)-suppressed != 2 {
+		t.Fatalf("%d events stored, %d suppressed: %d were processed, want 2", events, suppressed, int(events)-suppressed)
+	}
+}
+
+// lifetimeCounts checks the findings of the crash-loop alert's lifetime:
+// one firing and one resolved expected.
+func lifetimeCounts(recs []record) (lost, dups int) {
+	n := map[event.Status]int{}
+	for _, r := range recs {
+		n[r.Finding.Event.Status]++
+	}
+	for _, s := range []event.Status{event.StatusFiring, event.StatusResolved} {
+		switch {
+		case n[s] == 0:
+			lost++
+		case n[s] > 1:
+			dups += n[s] - 1
+		}
+	}
+	return lost, dups
+}
+
+// counterValue reads one labelled counter from medic's registry; 0 when it
+// was never incremented.
+func counterValue(t *testing.T, m *medic, name, label string) int {
+	t.Helper()
+	mfs, err := m.app.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, metric := range mf.GetMetric() {
+			for _, lp := range metric.GetLabel() {
+				if lp.GetValue() == label {
+					return int(metric.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func waitCounter(t *testing.T, m *medic, name, label string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for counterValue(t, m, name, label) < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s{%q} is %d after 30s, want %d", name, label, counterValue(t, m, name, label), want)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
