@@ -1,16 +1,26 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/slack/slackrec"
+	"github.com/medichq/medic/test/realam"
 )
 
 const (
@@ -126,36 +136,13 @@ func TestReplicasNotifyOncePerAlertLifetime(t *testing.T) {
 			time.Sleep(25 * time.Millisecond)
 		}
 	}
-	// processed waits until every stored event was acked by one engine or
-	// the other, so nothing is still on its way to a sink.
-	processed := func() {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			c, err := a.app.Bus().JetStream().Consumer(t.Context(), bus.EventsStream, "engine")
-			if err != nil {
-				t.Fatal(err)
-			}
-			info, err := c.Info(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if info.NumPending == 0 && info.NumAckPending == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("engine still has %d pending and %d unacked events after 30s", info.NumPending, info.NumAckPending)
-			}
-			time.Sleep(25 * time.Millisecond)
-		}
-	}
-
 	burst(samplePayload(t, crashLoopFiring))
 	waitDelivered(1)
-	processed()
+	waitAcked(t, a, bus.EventsStream)
 	burst(samplePayload(t, crashLoopResolved))
 	waitDelivered(2)
-	processed()
+	waitAcked(t, a, bus.EventsStream)
+	waitAcked(t, a, bus.FindingsStream)
 
 	events := streamMsgs(t, a, bus.EventsStream)
 	suppressed := counterValue(t, a, "medic_alert_repeats_suppressed_total", "firing") + counterValue(t, b, "medic_alert_repeats_suppressed_total", "firing") +
@@ -235,4 +222,168 @@ func freeTCPPort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestSlackOneMessagePerAlertLifetime: a real Alertmanager with a 2 s
+// repeat_interval re-sends a firing alert past medic's 1 s duplicate
+// window; the alert then resolves, and its resolve is delivered once more
+// after the window (as an Alertmanager HA peer would). Slack gets one
+// message, updated once to resolved, with one "resolved after" reply; the
+// file sink one firing and one resolved finding.
+func TestSlackOneMessagePerAlertLifetime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the real Alertmanager")
+	}
+	t.Parallel()
+	rec := slackrec.New(t)
+	cfg := testConfig(t, t.TempDir())
+	cfg.Bus.DedupWindow = time.Second
+	var slackSinks []sinks.Spec
+	if err := yaml.Unmarshal([]byte("- {name: oncall, type: slack, channel: '#alerts', rate_limit: 0}\n"), &slackSinks); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Sinks = append(cfg.Sinks, slackSinks...)
+	cfg.Slack.BotToken, cfg.Slack.SigningSecret, cfg.Slack.APIURL = "xoxb-e2e", slackSecret, rec.APIURL()
+	m := startMedic(t, cfg)
+	tap := newWebhookTap(t, m.url+"/api/alerts")
+	am := realam.Start(t, tap.URL, realam.WithGroupInterval(time.Second), realam.WithRepeatInterval(2*time.Second))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	labels := map[string]string{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "cart-lifetime", "severity": "critical"}
+	ann := map[string]string{"summary": "Pod shop/cart-lifetime is crash looping"}
+	startsAt := time.Now().Add(-5 * time.Minute).UTC().Truncate(time.Second)
+	if err := am.PostAlert(ctx, labels, ann, startsAt, time.Time{}, "http://prometheus.local/graph"); err != nil {
+		t.Fatal(err)
+	}
+	const resends = 2
+	waitCounter(t, m, "medic_alert_repeats_suppressed_total", "firing", resends)
+	if err := am.PostAlert(ctx, labels, ann, startsAt, time.Now().Add(-time.Second), "http://prometheus.local/graph"); err != nil {
+		t.Fatal(err)
+	}
+	waitFindings(t, m.findings, time.Minute, func(r []record) bool { return len(r) == 2 })
+	resolvedReplies := func(s *slackrec.Server) int {
+		n := 0
+		for _, c := range s.Calls(slackrec.PostMessage) {
+			if c.ThreadTS != "" && strings.Contains(c.BlocksJSON(), "Resolved after") {
+				n++
+			}
+		}
+		return n
+	}
+	rec.Wait(t, time.Minute, "a \"resolved after\" reply", func(s *slackrec.Server) bool { return resolvedReplies(s) == 1 })
+
+	// Alertmanager sends a resolve once; deliver its body again after the
+	// window, as its HA peer or a retry would.
+	resolved := tap.last(t, `"status":"resolved"`)
+	time.Sleep(cfg.Bus.DedupWindow + 500*time.Millisecond)
+	if status, answer := post(t, m.url+"/api/alerts", resolved, nil); status != http.StatusOK || answer["duplicates"] != 0.0 {
+		t.Fatalf("repeated resolve: %d %v; want it stored as a new event", status, answer)
+	}
+	waitCounter(t, m, "medic_alert_repeats_suppressed_total", "resolved", 1)
+	// Whatever the sinks do with the messages they got, they have them now.
+	waitAcked(t, m, bus.FindingsStream)
+
+	var top []slackrec.Call
+	for _, c := range rec.Calls(slackrec.PostMessage) {
+		if c.ThreadTS == "" {
+			top = append(top, c)
+		}
+	}
+	if len(top) != 1 {
+		t.Fatalf("%d top-level Slack messages, want 1", len(top))
+	}
+	msg, ok := rec.Message(rec.ChannelID(top[0].Channel), top[0].TS)
+	if !ok || msg.Updates != 1 || !strings.Contains(string(msg.Blocks), "RESOLVED") {
+		t.Fatalf("the alert's message: found %v, %d updates, resolved %v; want one update to RESOLVED",
+			ok, msg.Updates, strings.Contains(string(msg.Blocks), "RESOLVED"))
+	}
+	if n := resolvedReplies(rec); n != 1 {
+		t.Fatalf("%d \"resolved after\" replies, want 1", n)
+	}
+	recs := readFindings(t, m.findings)
+	lost, dups := lifetimeCounts(recs)
+	t.Logf("webhooks=%d slack posts=%d updates=%d resolved replies=%d file findings=%d lost=%d duplicates=%d",
+		tap.count(), len(top), msg.Updates, resolvedReplies(rec), len(recs), lost, dups)
+	if lost != 0 || dups != 0 {
+		t.Fatalf("file sink: lost %d, duplicates %d", lost, dups)
+	}
+}
+
+// webhookTap forwards Alertmanager's webhooks to medic and keeps their bodies.
+type webhookTap struct {
+	*httptest.Server
+	mu     sync.Mutex
+	bodies [][]byte
+}
+
+func newWebhookTap(t *testing.T, target string) *webhookTap {
+	tap := &webhookTap{}
+	tap.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		tap.mu.Lock()
+		tap.bodies = append(tap.bodies, body)
+		tap.mu.Unlock()
+		resp, err := http.Post(target, "application/json", bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+	}))
+	t.Cleanup(tap.Close)
+	return tap
+}
+
+// last returns the newest body containing substr.
+func (tap *webhookTap) last(t *testing.T, substr string) []byte {
+	t.Helper()
+	tap.mu.Lock()
+	defer tap.mu.Unlock()
+	for i := len(tap.bodies) - 1; i >= 0; i-- {
+		if bytes.Contains(tap.bodies[i], []byte(substr)) {
+			return tap.bodies[i]
+		}
+	}
+	t.Fatalf("no webhook with %s among %d", substr, len(tap.bodies))
+	return nil
+}
+
+func (tap *webhookTap) count() int {
+	tap.mu.Lock()
+	defer tap.mu.Unlock()
+	return len(tap.bodies)
+}
+
+// waitAcked waits until every consumer of stream has acked everything in
+// it: nothing is still on its way.
+func waitAcked(t *testing.T, m *medic, stream string) {
+	t.Helper()
+	s, err := m.app.Bus().JetStream().Stream(t.Context(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		busy := 0
+		consumers := s.ListConsumers(t.Context())
+		for c := range consumers.Info() {
+			busy += int(c.NumPending) + c.NumAckPending
+		}
+		if err := consumers.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if busy == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages of %s still unacked after 30s", busy, stream)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 }
