@@ -76,7 +76,7 @@ type alertRecord struct {
 // when bus.alert_state_ttl is 0: the caller must not ask for it then.
 func (b *Bus) AlertState(ctx context.Context) (*AlertState, error) {
 	if b.cfg.AlertStateTTL <= 0 {
-		return nil, errors.New("bus.alert_state_ttl: is 0 (alert lifetimes are off)")
+		return nil, errors.New("bus.alert_state_ttl: is 0s (alert lifetimes are off)")
 	}
 	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      AlertStateBucket,

@@ -74,6 +74,7 @@ func TestAlertStateOneClaimPerLifetime(t *testing.T) {
 	again.StartsAt = again.StartsAt.Add(time.Hour)
 	again.ID = event.NewID("test", "disk", event.StatusFiring, again.StartsAt)
 	other := testEvent("cpu", event.StatusFiring)
+	unseen := testEvent("mem", event.StatusResolved)
 
 	steps := []struct {
 		name      string
@@ -92,6 +93,8 @@ func TestAlertStateOneClaimPerLifetime(t *testing.T) {
 		{"re-sent resolve", &resolved, 12, false, 11, 1},
 		{"late firing after the resolve", &firing, 13, false, 1, 3},
 		{"fires again: new lifetime", &again, 14, true, 14, 0},
+		{"resolve of an alert never seen firing", &unseen, 15, true, 15, 0},
+		{"its repeat", &unseen, 16, false, 15, 1},
 	}
 	for _, st := range steps {
 		c, err := s.Claim(ctx, st.ev, st.seq)
@@ -109,8 +112,8 @@ func TestAlertStateOneClaimPerLifetime(t *testing.T) {
 	if c, err := s.Claim(ctx, &manual, 20); err != nil || !c.First {
 		t.Fatalf("manual event: got %+v, %v; want first", c, err)
 	}
-	if n := bucketKeys(t, s); n != 4 {
-		t.Fatalf("bucket has %d keys, want 4 (disk firing, cpu firing, disk resolved, disk firing again)", n)
+	if n := bucketKeys(t, s); n != 5 {
+		t.Fatalf("bucket has %d keys, want 5 (disk firing, cpu firing, disk resolved, disk firing again, mem resolved)", n)
 	}
 }
 

@@ -99,7 +99,7 @@ func (c *Config) Validate() error {
 	case c.DedupWindow <= 0:
 		return errors.New("bus.dedup_window: must be positive")
 	case c.AlertStateTTL != 0 && c.AlertStateTTL < c.DedupWindow:
-		return fmt.Errorf("bus.alert_state_ttl: must be 0 (off) or at least bus.dedup_window (%s)", c.DedupWindow)
+		return fmt.Errorf("bus.alert_state_ttl: must be 0s (off) or at least bus.dedup_window (%s)", c.DedupWindow)
 	case c.MaxDeliver < 1:
 		return errors.New("bus.max_deliver: must be at least 1")
 	case c.AckWait < time.Second:
