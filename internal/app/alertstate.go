@@ -69,6 +69,9 @@ func (a *App) claimAlert(ctx context.Context, d *bus.Delivery, ev *event.Event) 
 	}
 	c, err := l.state.Claim(ctx, ev, d.StreamSeq)
 	if err != nil {
+		if ctx.Err() != nil {
+			return c, false // stopping: the playbooks fail the same way, and the message is redelivered
+		}
 		l.errors.Inc()
 		a.logger.Warn("cannot tell whether the alert was already notified; processing it (a possible duplicate)",
 			"event", ev.ID, "status", ev.Status, "fingerprint", ev.Fingerprint, "err", err)
