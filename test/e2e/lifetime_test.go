@@ -3,9 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -92,7 +90,7 @@ func TestOneNotificationPerAlertLifetime(t *testing.T) {
 // alert and one for its resolve.
 func TestReplicasNotifyOncePerAlertLifetime(t *testing.T) {
 	t.Parallel()
-	port := freeTCPPort(t)
+	addr := freeAddr(t)
 	replica := func(bus func(*config.Config)) *medic {
 		cfg := testConfig(t, t.TempDir())
 		cfg.Bus.DedupWindow = 100 * time.Millisecond
@@ -101,8 +99,8 @@ func TestReplicasNotifyOncePerAlertLifetime(t *testing.T) {
 		return startMedic(t, cfg)
 	}
 	// a runs the embedded NATS and lets b connect to it.
-	a := replica(func(c *config.Config) { c.Bus.Listen = fmt.Sprintf("127.0.0.1:%d", port) })
-	b := replica(func(c *config.Config) { c.Bus.URL = fmt.Sprintf("nats://127.0.0.1:%d", port) })
+	a := replica(func(c *config.Config) { c.Bus.Listen = addr })
+	b := replica(func(c *config.Config) { c.Bus.URL = "nats://" + addr })
 	replicas := []*medic{a, b}
 
 	const waves, perReplica = 6, 2
@@ -212,16 +210,6 @@ func waitCounter(t *testing.T, m *medic, name, label string, want int) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // TestSlackOneMessagePerAlertLifetime: a real Alertmanager with a 2 s
