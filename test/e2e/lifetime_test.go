@@ -91,11 +91,11 @@ func TestOneNotificationPerAlertLifetime(t *testing.T) {
 func TestReplicasNotifyOncePerAlertLifetime(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
-	replica := func(bus func(*config.Config)) *medic {
+	replica := func(setBus func(*config.Config)) *medic {
 		cfg := testConfig(t, t.TempDir())
 		cfg.Bus.DedupWindow = 100 * time.Millisecond
 		cfg.Engine.Workers = 4
-		bus(&cfg)
+		setBus(&cfg)
 		return startMedic(t, cfg)
 	}
 	// a runs the embedded NATS and lets b connect to it.
