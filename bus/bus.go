@@ -70,6 +70,9 @@ type Config struct {
 	// DedupWindow is how long JetStream remembers event IDs. A retried
 	// webhook or a second replica within it publishes nothing new.
 	DedupWindow time.Duration `yaml:"dedup_window"`
+	// AlertStateTTL is how long an alert's record outlives its last
+	// re-send (alertstate.go); 0 turns alert lifetimes off.
+	AlertStateTTL time.Duration `yaml:"alert_state_ttl"`
 	// Retention bounds how long events and findings are kept for replay.
 	Retention time.Duration `yaml:"retention"`
 	// MaxBytes bounds each stream's size on disk. A full events or findings
@@ -96,6 +99,8 @@ func (c *Config) Validate() error {
 		return errors.New("bus.store_dir: required when bus.url is empty (embedded NATS)")
 	case c.DedupWindow <= 0:
 		return errors.New("bus.dedup_window: must be positive")
+	case c.AlertStateTTL != 0 && c.AlertStateTTL < c.DedupWindow:
+		return fmt.Errorf("bus.alert_state_ttl: must be 0s (off) or at least bus.dedup_window (%s)", c.DedupWindow)
 	case c.MaxDeliver < 1:
 		return errors.New("bus.max_deliver: must be at least 1")
 	case c.AckWait < time.Second:

@@ -173,7 +173,11 @@ func Default() Config {
 		Bus: bus.Config{
 			Replicas:    1,
 			DedupWindow: 10 * time.Minute,
-			Retention:   72 * time.Hour,
+			// Longer than any Alertmanager repeat_interval in common use
+			// (4h by default, 24h often): each re-send must find its
+			// alert's record still there.
+			AlertStateTTL: 7 * 24 * time.Hour,
+			Retention:     72 * time.Hour,
 			// 256 MiB per stream, as the chart: about 200,000 alerts not yet
 			// processed. A full stream refuses (503), it never drops events;
 			// processed ones are purged to make room. Three streams.

@@ -41,6 +41,7 @@ type App struct {
 	lock      *datadir.Lock // held from New until the bus and sinks are closed
 	bus       *bus.Bus
 	delivered *bus.Deliveries // what each sink delivered, across crashes
+	lifetimes alertLifetimes  // one notification per alert lifetime: see alertstate.go
 	sinks     *sinks.Set
 	store     *playbooks.Store
 	engine    *playbooks.Engine
@@ -113,6 +114,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		logger.Info("connected to NATS", "url", cfg.Bus.URL)
 	}
 	if a.delivered, err = a.bus.Deliveries(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.initAlertLifetimes(ctx); err != nil { // alertstate.go
 		return nil, err
 	}
 
@@ -336,12 +340,22 @@ func (a *App) closeResources() error {
 
 // handleEvent runs the playbooks for one event and publishes the finding to
 // each routed sink's subject. It returns (and so acks) only after every
-// publish was stored.
-func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) error {
+// publish was stored. An alert already processed in its lifetime (a
+// re-send) is acked without running anything.
+func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) (err error) {
 	var ev event.Event
 	if err := event.UnmarshalEvent(d.Data, &ev); err != nil {
 		return bus.Permanent(fmt.Errorf("decode event on %s: %w", d.Subject, err))
 	}
+	claim, repeat := a.claimAlert(ctx, d, &ev) // alertstate.go
+	if repeat {
+		return nil
+	}
+	defer func() {
+		if err != nil {
+			a.releaseAlert(ctx, claim)
+		}
+	}()
 	res, err := a.engine.Run(ctx, &ev)
 	if err != nil {
 		return fmt.Errorf("run playbooks for event %s: %w", ev.ID, err)

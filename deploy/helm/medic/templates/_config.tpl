@@ -25,6 +25,7 @@ bus:
   store_dir: {{ $dataDir }}/jetstream
   {{- end }}
   retention: {{ .Values.nats.retention }}
+  alert_state_ttl: {{ .Values.nats.alertStateTTL }}
   max_bytes: {{ int64 .Values.nats.maxBytes }}
 webhook:
   max_body_bytes: {{ int64 .Values.webhook.maxBodyBytes }}
