@@ -78,9 +78,6 @@ func (b *Bus) AlertState(ctx context.Context) (*AlertState, error) {
 	if b.cfg.AlertStateTTL <= 0 {
 		return nil, errors.New("bus.alert_state_ttl: is 0s (alert lifetimes are off)")
 	}
-	// Through JetStream(), so the healer re-creates the bucket if the server
-	// loses it; retried, since a cluster may leave the request unanswered.
-	var kv jetstream.KeyValue
 	cfg := jetstream.KeyValueConfig{
 		Bucket:      AlertStateBucket,
 		Description: "medic: alerts processed, one key per alert and status (<status>.<event id>), rewritten by each re-send",
@@ -93,10 +90,9 @@ func (b *Bus) AlertState(ctx context.Context) (*AlertState, error) {
 		// before (a possible duplicate, logged), never lost.
 		MaxBytes: b.cfg.MaxBytes,
 	}
-	err := retryUnanswered(ctx, func(ctx context.Context) (err error) {
-		kv, err = b.JetStream().CreateOrUpdateKeyValue(ctx, cfg)
-		return err
-	})
+	// Through JetStream(): retried while a cluster leaves the request
+	// unanswered, and re-created by the healer if the server loses it.
+	kv, err := b.JetStream().CreateOrUpdateKeyValue(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create or update KV bucket %s: %w", AlertStateBucket, err)
 	}

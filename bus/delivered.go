@@ -26,7 +26,6 @@ type Deliveries struct {
 // records live as long as the findings stream keeps messages, so a record
 // outlives every redelivery of its finding.
 func (b *Bus) Deliveries(ctx context.Context) (*Deliveries, error) {
-	var kv jetstream.KeyValue
 	cfg := jetstream.KeyValueConfig{
 		Bucket:      DeliveriesBucket,
 		Description: "medic: findings delivered, one key per finding and sink (sinks.IdempotencyKey)",
@@ -39,12 +38,9 @@ func (b *Bus) Deliveries(ctx context.Context) (*Deliveries, error) {
 		// never a delivery.
 		MaxBytes: b.cfg.MaxBytes,
 	}
-	// Through JetStream(), so the healer re-creates the bucket if the server
-	// loses it; retried, since a cluster may leave the request unanswered.
-	err := retryUnanswered(ctx, func(ctx context.Context) (err error) {
-		kv, err = b.JetStream().CreateOrUpdateKeyValue(ctx, cfg)
-		return err
-	})
+	// Through JetStream(): retried while a cluster leaves the request
+	// unanswered, and re-created by the healer if the server loses it.
+	kv, err := b.JetStream().CreateOrUpdateKeyValue(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create or update KV bucket %s: %w", DeliveriesBucket, err)
 	}

@@ -484,42 +484,70 @@ func (e *storeError) Unwrap() error { return e.err }
 
 // healingJS is the JetStream handle Bus.JetStream gives other packages: it
 // registers every stream and key-value bucket they create, so the healer
-// can put them back when the server loses them.
+// can put them back when the server loses them. Creation is retried while a
+// cluster leaves the request unanswered (a leader election, replicas
+// creating the same stream at once), and a stream or bucket that names no
+// replica count gets the bus's (bus.replicas), so every package's state
+// survives a node as the bus's own streams do.
 type healingJS struct {
 	jetstream.JetStream
 	b *Bus
 }
 
-func (h healingJS) CreateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	s, err := h.JetStream.CreateStream(ctx, cfg)
+func (h healingJS) CreateStream(ctx context.Context, cfg jetstream.StreamConfig) (s jetstream.Stream, err error) {
+	cfg.Replicas = h.b.replicasOr(cfg.Replicas)
+	err = retryUnanswered(ctx, func(ctx context.Context) (err error) {
+		s, err = h.JetStream.CreateStream(ctx, cfg)
+		return err
+	})
 	if err == nil {
 		h.b.ensureStream(cfg)
 	}
 	return s, err
 }
 
-func (h healingJS) CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	s, err := h.JetStream.CreateOrUpdateStream(ctx, cfg)
+func (h healingJS) CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (s jetstream.Stream, err error) {
+	cfg.Replicas = h.b.replicasOr(cfg.Replicas)
+	err = retryUnanswered(ctx, func(ctx context.Context) (err error) {
+		s, err = h.JetStream.CreateOrUpdateStream(ctx, cfg)
+		return err
+	})
 	if err == nil {
 		h.b.ensureStream(cfg)
 	}
 	return s, err
 }
 
-func (h healingJS) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	kv, err := h.JetStream.CreateKeyValue(ctx, cfg)
+func (h healingJS) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (kv jetstream.KeyValue, err error) {
+	cfg.Replicas = h.b.replicasOr(cfg.Replicas)
+	err = retryUnanswered(ctx, func(ctx context.Context) (err error) {
+		kv, err = h.JetStream.CreateKeyValue(ctx, cfg)
+		return err
+	})
 	if err == nil {
 		h.b.ensureKeyValue(cfg)
 	}
 	return kv, err
 }
 
-func (h healingJS) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	kv, err := h.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
+func (h healingJS) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (kv jetstream.KeyValue, err error) {
+	cfg.Replicas = h.b.replicasOr(cfg.Replicas)
+	err = retryUnanswered(ctx, func(ctx context.Context) (err error) {
+		kv, err = h.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
+		return err
+	})
 	if err == nil {
 		h.b.ensureKeyValue(cfg)
 	}
 	return kv, err
+}
+
+// replicasOr is n, or bus.replicas when n is 0 (not set).
+func (b *Bus) replicasOr(n int) int {
+	if n > 0 {
+		return n
+	}
+	return max(b.cfg.Replicas, 1)
 }
 
 // ensureStream registers a stream for re-creation.
