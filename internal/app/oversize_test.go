@@ -1,10 +1,12 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -152,5 +154,95 @@ func TestOversizeAgainstASmallMaxPayload(t *testing.T) {
 	if !strings.Contains(f.Description, fmt.Sprintf("to fit the bus's max payload (%d bytes)…", maxPayload)) ||
 		!strings.HasPrefix(f.Description, "the volume") || !strings.HasSuffix(f.Description, "is full; ") {
 		t.Errorf("the description is not trimmed around a marker, head and tail kept: %.300q", f.Description)
+	}
+}
+
+// TestSlowBodiesDoNotStarveWebhooks: more slow senders than intake slots
+// (webhook.max_in_flight) announce 4 MiB bodies and dribble them a byte at
+// a time; meanwhile real webhooks are sent. Every real webhook is answered
+// 200 and stored once (none lost, none duplicated): a body being read holds
+// no slot and no memory it was not sent. The slow senders get 408 once
+// webhook.body_timeout passes.
+func TestSlowBodiesDoNotStarveWebhooks(t *testing.T) {
+	t.Parallel()
+	const (
+		slots   = 4
+		slow    = 4 * slots
+		webhook = 20
+	)
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.DataDir = dir
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Bus.StoreDir = filepath.Join(dir, "jetstream")
+	cfg.Playbooks.Dirs = nil
+	cfg.Playbooks.Builtin = false // intake only: what is stored is counted on the stream
+	cfg.Playbooks.ReloadInterval = 0
+	cfg.Webhook.MaxInFlight = slots
+	cfg.Webhook.BodyTimeout = 4 * time.Second
+	cfg.HTTP.ReadTimeout = 30 * time.Second
+	specs, err := config.DefaultSinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Sinks = specs[1:]
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a := runApp(t, cfg, tlog{t})
+
+	// The slow senders: headers announcing 4 MiB, then a byte every 50ms.
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	slowCodes := make(chan string, slow)
+	for range slow {
+		conn, err := net.Dial("tcp", a.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		fmt.Fprintf(conn, "POST /api/alerts HTTP/1.1\r\nHost: medic\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"version\":\"4\",", 4<<20)
+		go func() {
+			for ctx.Err() == nil {
+				if _, err := conn.Write([]byte(" ")); err != nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+		go func() {
+			line, _ := bufio.NewReader(conn).ReadString('\n')
+			slowCodes <- strings.TrimSpace(line)
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // every slow body is being read
+
+	url := "http://" + a.Addr() + "/api/alerts"
+	accepted := 0
+	for i := range webhook {
+		body := fmt.Sprintf(`{"version":"4","status":"firing","receiver":"medic","alerts":[{"labels":{"alertname":"Real","n":"%d"},"startsAt":"2026-11-22T10:00:00Z"}]}`, i)
+		code, ans := post(t, url, []byte(body), nil)
+		if code != http.StatusOK {
+			t.Fatalf("webhook %d while %d slow bodies are read: %d %v", i, slow, code, ans)
+		}
+		accepted += int(ans["accepted"].(float64))
+		if d := ans["duplicates"].(float64); d != 0 {
+			t.Errorf("webhook %d: %v duplicates", i, d)
+		}
+	}
+	stored := streamMsgs(t, a, bus.EventsStream)
+	t.Logf("real webhooks: %d sent, %d accepted, %d stored (lost %d) beside %d slow bodies", webhook, accepted, stored, webhook-int(stored), slow)
+	if accepted != webhook || stored != webhook {
+		t.Fatalf("accepted %d, stored %d, want %d", accepted, stored, webhook)
+	}
+	for range slow {
+		select {
+		case line := <-slowCodes:
+			if !strings.Contains(line, " 408 ") {
+				t.Errorf("a slow sender was answered %q, want 408", line)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("a slow sender was never answered")
+		}
 	}
 }

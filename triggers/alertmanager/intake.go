@@ -144,13 +144,6 @@ func (in *Intake) serve(w http.ResponseWriter, r *http.Request) int {
 		return in.reject(w, log, http.StatusUnsupportedMediaType, ReasonMediaType,
 			fmt.Sprintf("Content-Type %q is not application/json", r.Header.Get("Content-Type")))
 	}
-	if !in.InFlight.acquire(r.Context()) {
-		log.Warn("request refused: too many webhook requests in progress", "status", http.StatusServiceUnavailable, "reason", ReasonBusy)
-		w.Header().Set("Retry-After", "1")
-		return in.reject(w, log, http.StatusServiceUnavailable, ReasonBusy,
-			"too many requests are being stored right now; retry later")
-	}
-	defer in.InFlight.release()
 	tooLarge := errorBody{
 		Error: fmt.Sprintf("the body is larger than the limit of %d bytes (%s); send fewer alerts per request or raise %[2]s",
 			in.MaxBodyBytes, LimitMaxBodyBytes),
@@ -164,8 +157,15 @@ func (in *Intake) serve(w http.ResponseWriter, r *http.Request) int {
 		// server's read_timeout as the only bound.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(in.BodyTimeout))
 	}
-	body, err := readBody(w, r, in.MaxBodyBytes)
+	// The body is read before the request takes an in-flight slot, so a
+	// sender that trickles its body holds no slot real webhooks need; the
+	// memory it holds is what it sent, charged to the budget as it comes.
+	body, charged, err := in.readBody(w, r)
+	defer func() { in.Budget.release(charged) }()
 	if err != nil {
+		if errors.Is(err, errBudget) {
+			return in.budgetBusy(w, log, charged)
+		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return in.refuse(w, log, http.StatusRequestEntityTooLarge, ReasonTooLarge, tooLarge)
@@ -183,14 +183,20 @@ func (in *Intake) serve(w http.ResponseWriter, r *http.Request) int {
 	if code := in.checkCaps(w, log, scan); code != 0 {
 		return code
 	}
-	if !in.Budget.acquire(r.Context(), scan.Cost) {
-		log.Warn("request refused: the intake requests in progress hold their memory budget (webhook.max_in_flight_decoded_bytes)",
-			"status", http.StatusServiceUnavailable, "reason", ReasonBusy, "decoded_bytes", scan.Cost)
+	if !in.InFlight.acquire(r.Context()) {
+		log.Warn("request refused: too many webhook requests in progress", "status", http.StatusServiceUnavailable, "reason", ReasonBusy)
 		w.Header().Set("Retry-After", "1")
 		return in.reject(w, log, http.StatusServiceUnavailable, ReasonBusy,
-			"the requests being stored right now hold the intake's memory budget; retry later")
+			"too many requests are being stored right now; retry later")
 	}
-	defer in.Budget.release(scan.Cost)
+	defer in.InFlight.release()
+	// The body's buffer is charged already; the rest of the estimate now.
+	if more := scan.Cost - charged; more > 0 {
+		if !in.Budget.acquire(r.Context(), more) {
+			return in.budgetBusy(w, log, scan.Cost)
+		}
+		charged += more
+	}
 
 	events, err := in.Parse(body, in.Now())
 	if err != nil {
@@ -277,6 +283,15 @@ const (
 	LimitMaxInFlightDecodedBytes = "webhook.max_in_flight_decoded_bytes"
 	LimitMaxPayload              = "max_payload"
 )
+
+// budgetBusy answers 503: the requests in progress hold the budget.
+func (in *Intake) budgetBusy(w http.ResponseWriter, log *slog.Logger, bytes int64) int {
+	log.Warn("request refused: the intake requests in progress hold their memory budget ("+LimitMaxInFlightDecodedBytes+")",
+		"status", http.StatusServiceUnavailable, "reason", ReasonBusy, "decoded_bytes", bytes)
+	w.Header().Set("Retry-After", "1")
+	return in.reject(w, log, http.StatusServiceUnavailable, ReasonBusy,
+		"the requests being stored right now hold the intake's memory budget; retry later")
+}
 
 // checkCaps answers 413 when scan shows the request over a cap, and
 // returns 0 when it is within them.
@@ -376,29 +391,57 @@ func warnSharedIDs(log *slog.Logger, events []event.Event) {
 	}
 }
 
-// readBody reads the whole body, at most limit bytes, into one buffer sized
-// from Content-Length when the sender gave one (Alertmanager does), instead
-// of io.ReadAll's growing and copying.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	body := http.MaxBytesReader(w, r.Body, limit)
-	if r.ContentLength <= 0 || r.ContentLength > limit {
-		return io.ReadAll(body)
+// initialBodyBuffer is the most of a body's announced Content-Length
+// allocated before it arrives. A webhook of 50 alerts (40 KiB) is read into
+// one buffer of its size; a larger body's buffer doubles as it comes, so a
+// sender announcing 4 MiB and trickling it holds 64 KiB, not 4 MiB: even
+// http.max_connections (512) such senders hold 32 MiB, half the default
+// webhook.max_in_flight_decoded_bytes.
+const initialBodyBuffer = 64 << 10
+
+// errBudget is readBody's error when the decode budget had no room for the
+// body's buffer within its wait.
+var errBudget = errors.New("no room in the intake's memory budget")
+
+// readBody reads the whole body, at most MaxBodyBytes, charging its buffer
+// to the budget as it grows; charged is what it charged, to be released,
+// also when it fails.
+func (in *Intake) readBody(w http.ResponseWriter, r *http.Request) (buf []byte, charged int64, err error) {
+	body := http.MaxBytesReader(w, r.Body, in.MaxBodyBytes)
+	announced := r.ContentLength
+	size := int64(initialBodyBuffer)
+	if announced >= 0 && announced < size {
+		size = announced + 1 // room to read the EOF without growing
 	}
-	buf := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(body, buf); err != nil {
-		return nil, err
+	for {
+		if len(buf) == cap(buf) {
+			grow := max(size-int64(cap(buf)), 512)
+			if !in.Budget.acquire(r.Context(), grow) {
+				return nil, charged, errBudget
+			}
+			charged += grow
+			nb := make([]byte, len(buf), int64(cap(buf))+grow)
+			copy(nb, buf)
+			buf = nb
+			// Next time double, up to what was announced: net/http stops
+			// a body at its Content-Length, but a handler called some other
+			// way may get more, which is read (up to the limit) rather than
+			// dropped.
+			size = 2 * int64(cap(buf))
+			if announced > int64(cap(buf)) {
+				size = min(size, announced+1)
+			}
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case errors.Is(err, io.EOF):
+			if int64(len(buf)) < announced {
+				return nil, charged, io.ErrUnexpectedEOF
+			}
+			return buf, charged, nil
+		case err != nil:
+			return nil, charged, err
+		}
 	}
-	// net/http stops a body at its Content-Length; a handler called some
-	// other way may get more, which is read (up to the limit) rather than
-	// dropped.
-	var probe [1]byte
-	n, err := body.Read(probe[:])
-	switch {
-	case n > 0:
-		rest, err := io.ReadAll(body)
-		return append(append(buf, probe[0]), rest...), err
-	case err != nil && !errors.Is(err, io.EOF):
-		return nil, err
-	}
-	return buf, nil
 }
