@@ -29,6 +29,8 @@ func FuzzDecode(f *testing.F) {
 		`{"version":"4","alerts":[{"status":"firing","labels":{"a":"\u0000\ud800"},"fingerprint":""}]} `,
 		`{"version":"4","alerts":[` + okAlert + `]}{}`,
 		`{"Version":"4","ALERTS":[` + okAlert + `]}`,
+		`{"version":"4","\u0061lerts":[` + okAlert + `,` + okAlert + `]}`,
+		`{"version":"4","alerts":[{"status":"firing","labels":{"a":"\\\"]["}},` + okAlert + `]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -54,6 +56,11 @@ func FuzzDecode(f *testing.F) {
 				t.Fatal("a message and an error")
 			}
 			return
+		}
+		// The caps count without decoding; they must not undercount what
+		// the decoder makes (they may count other top-level arrays too).
+		if scan := scanBody(body, 0); scan.Alerts < len(msg.Alerts) {
+			t.Fatalf("the scan counts %d alerts, the decoder %d", scan.Alerts, len(msg.Alerts))
 		}
 		events := ToEvents(msg, DefaultSource, received)
 		if len(events) != len(msg.Alerts) {

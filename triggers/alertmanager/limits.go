@@ -1,6 +1,7 @@
 package alertmanager
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -77,11 +78,7 @@ func scanBody(body []byte, maxAlerts int) bodyScan {
 		switch c {
 		case '"':
 			strs++
-			for i++; i < len(body) && body[i] != '"'; i++ {
-				if body[i] == '\\' {
-					i++
-				}
-			}
+			i = stringEnd(body, i)
 		case '{', '[':
 			depth++
 			if depth <= len(kinds) {
@@ -96,6 +93,28 @@ func scanBody(body []byte, maxAlerts int) bodyScan {
 	}
 	s.Cost = int64(s.Alerts)*costPerAlert + strs*costPerString + int64(len(body))*costPerByte
 	return s
+}
+
+// stringEnd returns the index of the quote closing the string that opens
+// at body[open], or len(body). Strings are most of a webhook's bytes, so it
+// jumps from quote to quote (IndexByte is vectorised) and counts the
+// backslashes before each to tell an escaped one.
+func stringEnd(body []byte, open int) int {
+	i := open
+	for {
+		j := bytes.IndexByte(body[i+1:], '"')
+		if j < 0 {
+			return len(body)
+		}
+		i += 1 + j
+		k := i - 1
+		for body[k] == '\\' { // stops at the opening quote at the latest
+			k--
+		}
+		if (i-1-k)%2 == 0 {
+			return i
+		}
+	}
 }
 
 // DecodeBudget bounds the estimated decoded bytes (decodeCost) of the

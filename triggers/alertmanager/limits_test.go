@@ -44,6 +44,7 @@ func TestScanBody(t *testing.T) {
 		{name: "three", body: `{"alerts":[{"labels":{"a":"b"}}, {}, {"x":[1,2,3]}]}`, alerts: 3},
 		{name: "scalars and whitespace", body: "{ \"alerts\" : [ 1 ,\n\t\"two\" , null ] }", alerts: 3},
 		{name: "brackets and escaped quotes in strings", body: `{"alerts":[{"a":"],[\"{"}, {"b":"\\"}]}`, alerts: 2},
+		{name: "escaped backslashes before a quote", body: `{"alerts":[{"a":"x\\\\"},{"b":"\\\"],[\\"}]}`, alerts: 2},
 		{name: "any key counts", body: `{"ALERTS":[{},{}],"x":{"alerts":[{},{},{}]}}`, alerts: 2},
 		{name: "two arrays add up", body: `{"alerts":[{}],"alerts":[{},{}]}`, alerts: 3},
 		{name: "a top-level array is not a webhook", body: `[{},{},{}]`},
