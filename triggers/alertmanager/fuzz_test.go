@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/medichq/medic/event"
 )
 
 // FuzzDecode checks that no body makes the decoder panic, that every refusal
@@ -67,6 +69,15 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("%d events for %d alerts", len(events), len(msg.Alerts))
 		}
 		for i, ev := range events {
+			// checkPayload skips encoding events that these bounds say fit.
+			if data, err := event.MarshalEvent(&ev); err == nil {
+				if int64(len(data)) > eventSizeBound(&ev) {
+					t.Fatalf("event %d encodes to %d bytes, over its bound %d", i, len(data), eventSizeBound(&ev))
+				}
+				if len(data) > 18*len(body)+64<<10 {
+					t.Fatalf("event %d encodes to %d bytes, over 18 times the body and 64 KiB", i, len(data))
+				}
+			}
 			if ev.ID == "" {
 				t.Fatalf("event %d has no ID", i)
 			}
