@@ -16,7 +16,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/medichq/medic/bus"
-	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 )
 
@@ -80,18 +79,9 @@ func TestOversizeAgainstASmallMaxPayload(t *testing.T) {
 	t.Parallel()
 	const maxPayload = 64 << 10
 	ns := smallPayloadNATS(t, maxPayload)
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.DataDir = dir
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Bus.URL = ns.ClientURL()
-	cfg.Playbooks.Dirs = nil
-	cfg.Playbooks.ReloadInterval = 0
-	specs, err := config.DefaultSinks(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Sinks = specs[1:] // the file sink
+	cfg := kubeTestConfig(t) // built-in playbooks, the file sink
+	dir := cfg.DataDir
+	cfg.Bus.URL, cfg.Bus.StoreDir = ns.ClientURL(), ""
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -170,22 +160,11 @@ func TestSlowBodiesDoNotStarveWebhooks(t *testing.T) {
 		slow    = 4 * slots
 		webhook = 20
 	)
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.DataDir = dir
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Bus.StoreDir = filepath.Join(dir, "jetstream")
-	cfg.Playbooks.Dirs = nil
+	cfg := kubeTestConfig(t)
 	cfg.Playbooks.Builtin = false // intake only: what is stored is counted on the stream
-	cfg.Playbooks.ReloadInterval = 0
 	cfg.Webhook.MaxInFlight = slots
 	cfg.Webhook.BodyTimeout = 4 * time.Second
 	cfg.HTTP.ReadTimeout = 30 * time.Second
-	specs, err := config.DefaultSinks(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Sinks = specs[1:]
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

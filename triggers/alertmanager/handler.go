@@ -24,12 +24,8 @@ type Options struct {
 	InFlight *InFlight
 	// BodyTimeout bounds reading one body (Intake.BodyTimeout); 0: none.
 	BodyTimeout time.Duration
-	// MaxAlerts, MaxDecodedBytes and Budget are the caps decided before a
-	// body is decoded (Intake); 0 or nil: none. Budget is shared with the
-	// other intake endpoint.
-	MaxAlerts       int
-	MaxDecodedBytes int64
-	Budget          *DecodeBudget
+	// Caps are decided before a body is decoded (Intake).
+	Caps
 	// Source is the events' source and part of their IDs; "" means
 	// DefaultSource. Replicas behind one Service must agree on it.
 	Source string
@@ -55,17 +51,15 @@ func NewHandler(opts Options, pub triggers.Publisher, logger *slog.Logger, reg p
 		source = DefaultSource
 	}
 	h, err := Intake{
-		Source:          source,
-		MaxBodyBytes:    opts.MaxBodyBytes,
-		Auth:            opts.Auth,
-		InFlight:        opts.InFlight,
-		BodyTimeout:     opts.BodyTimeout,
-		MaxAlerts:       opts.MaxAlerts,
-		MaxDecodedBytes: opts.MaxDecodedBytes,
-		Budget:          opts.Budget,
-		Publisher:       pub,
-		Logger:          logger,
-		Metrics:         m,
+		Source:       source,
+		MaxBodyBytes: opts.MaxBodyBytes,
+		Auth:         opts.Auth,
+		InFlight:     opts.InFlight,
+		BodyTimeout:  opts.BodyTimeout,
+		Caps:         opts.Caps,
+		Publisher:    pub,
+		Logger:       logger,
+		Metrics:      m,
 		Parse: func(body []byte, receivedAt time.Time) ([]event.Event, error) {
 			msg, err := Decode(body)
 			if err != nil {

@@ -56,15 +56,8 @@ type Intake struct {
 	Auth         Auth
 	// InFlight, when set, bounds the requests worked on at once.
 	InFlight *InFlight
-	// MaxAlerts, when positive, bounds the alerts of one request (the
-	// elements of the body's top-level arrays), and MaxDecodedBytes the
-	// bytes it is estimated to take decoded (decodeCost); both are decided
-	// by a scan of the body before it is decoded, and a request over
-	// either is answered 413. Budget, when set, bounds the estimated bytes
-	// of the requests worked on at once (503 over it).
-	MaxAlerts       int
-	MaxDecodedBytes int64
-	Budget          *DecodeBudget
+	// Caps are decided before the body is decoded.
+	Caps
 	// BodyTimeout, when positive, is how long reading the body may take
 	// from the moment the handler starts it (a per-request read deadline);
 	// a sender that trickles its body is answered 408.

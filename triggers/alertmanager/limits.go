@@ -38,6 +38,19 @@ const (
 	costPerByte   = 2
 )
 
+// Caps are the limits an intake decides on a body before decoding it.
+type Caps struct {
+	// MaxAlerts, when positive, bounds the alerts of one request (the
+	// elements of the body's top-level arrays), and MaxDecodedBytes the
+	// bytes it is estimated to take decoded (decodeCost); both are decided
+	// by a scan of the body, and a request over either is answered 413.
+	MaxAlerts       int
+	MaxDecodedBytes int64
+	// Budget, when set, bounds the estimated bytes of the requests read
+	// and worked on at once (503 over it); the endpoints share it.
+	Budget *DecodeBudget
+}
+
 // bodyScan is what scanBody learned about a body.
 type bodyScan struct {
 	// Alerts counts the elements of the top-level object's arrays: a

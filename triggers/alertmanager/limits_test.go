@@ -135,7 +135,7 @@ func TestOversizedRequestIsRefusedBeforeDecoding(t *testing.T) {
 	}
 
 	body := manyAlerts(150_000)
-	rec, alloc := serve(Options{MaxAlerts: DefaultMaxAlertsPerRequest, MaxDecodedBytes: DefaultMaxDecodedBytes}, body)
+	rec, alloc := serve(Options{Caps: Caps{MaxAlerts: DefaultMaxAlertsPerRequest, MaxDecodedBytes: DefaultMaxDecodedBytes}}, body)
 	if rec.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d, want 413: %.300s", rec.Code, rec.Body)
 	}
@@ -164,8 +164,8 @@ func TestOversizedRequestIsRefusedBeforeDecoding(t *testing.T) {
 // stored whole; one alert more is refused.
 func TestRequestAtTheCapsIsAccepted(t *testing.T) {
 	t.Parallel()
-	opts := Options{MaxAlerts: DefaultMaxAlertsPerRequest, MaxDecodedBytes: DefaultMaxDecodedBytes,
-		Budget: NewDecodeBudget(DefaultMaxInFlightDecodedBytes, time.Second)}
+	opts := Options{Caps: Caps{MaxAlerts: DefaultMaxAlertsPerRequest, MaxDecodedBytes: DefaultMaxDecodedBytes,
+		Budget: NewDecodeBudget(DefaultMaxInFlightDecodedBytes, time.Second)}}
 	f := newFixture(t, opts)
 	body := benchBody(t, DefaultMaxAlertsPerRequest)
 	if int64(len(body)) > DefaultMaxBodyBytes {
@@ -188,57 +188,13 @@ func TestRequestAtTheCapsIsAccepted(t *testing.T) {
 	}
 }
 
-// TestDecodeBudget: while one request holds most of the budget, a second
-// that does not fit waits, then gets 503 with Retry-After, and publishes
-// nothing; once the first is done, it is stored.
+// TestDecodeBudget: a budget of one and a half requests' estimated bytes
+// (webhook.max_in_flight_decoded_bytes) holds one request at a time.
 func TestDecodeBudget(t *testing.T) {
 	t.Parallel()
 	body := readPayload(t, "captured-alertmanager-v0.34.2__KubePodCrashLooping__firing.json")
 	cost := scanBody(body, 0).Cost
-	pub := &blockingPublisher{entered: make(chan struct{}, 4), release: make(chan struct{})}
-	reg := prometheus.NewRegistry()
-	h, err := NewHandler(Options{Budget: NewDecodeBudget(cost*3/2, 50*time.Millisecond)}, pub, testLogger(t), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, err := NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	post := func() *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodPost, "/api/alerts", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec
-	}
-	first := make(chan *httptest.ResponseRecorder, 1)
-	go func() { first <- post() }()
-	select {
-	case <-pub.entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first request never reached the publisher")
-	}
-	busy := post()
-	if busy.Code != http.StatusServiceUnavailable || busy.Header().Get("Retry-After") != "1" {
-		t.Fatalf("second request: %d, Retry-After %q: %s", busy.Code, busy.Header().Get("Retry-After"), busy.Body)
-	}
-	if got := counter(t, metrics.Rejected, "alertmanager", ReasonBusy); got != 1 {
-		t.Errorf("rejected{reason=busy} = %v, want 1", got)
-	}
-	select {
-	case <-pub.entered:
-		t.Fatal("the refused request reached the publisher")
-	default:
-	}
-
-	close(pub.release)
-	if rec := <-first; rec.Code != http.StatusOK {
-		t.Fatalf("first request: %d %s", rec.Code, rec.Body)
-	}
-	if rec := post(); rec.Code != http.StatusOK {
-		t.Fatalf("request after the budget was freed: %d %s", rec.Code, rec.Body)
-	}
+	checkBusy(t, Options{Caps: Caps{Budget: NewDecodeBudget(cost*3/2, 50*time.Millisecond)}}, body)
 }
 
 func TestNoDecodeBudget(t *testing.T) {

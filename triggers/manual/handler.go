@@ -29,12 +29,8 @@ type Options struct {
 	InFlight *alertmanager.InFlight
 	// BodyTimeout bounds reading one body (Intake.BodyTimeout); 0: none.
 	BodyTimeout time.Duration
-	// MaxAlerts, MaxDecodedBytes and Budget are the caps decided before a
-	// body is decoded (Intake); 0 or nil: none. Budget is shared with the
-	// other intake endpoint.
-	MaxAlerts       int
-	MaxDecodedBytes int64
-	Budget          *alertmanager.DecodeBudget
+	// Caps are decided before a body is decoded (Intake).
+	alertmanager.Caps
 }
 
 // Request is the body of POST /api/trigger.
@@ -54,18 +50,16 @@ type Result struct {
 // with the webhook (see alertmanager.NewMetrics); nil keeps them private.
 func NewHandler(opts Options, pub triggers.Publisher, logger *slog.Logger, metrics *alertmanager.Metrics) (http.Handler, error) {
 	h, err := alertmanager.Intake{
-		Source:          Source,
-		MaxBodyBytes:    opts.MaxBodyBytes,
-		Auth:            opts.Auth,
-		InFlight:        opts.InFlight,
-		BodyTimeout:     opts.BodyTimeout,
-		MaxAlerts:       opts.MaxAlerts,
-		MaxDecodedBytes: opts.MaxDecodedBytes,
-		Budget:          opts.Budget,
-		Publisher:       pub,
-		Logger:          logger,
-		Metrics:         metrics,
-		Parse:           parseRequest,
+		Source:       Source,
+		MaxBodyBytes: opts.MaxBodyBytes,
+		Auth:         opts.Auth,
+		InFlight:     opts.InFlight,
+		BodyTimeout:  opts.BodyTimeout,
+		Caps:         opts.Caps,
+		Publisher:    pub,
+		Logger:       logger,
+		Metrics:      metrics,
+		Parse:        parseRequest,
 		Accepted: func(events []event.Event, res triggers.PublishResult) any {
 			r := Result{IDs: make([]string, 0, len(events)), Duplicates: res.Duplicates}
 			for i := range events {
