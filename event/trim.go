@@ -39,6 +39,9 @@ var ErrCannotFit = errors.New("the finding does not fit even with its evidence t
 // end of the finding says how much was trimmed and how to keep it whole.
 // It returns the bytes removed, 0 when f already fit.
 func (f *Finding) TrimToFit(limit, maxPayload int) (int, error) {
+	if f.sizeBound() <= limit {
+		return 0, nil // the common finding: no encoding to measure it
+	}
 	data, err := MarshalFinding(f)
 	if err != nil {
 		return 0, fmt.Errorf("encode finding %s: %w", f.ID, err)
@@ -233,4 +236,78 @@ func kindName(k BlockKind) string {
 		return "an image"
 	}
 	return "a block of kind " + string(k)
+}
+
+// sizeBound is more than MarshalFinding can make of f: every string at most
+// six times its length (a byte escaped as \u00XX), bytes as base64, and a
+// generous allowance for the keys and punctuation of each element. Walking
+// f costs a fraction of encoding it, which TrimToFit then skips for every
+// finding that cannot be too large.
+func (f *Finding) sizeBound() int {
+	const (
+		perFinding = 1024 // the finding's and the event's keys, times, severity
+		perElement = 48   // a map entry, a cell, a row, a link, a string in a list
+		perBlock   = 192  // a block's kind and the keys of its one set field
+	)
+	n := len(f.ID) + len(f.Title) + len(f.Description) + len(f.PlaybookSet)
+	e := &f.Event
+	n += len(e.ID) + len(e.Kind) + len(e.Source) + len(e.Status) + len(e.Severity) + len(e.Title) + len(e.Description) +
+		len(e.Subject.Kind) + len(e.Subject.Namespace) + len(e.Subject.Name) + len(e.Subject.Container) + len(e.Subject.Node) +
+		len(e.Fingerprint) + len(e.GeneratorURL) + len(e.ExternalURL) + len(e.Raw)
+	elems := len(e.Labels) + len(e.Annotations) + len(e.SuppressedTriggers) + len(f.Playbooks) + len(f.PlaybookSources)
+	for k, v := range e.Labels {
+		n += len(k) + len(v)
+	}
+	for k, v := range e.Annotations {
+		n += len(k) + len(v)
+	}
+	for _, s := range e.SuppressedTriggers {
+		n += len(s)
+	}
+	for _, s := range f.Playbooks {
+		n += len(s)
+	}
+	for _, s := range f.PlaybookSources {
+		n += len(s.Playbook) + len(s.Location) + len(s.Repo) + len(s.Commit)
+	}
+	if f.AskAI != nil {
+		n += len(f.AskAI.Model)
+		elems++
+	}
+	extra := perFinding
+	for i := range f.Enrichments {
+		en := &f.Enrichments[i]
+		n += len(en.Title) + len(en.Source)
+		elems++
+		for j := range en.Blocks {
+			b := &en.Blocks[j]
+			extra += perBlock
+			n += len(b.Kind) + len(b.Markdown)
+			if b.Log != nil {
+				n += len(b.Log.Source) + len(b.Log.Text)
+			}
+			if b.Image != nil {
+				n += len(b.Image.Name)
+				extra += (len(b.Image.PNG) + 2) / 3 * 4 // base64, never escaped
+			}
+			for _, l := range b.Links {
+				n += len(l.Label) + len(l.URL)
+				elems++
+			}
+			if b.Table != nil {
+				for _, h := range b.Table.Headers {
+					n += len(h)
+					elems++
+				}
+				for _, row := range b.Table.Rows {
+					elems++
+					for _, c := range row {
+						n += len(c)
+						elems++
+					}
+				}
+			}
+		}
+	}
+	return 6*n + perElement*elems + extra
 }

@@ -66,6 +66,10 @@ func TestTrimToFit(t *testing.T) {
 			f:    trimFinding("short", LogTextBlock("shop/cart-7d9 app", logLines(10), false)),
 		},
 		{
+			name: "fits, though not by its bound: untouched",
+			f:    trimFinding("short", LogTextBlock("shop/cart-7d9 app", logLines(300), false)),
+		},
+		{
 			name:    "log tail: head and tail kept, truncated, marked",
 			f:       trimFinding("short", LogTextBlock("shop/cart-7d9 app", bigLog, false)),
 			trimmed: true,
@@ -161,6 +165,17 @@ func TestTrimToFit(t *testing.T) {
 	}
 }
 
+// TestSizeBound: sizeBound, which lets TrimToFit skip encoding, is never
+// below what MarshalFinding makes, for the findings that stress the codec.
+func TestSizeBound(t *testing.T) {
+	t.Parallel()
+	for i, f := range append(codecCases(), *trimFinding(strings.Repeat("<é\u2028\xff", 1000), LogTextBlock("s", logLines(50), true))) {
+		if size := encodedSize(t, &f); size > f.sizeBound() {
+			t.Errorf("finding %d: %d bytes encoded, bound %d", i, size, f.sizeBound())
+		}
+	}
+}
+
 func TestTrimToFitCannotFit(t *testing.T) {
 	t.Parallel()
 	f := trimFinding("short", LogTextBlock("x", logLines(100), false))
@@ -186,6 +201,9 @@ func FuzzTrimToFit(f *testing.F) {
 		skeleton := trimFinding("", LogTextBlock("src", "", false), MarkdownBlock(""), KeyValueBlock([][2]string{{"k", ""}}))
 		guaranteed := encodedSize(t, skeleton) + 6*(trimKeep*6+200) + 600
 		limit := guaranteed/2 + int(extra)
+		if size := encodedSize(t, fin); size > fin.sizeBound() {
+			t.Fatalf("%d bytes encoded, over the bound %d", size, fin.sizeBound())
+		}
 		n, err := fin.TrimToFit(limit, 1<<20)
 		if err != nil {
 			if limit >= guaranteed || !errors.Is(err, ErrCannotFit) {
