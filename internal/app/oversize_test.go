@@ -74,7 +74,7 @@ func streamMsgs(t *testing.T, a *App, stream string) uint64 {
 // once, its evidence trimmed and marked, with nothing redelivered or
 // dead-lettered. A request holding an alert whose event cannot fit is
 // answered 413 naming that alert, again on the retry, and nothing of it is
-// stored.
+// stored; so is such an alert sent to the manual trigger.
 func TestOversizeAgainstASmallMaxPayload(t *testing.T) {
 	t.Parallel()
 	const maxPayload = 64 << 10
@@ -110,6 +110,14 @@ func TestOversizeAgainstASmallMaxPayload(t *testing.T) {
 			!strings.Contains(fmt.Sprint(ans["error"]), `alerts[1] (alertname "DiskFull1")`) {
 			t.Fatalf("try %d: the answer does not name the alert and the limit: %v", try, ans)
 		}
+	}
+
+	// The manual trigger shares the intake, and the check.
+	manualBody, _ := json.Marshal(map[string]any{"trigger": "prometheus_alert",
+		"params": map[string]string{"alert_name": "ManualHuge", "description": huge}})
+	if code, ans := post(t, "http://"+a.Addr()+"/api/trigger", manualBody, nil); code != http.StatusRequestEntityTooLarge ||
+		ans["alert"] != 0.0 || !strings.Contains(fmt.Sprint(ans["error"]), `"ManualHuge"`) {
+		t.Fatalf("manual trigger of a huge alert: %d %v, want 413 naming it", code, ans)
 	}
 
 	// Settle: the engine's consumer has acked everything it was given.
