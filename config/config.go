@@ -18,6 +18,7 @@ import (
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/internal/kube"
 	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/triggers/alertmanager"
 )
 
 // Config is the whole configuration of `medic serve`.
@@ -107,6 +108,17 @@ type WebhookConfig struct {
 	// handler starts reading it; a slower sender gets 408. 0 means only
 	// http.read_timeout bounds it.
 	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// MaxAlertsPerRequest and MaxDecodedBytes cap one request, decided on
+	// the body before it is decoded (a few MiB of tiny alerts decode to a
+	// hundred times that); over either, 413 naming the setting. The
+	// decoded bytes are an estimate from the body's alerts, strings and
+	// size. 0 means no cap.
+	MaxAlertsPerRequest int   `yaml:"max_alerts_per_request"`
+	MaxDecodedBytes     int64 `yaml:"max_decoded_bytes"`
+	// MaxInFlightDecodedBytes bounds the decoded bytes of the intake
+	// requests worked on at once (both endpoints); one more waits a second
+	// for room, then gets 503 with Retry-After. 0 means no bound.
+	MaxInFlightDecodedBytes int64 `yaml:"max_in_flight_decoded_bytes"`
 	// BearerToken, or Username and Password, turn authentication on.
 	BearerToken string `yaml:"bearer_token"`
 	// BearerTokenFile is read at start-up; it wins over BearerToken.
@@ -187,7 +199,12 @@ func Default() Config {
 			AckWait:        30 * time.Second,
 			PublishTimeout: 5 * time.Second,
 		},
-		Webhook: WebhookConfig{MaxBodyBytes: 4 << 20, MaxInFlight: 64, BodyTimeout: 10 * time.Second},
+		Webhook: WebhookConfig{
+			MaxBodyBytes: 4 << 20, MaxInFlight: 64, BodyTimeout: 10 * time.Second,
+			MaxAlertsPerRequest:     alertmanager.DefaultMaxAlertsPerRequest,
+			MaxDecodedBytes:         alertmanager.DefaultMaxDecodedBytes,
+			MaxInFlightDecodedBytes: alertmanager.DefaultMaxInFlightDecodedBytes,
+		},
 		Playbooks: PlaybooksConfig{
 			Dirs:           []string{"playbooks"},
 			Builtin:        true,
@@ -353,6 +370,15 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("webhook.max_in_flight: %d is negative (0 means no bound)", c.Webhook.MaxInFlight)
 	case c.Webhook.MaxBodyBytes < 1024:
 		return errors.New("webhook.max_body_bytes: must be at least 1024")
+	case c.Webhook.MaxAlertsPerRequest < 0:
+		return fmt.Errorf("webhook.max_alerts_per_request: %d is negative (0 means no cap)", c.Webhook.MaxAlertsPerRequest)
+	case c.Webhook.MaxDecodedBytes < 0:
+		return fmt.Errorf("webhook.max_decoded_bytes: %d is negative (0 means no cap)", c.Webhook.MaxDecodedBytes)
+	case c.Webhook.MaxInFlightDecodedBytes < 0:
+		return fmt.Errorf("webhook.max_in_flight_decoded_bytes: %d is negative (0 means no bound)", c.Webhook.MaxInFlightDecodedBytes)
+	case c.Webhook.MaxInFlightDecodedBytes > 0 && c.Webhook.MaxDecodedBytes > c.Webhook.MaxInFlightDecodedBytes:
+		return fmt.Errorf("webhook.max_decoded_bytes: %d is more than webhook.max_in_flight_decoded_bytes (%d), so such a request could never be taken",
+			c.Webhook.MaxDecodedBytes, c.Webhook.MaxInFlightDecodedBytes)
 	case (c.Webhook.Username == "") != (c.Webhook.Password == ""):
 		return errors.New("webhook.username and webhook.password: set both or neither")
 	case c.Webhook.BearerToken != "" && c.Webhook.Username != "":

@@ -368,6 +368,9 @@ func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) (err error) {
 	if len(unknown) > 0 {
 		a.logger.Warn("playbooks name sinks that are not configured", "sinks", unknown, "finding", res.Finding.ID)
 	}
+	if n, err := a.bus.FitFinding(res.Finding); n > 0 || err != nil {
+		a.logger.Warn("finding trimmed to fit the bus's max payload", "finding", res.Finding.ID, "trimmed_bytes", n, "error", err)
+	}
 	if err := a.bus.PublishFindings(ctx, targets, res.Finding); err != nil {
 		return fmt.Errorf("publish finding %s for sinks %v: %w", res.Finding.ID, targets, err)
 	}

@@ -26,12 +26,14 @@ func (a *App) routes() (http.Handler, error) {
 	// medic's memory.
 	inFlight := alertmanager.NewInFlight(a.cfg.Webhook.MaxInFlight, alertmanager.DefaultInFlightWait)
 	wh := a.cfg.Webhook
-	alerts, err := alertmanager.NewHandler(alertmanager.Options{MaxBodyBytes: wh.MaxBodyBytes, Auth: auth, InFlight: inFlight, BodyTimeout: wh.BodyTimeout},
+	caps := alertmanager.Caps{MaxAlerts: wh.MaxAlertsPerRequest, MaxDecodedBytes: wh.MaxDecodedBytes,
+		Budget: alertmanager.NewDecodeBudget(wh.MaxInFlightDecodedBytes, alertmanager.DefaultInFlightWait)}
+	alerts, err := alertmanager.NewHandler(alertmanager.Options{MaxBodyBytes: wh.MaxBodyBytes, Auth: auth, InFlight: inFlight, BodyTimeout: wh.BodyTimeout, Caps: caps},
 		a.bus, a.logger.With("component", "alertmanager"), a.registry)
 	if err != nil {
 		return nil, err
 	}
-	trigger, err := manual.NewHandler(manual.Options{MaxBodyBytes: wh.MaxBodyBytes, Auth: auth, InFlight: inFlight, BodyTimeout: wh.BodyTimeout},
+	trigger, err := manual.NewHandler(manual.Options{MaxBodyBytes: wh.MaxBodyBytes, Auth: auth, InFlight: inFlight, BodyTimeout: wh.BodyTimeout, Caps: caps},
 		a.bus, a.logger.With("component", "manual"), metrics)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/medichq/medic/event"
 )
 
 // FuzzDecode checks that no body makes the decoder panic, that every refusal
@@ -29,6 +31,8 @@ func FuzzDecode(f *testing.F) {
 		`{"version":"4","alerts":[{"status":"firing","labels":{"a":"\u0000\ud800"},"fingerprint":""}]} `,
 		`{"version":"4","alerts":[` + okAlert + `]}{}`,
 		`{"Version":"4","ALERTS":[` + okAlert + `]}`,
+		`{"version":"4","\u0061lerts":[` + okAlert + `,` + okAlert + `]}`,
+		`{"version":"4","alerts":[{"status":"firing","labels":{"a":"\\\"]["}},` + okAlert + `]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -55,11 +59,25 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
+		// The caps count without decoding; they must not undercount what
+		// the decoder makes (they may count other top-level arrays too).
+		if scan := scanBody(body, 0); scan.Alerts < len(msg.Alerts) {
+			t.Fatalf("the scan counts %d alerts, the decoder %d", scan.Alerts, len(msg.Alerts))
+		}
 		events := ToEvents(msg, DefaultSource, received)
 		if len(events) != len(msg.Alerts) {
 			t.Fatalf("%d events for %d alerts", len(events), len(msg.Alerts))
 		}
 		for i, ev := range events {
+			// checkPayload skips encoding events that these bounds say fit.
+			if data, err := event.MarshalEvent(&ev); err == nil {
+				if int64(len(data)) > eventSizeBound(&ev) {
+					t.Fatalf("event %d encodes to %d bytes, over its bound %d", i, len(data), eventSizeBound(&ev))
+				}
+				if len(data) > 18*len(body)+64<<10 {
+					t.Fatalf("event %d encodes to %d bytes, over 18 times the body and 64 KiB", i, len(data))
+				}
+			}
 			if ev.ID == "" {
 				t.Fatalf("event %d has no ID", i)
 			}

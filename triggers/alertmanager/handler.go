@@ -24,6 +24,8 @@ type Options struct {
 	InFlight *InFlight
 	// BodyTimeout bounds reading one body (Intake.BodyTimeout); 0: none.
 	BodyTimeout time.Duration
+	// Caps are decided before a body is decoded (Intake).
+	Caps
 	// Source is the events' source and part of their IDs; "" means
 	// DefaultSource. Replicas behind one Service must agree on it.
 	Source string
@@ -54,6 +56,7 @@ func NewHandler(opts Options, pub triggers.Publisher, logger *slog.Logger, reg p
 		Auth:         opts.Auth,
 		InFlight:     opts.InFlight,
 		BodyTimeout:  opts.BodyTimeout,
+		Caps:         opts.Caps,
 		Publisher:    pub,
 		Logger:       logger,
 		Metrics:      m,

@@ -214,14 +214,25 @@ func TestHandlerRejects(t *testing.T) {
 		reason    string
 		errSubstr string
 		header    [2]string
+		limit     string // the setting the answer names
+		max       int64  // and its value
 	}{
 		{name: "malformed", body: []byte(`{"version":"4","alerts":[`), code: 400, reason: ReasonMalformed, errSubstr: "malformed JSON"},
 		{name: "not a webhook", body: holmes, code: 400, reason: ReasonNotWebhook, errSubstr: `"version" is missing`},
 		{name: "bad alert status", body: []byte(`{"version":"4","alerts":[{"status":"open","labels":{"a":"b"}}]}`), code: 400, reason: ReasonNotWebhook,
 			errSubstr: `alerts[0]: status "open" is not firing or resolved`},
-		{name: "too large by Content-Length", opts: Options{MaxBodyBytes: 64}, body: valid, code: 413, reason: ReasonTooLarge, errSubstr: "limit of 64 bytes"},
+		{name: "too large by Content-Length", opts: Options{MaxBodyBytes: 64}, body: valid, code: 413, reason: ReasonTooLarge, errSubstr: "limit of 64 bytes",
+			limit: LimitMaxBodyBytes, max: 64},
+		{name: "too many alerts", opts: Options{Caps: Caps{MaxAlerts: 2}}, body: manyAlerts(3), code: 413, reason: ReasonTooManyAlerts,
+			errSubstr: "more than 2 alerts", limit: LimitMaxAlerts, max: 2},
+		{name: "too many alerts, key escaped", opts: Options{Caps: Caps{MaxAlerts: 2}}, code: 413, reason: ReasonTooManyAlerts, limit: LimitMaxAlerts, max: 2,
+			body: bytes.Replace(manyAlerts(3), []byte(`"alerts"`), []byte(`"\u0041LERTS"`), 1)},
+		{name: "too large decoded", opts: Options{Caps: Caps{MaxDecodedBytes: 4096}}, body: manyAlerts(3), code: 413, reason: ReasonTooLarge,
+			errSubstr: "more than 4096", limit: LimitMaxDecodedBytes, max: 4096},
+		{name: "too large for the whole budget", opts: Options{Caps: Caps{Budget: NewDecodeBudget(4096, time.Second)}}, body: manyAlerts(3), code: 413,
+			reason: ReasonTooLarge, limit: LimitMaxInFlightDecodedBytes, max: 4096},
 		{name: "too large, chunked", opts: Options{MaxBodyBytes: 64}, body: valid, mutate: func(r *http.Request) { r.ContentLength = -1 },
-			code: 413, reason: ReasonTooLarge, errSubstr: "limit of 64 bytes"},
+			code: 413, reason: ReasonTooLarge, errSubstr: "limit of 64 bytes", limit: LimitMaxBodyBytes, max: 64},
 		// A body shorter than its Content-Length is a cut request, not a
 		// shorter webhook.
 		{name: "shorter than Content-Length", body: valid, mutate: func(r *http.Request) { r.ContentLength = int64(len(valid)) + 10 },
@@ -229,7 +240,8 @@ func TestHandlerRejects(t *testing.T) {
 		// Longer than announced (possible only outside net/http's server):
 		// read on to the limit, not cut at Content-Length.
 		{name: "longer than Content-Length, over the limit", opts: Options{MaxBodyBytes: int64(len(valid)) - 1}, body: valid,
-			mutate: func(r *http.Request) { r.ContentLength = 10 }, code: 413, reason: ReasonTooLarge},
+			mutate: func(r *http.Request) { r.ContentLength = 10 }, code: 413, reason: ReasonTooLarge,
+			limit: LimitMaxBodyBytes, max: int64(len(valid)) - 1},
 		{name: "longer than Content-Length, cut there would be malformed", body: []byte(`{"version":"4","alerts":[]}`),
 			mutate: func(r *http.Request) { r.ContentLength = 3 }, code: 400, reason: ReasonNotWebhook, errSubstr: `"alerts" is empty`},
 		{name: "GET", method: http.MethodGet, code: 405, reason: ReasonMethod, header: [2]string{"Allow", "POST"}},
@@ -259,9 +271,12 @@ func TestHandlerRejects(t *testing.T) {
 			if n := len(f.pub.events()); n != 0 {
 				t.Errorf("%d events published for a rejected request", n)
 			}
-			ans := decodeBody[map[string]string](t, rec)
-			if ans["error"] == "" || !strings.Contains(ans["error"], tt.errSubstr) {
+			ans := decodeBody[errorBody](t, rec)
+			if ans.Error == "" || !strings.Contains(ans.Error, tt.errSubstr) {
 				t.Errorf("answer %s, want an error containing %q", rec.Body, tt.errSubstr)
+			}
+			if ans.Limit != tt.limit || ans.Max != tt.max {
+				t.Errorf("answer names limit %q = %d, want %q = %d", ans.Limit, ans.Max, tt.limit, tt.max)
 			}
 			if tt.header[0] != "" && rec.Header().Get(tt.header[0]) != tt.header[1] {
 				t.Errorf("%s = %q, want %q", tt.header[0], rec.Header().Get(tt.header[0]), tt.header[1])

@@ -8,8 +8,11 @@ import (
 // InFlight bounds how many intake requests are worked on at once. Each one
 // holds its body (up to the body limit) and its batch of events in memory
 // until JetStream stored them, so without a bound a flood of concurrent
-// webhooks is a flood of memory. A request that finds no free slot within
-// the wait is answered 503 with Retry-After, which Alertmanager retries.
+// webhooks is a flood of memory. A request takes its slot once its body is
+// read, so a sender that trickles its body holds none (the memory of bodies
+// being read is DecodeBudget's to bound). A request that finds no free slot
+// within the wait is answered 503 with Retry-After, which Alertmanager
+// retries.
 // The intake endpoints of one medic share one InFlight, so the bound is on
 // their sum. A nil *InFlight bounds nothing.
 type InFlight struct {

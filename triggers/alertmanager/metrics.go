@@ -20,6 +20,8 @@ const (
 	ReasonMediaType      = "media_type"
 	ReasonTimeout        = "timeout"
 	ReasonStreamFull     = "stream_full"
+	ReasonTooManyAlerts  = "too_many_alerts"
+	ReasonEventTooLarge  = "event_too_large"
 )
 
 // Metrics are the counters every HTTP event source shares; the source label

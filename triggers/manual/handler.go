@@ -29,6 +29,8 @@ type Options struct {
 	InFlight *alertmanager.InFlight
 	// BodyTimeout bounds reading one body (Intake.BodyTimeout); 0: none.
 	BodyTimeout time.Duration
+	// Caps are decided before a body is decoded (Intake).
+	alertmanager.Caps
 }
 
 // Request is the body of POST /api/trigger.
@@ -53,6 +55,7 @@ func NewHandler(opts Options, pub triggers.Publisher, logger *slog.Logger, metri
 		Auth:         opts.Auth,
 		InFlight:     opts.InFlight,
 		BodyTimeout:  opts.BodyTimeout,
+		Caps:         opts.Caps,
 		Publisher:    pub,
 		Logger:       logger,
 		Metrics:      metrics,

@@ -29,6 +29,9 @@ bus:
   max_bytes: {{ int64 .Values.nats.maxBytes }}
 webhook:
   max_body_bytes: {{ int64 .Values.webhook.maxBodyBytes }}
+  max_alerts_per_request: {{ int64 .Values.webhook.maxAlertsPerRequest }}
+  max_decoded_bytes: {{ int64 .Values.webhook.maxDecodedBytes }}
+  max_in_flight_decoded_bytes: {{ int64 .Values.webhook.maxInFlightDecodedBytes }}
   {{- with include "medic.secretPath" (list .Values.webhook.bearerToken "webhook-bearer-token") }}
   bearer_token_file: {{ . }}
   {{- end }}

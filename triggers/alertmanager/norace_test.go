@@ -1,0 +1,5 @@
+//go:build !race
+
+package alertmanager
+
+const raceEnabled = false
