@@ -549,20 +549,24 @@ func (s *Store) Search(ctx context.Context, q rag.Query) ([]rag.Hit, error) {
 	if err != nil {
 		return nil, err
 	}
-	var all []rag.Chunk
-	for _, d := range docs {
-		all = append(all, d.chunks...)
-	}
-	ix := lexical.New(all)
 	res := make([]lexical.Result, 0, len(docs))
+	chunksOf := map[string][]rag.Chunk{}
 	for _, d := range docs {
-		best := ix.BestChunk(weights, lexical.Key(d.chunks[0].Root, d.chunks[0].Source))
-		res = append(res, lexical.Result{Key: lexical.Key(best.Root, best.Source), Score: d.score, Chunk: best})
+		k := lexical.Key(d.chunks[0].Root, d.chunks[0].Source)
+		chunksOf[k] = d.chunks
+		res = append(res, lexical.Result{Key: k, Score: d.score, Chunk: d.chunks[0]})
 	}
 	res = lexical.Dedupe(res, topK)
+	// The excerpt: each runbook's best chunk for the query (see
+	// lexical.BestChunk), among the chunks of the runbooks returned.
+	var all []rag.Chunk
+	for _, r := range res {
+		all = append(all, chunksOf[r.Key]...)
+	}
+	ix := lexical.New(all)
 	out := make([]rag.Hit, len(res))
 	for i, r := range res {
-		out[i] = rag.Hit{Chunk: r.Chunk, Score: r.Score}
+		out[i] = rag.Hit{Chunk: ix.BestChunk(weights, r.Key), Score: r.Score}
 	}
 	return out, nil
 }
