@@ -189,10 +189,9 @@ func (s *Store) ensureTenant(ctx context.Context) error {
 }
 
 // upgrade brings a collection written by an older medic (one object per
-// chunk) to this layout: the missing properties are added and the old
-// chunk objects (they have the boolean "first") deleted, so every source
-// counts as new and the next ingestion writes it again. The BM25 k1 of an
-// old collection stays as it was (Weaviate's default, 1.2).
+// chunk) to this layout: the missing properties and BM25 parameters are
+// set and the old chunk objects (they have the boolean "first") deleted,
+// so every source counts as new and the next ingestion writes it again.
 func (s *Store) upgrade(ctx context.Context) error {
 	class, err := s.c.Schema().ClassGetter().WithClassName(s.class).Do(ctx)
 	if err != nil {
@@ -212,6 +211,21 @@ func (s *Store) upgrade(ctx context.Context) error {
 	}
 	if !have["first"] {
 		return nil
+	}
+	if class.InvertedIndexConfig == nil {
+		class.InvertedIndexConfig = &models.InvertedIndexConfig{}
+	}
+	if b := class.InvertedIndexConfig.Bm25; b == nil || b.K1 != lexical.FlatK1 || b.B != lexical.FlatB {
+		if class, err = s.c.Schema().ClassGetter().WithClassName(s.class).Do(ctx); err != nil {
+			return fmt.Errorf("read collection %s: %w", s.class, err)
+		}
+		if class.InvertedIndexConfig == nil {
+			class.InvertedIndexConfig = &models.InvertedIndexConfig{}
+		}
+		class.InvertedIndexConfig.Bm25 = &models.BM25Config{K1: lexical.FlatK1, B: lexical.FlatB}
+		if err := s.c.Schema().ClassUpdater().WithClass(class).Do(ctx); err != nil {
+			return fmt.Errorf("set the BM25 parameters of %s: %w", s.class, err)
+		}
 	}
 	for _, v := range []bool{true, false} {
 		where := filters.Where().WithPath([]string{"first"}).WithOperator(filters.Equal).WithValueBoolean(v)
