@@ -32,6 +32,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"testing"
 	"time"
 
 	amtemplate "github.com/prometheus/alertmanager/template"
@@ -461,4 +462,34 @@ func Check(rep *Report, floors []Floor) []string {
 		}
 	}
 	return out
+}
+
+// Test ingests the default runbooks into the empty store s, runs the
+// evaluation, logs its figures and fails t for each floor it falls below:
+// the stores' tests.
+func Test(t testing.TB, s rag.Store, floors []Floor) {
+	t.Helper()
+	ctx := context.Background()
+	set, err := Load("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Alerts() < 100 || set.Symptoms() < 100 {
+		t.Fatalf("%d alert questions, %d symptom questions: the sets shrank", set.Alerts(), set.Symptoms())
+	}
+	if _, err := Ingest(ctx, s, nil, rag.DefaultChunkOptions()); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(ctx, s, nil, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range Modes {
+		t.Logf("%-42s %s", mode, rep.Modes[mode].Row())
+	}
+	p50, p99, _ := Percentiles(rep.Latency)
+	t.Logf("symptom search latency: p50 %s, p99 %s", p50, p99)
+	for _, f := range Check(rep, floors) {
+		t.Error(f)
+	}
 }
