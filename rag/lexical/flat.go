@@ -19,7 +19,8 @@ import (
 //     term FlatScale times doubles term frequencies, which FlatK1 (k1 ×
 //     FlatScale) cancels in the saturation tf/(tf + k1·norm).
 //   - The name clause (title and alert names, separately saturated) is a
-//     second text, searched with the boost NameBoost.
+//     second text, searched with a boost (nameWeight here; the engine may
+//     need its own, see rag/weaviate).
 //   - A query term's weight repeats it: Weaviate multiplies a term's idf by
 //     the number of times the query holds it. A typed word counts
 //     flatQueryScale times; a synonym's share is rounded, at least once.
@@ -42,9 +43,6 @@ var fieldRepeat = func() [numFields]int {
 	}
 	return out
 }()
-
-// NameBoost is the weight of the name text against the runbook's text.
-func NameBoost() float64 { return nameWeight }
 
 // FlatDocument returns a runbook's text and name text as analysed terms
 // separated by spaces (chunks of one runbook).

@@ -429,7 +429,7 @@ type Floor struct {
 // stores' tests were written (2026-12, 108 runbooks), less a margin of one
 // question or so: the alert-name set through links and with the name is
 // perfect, the symptom set finds an answer in the first three for 96%
-// (embedded) and 94% (Weaviate, which lacks the best section's share of
+// (embedded) and 95% (Weaviate, which lacks the best section's share of
 // the score) of the questions.
 func Floors(symptomsRecall3 float64) []Floor {
 	return []Floor{

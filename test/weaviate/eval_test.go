@@ -12,8 +12,9 @@ import (
 
 // TestEval runs the evaluation `make eval-rag` prints against a real
 // Weaviate (BM25, the default runbooks) and holds it to the embedded
-// store's floors, except the symptom set's recall@3: 0.93 here (0.94
-// measured; Weaviate's score lacks the best section's share).
+// store's floors, except the symptom set's recall@3: 0.94 here (0.95
+// measured, one question less than the embedded store: Weaviate's score
+// lacks the best section's share).
 func TestEval(t *testing.T) {
 	need(t)
 	s, err := weaviate.Open(context.Background(), weaviate.Options{URL: server.URL, Collection: "MedicEval"})
@@ -21,5 +22,5 @@ func TestEval(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	evalrag.Test(t, s, evalrag.Floors(0.93))
+	evalrag.Test(t, s, evalrag.Floors(0.94))
 }

@@ -204,8 +204,8 @@ func TestUpgradeFromChunkLayout(t *testing.T) {
 	if err != nil || rep.Added != storetest.CountRunbooks(fsys) {
 		t.Fatalf("ingest after the upgrade: %+v, %v", rep, err)
 	}
-	hits, err := s.Search(ctx, rag.Query{Text: "pods keep restarting after the deploy", TopK: 3})
-	if err != nil || !slices.ContainsFunc(hits, func(h rag.Hit) bool { return h.Source == "kubernetes/KubePodCrashLooping.md" }) {
+	hits, err := s.Search(ctx, rag.Query{Text: "etcd cluster has no leader", TopK: 3})
+	if err != nil || !slices.ContainsFunc(hits, func(h rag.Hit) bool { return h.Source == "etcd/etcdNoLeader.md" }) {
 		t.Fatalf("search after the upgrade: %v, %v", rag.RankSources(hits), err)
 	}
 }
