@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 
 	wv "github.com/weaviate/weaviate-go-client/v4/weaviate"
 	"github.com/weaviate/weaviate/entities/models"
@@ -207,5 +208,47 @@ func TestUpgradeFromChunkLayout(t *testing.T) {
 	hits, err := s.Search(ctx, rag.Query{Text: "etcd cluster has no leader", TopK: 3})
 	if err != nil || !slices.ContainsFunc(hits, func(h rag.Hit) bool { return h.Source == "etcd/etcdNoLeader.md" }) {
 		t.Fatalf("search after the upgrade: %v, %v", rag.RankSources(hits), err)
+	}
+}
+
+// TestSynonyms: knowledge_base.synonyms reach Weaviate searches (the query
+// is expanded in medic): a word only the configuration relates to a
+// runbook finds it, and nothing without the group.
+func TestSynonyms(t *testing.T) {
+	need(t)
+	ctx := context.Background()
+	fsys := fstest.MapFS{
+		"postgres.md": {Data: []byte("# Postgres primary down\n\nThe database primary stopped; fail over to the replica.\n")},
+		"cache.md":    {Data: []byte("# Cache eviction storm\n\nThe cache evicts keys faster than it fills.\n")},
+	}
+	for _, c := range []struct {
+		name     string
+		synonyms [][]string
+		want     []string
+	}{
+		{"without", nil, nil},
+		{"with", [][]string{{"pg", "postgres"}}, []string{"postgres.md"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := weaviate.Open(ctx, weaviate.Options{URL: server.URL, Collection: fmt.Sprintf("MedicSynonyms%d", collNames.Add(1)), Synonyms: c.synonyms})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := (&rag.Ingester{Store: s}).Ingest(ctx, "team", fsys); err != nil {
+				t.Fatal(err)
+			}
+			hits, err := s.Search(ctx, rag.Query{Text: "pg", TopK: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, h := range hits {
+				got = append(got, h.Source)
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("search \"pg\": %v, want %v", got, c.want)
+			}
+		})
 	}
 }
