@@ -275,8 +275,10 @@ type storedChunk struct {
 	For     []string `json:"for,omitempty"`
 }
 
-// Upsert implements rag.Store: one object per runbook, replacing what was
-// stored for it.
+// Upsert implements rag.Store: one object per runbook, whose ID follows
+// from its root and source, so the batch import replaces what was stored
+// for it in place (a search during the import sees the old or the new
+// runbook, never neither).
 func (s *Store) Upsert(ctx context.Context, chunks []rag.Chunk) error {
 	if len(chunks) == 0 {
 		return nil
@@ -289,13 +291,6 @@ func (s *Store) Upsert(ctx context.Context, chunks []rag.Chunk) error {
 			order = append(order, k)
 		}
 		bySource[k] = append(bySource[k], c)
-	}
-	// Whatever was stored under these sources goes first: chunks of an
-	// older layout, or a runbook object another replica wrote.
-	for _, k := range order {
-		if err := s.deleteKey(ctx, k); err != nil {
-			return err
-		}
 	}
 	const batchSize = 50
 	for start := 0; start < len(order); start += batchSize {
