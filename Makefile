@@ -75,7 +75,7 @@ bench:
 # when ai.embedding_model is configured); see docs/benchmarks.md.
 .PHONY: eval-rag
 eval-rag:
-	$(GO) run ./test/evalrag
+	$(GO) run ./test/evalrag/cmd/evalrag
 
 # deploy/manifests/medic.yaml is the Helm chart rendered with its defaults,
 # for people who do not use Helm; manifests-check (part of make test) renders

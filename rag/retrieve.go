@@ -27,8 +27,8 @@ type Retriever struct {
 
 // Search runs a lexical (and, with an embedder, vector) search and returns
 // at most topK runbooks, each once, as its best-matching chunk. perSource is
-// kept for callers' sake but a source never comes back twice: results are
-// runbooks, and a store that ranks chunks (Weaviate) is deduplicated here.
+// kept for callers' sake but a source never comes back twice: both stores
+// rank runbooks, and the results are deduplicated here once more.
 func (r *Retriever) Search(ctx context.Context, text string, topK, perSource int) ([]Hit, error) {
 	if r == nil || r.Store == nil {
 		return nil, nil
@@ -37,7 +37,7 @@ func (r *Retriever) Search(ctx context.Context, text string, topK, perSource int
 		topK = 5
 	}
 	perSource = 1
-	q := Query{Text: text, TopK: fetchSize(topK, perSource)}
+	q := Query{Text: text, TopK: topK}
 	if r.Embedder != nil && strings.TrimSpace(text) != "" {
 		clean, _ := r.Redactor.Redact(text)
 		vecs, err := r.Embedder.Embed(ctx, []string{clean})
@@ -54,13 +54,6 @@ func (r *Retriever) Search(ctx context.Context, text string, topK, perSource int
 		return nil, err
 	}
 	return limitPerSource(hits, topK, perSource, ""), nil
-}
-
-func fetchSize(topK, perSource int) int {
-	if perSource <= 0 {
-		return topK
-	}
-	return max(topK*4, 20)
 }
 
 // ForFinding returns the runbook hits for a finding: the chunks of the

@@ -70,6 +70,7 @@ func OpenStore(ctx context.Context, cfg config.Config) (rag.Store, error) {
 			Collection: kb.Weaviate.Collection,
 			Tenant:     kb.Weaviate.Tenant,
 			Alpha:      kb.Weaviate.Alpha,
+			Synonyms:   kb.Synonyms,
 		})
 	default:
 		s, err := embedded.Open(embedded.Options{Dir: cfg.KBDir(), Alpha: kb.Alpha, AlphaSet: true, Synonyms: kb.Synonyms})

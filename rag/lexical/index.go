@@ -87,31 +87,14 @@ func New(chunks []rag.Chunk) *Index {
 	sort.Slice(ix.docs, func(i, j int) bool { return ix.docs[i].key < ix.docs[j].key })
 	for _, d := range ix.docs {
 		sort.SliceStable(d.chunks, func(i, j int) bool { return d.chunks[i].Seq < d.chunks[j].Seq })
-		for f := range d.tf {
+		for f, terms := range fieldTerms(d.chunks) {
 			d.tf[f] = map[string]float64{}
-		}
-		add := func(f int, text string) {
-			for _, t := range Analyze(text) {
+			for _, t := range terms {
 				d.tf[f][t]++
-				d.len[f]++
 			}
+			d.len[f] = float64(len(terms))
 		}
-		first := d.chunks[0]
-		add(fieldTitle, first.Title)
-		// The file name is usually the alert's name (KubePodCrashLooping.md).
-		add(fieldAlerts, strings.TrimSuffix(path.Base(first.Source), path.Ext(first.Source)))
-		alerts := map[string]bool{}
 		for _, c := range d.chunks {
-			// Only the alerts this runbook is FOR: the names it merely
-			// mentions ("see also KubeNodeNotReady") are in the body.
-			for _, a := range c.RunbookFor {
-				if !alerts[a] {
-					alerts[a] = true
-					add(fieldAlerts, a)
-				}
-			}
-			add(fieldHeadings, c.Heading)
-			add(fieldBody, c.Text)
 			ctf := map[string]float64{}
 			n := 0.0
 			for _, t := range Analyze(c.Heading + "\n" + c.Text) {
@@ -164,6 +147,30 @@ func New(chunks []rag.Chunk) *Index {
 		}
 	}
 	return ix
+}
+
+// fieldTerms analyses a runbook's fields (its chunks in Seq order).
+func fieldTerms(chunks []rag.Chunk) [numFields][]string {
+	var out [numFields][]string
+	add := func(f int, text string) { out[f] = append(out[f], Analyze(text)...) }
+	first := chunks[0]
+	add(fieldTitle, first.Title)
+	// The file name is usually the alert's name (KubePodCrashLooping.md).
+	add(fieldAlerts, strings.TrimSuffix(path.Base(first.Source), path.Ext(first.Source)))
+	alerts := map[string]bool{}
+	for _, c := range chunks {
+		// Only the alerts this runbook is FOR: the names it merely
+		// mentions ("see also KubeNodeNotReady") are in the body.
+		for _, a := range c.RunbookFor {
+			if !alerts[a] {
+				alerts[a] = true
+				add(fieldAlerts, a)
+			}
+		}
+		add(fieldHeadings, c.Heading)
+		add(fieldBody, c.Text)
+	}
+	return out
 }
 
 // Len is the number of runbooks indexed.
@@ -302,6 +309,7 @@ func Dedupe(res []Result, topK int) []Result {
 
 // ChunkScores scores the chunks whose IDs are in ids by their own BM25
 // (heading and text) for q: how the chunks of a linked runbook are ordered.
+// A nil ids scores every chunk.
 func (ix *Index) ChunkScores(q map[string]float64, ids map[string]bool) map[string]float64 {
 	out := map[string]float64{}
 	terms := make([]string, 0, len(q))
@@ -317,13 +325,53 @@ func (ix *Index) ChunkScores(q map[string]float64, ids map[string]bool) map[stri
 		for _, p := range ix.cpost[t] {
 			d := ix.docs[p.doc]
 			id := d.chunks[p.chunk].ID
-			if !ids[id] {
+			if ids != nil && !ids[id] {
 				continue
 			}
 			out[id] += w * cidf * p.tf * (k1 + 1) / (p.tf + k1*(1-b+b*d.clen[p.chunk]/ix.cavg))
 		}
 	}
 	return out
+}
+
+// BestChunk is the excerpt of runbook key for q when the ranking was done
+// elsewhere (Weaviate): the chunk with the best BM25 among the indexed
+// chunks for the query's terms that are not in the runbook's name (its
+// title and alert names say which runbook, not which section), else for
+// all of them; the first chunk when none matches.
+func (ix *Index) BestChunk(q map[string]float64, key string) rag.Chunk {
+	chunks := ix.Chunks(key)
+	if len(chunks) == 0 {
+		return rag.Chunk{}
+	}
+	ids := make(map[string]bool, len(chunks))
+	for _, c := range chunks {
+		ids[c.ID] = true
+	}
+	fields := fieldTerms(chunks)
+	named := map[string]bool{}
+	for _, t := range append(fields[fieldTitle], fields[fieldAlerts]...) {
+		named[t] = true
+	}
+	section := make(map[string]float64, len(q))
+	for t, w := range q {
+		if !named[t] {
+			section[t] = w
+		}
+	}
+	for _, qq := range []map[string]float64{section, q} {
+		scores := ix.ChunkScores(qq, ids)
+		best, bestScore := chunks[0], 0.0
+		for _, c := range chunks {
+			if x := scores[c.ID]; x > bestScore {
+				best, bestScore = c, x
+			}
+		}
+		if bestScore > 0 {
+			return best
+		}
+	}
+	return chunks[0]
 }
 
 // Chunks returns the chunks of one runbook in order (nil when unknown).

@@ -158,3 +158,56 @@ func TestSearchCollapsesCopies(t *testing.T) {
 		}
 	}
 }
+
+// The flattened form carries the weights as repetitions: a title term
+// fieldWeight×FlatScale times, a typed query word five times, a synonym's
+// share rounded, at least once.
+func TestFlat(t *testing.T) {
+	count := func(text, term string) int {
+		n := 0
+		for _, w := range strings.Fields(text) {
+			if w == term {
+				n++
+			}
+		}
+		return n
+	}
+	chunks := []rag.Chunk{
+		{ID: "x1", Root: "r", Source: "KubeJobFailed.md", Seq: 1, Title: "Zebra Job", Heading: "Diagnosis", Text: "check the quokka"},
+		{ID: "x0", Root: "r", Source: "KubeJobFailed.md", Seq: 0, Title: "Zebra Job", Heading: "Meaning", Text: "a quokka job", RunbookFor: []string{"KubeJobFailed"}},
+	}
+	text, name := FlatDocument(chunks)
+	for _, c := range []struct {
+		in         string
+		term       string
+		text, name int
+	}{
+		{"title", "zebra", 6, 2},             // title ×3 ×2
+		{"headings", "diagnosi", 3, 0},       // headings ×1.5 ×2
+		{"body, twice", "quokka", 4, 0},      // body ×1 ×2, two chunks
+		{"alert names", "kubejobfail", 8, 4}, // file name and RunbookFor, ×2 ×2
+	} {
+		if got := count(text, c.term); got != c.text {
+			t.Errorf("%s: %q %d times in the text, want %d:\n%s", c.in, c.term, got, c.text, text)
+		}
+		if got := count(name, c.term); got != c.name {
+			t.Errorf("%s: %q %d times in the name, want %d:\n%s", c.in, c.term, got, c.name, name)
+		}
+	}
+	if !strings.HasPrefix(text, "zebra") {
+		t.Errorf("fields out of order (Seq must sort the chunks): %s", text)
+	}
+	syn, err := NewSynonyms(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := FlatQuery(syn.Query("pod oom"))
+	for term, want := range map[string]int{"pod": 5, "oom": 5, "oomkil": 2, "memori": 2, "limit": 1, "out": 1} {
+		if got := count(q, term); got != want {
+			t.Errorf("query %q %d times, want %d: %s", term, got, want, q)
+		}
+	}
+	if again := FlatQuery(syn.Query("pod oom")); again != q {
+		t.Errorf("query text not deterministic: %q then %q", q, again)
+	}
+}

@@ -446,9 +446,9 @@ func (e *HashEmbedder) Embed(_ context.Context, texts []string) ([][]float32, er
 	return out, nil
 }
 
-// OneHitPerSource: the retriever returns each runbook once, whatever the
-// store ranks (runbooks or chunks), for questions that match several
-// sections of one runbook.
+// OneHitPerSource: the store's search and the retriever (what `medic kb
+// search`, runbook_enricher and the prompt use) return each runbook once,
+// for questions that match several sections of one runbook.
 func OneHitPerSource(t *testing.T, s rag.Store) {
 	defer s.Close()
 	ctx := context.Background()
@@ -461,6 +461,14 @@ func OneHitPerSource(t *testing.T, s rag.Store) {
 		"KubePodCrashLooping diagnosis check pod events describe",
 		"alertmanager notifications failing",
 	} {
+		seen := map[string]bool{}
+		for _, h := range search(t, s, rag.Query{Text: q, TopK: 10}) {
+			k := h.Root + ":" + h.Source
+			if seen[k] {
+				t.Errorf("store search %q: %s twice", q, k)
+			}
+			seen[k] = true
+		}
 		for _, perSource := range []int{0, 1, 3} {
 			hits, err := r.Search(ctx, q, 10, perSource)
 			if err != nil {

@@ -64,21 +64,10 @@ func InNamespace() bool { return os.Getenv(netnsEnv) == "1" }
 // in a new network namespace with loopback up, and returns its exit code.
 // It returns an error when namespaces are not available.
 func ReexecInNamespace() (int, error) {
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		return 0, fmt.Errorf("unshare not found: %w", err)
-	}
-	if out, err := exec.Command(unshare, "-n", "true").CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("unshare -n is not permitted here (%v: %s)", err, bytes.TrimSpace(out))
-	}
-	self, err := os.Executable()
+	cmd, err := CommandInNamespace(os.Args[1:]...)
 	if err != nil {
 		return 0, err
 	}
-	script := `ip link set lo up 2>/dev/null || true; exec "$0" "$@"`
-	args := append([]string{"-n", "sh", "-c", script, self}, os.Args[1:]...)
-	cmd := exec.Command(unshare, args...)
-	cmd.Env = append(os.Environ(), netnsEnv+"=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	err = cmd.Run()
 	var exit *exec.ExitError
@@ -89,6 +78,28 @@ func ReexecInNamespace() (int, error) {
 		return 0, err
 	}
 	return 0, nil
+}
+
+// CommandInNamespace returns a command that runs this executable with args
+// in a new network namespace with loopback up, InNamespace true there; the
+// caller sets its input and outputs. It returns an error when namespaces
+// are not available.
+func CommandInNamespace(args ...string) (*exec.Cmd, error) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		return nil, fmt.Errorf("unshare not found: %w", err)
+	}
+	if out, err := exec.Command(unshare, "-n", "true").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("unshare -n is not permitted here (%v: %s)", err, bytes.TrimSpace(out))
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	script := `ip link set lo up 2>/dev/null || true; exec "$0" "$@"`
+	cmd := exec.Command(unshare, append([]string{"-n", "sh", "-c", script, self}, args...)...)
+	cmd.Env = append(os.Environ(), netnsEnv+"=1")
+	return cmd, nil
 }
 
 // Server is a running Weaviate.

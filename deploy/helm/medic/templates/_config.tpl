@@ -116,6 +116,9 @@ knowledge_base:
   dir: {{ $dataDir }}/kb
   default_runbooks: {{ .Values.knowledgeBase.defaultRunbooks }}
   sources: {{ .Values.knowledgeBase.sources | default list | toJson }}
+  {{- with .Values.knowledgeBase.synonyms }}
+  synonyms: {{ toJson . }}
+  {{- end }}
   {{- if eq .Values.knowledgeBase.store "weaviate" }}
   weaviate:
     url: {{ .Values.knowledgeBase.weaviate.url | quote }}
