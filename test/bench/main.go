@@ -59,6 +59,8 @@ type options struct {
 	skipJS       bool
 	waitQuiet    time.Duration
 	env          envFlag
+	profile      string
+	profileFor   time.Duration
 }
 
 // envFlag collects -env KEY=VALUE flags for medic's environment.
@@ -103,6 +105,8 @@ func main() {
 	flag.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "throughput phase: how long to wait for every finding to reach the file")
 	flag.DurationVar(&o.lossTimeout, "loss-timeout", 30*time.Second, "latency phase: an accepted alert whose line is not in the file this long after the last send is lost")
 	flag.DurationVar(&o.waitQuiet, "wait-quiet", 0, "before starting, wait up to this long for a 2-second window in which other processes use less than a quarter of a core (0: do not wait)")
+	flag.StringVar(&o.profile, "profile", "", "write CPU and heap profiles of medic to this folder (http.pprof on): the throughput phase's CPU (-profile-seconds from the first request) and the live heap after it drained")
+	flag.DurationVar(&o.profileFor, "profile-seconds", 10*time.Second, "length of the throughput phase's CPU profile")
 	flag.Var(&o.env, "env", "KEY=VALUE added to medic's environment, repeatable (e.g. -env GODEBUG=gctrace=1 -keep; MEDIC_* variables of the caller are not passed on)")
 	flag.Parse()
 	if err := validate(&o); err != nil {
@@ -254,6 +258,13 @@ func run(o *options) (*results, error) {
 		}
 		sum := summarizeJS(runs)
 		res.RawJS = &sum
+	}
+
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o750); err != nil {
+			return nil, err
+		}
+		o.env = append(o.env, "MEDIC_HTTP_PPROF=true")
 	}
 
 	// Throughput on a fresh medic.
