@@ -242,6 +242,7 @@ func runThroughput(m *medicProc, gen *alertGen, o *options) (throughputResult, e
 	cpu1 := takeCPU(m.pid())
 	r.CPUIntake = cpuBetween(cpu0, cpu1, runtime.NumCPU())
 	r.RSSPeakIntake = sampleNow(sampler, m.pid())
+	prof.heap("heap-after-intake.pprof")
 
 	accepted := make(map[int]bool, o.alerts)
 	var latOK []time.Duration
