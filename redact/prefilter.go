@@ -19,6 +19,12 @@ type prefilter struct {
 	// first maps a byte to the literals that may start there: a fold
 	// literal under both cases of its first letter.
 	first [256][]literal
+	// bigram holds the first two bytes, in lower case, of every literal
+	// longer than one byte: most positions whose byte may start a literal
+	// ("a", "s", "p" are common) are passed over on this test alone.
+	bigram [1 << 16 / 64]uint64
+	// single marks the bytes that are a literal by themselves ("@").
+	single [256]bool
 	// needed is every rule bit that has need literals.
 	needed uint64
 }
@@ -49,6 +55,12 @@ func newPrefilter(rs []rule) *prefilter {
 	allBits := map[string]uint64{}
 	add := func(l literal) {
 		c := l.s[0]
+		if len(l.s) == 1 {
+			p.single[c] = true
+		} else {
+			k := bigramOf(c, l.s[1])
+			p.bigram[k/64] |= 1 << (k % 64)
+		}
 		p.first[c] = append(p.first[c], l)
 		if l.fold {
 			if u := upperASCII(c); u != c {
@@ -94,9 +106,18 @@ func (p *prefilter) scan(text string) scanResult {
 	}
 	var r scanResult
 	for i := 0; i < len(t); i++ {
-		cands := p.first[t[i]]
+		c := t[i]
+		cands := p.first[c]
 		if len(cands) == 0 {
 			continue
+		}
+		if !p.single[c] {
+			if i+1 == len(t) {
+				break // every other literal is longer than the rest
+			}
+			if k := bigramOf(c, t[i+1]); p.bigram[k/64]&(1<<(k%64)) == 0 {
+				continue
+			}
 		}
 		rest := t[i:]
 		for j := range cands {
@@ -115,6 +136,19 @@ func (p *prefilter) scan(text string) scanResult {
 		}
 	}
 	return r
+}
+
+// bigramOf numbers two bytes after ASCII lower-casing, as the bigram set
+// does for every literal (fold or not: a superset is enough).
+func bigramOf(a, b byte) uint {
+	return uint(lowerASCII(a))<<8 | uint(lowerASCII(b))
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 func upperASCII(c byte) byte {

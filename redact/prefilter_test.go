@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -55,4 +56,38 @@ func FuzzPrefilter(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Texts made of pieces of the rules' own literals and matches, in random
+// case, cut anywhere: the fuzzer's job in a second, every test run.
+func TestPrefilterRandomTexts(t *testing.T) {
+	t.Parallel()
+	r := Default()
+	var pieces []string
+	for _, rl := range r.rules {
+		pieces = append(pieces, rl.need...)
+		pieces = append(pieces, rl.all...)
+	}
+	pieces = append(pieces, " ", "=", ":", "\n", "\"", "abcdefgh12345678", "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345678", "\u212A", "\u017F", "é", "-", "_", "/")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		var b strings.Builder
+		for range 1 + rng.IntN(8) {
+			p := pieces[rng.IntN(len(pieces))]
+			if rng.IntN(3) == 0 {
+				p = strings.ToUpper(p)
+			}
+			if rng.IntN(4) == 0 && len(p) > 1 {
+				p = p[rng.IntN(len(p)):]
+			}
+			b.WriteString(p)
+		}
+		s := b.String()
+		seen := r.pre.scan(s)
+		for i := range r.rules {
+			if rl := &r.rules[i]; rl.re.MatchString(s) && !seen.allows(rl) {
+				t.Fatalf("rule %q matches %q but its prefilter skips it", rl.name, s)
+			}
+		}
+	}
 }
