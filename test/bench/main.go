@@ -67,6 +67,7 @@ type options struct {
 	stormLimitMiB   int
 	stormGoMemLimit string
 	stormSettle     time.Duration
+	stormCgroup     bool
 }
 
 // envFlag collects -env KEY=VALUE flags for medic's environment.
@@ -117,6 +118,7 @@ func main() {
 	flag.IntVar(&o.stormAlerts, "storm-alerts", 0, "storm phase: alerts to post (0: as -alerts)")
 	flag.IntVar(&o.stormLimitMiB, "storm-limit-mib", 256, "storm phase: the pod's memory limit in MiB (the Helm chart's resources.limits.memory)")
 	flag.StringVar(&o.stormGoMemLimit, "storm-gomemlimit", "", "storm phase: GOMEMLIMIT for medic (empty: medic derives it from the cgroup's limit, as in the chart: 192 MiB of 256; without a cgroup, the same figure is set)")
+	flag.BoolVar(&o.stormCgroup, "storm-cgroup", true, "storm phase: run medic in a memory cgroup when one can be made (false: GOMEMLIMIT and the RSS watchdog alone)")
 	flag.DurationVar(&o.stormSettle, "storm-settle", 20*time.Second, "storm phase: how long after the burst drained the live heap and RSS are read again")
 	flag.Var(&o.env, "env", "KEY=VALUE added to medic's environment, repeatable (e.g. -env GODEBUG=gctrace=1 -keep; MEDIC_* variables of the caller are not passed on)")
 	flag.Parse()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -56,6 +57,10 @@ func runStorm(bin, dir string, gen *alertGen, o *options, unlimited *throughputR
 	r := &stormResult{LimitBytes: limit}
 	env := append([]string(nil), o.env...)
 	cg, err := newMemCgroup(limit)
+	if err == nil && !o.stormCgroup {
+		cg.remove()
+		cg, err = nil, errors.New("-storm-cgroup=false")
+	}
 	if err != nil {
 		logf("storm: no memory cgroup (%v); GOMEMLIMIT and a watchdog stand in for the pod's limit", err)
 		cg = nil
@@ -225,6 +230,9 @@ func printIssueTable(w io.Writer, r *results, o *options) {
 	if s := r.Storm; s != nil {
 		st := &s.Throughput
 		gml := s.GoMemLimit
+		if n, err := strconv.ParseInt(gml, 10, 64); err == nil {
+			gml = fmtMiB(n)
+		}
 		if gml == "" {
 			gml = fmt.Sprintf("from the cgroup (%s)", fmtMiB(int64(memtrim.GoLimit(uint64(s.LimitBytes)))))
 		}
