@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -26,11 +27,15 @@ func TestPrefilterNeverSkipsAMatch(t *testing.T) {
 		"DB_PASSWORD=hunter22", "Api-Key: 123456", "APIKEY=abcdef", "client_secret: 'xyz123'",
 		"Access_Key = foo-bar", "PRIVATE_KEY=foo123", "credentials: abc123", "X-Auth-Token: tok123",
 		"nothing to see here", "replicas: 3", "Kube pod crash looping",
+		// Unicode case folding: (?i) equates the Kelvin sign with k and the
+		// long s with s.
+		"ACCOUNT\u212AEY=abc123", "pa\u017Fsword: hunter22", "Bearer \u00e9t\u00e9-abcdefghijk",
 	}
-	for _, rl := range compiledBuiltins {
-		for _, s := range samples {
-			lower := func() string { return strings.ToLower(s) }
-			if rl.re.MatchString(s) && !rl.mayMatch(s, lower) {
+	r := Default()
+	for _, s := range samples {
+		seen := r.pre.scan(s)
+		for i := range r.rules {
+			if rl := &r.rules[i]; rl.re.MatchString(s) && !seen.allows(rl) {
 				t.Errorf("rule %q matches %q but its prefilter %v skips it", rl.name, s, rl.need)
 			}
 		}
@@ -39,14 +44,50 @@ func TestPrefilterNeverSkipsAMatch(t *testing.T) {
 
 // FuzzPrefilter holds the prefilter to the expressions on any text.
 func FuzzPrefilter(f *testing.F) {
-	for _, s := range []string{"Bearer abcdefghij", "pwd=secret1", "x://a:b@c", "TOKEN: abc"} {
+	for _, s := range []string{"Bearer abcdefghij", "pwd=secret1", "x://a:b@c", "TOKEN: abc", "to\u212Aen=abcd"} {
 		f.Add(s)
 	}
+	r := Default()
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, rl := range compiledBuiltins {
-			if rl.re.MatchString(s) && !rl.mayMatch(s, func() string { return strings.ToLower(s) }) {
+		seen := r.pre.scan(s)
+		for i := range r.rules {
+			if rl := &r.rules[i]; rl.re.MatchString(s) && !seen.allows(rl) {
 				t.Fatalf("rule %q matches %q but its prefilter skips it", rl.name, s)
 			}
 		}
 	})
+}
+
+// Texts made of pieces of the rules' own literals and matches, in random
+// case, cut anywhere: the fuzzer's job in a second, every test run.
+func TestPrefilterRandomTexts(t *testing.T) {
+	t.Parallel()
+	r := Default()
+	var pieces []string
+	for _, rl := range r.rules {
+		pieces = append(pieces, rl.need...)
+		pieces = append(pieces, rl.all...)
+	}
+	pieces = append(pieces, " ", "=", ":", "\n", "\"", "abcdefgh12345678", "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345678", "\u212A", "\u017F", "é", "-", "_", "/")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		var b strings.Builder
+		for range 1 + rng.IntN(8) {
+			p := pieces[rng.IntN(len(pieces))]
+			if rng.IntN(3) == 0 {
+				p = strings.ToUpper(p)
+			}
+			if rng.IntN(4) == 0 && len(p) > 1 {
+				p = p[rng.IntN(len(p)):]
+			}
+			b.WriteString(p)
+		}
+		s := b.String()
+		seen := r.pre.scan(s)
+		for i := range r.rules {
+			if rl := &r.rules[i]; rl.re.MatchString(s) && !seen.allows(rl) {
+				t.Fatalf("rule %q matches %q but its prefilter skips it", rl.name, s)
+			}
+		}
+	}
 }

@@ -54,6 +54,7 @@ type Options struct {
 // Redactor removes secrets from text, JSON and findings.
 type Redactor struct {
 	rules    []rule
+	pre      *prefilter
 	envAllow map[string]bool
 }
 
@@ -63,6 +64,9 @@ type rule struct {
 	need []string // literals one of which a match needs; none: always run re
 	fold bool     // need is lower case, compared with the text in lower case
 	all  []string // literals every match holds
+	// needBit and allBits are the rule's bits in the prefilter's scan
+	// (newPrefilter).
+	needBit, allBits uint64
 }
 
 // builtinRules cover what logs, events and annotations leak most: bearer and
@@ -85,7 +89,7 @@ var builtinRules = []struct {
 	{"connection string", `(?i)\b[a-z][a-z0-9+.\-]{1,30}://[^\s:/@"'<>]*:([^\s@/"'<>]+)@`, []string{"://"}, false, []string{"@"}},
 	{"jwt", `\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}`, []string{"eyJ"}, false, nil},
 	{"aws access key", `\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b`, []string{"AKIA", "ASIA", "AGPA", "AIDA", "AROA"}, false, nil},
-	{"github token", `\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})\b`, []string{"gh", "github_pat_"}, false, nil},
+	{"github token", `\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})\b`, []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"}, false, nil},
 	{"gitlab token", `\bglpat-[A-Za-z0-9_\-]{20,}\b`, []string{"glpat-"}, false, nil},
 	{"slack token", `\bxox[abprs]-[A-Za-z0-9\-]{10,}\b`, []string{"xox"}, false, nil},
 	{"slack webhook", `https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]+`, []string{"hooks.slack.com"}, false, nil},
@@ -107,30 +111,6 @@ var compiledBuiltins = func() []rule {
 	return rs
 }()
 
-// mayMatch reports whether text holds one of rl's required literals (lower
-// is text in lower case, computed once per text by the caller). A rule
-// without literals (an operator's pattern) always may.
-func (rl rule) mayMatch(text string, lower func() string) bool {
-	for _, a := range rl.all {
-		if !strings.Contains(text, a) {
-			return false
-		}
-	}
-	if len(rl.need) == 0 {
-		return true
-	}
-	t := text
-	if rl.fold {
-		t = lower()
-	}
-	for _, n := range rl.need {
-		if strings.Contains(t, n) {
-			return true
-		}
-	}
-	return false
-}
-
 // New builds the built-in rules plus o's.
 func New(o Options) (*Redactor, error) {
 	r := &Redactor{rules: slices.Clone(compiledBuiltins), envAllow: map[string]bool{}}
@@ -141,6 +121,7 @@ func New(o Options) (*Redactor, error) {
 		}
 		r.rules = append(r.rules, rule{name: KindCustom, re: re})
 	}
+	r.pre = newPrefilter(r.rules)
 	allow := o.EnvAllow
 	if allow == nil {
 		allow = DefaultEnvAllow
@@ -220,23 +201,12 @@ func (r *Redactor) redact(text string, found Redaction) string {
 	if text == "" {
 		return text
 	}
-	if strings.Contains(text, "value") { // both env forms need it ("value:", "\"value\"")
-		text = r.redactEnvText(text, found)
-	}
+	text = r.redactEnvText(text, found)
 	text = redactLastAppliedText(text, found)
-	lowered, lowerOf := false, ""
-	lower := func() string {
-		if !lowered {
-			lowerOf, lowered = strings.ToLower(text), true
-		}
-		return lowerOf
-	}
-	for _, rl := range r.rules {
-		if !rl.mayMatch(text, lower) {
-			continue
-		}
-		if next := replace(rl, text, found); next != text {
-			text, lowered = next, false
+	seen := r.pre.scan(text)
+	for i := range r.rules {
+		if rl := &r.rules[i]; seen.allows(rl) {
+			text = replace(rl, text, found)
 		}
 	}
 	return text
@@ -256,7 +226,7 @@ func isMask(secret string) bool {
 		strings.EqualFold(secret, "bearer") || strings.EqualFold(secret, "basic")
 }
 
-func replace(rl rule, text string, found Redaction) string {
+func replace(rl *rule, text string, found Redaction) string {
 	locs := rl.re.FindAllStringSubmatchIndex(text, -1)
 	if len(locs) == 0 {
 		return text
@@ -287,9 +257,22 @@ var (
 	envJSON = regexp.MustCompile(`"name"\s*:\s*"([A-Za-z_][A-Za-z0-9_.\-]*)"\s*,\s*"value"\s*:\s*"((?:[^"\\]|\\.)*)"`)
 )
 
+// envForms are the two expressions with the literals each needs: most
+// texts (an alert's "{{ $value }}" included) skip both.
+var envForms = []struct {
+	re         *regexp.Regexp
+	name, vals string
+}{
+	{envYAML, "name:", "value:"},
+	{envJSON, `"name"`, `"value"`},
+}
+
 func (r *Redactor) redactEnvText(text string, found Redaction) string {
-	for _, re := range []*regexp.Regexp{envYAML, envJSON} {
-		locs := re.FindAllStringSubmatchIndex(text, -1)
+	for _, form := range envForms {
+		if !strings.Contains(text, form.vals) || !strings.Contains(text, form.name) {
+			continue
+		}
+		locs := form.re.FindAllStringSubmatchIndex(text, -1)
 		if len(locs) == 0 {
 			continue
 		}

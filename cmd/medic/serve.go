@@ -5,14 +5,37 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/cobra"
 
 	"github.com/medichq/medic/internal/app"
+	"github.com/medichq/medic/internal/memtrim"
 	"github.com/medichq/medic/internal/version"
 )
+
+// After a burst: medic checks every idleCheck whether it allocated at least
+// burstBytes since its last release and then less than quietBytes in each
+// check for idleFor (an idle pod's probes and scrapes allocate about 100 KB
+// a second; JetStream keeps a block's cache 10 s after its last use).
+const (
+	idleCheck  = 2 * time.Second
+	idleFor    = 12 * time.Second
+	burstBytes = 256 << 20
+	quietBytes = 4 << 20
+)
+
+// containerGoLimit is the Go memory limit for the cgroup medic runs in.
+func containerGoLimit() (uint64, error) {
+	limit, err := memlimit.FromCgroup()
+	if err != nil {
+		return 0, err
+	}
+	return memtrim.GoLimit(limit), nil
+}
 
 func newServeCmd() *cobra.Command {
 	var configFlag string
@@ -36,11 +59,12 @@ stdout and ./data/findings.jsonl. SIGHUP reloads the playbooks.`,
 				path = "(defaults)"
 			}
 			logger.Info("starting", "version", version.String(), "config", path)
-			// In a container, keep the Go heap under the cgroup's memory limit
-			// (90% of it) so a burst that JetStream's file-store caches and the
-			// GC's headroom would push over the limit makes the GC work harder
-			// instead of getting medic OOM-killed. GOMEMLIMIT, when set, wins.
-			if limit, err := memlimit.SetGoMemLimitWithOpts(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup)); err == nil && limit > 0 {
+			// In a container, keep the Go heap under the cgroup's memory limit,
+			// with room left for the binary's pages (memtrim.GoLimit), so a
+			// burst that JetStream's file-store caches and the GC's headroom
+			// would push over the limit makes the GC work harder instead of
+			// getting medic OOM-killed. GOMEMLIMIT, when set, wins.
+			if limit, err := memlimit.SetGoMemLimitWithOpts(memlimit.WithRatio(1), memlimit.WithProvider(containerGoLimit)); err == nil && limit > 0 {
 				logger.Info("Go memory limit set from the cgroup", "gomemlimit_bytes", limit)
 			}
 
@@ -52,6 +76,20 @@ stdout and ./data/findings.jsonl. SIGHUP reloads the playbooks.`,
 			if err := a.Start(ctx); err != nil {
 				_ = a.Shutdown(context.Background())
 				return err
+			}
+
+			if cfg.Memory.ReleaseAfterStart {
+				// After a burst, give back what it used once medic is idle
+				// again, rather than keep the pod's memory at its peak.
+				go memtrim.WhenIdle(ctx, idleCheck, idleFor, burstBytes, quietBytes, func() {
+					runtime.GC() // with Release's, empties the pools of JetStream's block buffers
+					res, err := memtrim.Release()
+					if err != nil {
+						logger.Warn("could not release all of a burst's memory", "err", err)
+					}
+					logger.Info("idle after a burst: released its memory",
+						"rss_before_bytes", res.RSSBefore, "rss_after_bytes", res.RSSAfter)
+				})
 			}
 
 			hup := make(chan os.Signal, 1)

@@ -219,6 +219,11 @@ func runThroughput(m *medicProc, gen *alertGen, o *options) (throughputResult, e
 
 	flushDirtyPages()
 	logf("posting %d requests (%.1f MiB) from %d clients", len(reqs), float64(total)/(1<<20), o.clients)
+	var prof *profiler
+	if o.profile != "" {
+		prof = &profiler{dir: o.profile, base: m.base}
+	}
+	waitProfile := prof.cpu("cpu-throughput.pprof", o.profileFor)
 	sampler := sampleRSS(m.pid(), 100*time.Millisecond)
 	cpu0 := takeCPU(m.pid())
 	start := time.Now()
@@ -237,6 +242,7 @@ func runThroughput(m *medicProc, gen *alertGen, o *options) (throughputResult, e
 	cpu1 := takeCPU(m.pid())
 	r.CPUIntake = cpuBetween(cpu0, cpu1, runtime.NumCPU())
 	r.RSSPeakIntake = sampleNow(sampler, m.pid())
+	prof.heap("heap-after-intake.pprof")
 
 	accepted := make(map[int]bool, o.alerts)
 	var latOK []time.Duration
@@ -279,6 +285,8 @@ func runThroughput(m *medicProc, gen *alertGen, o *options) (throughputResult, e
 	r.RSSPeak, _ = sampler.stop()
 	r.RSSHighWater = procStatus(m.pid(), "VmHWM")["VmHWM"]
 	r.GoMem = m.goMemStats()
+	waitProfile()
+	prof.heap("heap-after-drain.pprof")
 	r.DrainComplete = lines >= r.Accepted
 	if !lastLine.IsZero() {
 		r.DrainSeconds = lastLine.Sub(start).Seconds()

@@ -59,6 +59,15 @@ type options struct {
 	skipJS       bool
 	waitQuiet    time.Duration
 	env          envFlag
+	profile      string
+	profileFor   time.Duration
+	// The storm-in-a-pod phase (storm.go).
+	storm           bool
+	stormAlerts     int
+	stormLimitMiB   int
+	stormGoMemLimit string
+	stormSettle     time.Duration
+	stormCgroup     bool
 }
 
 // envFlag collects -env KEY=VALUE flags for medic's environment.
@@ -103,6 +112,14 @@ func main() {
 	flag.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "throughput phase: how long to wait for every finding to reach the file")
 	flag.DurationVar(&o.lossTimeout, "loss-timeout", 30*time.Second, "latency phase: an accepted alert whose line is not in the file this long after the last send is lost")
 	flag.DurationVar(&o.waitQuiet, "wait-quiet", 0, "before starting, wait up to this long for a 2-second window in which other processes use less than a quarter of a core (0: do not wait)")
+	flag.StringVar(&o.profile, "profile", "", "write CPU and heap profiles of medic to this folder (http.pprof on): the throughput phase's CPU (-profile-seconds from the first request) and the live heap after it drained")
+	flag.DurationVar(&o.profileFor, "profile-seconds", 10*time.Second, "length of the throughput phase's CPU profile")
+	flag.BoolVar(&o.storm, "storm", true, "run the storm-in-a-pod phase: the throughput burst again on a fresh medic under a memory limit (a cgroup when one can be made, else GOMEMLIMIT and an RSS watchdog)")
+	flag.IntVar(&o.stormAlerts, "storm-alerts", 0, "storm phase: alerts to post (0: as -alerts)")
+	flag.IntVar(&o.stormLimitMiB, "storm-limit-mib", 256, "storm phase: the pod's memory limit in MiB (the Helm chart's resources.limits.memory)")
+	flag.StringVar(&o.stormGoMemLimit, "storm-gomemlimit", "", "storm phase: GOMEMLIMIT for medic (empty: medic derives it from the cgroup's limit, as in the chart: 192 MiB of 256; without a cgroup, the same figure is set)")
+	flag.BoolVar(&o.stormCgroup, "storm-cgroup", true, "storm phase: run medic in a memory cgroup when one can be made (false: GOMEMLIMIT and the RSS watchdog alone)")
+	flag.DurationVar(&o.stormSettle, "storm-settle", 20*time.Second, "storm phase: how long after the burst drained the live heap and RSS are read again")
 	flag.Var(&o.env, "env", "KEY=VALUE added to medic's environment, repeatable (e.g. -env GODEBUG=gctrace=1 -keep; MEDIC_* variables of the caller are not passed on)")
 	flag.Parse()
 	if err := validate(&o); err != nil {
@@ -114,12 +131,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
-	if lost := res.Throughput.Lost + res.Latency.Lost; lost > 0 {
+	if lost := res.lost(); lost > 0 {
 		fmt.Fprintf(os.Stderr, "bench: %d accepted alerts never reached the findings file\n", lost)
 		os.Exit(1)
 	}
 	if !res.Throughput.DrainComplete {
 		fmt.Fprintln(os.Stderr, "bench: the throughput phase did not drain")
+		os.Exit(1)
+	}
+	if res.Storm != nil && !res.Storm.Pass {
+		fmt.Fprintln(os.Stderr, "bench: the storm-in-a-pod phase failed (see its lines in the table)")
 		os.Exit(1)
 	}
 }
@@ -134,6 +155,11 @@ func validate(o *options) error {
 		return errors.New("-js-msgs and -js-runs must be at least 1")
 	case o.poll <= 0:
 		return errors.New("-poll must be positive")
+	case o.stormAlerts < 0 || o.stormLimitMiB < 1:
+		return errors.New("-storm-alerts must not be negative, -storm-limit-mib must be positive")
+	}
+	if o.stormAlerts == 0 {
+		o.stormAlerts = o.alerts
 	}
 	return nil
 }
@@ -166,6 +192,8 @@ type results struct {
 	Latency       latencyResult    `json:"latency"`
 	MedicLogged   int              `json:"medic_warnings_logged"`
 	OtherCPU      float64          `json:"max_other_processes_cores"`
+	Storm         *stormResult     `json:"storm_in_a_pod,omitempty"`
+	LoadAvg       string           `json:"load_average_at_start"`
 	Targets       targets          `json:"targets"`
 	WallSeconds   float64          `json:"wall_seconds"`
 }
@@ -219,6 +247,7 @@ func run(o *options) (*results, error) {
 		GoVersion: runtime.Version(),
 		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
 		CPUs:      runtime.NumCPU(),
+		LoadAvg:   loadAvg(),
 	}
 	if o.medic == "" {
 		res.Commit = gitDescribe(root)
@@ -256,8 +285,15 @@ func run(o *options) (*results, error) {
 		res.RawJS = &sum
 	}
 
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o750); err != nil {
+			return nil, err
+		}
+		o.env = append(o.env, "MEDIC_HTTP_PPROF=true")
+	}
+
 	// Throughput on a fresh medic.
-	m, err := startMedic(bin, filepath.Join(tmp, "throughput"), o.env)
+	m, err := startMedic(bin, filepath.Join(tmp, "throughput"), o.env, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -288,9 +324,15 @@ func run(o *options) (*results, error) {
 		return nil, err
 	}
 
+	if o.storm {
+		if res.Storm, err = runStorm(bin, tmp, gen, o, &res.Throughput); err != nil {
+			return nil, fmt.Errorf("storm-in-a-pod phase: %w", err)
+		}
+	}
+
 	// Latency on another fresh medic, so the first phase's backlog and
 	// stream contents do not weigh on it.
-	m, err = startMedic(bin, filepath.Join(tmp, "latency"), o.env)
+	m, err = startMedic(bin, filepath.Join(tmp, "latency"), o.env, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -327,6 +369,7 @@ func run(o *options) (*results, error) {
 	res.WallSeconds = time.Since(began).Seconds()
 
 	printTable(os.Stdout, res, o)
+	printIssueTable(os.Stdout, res, o)
 	if o.out != "-" {
 		if err := writeJSON(o.out, res); err != nil {
 			return res, err
@@ -376,6 +419,20 @@ func stopQuietly(m *medicProc) {
 	if m.running() {
 		_ = m.stop(10 * time.Second)
 	}
+}
+
+// loadAvg is /proc/loadavg's first three figures: how busy the machine
+// was when the run began.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func gitDescribe(root string) string {

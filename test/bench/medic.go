@@ -75,7 +75,9 @@ func freePort() (int, error) {
 
 // startMedic writes a configuration under dir and starts medic with it:
 // embedded JetStream under dir/data, built-in playbooks only, one file sink.
-func startMedic(bin, dir string, env []string) (*medicProc, error) {
+// With cg, medic runs inside that memory cgroup from its first
+// instruction (a shell joins it, then execs medic).
+func startMedic(bin, dir string, env []string, cg *memCgroup) (*medicProc, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
@@ -109,6 +111,9 @@ playbooks:
 		return nil, err
 	}
 	m.cmd = exec.Command(bin, "serve", "--config", confPath)
+	if cg != nil {
+		m.cmd = exec.Command("/bin/sh", "-c", `echo $$ > "$0" && exec "$@"`, cg.procsFile(), bin, "serve", "--config", confPath)
+	}
 	m.cmd.Dir = dir
 	m.cmd.Stdout, m.cmd.Stderr = m.logFile, m.logFile
 	m.cmd.Env = append(cleanEnv(), env...)

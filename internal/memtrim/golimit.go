@@ -1,0 +1,19 @@
+package memtrim
+
+// fileHeadroom is what the Go memory limit leaves under a container's limit
+// for memory the Go runtime does not count: the pages of medic's binary
+// that serving a burst touches (36 MiB measured in the storm benchmark,
+// file-backed and charged to the container) and the kernel's own.
+const fileHeadroom = 64 << 20
+
+// GoLimit is the Go memory limit (GOMEMLIMIT) for a container whose memory
+// limit is container bytes: 90% of it, but at least fileHeadroom below it,
+// and never under half of it (nor over half, for a container smaller than
+// the headroom). With the chart's 256 MiB that is 192 MiB;
+// 90% (230 MiB) plus the binary's pages under load went past the limit.
+func GoLimit(container uint64) uint64 {
+	if container <= fileHeadroom {
+		return container / 2
+	}
+	return max(min(container/10*9, container-fileHeadroom), container/2)
+}
