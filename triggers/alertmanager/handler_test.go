@@ -324,7 +324,8 @@ func TestHandlerBusUnavailable(t *testing.T) {
 		reason     string
 		retryAfter string
 	}{
-		{"no responders", errors.New("nats: no responders available for request"), ReasonBusUnavailable, ""},
+		// Any other refusal: the sender is told to come back soon.
+		{"no responders", errors.New("nats: no responders available for request"), ReasonBusUnavailable, "2"},
 		// The stream refused the events (DiscardNew at bus.max_bytes):
 		// the sender is told when to come back, and nothing was dropped.
 		{"stream full", fmt.Errorf("store 1f3a: %w: jetstream error 503 (10077): maximum bytes exceeded", triggers.ErrStreamFull), ReasonStreamFull, "5"},

@@ -28,6 +28,12 @@ const DefaultMaxBodyBytes int64 = 4 << 20
 // still news.
 const StreamFullRetryAfter = 5
 
+// BusUnavailableRetryAfter is the Retry-After, in seconds, of the 503
+// answered when the bus cannot store for another reason (no answer,
+// reconnecting, a store being re-created): the healer looks again every
+// second, so a retry soon after usually finds it ready.
+const BusUnavailableRetryAfter = 2
+
 // Auth is the credential check shared by the intake endpoints.
 type Auth = httpauth.Auth
 
@@ -222,7 +228,8 @@ func (in *Intake) serve(w http.ResponseWriter, r *http.Request) int {
 		}
 		if err != nil {
 			log.Error("cannot store events; answering 503 so the sender retries",
-				"events", len(events), "error", err)
+				"events", len(events), "retry_after_s", BusUnavailableRetryAfter, "error", err)
+			w.Header().Set("Retry-After", strconv.Itoa(BusUnavailableRetryAfter))
 			return in.reject(w, log, http.StatusServiceUnavailable, ReasonBusUnavailable,
 				"the event bus cannot store events right now; retry later")
 		}
