@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/agent"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/knowledge"
 	"github.com/medichq/medic/rag"
@@ -34,6 +35,12 @@ type Knowledge struct {
 	Service  *rag.Service
 	Embedder rag.Embedder // nil without an embedding model
 	Redactor *rag.Redactor
+	// Answerer is what every AI feature calls: the investigation (package
+	// agent) once Investigate was called with the actions' environment,
+	// else Service.
+	Answerer rag.Answerer
+
+	client *llm.Client // nil without a model
 
 	cfg    config.Config
 	logger *slog.Logger
@@ -102,7 +109,7 @@ func OpenKnowledge(ctx context.Context, cfg config.Config, js jetstream.JetStrea
 // answers cite nothing).
 func newKnowledge(ctx context.Context, cfg config.Config, store rag.Store, client *llm.Client, red *rag.Redactor,
 	js jetstream.JetStream, logger *slog.Logger) (*Knowledge, error) {
-	k := &Knowledge{Store: store, Redactor: red, cfg: cfg, logger: logger}
+	k := &Knowledge{Store: store, Redactor: red, cfg: cfg, logger: logger, client: client}
 	if client != nil && cfg.AI.EmbeddingModel != "" {
 		k.Embedder = client
 	}
@@ -128,7 +135,45 @@ func newKnowledge(ctx context.Context, cfg config.Config, store rag.Store, clien
 			k.Service.Cache = cache
 		}
 	}
+	k.Answerer = k.Service
 	return k, nil
+}
+
+// Investigate makes the answers investigations: with a chat model and
+// ai.agent.enabled, Answerer becomes the tool-calling loop over env's
+// clients and the knowledge base (the one-shot Service answers for models
+// without tool calling). It returns the Answerer.
+func (k *Knowledge) Investigate(env *actions.Env) rag.Answerer {
+	ai := k.cfg.AI
+	if k.client == nil || ai.ChatModel == "" || !ai.Agent.Enabled {
+		return k.Answerer
+	}
+	k.Answerer = &agent.Investigator{
+		Model:     chatTools{k.client},
+		ModelName: ai.ChatModel,
+		OneShot:   k.Service,
+		Toolbox: agent.Toolbox{
+			Env: env, KB: k.Retriever, TopK: k.cfg.KnowledgeBase.TopK,
+			Policy: agent.NamespacePolicy{Allow: ai.Agent.Namespaces.Allow, Deny: ai.Agent.Namespaces.Deny},
+		},
+		Redactor: k.Redactor,
+		Limits: agent.Limits{
+			MaxSteps: ai.Agent.MaxSteps, MaxToolOutput: ai.Agent.MaxToolOutput,
+			MaxTokens: ai.Agent.MaxTotalTokens, Timeout: ai.Agent.Timeout,
+		},
+		Language:  ai.Language,
+		MaxTokens: ai.MaxTokens,
+		Logger:    k.logger,
+	}
+	return k.Answerer
+}
+
+// chatTools gives each request its own immutable client when it names
+// another model, as chatModels does.
+type chatTools struct{ c *llm.Client }
+
+func (m chatTools) CompleteTools(ctx context.Context, req llm.ToolRequest) (llm.ToolResponse, error) {
+	return m.c.WithChatModel(req.Model).CompleteTools(ctx, req)
 }
 
 // chatModels gives each request its own immutable client when it names
@@ -334,7 +379,7 @@ func (a *App) attachKnowledge(ctx context.Context, env *actions.Env) error {
 			k.ingestDefault(ctx) // see startKnowledge
 		}
 	}
-	env.AI = k.Service
+	env.AI = k.Investigate(env)
 	return nil
 }
 

@@ -48,8 +48,8 @@ func (a *App) initChat(ctx context.Context, deps *sinks.Deps) error {
 // before the routes are built.
 func (a *App) newChatService(ctx context.Context) error {
 	var answerer rag.Answerer
-	if a.kb != nil && a.kb.Service != nil {
-		answerer = a.kb.Service
+	if a.kb != nil && a.kb.Answerer != nil {
+		answerer = a.kb.Answerer // the investigation, or the one-shot answer
 	}
 	am := a.cfg.Alertmanager
 	var amToken func() (string, error)

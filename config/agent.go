@@ -1,0 +1,79 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"time"
+)
+
+// AgentConfig bounds the investigation: the tool-calling loop in which the
+// model asks for logs, events, status, YAML, PromQL and runbooks itself
+// (package agent). Models without tool calling answer in one shot.
+type AgentConfig struct {
+	// Enabled lets a model that supports tool calling investigate; false
+	// keeps every answer one-shot, from the evidence collected beforehand.
+	Enabled bool `yaml:"enabled"`
+	// MaxSteps is how many times the model may ask for tools before it
+	// must answer.
+	MaxSteps int `yaml:"max_steps"`
+	// MaxToolOutput is how many bytes of one tool's result reach the model
+	// (the rest is cut, with a marker).
+	MaxToolOutput int `yaml:"max_tool_output"`
+	// MaxTotalTokens bounds prompt and answer tokens over one whole
+	// investigation, as the server counts them.
+	MaxTotalTokens int `yaml:"max_total_tokens"`
+	// Timeout bounds one investigation; the model is then asked to answer
+	// from what it has.
+	Timeout time.Duration `yaml:"timeout"`
+	// Namespaces the tools may read: shell globs ("team-*"); deny wins, an
+	// empty allow list allows every namespace.
+	Namespaces NamespaceLists `yaml:"namespaces"`
+}
+
+// NamespaceLists are allow and deny lists of namespace globs.
+type NamespaceLists struct {
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
+}
+
+func defaultAgent() AgentConfig {
+	return AgentConfig{
+		Enabled:        true,
+		MaxSteps:       10,
+		MaxToolOutput:  8000,
+		MaxTotalTokens: 60000,
+		Timeout:        3 * time.Minute,
+		// Empty, not nil: the example file's [] decodes to the same.
+		Namespaces: NamespaceLists{Allow: []string{}, Deny: []string{}},
+	}
+}
+
+// languageRE is a BCP 47-like tag: de, zh-CN, pt-BR, sr-Latn.
+var languageRE = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
+
+func (c *Config) validateAgent() error {
+	if l := c.AI.Language; l != "" && !languageRE.MatchString(l) {
+		return fmt.Errorf("ai.language: %q is not a language tag (en, de, zh-CN, …)", l)
+	}
+	a := &c.AI.Agent
+	switch {
+	case a.MaxSteps < 1 || a.MaxSteps > 50:
+		return errors.New("ai.agent.max_steps: must be between 1 and 50")
+	case a.MaxToolOutput < 500:
+		return errors.New("ai.agent.max_tool_output: must be at least 500 (bytes)")
+	case a.MaxTotalTokens < 1000:
+		return errors.New("ai.agent.max_total_tokens: must be at least 1000")
+	case a.Timeout <= 0:
+		return errors.New("ai.agent.timeout: must be positive")
+	}
+	for field, list := range map[string][]string{"allow": a.Namespaces.Allow, "deny": a.Namespaces.Deny} {
+		for i, p := range list {
+			if _, err := path.Match(p, ""); err != nil || p == "" {
+				return fmt.Errorf("ai.agent.namespaces.%s[%d]: %q is not a glob pattern", field, i, p)
+			}
+		}
+	}
+	return nil
+}

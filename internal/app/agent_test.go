@@ -1,0 +1,180 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/medichq/medic/agent"
+	"github.com/medichq/medic/agent/agenttest"
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/rag"
+	"github.com/medichq/medic/sinks/slack/slackrec"
+)
+
+// The README's example playbook: runbook hits and an explanation. The
+// built-in playbook for the alert adds the crash investigation, the
+// previous instance's logs and the events after it.
+const readmePlaybook = `- name: crashloop-explained
+  triggers:
+    - on_prometheus_alert: {alert_name: KubePodCrashLooping}
+  actions:
+    - runbook_enricher: {top_k: 3}
+    - ask_ai: {mode: auto, max_tokens: 800}
+`
+
+const (
+	agentRunbook = "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping"
+	agentSecret  = "hunter2-do-not-leak"
+	agentPanic   = "panic: assignment to entry in nil map"
+	agentAnswer  = "## What is happening\nshop/cart-7d9 crashes at start: `" + agentPanic + "` (main.go:42).\n\n" +
+		"## Likely causes\nA map used before make() in the new release.\n\n## What to check\nThe release's diff of main.go.\n\n" +
+		"## How to fix\nRoll back, then initialise the map. Runbook: " + agentRunbook
+)
+
+// crashingCartPod is shop/cart-7d9 after its container exited with 2.
+func crashingCartPod() *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "cart-7d9", Namespace: "shop", UID: "cart-uid"},
+		Spec:       corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "app", Image: "shop/cart:1.4.2"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "app", RestartCount: 7,
+			State:                corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}},
+		}}},
+	}
+}
+
+// TestAskAIInvestigatesEndToEnd: an alert → the README's playbook with
+// ask_ai auto (placed before the built-in evidence, which it must see) →
+// the scripted model calls the logs tool and the knowledge-base tool →
+// the answer and the transcript reach Slack and the file sink, exactly once
+// each, with nothing secret anywhere.
+func TestAskAIInvestigatesEndToEnd(t *testing.T) {
+	srv := agenttest.New(t, agenttest.Steps(
+		agenttest.Reply{Calls: []agenttest.Call{
+			{Name: "pod_logs", Args: map[string]any{"namespace": "shop", "pod": "cart-7d9", "previous": true, "tail_lines": 50}},
+			{Name: "search_runbooks", Args: map[string]any{"query": "KubePodCrashLooping nil map panic"}},
+		}},
+		agenttest.Reply{Text: agentAnswer},
+	))
+	rec := slackrec.New(t)
+	cfg := chatConfig(t, rec)
+	if err := os.WriteFile(filepath.Join(cfg.Playbooks.Dirs[0], "ai.yaml"), []byte(readmePlaybook), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.AI.BaseURL, cfg.AI.ChatModel = srv.BaseURL(), "scripted"
+	cfg.AI.Timeout, cfg.AI.MaxRetries = 10*time.Second, 0
+	cfg.Engine.ActionTimeout = time.Minute
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	kc := fake.NewClientset(crashingCartPod())
+	logs := "starting cart v1.4.2\nconnecting to postgres://cart:" + agentSecret + "@db:5432/cart\n" + agentPanic +
+		"\n\ngoroutine 1 [running]:\nmain.main()\n\t/src/main.go:42 +0x1d\n"
+	kc.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "log" {
+			return false, nil, nil
+		}
+		return true, &runtime.Unknown{Raw: []byte(logs)}, nil
+	})
+	a := runApp(t, cfg, tlog{t}, WithKubeClients(kc, dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())))
+	postCrashLoop(t, a)
+
+	f := waitFinding(t, cfg)
+	rec.Wait(t, 30*time.Second, "the finding in Slack", func(s *slackrec.Server) bool { return len(s.Messages()) >= 1 })
+
+	// The model: the evidence first (the built-in playbook's logs, though
+	// ask_ai comes first in the YAML), tools offered, results redacted and
+	// threaded.
+	reqs := srv.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d model requests, want 2 (tools, answer)", len(reqs))
+	}
+	first := reqs[0].Messages[1].Content
+	if !strings.Contains(first, agentPanic) || !strings.Contains(first, "Evidence collected so far") {
+		t.Errorf("the model was not shown the logs collected before it:\n%s", first)
+	}
+	offered := map[string]bool{}
+	for _, tl := range reqs[0].Tools {
+		offered[tl.Function.Name] = true
+	}
+	for _, name := range []string{"pod_logs", "pod_events", "search_runbooks", "fetch_runbook"} {
+		if !offered[name] {
+			t.Errorf("tool %s not offered (%v)", name, offered)
+		}
+	}
+	results := agenttest.ToolResults(&reqs[1])
+	if len(results) != 2 || results[0].Tool != "pod_logs" || results[1].Tool != "search_runbooks" {
+		t.Fatalf("tool results %+v", results)
+	}
+	if !strings.Contains(results[0].Content, agentPanic) || !strings.Contains(results[0].Content, "[REDACTED]") {
+		t.Errorf("logs result:\n%s", results[0].Content)
+	}
+	if !strings.Contains(results[1].Content, agentRunbook) {
+		t.Errorf("search result:\n%s", results[1].Content)
+	}
+
+	// The file sink: the explanation with the cited runbook, then the
+	// transcript, after every piece of evidence.
+	n := len(f.Enrichments)
+	if n < 4 || f.Enrichments[n-2].Title != rag.ExplanationTitle || f.Enrichments[n-1].Title != agent.StepsTitle {
+		t.Fatalf("enrichments %v", titles(f))
+	}
+	expl := enrichmentText(f, rag.ExplanationTitle)
+	for _, want := range []string{agentPanic, agentRunbook, "2 tool calls", "model scripted"} {
+		if !strings.Contains(expl, want) {
+			t.Errorf("explanation lacks %q:\n%s", want, expl)
+		}
+	}
+	steps := f.Enrichments[n-1].Blocks[0].Table
+	if steps == nil || len(steps.Rows) != 2 || steps.Rows[0][1] != "pod_logs" || steps.Rows[1][1] != "search_runbooks" ||
+		!strings.Contains(steps.Rows[0][3], agentPanic) || !strings.Contains(steps.Rows[0][2], `"previous":true`) {
+		t.Errorf("transcript table %+v", steps)
+	}
+
+	// Slack: one message carrying the answer and the transcript.
+	msgs := rec.Messages()
+	if len(msgs) != 1 {
+		t.Errorf("%d Slack messages, want 1", len(msgs))
+	}
+	blocks := string(msgs[0].Blocks)
+	for _, want := range []string{"shop/cart-7d9 crashes at start", "pod_logs", "search_runbooks", "kubepodcrashlooping"} {
+		if !strings.Contains(blocks, want) {
+			t.Errorf("Slack message lacks %q", want)
+		}
+	}
+
+	// Delivery: one finding in the file (lost 0, duplicates 0); no secret
+	// reached the model, the file or Slack.
+	raw, err := os.ReadFile(filepath.Join(cfg.DataDir, "findings.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Count(strings.TrimSpace(string(raw)), "\n") + 1; lines != 1 {
+		t.Errorf("%d findings in the file, want 1", lines)
+	}
+	for where, text := range map[string]string{"model": srv.AllBodies(), "file": string(raw), "slack": blocks} {
+		if strings.Contains(text, agentSecret) {
+			t.Errorf("the secret reached the %s", where)
+		}
+	}
+}
+
+func titles(f event.Finding) []string {
+	var out []string
+	for _, e := range f.Enrichments {
+		out = append(out, e.Title)
+	}
+	return out
+}
