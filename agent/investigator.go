@@ -82,13 +82,9 @@ func (in *Investigator) Investigate(ctx context.Context, req Request) (Result, [
 	msgs := req.History
 	var seeded []Runbook
 	if len(msgs) == 0 {
-		first := firstMessage(req)
-		if req.Finding != nil {
-			var linked string
-			linked, seeded = in.linkedRunbooks(ctx, req.Finding)
-			first += linked
-		}
-		msgs = []llm.ToolMessage{{Role: "system", Content: systemPrompt(in.Language)}, {Role: "user", Content: first}}
+		var linked string
+		linked, seeded = in.linkedRunbooks(ctx, req)
+		msgs = []llm.ToolMessage{{Role: "system", Content: systemPrompt(in.Language)}, {Role: "user", Content: firstMessage(req) + linked}}
 	} else {
 		msgs = append(slices.Clone(msgs), llm.ToolMessage{Role: "user", Content: req.Question})
 	}
@@ -180,16 +176,26 @@ func (in *Investigator) InvestigateFinding(ctx context.Context, f *event.Finding
 	return Enrichments(res, in.Language), nil
 }
 
-// linkedRunbooks are the runbooks the knowledge base links to the finding
-// (its runbook_url, its alert name, then a search), given with the first
-// message as the one-shot prompt gives them: the model starts from the
-// team's procedure and searches for more only when it needs to.
-func (in *Investigator) linkedRunbooks(ctx context.Context, f *event.Finding) (string, []Runbook) {
+// linkedRunbooks are the runbooks the knowledge base links to a finding
+// (its runbook_url, its alert name, then a search) or finds for a question,
+// given with the first message as the one-shot prompt gives them: the model
+// starts from the team's procedure and searches for more when it needs to.
+func (in *Investigator) linkedRunbooks(ctx context.Context, req Request) (string, []Runbook) {
 	kb := in.Toolbox.KB
 	if kb == nil || kb.Store == nil {
 		return "", nil
 	}
-	hits, err := kb.ForFinding(ctx, f, firstPositive(in.Toolbox.TopK, 3), 1)
+	topK := firstPositive(in.Toolbox.TopK, 3)
+	var (
+		hits []rag.Hit
+		err  error
+	)
+	switch {
+	case req.Finding != nil:
+		hits, err = kb.ForFinding(ctx, req.Finding, topK, 1)
+	case req.Question != "":
+		hits, err = kb.Search(ctx, req.Question, topK, 1)
+	}
 	if err != nil {
 		in.logger().Warn("knowledge-base retrieval failed; investigating without linked runbooks", "err", err)
 		return "", nil
@@ -198,7 +204,7 @@ func (in *Investigator) linkedRunbooks(ctx context.Context, f *event.Finding) (s
 		return "", nil
 	}
 	var b strings.Builder
-	b.WriteString("\nRunbooks linked to this finding (fetch_runbook reads one whole):\n")
+	b.WriteString("\n\nRunbooks from the knowledge base (fetch_runbook reads one whole):\n")
 	rbs := make([]Runbook, 0, len(hits))
 	for i, h := range hits {
 		fmt.Fprintf(&b, "[%d] %s\n", i+1, h.Title)

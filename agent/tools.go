@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/actions/kube"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/rag"
@@ -326,6 +328,59 @@ func RenderEnrichments(es []event.Enrichment) string {
 	return b.String()
 }
 
+// listPodsTool lists the pods of a namespace, or those a label selector
+// picks: what an on-demand investigation of a namespace starts from.
+type listPodsTool struct {
+	env    *actions.Env
+	base   event.Event
+	policy NamespacePolicy
+}
+
+func (listPodsTool) Spec() llm.ToolSpec {
+	return llm.ToolSpec{Name: "list_pods", Description: "List the pods of a namespace (least healthy first: status, ready, restarts, node), optionally only those a label selector picks (app=cart,tier!=db).",
+		Parameters: map[string]any{"type": "object", "additionalProperties": false,
+			"properties": map[string]any{
+				"namespace":      map[string]any{"type": "string", "description": "The namespace (default: the finding's)."},
+				"label_selector": map[string]any{"type": "string", "description": "A Kubernetes label selector."},
+				"max_pods":       map[string]any{"type": "integer", "description": "Rows shown (default 30)."},
+			}}}
+}
+
+func (t *listPodsTool) Call(ctx context.Context, raw json.RawMessage) (string, error) {
+	var a struct {
+		Namespace     string `json:"namespace"`
+		LabelSelector string `json:"label_selector"`
+		MaxPods       int    `json:"max_pods"`
+	}
+	if err := strictJSON(raw, &a); err != nil {
+		return "", err
+	}
+	ns := firstNonEmpty(a.Namespace, t.base.Subject.Namespace, t.base.Labels["namespace"])
+	if ns == "" {
+		return "", errors.New("namespace is required")
+	}
+	if err := t.policy.Check(ns); err != nil {
+		return "", err
+	}
+	if t.env == nil || t.env.Kube == nil {
+		return "", errors.New("no Kubernetes cluster is configured")
+	}
+	if a.MaxPods <= 0 || a.MaxPods > 200 {
+		a.MaxPods = 30
+	}
+	list, err := t.env.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: a.LabelSelector})
+	if err != nil {
+		return "", fmt.Errorf("list pods in %s: %w", ns, err)
+	}
+	what := "namespace " + ns
+	if a.LabelSelector != "" {
+		what += " (" + a.LabelSelector + ")"
+	}
+	return RenderEnrichments([]event.Enrichment{{
+		Title: fmt.Sprintf("Pods of %s (%d)", what, len(list.Items)), Blocks: []event.Block{kube.PodsBlock(list.Items, a.MaxPods, what)},
+	}}), nil
+}
+
 // runbookTool is a tool whose results name runbooks for the transcript.
 type runbookTool interface {
 	runbooksIn(out string) []Runbook
@@ -493,6 +548,9 @@ func (tb Toolbox) Tools(base event.Event) ([]Tool, error) {
 			return nil, err
 		}
 		out = append(out, bt)
+	}
+	if lp := (&listPodsTool{env: tb.Env, base: base, policy: tb.Policy}); len(tb.Only) == 0 || slices.Contains(tb.Only, "list_pods") {
+		out = append(out, lp)
 	}
 	if tb.KB != nil && tb.KB.Store != nil {
 		topK := tb.TopK

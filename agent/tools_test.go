@@ -75,7 +75,7 @@ func TestToolSchemasComeFromTheActionRegistry(t *testing.T) {
 		names = append(names, tl.Spec().Name)
 	}
 	want := []string{"pod_logs", "pod_events", "object_events", "pod_status", "pod_diagnosis", "resource_yaml", "related_pods",
-		"workload_status", "job_status", "node_status", "search_runbooks", "fetch_runbook"}
+		"workload_status", "job_status", "node_status", "list_pods", "search_runbooks", "fetch_runbook"}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("tools %v, want %v (prometheus_query only with Prometheus)", names, want)
 	}
@@ -130,6 +130,9 @@ func TestActionToolsRunTheActions(t *testing.T) {
 		{"pod_logs", `{"namespace": "kube-system", "pod": "coredns-1"}`, nil, `namespace "kube-system" is not open to the investigation`},
 		{"object_events", `{"kind": "Pod", "namespace": "kube-public", "name": "x"}`, nil, `namespace "kube-public" is not open`},
 		{"pod_logs", `not json`, nil, "not a JSON object"},
+		{"list_pods", `{}`, []string{"cart-7d9", "CrashLoopBackOff"}, ""},
+		{"list_pods", `{"label_selector": "app=none"}`, []string{"No pods for namespace shop (app=none)"}, ""},
+		{"list_pods", `{"namespace": "kube-system"}`, nil, `namespace "kube-system" is not open`},
 	}
 	for _, c := range cases {
 		out, err := tool(t, tools, c.tool).Call(context.Background(), json.RawMessage(c.args))

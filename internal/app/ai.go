@@ -13,8 +13,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/actions/promql"
 	"github.com/medichq/medic/agent"
 	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/internal/kube"
 	"github.com/medichq/medic/knowledge"
 	"github.com/medichq/medic/rag"
 	"github.com/medichq/medic/rag/embedded"
@@ -144,11 +146,20 @@ func newKnowledge(ctx context.Context, cfg config.Config, store rag.Store, clien
 // clients and the knowledge base (the one-shot Service answers for models
 // without tool calling). It returns the Answerer.
 func (k *Knowledge) Investigate(env *actions.Env) rag.Answerer {
+	if inv := k.Investigator(env); inv != nil {
+		k.Answerer = inv
+	}
+	return k.Answerer
+}
+
+// Investigator is the investigation over env, or nil when no chat model is
+// configured or ai.agent.enabled is false.
+func (k *Knowledge) Investigator(env *actions.Env) *agent.Investigator {
 	ai := k.cfg.AI
 	if k.client == nil || ai.ChatModel == "" || !ai.Agent.Enabled {
-		return k.Answerer
+		return nil
 	}
-	k.Answerer = &agent.Investigator{
+	return &agent.Investigator{
 		Model:     chatTools{k.client},
 		ModelName: ai.ChatModel,
 		OneShot:   k.Service,
@@ -165,7 +176,28 @@ func (k *Knowledge) Investigate(env *actions.Env) rag.Answerer {
 		MaxTokens: ai.MaxTokens,
 		Logger:    k.logger,
 	}
-	return k.Answerer
+}
+
+// ToolsEnv is what the investigation's tools read outside medic serve
+// (medic investigate, medic ask): the cluster of kubernetes.* or
+// $KUBECONFIG and the Prometheus of prometheus.url. Without a cluster it
+// says why; the cluster tools then answer so.
+func ToolsEnv(cfg config.Config, logger *slog.Logger) (env *actions.Env, noCluster string, err error) {
+	env = &actions.Env{Logger: logger, ClusterName: cfg.ClusterName}
+	clients, why, err := kube.Load(cfg.Kubernetes, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("kubernetes: %w", err)
+	}
+	if clients != nil {
+		env.Kube, env.Dynamic = clients.Kube, clients.Dynamic
+	}
+	if cfg.Prometheus.URL != "" {
+		pc := promql.Config{URL: cfg.Prometheus.URL, BearerTokenFile: cfg.Prometheus.BearerTokenFile, Timeout: cfg.Prometheus.Timeout}
+		if env.Prometheus, err = promql.NewAPI(pc); err != nil {
+			return nil, "", fmt.Errorf("prometheus: %w", err)
+		}
+	}
+	return env, why.Reason, nil
 }
 
 // chatTools gives each request its own immutable client when it names
