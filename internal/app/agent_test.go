@@ -1,12 +1,21 @@
 package app
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	openai "github.com/sashabaranov/go-openai"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -177,4 +186,111 @@ func titles(f event.Finding) []string {
 		out = append(out, e.Title)
 	}
 	return out
+}
+
+// postSlackEvent sends a signed Events API callback to medic.
+func postSlackEvent(t *testing.T, a *App, ev map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(ev)
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	m := hmac.New(sha256.New, []byte(chatSecret))
+	fmt.Fprintf(m, "v0:%s:%s", ts, body)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+a.Addr()+"/slack/events", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(m.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("event answered %d", resp.StatusCode)
+	}
+}
+
+// TestThreadFollowUpContinuesTheInvestigation: ask_ai explains the alert;
+// "@medic" in the finding's thread asks a follow-up, the model calls a tool
+// and answers; a second follow-up sees both earlier questions and answers,
+// the finding's evidence and the tool's result. Each answer replaces its
+// "Looking into it…" placeholder in the thread, once.
+func TestThreadFollowUpContinuesTheInvestigation(t *testing.T) {
+	lastUser := func(req *openai.ChatCompletionRequest) string {
+		for i := len(req.Messages) - 1; i >= 0; i-- {
+			if req.Messages[i].Role == openai.ChatMessageRoleUser {
+				return req.Messages[i].Content
+			}
+		}
+		return ""
+	}
+	srv := agenttest.New(t, func(req *openai.ChatCompletionRequest, turn int) agenttest.Reply {
+		q := lastUser(req)
+		switch {
+		case strings.Contains(q, "which container"):
+			if req.Messages[len(req.Messages)-1].Role == openai.ChatMessageRoleTool {
+				return agenttest.Reply{Text: "A2: container app, exit code 2."}
+			}
+			return agenttest.Reply{Calls: []agenttest.Call{{Name: "pod_status", Args: map[string]any{}}}}
+		case strings.Contains(q, "how do I fix"):
+			return agenttest.Reply{Text: "A3: roll back to the previous image."}
+		default:
+			return agenttest.Reply{Text: "A1: the cart pod crash loops."}
+		}
+	})
+	rec := slackrec.New(t)
+	cfg := chatConfig(t, rec) // the crash-loop playbook with ask_ai auto
+	cfg.AI.BaseURL, cfg.AI.ChatModel, cfg.AI.MaxRetries = srv.BaseURL(), "scripted", 0
+	cfg.Engine.ActionTimeout = time.Minute
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	kc := fake.NewClientset(crashingCartPod())
+	a := runApp(t, cfg, tlog{t}, WithKubeClients(kc, dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())))
+	postCrashLoop(t, a)
+	rec.Wait(t, 30*time.Second, "the finding in Slack", func(s *slackrec.Server) bool { return len(s.Calls(slackrec.PostMessage)) == 1 })
+	msg := rec.Calls(slackrec.PostMessage)[0]
+	if !strings.Contains(msg.BlocksJSON(), "A1: the cart pod crash loops.") {
+		t.Fatalf("the finding lacks ask_ai's answer: %s", msg.BlocksJSON())
+	}
+	ask := func(n int, question string) {
+		postSlackEvent(t, a, map[string]any{
+			"type": "event_callback", "event_id": fmt.Sprintf("Ev0FOLLOW%d", n), "team_id": "T0TEAM",
+			"event": map[string]any{"type": "app_mention", "user": "U0ONCALL", "text": "<@U0MEDIC> " + question,
+				"ts": fmt.Sprintf("1700000300.00000%d", n), "thread_ts": msg.TS, "channel": rec.ChannelID("#alerts")},
+		})
+		rec.Wait(t, 30*time.Second, "the follow-up answered", func(s *slackrec.Server) bool { return len(s.Calls(slackrec.Update)) == n })
+	}
+	ask(1, "which container fails?")
+	ask(2, "how do I fix it?")
+
+	updates := rec.Calls(slackrec.Update)
+	if !strings.Contains(updates[0].BlocksJSON(), "A2: container app, exit code 2.") || !strings.Contains(updates[0].BlocksJSON(), "pod_status") {
+		t.Errorf("first follow-up's answer: %s", updates[0].BlocksJSON())
+	}
+	if !strings.Contains(updates[1].BlocksJSON(), "A3: roll back") {
+		t.Errorf("second follow-up's answer: %s", updates[1].BlocksJSON())
+	}
+	reqs := srv.Requests()
+	last := reqs[len(reqs)-1]
+	var convo []string
+	for _, m := range last.Messages {
+		convo = append(convo, m.Role+": "+m.Content)
+	}
+	all := strings.Join(convo, "\n")
+	for _, want := range []string{"Investigate this finding", "A1: the cart pod crash loops.", "which container fails?", "exit 2",
+		"A2: container app, exit code 2.", "how do I fix it?"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the second follow-up's conversation lacks %q:\n%s", want, all)
+		}
+	}
+	// One placeholder per question in the thread, each updated once.
+	var placeholders int
+	for _, c := range rec.Calls(slackrec.PostMessage) {
+		if c.ThreadTS == msg.TS && strings.Contains(c.Text, "Looking into it") {
+			placeholders++
+		}
+	}
+	if placeholders != 2 || len(updates) != 2 {
+		t.Errorf("%d placeholders, %d updates; want 2 and 2", placeholders, len(updates))
+	}
 }
