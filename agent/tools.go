@@ -528,6 +528,8 @@ type Toolbox struct {
 	TopK int
 	// Only, when set, limits the tools to these names.
 	Only []string
+	// Extra are tools from elsewhere: the configured MCP servers'.
+	Extra []Tool
 }
 
 // Tools returns the tools for an investigation of base (the finding's event,
@@ -561,6 +563,11 @@ func (tb Toolbox) Tools(base event.Event) ([]Tool, error) {
 			if len(tb.Only) == 0 || slices.Contains(tb.Only, t.Spec().Name) {
 				out = append(out, t)
 			}
+		}
+	}
+	for _, t := range tb.Extra {
+		if len(tb.Only) == 0 || slices.Contains(tb.Only, t.Spec().Name) {
+			out = append(out, t)
 		}
 	}
 	return out, nil

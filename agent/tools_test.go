@@ -7,12 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
-
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/agent"
 	"github.com/medichq/medic/agent/agenttest"
@@ -22,32 +16,6 @@ import (
 	"github.com/medichq/medic/rag"
 	"github.com/medichq/medic/rag/llm"
 )
-
-const crashLog = "starting cart v1.4.2\nloading config\npanic: assignment to entry in nil map\n\ngoroutine 1 [running]:\nmain.main()\n\t/src/main.go:42 +0x1d\n"
-
-func crashingPod() *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "cart-7d9", Namespace: "shop", UID: "u1"},
-		Spec:       corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "app", Image: "shop/cart:1.4.2"}}},
-		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
-			Name: "app", RestartCount: 7,
-			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
-			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}},
-		}}},
-	}
-}
-
-// cluster is a client-go fake holding objs whose pod logs are text.
-func cluster(text string, objs ...runtime.Object) *actions.Env {
-	kc := fake.NewClientset(objs...)
-	kc.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if a.GetSubresource() != "log" {
-			return false, nil, nil
-		}
-		return true, &runtime.Unknown{Raw: []byte(text)}, nil
-	})
-	return &actions.Env{Kube: kc}
-}
 
 func tool(t *testing.T, tools []agent.Tool, name string) agent.Tool {
 	t.Helper()
@@ -110,7 +78,7 @@ func TestToolSchemasComeFromTheActionRegistry(t *testing.T) {
 // playbook's, and denied namespaces are refused before the cluster is asked.
 func TestActionToolsRunTheActions(t *testing.T) {
 	t.Parallel()
-	env := cluster(crashLog, crashingPod())
+	env := agenttest.Cluster(agenttest.CrashLog, agenttest.CrashingPod())
 	base := event.Event{Labels: map[string]string{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "cart-7d9"}}
 	tools, err := agent.Toolbox{Env: env, Policy: agent.NamespacePolicy{Deny: []string{"kube-*"}}}.Tools(base)
 	if err != nil {

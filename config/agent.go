@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"path"
 	"regexp"
 	"time"
@@ -30,6 +31,24 @@ type AgentConfig struct {
 	// Namespaces the tools may read: shell globs ("team-*"); deny wins, an
 	// empty allow list allows every namespace.
 	Namespaces NamespaceLists `yaml:"namespaces"`
+	// MCPServers add the tools of MCP servers (another team's deploy
+	// history, a ticket system) to the investigation.
+	MCPServers []MCPServerConfig `yaml:"mcp_servers"`
+}
+
+// MCPServerConfig is an MCP server whose tools the model may call: a
+// command speaking MCP on stdio, or a streamable HTTP endpoint.
+type MCPServerConfig struct {
+	// Name prefixes its tools ("<name>_<tool>").
+	Name string `yaml:"name"`
+	// Command (with its arguments) starts a stdio server.
+	Command []string `yaml:"command"`
+	// Env is added to medic's environment for the command.
+	Env map[string]string `yaml:"env"`
+	// URL is a streamable HTTP endpoint, instead of a command.
+	URL string `yaml:"url"`
+	// Tools, when set, are the only tools of the server offered.
+	Tools []string `yaml:"tools"`
 }
 
 // NamespaceLists are allow and deny lists of namespace globs.
@@ -47,6 +66,7 @@ func defaultAgent() AgentConfig {
 		Timeout:        3 * time.Minute,
 		// Empty, not nil: the example file's [] decodes to the same.
 		Namespaces: NamespaceLists{Allow: []string{}, Deny: []string{}},
+		MCPServers: []MCPServerConfig{},
 	}
 }
 
@@ -75,5 +95,25 @@ func (c *Config) validateAgent() error {
 			}
 		}
 	}
+	seen := map[string]bool{}
+	for i, m := range a.MCPServers {
+		field := fmt.Sprintf("ai.agent.mcp_servers[%d]", i)
+		switch {
+		case !mcpNameRE.MatchString(m.Name):
+			return fmt.Errorf("%s.name: %q must be 1-32 letters, digits, - or _", field, m.Name)
+		case seen[m.Name]:
+			return fmt.Errorf("%s.name: %q is used twice", field, m.Name)
+		case (len(m.Command) == 0) == (m.URL == ""):
+			return fmt.Errorf("%s: set command or url, not both", field)
+		}
+		seen[m.Name] = true
+		if m.URL != "" {
+			if u, err := url.Parse(m.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return fmt.Errorf("%s.url: %q is not an http(s) URL", field, m.URL)
+			}
+		}
+	}
 	return nil
 }
+
+var mcpNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)

@@ -15,6 +15,10 @@ func TestAgentValidationNamesTheField(t *testing.T) {
 		{"ai: {agent: {timeout: -1s}}", "ai.agent.timeout: must be positive"},
 		{"ai: {agent: {namespaces: {deny: [kube-system, 'team-[']}}}", `ai.agent.namespaces.deny[1]: "team-[" is not a glob pattern`},
 		{"ai: {language: 'Deutsch!'}", `ai.language: "Deutsch!" is not a language tag`},
+		{"ai: {agent: {mcp_servers: [{name: 'a b', url: 'http://x'}]}}", `ai.agent.mcp_servers[0].name: "a b" must be`},
+		{"ai: {agent: {mcp_servers: [{name: a, url: 'http://x'}, {name: a, command: [x]}]}}", `ai.agent.mcp_servers[1].name: "a" is used twice`},
+		{"ai: {agent: {mcp_servers: [{name: a}]}}", "ai.agent.mcp_servers[0]: set command or url, not both"},
+		{"ai: {agent: {mcp_servers: [{name: a, url: 'ftp://x'}]}}", `ai.agent.mcp_servers[0].url: "ftp://x" is not an http(s) URL`},
 	} {
 		p := writeConfig(t, c.yaml+"\n")
 		if _, err := Load(p, nil); err == nil || !strings.Contains(err.Error(), c.want) {

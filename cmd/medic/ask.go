@@ -44,7 +44,7 @@ Without ai.chat_model it says "AI is not configured" and exits with status 1.`,
 				return errNoModel
 			}
 			w := cmd.OutOrStdout()
-			inv, err := investigator(k, cfg, stderr, false)
+			inv, err := investigator(ctx, k, cfg, stderr, false)
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/app"
+	"github.com/medichq/medic/internal/version"
 	"github.com/medichq/medic/rag"
 )
 
@@ -124,7 +125,7 @@ func investigate(ctx context.Context, w, stderr io.Writer, configFlag string, as
 	if !k.Service.Configured() {
 		return errNoModel
 	}
-	inv, err := investigator(k, cfg, stderr, req.Target != nil)
+	inv, err := investigator(ctx, k, cfg, stderr, req.Target != nil)
 	if err != nil {
 		return err
 	}
@@ -137,14 +138,20 @@ func investigate(ctx context.Context, w, stderr io.Writer, configFlag string, as
 // investigator is the investigation for a CLI command, nil when
 // ai.agent.enabled is false. Without a cluster only the knowledge-base
 // tools (and PromQL, with prometheus.url) are offered.
-func investigator(k *app.Knowledge, cfg config.Config, stderr io.Writer, sayNoCluster bool) (*agent.Investigator, error) {
+func investigator(ctx context.Context, k *app.Knowledge, cfg config.Config, stderr io.Writer, sayNoCluster bool) (*agent.Investigator, error) {
 	env, noCluster, err := app.ToolsEnv(cfg, newLogger(stderr, cfg.Log))
 	if err != nil {
 		return nil, err
 	}
+	if cfg.AI.Agent.Enabled {
+		k.ConnectMCP(ctx, version.Version)
+	}
 	inv := k.Investigator(env)
 	if inv != nil && noCluster != "" {
 		inv.Toolbox.Only = []string{"search_runbooks", "fetch_runbook", "prometheus_query"}
+		for _, t := range inv.Toolbox.Extra { // the MCP servers' tools
+			inv.Toolbox.Only = append(inv.Toolbox.Only, t.Spec().Name)
+		}
 		if sayNoCluster {
 			fmt.Fprintf(stderr, "no cluster (%s): only the knowledge base is searched\n", noCluster)
 		}

@@ -30,7 +30,7 @@ runs the YAML playbooks that match them, and delivers the findings to sinks.
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newTriggerCmd(), newPlaybooksCmd(), newConfigCmd(), newVersionCmd())
-	root.AddCommand(newKBCmd(), newAskCmd(), newInvestigateCmd()) // kb.go, ask.go, investigate.go
+	root.AddCommand(newKBCmd(), newAskCmd(), newInvestigateCmd(), newMCPCmd()) // kb.go, ask.go, investigate.go, mcp.go
 	return root
 }
 

@@ -2,14 +2,17 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,8 +28,11 @@ import (
 
 	"github.com/medichq/medic/agent"
 	"github.com/medichq/medic/agent/agenttest"
+	"github.com/medichq/medic/agent/mcptools"
+	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/rag"
+	"github.com/medichq/medic/rag/llm"
 	"github.com/medichq/medic/sinks/slack/slackrec"
 )
 
@@ -293,4 +299,50 @@ func TestThreadFollowUpContinuesTheInvestigation(t *testing.T) {
 	if placeholders != 2 || len(updates) != 2 {
 		t.Errorf("%d placeholders, %d updates; want 2 and 2", placeholders, len(updates))
 	}
+}
+
+// TestMCPServersToolsReachTheModel: a server of ai.agent.mcp_servers
+// (streamable HTTP) is connected at start; its tools are offered to the
+// model beside medic's, and a call to one reaches it.
+func TestMCPServersToolsReachTheModel(t *testing.T) {
+	remote := mcptools.Server([]agent.Tool{agentDeployHistory{}}, nil, "test")
+	hs := httptest.NewServer(mcptools.HTTPHandler(remote))
+	t.Cleanup(hs.Close)
+	srv := agenttest.New(t, agenttest.Steps(
+		agenttest.Reply{Calls: []agenttest.Call{{Name: "gitops_deploy_history", Args: map[string]any{}}}},
+		agenttest.Reply{Text: "cart v1.4.2 went out just before the crashes."},
+	))
+	cfg := aiConfig(t, nil)
+	cfg.AI.BaseURL, cfg.AI.ChatModel, cfg.AI.MaxRetries = srv.BaseURL(), "scripted", 0
+	cfg.AI.Agent.MCPServers = []config.MCPServerConfig{{Name: "gitops", URL: hs.URL}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a := startApp(t, cfg)
+	postCrashLoop(t, a)
+	f := waitFinding(t, cfg)
+	if got := enrichmentText(f, rag.ExplanationTitle); !strings.Contains(got, "cart v1.4.2 went out") {
+		t.Errorf("explanation %q", got)
+	}
+	results := srv.ToolResults()
+	if len(results) != 1 || !strings.Contains(results[0].Content, "cart v1.4.2 deployed by ci") {
+		t.Errorf("the MCP tool's result: %+v", results)
+	}
+	var offered []string
+	for _, tl := range srv.Requests()[0].Tools {
+		offered = append(offered, tl.Function.Name)
+	}
+	if !slices.Contains(offered, "gitops_deploy_history") || !slices.Contains(offered, "pod_logs") {
+		t.Errorf("tools offered: %v", offered)
+	}
+}
+
+type agentDeployHistory struct{}
+
+func (agentDeployHistory) Spec() llm.ToolSpec {
+	return llm.ToolSpec{Name: "deploy_history", Description: "What was deployed lately.", Parameters: map[string]any{"type": "object", "properties": map[string]any{}}}
+}
+
+func (agentDeployHistory) Call(context.Context, json.RawMessage) (string, error) {
+	return "cart v1.4.2 deployed by ci 12 minutes ago", nil
 }

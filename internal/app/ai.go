@@ -15,8 +15,10 @@ import (
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/actions/promql"
 	"github.com/medichq/medic/agent"
+	"github.com/medichq/medic/agent/mcptools"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/kube"
+	"github.com/medichq/medic/internal/version"
 	"github.com/medichq/medic/knowledge"
 	"github.com/medichq/medic/rag"
 	"github.com/medichq/medic/rag/embedded"
@@ -43,6 +45,7 @@ type Knowledge struct {
 	Answerer rag.Answerer
 
 	client *llm.Client // nil without a model
+	mcp    []*mcptools.Session
 
 	cfg    config.Config
 	logger *slog.Logger
@@ -163,11 +166,8 @@ func (k *Knowledge) Investigator(env *actions.Env) *agent.Investigator {
 		Model:     chatTools{k.client},
 		ModelName: ai.ChatModel,
 		OneShot:   k.Service,
-		Toolbox: agent.Toolbox{
-			Env: env, KB: k.Retriever, TopK: k.cfg.KnowledgeBase.TopK,
-			Policy: agent.NamespacePolicy{Allow: ai.Agent.Namespaces.Allow, Deny: ai.Agent.Namespaces.Deny},
-		},
-		Redactor: k.Redactor,
+		Toolbox:   k.Toolbox(env),
+		Redactor:  k.Redactor,
 		Limits: agent.Limits{
 			MaxSteps: ai.Agent.MaxSteps, MaxToolOutput: ai.Agent.MaxToolOutput,
 			MaxTokens: ai.Agent.MaxTotalTokens, Timeout: ai.Agent.Timeout,
@@ -175,6 +175,38 @@ func (k *Knowledge) Investigator(env *actions.Env) *agent.Investigator {
 		Language:  ai.Language,
 		MaxTokens: ai.MaxTokens,
 		Logger:    k.logger,
+	}
+}
+
+// Toolbox is the investigation's tools over env: medic's evidence actions
+// and knowledge base, and the tools of the MCP servers ConnectMCP reached.
+func (k *Knowledge) Toolbox(env *actions.Env) agent.Toolbox {
+	ns := k.cfg.AI.Agent.Namespaces
+	tb := agent.Toolbox{Env: env, KB: k.Retriever, TopK: k.cfg.KnowledgeBase.TopK, Policy: agent.NamespacePolicy{Allow: ns.Allow, Deny: ns.Deny}}
+	for _, s := range k.mcp {
+		tb.Extra = append(tb.Extra, s.Tools...)
+	}
+	return tb
+}
+
+// ConnectMCP connects to the MCP servers of ai.agent.mcp_servers, whose
+// tools the investigation then offers. A server that cannot be reached is
+// logged and left out: the investigation works without it.
+func (k *Knowledge) ConnectMCP(ctx context.Context, version string) {
+	for _, m := range k.cfg.AI.Agent.MCPServers {
+		spec := mcptools.ServerSpec{Name: m.Name, URL: m.URL, Env: m.Env, Tools: m.Tools}
+		if len(m.Command) > 0 {
+			spec.Command, spec.Args = m.Command[0], m.Command[1:]
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		s, err := mcptools.Connect(cctx, spec, version)
+		cancel()
+		if err != nil {
+			k.logger.Error("MCP server unavailable; investigating without its tools", "mcp_server", m.Name, "err", err)
+			continue
+		}
+		k.logger.Info("MCP server connected", "mcp_server", m.Name, "tools", len(s.Tools))
+		k.mcp = append(k.mcp, s)
 	}
 }
 
@@ -222,12 +254,17 @@ func (m chatModels) Stream(ctx context.Context, req rag.ChatRequest, onDelta fun
 
 func (m chatModels) ChatModel() string { return m.c.ChatModel() }
 
-// Close closes the store.
+// Close closes the MCP sessions and the store.
 func (k *Knowledge) Close() error {
-	if k.Store == nil {
-		return nil
+	var errs []error
+	for _, s := range k.mcp {
+		errs = append(errs, s.Close())
 	}
-	return k.Store.Close()
+	k.mcp = nil
+	if k.Store != nil {
+		errs = append(errs, k.Store.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Ingester returns an ingester that embeds with the configured model.
@@ -410,6 +447,9 @@ func (a *App) attachKnowledge(ctx context.Context, env *actions.Env) error {
 		if k.Embedder == nil {
 			k.ingestDefault(ctx) // see startKnowledge
 		}
+	}
+	if k.client != nil && a.cfg.AI.Agent.Enabled {
+		k.ConnectMCP(ctx, version.Version)
 	}
 	env.AI = k.Investigate(env)
 	return nil
