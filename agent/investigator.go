@@ -255,6 +255,12 @@ func systemPrompt(language string) string {
 		", the four section headings translated too (" + strings.Join(h[:], ", ") + ")."
 }
 
+// SystemPrompt is the investigation's system message in a language.
+func SystemPrompt(language string) string { return systemPrompt(language) }
+
+// FirstMessage is the user message that opens an investigation of req.
+func FirstMessage(req Request) string { return firstMessage(req) }
+
 // maxEvidence bounds the evidence in the first message; tools fetch more.
 const maxEvidence = 12000
 

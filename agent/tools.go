@@ -573,6 +573,21 @@ func (tb Toolbox) Tools(base event.Event) ([]Tool, error) {
 	return out, nil
 }
 
+// Specs are the specifications of every built-in tool, as a model is
+// offered them when medic has a cluster, Prometheus and a knowledge base
+// (the evaluation mocks their results).
+func Specs() ([]llm.ToolSpec, error) {
+	var out []llm.ToolSpec
+	for i := range evidenceTools {
+		bt, err := evidenceTools[i].bind(nil, event.Event{}, NamespacePolicy{})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bt.Spec())
+	}
+	return append(out, listPodsTool{}.Spec(), kbSearchTool{}.Spec(), kbFetchTool{}.Spec()), nil
+}
+
 func firstNonEmpty(vals ...string) string {
 	for _, v := range vals {
 		if v != "" {
