@@ -35,14 +35,11 @@ Without ai.chat_model it says "AI is not configured" and exits with status 1.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			stderr := cmd.ErrOrStderr()
-			k, cfg, err := openKB(ctx, configFlag, stderr)
+			k, cfg, err := openModel(ctx, configFlag, stderr)
 			if err != nil {
 				return err
 			}
 			defer k.Close()
-			if !k.Service.Configured() {
-				return errNoModel
-			}
 			w := cmd.OutOrStdout()
 			inv, err := investigator(ctx, k, cfg, stderr, false)
 			if err != nil {

@@ -115,16 +115,27 @@ func parseTarget(arg, namespace string) (event.Event, error) {
 // errNoModel is the error of the AI commands without a chat model.
 var errNoModel = fmt.Errorf("%w: set ai.chat_model (and ai.base_url for Ollama, e.g. http://localhost:11434/v1) in medic.yaml, or MEDIC_AI_CHAT_MODEL", rag.ErrNotConfigured)
 
+// openModel opens the knowledge base of an AI command, which needs a chat
+// model.
+func openModel(ctx context.Context, configFlag string, stderr io.Writer) (*app.Knowledge, config.Config, error) {
+	k, cfg, err := openKB(ctx, configFlag, stderr)
+	if err != nil {
+		return nil, cfg, err
+	}
+	if !k.Service.Configured() {
+		_ = k.Close()
+		return nil, cfg, errNoModel
+	}
+	return k, cfg, nil
+}
+
 // investigate opens the knowledge base and runs one investigation.
 func investigate(ctx context.Context, w, stderr io.Writer, configFlag string, asJSON bool, req agent.Request) error {
-	k, cfg, err := openKB(ctx, configFlag, stderr)
+	k, cfg, err := openModel(ctx, configFlag, stderr)
 	if err != nil {
 		return err
 	}
 	defer k.Close()
-	if !k.Service.Configured() {
-		return errNoModel
-	}
 	inv, err := investigator(ctx, k, cfg, stderr, req.Target != nil)
 	if err != nil {
 		return err
