@@ -528,6 +528,8 @@ type Toolbox struct {
 	TopK int
 	// Only, when set, limits the tools to these names.
 	Only []string
+	// Alertmanager, when set, adds the active_alerts tool.
+	Alertmanager *Alertmanager
 	// Extra are tools from elsewhere: the configured MCP servers'.
 	Extra []Tool
 }
@@ -553,6 +555,9 @@ func (tb Toolbox) Tools(base event.Event) ([]Tool, error) {
 	}
 	if lp := (&listPodsTool{env: tb.Env, base: base, policy: tb.Policy}); len(tb.Only) == 0 || slices.Contains(tb.Only, "list_pods") {
 		out = append(out, lp)
+	}
+	if tb.Alertmanager != nil && tb.Alertmanager.URL != "" && (len(tb.Only) == 0 || slices.Contains(tb.Only, "active_alerts")) {
+		out = append(out, &alertsTool{am: tb.Alertmanager, policy: tb.Policy})
 	}
 	if tb.KB != nil && tb.KB.Store != nil {
 		topK := tb.TopK
@@ -585,7 +590,7 @@ func Specs() ([]llm.ToolSpec, error) {
 		}
 		out = append(out, bt.Spec())
 	}
-	return append(out, listPodsTool{}.Spec(), kbSearchTool{}.Spec(), kbFetchTool{}.Spec()), nil
+	return append(out, listPodsTool{}.Spec(), alertsTool{}.Spec(), kbSearchTool{}.Spec(), kbFetchTool{}.Spec()), nil
 }
 
 func firstNonEmpty(vals ...string) string {

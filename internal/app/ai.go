@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,10 +184,29 @@ func (k *Knowledge) Investigator(env *actions.Env) *agent.Investigator {
 func (k *Knowledge) Toolbox(env *actions.Env) agent.Toolbox {
 	ns := k.cfg.AI.Agent.Namespaces
 	tb := agent.Toolbox{Env: env, KB: k.Retriever, TopK: k.cfg.KnowledgeBase.TopK, Policy: agent.NamespacePolicy{Allow: ns.Allow, Deny: ns.Deny}}
+	if am := k.cfg.Alertmanager; am.URL != "" {
+		tb.Alertmanager = &agent.Alertmanager{URL: am.URL, Token: fileToken("alertmanager.bearer_token_file", am.BearerTokenFile),
+			HTTPClient: &http.Client{Timeout: am.Timeout}}
+	}
 	for _, s := range k.mcp {
 		tb.Extra = append(tb.Extra, s.Tools...)
 	}
 	return tb
+}
+
+// fileToken reads a bearer token from path on every use, so a rotated
+// token works; nil without a path.
+func fileToken(field, path string) func() (string, error) {
+	if path == "" {
+		return nil
+	}
+	return func() (string, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", field, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
 }
 
 // ConnectMCP connects to the MCP servers of ai.agent.mcp_servers, whose
