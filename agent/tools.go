@@ -556,6 +556,9 @@ func (tb Toolbox) Tools(base event.Event) ([]Tool, error) {
 	if lp := (&listPodsTool{env: tb.Env, base: base, policy: tb.Policy}); len(tb.Only) == 0 || slices.Contains(tb.Only, "list_pods") {
 		out = append(out, lp)
 	}
+	if len(tb.Only) == 0 || slices.Contains(tb.Only, "rollout_history") {
+		out = append(out, &rolloutTool{env: tb.Env, base: base, policy: tb.Policy})
+	}
 	if tb.Alertmanager != nil && tb.Alertmanager.URL != "" && (len(tb.Only) == 0 || slices.Contains(tb.Only, "active_alerts")) {
 		out = append(out, &alertsTool{am: tb.Alertmanager, policy: tb.Policy})
 	}
@@ -590,7 +593,7 @@ func Specs() ([]llm.ToolSpec, error) {
 		}
 		out = append(out, bt.Spec())
 	}
-	return append(out, listPodsTool{}.Spec(), alertsTool{}.Spec(), kbSearchTool{}.Spec(), kbFetchTool{}.Spec()), nil
+	return append(out, listPodsTool{}.Spec(), rolloutTool{}.Spec(), alertsTool{}.Spec(), kbSearchTool{}.Spec(), kbFetchTool{}.Spec()), nil
 }
 
 func firstNonEmpty(vals ...string) string {

@@ -7,6 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/agent"
 	"github.com/medichq/medic/agent/agenttest"
@@ -43,7 +48,7 @@ func TestToolSchemasComeFromTheActionRegistry(t *testing.T) {
 		names = append(names, tl.Spec().Name)
 	}
 	want := []string{"pod_logs", "pod_events", "object_events", "pod_status", "pod_diagnosis", "resource_yaml", "related_pods",
-		"workload_status", "job_status", "node_status", "list_pods", "search_runbooks", "fetch_runbook"}
+		"workload_status", "job_status", "node_status", "list_pods", "rollout_history", "search_runbooks", "fetch_runbook"}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("tools %v, want %v (prometheus_query only with Prometheus)", names, want)
 	}
@@ -195,3 +200,43 @@ func TestLanguage(t *testing.T) {
 func oneShot(c *llm.Client) *rag.Service { return &rag.Service{Chat: oneShotChat{c}} }
 
 type oneShotChat struct{ *llm.Client }
+
+// TestRolloutHistory: a deployment's revisions newest first and what
+// changed in the pod template, never an environment value.
+func TestRolloutHistory(t *testing.T) {
+	t.Parallel()
+	ctrl := true
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "cart", Namespace: "shop", UID: "d1"},
+		Spec:       appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "cart"}}},
+	}
+	rs := func(rev, image, flags, mem string) *appsv1.ReplicaSet {
+		return &appsv1.ReplicaSet{
+			ObjectMeta: metav1.ObjectMeta{Name: "cart-" + rev, Namespace: "shop", Labels: map[string]string{"app": "cart"},
+				Annotations:     map[string]string{"deployment.kubernetes.io/revision": rev},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "cart", UID: "d1", Controller: &ctrl}}},
+			Spec: appsv1.ReplicaSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "app", Image: image, Env: []corev1.EnvVar{{Name: "FEATURE_FLAGS", Value: flags}},
+				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(mem)}},
+			}}}}},
+		}
+	}
+	env := agenttest.Cluster("", d, rs("1", "shop/cart:1.4.2", "s3cret-old", "256Mi"), rs("2", "shop/cart:1.5.0", "s3cret-new", "128Mi"))
+	tools, err := agent.Toolbox{Env: env}.Tools(event.Event{Subject: event.Subject{Kind: "Deployment", Namespace: "shop", Name: "cart"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := tool(t, tools, "rollout_history").Call(context.Background(), json.RawMessage(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"2 revisions", "Changed from revision 1 to 2", "image shop/cart:1.4.2 → shop/cart:1.5.0",
+		"env FEATURE_FLAGS changed (value not shown)", "limits.memory=256Mi → limits.memory=128Mi"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "2 | ") > strings.Index(out, "1 | ") || strings.Contains(out, "s3cret") {
+		t.Errorf("not newest first, or a value shown:\n%s", out)
+	}
+}
