@@ -44,6 +44,9 @@ type Investigator struct {
 
 var _ rag.Answerer = (*Investigator)(nil)
 
+// Configured reports whether there is a model to answer.
+func (in *Investigator) Configured() bool { return in.Model != nil || in.OneShot != nil }
+
 // Request is one investigation. Exactly one of Finding, Target and Question
 // is the subject; History continues an earlier conversation (a follow-up in
 // a finding's thread).

@@ -19,6 +19,13 @@ type AskParams struct {
 	Model string `yaml:"model"`
 	// MaxTokens bounds the answer (default ai.max_tokens).
 	MaxTokens int `yaml:"max_tokens"`
+	// Runbooks also attaches the knowledge base's runbooks for the finding
+	// (runbook_enricher's, top 3), unless a playbook already did.
+	Runbooks bool `yaml:"runbooks"`
+	// WhenConfigured makes the action do nothing when no chat model is
+	// configured: the built-in playbooks offer the AI (and its runbooks)
+	// only where it exists.
+	WhenConfigured bool `yaml:"when_configured"`
 }
 
 // Modes of ask_ai.
@@ -71,6 +78,14 @@ type Investigator interface {
 // ask never fails the action: a model outage leaves the finding with an
 // "AI unavailable: …" enrichment, and the finding is delivered.
 func ask(ctx context.Context, env *actions.Env, f *event.Finding, p AskParams) error {
+	if p.WhenConfigured && !configured(env) {
+		return nil
+	}
+	if p.Runbooks && !has(f, RunbookSource) {
+		if err := enrichRunbooks(ctx, env, f, 3); err != nil {
+			return err
+		}
+	}
 	if p.Mode == ModeButton {
 		f.AskAI = &event.AskAI{Model: p.Model, MaxTokens: p.MaxTokens}
 		return nil
@@ -79,10 +94,8 @@ func ask(ctx context.Context, env *actions.Env, f *event.Finding, p AskParams) e
 		f.Add(rag.UnavailableEnrichment(rag.ErrNotConfigured))
 		return nil
 	}
-	for _, e := range f.Enrichments {
-		if e.Source == rag.ExplanationSource {
-			return nil // a user playbook and a built-in one both asked: one answer is enough
-		}
+	if has(f, rag.ExplanationSource) {
+		return nil // a user playbook and a built-in one both asked: one answer is enough
 	}
 	if inv, ok := env.AI.(Investigator); ok {
 		es, err := inv.InvestigateFinding(ctx, f, p.Model, p.MaxTokens)
@@ -110,4 +123,23 @@ func unavailable(env *actions.Env, f *event.Finding, err error) error {
 	}
 	f.Add(rag.UnavailableEnrichment(err))
 	return nil
+}
+
+// configured reports whether env's answer function has a chat model.
+func configured(env *actions.Env) bool {
+	if env == nil || env.AI == nil {
+		return false
+	}
+	c, ok := env.AI.(interface{ Configured() bool })
+	return !ok || c.Configured()
+}
+
+// has reports whether an action with this source already added to f.
+func has(f *event.Finding, source string) bool {
+	for _, e := range f.Enrichments {
+		if e.Source == source {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,5 +75,41 @@ func TestAskAIAutoRunsAfterAllEvidence(t *testing.T) {
 	}
 	if len(got) != 3 || got[2] != rag.ExplanationTitle {
 		t.Errorf("enrichments %v, want Logs, Events, then one explanation", got)
+	}
+}
+
+// TestBuiltinAskAIOnlyWithAModel: the built-in playbooks' ask_ai (button,
+// runbooks, when_configured) adds nothing without a chat model; with one it
+// attaches the runbooks (once, even after a user's runbook_enricher) and
+// the Ask AI settings.
+func TestBuiltinAskAIOnlyWithAModel(t *testing.T) {
+	kb := &rag.Retriever{Store: defaultKB(t)}
+	builtin := build(t, "ask_ai", "{mode: button, runbooks: true, when_configured: true}")
+	finding := func() *event.Finding {
+		return &event.Finding{ID: "f", Title: "KubePodCrashLooping", Event: event.Event{Kind: event.KindPrometheusAlert,
+			Labels: map[string]string{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "cart"}}}
+	}
+
+	f := finding()
+	if err := builtin.Run(context.Background(), &actions.Env{AI: &rag.Service{}, KB: kb}, f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Enrichments) != 0 || f.AskAI != nil {
+		t.Errorf("without a model: %+v, AskAI %+v", f.Enrichments, f.AskAI)
+	}
+
+	f = finding()
+	if err := builtin.Run(context.Background(), &actions.Env{AI: &seeing{}, KB: kb}, f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Enrichments) != 1 || f.Enrichments[0].Title != "Runbooks" || f.AskAI == nil ||
+		!strings.Contains(f.Enrichments[0].Blocks[0].Links[0].URL, "kubepodcrashlooping") {
+		t.Errorf("with a model: %+v, AskAI %+v", f.Enrichments, f.AskAI)
+	}
+	if err := builtin.Run(context.Background(), &actions.Env{AI: &seeing{}, KB: kb}, f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Enrichments) != 1 {
+		t.Errorf("runbooks attached twice: %d enrichments", len(f.Enrichments))
 	}
 }
