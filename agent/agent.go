@@ -216,6 +216,9 @@ func (l *Loop) Run(ctx context.Context, msgs []llm.ToolMessage, ev Events) (Resu
 		}
 		if len(resp.ToolCalls) == 0 || final {
 			answer := strings.TrimSpace(resp.Content)
+			if answer == "" {
+				answer = "(The model gave no answer.)"
+			}
 			conv = append(conv, llm.ToolMessage{Role: "assistant", Content: answer})
 			markCited(tr.Runbooks, answer)
 			return Result{Answer: answer, Transcript: tr}, conv, nil
@@ -237,6 +240,10 @@ func (l *Loop) Run(ctx context.Context, msgs []llm.ToolMessage, ev Events) (Resu
 	}
 }
 
+// maxParallelCalls bounds the calls of one turn that run at once: a model
+// asking for twenty pods' logs must not open twenty log streams together.
+const maxParallelCalls = 4
+
 type callResult struct {
 	content  string
 	step     Step
@@ -250,12 +257,15 @@ func (l *Loop) callAll(ctx context.Context, turn int, calls []llm.ToolCall, byNa
 	red *redact.Redactor, lim Limits, ev Events) []callResult {
 	out := make([]callResult, len(calls))
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxParallelCalls)
 	for i, c := range calls {
 		args, argsFound := red.Redact(c.Arguments)
 		if ev.OnCall != nil {
 			ev.OnCall(turn, c.Name, args)
 		}
 		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			r := l.call(ctx, c, byName[c.Name], red, lim)
 			r.step.Turn, r.step.Args = turn, args
 			r.found.Add(argsFound)
