@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +28,7 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/rag"
 	"github.com/medichq/medic/rag/llm"
+	sslack "github.com/medichq/medic/sinks/slack"
 	"github.com/medichq/medic/sinks/slack/slackrec"
 )
 
@@ -323,4 +325,57 @@ func (agentDeployHistory) Spec() llm.ToolSpec {
 
 func (agentDeployHistory) Call(context.Context, json.RawMessage) (string, error) {
 	return "cart v1.4.2 deployed by ci 12 minutes ago", nil
+}
+
+// TestAskAIButtonInvestigates: the Slack "Ask AI" button of a finding whose
+// playbook asks for the button goes through the investigation: the model
+// calls a tool, and the answer in the thread ends with the steps.
+func TestAskAIButtonInvestigates(t *testing.T) {
+	srv := agenttest.New(t, agenttest.Steps(
+		agenttest.Reply{Calls: []agenttest.Call{{Name: "pod_status", Args: map[string]any{}}}},
+		agenttest.Reply{Text: "## What is happening\nThe app container exited with 2."},
+	))
+	rec := slackrec.New(t)
+	cfg := chatConfig(t, rec)
+	button := strings.Replace(readmePlaybook, "ask_ai: {mode: auto, max_tokens: 800}", "ask_ai: {mode: button}", 1)
+	if err := os.WriteFile(filepath.Join(cfg.Playbooks.Dirs[0], "ai.yaml"), []byte(button), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.AI.BaseURL, cfg.AI.ChatModel, cfg.AI.MaxRetries = srv.BaseURL(), "scripted", 0
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a := runApp(t, cfg, tlog{t}, WithKubeClients(fake.NewClientset(crashingCartPod()), dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())))
+	postCrashLoop(t, a)
+	rec.Wait(t, 30*time.Second, "the finding in Slack", func(s *slackrec.Server) bool { return len(s.Calls(slackrec.PostMessage)) == 1 })
+	if n := len(srv.Requests()); n != 0 {
+		t.Fatalf("the model was asked %d times before the click", n)
+	}
+	msg := rec.Calls(slackrec.PostMessage)[0]
+	payload, _ := json.Marshal(map[string]any{
+		"type": "block_actions", "user": map[string]any{"id": "U1", "name": "bob"},
+		"container": map[string]any{"type": "message", "message_ts": msg.TS, "channel_id": rec.ChannelID("#alerts")},
+		"actions":   []any{map[string]any{"action_id": sslack.ActionAskAI, "block_id": sslack.ActionsBlockID, "value": waitFinding(t, cfg).ID, "action_ts": "1.2", "type": "button"}},
+	})
+	if code := postSigned(t, a, "/slack/interactions", "application/x-www-form-urlencoded", url.Values{"payload": {string(payload)}}.Encode()); code != http.StatusOK {
+		t.Fatalf("interaction answered %d", code)
+	}
+	rec.Wait(t, 30*time.Second, "the answer in the thread", func(s *slackrec.Server) bool {
+		for _, u := range s.Calls(slackrec.Update) {
+			if strings.Contains(u.BlocksJSON(), "exited with 2") {
+				return true
+			}
+		}
+		return false
+	})
+	var answer string
+	for _, u := range rec.Calls(slackrec.Update) {
+		answer += u.BlocksJSON()
+	}
+	if !strings.Contains(answer, "pod_status") || !strings.Contains(answer, "1 tool calls") {
+		t.Errorf("the answer lacks its steps: %s", answer)
+	}
+	if results := srv.ToolResults(); len(results) != 1 || !strings.Contains(results[0].Content, "exit 2") {
+		t.Errorf("tool results %+v", results)
+	}
 }
