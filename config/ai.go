@@ -40,6 +40,10 @@ type AIConfig struct {
 	// RedactPatterns are extra regular expressions whose matches (or first
 	// group) are replaced by [REDACTED] before anything goes to a model.
 	RedactPatterns []string `yaml:"redact_patterns"`
+	// Language of every answer (de, zh-CN, …); empty is English.
+	Language string `yaml:"language"`
+	// Agent bounds the tool-calling investigation.
+	Agent AgentConfig `yaml:"agent"`
 }
 
 // Enabled reports whether a chat model is configured.
@@ -91,6 +95,7 @@ func defaultAI() AIConfig {
 		MaxTokens:   800,
 		TokenBudget: 6000,
 		CacheTTL:    24 * time.Hour,
+		Agent:       defaultAgent(),
 	}
 }
 
@@ -147,6 +152,9 @@ func (c *Config) validateAI() error {
 		if _, err := regexp.Compile(p); err != nil {
 			return fmt.Errorf("ai.redact_patterns[%d]: %w", i, err)
 		}
+	}
+	if err := c.validateAgent(); err != nil {
+		return err
 	}
 	kb := &c.KnowledgeBase
 	switch kb.Store {

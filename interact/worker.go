@@ -247,9 +247,15 @@ func (s *Service) mention(ctx context.Context, j *Job) error {
 		}
 	}
 	var ans event.Enrichment
-	if req.Finding == nil && question == "" {
+	fu, conversational := s.o.Answerer.(FollowUps)
+	switch {
+	case req.Finding == nil && question == "":
 		ans = note("Ask me something in the thread of a finding, for example \"@medic why is this failing?\".")
-	} else {
+	case req.Finding != nil && conversational && question != "":
+		if ans, err = s.followUp(ctx, fu, req.Finding.ID, question); err != nil {
+			return err
+		}
+	default:
 		ans, _ = s.answer(ctx, req)
 	}
 	msg := sslack.RenderEnrichments("AI explanation", []event.Enrichment{ans}, 30)
@@ -260,6 +266,49 @@ func (s *Service) mention(ctx context.Context, j *Job) error {
 	b, _ := json.Marshal(st)
 	_, err = s.asks.Put(ctx, key, b)
 	return err
+}
+
+// FollowUps is an Answerer that keeps a conversation per finding (the
+// investigation, package agent): a mention in a finding's thread continues
+// it, with the thread's earlier questions and answers and the finding's
+// evidence. history is opaque here: what FollowUp returned last time.
+type FollowUps interface {
+	FollowUp(ctx context.Context, f *event.Finding, history []byte, question string) (rag.Answer, []byte, error)
+}
+
+func convKey(findingID string) string { return "conv." + keyToken(findingID) }
+
+// followUp answers a question in a finding's thread and keeps the
+// conversation (in the medic_ai_asks bucket, with its TTL). Two questions
+// at once in one thread each continue the same earlier conversation; the
+// later one's is kept.
+func (s *Service) followUp(ctx context.Context, fu FollowUps, findingID, question string) (event.Enrichment, error) {
+	f, err := s.o.Findings.Get(ctx, findingID)
+	if err != nil {
+		return event.Enrichment{}, err
+	}
+	var history []byte
+	switch e, err := s.asks.Get(ctx, convKey(findingID)); {
+	case err == nil:
+		history = e.Value()
+	case !errors.Is(err, jetstream.ErrKeyNotFound):
+		return event.Enrichment{}, err
+	}
+	actx, cancel := context.WithTimeout(ctx, s.o.AskTimeout)
+	defer cancel()
+	a, conv, err := fu.FollowUp(actx, f, history, question)
+	if err != nil {
+		if !errors.Is(err, rag.ErrNotConfigured) {
+			s.logger.Warn("no AI answer to a follow-up", "finding", findingID, "err", err)
+		}
+		return rag.UnavailableEnrichment(err), nil
+	}
+	if conv != nil {
+		if _, err := s.asks.Put(ctx, convKey(findingID), conv); err != nil {
+			s.logger.Warn("the thread's conversation could not be kept; the next question starts afresh", "finding", findingID, "err", err)
+		}
+	}
+	return a.Enrichment(), nil
 }
 
 // moreLogs posts the last lines of the finding's logs in its thread.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/medichq/medic/actions/ai"   // ask_ai, which the built-in playbooks end with
 	_ "github.com/medichq/medic/actions/kube" // the actions of the built-in Kubernetes playbooks
 	"github.com/medichq/medic/event"
 	_ "github.com/medichq/medic/triggers/kubernetes" // the triggers of kubernetes-events.yaml
@@ -24,12 +25,12 @@ func TestBuiltinKubernetesAlertPlaybooks(t *testing.T) {
 		t.Fatalf("built-in playbooks do not load: %v", err)
 	}
 	want := map[string][]string{
-		"builtin-kube-pod-crash-looping":            {"pod_issue_investigator", "logs_enricher", "pod_events_enricher"},
-		"builtin-kube-pod-not-ready":                {"pod_issue_investigator", "pod_status_enricher", "pod_events_enricher"},
-		"builtin-kube-container-waiting":            {"pod_issue_investigator", "pod_events_enricher"},
-		"builtin-kube-deployment-replicas-mismatch": {"deployment_status_enricher", "related_pods", "pod_issue_investigator", "resource_events_enricher"},
-		"builtin-kube-job-failed":                   {"job_info_enricher", "resource_events_enricher", "logs_enricher"},
-		"builtin-kube-node-not-ready":               {"node_status_enricher", "resource_events_enricher"},
+		"builtin-kube-pod-crash-looping":            {"pod_issue_investigator", "logs_enricher", "pod_events_enricher", "ask_ai"},
+		"builtin-kube-pod-not-ready":                {"pod_issue_investigator", "pod_status_enricher", "pod_events_enricher", "ask_ai"},
+		"builtin-kube-container-waiting":            {"pod_issue_investigator", "pod_events_enricher", "ask_ai"},
+		"builtin-kube-deployment-replicas-mismatch": {"deployment_status_enricher", "related_pods", "pod_issue_investigator", "resource_events_enricher", "ask_ai"},
+		"builtin-kube-job-failed":                   {"job_info_enricher", "resource_events_enricher", "logs_enricher", "ask_ai"},
+		"builtin-kube-node-not-ready":               {"node_status_enricher", "resource_events_enricher", "ask_ai"},
 	}
 	for name, acts := range want {
 		i := slices.IndexFunc(set.Playbooks, func(p *Playbook) bool { return p.Name == name })
@@ -55,11 +56,11 @@ func TestBuiltinKubernetesAlertPlaybooks(t *testing.T) {
 
 	// The Kubernetes-event playbooks, named like Robusta's defaults.
 	events := map[string][]string{
-		"builtin-pod-crash-loop":     {"pod_issue_investigator", "logs_enricher", "pod_events_enricher"},
-		"builtin-pod-oom-killed":     {"pod_issue_investigator", "pod_status_enricher", "pod_events_enricher"},
-		"builtin-image-pull-backoff": {"pod_issue_investigator", "pod_events_enricher"},
-		"builtin-job-failure":        {"job_info_enricher", "resource_events_enricher", "logs_enricher"},
-		"builtin-node-not-ready":     {"node_status_enricher", "resource_events_enricher"},
+		"builtin-pod-crash-loop":     {"pod_issue_investigator", "logs_enricher", "pod_events_enricher", "ask_ai"},
+		"builtin-pod-oom-killed":     {"pod_issue_investigator", "pod_status_enricher", "pod_events_enricher", "ask_ai"},
+		"builtin-image-pull-backoff": {"pod_issue_investigator", "pod_events_enricher", "ask_ai"},
+		"builtin-job-failure":        {"job_info_enricher", "resource_events_enricher", "logs_enricher", "ask_ai"},
+		"builtin-node-not-ready":     {"node_status_enricher", "resource_events_enricher", "ask_ai"},
 	}
 	for name, acts := range events {
 		i := slices.IndexFunc(set.Playbooks, func(p *Playbook) bool { return p.Name == name })

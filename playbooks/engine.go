@@ -92,6 +92,11 @@ func (e *Engine) Run(ctx context.Context, ev *event.Event) (Result, error) {
 // RunSet is Run against an explicit set (for `medic playbooks test`).
 func (e *Engine) RunSet(ctx context.Context, set *Set, ev *event.Event) (Result, error) {
 	var res Result
+	type deferredAction struct {
+		pb *Playbook
+		a  Action
+	}
+	var deferred []deferredAction // explain the evidence: after all of it
 	for _, pb := range set.Playbooks {
 		if !pb.Matches(ev) {
 			continue
@@ -107,6 +112,10 @@ func (e *Engine) RunSet(ctx context.Context, set *Set, ev *event.Event) (Result,
 			if err := ctx.Err(); err != nil {
 				return res, fmt.Errorf("run playbook %s: %w", pb.Name, err)
 			}
+			if actions.IsDeferred(a.Action) {
+				deferred = append(deferred, deferredAction{pb, a})
+				continue
+			}
 			e.runAction(ctx, pb, a, res.Finding)
 		}
 		for _, s := range pb.Sinks {
@@ -117,6 +126,12 @@ func (e *Engine) RunSet(ctx context.Context, set *Set, ev *event.Event) (Result,
 		if pb.Stop {
 			break
 		}
+	}
+	for _, d := range deferred {
+		if err := ctx.Err(); err != nil {
+			return res, fmt.Errorf("run playbook %s: %w", d.pb.Name, err)
+		}
+		e.runAction(ctx, d.pb, d.a, res.Finding)
 	}
 	if res.Finding == nil {
 		e.unmatched.Inc()

@@ -19,6 +19,13 @@ type AskParams struct {
 	Model string `yaml:"model"`
 	// MaxTokens bounds the answer (default ai.max_tokens).
 	MaxTokens int `yaml:"max_tokens"`
+	// Runbooks also attaches the knowledge base's runbooks for the finding
+	// (runbook_enricher's, top 3), unless a playbook already did.
+	Runbooks bool `yaml:"runbooks"`
+	// WhenConfigured makes the action do nothing when no chat model is
+	// configured: the built-in playbooks offer the AI (and its runbooks)
+	// only where it exists.
+	WhenConfigured bool `yaml:"when_configured"`
 }
 
 // Modes of ask_ai.
@@ -45,16 +52,40 @@ func init() {
 		"Explain the finding with the configured model, grounded in the knowledge base's runbooks (what is happening, likely causes, what to check, how to fix, with citations); mode button leaves it to the chat sinks' Ask AI button.",
 		func() *AskParams { return &AskParams{Mode: ModeAuto} },
 		func(p *AskParams) (actions.Action, error) {
-			params := *p
-			return actions.Func(func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				return ask(ctx, env, f, params)
-			}), nil
+			return askAction{params: *p}, nil
 		})
+}
+
+// askAction is ask_ai. In mode auto it is deferred: it runs after every
+// other action of the event (of every matching playbook), so the model sees
+// all the evidence whatever the order in the YAML.
+type askAction struct{ params AskParams }
+
+func (a askAction) Run(ctx context.Context, env *actions.Env, f *event.Finding) error {
+	return ask(ctx, env, f, a.params)
+}
+
+// Deferred implements actions.Deferred.
+func (a askAction) Deferred() bool { return a.params.Mode == ModeAuto }
+
+// Investigator is an answer function that gathers evidence itself (package
+// agent): its answer comes as enrichments, the explanation and the
+// transcript of the tools it called.
+type Investigator interface {
+	InvestigateFinding(ctx context.Context, f *event.Finding, model string, maxTokens int) ([]event.Enrichment, error)
 }
 
 // ask never fails the action: a model outage leaves the finding with an
 // "AI unavailable: …" enrichment, and the finding is delivered.
 func ask(ctx context.Context, env *actions.Env, f *event.Finding, p AskParams) error {
+	if p.WhenConfigured && !configured(env) {
+		return nil
+	}
+	if p.Runbooks && !has(f, RunbookSource) {
+		if err := enrichRunbooks(ctx, env, f, 3); err != nil {
+			return err
+		}
+	}
 	if p.Mode == ModeButton {
 		f.AskAI = &event.AskAI{Model: p.Model, MaxTokens: p.MaxTokens}
 		return nil
@@ -63,14 +94,52 @@ func ask(ctx context.Context, env *actions.Env, f *event.Finding, p AskParams) e
 		f.Add(rag.UnavailableEnrichment(rag.ErrNotConfigured))
 		return nil
 	}
+	if has(f, rag.ExplanationSource) {
+		return nil // a user playbook and a built-in one both asked: one answer is enough
+	}
+	if inv, ok := env.AI.(Investigator); ok {
+		es, err := inv.InvestigateFinding(ctx, f, p.Model, p.MaxTokens)
+		if err != nil {
+			return unavailable(env, f, err)
+		}
+		for _, e := range es {
+			f.Add(e)
+		}
+		return nil
+	}
 	ans, err := env.AI.Answer(ctx, rag.Request{Finding: f, Model: p.Model, MaxTokens: p.MaxTokens})
 	if err != nil {
-		if !errors.Is(err, rag.ErrNotConfigured) && env.Logger != nil {
-			env.Logger.Warn("ask_ai: no answer; the finding goes out without it", "finding", f.ID, "err", err)
-		}
-		f.Add(rag.UnavailableEnrichment(err))
-		return nil
+		return unavailable(env, f, err)
 	}
 	f.Add(ans.Enrichment())
 	return nil
+}
+
+// unavailable notes why there is no answer; the finding goes out without
+// one.
+func unavailable(env *actions.Env, f *event.Finding, err error) error {
+	if !errors.Is(err, rag.ErrNotConfigured) && env.Logger != nil {
+		env.Logger.Warn("ask_ai: no answer; the finding goes out without it", "finding", f.ID, "err", err)
+	}
+	f.Add(rag.UnavailableEnrichment(err))
+	return nil
+}
+
+// configured reports whether env's answer function has a chat model.
+func configured(env *actions.Env) bool {
+	if env == nil || env.AI == nil {
+		return false
+	}
+	c, ok := env.AI.(interface{ Configured() bool })
+	return !ok || c.Configured()
+}
+
+// has reports whether an action with this source already added to f.
+func has(f *event.Finding, source string) bool {
+	for _, e := range f.Enrichments {
+		if e.Source == source {
+			return true
+		}
+	}
+	return false
 }

@@ -562,12 +562,15 @@ func diagnoseCrash(in DiagnoseInput) (Diagnosis, bool) {
 			exit = t.Reason + ", " + exit
 		}
 	}
-	lastLine := lastLogLine(in.Logs[name])
+	lastLine, lastWhat := ErrorLine(in.Logs[name]), "its last error"
+	if lastLine == "" {
+		lastLine, lastWhat = lastLogLine(in.Logs[name]), "its last log line"
+	}
 	var env string
 	for _, l := range strings.Split(in.Logs[name], "\n") {
 		for _, re := range missingEnvREs {
 			if m := re.FindStringSubmatch(l); m != nil {
-				env, lastLine = m[1], strings.TrimSpace(l)
+				env, lastLine, lastWhat = m[1], strings.TrimSpace(l), "its last log line"
 			}
 		}
 	}
@@ -594,7 +597,7 @@ func diagnoseCrash(in DiagnoseInput) (Diagnosis, bool) {
 		summary += " (" + strings.Join(details, "; ") + ")"
 	}
 	if lastLine != "" {
-		summary += fmt.Sprintf("; its last log line: %q", truncate(lastLine, 200))
+		summary += fmt.Sprintf("; %s: %q", lastWhat, truncate(lastLine, 200))
 		d.Evidence = append(d.Evidence, [2]string{"log of the previous instance", truncate(lastLine, 300)})
 	}
 	d.Summary = summary + "."
@@ -614,6 +617,36 @@ func isDeclared(pod *corev1.Pod, container, env string) bool {
 		}
 	}
 	return false
+}
+
+// Lines that say why a program died, strongest first: a panic, a fatal
+// error, an exception, a Python-style "ValueError:"; then any error-like
+// line. Go's "exit status 2" after a panic, stack frames and blank lines
+// never are the reason.
+var (
+	strongErrorRE = regexp.MustCompile(`(?i)(^|[\s\]:|])(panic:|fatal|exception|traceback|segmentation fault|out of memory|[a-z]+(error|exception):)`)
+	errorLineRE   = regexp.MustCompile(`(?i)\b(error|err=|failed|failure|cannot|can't|unable to|refused|denied|invalid|not found|timed? ?out)\b`)
+	notReasonRE   = regexp.MustCompile(`(?i)^(exit status \d+|goroutine \d+ \[|at [\w$.<>]+\(|\.\.\. \d+ more|file ".*", line \d+)`)
+)
+
+// ErrorLine is the last meaningful error line of a log: the last panic,
+// fatal error or exception if there is one, else the last line that reads
+// like an error; "" when none does. The crash investigator's "why" and the
+// investigation's transcript both show it.
+func ErrorLine(text string) string {
+	lines := strings.Split(text, "\n")
+	for _, re := range []*regexp.Regexp{strongErrorRE, errorLineRE} {
+		for i := len(lines) - 1; i >= 0; i-- {
+			l := strings.TrimSpace(lines[i])
+			if l == "" || notReasonRE.MatchString(l) {
+				continue
+			}
+			if re.MatchString(l) {
+				return l
+			}
+		}
+	}
+	return ""
 }
 
 func lastLogLine(text string) string {

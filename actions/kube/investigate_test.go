@@ -118,7 +118,25 @@ func TestDiagnoseSamples(t *testing.T) {
 					Logs: map[string]string{"stress": "stress: info: [1] dispatching hogs: 100 cpu, 0 io, 0 vm, 0 hdd\nstress: FAIL: [1] (451) failed run completed in 0s\n"}}
 			},
 			cause: "CrashLoopBackOff",
-			want:  `Container stress keeps crashing (Error, exit code 255; restarted 7 times); its last log line: "stress: FAIL: [1] (451) failed run completed in 0s".`,
+			want:  `Container stress keeps crashing (Error, exit code 255; restarted 7 times); its last error: "stress: FAIL: [1] (451) failed run completed in 0s".`,
+		},
+		{
+			name: "crash loop: the panic, not the exit status after it",
+			input: func(t *testing.T) DiagnoseInput {
+				return DiagnoseInput{Pod: samplePod(t, "crashloopbackoff/holmesgpt__158__kubectl_get_yaml_pod_frontend-service.txt"),
+					Logs: map[string]string{"stress": "listening on :8080\npanic: assignment to entry in nil map\n\ngoroutine 1 [running]:\nmain.main()\n\t/src/main.go:42 +0x1d\nexit status 2\n"}}
+			},
+			cause: "CrashLoopBackOff",
+			want:  `Container stress keeps crashing (Error, exit code 255; restarted 7 times); its last error: "panic: assignment to entry in nil map".`,
+		},
+		{
+			name: "crash loop: a log without an error names its last line",
+			input: func(t *testing.T) DiagnoseInput {
+				return DiagnoseInput{Pod: samplePod(t, "crashloopbackoff/holmesgpt__158__kubectl_get_yaml_pod_frontend-service.txt"),
+					Logs: map[string]string{"stress": "starting\nshutting down\n"}}
+			},
+			cause: "CrashLoopBackOff",
+			want:  `Container stress keeps crashing (Error, exit code 255; restarted 7 times); its last log line: "shutting down".`,
 		},
 		{
 			name:  "liveness probe",
@@ -371,5 +389,26 @@ func TestEventShapeSample(t *testing.T) {
 	}
 	if fieldPathContainer(ev.InvolvedObject.FieldPath) != "c1" {
 		t.Errorf("container of %q", ev.InvolvedObject.FieldPath)
+	}
+}
+
+// TestErrorLine: the "why" of a crash is the last panic, fatal error or
+// exception, then the last error-like line; never the exit status, a stack
+// frame or a blank line.
+func TestErrorLine(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ name, log, want string }{
+		{"go panic then exit status", "ok\npanic: runtime error: index out of range [3] with length 3\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:9 +0x1d\nexit status 2\n", "panic: runtime error: index out of range [3] with length 3"},
+		{"go fatal", "fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 [chan receive]:\n", "fatal error: all goroutines are asleep - deadlock!"},
+		{"java exception", "Started\nException in thread \"main\" java.lang.IllegalStateException: no DB_URL\n\tat com.shop.App.main(App.java:12)\n", "Exception in thread \"main\" java.lang.IllegalStateException: no DB_URL"},
+		{"python traceback", "Traceback (most recent call last):\n  File \"/app/main.py\", line 3, in <module>\n    connect()\nConnectionRefusedError: [Errno 111] Connection refused\n", "ConnectionRefusedError: [Errno 111] Connection refused"},
+		{"strong beats a later error-like line", "panic: boom\nerror: cleanup failed\n", "panic: boom"},
+		{"plain error line", "level=info msg=start\nlevel=error msg=\"cannot open /data/db\"\nlevel=info msg=bye\n", "level=error msg=\"cannot open /data/db\""},
+		{"nothing", "starting\nstopping\n", ""},
+	}
+	for _, c := range cases {
+		if got := ErrorLine(c.log); got != c.want {
+			t.Errorf("%s: ErrorLine = %q, want %q", c.name, got, c.want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/medichq/medic/agent"
 	"github.com/medichq/medic/rag"
 )
 
@@ -21,8 +22,11 @@ func newAskCmd() *cobra.Command {
 		Use:   `ask "question"`,
 		Short: "Ask the model a question, answered from the knowledge base with numbered citations",
 		Long: `Ask a question about your cluster's alerts and runbooks. medic searches the knowledge
-base, sends the question and the best runbook excerpts (secrets redacted) to the configured
-model (ai.base_url, ai.chat_model), streams the answer and lists the sources it cites.
+base and sends the question and the best runbook excerpts (secrets redacted) to the configured
+model (ai.base_url, ai.chat_model), which may search and read more runbooks (and, with a
+cluster configured, look at it) through medic's read-only tools, each call printed as it
+happens; then the answer and the sources it rests on. With ai.agent.enabled false, or a model
+without tool calling, the answer is one-shot and streams.
 
   medic ask "what should I check when etcd has no leader?"
 
@@ -31,15 +35,19 @@ Without ai.chat_model it says "AI is not configured" and exits with status 1.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			stderr := cmd.ErrOrStderr()
-			k, _, err := openKB(ctx, configFlag, stderr)
+			k, cfg, err := openModel(ctx, configFlag, stderr)
 			if err != nil {
 				return err
 			}
 			defer k.Close()
-			if !k.Service.Configured() {
-				return fmt.Errorf("%w: set ai.chat_model (and ai.base_url for Ollama, e.g. http://localhost:11434/v1) in medic.yaml, or MEDIC_AI_CHAT_MODEL", rag.ErrNotConfigured)
-			}
 			w := cmd.OutOrStdout()
+			inv, err := investigator(ctx, k, cfg, stderr, false)
+			if err != nil {
+				return err
+			}
+			if inv != nil { // the investigation: the model searches and reads runbooks (and the cluster) itself
+				return runInvestigation(ctx, w, stderr, inv, asJSON, agent.Request{Question: args[0], Model: model, MaxTokens: maxTokens})
+			}
 			req := rag.Request{Question: args[0], Model: model, MaxTokens: maxTokens}
 			if !asJSON {
 				req.OnDelta = func(s string) error {

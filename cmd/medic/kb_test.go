@@ -191,8 +191,11 @@ func TestAsk(t *testing.T) {
 	if !strings.Contains(stderr, "model gpt-test") {
 		t.Errorf("stderr %q", stderr)
 	}
+	// The investigation: the question with the best runbooks, and the
+	// knowledge-base tools (no cluster is configured) to read more.
 	req := srv.Requests()[0].Chat
-	if !req.Stream || !strings.Contains(req.Messages[1].Content, "etcd has no leader") || !strings.Contains(req.Messages[1].Content, "[1] etcdNoLeader") {
+	if !strings.Contains(req.Messages[1].Content, "etcd has no leader") || !strings.Contains(req.Messages[1].Content, "[1] etcdNoLeader") ||
+		len(req.Tools) != 2 || req.Tools[0].Function.Name != "search_runbooks" {
 		t.Errorf("request %+v", req)
 	}
 }

@@ -24,13 +24,14 @@ runs the YAML playbooks that match them, and delivers the findings to sinks.
   medic config check               list every problem in medic.yaml (file:line:column)
   medic playbooks validate ./playbooks
   medic kb search "etcd has no leader"   search the knowledge base (runbooks)
-  medic ask "why is my pod crash looping?"`,
+  medic ask "why is my pod crash looping?"
+  medic investigate pod/cart-7d9 -n shop   the model triages it with medic's read-only tools`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newTriggerCmd(), newPlaybooksCmd(), newConfigCmd(), newVersionCmd())
-	root.AddCommand(newKBCmd(), newAskCmd()) // kb.go, ask.go
-	root.AddCommand(newDLQCmd())
+	root.AddCommand(newKBCmd(), newAskCmd(), newInvestigateCmd(), newMCPCmd()) // kb.go, ask.go, investigate.go, mcp.go
+	root.AddCommand(newDLQCmd())                                               // dlq.go
 	return root
 }
 

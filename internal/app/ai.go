@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/actions/promql"
+	"github.com/medichq/medic/agent"
+	"github.com/medichq/medic/agent/mcptools"
 	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/internal/kube"
+	"github.com/medichq/medic/internal/version"
 	"github.com/medichq/medic/knowledge"
 	"github.com/medichq/medic/rag"
 	"github.com/medichq/medic/rag/embedded"
@@ -34,6 +40,13 @@ type Knowledge struct {
 	Service  *rag.Service
 	Embedder rag.Embedder // nil without an embedding model
 	Redactor *rag.Redactor
+	// Answerer is what every AI feature calls: the investigation (package
+	// agent) once Investigate was called with the actions' environment,
+	// else Service.
+	Answerer rag.Answerer
+
+	client *llm.Client // nil without a model
+	mcp    []*mcptools.Session
 
 	cfg    config.Config
 	logger *slog.Logger
@@ -103,7 +116,7 @@ func OpenKnowledge(ctx context.Context, cfg config.Config, js jetstream.JetStrea
 // answers cite nothing).
 func newKnowledge(ctx context.Context, cfg config.Config, store rag.Store, client *llm.Client, red *rag.Redactor,
 	js jetstream.JetStream, logger *slog.Logger) (*Knowledge, error) {
-	k := &Knowledge{Store: store, Redactor: red, cfg: cfg, logger: logger}
+	k := &Knowledge{Store: store, Redactor: red, cfg: cfg, logger: logger, client: client}
 	if client != nil && cfg.AI.EmbeddingModel != "" {
 		k.Embedder = client
 	}
@@ -129,7 +142,123 @@ func newKnowledge(ctx context.Context, cfg config.Config, store rag.Store, clien
 			k.Service.Cache = cache
 		}
 	}
+	k.Answerer = k.Service
 	return k, nil
+}
+
+// Investigate makes the answers investigations: with a chat model and
+// ai.agent.enabled, Answerer becomes the tool-calling loop over env's
+// clients and the knowledge base (the one-shot Service answers for models
+// without tool calling). It returns the Answerer.
+func (k *Knowledge) Investigate(env *actions.Env) rag.Answerer {
+	if inv := k.Investigator(env); inv != nil {
+		k.Answerer = inv
+	}
+	return k.Answerer
+}
+
+// Investigator is the investigation over env, or nil when no chat model is
+// configured or ai.agent.enabled is false.
+func (k *Knowledge) Investigator(env *actions.Env) *agent.Investigator {
+	ai := k.cfg.AI
+	if k.client == nil || ai.ChatModel == "" || !ai.Agent.Enabled {
+		return nil
+	}
+	return &agent.Investigator{
+		Model:     chatTools{k.client},
+		ModelName: ai.ChatModel,
+		OneShot:   k.Service,
+		Toolbox:   k.Toolbox(env),
+		Redactor:  k.Redactor,
+		Limits: agent.Limits{
+			MaxSteps: ai.Agent.MaxSteps, MaxToolOutput: ai.Agent.MaxToolOutput,
+			MaxTokens: ai.Agent.MaxTotalTokens, Timeout: ai.Agent.Timeout,
+		},
+		Language:  ai.Language,
+		MaxTokens: ai.MaxTokens,
+		Logger:    k.logger,
+	}
+}
+
+// Toolbox is the investigation's tools over env: medic's evidence actions
+// and knowledge base, and the tools of the MCP servers ConnectMCP reached.
+func (k *Knowledge) Toolbox(env *actions.Env) agent.Toolbox {
+	ns := k.cfg.AI.Agent.Namespaces
+	tb := agent.Toolbox{Env: env, KB: k.Retriever, TopK: k.cfg.KnowledgeBase.TopK, Policy: agent.NamespacePolicy{Allow: ns.Allow, Deny: ns.Deny}}
+	if am := k.cfg.Alertmanager; am.URL != "" {
+		tb.Alertmanager = &agent.Alertmanager{URL: am.URL, Token: fileToken("alertmanager.bearer_token_file", am.BearerTokenFile),
+			HTTPClient: &http.Client{Timeout: am.Timeout}}
+	}
+	for _, s := range k.mcp {
+		tb.Extra = append(tb.Extra, s.Tools...)
+	}
+	return tb
+}
+
+// fileToken reads a bearer token from path on every use, so a rotated
+// token works; nil without a path.
+func fileToken(field, path string) func() (string, error) {
+	if path == "" {
+		return nil
+	}
+	return func() (string, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", field, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+}
+
+// ConnectMCP connects to the MCP servers of ai.agent.mcp_servers, whose
+// tools the investigation then offers. A server that cannot be reached is
+// logged and left out: the investigation works without it.
+func (k *Knowledge) ConnectMCP(ctx context.Context, version string) {
+	for _, m := range k.cfg.AI.Agent.MCPServers {
+		spec := mcptools.ServerSpec{Name: m.Name, URL: m.URL, Env: m.Env, Tools: m.Tools}
+		if len(m.Command) > 0 {
+			spec.Command, spec.Args = m.Command[0], m.Command[1:]
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		s, err := mcptools.Connect(cctx, spec, version)
+		cancel()
+		if err != nil {
+			k.logger.Error("MCP server unavailable; investigating without its tools", "mcp_server", m.Name, "err", err)
+			continue
+		}
+		k.logger.Info("MCP server connected", "mcp_server", m.Name, "tools", len(s.Tools))
+		k.mcp = append(k.mcp, s)
+	}
+}
+
+// ToolsEnv is what the investigation's tools read outside medic serve
+// (medic investigate, medic ask): the cluster of kubernetes.* or
+// $KUBECONFIG and the Prometheus of prometheus.url. Without a cluster it
+// says why; the cluster tools then answer so.
+func ToolsEnv(cfg config.Config, logger *slog.Logger) (env *actions.Env, noCluster string, err error) {
+	env = &actions.Env{Logger: logger, ClusterName: cfg.ClusterName}
+	clients, why, err := kube.Load(cfg.Kubernetes, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("kubernetes: %w", err)
+	}
+	if clients != nil {
+		env.Kube, env.Dynamic = clients.Kube, clients.Dynamic
+	}
+	if cfg.Prometheus.URL != "" {
+		pc := promql.Config{URL: cfg.Prometheus.URL, BearerTokenFile: cfg.Prometheus.BearerTokenFile, Timeout: cfg.Prometheus.Timeout}
+		if env.Prometheus, err = promql.NewAPI(pc); err != nil {
+			return nil, "", fmt.Errorf("prometheus: %w", err)
+		}
+	}
+	return env, why.Reason, nil
+}
+
+// chatTools gives each request its own immutable client when it names
+// another model, as chatModels does.
+type chatTools struct{ c *llm.Client }
+
+func (m chatTools) CompleteTools(ctx context.Context, req llm.ToolRequest) (llm.ToolResponse, error) {
+	return m.c.WithChatModel(req.Model).CompleteTools(ctx, req)
 }
 
 // chatModels gives each request its own immutable client when it names
@@ -146,12 +275,17 @@ func (m chatModels) Stream(ctx context.Context, req rag.ChatRequest, onDelta fun
 
 func (m chatModels) ChatModel() string { return m.c.ChatModel() }
 
-// Close closes the store.
+// Close closes the MCP sessions and the store.
 func (k *Knowledge) Close() error {
-	if k.Store == nil {
-		return nil
+	var errs []error
+	for _, s := range k.mcp {
+		errs = append(errs, s.Close())
 	}
-	return k.Store.Close()
+	k.mcp = nil
+	if k.Store != nil {
+		errs = append(errs, k.Store.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Ingester returns an ingester that embeds with the configured model.
@@ -335,7 +469,10 @@ func (a *App) attachKnowledge(ctx context.Context, env *actions.Env) error {
 			k.ingestDefault(ctx) // see startKnowledge
 		}
 	}
-	env.AI = k.Service
+	if k.client != nil && a.cfg.AI.Agent.Enabled {
+		k.ConnectMCP(ctx, version.Version)
+	}
+	env.AI = k.Investigate(env)
 	return nil
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/medichq/medic/bus"
@@ -48,20 +46,11 @@ func (a *App) initChat(ctx context.Context, deps *sinks.Deps) error {
 // before the routes are built.
 func (a *App) newChatService(ctx context.Context) error {
 	var answerer rag.Answerer
-	if a.kb != nil && a.kb.Service != nil {
-		answerer = a.kb.Service
+	if a.kb != nil && a.kb.Answerer != nil {
+		answerer = a.kb.Answerer // the investigation, or the one-shot answer
 	}
 	am := a.cfg.Alertmanager
-	var amToken func() (string, error)
-	if am.BearerTokenFile != "" {
-		amToken = func() (string, error) { // re-read on every use: rotated tokens work
-			b, err := os.ReadFile(am.BearerTokenFile)
-			if err != nil {
-				return "", fmt.Errorf("alertmanager.bearer_token_file: %w", err)
-			}
-			return strings.TrimSpace(string(b)), nil
-		}
-	}
+	amToken := fileToken("alertmanager.bearer_token_file", am.BearerTokenFile)
 	s := a.cfg.Slack
 	svc, err := interact.New(ctx, interact.Options{
 		Bus: a.bus, Replicas: a.cfg.Bus.Replicas,

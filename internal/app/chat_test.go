@@ -149,20 +149,8 @@ func TestSlackClickThroughMedic(t *testing.T) {
 		"actions":   []any{map[string]any{"action_id": sslack.ActionAskAI, "block_id": sslack.ActionsBlockID, "value": findingID, "action_ts": "1.2", "type": "button"}},
 	})
 	body := url.Values{"payload": {string(payload)}}.Encode()
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	m := hmac.New(sha256.New, []byte(chatSecret))
-	fmt.Fprintf(m, "v0:%s:%s", ts, body)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+a.Addr()+"/slack/interactions", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Slack-Request-Timestamp", ts)
-	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(m.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("interaction answered %d", resp.StatusCode)
+	if code := postSigned(t, a, "/slack/interactions", "application/x-www-form-urlencoded", body); code != http.StatusOK {
+		t.Fatalf("interaction answered %d", code)
 	}
 	rec.Wait(t, 30*time.Second, "the answer in the thread", func(s *slackrec.Server) bool {
 		for _, u := range s.Calls(slackrec.Update) {
@@ -184,4 +172,23 @@ func TestSlackClickThroughMedic(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(page, "cart-7d9 is crash looping") {
 		t.Errorf("finding page: %d", code)
 	}
+}
+
+// postSigned posts body to medic's path as Slack signs its requests and
+// returns the status.
+func postSigned(t *testing.T, a *App, path, contentType, body string) int {
+	t.Helper()
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	m := hmac.New(sha256.New, []byte(chatSecret))
+	fmt.Fprintf(m, "v0:%s:%s", ts, body)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+a.Addr()+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(m.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

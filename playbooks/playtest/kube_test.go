@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/medichq/medic/actions/ai"   // ask_ai, which the built-in playbooks end with
 	_ "github.com/medichq/medic/actions/kube" // the actions of the built-in Kubernetes playbooks
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/fixtures"
@@ -49,7 +50,7 @@ func TestKubernetesPodFixtureCrashLoop(t *testing.T) {
 	}
 	r := Run(set, &evs[0], nil)
 	if !slices.Equal(r.PlaybookNames(), []string{"builtin-pod-crash-loop"}) ||
-		!slices.Equal(r.ActionNames(), []string{"pod_issue_investigator", "logs_enricher", "pod_events_enricher"}) {
+		!slices.Equal(r.ActionNames(), []string{"pod_issue_investigator", "logs_enricher", "pod_events_enricher", "ask_ai"}) {
 		t.Fatalf("report:\n%s", r.Text())
 	}
 }
@@ -68,7 +69,7 @@ func TestKubernetesPodFixtureImagePullBackOff(t *testing.T) {
 	}
 	r := Run(set, &evs[0], nil)
 	if !slices.Equal(r.PlaybookNames(), []string{"builtin-image-pull-backoff"}) ||
-		!slices.Equal(r.ActionNames(), []string{"pod_issue_investigator", "pod_events_enricher"}) {
+		!slices.Equal(r.ActionNames(), []string{"pod_issue_investigator", "pod_events_enricher", "ask_ai"}) {
 		t.Fatalf("report:\n%s", r.Text())
 	}
 }

@@ -111,6 +111,14 @@ ai:
   api_key_file: {{ . }}
   {{- end }}
   timeout: {{ .Values.ai.timeout }}
+  {{- with .Values.ai.language }}
+  language: {{ . | quote }}
+  {{- end }}
+  {{- with .Values.ai.agentDenyNamespaces }}
+  agent:
+    namespaces:
+      deny: {{ . | toJson }}
+  {{- end }}
 knowledge_base:
   store: {{ .Values.knowledgeBase.store }}
   dir: {{ $dataDir }}/kb
