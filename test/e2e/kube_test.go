@@ -90,7 +90,7 @@ func TestKubePodCrashLoopingAlertGetsClusterEvidence(t *testing.T) {
 	}
 	inv := got["pod_issue_investigator"]
 	if len(inv.Blocks) == 0 || !strings.HasPrefix(inv.Blocks[0].Markdown,
-		`Container main keeps crashing (Error, exit code 1; restarted 3 times); its last log line: "panic: missing configuration"`) {
+		`Container main keeps crashing (Error, exit code 1; restarted 3 times); its last error: "panic: missing configuration"`) {
 		t.Errorf("investigation: %+v", inv.Blocks)
 	}
 	logs := got["logs_enricher"]
