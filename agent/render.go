@@ -105,9 +105,12 @@ func Enrichments(res Result, language string) []event.Enrichment {
 		for i, s := range tr.Steps {
 			rows[i] = []string{strconv.Itoa(s.Turn), s.Tool, clip(s.Args, 300), s.Summary}
 		}
-		out = append(out, event.Enrichment{Title: t.steps, Source: rag.ExplanationSource, Blocks: []event.Block{{
-			Kind: event.BlockTable, Table: &event.TableBlock{Headers: []string{"#", t.tool, t.args, t.result}, Rows: rows},
-		}}})
+		// Collapsed: chat messages show the summary line, the file sink
+		// and the finding page the whole table.
+		out = append(out, event.Enrichment{Title: t.steps, Source: rag.ExplanationSource, Collapsed: true, Blocks: []event.Block{
+			event.MarkdownBlock(stepsSummary(tr, t)),
+			{Kind: event.BlockTable, Table: &event.TableBlock{Headers: []string{"#", t.tool, t.args, t.result}, Rows: rows}},
+		}})
 	}
 	return out
 }
@@ -133,6 +136,27 @@ func citedOrAll(rbs []Runbook) []Runbook {
 		return cited
 	}
 	return rbs
+}
+
+// stepsSummary is the transcript in one line: how many calls, and each
+// tool with how often it was called, in the order first called.
+func stepsSummary(tr Transcript, t texts) string {
+	var order []string
+	count := map[string]int{}
+	for _, st := range tr.Steps {
+		if count[st.Tool] == 0 {
+			order = append(order, st.Tool)
+		}
+		count[st.Tool]++
+	}
+	parts := make([]string, len(order))
+	for i, name := range order {
+		parts[i] = "`" + name + "`"
+		if n := count[name]; n > 1 {
+			parts[i] += fmt.Sprintf(" ×%d", n)
+		}
+	}
+	return fmt.Sprintf("%d %s: %s", len(tr.Steps), t.calls, strings.Join(parts, ", "))
 }
 
 // loopLine says what the loop did: the calls, and the limit that cut it

@@ -73,6 +73,11 @@ type Enrichment struct {
 	Blocks []Block `json:"blocks"`
 	// Source names the action that produced it.
 	Source string `json:"source,omitempty"`
+	// Collapsed marks detail an on-call reader rarely needs in the chat
+	// message (the AI's tool-call transcript): chat sinks show its first
+	// block, a summary, and keep the rest behind a toggle (Teams) or on the
+	// finding page (Slack); the file sink and the page show it whole.
+	Collapsed bool `json:"collapsed,omitempty"`
 }
 
 // BlockKind says which field of a Block is set.

@@ -144,7 +144,13 @@ func TestAskAIInvestigatesEndToEnd(t *testing.T) {
 			t.Errorf("explanation lacks %q:\n%s", want, expl)
 		}
 	}
-	steps := f.Enrichments[n-1].Blocks[0].Table
+	// Collapsed in chat: a summary line, then the whole table.
+	stepsEnrichment := f.Enrichments[n-1]
+	if !stepsEnrichment.Collapsed || len(stepsEnrichment.Blocks) != 2 ||
+		stepsEnrichment.Blocks[0].Markdown != "2 tool calls: `pod_logs`, `search_runbooks`" {
+		t.Errorf("transcript enrichment %+v", stepsEnrichment)
+	}
+	steps := stepsEnrichment.Blocks[len(stepsEnrichment.Blocks)-1].Table
 	if steps == nil || len(steps.Rows) != 2 || steps.Rows[0][1] != "pod_logs" || steps.Rows[1][1] != "search_runbooks" ||
 		!strings.Contains(steps.Rows[0][3], agentPanic) || !strings.Contains(steps.Rows[0][2], `"previous":true`) {
 		t.Errorf("transcript table %+v", steps)

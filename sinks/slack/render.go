@@ -298,6 +298,15 @@ func (r *renderer) enrichment(e *event.Enrichment) []goslack.Block {
 	if title != "" {
 		er.title = "*" + escape(truncate(title, 200)) + "*"
 	}
+	if e.Collapsed && len(e.Blocks) > 1 && e.Blocks[0].Kind == event.BlockMarkdown {
+		// Slack has no collapsible section: the summary, and the rest on
+		// the finding page.
+		line := er.title + ": " + mrkdwn(oneLine(e.Blocks[0].Markdown))
+		if er.title == "" {
+			line = mrkdwn(oneLine(e.Blocks[0].Markdown))
+		}
+		return []goslack.Block{contextBlock(truncate(line, MaxSectionText-200) + r.pageHint())}
+	}
 	for i := range e.Blocks {
 		er.block(&e.Blocks[i])
 	}

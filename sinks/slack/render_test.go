@@ -110,6 +110,14 @@ func renderCases() map[string]*event.Finding {
 		"markdown": withEnrichments(event.Enrichment{Title: "Why it restarts", Source: "pod_issue_investigator", Blocks: []event.Block{
 			event.MarkdownBlock("# Diagnosis\nThe container exits with **code 2** right after start.\n\n- check `CART_DB_URL`\n- see [the docs](https://docs.example/cart?x=1&y=2) and [a bad link](javascript:alert(1))\n\n```yaml\nenv:\n  - name: CART_DB_URL   # <unset> & empty\n```\n<!channel> ~~old~~ text"),
 		}}),
+		// The AI's transcript: Slack shows the summary and links the page.
+		"collapsed": withEnrichments(event.Enrichment{Title: "AI investigation steps", Source: "ai_explanation", Collapsed: true, Blocks: []event.Block{
+			event.MarkdownBlock("3 tool calls: `pod_logs` ×2, `search_runbooks`"),
+			{Kind: event.BlockTable, Table: &event.TableBlock{
+				Headers: []string{"#", "tool", "arguments", "result"},
+				Rows:    [][]string{{"1", "pod_logs", `{"previous":true}`, "40 lines; panic: missing configuration"}, {"1", "search_runbooks", `{"query":"crash loop"}`, "3 runbooks"}},
+			}},
+		}}),
 		"table_key_value": withEnrichments(event.Enrichment{Title: "Pod", Source: "pod_status_enricher", Blocks: []event.Block{
 			event.KeyValueBlock([][2]string{{"phase", "Running"}, {"restarts", "5"}, {"last termination", "Error (exit code 2)"}}),
 			event.KeyValueBlock(manyRows),

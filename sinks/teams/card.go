@@ -3,6 +3,7 @@ package teams
 import (
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"strings"
 	"unicode/utf8"
 
@@ -208,6 +209,9 @@ func enrichment(e *event.Enrichment, f *event.Finding, o CardOptions, shown map[
 	if title == "" {
 		title = oneLine(e.Source)
 	}
+	if e.Collapsed && len(e.Blocks) > 1 && e.Blocks[0].Kind == event.BlockMarkdown {
+		return collapsed(e, title, f, o, shown, short)
+	}
 	var items []any
 	if title != "" {
 		items = append(items, text(plainText(truncate(title, maxTitle)), Element{"weight": "Bolder"}))
@@ -268,6 +272,28 @@ func enrichment(e *event.Enrichment, f *event.Finding, o CardOptions, shown map[
 	}
 	if len(items) == 0 || (title != "" && len(items) == 1 && len(e.Blocks) > 0) {
 		return nil // everything it had is shown elsewhere
+	}
+	return Element{"type": "Container", "separator": true, "spacing": "Medium", "items": items}
+}
+
+// collapsed renders a Collapsed enrichment: its title and summary (the
+// first block), and the rest in a hidden container that a "Show details"
+// toggle opens, so the detail is in the card without taking its room.
+func collapsed(e *event.Enrichment, title string, f *event.Finding, o CardOptions, shown map[string]bool, short bool) Element {
+	id := fmt.Sprintf("medic-details-%08x", crc32.ChecksumIEEE([]byte(e.Source+"\x00"+e.Title)))
+	items := []any{
+		text(plainText(truncate(title, maxTitle)), Element{"weight": "Bolder"}),
+		text(truncateNote(markdown(e.Blocks[0].Markdown), maxText), nil),
+	}
+	rest := event.Enrichment{Title: "", Source: "", Blocks: e.Blocks[1:]}
+	if short {
+		return Element{"type": "Container", "separator": true, "spacing": "Medium", "items": items}
+	}
+	if details := enrichment(&rest, f, o, shown, short); details != nil {
+		details["id"], details["isVisible"], details["separator"] = id, false, false
+		items = append(items, details, Element{"type": "ActionSet", "actions": []any{Element{
+			"type": "Action.ToggleVisibility", "title": "Show details", "targetElements": []any{id},
+		}}})
 	}
 	return Element{"type": "Container", "separator": true, "spacing": "Medium", "items": items}
 }

@@ -81,6 +81,14 @@ func cases() map[string]*event.Finding {
 			Headers: []string{"name", "image", "ready"},
 			Rows:    [][]string{{"app", "registry.example/cart:1.42.0", "false"}, {"envoy", "envoyproxy/envoy:v1.31"}},
 		}}}}),
+		// The AI's transcript: the summary shown, the table behind a toggle.
+		"collapsed": with(event.Enrichment{Title: "AI investigation steps", Source: "ai_explanation", Collapsed: true, Blocks: []event.Block{
+			event.MarkdownBlock("3 tool calls: `pod_logs` ×2, `search_runbooks`"),
+			{Kind: event.BlockTable, Table: &event.TableBlock{
+				Headers: []string{"#", "tool", "arguments", "result"},
+				Rows:    [][]string{{"1", "pod_logs", `{"previous":true}`, "40 lines; panic: missing configuration"}, {"1", "search_runbooks", `{"query":"crash loop"}`, "3 runbooks"}, {"2", "pod_logs", `{"grep":"CART_DB_URL"}`, "1 line"}},
+			}},
+		}}),
 		"log":   with(event.Enrichment{Title: "Logs", Blocks: []event.Block{event.LogTextBlock("shop/cart-7d9 app (previous)", logLines(40), true)}}),
 		"links": with(event.Enrichment{Title: "Links", Blocks: []event.Block{event.LinksBlock(event.Link{Label: "Grafana", URL: "https://grafana.example/d/pods"}, event.Link{Label: "Runbook again", URL: "https://runbooks.example/kubepodcrashlooping"})}}),
 		"image": with(event.Enrichment{Title: "Memory", Blocks: []event.Block{{Kind: event.BlockImage, Image: &event.ImageBlock{Name: "memory.png", PNG: make([]byte, 4096)}}}}),
@@ -154,6 +162,8 @@ func validateCard(t *testing.T, card Element, max int) {
 	if n := size(card); n > max {
 		t.Errorf("card of %d bytes (limit %d)", n, max)
 	}
+	ids := map[string]bool{}
+	var targets []string
 	var walk func(items []any, where string)
 	walk = func(items []any, where string) {
 		for i, it := range items {
@@ -168,7 +178,20 @@ func validateCard(t *testing.T, card Element, max int) {
 					t.Errorf("%s[%d]: TextBlock without text", where, i)
 				}
 			case "Container":
+				if id, ok := e["id"].(string); ok {
+					ids[id] = true
+				}
 				walk(e["items"].([]any), fmt.Sprintf("%s[%d].items", where, i))
+			case "ActionSet":
+				for _, a := range e["actions"].([]any) {
+					act := a.(Element)
+					if act["type"] != "Action.ToggleVisibility" || act["title"] == "" {
+						t.Errorf("%s[%d]: unexpected action %v", where, i, act)
+					}
+					for _, id := range act["targetElements"].([]any) {
+						targets = append(targets, id.(string))
+					}
+				}
 			case "FactSet":
 				if len(e["facts"].([]any)) == 0 {
 					t.Errorf("%s[%d]: empty FactSet", where, i)
@@ -185,6 +208,11 @@ func validateCard(t *testing.T, card Element, max int) {
 		}
 	}
 	walk(card["body"].([]any), "body")
+	for _, id := range targets {
+		if !ids[id] {
+			t.Errorf("a toggle targets %q, which no element has", id)
+		}
+	}
 	for _, a := range card["actions"].([]any) {
 		e := a.(Element)
 		u, _ := e["url"].(string)
