@@ -18,7 +18,7 @@ type recorder struct {
 	msg    atomic.Value
 }
 
-func (r *recorder) Helper() {}
+func (r *recorder) Helper()      {}
 func (r *recorder) Name() string { return "TestX" }
 func (r *recorder) Errorf(format string, args ...any) {
 	r.failed.Store(true)
