@@ -1,11 +1,8 @@
 package playbooks
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,10 +12,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/triggers"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // goldenDefinitions are the triggers and actions of the schema golden file:
 // a fixed list, so that adding a trigger or action elsewhere does not change
@@ -50,18 +46,7 @@ func TestSchemaGolden(t *testing.T) {
 	}
 	got = append(got, '\n')
 	golden := filepath.Join("testdata", "schema.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./playbooks -run TestSchemaGolden -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("schema differs from %s; if the change is intended, run go test ./playbooks -run TestSchemaGolden -update\n%s", golden, firstDiff(string(want), string(got)))
-	}
+	testkit.Golden(t, golden, got)
 	var any map[string]any
 	if err := json.Unmarshal(got, &any); err != nil {
 		t.Fatalf("schema is not JSON: %v", err)
@@ -286,21 +271,4 @@ func hasType(doc any, typ string) bool {
 		return doc == nil
 	}
 	return false
-}
-
-func firstDiff(want, got string) string {
-	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(wl) || i < len(gl); i++ {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g {
-			return fmt.Sprintf("line %d:\n  want: %s\n  got:  %s", i+1, w, g)
-		}
-	}
-	return ""
 }

@@ -2,8 +2,6 @@ package kube
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,10 +17,9 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks/stdout"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // The golden files show what an on-call engineer reads: each finding is
 // built by running the actions a built-in playbook runs against a fake
@@ -56,22 +53,7 @@ func TestGoldenEnrichments(t *testing.T) {
 
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (go test -update writes it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (go test -update rewrites it)\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
-	}
+	testkit.Golden(t, filepath.Join("testdata", name+".golden"), got)
 }
 
 func objects[T any, PT interface {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"image/png"
 	"io"
@@ -23,10 +22,9 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks/stdout"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // fixedNow anchors queries so the graph and the golden file do not depend
 // on when the test runs.
@@ -234,7 +232,7 @@ title: Memory`)
 			t.Errorf("series %d is not drawn", i)
 		}
 	}
-	if *update {
+	if testkit.Updating() {
 		// Not compared (PNG bytes may change with the Go version); kept
 		// so that reviewers can look at the graph.
 		if err := os.WriteFile(filepath.Join("testdata", "memory_graph.png"), e.Blocks[1].Image.PNG, 0o644); err != nil {
@@ -319,22 +317,7 @@ func TestNiceTicks(t *testing.T) {
 
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (go test -update writes it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
-	}
+	testkit.Golden(t, filepath.Join("testdata", name+".golden"), got)
 }
 
 // TestBearerTokenStaysWithPrometheusURL: a redirect from prometheus.url to

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,11 +11,10 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/internal/fixtures"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/triggers"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // medic runs the CLI in-process and returns its output and exit code.
 func medic(t *testing.T, args ...string) (string, int) {
@@ -63,22 +61,7 @@ func runGoldenCases(t *testing.T, cases []goldenCase) {
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./cmd/medic -update writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (go test ./cmd/medic -run %s -update if intended):\n--- got\n%s--- want\n%s", path, t.Name(), got, want)
-	}
+	testkit.Golden(t, filepath.Join("testdata", "golden", name), []byte(got))
 }
 
 const (

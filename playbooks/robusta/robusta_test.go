@@ -1,8 +1,6 @@
 package robusta
 
 import (
-	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,10 +10,9 @@ import (
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/fixtures"
 	_ "github.com/medichq/medic/internal/plugins" // medic's built-in playbooks use every action
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/playbooks"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // goldenOptions fix what medic offers, so that triggers, actions and sinks
 // added elsewhere do not change the golden files.
@@ -33,19 +30,7 @@ func goldenOptions(builtin bool) Options {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./playbooks/robusta -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test ./playbooks/robusta -update if intended):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	testkit.Golden(t, filepath.Join("testdata", name), got)
 }
 
 // loads checks that the output is what medic accepts: the playbooks load

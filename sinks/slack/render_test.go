@@ -3,17 +3,14 @@ package slack
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // goldenRendered is Rendered with the uploads' sizes instead of contents.
 type goldenRendered struct {
@@ -30,20 +27,7 @@ type goldenUpload struct {
 
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./sinks/slack -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the rendering; run with -update and review the diff.\ngot:\n%s", path, got)
-	}
+	testkit.Golden(t, filepath.Join("testdata", name), got)
 }
 
 func renderGolden(t *testing.T, r Rendered) []byte {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,11 +16,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/stdout"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // fullFinding has one block of every kind, so one golden file shows how each
 // renders.
@@ -140,21 +138,7 @@ func TestRenderGolden(t *testing.T) {
 			}
 			got := buf.Bytes()
 			path := filepath.Join("testdata", tt.golden+".golden")
-			if *update {
-				if err := os.MkdirAll("testdata", 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("read golden file (run go test -update to create it): %v", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("Render output differs from %s (go test -update rewrites it)\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
-			}
+			testkit.Golden(t, path, got)
 			hasEscape := bytes.Contains(got, []byte("\x1b"))
 			if hasEscape != tt.color {
 				t.Errorf("output contains escape codes = %v, want %v", hasEscape, tt.color)

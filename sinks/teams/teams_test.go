@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,10 +17,9 @@ import (
 	"time"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 var t0 = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 
@@ -121,19 +119,7 @@ func TestCardGolden(t *testing.T) {
 			validateCard(t, card, DefaultMaxCardBytes)
 			got := encode(t, card)
 			path := filepath.Join("testdata", name+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test ./sinks/teams -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs; run with -update and review the diff:\n%s", path, got)
-			}
+			testkit.Golden(t, path, got)
 		})
 	}
 }

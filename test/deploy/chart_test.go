@@ -1,8 +1,6 @@
 package deploy_test
 
 import (
-	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,10 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/deploy"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 func TestMain(m *testing.M) {
 	// The test binary doubles as the pod runtime of TestMedicRunsInThePodTheChartDescribes
@@ -107,23 +104,7 @@ func TestHelmTemplateGolden(t *testing.T) {
 				t.Fatalf("only %d objects rendered:\n%s", len(objs), out)
 			}
 			golden := filepath.Join("testdata", "golden", vs.Name+".yaml")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./test/deploy -run Golden -update)", err)
-			}
-			if string(want) != out {
-				t.Errorf("helm template %v differs from %s (run go test ./test/deploy -run Golden -update and review the diff):\n%s",
-					vs.Files, golden, firstDiff(string(want), out))
-			}
+			testkit.Golden(t, golden, []byte(out))
 		})
 	}
 }
@@ -141,7 +122,7 @@ func TestManifestsUpToDate(t *testing.T) {
 		t.Fatalf("%v (run make manifests)", err)
 	}
 	if string(got) != want {
-		t.Fatalf("deploy/manifests/medic.yaml is stale: run make manifests\n%s", firstDiff(string(got), want))
+		t.Fatalf("deploy/manifests/medic.yaml is stale: run make manifests\n%s", testkit.FirstDiff(string(got), want))
 	}
 	objs := must(deploy.ParseManifests(want))
 	if ns := objs.Get("Namespace", deploy.Namespace); ns == nil {
@@ -276,32 +257,6 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// firstDiff shows where two texts start to differ, with context.
-func firstDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl || i >= len(w) || i >= len(g) {
-			from := max(0, i-3)
-			var b strings.Builder
-			for j := from; j < i; j++ {
-				if j < len(w) {
-					fmt.Fprintf(&b, "  %4d  %s\n", j+1, w[j])
-				}
-			}
-			fmt.Fprintf(&b, "- %4d  %s\n+ %4d  %s\n", i+1, wl, i+1, gl)
-			return b.String()
-		}
-	}
-	return "(no difference)"
 }
 
 // TestNetworkPolicyAdmitsAlertmanagerNotEveryone: enabled, the policy

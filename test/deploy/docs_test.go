@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/deploy"
 )
 
@@ -19,7 +20,7 @@ func TestREADMEValuesTableUpToDate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(want) != string(readme) {
-		t.Fatalf("README.md's values table is out of date: run make docs-values\n%s", firstDiff(string(readme), string(want)))
+		t.Fatalf("README.md's values table is out of date: run make docs-values\n%s", testkit.FirstDiff(string(readme), string(want)))
 	}
 }
 
