@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 )
 
 func openAlertState(t *testing.T, b *Bus) *AlertState {
@@ -135,7 +136,7 @@ func bucketKeys(t *testing.T, s *AlertState) int {
 // message per alert and status wins.
 func TestAlertStateReplicasAgree(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	cfg := alertStateConfig(t)
 	cfg.Listen = fmt.Sprintf("127.0.0.1:%d", port)
 	b1 := openBus(t, cfg)
@@ -284,7 +285,7 @@ func TestAlertStateRecordLivesWhileResent(t *testing.T) {
 	// Silent for longer than the TTL: the record is gone (looked at without
 	// claiming, which would refresh it) and the next message claims it.
 	key, _ := AlertKey(&ev)
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 20*time.Second, "the alert state key to expire", func() bool {
 		_, err := s.kv.Get(ctx, key)
 		return errors.Is(err, jetstream.ErrKeyNotFound)
 	})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 )
 
 func testConfig(t *testing.T) Config {
@@ -107,7 +107,7 @@ func TestConsumerAcksAfterSuccess(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("message not delivered")
 	}
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 20*time.Second, "the first event acknowledged", func() bool {
 		ci, err := b.js.Consumer(ctx, EventsStream, "t")
 		return err == nil && ci.CachedInfo().NumAckPending == 0 && ci.CachedInfo().AckFloor.Stream == 1
 	})
@@ -240,7 +240,7 @@ func TestLongHandlerIsNotRedelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-done
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 20*time.Second, "the slow consumer to settle", func() bool {
 		ci, err := b.js.Consumer(ctx, EventsStream, "slow")
 		return err == nil && ci.CachedInfo().NumAckPending == 0
 	})
@@ -254,7 +254,7 @@ func TestLongHandlerIsNotRedelivered(t *testing.T) {
 // is down (the webhook answers 503), and work resumes when it is back.
 func TestExternalNATSRestart(t *testing.T) {
 	storeDir := t.TempDir()
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	start := func() *server.Server {
 		ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: storeDir, NoLog: true, NoSigs: true})
 		if err != nil {
@@ -291,21 +291,21 @@ func TestExternalNATSRestart(t *testing.T) {
 
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	waitFor(t, func() bool { return b.Healthy() != nil })
+	testkit.Eventually(t, 20*time.Second, "the bus unhealthy", func() bool { return b.Healthy() != nil })
 	if _, err := b.Publish(ctx, []event.Event{testEvent("during", event.StatusFiring)}); err == nil {
 		t.Fatal("publish succeeded while NATS was down")
 	}
 
 	ns = start()
 	t.Cleanup(ns.Shutdown)
-	waitFor(t, func() bool { return b.Healthy() == nil })
+	testkit.Eventually(t, 20*time.Second, "the bus healthy", func() bool { return b.Healthy() == nil })
 	// JetStream needs a moment after reconnect to recover its streams; the
 	// webhook's caller (Alertmanager) retries, and so do we.
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 20*time.Second, "a publish to succeed again", func() bool {
 		_, err := b.Publish(ctx, []event.Event{testEvent("after", event.StatusFiring)})
 		return err == nil
 	})
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 20*time.Second, "both events seen", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(seen) == 2
@@ -315,7 +315,7 @@ func TestExternalNATSRestart(t *testing.T) {
 func lastDeadLetter(t *testing.T, b *Bus) *jetstream.RawStreamMsg {
 	t.Helper()
 	var msg *jetstream.RawStreamMsg
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 20*time.Second, "the dead-letter stream", func() bool {
 		s, err := b.js.Stream(context.Background(), DeadLetterStream)
 		if err != nil {
 			return false
@@ -324,25 +324,4 @@ func lastDeadLetter(t *testing.T, b *Bus) *jetstream.RawStreamMsg {
 		return err == nil
 	})
 	return msg
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 )
 
 // dlFixture is a bus whose "engine" consumer (events) and "sink-a",
@@ -83,7 +84,7 @@ func (f *dlFixture) finding(t *testing.T, name string, sinks ...string) string {
 func (f *dlFixture) waitDead(t *testing.T, n int) []DeadLetter {
 	t.Helper()
 	var got []DeadLetter
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 20*time.Second, "the dead letters", func() bool {
 		var err error
 		got, err = f.dl.List(context.Background(), DeadLetterFilter{}, 0)
 		if err != nil {
@@ -101,7 +102,7 @@ func (f *dlFixture) waitDead(t *testing.T, n int) []DeadLetter {
 func (f *dlFixture) settled(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 20*time.Second, "every consumer to settle", func() bool {
 		for stream, durables := range map[string][]string{EventsStream: {"engine"}, FindingsStream: {"sink-a", "sink-b"}} {
 			for _, d := range durables {
 				c, err := f.b.js.Consumer(ctx, stream, d)

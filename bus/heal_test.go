@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 )
 
 // externalNATS is a standalone nats-server on loopback with its own store,
@@ -32,7 +33,7 @@ type externalNATS struct {
 
 func startExternalNATS(t *testing.T, opts func(*server.Options)) *externalNATS {
 	t.Helper()
-	x := &externalNATS{t: t, port: freePort(t), store: t.TempDir(), opts: opts}
+	x := &externalNATS{t: t, port: testkit.FreePort(t), store: t.TempDir(), opts: opts}
 	x.start()
 	t.Cleanup(x.stop)
 	return x
@@ -173,12 +174,12 @@ func TestWipedServerIsHealed(t *testing.T) {
 	if err := publish("before"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return c.count() == 1 })
+	testkit.Eventually(t, 20*time.Second, "one delivery", func() bool { return c.count() == 1 })
 
 	x.wipe()
 	// Until the healer has put everything back, the bus says it is not ready
 	// (or not connected); then it is ready again without a restart.
-	waitFor(t, func() bool { return b.Healthy() == nil && gaugeValue(t, b, busRecreatedMetric) > 0 })
+	testkit.Eventually(t, 20*time.Second, "the bus healthy and recreated", func() bool { return b.Healthy() == nil && gaugeValue(t, b, busRecreatedMetric) > 0 })
 	for _, s := range []string{EventsStream, FindingsStream, DeadLetterStream, HealthStream} {
 		if _, err := b.js.Stream(ctx, s); err != nil {
 			t.Errorf("stream %s after the wipe: %v", s, err)
@@ -195,7 +196,7 @@ func TestWipedServerIsHealed(t *testing.T) {
 			t.Fatalf("publish after the healer said ready: %v", err)
 		}
 	}
-	waitFor(t, func() bool { return c.count() == len(accepted) })
+	testkit.Eventually(t, 20*time.Second, "every accepted event delivered", func() bool { return c.count() == len(accepted) })
 	lost, dups := c.lostAndDuplicated(accepted)
 	t.Logf("accepted %d, lost %d, duplicates %d, re-created %v", len(accepted), lost, dups, gaugeValue(t, b, busRecreatedMetric))
 	if lost != 0 || dups != 0 {
@@ -215,7 +216,7 @@ func TestDeletedConsumerIsRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Deleted while its pull waits, as it does when idle.
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 20*time.Second, "the engine consumer", func() bool {
 		cons, err := b.js.Consumer(ctx, EventsStream, "engine")
 		if err != nil {
 			return false
@@ -226,7 +227,7 @@ func TestDeletedConsumerIsRecreated(t *testing.T) {
 	if err := b.js.DeleteConsumer(ctx, EventsStream, "engine"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 20*time.Second, "the engine consumer to be back", func() bool {
 		_, err := b.js.Consumer(ctx, EventsStream, "engine")
 		return err == nil
 	})
@@ -234,7 +235,7 @@ func TestDeletedConsumerIsRecreated(t *testing.T) {
 	if _, err := b.Publish(ctx, []event.Event{ev}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return c.count() == 1 })
+	testkit.Eventually(t, 20*time.Second, "one delivery", func() bool { return c.count() == 1 })
 	if got := gaugeValue(t, b, busRecreatedMetric); got != 1 {
 		t.Fatalf("medic_bus_recreated_total = %v, want 1 (the consumer)", got)
 	}
@@ -292,12 +293,12 @@ func TestExhaustedStoreMakesBusUnreadyUntilSpaceIsFree(t *testing.T) {
 	if err := filler.Delete(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return b.Healthy() == nil })
+	testkit.Eventually(t, 20*time.Second, "the bus healthy", func() bool { return b.Healthy() == nil })
 	// The sender retries what was answered 503.
 	if err := publish("while-full"); err != nil {
 		t.Fatalf("publish after space was freed: %v", err)
 	}
-	waitFor(t, func() bool { return c.count() == len(accepted) })
+	testkit.Eventually(t, 20*time.Second, "every accepted event delivered", func() bool { return c.count() == len(accepted) })
 	lost, dups := c.lostAndDuplicated(accepted)
 	t.Logf("accepted %d, lost %d, duplicates %d", len(accepted), lost, dups)
 	if lost != 0 || dups != 0 {
@@ -379,8 +380,8 @@ func TestFullStreamIsReadyAgainOnceConsumersCatchUp(t *testing.T) {
 		t.Fatalf("Healthy with the events stream full = %v, want the stream and %q", herr, reasonFull)
 	}
 	close(release)
-	waitFor(t, func() bool { return b.Healthy() == nil })
-	waitFor(t, func() bool { return c.count() == stored })
+	testkit.Eventually(t, 20*time.Second, "the bus healthy", func() bool { return b.Healthy() == nil })
+	testkit.Eventually(t, 20*time.Second, "every stored event delivered", func() bool { return c.count() == stored })
 }
 
 // TestEmbeddedOutOfDiskRecovers runs the embedded server on a small tmpfs
@@ -446,13 +447,13 @@ func TestEmbeddedOutOfDiskRecovers(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return b.Healthy() == nil })
+	testkit.Eventually(t, 20*time.Second, "the bus healthy", func() bool { return b.Healthy() == nil })
 	for i := range 5 {
 		if err := publish(fmt.Sprintf("after-%d", i)); err != nil {
 			t.Fatalf("publish after space was freed: %v", err)
 		}
 	}
-	waitFor(t, func() bool { return c.count() == len(accepted) })
+	testkit.Eventually(t, 20*time.Second, "every accepted event delivered", func() bool { return c.count() == len(accepted) })
 	lost, dups := c.lostAndDuplicated(accepted)
 	t.Logf("accepted %d, lost %d, duplicates %d", len(accepted), lost, dups)
 	if lost != 0 || dups != 0 {

@@ -17,6 +17,7 @@ import (
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/gittest"
+	"github.com/medichq/medic/internal/testkit"
 )
 
 // pb is a valid playbook file whose finding title is title.
@@ -39,19 +40,6 @@ const badPB = `- name: crash
         title: oops
     - template_enricher: {templte: x}
 `
-
-// eventually polls cond until it holds or a generous deadline passes; the
-// tests assert behaviour, not timing.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // gitFixture is a Store fed by playbook repositories, with the rejections
 // it reported.
@@ -187,14 +175,14 @@ func TestGitPushLifecycleOverSmartHTTP(t *testing.T) {
 
 	// A valid change is picked up by polling.
 	c2 := r.Push("v2", map[string]string{"playbooks/alerts.yaml": pb("crash", "v2")})
-	eventually(t, "commit 2 applied", func() bool { return f.store.Current().Version == "team@"+short(c2) })
+	testkit.Eventually(t, 30*time.Second, "commit 2 applied", func() bool { return f.store.Current().Version == "team@"+short(c2) })
 	if fd := f.run(t); fd.Title != "v2" {
 		t.Fatalf("title %q after v2", fd.Title)
 	}
 
 	// An invalid change is rejected with every error; v2 keeps running.
 	c3 := r.Push("broken", map[string]string{"playbooks/alerts.yaml": badPB})
-	eventually(t, "commit 3 rejected", func() bool { return len(f.rejections()) == 1 })
+	testkit.Eventually(t, 30*time.Second, "commit 3 rejected", func() bool { return len(f.rejections()) == 1 })
 	rej := f.rejections()[0]
 	file := "team@" + short(c3) + ":playbooks/alerts.yaml"
 	for _, want := range []string{file + `:5: unknown action "create_findin"`, file + `:7: unknown parameter "templte"`} {
@@ -220,7 +208,7 @@ func TestGitPushLifecycleOverSmartHTTP(t *testing.T) {
 
 	// The fix is picked up.
 	c4 := r.Push("fix", map[string]string{"playbooks/alerts.yaml": pb("crash", "v4")})
-	eventually(t, "commit 4 applied", func() bool { return f.store.Current().Version == "team@"+short(c4) })
+	testkit.Eventually(t, 30*time.Second, "commit 4 applied", func() bool { return f.store.Current().Version == "team@"+short(c4) })
 	if fd := f.run(t); fd.Title != "v4" {
 		t.Fatalf("title %q after the fix", fd.Title)
 	}
@@ -250,7 +238,7 @@ func TestGitRefreshOnDemand(t *testing.T) {
 	for range 5 { // coalesced: any number of requests, at least one more round
 		f.repos.Refresh()
 	}
-	eventually(t, "commit 2 applied after Refresh", func() bool { return f.store.Current().Version == "team@"+short(c2) })
+	testkit.Eventually(t, 30*time.Second, "commit 2 applied after Refresh", func() bool { return f.store.Current().Version == "team@"+short(c2) })
 }
 
 func TestGitTokenIsRequiredAndSent(t *testing.T) {
@@ -567,7 +555,7 @@ func TestGitReloadDuringEventsEachEventOneSet(t *testing.T) {
 				t.Fatal(err)
 			}
 			version := "team@" + short(c)
-			eventually(t, "an event handled by "+version, func() bool {
+			testkit.Eventually(t, 30*time.Second, "an event handled by "+version, func() bool {
 				mu.Lock()
 				defer mu.Unlock()
 				return seen[version] > 0 || t.Failed()

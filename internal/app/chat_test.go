@@ -20,6 +20,7 @@ import (
 
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 	sslack "github.com/medichq/medic/sinks/slack"
 	"github.com/medichq/medic/sinks/slack/slackrec"
@@ -86,7 +87,7 @@ func TestSlackOutageDoesNotBlockOtherSinksAndIsDeadLettered(t *testing.T) {
 	if f.Title == "" {
 		t.Fatal("no finding in the file sink")
 	}
-	eventually(t, "the Slack delivery dead-lettered after bus.max_deliver attempts", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the Slack delivery dead-lettered after bus.max_deliver attempts", func() bool {
 		return testutil.ToFloat64(a.deadLetters.WithLabelValues("sink-oncall")) == 1
 	})
 	if n := len(rec.Calls(slackrec.PostMessage)); n != cfg.Bus.MaxDeliver {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 )
 
 // TestDLQAPIRefusals: the dead-letter API answers only with the intake's
@@ -40,7 +41,7 @@ func TestDLQAPIRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the finding is dead-lettered", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the finding is dead-lettered", func() bool {
 		l, err := dl.List(ctx, bus.DeadLetterFilter{}, 0)
 		return err == nil && len(l) == 1
 	})

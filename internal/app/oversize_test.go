@@ -17,6 +17,7 @@ import (
 
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 )
 
 // smallPayloadNATS starts a JetStream server that takes messages of at
@@ -97,7 +98,7 @@ func TestOversizeAgainstASmallMaxPayload(t *testing.T) {
 		t.Fatalf("alert whose finding is too large: %d %v", code, ans)
 	}
 	findingsFile := filepath.Join(dir, "findings.jsonl")
-	eventually(t, "the trimmed finding", func() bool { return len(readFindings(t, findingsFile)) > 0 })
+	testkit.Eventually(t, 30*time.Second, "the trimmed finding", func() bool { return len(readFindings(t, findingsFile)) > 0 })
 
 	// An alert whose event cannot fit, between two that could: 413, twice.
 	huge := strings.Repeat("x", 100<<10)
@@ -121,7 +122,7 @@ func TestOversizeAgainstASmallMaxPayload(t *testing.T) {
 	}
 
 	// Settle: the engine's consumer has acked everything it was given.
-	eventually(t, "the engine to ack", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the engine to ack", func() bool {
 		info, err := a.Bus().JetStream().Consumer(context.Background(), bus.EventsStream, "engine")
 		if err != nil {
 			t.Fatal(err)

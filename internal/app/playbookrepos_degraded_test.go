@@ -14,6 +14,7 @@ import (
 
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/gittest"
+	"github.com/medichq/medic/internal/testkit"
 )
 
 // repoMedic is a medic following one playbook repository, "team", served
@@ -131,12 +132,12 @@ func TestUnreachableRepoAtFirstStartRunsDegraded(t *testing.T) {
 	}
 
 	srv.Down.Store(false)
-	eventually(t, "the repository's commit runs once it is reachable", func() bool { return strings.Contains(m.version(), "team@"+c1[:7]) })
-	eventually(t, "degraded cleared", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the repository's commit runs once it is reachable", func() bool { return strings.Contains(m.version(), "team@"+c1[:7]) })
+	testkit.Eventually(t, 30*time.Second, "degraded cleared", func() bool {
 		code, check := m.repoCheck(t)
 		return code == http.StatusOK && strings.Contains(check, "ok "+c1[:7]) && m.readyMetric(t) == "1"
 	})
-	eventually(t, "the recovery logged", func() bool { return strings.Contains(m.logs.String(), "no longer degraded") })
+	testkit.Eventually(t, 30*time.Second, "the recovery logged", func() bool { return strings.Contains(m.logs.String(), "no longer degraded") })
 }
 
 // TestUnreachableRepoStartsFromTheKeptClone: a medic that ran with the
@@ -170,7 +171,7 @@ func TestUnreachableRepoStartsFromTheKeptClone(t *testing.T) {
 		t.Fatalf("medic_playbook_repo_ready = %s while unreachable, want 0", got)
 	}
 	srv.Down.Store(false)
-	eventually(t, "degraded cleared", func() bool {
+	testkit.Eventually(t, 30*time.Second, "degraded cleared", func() bool {
 		code, check := m.repoCheck(t)
 		return code == http.StatusOK && strings.Contains(check, "ok "+c1[:7]) && m.readyMetric(t) == "1"
 	})
@@ -200,8 +201,8 @@ func TestBrokenHeadAtFirstStartRunsWithoutIt(t *testing.T) {
 	}
 
 	fixed := remote.Push("fix", map[string]string{"playbooks/crash.yaml": crashPlaybook("fixed")})
-	eventually(t, "the fixed commit runs", func() bool { return strings.Contains(m.version(), "team@"+fixed[:7]) })
-	eventually(t, "degraded cleared", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the fixed commit runs", func() bool { return strings.Contains(m.version(), "team@"+fixed[:7]) })
+	testkit.Eventually(t, 30*time.Second, "degraded cleared", func() bool {
 		code, check := m.repoCheck(t)
 		return code == http.StatusOK && strings.Contains(check, "ok "+fixed[:7]) && m.readyMetric(t) == "1"
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/gittest"
 	_ "github.com/medichq/medic/internal/plugins"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/playbooks"
 )
 
@@ -61,17 +62,6 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for: %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 }
 
 type record struct {
@@ -212,14 +202,14 @@ sinks:
 	if status != http.StatusAccepted {
 		t.Fatalf("GitHub webhook: %d %v", status, body)
 	}
-	eventually(t, "v2 applied after the GitHub webhook", func() bool { return version() == "team@"+c2[:7] })
+	testkit.Eventually(t, 30*time.Second, "v2 applied after the GitHub webhook", func() bool { return version() == "team@"+c2[:7] })
 
 	// A finding records the set and the commit of each playbook.
 	if status, body := post(t, url+"/api/alerts", alertBody("cart-1"), nil); status != http.StatusOK {
 		t.Fatalf("alert: %d %v", status, body)
 	}
 	var got event.Finding
-	eventually(t, "finding for cart-1", func() bool {
+	testkit.Eventually(t, 30*time.Second, "finding for cart-1", func() bool {
 		for _, r := range readFindings(t, filepath.Join(dir, "findings.jsonl")) {
 			if r.Finding.Event.Labels["pod"] == "cart-1" {
 				got = r.Finding
@@ -242,7 +232,7 @@ sinks:
 		t.Fatalf("Gitea webhook: %d %v", status, body)
 	}
 	var admin event.Finding
-	eventually(t, "rejection finding in the admin sink", func() bool {
+	testkit.Eventually(t, 30*time.Second, "rejection finding in the admin sink", func() bool {
 		recs := readFindings(t, filepath.Join(dir, "admins.jsonl"))
 		if len(recs) > 0 {
 			admin = recs[0].Finding
@@ -278,7 +268,7 @@ sinks:
 	}
 	// Events still run under v2.
 	post(t, url+"/api/alerts", alertBody("cart-2"), nil)
-	eventually(t, "finding for cart-2 under v2", func() bool {
+	testkit.Eventually(t, 30*time.Second, "finding for cart-2 under v2", func() bool {
 		for _, r := range readFindings(t, filepath.Join(dir, "findings.jsonl")) {
 			if r.Finding.Event.Labels["pod"] == "cart-2" {
 				if r.Finding.Title != "v2" {
@@ -296,7 +286,7 @@ sinks:
 	if status != http.StatusAccepted {
 		t.Fatalf("GitLab webhook: %d %v", status, body)
 	}
-	eventually(t, "v4 applied after the GitLab webhook", func() bool { return version() == "team@"+c4[:7] })
+	testkit.Eventually(t, 30*time.Second, "v4 applied after the GitLab webhook", func() bool { return version() == "team@"+c4[:7] })
 	if code, ready := get(t, url+"/readyz"); code != http.StatusOK || strings.Contains(ready, "rejected") {
 		t.Fatalf("/readyz after the fix: %d %s", code, ready)
 	}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/slack/slackrec"
 )
@@ -109,7 +110,7 @@ func TestSecretsReachNoSink(t *testing.T) {
 
 	f := waitFinding(t, cfg)
 	rec.Wait(t, 30*time.Second, "the finding in Slack", func(s *slackrec.Server) bool { return len(s.Calls(slackrec.PostMessage)) > 0 })
-	eventually(t, "the Teams card and the webhook", func() bool { return teams.all() != "" && hook.all() != "" })
+	testkit.Eventually(t, 30*time.Second, "the Teams card and the webhook", func() bool { return teams.all() != "" && hook.all() != "" })
 
 	raw, err := os.ReadFile(filepath.Join(cfg.DataDir, "findings.jsonl"))
 	if err != nil {

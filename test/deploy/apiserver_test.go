@@ -33,6 +33,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/deploy"
 	"github.com/medichq/medic/test/kubeapi"
 )
@@ -90,7 +91,7 @@ func startAPIServer(t *testing.T) *apiServer {
 			t.Fatalf("install %s: %v", crd.GetName(), err)
 		}
 	}
-	waitFor(t, "the ServiceMonitor CRD to be served", func() bool {
+	testkit.Eventually(t, 90*time.Second, "the ServiceMonitor CRD to be served", func() bool {
 		mapper.Reset()
 		_, err := mapper.RESTMapping(schema.GroupKind{Group: "monitoring.coreos.com", Kind: "ServiceMonitor"}, "v1")
 		return err == nil
@@ -294,7 +295,7 @@ func TestMedicRunsWithTheChartsServiceAccount(t *testing.T) {
 	// Environment: the container's, plus what kubelet adds (the API
 	// server's address). medic's port is moved off 8080, which the host
 	// may be using: the only change to the pod.
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	apiHost, apiPort := hostPort(t, s.c.URL)
 	spec.Env = []string{"KUBERNETES_SERVICE_HOST=" + apiHost, "KUBERNETES_SERVICE_PORT=" + apiPort, "MEDIC_HTTP_ADDR=127.0.0.1:" + strconv.Itoa(port)}
 	for _, e := range c.Env {
@@ -326,7 +327,7 @@ func TestMedicRunsWithTheChartsServiceAccount(t *testing.T) {
 		}
 	})
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	waitFor(t, "medic's readiness probe (/readyz)", func() bool {
+	testkit.Eventually(t, 90*time.Second, "medic's readiness probe (/readyz)", func() bool {
 		select {
 		case err := <-exited:
 			if ee, ok := err.(interface{ ExitCode() int }); ok && ee.ExitCode() == exitNoNamespaces {
@@ -366,7 +367,7 @@ func TestMedicRunsWithTheChartsServiceAccount(t *testing.T) {
 
 	findingsFile := filepath.Join(hostOf["data"], "findings.jsonl")
 	var f event.Finding
-	waitFor(t, "the crash-loop finding in findings.jsonl on the data volume", func() bool {
+	testkit.Eventually(t, 90*time.Second, "the crash-loop finding in findings.jsonl on the data volume", func() bool {
 		for _, x := range readFindings(t, findingsFile) {
 			if x.Event.Kind == event.KindPodCrashLoop {
 				f = x
@@ -387,7 +388,7 @@ func TestMedicRunsWithTheChartsServiceAccount(t *testing.T) {
 		t.Errorf("the finding does not say that reading a ServiceAccount was refused:\n%s", text)
 	}
 	// The watch on Secrets is refused and logged with what is missing.
-	waitFor(t, "medic's log line about the refused watch on Secrets", func() bool {
+	testkit.Eventually(t, 90*time.Second, "medic's log line about the refused watch on Secrets", func() bool {
 		return strings.Contains(log(), "may not list/watch secrets") && strings.Contains(log(), `list, watch secrets`)
 	})
 	for _, line := range strings.Split(log(), "\n") {
@@ -478,16 +479,6 @@ func hostPort(t *testing.T, u string) (string, string) {
 	return h, p
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func httpStatus(url, token string) int {
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	return do(req, token)
@@ -536,15 +527,3 @@ func readFindings(t *testing.T, path string) []event.Finding {
 }
 
 func mustJSON(v any) string { return string(must(json.Marshal(v))) }
-
-// waitFor polls cond until it holds; the deadline only bounds a failure.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}

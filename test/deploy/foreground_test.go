@@ -13,6 +13,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/deploy"
 )
 
@@ -66,7 +67,7 @@ func TestMakeRunStopsCleanly(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := t.TempDir()
-			port := freePort(t)
+			port := testkit.FreePort(t)
 			server := fmt.Sprintf("http://127.0.0.1:%d", port)
 			cmd := exec.Command("bash", script, bin, "serve")
 			cmd.Dir = data
@@ -80,7 +81,7 @@ func TestMakeRunStopsCleanly(t *testing.T) {
 			go func() { exited <- cmd.Wait() }()
 			t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
 
-			waitFor(t, "medic to be ready", func() bool { return httpStatus(server+"/readyz", "") == http.StatusOK })
+			testkit.Eventually(t, 90*time.Second, "medic to be ready", func() bool { return httpStatus(server+"/readyz", "") == http.StatusOK })
 			body := `{"trigger":"prometheus_alert","params":{"alert_name":"KubePodCrashLooping","namespace":"shop","pod_name":"cart-7d9"}}`
 			if code := httpPost(server+"/api/trigger", "", body); code/100 != 2 {
 				t.Fatalf("POST /api/trigger: %d", code)
@@ -110,7 +111,7 @@ func TestMakeRunStopsCleanly(t *testing.T) {
 				if err := again.Start(); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, "the accepted finding after a restart", written)
+				testkit.Eventually(t, 90*time.Second, "the accepted finding after a restart", written)
 				_ = again.Process.Signal(syscall.SIGTERM)
 				if err := again.Wait(); err != nil {
 					t.Errorf("the restarted medic exited with %v\n%s", err, out.String())

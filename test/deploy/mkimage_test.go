@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/medichq/medic/deploy/image"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/deploy"
 )
 
@@ -121,7 +122,7 @@ func TestImageRunsFromItsOwnFilesystem(t *testing.T) {
 		t.Skip("running the image's filesystem needs chroot, which needs root; the checks above ran")
 	}
 	mountProc(t, rootfs)
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	server := fmt.Sprintf("http://127.0.0.1:%d", port)
 	inImage := func(args ...string) *exec.Cmd {
 		cmd := exec.Command("/medic", args...)
@@ -154,7 +155,7 @@ func TestImageRunsFromItsOwnFilesystem(t *testing.T) {
 			t.Errorf("medic serve in the image did not stop within 30 s of SIGTERM\n%s", logs.String())
 		}
 	})
-	waitFor(t, "medic in the image to be ready", func() bool {
+	testkit.Eventually(t, 90*time.Second, "medic in the image to be ready", func() bool {
 		return httpStatus(server+"/readyz", "") == http.StatusOK
 	})
 	trigger := inImage("trigger", "prometheus_alert", "alert_name=KubePodCrashLooping", "namespace=shop", "pod_name=cart-7d9")
@@ -162,7 +163,7 @@ func TestImageRunsFromItsOwnFilesystem(t *testing.T) {
 		t.Fatalf("medic trigger from the image: %v\n%s", err, out)
 	}
 	findings := filepath.Join(rootfs, image.DataDir, "findings.jsonl")
-	waitFor(t, "a finding in the image's data directory", func() bool {
+	testkit.Eventually(t, 90*time.Second, "a finding in the image's data directory", func() bool {
 		b, err := os.ReadFile(findings)
 		return err == nil && strings.Contains(string(b), "KubePodCrashLooping")
 	})

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/bus"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks/webhook"
 	"github.com/medichq/medic/test/natscluster"
 )
@@ -75,7 +76,7 @@ sinks:
 		if err := os.WriteFile(configPath, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		procs[i] = startProcess(t, bin, configPath, freeAddr(t))
+		procs[i] = startProcess(t, bin, configPath, testkit.FreeAddr(t))
 	}
 
 	nc, err := nats.Connect(cluster.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/medichq/medic/internal/testkit"
 )
 
 var (
@@ -92,16 +93,6 @@ func startProcess(t *testing.T, bin, configPath, addr string) *process {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // burst builds one webhook message with n distinct firing alerts.
 func burst(n, offset int) []byte {
 	type alert struct {
@@ -149,7 +140,7 @@ sinks:
 
 	const requests, perRequest = 4, 250
 	total := requests * perRequest
-	first := startProcess(t, bin, configPath, freeAddr(t))
+	first := startProcess(t, bin, configPath, testkit.FreeAddr(t))
 	var wg sync.WaitGroup
 	for r := range requests {
 		wg.Go(func() {
@@ -168,7 +159,7 @@ sinks:
 	atKill := len(readFindings(t, findings))
 	t.Logf("%d of %d findings were in the file when medic was killed", atKill, total)
 
-	second := startProcess(t, bin, configPath, freeAddr(t))
+	second := startProcess(t, bin, configPath, testkit.FreeAddr(t))
 	recs := waitFindings(t, findings, 60*time.Second, func(r []record) bool { return len(countByID(r)) >= total })
 	// A marker after the burst: when it is delivered, redeliveries of the
 	// burst (one engine worker per consumer, in order) are behind us.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/medichq/medic/internal/app"
+	"github.com/medichq/medic/internal/testkit"
 )
 
 // TestBurstLargerThanStreamIsRefusedNotLost: a burst five times the size
@@ -203,7 +204,7 @@ sinks:
 	total := requests * perRequest
 	var (
 		mu       sync.Mutex
-		cur      = startProcess(t, bin, configPath, freeAddr(t))
+		cur      = startProcess(t, bin, configPath, testkit.FreeAddr(t))
 		accepted int
 		retries  int
 	)
@@ -247,7 +248,7 @@ sinks:
 		}
 		_ = p.wait()
 		inFile := len(readFindings(t, findings))
-		np := startProcess(t, bin, configPath, freeAddr(t))
+		np := startProcess(t, bin, configPath, testkit.FreeAddr(t))
 		mu.Lock()
 		cur = np
 		mu.Unlock()

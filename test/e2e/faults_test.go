@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/medichq/medic/internal/testkit"
 )
 
 // natsProcess is a NATS server of its own, separate from medic, with its
@@ -33,13 +34,7 @@ type natsProcess struct {
 
 func startNATS(t *testing.T, opts func(*server.Options)) *natsProcess {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	n := &natsProcess{t: t, port: port, store: t.TempDir(), opts: opts}
+	n := &natsProcess{t: t, port: testkit.FreePort(t), store: t.TempDir(), opts: opts}
 	n.start()
 	t.Cleanup(n.stop)
 	return n

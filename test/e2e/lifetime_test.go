@@ -16,6 +16,7 @@ import (
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/slack/slackrec"
 	"github.com/medichq/medic/test/realam"
@@ -90,7 +91,7 @@ func TestOneNotificationPerAlertLifetime(t *testing.T) {
 // alert and one for its resolve.
 func TestReplicasNotifyOncePerAlertLifetime(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	replica := func(setBus func(*config.Config)) *medic {
 		cfg := testConfig(t, t.TempDir())
 		cfg.Bus.DedupWindow = 100 * time.Millisecond

@@ -33,6 +33,7 @@ import (
 	kt "github.com/medichq/medic/triggers/kubernetes"
 
 	_ "github.com/medichq/medic/actions" // create_finding, for the test playbooks
+	"github.com/medichq/medic/internal/testkit"
 )
 
 // collector is the detector's publisher: it stores events by ID like
@@ -95,17 +96,6 @@ func (l *logBuf) String() string {
 	return l.b.String()
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // must returns v, or panics with err: the test fails with the stack (and
 // the servers die with the test process).
 func must[T any](v T, err error) T {
@@ -148,12 +138,12 @@ type medicDetector struct {
 func (m *medicDetector) waitHandled(t *testing.T, obj metav1.Object) {
 	t.Helper()
 	key := obj.GetNamespace() + "/" + obj.GetName() + "@" + obj.GetResourceVersion()
-	eventually(t, "the detector to handle "+key, func() bool {
+	testkit.Eventually(t, 30*time.Second, "the detector to handle "+key, func() bool {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		return m.handled[key]
 	})
-	eventually(t, "the detector to settle", m.det.Idle)
+	testkit.Eventually(t, 30*time.Second, "the detector to settle", m.det.Idle)
 }
 
 func startDetector(t *testing.T, c *kubeapi.Cluster, namespaces []string, book string) *medicDetector {
@@ -383,7 +373,7 @@ func TestDetectorsAgainstRealAPIServer(t *testing.T) {
 	// A ConfigMap created, then changed.
 	cm := must(a.kc.CoreV1().ConfigMaps("ops").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings"}, Data: map[string]string{"level": "info"}}, metav1.CreateOptions{}))
 
-	eventually(t, "the immediate events", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the immediate events", func() bool {
 		return len(m.pub.of(event.KindPodCrashLoop, crash.Name)) == 1 &&
 			len(m.pub.of(event.KindPodOOMKilled, oom.Name)) == 1 &&
 			len(m.pub.of(event.KindContainerOOMKilled, oom.Name)) == 1 &&
@@ -394,17 +384,17 @@ func TestDetectorsAgainstRealAPIServer(t *testing.T) {
 	})
 	cm.Data["level"] = "debug"
 	must(a.kc.CoreV1().ConfigMaps("ops").Update(ctx, cm, metav1.UpdateOptions{}))
-	eventually(t, "the ConfigMap update", func() bool { return len(m.pub.of(event.KindKubernetesResource, "settings")) == 2 })
+	testkit.Eventually(t, 30*time.Second, "the ConfigMap update", func() bool { return len(m.pub.of(event.KindKubernetesResource, "settings")) == 2 })
 
 	// The delays: past one minute the node fires; past two the image pull.
-	eventually(t, "the delays to start", func() bool { return m.det.Armed() == 2 })
+	testkit.Eventually(t, 30*time.Second, "the delays to start", func() bool { return m.det.Armed() == 2 })
 	m.clock.Step(61 * time.Second)
-	eventually(t, "the node event", func() bool { return len(m.pub.of(event.KindNodeNotReady, "worker-1")) == 1 })
+	testkit.Eventually(t, 30*time.Second, "the node event", func() bool { return len(m.pub.of(event.KindNodeNotReady, "worker-1")) == 1 })
 	if n := len(m.pub.of(event.KindImagePullBackoff, "")); n != 0 {
 		t.Fatalf("image pull fired %d times before fire_delay", n)
 	}
 	m.clock.Step(61 * time.Second)
-	eventually(t, "the image pull event", func() bool { return len(m.pub.of(event.KindImagePullBackoff, pull.Name)) == 1 })
+	testkit.Eventually(t, 30*time.Second, "the image pull event", func() bool { return len(m.pub.of(event.KindImagePullBackoff, pull.Name)) == 1 })
 
 	ev := m.pub.of(event.KindPodCrashLoop, crash.Name)[0]
 	if ev.Labels["owner_kind"] != "Deployment" || ev.Labels["owner_name"] != "payment-processing-worker" || ev.Labels["restart_count"] != "14" {
@@ -458,7 +448,7 @@ func TestMissingPermissionIsNamed(t *testing.T) {
 	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 	must(dynAdmin.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{}))
 	widgets := schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}
-	eventually(t, "the CRD to be served", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the CRD to be served", func() bool {
 		_, err := dynAdmin.Resource(widgets).Namespace("default").List(ctx, metav1.ListOptions{})
 		return err == nil
 	})
@@ -474,7 +464,7 @@ func TestMissingPermissionIsNamed(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "forbidden") || !strings.Contains(err.Error(), "widgets") {
 		t.Fatalf("WaitForSync: %v, want a forbidden error naming widgets", err)
 	}
-	eventually(t, "the log line", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the log line", func() bool {
 		return strings.Contains(m.logs.String(), `missing="list, watch widgets.example.com"`)
 	})
 }
@@ -524,7 +514,7 @@ func TestNamespacedRoleVariant(t *testing.T) {
 	other := sample.DeepCopy()
 	other.Namespace = "elsewhere"
 	a.pod(other, nil)
-	eventually(t, "the crash loop in shop", func() bool { return len(m.pub.of(event.KindPodCrashLoop, p.Name)) == 1 })
+	testkit.Eventually(t, 30*time.Second, "the crash loop in shop", func() bool { return len(m.pub.of(event.KindPodCrashLoop, p.Name)) == 1 })
 	m.waitHandled(t, p)
 	if evs := m.pub.of(event.KindPodCrashLoop, ""); len(evs) != 1 || evs[0].Subject.Namespace != "shop" {
 		t.Errorf("events %v, want one from shop", evs)

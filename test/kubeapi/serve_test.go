@@ -19,6 +19,7 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/app"
 	_ "github.com/medichq/medic/internal/plugins"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/kubeapi"
 )
 
@@ -84,7 +85,7 @@ func TestServeWithKubeconfigAgainstRealAPIServer(t *testing.T) {
 	(&admin2{kc: admin, ctx: ctx}).pod(sample)
 
 	path := filepath.Join(dir, "findings.jsonl")
-	eventually(t, "the finding", func() bool { return len(findings(t, path)) == 1 })
+	testkit.Eventually(t, 30*time.Second, "the finding", func() bool { return len(findings(t, path)) == 1 })
 	f := findings(t, path)[0]
 	if f.Event.Kind != event.KindPodCrashLoop || f.Event.Subject.Name != "my-pod" || !strings.Contains(strings.Join(f.Playbooks, ","), "builtin-pod-crash-loop") {
 		t.Errorf("finding: kind %s subject %+v playbooks %v", f.Event.Kind, f.Event.Subject, f.Playbooks)

@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/toolbin"
 )
 
@@ -117,7 +118,7 @@ func Start(t testing.TB) *Cluster {
 }
 
 func (c *Cluster) launch(bins Paths, dir string, pki *pkiFiles, tokenFile string, try int) error {
-	ports, err := freePorts(3)
+	ports, err := testkit.FreePorts(3)
 	if err != nil {
 		return err
 	}
@@ -276,25 +277,6 @@ func (p *proc) terminate() {
 			<-p.done
 		}
 	})
-}
-
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func randomToken() string {

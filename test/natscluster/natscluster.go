@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/toolbin"
 )
 
@@ -85,7 +85,10 @@ func Start(t testing.TB, n int) *Cluster {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	ports := freePorts(t, 2*n)
+	ports, err := testkit.FreePorts(2 * n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	clientPorts, routePorts := ports[:n], ports[n:]
 	routes := make([]string, n)
 	for i, p := range routePorts {
@@ -248,22 +251,6 @@ func (n *Node) accountInfo(ctx context.Context) error {
 	defer cancel()
 	_, err = js.AccountInfo(actx)
 	return err
-}
-
-// freePorts returns n loopback ports that were free a moment ago; all are
-// held open together so none is handed out twice.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports
 }
 
 func quoteAll(ss []string) string {

@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/medichq/medic/internal/fixtures"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/toolbin"
 )
 
@@ -92,10 +92,11 @@ func Start(bin, dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	ports, err := testkit.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
+	port := ports[0]
 	host := "127.0.0.1:" + strconv.Itoa(port)
 	s := &Server{URL: "http://" + host, bin: bin, host: host, out: toolbin.Tail{Max: 64 << 10}, done: make(chan struct{})}
 	s.env = append(os.Environ(),
@@ -168,13 +169,4 @@ func (s *Server) Stop() {
 		_ = s.cmd.Process.Kill()
 		<-s.done
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/alertmanager/api/v2/models"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/toolbin"
 )
 
@@ -167,10 +168,11 @@ func Start(t testing.TB, webhookURL string, opts ...Option) *Alertmanager {
 // launch starts one process and waits until it is ready. retry reports a
 // failure worth another port (the port was taken between probe and bind).
 func launch(bin, cfgPath, cfgText, storage string, s settings) (am *Alertmanager, retry bool, err error) {
-	port, err := freePort()
+	ports, err := testkit.FreePorts(1)
 	if err != nil {
 		return nil, false, err
 	}
+	port := ports[0]
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	args := []string{
 		"--config.file=" + cfgPath,
@@ -240,7 +242,7 @@ func (am *Alertmanager) waitReady(launched time.Time) error {
 }
 
 // checkItIsOurs guards against a stranger that took the port between
-// freePort and our bind (our process then exits, but the stranger answers
+// the port was picked and our bind (our process then exits, but the stranger answers
 // /-/ready): the Alertmanager answering must have started after we launched.
 func (am *Alertmanager) checkItIsOurs(hc *http.Client, launched time.Time) error {
 	resp, err := hc.Get(am.url + "/api/v2/status")
@@ -258,17 +260,6 @@ func (am *Alertmanager) checkItIsOurs(hc *http.Client, launched time.Time) error
 		return fmt.Errorf("%w (started %v, we launched at %v)", errStranger, st.Uptime, launched)
 	}
 	return nil
-}
-
-// freePort asks the kernel for a free loopback port. Another process may take
-// it before Alertmanager binds; Start retries then.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Stop terminates Alertmanager (SIGTERM, then SIGKILL after 10s) and waits for

@@ -21,7 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/toolbin"
 )
 
@@ -113,10 +113,11 @@ type Server struct {
 // Start runs Weaviate on a free loopback port with no vectorizer module,
 // anonymous access and data under dir, and waits until it is ready.
 func Start(bin, dir string) (*Server, error) {
-	port, err := freePort()
+	ports, err := testkit.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
+	port := ports[0]
 	s := &Server{URL: "http://127.0.0.1:" + strconv.Itoa(port), out: &toolbin.Tail{Max: 64 << 10}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--scheme", "http")
 	s.cmd.Env = append(os.Environ(),
@@ -190,13 +191,4 @@ func (s *Server) Ready(ctx context.Context) error {
 		return fmt.Errorf("ready: %s", resp.Status)
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/kubeapi"
 )
 
@@ -63,7 +64,7 @@ func TestJobFailureOnTransition(t *testing.T) {
 	if _, err := h.kube.BatchV1().Jobs("ops").UpdateStatus(h.ctx(), failedJob(other, now), metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the job failure event", func() bool { return len(h.mem.of(event.KindJobFailure, j.Name)) == 1 })
+	testkit.Eventually(t, 20*time.Second, "the job failure event", func() bool { return len(h.mem.of(event.KindJobFailure, j.Name)) == 1 })
 	ev := h.mem.of(event.KindJobFailure, j.Name)[0]
 	if ev.Title != "Job ops/nightly-29000000 failed (BackoffLimitExceeded)" || ev.Description != "Job has reached the specified backoff limit" {
 		t.Errorf("title %q description %q", ev.Title, ev.Description)
@@ -113,15 +114,15 @@ func TestNodeNotReadyAfterDuration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "both delays to start", func() bool { return h.det.Armed() == 2 })
+	testkit.Eventually(t, 20*time.Second, "both delays to start", func() bool { return h.det.Armed() == 2 })
 	h.clock.Step(2 * time.Minute)
 	// worker-2 comes back within the duration.
 	if _, err := h.kube.CoreV1().Nodes().UpdateStatus(h.ctx(), node("worker-2", corev1.ConditionTrue, h.clock.Now()), metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "worker-2's delay to end", func() bool { return h.det.Armed() == 1 })
+	testkit.Eventually(t, 20*time.Second, "worker-2's delay to end", func() bool { return h.det.Armed() == 1 })
 	h.clock.Step(3*time.Minute + time.Second)
-	eventually(t, "the node event", func() bool { return len(h.mem.of(event.KindNodeNotReady, "worker-1")) == 1 })
+	testkit.Eventually(t, 20*time.Second, "the node event", func() bool { return len(h.mem.of(event.KindNodeNotReady, "worker-1")) == 1 })
 	h.settle()
 	if n := len(h.mem.all()); n != 1 {
 		t.Fatalf("%d events, want 1 (worker-2 recovered in time)", n)
@@ -221,7 +222,7 @@ func TestWarningEventsFromDescribeSamples(t *testing.T) {
 	if _, err := h.kube.CoreV1().Events(sched.Namespace).Update(h.ctx(), sched, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the repeated event", func() bool { return len(h.mem.of(event.KindKubernetesWarningEvent, sched.InvolvedObject.Name)) == 2 })
+	testkit.Eventually(t, 20*time.Second, "the repeated event", func() bool { return len(h.mem.of(event.KindKubernetesWarningEvent, sched.InvolvedObject.Name)) == 2 })
 	repeat := h.mem.of(event.KindKubernetesWarningEvent, sched.InvolvedObject.Name)[1]
 	if repeat.Labels["count"] != "71" || len(repeat.SuppressedTriggers) != 1 {
 		t.Fatalf("repeat: count %s, suppressed %v (want the first playbook's trigger)", repeat.Labels["count"], repeat.SuppressedTriggers)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/triggers"
 )
@@ -142,7 +143,7 @@ func (h *harness) lastSeen(typ any, ns, name string) any {
 func waitHandled[T any](h *harness, ns, name string, cond func(T) bool) {
 	h.t.Helper()
 	var zero T
-	eventually(h.t, fmt.Sprintf("%T %s/%s to be handled", zero, ns, name), func() bool {
+	testkit.Eventually(h.t, 20*time.Second, fmt.Sprintf("%T %s/%s to be handled", zero, ns, name), func() bool {
 		v, ok := h.lastSeen(zero, ns, name).(T)
 		return ok && cond(v)
 	})
@@ -241,23 +242,11 @@ func (w testLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// eventually polls cond for up to 20s; tests wait for behaviour, not time.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // settle waits until the detector has nothing queued or running. Informer
 // delivery is asynchronous, so callers first wait for a visible effect.
 func (h *harness) settle() {
 	h.t.Helper()
-	eventually(h.t, "the detector to be idle", h.det.Idle)
+	testkit.Eventually(h.t, 20*time.Second, "the detector to be idle", h.det.Idle)
 }
 
 // waitPod is waitHandled for pods.

@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/kubeapi"
 )
 
@@ -40,7 +41,7 @@ func (h *harness) deployment(ns, name, rsName string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	eventually(h.t, "the ReplicaSet in the cache", func() bool { return h.det.cached(ns, "replicasets", rsName) != nil })
+	testkit.Eventually(h.t, 20*time.Second, "the ReplicaSet in the cache", func() bool { return h.det.cached(ns, "replicasets", rsName) != nil })
 }
 
 // runningCopy is the pod before it failed: its containers running, no restarts.
@@ -87,7 +88,7 @@ func TestCrashLoopFromSamplesFiresOncePerWorkload(t *testing.T) {
 	failing.ResourceVersion = created.ResourceVersion
 	h.updatePodStatus(failing)
 
-	eventually(t, "the crash loop event", func() bool { return len(h.mem.of(event.KindPodCrashLoop, desc.Name)) == 1 })
+	testkit.Eventually(t, 20*time.Second, "the crash loop event", func() bool { return len(h.mem.of(event.KindPodCrashLoop, desc.Name)) == 1 })
 	ev := h.mem.of(event.KindPodCrashLoop, desc.Name)[0]
 	want := "Pod default/payment-processing-worker-747ccfb9db-pd6wz container payment-processing-container is crash looping (restarted 14 times, last exit code 0 (Completed))"
 	if ev.Title != want {
@@ -125,7 +126,7 @@ func TestCrashLoopFromSamplesFiresOncePerWorkload(t *testing.T) {
 	// After the window, the next restart of the workload fires again.
 	h.clock.Step(4*time.Hour + time.Minute)
 	h.updatePodStatus(withRestarts(p, 16, h.clock.Now()))
-	eventually(t, "the crash loop event after the window", func() bool { return len(h.mem.of(event.KindPodCrashLoop, "")) == 2 })
+	testkit.Eventually(t, 20*time.Second, "the crash loop event after the window", func() bool { return len(h.mem.of(event.KindPodCrashLoop, "")) == 2 })
 	if got := h.mem.of(event.KindPodCrashLoop, "")[1].Labels["restart_count"]; got != "16" {
 		t.Errorf("second event restart_count = %s, want 16", got)
 	}
@@ -148,7 +149,7 @@ func TestCrashLoopBarePodAndThresholds(t *testing.T) {
 		t.Fatalf("%d events for one restart, want 0", n)
 	}
 	h.updatePodStatus(p) // the sample as it is: 3 restarts
-	eventually(t, "the crash loop event", func() bool { return len(h.mem.of(event.KindPodCrashLoop, "my-pod")) == 1 })
+	testkit.Eventually(t, 20*time.Second, "the crash loop event", func() bool { return len(h.mem.of(event.KindPodCrashLoop, "my-pod")) == 1 })
 	ev := h.mem.of(event.KindPodCrashLoop, "my-pod")[0]
 	if ev.Labels["owner_kind"] != "Pod" || ev.Labels["owner_name"] != "my-pod" || ev.Labels["restart_count"] != "3" || ev.Labels["exit_code"] != "1" {
 		t.Errorf("labels %v", ev.Labels)
@@ -182,7 +183,7 @@ func TestOOMKilledFromSamples(t *testing.T) {
 	created := h.createPod(runningCopy(oom, now))
 	oom.ResourceVersion = created.ResourceVersion
 	h.updatePodStatus(oom)
-	eventually(t, "both OOM events", func() bool {
+	testkit.Eventually(t, 20*time.Second, "both OOM events", func() bool {
 		return len(h.mem.of(event.KindPodOOMKilled, desc.Name)) == 1 && len(h.mem.of(event.KindContainerOOMKilled, desc.Name)) == 1
 	})
 	ev := h.mem.of(event.KindPodOOMKilled, desc.Name)[0]
@@ -219,7 +220,7 @@ func TestOOMKilledFromSamples(t *testing.T) {
 	created = h.createPod(runningCopy(p, now))
 	p.ResourceVersion = created.ResourceVersion
 	h.updatePodStatus(p)
-	eventually(t, "the container OOM event", func() bool { return len(h.mem.of(event.KindContainerOOMKilled, "oomkilled-pod")) == 1 })
+	testkit.Eventually(t, 20*time.Second, "the container OOM event", func() bool { return len(h.mem.of(event.KindContainerOOMKilled, "oomkilled-pod")) == 1 })
 	h.settle()
 	if n := len(h.mem.of(event.KindPodOOMKilled, "oomkilled-pod")); n != 0 {
 		t.Errorf("%d pod OOM events for an excluded namespace", n)
@@ -272,20 +273,20 @@ func TestImagePullBackoffFireDelay(t *testing.T) {
 	recovers.OwnerReferences = nil
 
 	h.createPod(stuck)
-	eventually(t, "the first delay to start", func() bool { return h.det.Armed() == 1 })
+	testkit.Eventually(t, 20*time.Second, "the first delay to start", func() bool { return h.det.Armed() == 1 })
 	created := h.createPod(recovers)
-	eventually(t, "the second delay to start", func() bool { return h.det.Armed() == 2 })
+	testkit.Eventually(t, 20*time.Second, "the second delay to start", func() bool { return h.det.Armed() == 2 })
 
 	// One minute in, the second pod pulls its image after all.
 	h.clock.Step(time.Minute)
 	ok := runningCopy(recovers, h.clock.Now())
 	ok.ResourceVersion = created.ResourceVersion
 	h.updatePodStatus(ok)
-	eventually(t, "the recovered pod's delay to end", func() bool { return h.det.Armed() == 1 })
+	testkit.Eventually(t, 20*time.Second, "the recovered pod's delay to end", func() bool { return h.det.Armed() == 1 })
 
 	// Past fire_delay (120s): the stuck pod fires, the recovered one stays quiet.
 	h.clock.Step(61 * time.Second)
-	eventually(t, "the image pull event", func() bool { return len(h.mem.of(event.KindImagePullBackoff, stuck.Name)) == 1 })
+	testkit.Eventually(t, 20*time.Second, "the image pull event", func() bool { return len(h.mem.of(event.KindImagePullBackoff, stuck.Name)) == 1 })
 	h.settle()
 	if n := len(h.mem.of(event.KindImagePullBackoff, recovers.Name)); n != 0 {
 		t.Fatalf("%d events for a pull that recovered within fire_delay", n)
@@ -327,7 +328,7 @@ func TestEvictedPod(t *testing.T) {
 		Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "TerminationByKubelet", LastTransitionTime: metav1.NewTime(now),
 	})
 	h.updatePodStatus(ev)
-	eventually(t, "the eviction event", func() bool { return len(h.mem.of(event.KindPodEvicted, p.Name)) == 1 })
+	testkit.Eventually(t, 20*time.Second, "the eviction event", func() bool { return len(h.mem.of(event.KindPodEvicted, p.Name)) == 1 })
 	got := h.mem.of(event.KindPodEvicted, p.Name)[0]
 	if got.Title != "Pod argocd/my-pod was evicted from node minikube" || !strings.Contains(got.Description, "low on resource: memory") {
 		t.Errorf("title %q description %q", got.Title, got.Description)

@@ -2,11 +2,13 @@ package kubernetes
 
 import (
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 )
 
 func widget(name string, size int64) *unstructured.Unstructured {
@@ -45,7 +47,7 @@ func TestResourceTriggerOnCustomResource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the create event", func() bool { return len(h.mem.of(event.KindKubernetesResource, "w1")) == 1 })
+	testkit.Eventually(t, 20*time.Second, "the create event", func() bool { return len(h.mem.of(event.KindKubernetesResource, "w1")) == 1 })
 	ev := h.mem.of(event.KindKubernetesResource, "w1")[0]
 	if ev.Title != "Widget shop/w1 created" || ev.Labels["operation"] != "create" || ev.Labels["resource"] != "example.com/v1/widgets" || ev.Labels["team"] != "cart" {
 		t.Errorf("title %q labels %v", ev.Title, ev.Labels)
@@ -57,7 +59,7 @@ func TestResourceTriggerOnCustomResource(t *testing.T) {
 	if w, err = res.UpdateStatus(ctx, st, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the status event", func() bool { return len(h.mem.of(event.KindKubernetesResource, "w1")) == 2 })
+	testkit.Eventually(t, 20*time.Second, "the status event", func() bool { return len(h.mem.of(event.KindKubernetesResource, "w1")) == 2 })
 	status := h.mem.of(event.KindKubernetesResource, "w1")[1]
 	if status.Labels["changed"] != "status" || status.Title != "Widget shop/w1 updated (status)" {
 		t.Errorf("status update: title %q changed %q", status.Title, status.Labels["changed"])
@@ -86,17 +88,17 @@ func TestResourceTriggerOnCustomResource(t *testing.T) {
 	if _, err = res.Update(ctx, sp, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the spec event", func() bool { return len(h.mem.of(event.KindKubernetesResource, "w1")) == 3 })
+	testkit.Eventually(t, 20*time.Second, "the spec event", func() bool { return len(h.mem.of(event.KindKubernetesResource, "w1")) == 3 })
 	if got := h.mem.of(event.KindKubernetesResource, "w1")[2]; got.Labels["changed"] != "spec" {
 		t.Errorf("spec update changed=%q", got.Labels["changed"])
 	}
 
 	// Delete is not among the operations.
-	eventually(t, "the spec update to be handled", func() bool { return h.timesHandled(&unstructured.Unstructured{}, "shop", "w1") == 4 })
+	testkit.Eventually(t, 20*time.Second, "the spec update to be handled", func() bool { return h.timesHandled(&unstructured.Unstructured{}, "shop", "w1") == 4 })
 	if err := res.Delete(ctx, "w1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the delete to be handled", func() bool { return h.timesHandled(&unstructured.Unstructured{}, "shop", "w1") == 5 })
+	testkit.Eventually(t, 20*time.Second, "the delete to be handled", func() bool { return h.timesHandled(&unstructured.Unstructured{}, "shop", "w1") == 5 })
 	h.settle()
 	if n := len(h.mem.of(event.KindKubernetesResource, "w1")); n != 3 {
 		t.Fatalf("%d events after a delete nobody asked for, want 3", n)

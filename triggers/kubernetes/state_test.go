@@ -19,6 +19,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/kubeapi"
 	"github.com/medichq/medic/triggers"
 )
@@ -130,7 +131,7 @@ func TestRestartDoesNotRefire(t *testing.T) {
 	crash := h2.lastSeen(&corev1.Pod{}, "argocd", "my-pod").(*corev1.Pod).DeepCopy()
 	clk.Step(4 * time.Hour)
 	h2.updatePodStatus(withRestarts(crash, 9, clk.Now()))
-	eventually(t, "a new crash loop event after the restart", func() bool { return h2.det.Published() == 1 })
+	testkit.Eventually(t, 20*time.Second, "a new crash loop event after the restart", func() bool { return h2.det.Published() == 1 })
 }
 
 // Two replicas watching the same cluster and sharing JetStream store one
@@ -263,7 +264,7 @@ func TestForbiddenListIsReportedClearly(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "pods/") || !strings.Contains(err.Error(), "forbidden") {
 		t.Fatalf("WaitForSync: %v", err)
 	}
-	eventually(t, "the log line", func() bool { return strings.Contains(logs.String(), `missing="list, watch pods"`) })
+	testkit.Eventually(t, 20*time.Second, "the log line", func() bool { return strings.Contains(logs.String(), `missing="list, watch pods"`) })
 	if n := strings.Count(logs.String(), `missing="list, watch pods"`); n != 1 {
 		t.Errorf("the missing permission is logged %d times, want once", n)
 	}
