@@ -14,7 +14,7 @@ import (
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/triggers"
 	"github.com/medichq/medic/triggers/alertmanager"
-	"github.com/medichq/medic/triggers/kubernetes"
+	"github.com/medichq/medic/triggers/kubernetes/kubefixture"
 )
 
 // FixtureTime is the receive time given to events read from files, so a
@@ -30,7 +30,7 @@ var FixtureTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 //   - a Kubernetes object as `kubectl get -o yaml` (or -o json) prints it:
 //     a Pod, Job, Node or core/v1 Event, or a List of objects. It becomes
 //     the events medic's Kubernetes detector would publish for it, given
-//     the Kubernetes triggers of set (see kubernetes.EventsFromObjects:
+//     the Kubernetes triggers of set (see kubefixture.EventsFromObjects:
 //     fire_delay and duration are taken as elapsed). That may be none.
 //   - a medic event ({"kind": "pod_crash_loop", "subject": {...}, ...}), the
 //     shape of medic's own events.
@@ -109,11 +109,11 @@ func (d *Decoder) kubeEvents(v map[string]any) ([]event.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	objs, err := kubernetes.DecodeObjects(raw)
+	objs, err := kubefixture.DecodeObjects(raw)
 	if err != nil {
 		return nil, fmt.Errorf("kind %v: %w", v["kind"], err)
 	}
-	evs, err := kubernetes.EventsFromObjects(context.Background(), triggersOf(d.Set), FixtureTime, objs...)
+	evs, err := kubefixture.EventsFromObjects(context.Background(), triggersOf(d.Set), FixtureTime, objs...)
 	if err != nil {
 		return nil, err
 	}

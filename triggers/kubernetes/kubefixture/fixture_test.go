@@ -1,4 +1,4 @@
-package kubernetes
+package kubefixture
 
 import (
 	"context"
@@ -11,7 +11,9 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/fixtures"
+	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/triggers"
+	"github.com/medichq/medic/triggers/kubernetes"
 )
 
 var fixtureNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -46,7 +48,7 @@ func TestEventsFromObjectsCrashLoopSample(t *testing.T) {
 	}
 	ev := evs[0]
 	if ev.Kind != event.KindPodCrashLoop || ev.Subject.Namespace != "argocd" || ev.Subject.Name != "my-pod" || ev.Subject.Container != "main" ||
-		ev.Labels[LabelRestartCount] != "3" || ev.Labels[LabelExitCode] != "1" || ev.Source != Source || ev.ID == "" {
+		ev.Labels[kubernetes.LabelRestartCount] != "3" || ev.Labels[kubernetes.LabelExitCode] != "1" || ev.Source != kubernetes.Source || ev.ID == "" {
 		t.Fatalf("event %+v", ev)
 	}
 }
@@ -77,10 +79,10 @@ status:
 	}
 	var delays []string
 	for _, ev := range evs {
-		if ev.Kind != event.KindImagePullBackoff || ev.Subject.Namespace != "default" || ev.Labels[LabelImage] != "reg/x:1" {
+		if ev.Kind != event.KindImagePullBackoff || ev.Subject.Namespace != "default" || ev.Labels[kubernetes.LabelImage] != "reg/x:1" {
 			t.Fatalf("event %+v", ev)
 		}
-		delays = append(delays, ev.Labels[LabelFireDelay])
+		delays = append(delays, ev.Labels[kubernetes.LabelFireDelay])
 	}
 	if strings.Join(delays, ",") != "2m0s,30m0s" {
 		t.Fatalf("fire delays %v", delays)
@@ -117,7 +119,7 @@ func TestEventsFromObjectsNodeEventJobList(t *testing.T) {
 	for _, ev := range evs {
 		got[ev.Kind] = ev
 	}
-	if len(evs) != 3 || got[event.KindNodeNotReady].Labels[LabelNotReadyFor] != "5m0s" ||
+	if len(evs) != 3 || got[event.KindNodeNotReady].Labels[kubernetes.LabelNotReadyFor] != "5m0s" ||
 		got[event.KindKubernetesWarningEvent].Subject.Container != "app" || got[event.KindJobFailure].Subject.Name != "backup" {
 		t.Fatalf("events %+v", evs)
 	}
@@ -151,4 +153,20 @@ status:
 	if _, err := DecodeObjects([]byte("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n")); err == nil {
 		t.Error("an unknown kind decoded")
 	}
+}
+
+// kubeTriggers builds the triggers of the playbooks in yamlText.
+func kubeTriggers(t *testing.T, yamlText string) []triggers.Trigger {
+	t.Helper()
+	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{})
+	if err != nil {
+		t.Fatalf("playbooks: %v", err)
+	}
+	var out []triggers.Trigger
+	for _, pb := range set.Playbooks {
+		for _, tr := range pb.Triggers {
+			out = append(out, tr.Trigger)
+		}
+	}
+	return out
 }

@@ -1,4 +1,10 @@
-package kubernetes
+// Package kubefixture runs medic's Kubernetes detector over objects read
+// from files, on client-go's fake clientset, for `medic playbooks test
+// --event pod.yaml` (playbooks/playtest) and for tests. It is a package of
+// its own so that the fake clientset is linked only by that tooling: medic
+// serve's code path (internal/app, triggers/kubernetes) never imports it, and
+// test/repocheck fails if a production package other than playtest does.
+package kubefixture
 
 import (
 	"context"
@@ -23,11 +29,12 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/triggers"
+	"github.com/medichq/medic/triggers/kubernetes"
 )
 
-// FixtureKinds are the object kinds whose changes the detector reports:
+// Kinds are the object kinds whose changes the detector reports:
 // a fixture must hold at least one of them.
-var FixtureKinds = []string{"Pod", "Job", "Node", "Event"}
+var Kinds = []string{"Pod", "Job", "Node", "Event"}
 
 // DecodeObjects reads Kubernetes objects as `kubectl get -o yaml` (or
 // -o json) prints them: one object, or a List of them (kind: List, or
@@ -109,7 +116,7 @@ func EventsFromObjects(ctx context.Context, ts []triggers.Trigger, now time.Time
 	}
 	if watched == 0 {
 		return nil, fmt.Errorf("%s: medic's Kubernetes triggers report changes of %s objects (core/v1 Event, not events.k8s.io)",
-			kindOf(objs[0]), strings.Join(FixtureKinds, ", "))
+			kindOf(objs[0]), strings.Join(Kinds, ", "))
 	}
 
 	client := fake.NewClientset(prepared...)
@@ -119,7 +126,7 @@ func EventsFromObjects(ctx context.Context, ts []triggers.Trigger, now time.Time
 		hmu     sync.Mutex
 		handled = map[string]bool{}
 	)
-	d, err := NewDetector(Options{
+	d, err := kubernetes.NewDetector(kubernetes.Options{
 		Kube:      client,
 		Publisher: pub,
 		Logger:    slog.New(slog.DiscardHandler),
@@ -153,25 +160,23 @@ func EventsFromObjects(ctx context.Context, ts []triggers.Trigger, now time.Time
 
 	// Wait until every object an informer with a handler watches was
 	// looked at; what that queued is then counted by Idle.
-	d.mu.Lock()
 	var want []string
 	for _, o := range prepared {
 		inf := ""
 		switch o.(type) {
 		case *corev1.Pod:
-			inf = "pods/"
+			inf = "pods"
 		case *batchv1.Job:
-			inf = "jobs/"
+			inf = "jobs"
 		case *corev1.Event:
-			inf = "events/"
+			inf = "events"
 		case *corev1.Node:
-			inf = "nodes/"
+			inf = "nodes"
 		}
-		if inf != "" && d.started[inf] {
+		if inf != "" && d.Watching(inf) {
 			want = append(want, objectKey(o))
 		}
 	}
-	d.mu.Unlock()
 	wait := func(what string, done func() bool) error {
 		for !done() {
 			select {
@@ -201,11 +206,11 @@ func EventsFromObjects(ctx context.Context, ts []triggers.Trigger, now time.Time
 		if err := wait("the detector to be idle", d.Idle); err != nil {
 			return nil, err
 		}
-		at, ok := d.nextTimer()
+		at, ok := d.NextTimer()
 		if !ok {
 			break
 		}
-		clk.SetTime(latest(at, clk.Now())) // a timer already due fires too
+		clk.SetTime(later(at, clk.Now())) // a timer already due fires too
 	}
 	if err := wait("the detector to be idle", d.Idle); err != nil {
 		return nil, err
@@ -222,23 +227,6 @@ func EventsFromObjects(ctx context.Context, ts []triggers.Trigger, now time.Time
 		return a.Title < b.Title
 	})
 	return out, nil
-}
-
-// nextTimer is the earliest delayed re-check still waiting.
-func (d *Detector) nextTimer() (time.Time, bool) {
-	d.timerMu.Lock()
-	defer d.timerMu.Unlock()
-	var at time.Time
-	ok := false
-	for _, a := range d.timers {
-		if a.fired.Load() {
-			continue
-		}
-		if !ok || a.at.Before(at) {
-			at, ok = a.at, true
-		}
-	}
-	return at, ok
 }
 
 func kindOf(o runtime.Object) string {
@@ -286,4 +274,12 @@ func (c *collector) all() []event.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]event.Event(nil), c.events...)
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
