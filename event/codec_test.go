@@ -53,6 +53,7 @@ func codecCases() []Finding {
 }
 
 func TestMarshalMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
 	for i, f := range codecCases() {
 		want, err := json.Marshal(&f)
 		if err != nil {
@@ -78,6 +79,7 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 }
 
 func TestUnmarshalMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
 	for i, f := range codecCases() {
 		data, _ := json.Marshal(&f)
 		var want, got Finding

@@ -52,6 +52,7 @@ func node(t *testing.T, doc string) *yaml.Node {
 }
 
 func TestDecode(t *testing.T) {
+	t.Parallel()
 	p := defaults()
 	err := params.Decode(node(t, `
 url: https://hooks.example
@@ -86,6 +87,7 @@ notag: yes-it-works
 }
 
 func TestDecodeUnknownKeys(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		doc      string
@@ -104,6 +106,7 @@ func TestDecodeUnknownKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			err := params.Decode(node(t, tt.doc), defaults())
 			var pe *params.Error
 			if !errors.As(err, &pe) {
@@ -117,6 +120,7 @@ func TestDecodeUnknownKeys(t *testing.T) {
 }
 
 func TestNoParameters(t *testing.T) {
+	t.Parallel()
 	type none struct{}
 	err := params.Decode(node(t, "anything: 1\n"), &none{})
 	if err == nil || !strings.Contains(err.Error(), `line 1: unknown parameter "anything" (it takes no parameters)`) {
@@ -125,6 +129,7 @@ func TestNoParameters(t *testing.T) {
 }
 
 func TestDecodeTypeErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		doc      string
@@ -140,6 +145,7 @@ func TestDecodeTypeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			err := params.Decode(node(t, tt.doc), defaults())
 			var pe *params.Error
 			if !errors.As(err, &pe) {
@@ -176,6 +182,7 @@ func (v *validated) Validate() error {
 }
 
 func TestValidateHook(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		node     *yaml.Node
@@ -189,6 +196,7 @@ func TestValidateHook(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			v := &validated{Max: 10}
 			err := params.Decode(tt.node, v)
 			if v.calls != 1 {
@@ -215,6 +223,7 @@ func TestValidateHook(t *testing.T) {
 }
 
 func TestNullLeavesDefaults(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		node *yaml.Node
@@ -227,6 +236,7 @@ func TestNullLeavesDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			p := defaults()
 			if err := params.Decode(tt.node, p); err != nil {
 				t.Fatalf("Decode: %v", err)
@@ -239,6 +249,7 @@ func TestNullLeavesDefaults(t *testing.T) {
 }
 
 func TestMergeKey(t *testing.T) {
+	t.Parallel()
 	n := node(t, "base: &base {retries: 7}\nhook:\n  <<: *base\n  url: x\n")
 	hook := n.Content[0].Content[3]
 	p := defaults()
@@ -251,6 +262,7 @@ func TestMergeKey(t *testing.T) {
 }
 
 func TestDecodeNeedsPointer(t *testing.T) {
+	t.Parallel()
 	for _, out := range []any{hookParams{}, (*hookParams)(nil)} {
 		if err := params.Decode(node(t, "url: x\n"), out); err == nil {
 			t.Errorf("Decode into %T returned no error", out)
@@ -259,6 +271,7 @@ func TestDecodeNeedsPointer(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
+	t.Parallel()
 	want := []string{"headers", "labels", "notag", "retries", "routes", "tags", "timeout", "tls", "tls_ptr", "url"}
 	if got := params.Names(&hookParams{}); !slices.Equal(got, want) {
 		t.Errorf("Names = %v, want %v", got, want)
@@ -272,6 +285,7 @@ func TestNames(t *testing.T) {
 }
 
 func TestErrorString(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  *params.Error
 		want string
@@ -305,6 +319,7 @@ type withCustom struct {
 }
 
 func TestUnmarshalerErrorsKeepTheirLine(t *testing.T) {
+	t.Parallel()
 	var ok withCustom
 	if err := params.Decode(node(t, "items: [a, b]\n"), &ok); err != nil || len(ok.Items) != 2 || ok.Items[1].v != "b" {
 		t.Fatalf("Decode = %+v, %v", ok, err)

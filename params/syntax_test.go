@@ -9,6 +9,7 @@ import (
 )
 
 func TestSyntaxErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		doc  string
@@ -23,6 +24,7 @@ func TestSyntaxErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			errs := params.SyntaxErrors([]byte(tt.doc))
 			if len(errs) != len(tt.want) {
 				t.Fatalf("got %v, want %v", errs, tt.want)
@@ -38,6 +40,7 @@ func TestSyntaxErrors(t *testing.T) {
 }
 
 func TestUntabIndent(t *testing.T) {
+	t.Parallel()
 	out, ok := params.UntabIndent([]byte("a:\n\tb: 1\n\tc:\n\t\td: 2\n"))
 	if !ok || string(out) != "a:\n        b: 1\n        c:\n                d: 2\n" {
 		t.Fatalf("ok=%v\n%s", ok, out)
@@ -48,6 +51,7 @@ func TestUntabIndent(t *testing.T) {
 }
 
 func TestUnknownKeysReportsEveryKeyWithPathAndSuggestion(t *testing.T) {
+	t.Parallel()
 	doc := "url: x\nretris: 3\ntls: {ca_fil: a}\nheaders:\n  - {name: a, valeu: b}\nbanana: 1\n"
 	errs := params.UnknownKeys(node(t, doc), reflect.TypeFor[hookParams](), "key")
 	type got struct {
@@ -66,6 +70,7 @@ func TestUnknownKeysReportsEveryKeyWithPathAndSuggestion(t *testing.T) {
 }
 
 func TestSuggest(t *testing.T) {
+	t.Parallel()
 	known := []string{"on_prometheus_alert", "on_pod_crash_loop", "create_finding"}
 	tests := []struct{ got, want string }{
 		{"on_prometheus_alrt", "on_prometheus_alert"},

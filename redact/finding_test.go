@@ -10,6 +10,7 @@ import (
 )
 
 func TestRedactText(t *testing.T) {
+	t.Parallel()
 	r, err := New(Options{Patterns: []string{`cust-[0-9]{6}`}, EnvAllow: []string{"LOG_LEVEL"}})
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +40,7 @@ func TestRedactText(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			out, found := r.Redact(tt.in)
 			for _, g := range tt.gone {
 				if strings.Contains(out, g) {
@@ -63,6 +65,7 @@ func TestRedactText(t *testing.T) {
 }
 
 func TestRedactJSONObject(t *testing.T) {
+	t.Parallel()
 	pod := `{"kind":"Pod","metadata":{"name":"cart","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"x\":1}","team":"shop"}},
 	"spec":{"containers":[{"name":"app","env":[{"name":"DB_PASS","value":"hunter2hunter2"},{"name":"PORT","value":"8080"},
 	{"name":"FROM","valueFrom":{"secretKeyRef":{"name":"s","key":"k"}}}]}]}}`
@@ -89,6 +92,7 @@ func TestRedactJSONObject(t *testing.T) {
 }
 
 func TestRedactFinding(t *testing.T) {
+	t.Parallel()
 	raw, _ := json.Marshal(map[string]any{"kind": "Pod", "spec": map[string]any{"containers": []any{
 		map[string]any{"env": []any{map[string]any{"name": "TOKEN_X", "value": "raw-env-secret"}}}}}})
 	f := event.NewFinding(event.Event{

@@ -8,6 +8,7 @@ import (
 )
 
 func TestRedactFixture(t *testing.T) {
+	t.Parallel()
 	raw := ragtest.SecretsLog
 	for _, s := range ragtest.Secrets {
 		if !strings.Contains(raw, s) {
@@ -45,6 +46,7 @@ func TestRedactFixture(t *testing.T) {
 }
 
 func TestRedactLeavesOrdinaryTextAlone(t *testing.T) {
+	t.Parallel()
 	text := `Check pod events via kubectl -n $NAMESPACE describe pod $POD.
 The token bucket refills every second. Secrets are mounted from the cart-secrets Secret.
 Back-off restarting failed container app in pod cart-7d9_shop(1234-abcd).`
@@ -55,6 +57,7 @@ Back-off restarting failed container app in pod cart-7d9_shop(1234-abcd).`
 }
 
 func TestRedactPatternErrorsNameThePattern(t *testing.T) {
+	t.Parallel()
 	if _, err := New(Options{Patterns: []string{"ok", "(unclosed"}}); err == nil || !strings.Contains(err.Error(), "pattern 1") {
 		t.Errorf("error %v", err)
 	}

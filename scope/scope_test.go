@@ -13,6 +13,7 @@ import (
 )
 
 func TestPatternIsAnchored(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		expr, value string
 		want        bool
@@ -49,6 +50,7 @@ func TestPatternIsAnchored(t *testing.T) {
 }
 
 func TestNewPatternInvalid(t *testing.T) {
+	t.Parallel()
 	_, err := scope.NewPattern("prod-(")
 	if err == nil || !strings.Contains(err.Error(), `invalid regular expression "prod-("`) {
 		t.Errorf("NewPattern(prod-() = %v, want an invalid regular expression error", err)
@@ -75,6 +77,7 @@ func decode(t *testing.T, doc string) scope.Scope {
 }
 
 func TestScopeMatch(t *testing.T) {
+	t.Parallel()
 	ev := func(ns string, labels, annotations map[string]string) *event.Event {
 		return &event.Event{
 			Kind:        event.KindPodCrashLoop,
@@ -115,6 +118,7 @@ func TestScopeMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			s := decode(t, tt.scope)
 			if got := s.Match(tt.ev, tt.sev); got != tt.want {
 				t.Errorf("Match = %v, want %v", got, tt.want)
@@ -124,6 +128,7 @@ func TestScopeMatch(t *testing.T) {
 }
 
 func TestNilAndZeroScope(t *testing.T) {
+	t.Parallel()
 	var nilScope *scope.Scope
 	if !nilScope.Match(&event.Event{}, event.SeverityInfo) {
 		t.Error("a nil scope must match everything")
@@ -138,6 +143,7 @@ func TestNilAndZeroScope(t *testing.T) {
 }
 
 func TestScopeDecodeErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		doc      string
@@ -152,6 +158,7 @@ func TestScopeDecodeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			var node yaml.Node
 			if err := yaml.Unmarshal([]byte(tt.doc), &node); err != nil {
 				t.Fatal(err)
@@ -170,6 +177,7 @@ func TestScopeDecodeErrors(t *testing.T) {
 }
 
 func TestPatternRoundTrip(t *testing.T) {
+	t.Parallel()
 	s := decode(t, "include:\n  - namespace: prod-.*\n    labels: {team: payments}\n")
 	out, err := yaml.Marshal(s)
 	if err != nil {
