@@ -56,6 +56,7 @@ func mustBuild(t *testing.T, files map[string]string) *Set {
 }
 
 func TestValidationErrorsNameFileAndLine(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		yaml string
@@ -174,6 +175,7 @@ func TestValidationErrorsNameFileAndLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := build(t, map[string]string{"pb.yaml": tt.yaml}, Options{})
 			var errs Errors
 			if !errors.As(err, &errs) {
@@ -194,6 +196,7 @@ func TestValidationErrorsNameFileAndLine(t *testing.T) {
 }
 
 func TestAllErrorsAcrossFilesAreReported(t *testing.T) {
+	t.Parallel()
 	_, err := build(t, map[string]string{
 		"a.yaml": "- triggers: [{on_prometheus_alert: {}}]\n  actions: [{bogus: {}}]\n",
 		"b.yaml": "- triggers: [{on_prometheus_alert: {status: sometimes}}]\n  actions: [default_enricher]\n",
@@ -208,6 +211,7 @@ func TestAllErrorsAcrossFilesAreReported(t *testing.T) {
 }
 
 func TestDuplicateNamesAndUnknownSinks(t *testing.T) {
+	t.Parallel()
 	_, err := build(t, map[string]string{
 		"a.yaml": "- name: dup\n  triggers: [on_prometheus_alert]\n  actions: [default_enricher]\n",
 		"b.yaml": "- name: dup\n  triggers: [on_prometheus_alert]\n  actions: [default_enricher]\n  sinks: [slack]\n",
@@ -229,6 +233,7 @@ func TestDuplicateNamesAndUnknownSinks(t *testing.T) {
 }
 
 func TestBuiltinPlaybooksLoadAndCanBeReplacedOrDisabled(t *testing.T) {
+	t.Parallel()
 	builtin, err := BuiltinFiles()
 	if err != nil {
 		t.Fatal(err)

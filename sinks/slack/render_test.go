@@ -138,8 +138,10 @@ func renderCases() map[string]*event.Finding {
 }
 
 func TestRenderGolden(t *testing.T) {
+	t.Parallel()
 	for name, f := range renderCases() {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			o := DefaultRenderOptions()
 			o.Cluster = "default"
 			o.PageURL = "https://medic.example/findings/" + f.ID + "?exp=1741944413&sig=c2lnbmF0dXJl"
@@ -151,6 +153,7 @@ func TestRenderGolden(t *testing.T) {
 }
 
 func TestRenderHugeFindingSplitsAndAttaches(t *testing.T) {
+	t.Parallel()
 	f := renderCases()["huge"]
 	r := Render(f, DefaultRenderOptions())
 	assertWithinLimits(t, r)
@@ -170,6 +173,7 @@ func TestRenderHugeFindingSplitsAndAttaches(t *testing.T) {
 }
 
 func TestButtonsCarryOnlyTheFindingID(t *testing.T) {
+	t.Parallel()
 	r := Render(alertFinding(event.StatusFiring), DefaultRenderOptions())
 	var actions map[string]any
 	for _, b := range r.Main.Blocks {
@@ -200,6 +204,7 @@ func TestButtonsCarryOnlyTheFindingID(t *testing.T) {
 }
 
 func TestSplitTextKeepsFencesAndLimits(t *testing.T) {
+	t.Parallel()
 	text := "```\n" + strings.Repeat("0123456789 abcdefghij\n", 600) + "```\nafter"
 	parts := splitText(text, MaxSectionText, 3)
 	if len(parts) != 3 {
@@ -219,6 +224,7 @@ func TestSplitTextKeepsFencesAndLimits(t *testing.T) {
 }
 
 func TestMrkdwnEscapes(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"<!channel> & <@U123>":              "&lt;!channel&gt; &amp; &lt;@U123&gt;",
 		"**bold** and `<code>`":             "*bold* and `&lt;code&gt;`",

@@ -119,6 +119,7 @@ func oddFinding() *event.Finding {
 }
 
 func TestRenderGolden(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		golden  string
 		finding *event.Finding
@@ -132,6 +133,7 @@ func TestRenderGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
+			t.Parallel()
 			var buf bytes.Buffer
 			if err := stdout.Render(&buf, tt.finding, tt.color); err != nil {
 				t.Fatalf("Render: %v", err)
@@ -150,6 +152,7 @@ func TestRenderGolden(t *testing.T) {
 // Rendering the same finding twice gives the same bytes: nothing depends on
 // map order or the clock.
 func TestRenderDeterministic(t *testing.T) {
+	t.Parallel()
 	f := fullFinding(event.StatusFiring)
 	var first bytes.Buffer
 	if err := stdout.Render(&first, f, true); err != nil {
@@ -167,6 +170,7 @@ func TestRenderDeterministic(t *testing.T) {
 }
 
 func TestRenderErrors(t *testing.T) {
+	t.Parallel()
 	if err := stdout.Render(&bytes.Buffer{}, nil, false); err == nil {
 		t.Error("Render(nil finding) returned no error")
 	}
@@ -196,6 +200,7 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 }
 
 func TestSinkFormats(t *testing.T) {
+	t.Parallel()
 	f := fullFinding(event.StatusFiring)
 	var text bytes.Buffer
 	if err := stdout.Render(&text, f, false); err != nil {
@@ -237,6 +242,7 @@ func TestSinkFormats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			w := &countingWriter{}
 			sink := startSink(t, tt.params, w)
 			if err := sink.Send(context.Background(), f); err != nil {
@@ -270,6 +276,7 @@ func startSink(t *testing.T, params string, w *countingWriter) sinks.Sink {
 }
 
 func TestParamsValidation(t *testing.T) {
+	t.Parallel()
 	// A bad value is reported at the sink (line 1); an unknown key at the
 	// key itself (line 3).
 	tests := []struct {
@@ -285,6 +292,7 @@ func TestParamsValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.params, func(t *testing.T) {
+			t.Parallel()
 			var specs []sinks.Spec
 			if err := yaml.Unmarshal([]byte("- name: console\n  type: stdout\n  "+tt.params+"\n"), &specs); err != nil {
 				t.Fatal(err)
@@ -301,6 +309,7 @@ func TestParamsValidation(t *testing.T) {
 }
 
 func TestSinkConcurrentSendsDoNotInterleave(t *testing.T) {
+	t.Parallel()
 	w := &countingWriter{}
 	sink, err := stdout.New(stdout.Params{Format: stdout.FormatText, Color: stdout.ColorNever}, w)
 	if err != nil {
@@ -329,6 +338,7 @@ func TestSinkConcurrentSendsDoNotInterleave(t *testing.T) {
 }
 
 func TestSinkRespectsCanceledContext(t *testing.T) {
+	t.Parallel()
 	w := &countingWriter{}
 	sink, err := stdout.New(*stdout.Defaults(), w)
 	if err != nil {
@@ -346,6 +356,7 @@ func TestSinkRespectsCanceledContext(t *testing.T) {
 
 // color: auto must stay off for a regular file: only a terminal gets color.
 func TestColorAutoRegularFile(t *testing.T) {
+	t.Parallel()
 	f, err := os.Create(filepath.Join(t.TempDir(), "out.txt"))
 	if err != nil {
 		t.Fatal(err)
