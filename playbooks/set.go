@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/medichq/medic/triggers"
 )
 
 //go:embed builtin/*.yaml
@@ -177,6 +179,17 @@ func (s *Set) Names() []string {
 	out := make([]string, len(s.Playbooks))
 	for i, p := range s.Playbooks {
 		out[i] = p.Name
+	}
+	return out
+}
+
+// Triggers lists the triggers of every playbook, in run order.
+func (s *Set) Triggers() []triggers.Trigger {
+	var out []triggers.Trigger
+	for _, p := range s.Playbooks {
+		for _, t := range p.Triggers {
+			out = append(out, t.Trigger)
+		}
 	}
 	return out
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/playbooks"
-	"github.com/medichq/medic/triggers"
 	"github.com/medichq/medic/triggers/alertmanager"
 	"github.com/medichq/medic/triggers/kubernetes/kubefixture"
 )
@@ -113,22 +112,12 @@ func (d *Decoder) kubeEvents(v map[string]any) ([]event.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kind %v: %w", v["kind"], err)
 	}
-	evs, err := kubefixture.EventsFromObjects(context.Background(), triggersOf(d.Set), FixtureTime, objs...)
+	evs, err := kubefixture.EventsFromObjects(context.Background(), d.Set.Triggers(), FixtureTime, objs...)
 	if err != nil {
 		return nil, err
 	}
 	d.Objects += len(objs)
 	return evs, nil
-}
-
-func triggersOf(set *playbooks.Set) []triggers.Trigger {
-	var out []triggers.Trigger
-	for _, pb := range set.Playbooks {
-		for _, t := range pb.Triggers {
-			out = append(out, t.Trigger)
-		}
-	}
-	return out
 }
 
 func medicEvent(v map[string]any) (event.Event, error) {

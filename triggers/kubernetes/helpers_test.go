@@ -82,13 +82,7 @@ func kubeTriggers(t *testing.T, yamlText string) []triggers.Trigger {
 	if err != nil {
 		t.Fatalf("playbooks: %v", err)
 	}
-	var out []triggers.Trigger
-	for _, pb := range set.Playbooks {
-		for _, tr := range pb.Triggers {
-			out = append(out, tr.Trigger)
-		}
-	}
-	return out
+	return set.Triggers()
 }
 
 type harness struct {
