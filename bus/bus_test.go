@@ -3,7 +3,6 @@ package bus
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/natstest"
 )
 
 func testConfig(t *testing.T) Config {
@@ -253,22 +252,9 @@ func TestLongHandlerIsNotRedelivered(t *testing.T) {
 // under medic and starts it again on the same store: publishes fail while it
 // is down (the webhook answers 503), and work resumes when it is back.
 func TestExternalNATSRestart(t *testing.T) {
-	storeDir := t.TempDir()
-	port := freePort(t)
-	start := func() *server.Server {
-		ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: storeDir, NoLog: true, NoSigs: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ns.Start()
-		if !ns.ReadyForConnections(10 * time.Second) {
-			t.Fatal("nats-server not ready")
-		}
-		return ns
-	}
-	ns := start()
+	ns := natstest.Start(t, nil)
 	cfg := testConfig(t)
-	cfg.URL = fmt.Sprintf("nats://127.0.0.1:%d", port)
+	cfg.URL = ns.URL()
 	cfg.PublishTimeout = 500 * time.Millisecond
 	b := openBus(t, cfg)
 	ctx := context.Background()
@@ -289,15 +275,13 @@ func TestExternalNATSRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ns.Shutdown()
-	ns.WaitForShutdown()
+	ns.Stop()
 	waitFor(t, func() bool { return b.Healthy() != nil })
 	if _, err := b.Publish(ctx, []event.Event{testEvent("during", event.StatusFiring)}); err == nil {
 		t.Fatal("publish succeeded while NATS was down")
 	}
 
-	ns = start()
-	t.Cleanup(ns.Shutdown)
+	ns.Start()
 	waitFor(t, func() bool { return b.Healthy() == nil })
 	// JetStream needs a moment after reconnect to recover its streams; the
 	// webhook's caller (Alertmanager) retries, and so do we.
