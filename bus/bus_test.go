@@ -330,3 +330,36 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// A consumer holds a few messages per worker, and at least 256: enough to
+// keep the engine's many workers busy without taking a burst away from
+// other replicas (docs/scaling.md).
+func TestConsumerMaxAckPendingFollowsWorkers(t *testing.T) {
+	b := openBus(t, testConfig(t))
+	ctx := context.Background()
+	tests := []struct {
+		workers, set, want int
+	}{
+		{workers: 1, want: 256},
+		{workers: 32, want: 256},
+		{workers: 64, want: 512},
+		{workers: 4, set: 100, want: 100},
+		{workers: 8, set: 4, want: 256}, // fewer than the workers: the default
+	}
+	for i, tc := range tests {
+		durable := fmt.Sprintf("map%d", i)
+		c, err := b.Consume(ctx, ConsumerConfig{Stream: EventsStream, Durable: durable, FilterSubject: EventsSubjectPrefix + ">",
+			Workers: tc.workers, MaxAckPending: tc.set}, func(context.Context, *Delivery) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		ci, err := b.js.Consumer(ctx, EventsStream, durable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ci.CachedInfo().Config.MaxAckPending; got != tc.want {
+			t.Errorf("workers %d, MaxAckPending %d: consumer's MaxAckPending %d, want %d", tc.workers, tc.set, got, tc.want)
+		}
+		c.Stop()
+	}
+}
