@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/natstest"
 	"github.com/medichq/medic/internal/testkit"
 )
 
@@ -253,22 +253,9 @@ func TestLongHandlerIsNotRedelivered(t *testing.T) {
 // under medic and starts it again on the same store: publishes fail while it
 // is down (the webhook answers 503), and work resumes when it is back.
 func TestExternalNATSRestart(t *testing.T) {
-	storeDir := t.TempDir()
-	port := testkit.FreePort(t)
-	start := func() *server.Server {
-		ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: storeDir, NoLog: true, NoSigs: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ns.Start()
-		if !ns.ReadyForConnections(10 * time.Second) {
-			t.Fatal("nats-server not ready")
-		}
-		return ns
-	}
-	ns := start()
+	ns := natstest.Start(t, nil)
 	cfg := testConfig(t)
-	cfg.URL = fmt.Sprintf("nats://127.0.0.1:%d", port)
+	cfg.URL = ns.URL()
 	cfg.PublishTimeout = 500 * time.Millisecond
 	b := openBus(t, cfg)
 	ctx := context.Background()
@@ -289,15 +276,13 @@ func TestExternalNATSRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ns.Shutdown()
-	ns.WaitForShutdown()
+	ns.Stop()
 	testkit.Eventually(t, 20*time.Second, "the bus unhealthy", func() bool { return b.Healthy() != nil })
 	if _, err := b.Publish(ctx, []event.Event{testEvent("during", event.StatusFiring)}); err == nil {
 		t.Fatal("publish succeeded while NATS was down")
 	}
 
-	ns = start()
-	t.Cleanup(ns.Shutdown)
+	ns.Start()
 	testkit.Eventually(t, 20*time.Second, "the bus healthy", func() bool { return b.Healthy() == nil })
 	// JetStream needs a moment after reconnect to recover its streams; the
 	// webhook's caller (Alertmanager) retries, and so do we.
@@ -324,4 +309,37 @@ func lastDeadLetter(t *testing.T, b *Bus) *jetstream.RawStreamMsg {
 		return err == nil
 	})
 	return msg
+}
+
+// A consumer holds a few messages per worker, and at least 256: enough to
+// keep the engine's many workers busy without taking a burst away from
+// other replicas (docs/scaling.md).
+func TestConsumerMaxAckPendingFollowsWorkers(t *testing.T) {
+	b := openBus(t, testConfig(t))
+	ctx := context.Background()
+	tests := []struct {
+		workers, set, want int
+	}{
+		{workers: 1, want: 256},
+		{workers: 32, want: 256},
+		{workers: 64, want: 512},
+		{workers: 4, set: 100, want: 100},
+		{workers: 8, set: 4, want: 256}, // fewer than the workers: the default
+	}
+	for i, tc := range tests {
+		durable := fmt.Sprintf("map%d", i)
+		c, err := b.Consume(ctx, ConsumerConfig{Stream: EventsStream, Durable: durable, FilterSubject: EventsSubjectPrefix + ">",
+			Workers: tc.workers, MaxAckPending: tc.set}, func(context.Context, *Delivery) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		ci, err := b.js.Consumer(ctx, EventsStream, durable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ci.CachedInfo().Config.MaxAckPending; got != tc.want {
+			t.Errorf("workers %d, MaxAckPending %d: consumer's MaxAckPending %d, want %d", tc.workers, tc.set, got, tc.want)
+		}
+		c.Stop()
+	}
 }

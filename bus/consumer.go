@@ -103,7 +103,10 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Cons
 		cfg.Workers = 1
 	}
 	if cfg.MaxAckPending < cfg.Workers {
-		cfg.MaxAckPending = max(cfg.Workers*64, 256)
+		// A few messages queued per worker keep every worker busy; more
+		// would only hold back work another replica could take (256 for
+		// the engine's default 32 workers and for one sink worker).
+		cfg.MaxAckPending = max(cfg.Workers*8, 256)
 	}
 	jc := jetstream.ConsumerConfig{
 		Durable:       cfg.Durable,

@@ -18,63 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/natstest"
 	"github.com/medichq/medic/internal/testkit"
 )
-
-// externalNATS is a standalone nats-server on loopback with its own store,
-// which a test can stop, wipe and start again on the same port.
-type externalNATS struct {
-	t     *testing.T
-	port  int
-	store string
-	opts  func(*server.Options)
-	ns    *server.Server
-}
-
-func startExternalNATS(t *testing.T, opts func(*server.Options)) *externalNATS {
-	t.Helper()
-	x := &externalNATS{t: t, port: testkit.FreePort(t), store: t.TempDir(), opts: opts}
-	x.start()
-	t.Cleanup(x.stop)
-	return x
-}
-
-func (x *externalNATS) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", x.port) }
-
-func (x *externalNATS) start() {
-	x.t.Helper()
-	o := &server.Options{Host: "127.0.0.1", Port: x.port, JetStream: true, StoreDir: x.store, NoLog: true, NoSigs: true}
-	if x.opts != nil {
-		x.opts(o)
-	}
-	ns, err := server.NewServer(o)
-	if err != nil {
-		x.t.Fatal(err)
-	}
-	ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		x.t.Fatal("nats-server not ready")
-	}
-	x.ns = ns
-}
-
-func (x *externalNATS) stop() {
-	if x.ns != nil {
-		x.ns.Shutdown()
-		x.ns.WaitForShutdown()
-		x.ns = nil
-	}
-}
-
-// wipe stops the server, removes its whole store and starts it again.
-func (x *externalNATS) wipe() {
-	x.t.Helper()
-	x.stop()
-	if err := os.RemoveAll(x.store); err != nil {
-		x.t.Fatal(err)
-	}
-	x.start()
-}
 
 // collector counts what a consumer handled, by event ID.
 type collector struct {
@@ -143,9 +89,9 @@ func gaugeValue(t *testing.T, b *Bus, name string) float64 {
 // back, and events published afterwards are handled.
 func TestWipedServerIsHealed(t *testing.T) {
 	t.Parallel()
-	x := startExternalNATS(t, nil)
+	x := natstest.Start(t, nil)
 	cfg := testConfig(t)
-	cfg.URL = x.url()
+	cfg.URL = x.URL()
 	cfg.PublishTimeout = 500 * time.Millisecond
 	b := openBus(t, cfg)
 	ctx := context.Background()
@@ -176,7 +122,7 @@ func TestWipedServerIsHealed(t *testing.T) {
 	}
 	testkit.Eventually(t, 20*time.Second, "one delivery", func() bool { return c.count() == 1 })
 
-	x.wipe()
+	x.Wipe()
 	// Until the healer has put everything back, the bus says it is not ready
 	// (or not connected); then it is ready again without a restart.
 	testkit.Eventually(t, 20*time.Second, "the bus healthy and recreated", func() bool { return b.Healthy() == nil && gaugeValue(t, b, busRecreatedMetric) > 0 })
@@ -248,9 +194,9 @@ func TestDeletedConsumerIsRecreated(t *testing.T) {
 // publish, and nothing accepted is lost.
 func TestExhaustedStoreMakesBusUnreadyUntilSpaceIsFree(t *testing.T) {
 	t.Parallel()
-	x := startExternalNATS(t, func(o *server.Options) { o.JetStreamMaxStore = 2 << 20 })
+	x := natstest.Start(t, func(o *server.Options) { o.JetStreamMaxStore = 2 << 20 })
 	cfg := testConfig(t)
-	cfg.URL = x.url()
+	cfg.URL = x.URL()
 	cfg.MaxBytes = -1 // no reservations: the server's limit is what fills
 	b := openBus(t, cfg)
 	ctx := context.Background()
@@ -319,10 +265,10 @@ func (f fillerStream) Delete(ctx context.Context) error {
 
 // fillStore writes to a stream of its own until the server refuses for want
 // of storage.
-func fillStore(t *testing.T, x *externalNATS) fillerStream {
+func fillStore(t *testing.T, x *natstest.Server) fillerStream {
 	t.Helper()
 	ctx := context.Background()
-	nc, err := nats.Connect(x.url())
+	nc, err := nats.Connect(x.URL())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,26 +17,9 @@ import (
 
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/natstest"
 	"github.com/medichq/medic/internal/testkit"
 )
-
-// smallPayloadNATS starts a JetStream server that takes messages of at
-// most maxPayload bytes, as an external NATS whose operator set it low (a
-// nats-server's default is 1 MiB; medic's embedded one takes 8 MiB).
-func smallPayloadNATS(t *testing.T, maxPayload int32) *server.Server {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		MaxPayload: maxPayload, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		t.Fatal("NATS did not start")
-	}
-	t.Cleanup(ns.Shutdown)
-	return ns
-}
 
 // oversizeAlert is a webhook body with one alert per description, each
 // alert named by its index.
@@ -79,10 +62,12 @@ func streamMsgs(t *testing.T, a *App, stream string) uint64 {
 func TestOversizeAgainstASmallMaxPayload(t *testing.T) {
 	t.Parallel()
 	const maxPayload = 64 << 10
-	ns := smallPayloadNATS(t, maxPayload)
+	// An external NATS whose operator set max_payload low (a nats-server's
+	// default is 1 MiB; medic's embedded one takes 8 MiB).
+	ns := natstest.Start(t, func(o *server.Options) { o.MaxPayload = maxPayload })
 	cfg := kubeTestConfig(t) // built-in playbooks, the file sink
 	dir := cfg.DataDir
-	cfg.Bus.URL, cfg.Bus.StoreDir = ns.ClientURL(), ""
+	cfg.Bus.URL, cfg.Bus.StoreDir = ns.URL(), ""
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

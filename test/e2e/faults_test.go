@@ -18,54 +18,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/medichq/medic/internal/testkit"
+	"github.com/medichq/medic/internal/natstest"
 )
-
-// natsProcess is a NATS server of its own, separate from medic, with its
-// own store folder, on a fixed loopback port, so a test can stop it, wipe
-// its store and start it again where medic expects it.
-type natsProcess struct {
-	t     *testing.T
-	port  int
-	store string
-	opts  func(*server.Options)
-	ns    *server.Server
-}
-
-func startNATS(t *testing.T, opts func(*server.Options)) *natsProcess {
-	t.Helper()
-	n := &natsProcess{t: t, port: testkit.FreePort(t), store: t.TempDir(), opts: opts}
-	n.start()
-	t.Cleanup(n.stop)
-	return n
-}
-
-func (n *natsProcess) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
-
-func (n *natsProcess) start() {
-	n.t.Helper()
-	o := &server.Options{ServerName: "external", Host: "127.0.0.1", Port: n.port, JetStream: true, StoreDir: n.store, NoLog: true, NoSigs: true}
-	if n.opts != nil {
-		n.opts(o)
-	}
-	ns, err := server.NewServer(o)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		n.t.Fatal("nats-server not ready")
-	}
-	n.ns = ns
-}
-
-func (n *natsProcess) stop() {
-	if n.ns != nil {
-		n.ns.Shutdown()
-		n.ns.WaitForShutdown()
-		n.ns = nil
-	}
-}
 
 // readyz returns /readyz's status and body.
 func readyz(t *testing.T, url string) (int, map[string]string) {
@@ -140,9 +94,9 @@ func acceptBurst(accepted map[string]bool, n, offset int) {
 // finding on a whole line.
 func TestStorageExhaustedRecoversWithoutRestart(t *testing.T) {
 	t.Parallel()
-	ns := startNATS(t, func(o *server.Options) { o.JetStreamMaxStore = 4 << 20 })
+	ns := natstest.Start(t, func(o *server.Options) { o.JetStreamMaxStore = 4 << 20 })
 	cfg := testConfig(t, t.TempDir())
-	cfg.Bus.URL = ns.url()
+	cfg.Bus.URL = ns.URL()
 	cfg.Bus.StoreDir = ""
 	cfg.Bus.MaxBytes = -1 // no per-stream reservations: the server's limit is what fills
 	cfg.Bus.PublishTimeout = time.Second
@@ -155,7 +109,7 @@ func TestStorageExhaustedRecoversWithoutRestart(t *testing.T) {
 	acceptBurst(accepted, 20, 0)
 	waitFindings(t, m.findings, 30*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == 20 })
 
-	filler := fillJetStream(t, ns.url())
+	filler := fillJetStream(t, ns.URL())
 	status, retryAfter := postAlerts(t, m.url+"/api/alerts", burst(20, 20))
 	if status != http.StatusServiceUnavailable || retryAfter == "" {
 		t.Fatalf("webhook with the store exhausted: %d (Retry-After %q), want 503 with Retry-After", status, retryAfter)
@@ -228,9 +182,9 @@ func fillJetStream(t *testing.T, url string) func() error {
 // and every alert answered 200 after the restart has exactly one finding.
 func TestWipedNATSRecoversWithoutRestart(t *testing.T) {
 	t.Parallel()
-	ns := startNATS(t, nil)
+	ns := natstest.Start(t, nil)
 	cfg := testConfig(t, t.TempDir())
-	cfg.Bus.URL = ns.url()
+	cfg.Bus.URL = ns.URL()
 	cfg.Bus.StoreDir = ""
 	cfg.Bus.PublishTimeout = time.Second
 	m := startMedic(t, cfg)
@@ -242,13 +196,13 @@ func TestWipedNATSRecoversWithoutRestart(t *testing.T) {
 	acceptBurst(accepted, 20, 0)
 	waitFindings(t, m.findings, 30*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == 20 })
 
-	ns.stop()
+	ns.Stop()
 	waitReady(t, m.url, http.StatusServiceUnavailable)
-	if err := os.RemoveAll(ns.store); err != nil {
+	if err := os.RemoveAll(ns.StoreDir()); err != nil {
 		t.Fatal(err)
 	}
 	restarted := time.Now()
-	ns.start()
+	ns.Start()
 
 	// Alertmanager sends each webhook until it is answered 200, starting at
 	// once: before medic has noticed the server is back and put its streams
@@ -281,7 +235,7 @@ func TestWipedNATSRecoversWithoutRestart(t *testing.T) {
 		t.Fatalf("lost %d, duplicated %d", lost, dups)
 	}
 	// The sink's delivery records and the streams are back on the new server.
-	nc, err := nats.Connect(ns.url())
+	nc, err := nats.Connect(ns.URL())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,89 @@
+// Package natstest runs an in-process NATS server with JetStream for tests
+// that play "the external NATS": a server of its own, apart from medic, with
+// its own store folder on a fixed loopback port, so a test can stop it, wipe
+// its store and start it again where medic expects to find it.
+//
+// Tests that need to kill a server with SIGKILL use real processes instead
+// (test/natscluster).
+package natstest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Server is a restartable NATS server. Its methods fail the test on error.
+type Server struct {
+	t     testing.TB
+	port  int
+	store string
+	opts  func(*server.Options)
+	ns    *server.Server
+}
+
+// Start starts a server on a free loopback port with a store in a temporary
+// folder; opts, when not nil, adjusts its options (limits, max payload)
+// before each start. The server stops when the test ends.
+func Start(t testing.TB, opts func(*server.Options)) *Server {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	s := &Server{t: t, port: port, store: t.TempDir(), opts: opts}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// URL is the client URL; it stays the same across restarts.
+func (s *Server) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.port) }
+
+// StoreDir is the JetStream store folder.
+func (s *Server) StoreDir() string { return s.store }
+
+// Start starts the server again after Stop (Start starts it the first time).
+func (s *Server) Start() {
+	s.t.Helper()
+	o := &server.Options{ServerName: "external", Host: "127.0.0.1", Port: s.port, JetStream: true,
+		StoreDir: s.store, NoLog: true, NoSigs: true}
+	if s.opts != nil {
+		s.opts(o)
+	}
+	ns, err := server.NewServer(o)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		s.t.Fatal("nats-server not ready in 10s")
+	}
+	s.ns = ns
+}
+
+// Stop shuts the server down and waits until it has; a no-op when stopped.
+func (s *Server) Stop() {
+	if s.ns != nil {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+		s.ns = nil
+	}
+}
+
+// Wipe stops the server, removes its whole store and starts it again: a
+// server that lost its disk.
+func (s *Server) Wipe() {
+	s.t.Helper()
+	s.Stop()
+	if err := os.RemoveAll(s.store); err != nil {
+		s.t.Fatal(err)
+	}
+	s.Start()
+}
