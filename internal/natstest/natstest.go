@@ -9,12 +9,13 @@ package natstest
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/medichq/medic/internal/testkit"
 )
 
 // Server is a restartable NATS server. Its methods fail the test on error.
@@ -31,13 +32,7 @@ type Server struct {
 // before each start. The server stops when the test ends.
 func Start(t testing.TB, opts func(*server.Options)) *Server {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	s := &Server{t: t, port: port, store: t.TempDir(), opts: opts}
+	s := &Server{t: t, port: testkit.FreePort(t), store: t.TempDir(), opts: opts}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
