@@ -158,9 +158,10 @@ type EngineConfig struct {
 	// workers than cores keep the CPU busy and let JetStream store the
 	// claims and findings of several events in one write (docs/benchmarks.md,
 	// issue 14: 4 → 16 workers gave 1.2× the findings per CPU-second on 2
-	// cores, 32 workers 1.5×). The default is 16, not 32: with 32 one storm
-	// run in the chart's 256 MiB peaked at 279 MiB (more findings in flight,
-	// one more nats-server block buffer), with 16 it stayed at 239 MiB.
+	// cores, 32 workers 1.5×). The default stays 4: more events in flight
+	// cost memory, and a storm of 200,000 alerts in the chart's 256 MiB
+	// peaked at 282 MiB with 16 workers and 279 MiB with 32 (239–246 MiB
+	// with 4). Raise it where the pod has the memory.
 	Workers int `yaml:"workers"`
 	// ActionTimeout bounds one action; a slow cluster API must not hold an
 	// event forever.
@@ -219,7 +220,7 @@ func Default() Config {
 			ReloadInterval: 10 * time.Second,
 		},
 		Engine: EngineConfig{
-			Workers:       16,
+			Workers:       4,
 			ActionTimeout: 30 * time.Second,
 			SinkWorkers:   1,
 			IntakeYield:   10 * time.Millisecond,
