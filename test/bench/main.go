@@ -109,7 +109,7 @@ func main() {
 	flag.DurationVar(&o.poll, "poll", time.Millisecond, "latency phase: how often the findings file is polled when nothing new was read")
 	flag.DurationVar(&o.idleWait, "idle-wait", 2*time.Second, "how long after readiness idle RSS is read")
 	flag.DurationVar(&o.idleProbe, "idle-probe", 10*time.Second, "after the idle reading, probe /readyz, /healthz and /metrics once a second for this long, as a kubelet and Prometheus would, and read RSS again (0: skip)")
-	flag.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "throughput phase: how long to wait for every finding to reach the file")
+	flag.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "throughput and storm phases: how long without a new line in the file before the drain is given up (what is missing then counts as lost)")
 	flag.DurationVar(&o.lossTimeout, "loss-timeout", 30*time.Second, "latency phase: an accepted alert whose line is not in the file this long after the last send is lost")
 	flag.DurationVar(&o.waitQuiet, "wait-quiet", 0, "before starting, wait up to this long for a 2-second window in which other processes use less than a quarter of a core (0: do not wait)")
 	flag.StringVar(&o.profile, "profile", "", "write CPU and heap profiles of medic to this folder (http.pprof on): the throughput phase's CPU (-profile-seconds from the first request) and the live heap after it drained")
