@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -40,6 +39,38 @@ func (c *collector) handler(_ context.Context, d *Delivery) error {
 	}
 	c.seen[ev.ID]++
 	return nil
+}
+
+// ledger publishes test events and keeps the IDs the bus accepted, to be
+// checked against what a collector handled.
+type ledger struct {
+	b        *Bus
+	shape    func(*event.Event) // optional: changes each event before it is published
+	accepted []string
+}
+
+func (l *ledger) publish(ctx context.Context, fingerprint string) error {
+	ev := testEvent(fingerprint, event.StatusFiring)
+	if l.shape != nil {
+		l.shape(&ev)
+	}
+	_, err := l.b.Publish(ctx, []event.Event{ev})
+	if err == nil {
+		l.accepted = append(l.accepted, ev.ID)
+	}
+	return err
+}
+
+// deliveredOnce waits until c has handled as many events as were accepted
+// and fails the test when one of them was lost or handled twice.
+func (l *ledger) deliveredOnce(t *testing.T, c *collector) {
+	t.Helper()
+	testkit.Eventually(t, 20*time.Second, "every accepted event delivered", func() bool { return c.count() == len(l.accepted) })
+	lost, dups := c.lostAndDuplicated(l.accepted)
+	t.Logf("accepted %d, lost %d, duplicates %d", len(l.accepted), lost, dups)
+	if lost != 0 || dups != 0 {
+		t.Fatalf("lost %d, duplicated %d of %d accepted events", lost, dups, len(l.accepted))
+	}
 }
 
 // lostAndDuplicated compares what was handled with what was accepted.
@@ -108,15 +139,8 @@ func TestWipedServerIsHealed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var accepted []string
-	publish := func(fp string) error {
-		ev := testEvent(fp, event.StatusFiring)
-		_, err := b.Publish(ctx, []event.Event{ev})
-		if err == nil {
-			accepted = append(accepted, ev.ID)
-		}
-		return err
-	}
+	l := &ledger{b: b}
+	publish := func(fp string) error { return l.publish(ctx, fp) }
 	if err := publish("before"); err != nil {
 		t.Fatal(err)
 	}
@@ -142,12 +166,8 @@ func TestWipedServerIsHealed(t *testing.T) {
 			t.Fatalf("publish after the healer said ready: %v", err)
 		}
 	}
-	testkit.Eventually(t, 20*time.Second, "every accepted event delivered", func() bool { return c.count() == len(accepted) })
-	lost, dups := c.lostAndDuplicated(accepted)
-	t.Logf("accepted %d, lost %d, duplicates %d, re-created %v", len(accepted), lost, dups, gaugeValue(t, b, busRecreatedMetric))
-	if lost != 0 || dups != 0 {
-		t.Fatalf("lost %d, duplicated %d of %d accepted events", lost, dups, len(accepted))
-	}
+	l.deliveredOnce(t, &c)
+	t.Logf("re-created %v", gaugeValue(t, b, busRecreatedMetric))
 }
 
 // TestDeletedConsumerIsRecreated deletes the engine's consumer under a
@@ -204,15 +224,8 @@ func TestExhaustedStoreMakesBusUnreadyUntilSpaceIsFree(t *testing.T) {
 	if _, err := b.Consume(ctx, ConsumerConfig{Stream: EventsStream, Durable: "engine", FilterSubject: EventsSubjectPrefix + ">"}, c.handler); err != nil {
 		t.Fatal(err)
 	}
-	var accepted []string
-	publish := func(fp string) error {
-		ev := testEvent(fp, event.StatusFiring)
-		_, err := b.Publish(ctx, []event.Event{ev})
-		if err == nil {
-			accepted = append(accepted, ev.ID)
-		}
-		return err
-	}
+	l := &ledger{b: b}
+	publish := func(fp string) error { return l.publish(ctx, fp) }
 	if err := publish("before"); err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +233,7 @@ func TestExhaustedStoreMakesBusUnreadyUntilSpaceIsFree(t *testing.T) {
 		t.Fatalf("medic_bus_ready = %v before the store filled, want 1", got)
 	}
 
-	filler := fillStore(t, x)
+	free := x.Fill(ctx)
 	err := publish("while-full")
 	if !errors.Is(err, ErrStreamFull) {
 		t.Fatalf("publish into an exhausted store: got %v, want ErrStreamFull (answered 503 with Retry-After)", err)
@@ -236,7 +249,7 @@ func TestExhaustedStoreMakesBusUnreadyUntilSpaceIsFree(t *testing.T) {
 		t.Fatalf("medic_bus_store_errors_total = %v, want at least 1", got)
 	}
 
-	if err := filler.Delete(ctx); err != nil {
+	if err := free(ctx); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 20*time.Second, "the bus healthy", func() bool { return b.Healthy() == nil })
@@ -244,55 +257,7 @@ func TestExhaustedStoreMakesBusUnreadyUntilSpaceIsFree(t *testing.T) {
 	if err := publish("while-full"); err != nil {
 		t.Fatalf("publish after space was freed: %v", err)
 	}
-	testkit.Eventually(t, 20*time.Second, "every accepted event delivered", func() bool { return c.count() == len(accepted) })
-	lost, dups := c.lostAndDuplicated(accepted)
-	t.Logf("accepted %d, lost %d, duplicates %d", len(accepted), lost, dups)
-	if lost != 0 || dups != 0 {
-		t.Fatalf("lost %d, duplicated %d of %d accepted events", lost, dups, len(accepted))
-	}
-}
-
-// fillerStream is a stream a test fills to exhaust the server's storage.
-type fillerStream struct {
-	nc *nats.Conn
-	js jetstream.JetStream
-}
-
-func (f fillerStream) Delete(ctx context.Context) error {
-	defer f.nc.Close()
-	return f.js.DeleteStream(ctx, "FILLER")
-}
-
-// fillStore writes to a stream of its own until the server refuses for want
-// of storage.
-func fillStore(t *testing.T, x *natstest.Server) fillerStream {
-	t.Helper()
-	ctx := context.Background()
-	nc, err := nats.Connect(x.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FILLER", Subjects: []string{"filler"}, Storage: jetstream.FileStorage}); err != nil {
-		t.Fatal(err)
-	}
-	chunk := make([]byte, 64<<10)
-	for i := 0; ; i++ {
-		if i > 1000 {
-			t.Fatal("the store never filled")
-		}
-		_, err := js.Publish(ctx, "filler", chunk)
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeInsufficientResources {
-			return fillerStream{nc: nc, js: js}
-		}
-		if err != nil {
-			t.Fatalf("fill the store: %v", err)
-		}
-	}
+	l.deliveredOnce(t, &c)
 }
 
 // TestFullStreamIsReadyAgainOnceConsumersCatchUp fills the events stream
@@ -351,16 +316,10 @@ func TestEmbeddedOutOfDiskRecovers(t *testing.T) {
 	if _, err := b.Consume(ctx, ConsumerConfig{Stream: EventsStream, Durable: "engine", FilterSubject: EventsSubjectPrefix + ">"}, c.handler); err != nil {
 		t.Fatal(err)
 	}
-	var accepted []string
-	publish := func(fp string) error {
-		ev := testEvent(fp, event.StatusFiring)
+	l := &ledger{b: b, shape: func(ev *event.Event) {
 		ev.Description = strings.Repeat("x", 16<<10) // each write needs room
-		_, err := b.Publish(ctx, []event.Event{ev})
-		if err == nil {
-			accepted = append(accepted, ev.ID)
-		}
-		return err
-	}
+	}}
+	publish := func(fp string) error { return l.publish(ctx, fp) }
 	if err := publish("before"); err != nil {
 		t.Fatal(err)
 	}
@@ -399,10 +358,5 @@ func TestEmbeddedOutOfDiskRecovers(t *testing.T) {
 			t.Fatalf("publish after space was freed: %v", err)
 		}
 	}
-	testkit.Eventually(t, 20*time.Second, "every accepted event delivered", func() bool { return c.count() == len(accepted) })
-	lost, dups := c.lostAndDuplicated(accepted)
-	t.Logf("accepted %d, lost %d, duplicates %d", len(accepted), lost, dups)
-	if lost != 0 || dups != 0 {
-		t.Fatalf("lost %d, duplicated %d of %d accepted events", lost, dups, len(accepted))
-	}
+	l.deliveredOnce(t, &c)
 }

@@ -8,12 +8,16 @@
 package natstest
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/internal/testkit"
 )
@@ -81,4 +85,48 @@ func (s *Server) Wipe() {
 		s.t.Fatal(err)
 	}
 	s.Start()
+}
+
+// fillerStream is the stream Fill writes to.
+const fillerStream = "FILLER"
+
+// insufficientResources is the JetStream API error code of a store that is
+// out of room, as the server defines it.
+var insufficientResources = jetstream.ErrorCode(server.ApiErrors[server.JSInsufficientResourcesErr].ErrCode)
+
+// Fill exhausts the server's JetStream storage (its max_file_store, or
+// the disk) by writing 64 KiB messages to a stream of its own until the
+// server refuses them for want of resources, and returns what frees that
+// storage again (deletes the stream).
+func (s *Server) Fill(ctx context.Context) (free func(context.Context) error) {
+	s.t.Helper()
+	nc, err := nats.Connect(s.URL())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: fillerStream, Subjects: []string{"filler"}, Storage: jetstream.FileStorage}); err != nil {
+		s.t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for i := 0; ; i++ {
+		if i > 1000 {
+			s.t.Fatal("the store never filled")
+		}
+		_, err := js.Publish(ctx, "filler", chunk)
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == insufficientResources {
+			break
+		}
+		if err != nil {
+			s.t.Fatalf("fill the store: %v", err)
+		}
+	}
+	return func(ctx context.Context) error {
+		defer nc.Close()
+		return js.DeleteStream(ctx, fillerStream)
+	}
 }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -109,7 +108,7 @@ func TestStorageExhaustedRecoversWithoutRestart(t *testing.T) {
 	acceptBurst(accepted, 20, 0)
 	waitFindings(t, m.findings, 30*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == 20 })
 
-	filler := fillJetStream(t, ns.URL())
+	free := ns.Fill(context.Background())
 	status, retryAfter := postAlerts(t, m.url+"/api/alerts", burst(20, 20))
 	if status != http.StatusServiceUnavailable || retryAfter == "" {
 		t.Fatalf("webhook with the store exhausted: %d (Retry-After %q), want 503 with Retry-After", status, retryAfter)
@@ -120,7 +119,7 @@ func TestStorageExhaustedRecoversWithoutRestart(t *testing.T) {
 	}
 	t.Logf("store exhausted: webhook 503 Retry-After %s; /readyz 503: %s", retryAfter, body["bus"])
 
-	if err := filler(); err != nil {
+	if err := free(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	took := waitReady(t, m.url, http.StatusOK)
@@ -137,42 +136,6 @@ func TestStorageExhaustedRecoversWithoutRestart(t *testing.T) {
 	t.Logf("accepted %d alerts, %d findings, lost %d, duplicates %d", len(accepted), len(recs), lost, dups)
 	if lost != 0 || dups != 0 {
 		t.Fatalf("lost %d, duplicated %d", lost, dups)
-	}
-}
-
-// fillJetStream writes to a stream of its own until the server refuses for
-// want of storage, and returns what deletes that stream.
-func fillJetStream(t *testing.T, url string) func() error {
-	t.Helper()
-	ctx := context.Background()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FILLER", Subjects: []string{"filler"}, Storage: jetstream.FileStorage}); err != nil {
-		t.Fatal(err)
-	}
-	chunk := make([]byte, 64<<10)
-	for i := 0; ; i++ {
-		if i > 1000 {
-			t.Fatal("the store never filled")
-		}
-		_, err := js.Publish(ctx, "filler", chunk)
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == 10023 { // JSInsufficientResourcesErr
-			break
-		}
-		if err != nil {
-			t.Fatalf("fill the store: %v", err)
-		}
-	}
-	return func() error {
-		defer nc.Close()
-		return js.DeleteStream(ctx, "FILLER")
 	}
 }
 
