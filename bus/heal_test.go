@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -301,11 +300,7 @@ func TestFullStreamIsReadyAgainOnceConsumersCatchUp(t *testing.T) {
 // the disk has room again the healer restarts the embedded server on the
 // same store, and everything accepted before and after is handled.
 func TestEmbeddedOutOfDiskRecovers(t *testing.T) {
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=8m"); err != nil {
-		t.Skipf("cannot mount a small tmpfs here (%v); the out-of-disk case needs one", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	dir := testkit.SmallDisk(t, "8m")
 	cfg := testConfig(t)
 	cfg.StoreDir = filepath.Join(dir, "jetstream")
 	cfg.MaxBytes = -1
@@ -325,17 +320,7 @@ func TestEmbeddedOutOfDiskRecovers(t *testing.T) {
 	}
 	// Fill the disk, not JetStream's own limit.
 	filler := filepath.Join(dir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			break
-		}
-	}
-	f.Close()
+	testkit.FillDisk(t, filler, 0)
 	var perr error
 	for i := 0; i < 50 && perr == nil; i++ {
 		perr = publish(fmt.Sprintf("full-%d", i))

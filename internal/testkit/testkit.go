@@ -1,7 +1,7 @@
 // Package testkit is medic's one shared test kit: golden files, free
-// loopback ports and polling for a condition. Tests import it instead of
-// keeping their own copies, so a fix (a better diff, a port held while
-// picking several) reaches every package at once.
+// loopback ports, polling for a condition, and a small disk to fill.
+// Tests import it instead of keeping their own copies, so a fix (a better
+// diff, a port held while picking several) reaches every package at once.
 //
 // Golden files: Golden compares output with a file under the package's
 // testdata; run the package's tests with -update to rewrite them, e.g.

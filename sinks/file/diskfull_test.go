@@ -10,49 +10,9 @@ import (
 	"testing"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks/file"
 )
-
-// smallFilesystem mounts a tmpfs of size bytes for the test, or skips the
-// test where mounting is not allowed (not root, no CAP_SYS_ADMIN).
-func smallFilesystem(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a small tmpfs here (%v); the disk-full case needs one", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fill writes a file until the filesystem is full, then frees keep bytes.
-func fill(t *testing.T, path string, keep int64) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 4096)
-	var size int64
-	for {
-		n, err := f.Write(chunk)
-		size += int64(n)
-		if errors.Is(err, syscall.ENOSPC) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := f.Truncate(size - keep); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestDiskFullMidWriteLeavesNoTornLine: the disk fills while a line is
 // being written (the write takes what fits, then fails with ENOSPC). The
@@ -60,13 +20,13 @@ func fill(t *testing.T, path string, keep int64) {
 // once there is space again, the retried finding is written whole, once,
 // without reopening the sink.
 func TestDiskFullMidWriteLeavesNoTornLine(t *testing.T) {
-	dir := smallFilesystem(t, "256k")
+	dir := testkit.SmallDisk(t, "256k")
 	path := filepath.Join(dir, "findings.jsonl")
 	s := open(t, params(path))
 	send(t, s, "first")
 
 	filler := filepath.Join(dir, "filler")
-	fill(t, filler, 8<<10)
+	testkit.FillDisk(t, filler, 8<<10)
 	big := finding("big")
 	big.Add(event.Enrichment{Title: "Logs", Blocks: []event.Block{event.LogTextBlock("shop/cart", strings.Repeat("log line\n", 8<<10), false)}})
 	err := s.Send(context.Background(), big)

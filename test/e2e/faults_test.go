@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/internal/natstest"
+	"github.com/medichq/medic/internal/testkit"
 )
 
 // readyz returns /readyz's status and body.
@@ -221,11 +221,7 @@ func TestWipedNATSRecoversWithoutRestart(t *testing.T) {
 // server), the refused webhooks sent again are accepted, and every alert
 // answered 200 has exactly one finding on a whole line.
 func TestDiskFullRecoversWithoutRestart(t *testing.T) {
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=32m"); err != nil {
-		t.Skipf("cannot mount a small tmpfs here (%v); the disk-full case needs one", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	dir := testkit.SmallDisk(t, "32m")
 	cfg := testConfig(t, dir)
 	cfg.Bus.MaxBytes = 1 << 20 // stream reservations must fit the small disk
 	cfg.Bus.PublishTimeout = time.Second
@@ -240,17 +236,7 @@ func TestDiskFullRecoversWithoutRestart(t *testing.T) {
 	waitFindings(t, m.findings, 30*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == 20 })
 
 	filler := filepath.Join(dir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			break
-		}
-	}
-	f.Close()
+	testkit.FillDisk(t, filler, 0)
 	// Alertmanager's webhooks while the disk is full.
 	var refused []int
 	for r := 1; r <= 5; r++ {
