@@ -230,7 +230,7 @@ func (d *Detector) SetTriggers(ts []triggers.Trigger) {
 			continue
 		}
 		set.byKind[kt.kind] = append(set.byKind[kt.kind], kt)
-		if gvr, ok := kt.Resource(); ok {
+		for _, gvr := range kt.Resources() {
 			set.gvrs[gvr] = true
 		}
 		if kt.rateLimit > d.opts.StateTTL {

@@ -120,6 +120,8 @@ func (d *Detector) onResource(gvr schema.GroupVersionResource, op string, oldObj
 		return
 	}
 	var changed []string
+	var diff []Change
+	secret := isSecretResource(gvr)
 	fact := u.GetCreationTimestamp().Time
 	switch op {
 	case OpUpdate:
@@ -131,6 +133,7 @@ func (d *Detector) onResource(gvr schema.GroupVersionResource, op string, oldObj
 		if len(changed) == 0 {
 			return // a resync or a bookkeeping-only write
 		}
+		diff = diffObjects(old.Object, u.Object, secret)
 		fact = d.clock.Now()
 	case OpDelete:
 		fact = d.clock.Now()
@@ -159,22 +162,37 @@ func (d *Detector) onResource(gvr schema.GroupVersionResource, op string, oldObj
 	}
 	clean := u.DeepCopy()
 	clean.SetManagedFields(nil)
+	hash := contentHash(clean.Object)
+	if secret {
+		redactSecret(clean)
+	}
 	raw, _ := json.Marshal(clean.Object)
+	annotations := eventAnnotations(u.GetAnnotations())
+	var description string
+	if len(diff) > 0 {
+		b, _ := json.Marshal(diff)
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[AnnotationChanges] = string(b)
+		description = SummarizeChanges(diff)
+	}
 	ev := event.Event{
 		Kind:        event.KindKubernetesResource,
 		Source:      Source,
 		Status:      event.StatusFiring,
 		Severity:    event.SeverityInfo,
 		Title:       title,
+		Description: description,
 		Labels:      eventLabels(u.GetLabels(), facts),
-		Annotations: eventAnnotations(u.GetAnnotations()),
+		Annotations: annotations,
 		Subject:     event.Subject{Kind: kind, Namespace: u.GetNamespace(), Name: u.GetName()},
 		StartsAt:    fact.UTC(),
 		Raw:         raw,
 	}
 	// The resource version and the content identify an update on every
 	// replica; a fake API without resource versions still tells updates apart.
-	ev.ID = occurrenceID(event.KindKubernetesResource, res, string(u.GetUID()), op, u.GetResourceVersion(), contentHash(clean.Object))
+	ev.ID = occurrenceID(event.KindKubernetesResource, res, string(u.GetUID()), op, u.GetResourceVersion(), hash)
 	ev.Fingerprint = ev.ID
 	d.offer(candidate{ev: ev, subject: res + "/" + u.GetNamespace() + "/" + u.GetName(), factTime: fact})
 }
@@ -223,4 +241,27 @@ func contentHash(obj map[string]any) string {
 	b, _ := json.Marshal(obj) // map keys are sorted
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+// redactSecret keeps a Secret's keys and drops its values (data,
+// stringData, and the last-applied annotation that repeats them), so no
+// event, finding or sink ever holds them.
+func redactSecret(u *unstructured.Unstructured) {
+	for _, field := range []string{"data", "stringData"} {
+		m, ok := u.Object[field].(map[string]any)
+		if !ok {
+			continue
+		}
+		keys := make(map[string]any, len(m))
+		for k := range m {
+			keys[k] = ""
+		}
+		u.Object[field] = keys
+	}
+	if a := u.GetAnnotations(); a != nil {
+		for k := range skippedAnnotations {
+			delete(a, k)
+		}
+		u.SetAnnotations(a)
+	}
 }

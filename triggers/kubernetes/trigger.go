@@ -282,47 +282,22 @@ func buildResourceTrigger(p *ResourceParams) (triggers.Trigger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resource: %w", err)
 	}
-	ops := map[string]bool{}
-	for _, op := range p.Operations {
-		switch op {
-		case OpCreate, OpUpdate, OpDelete:
-			ops[op] = true
-		default:
-			return nil, fmt.Errorf("operations: %q is not create, update or delete", op)
-		}
-	}
-	if len(ops) == 0 {
-		ops = map[string]bool{OpCreate: true, OpUpdate: true, OpDelete: true}
+	ops, err := parseOps(p.Operations)
+	if err != nil {
+		return nil, err
 	}
 	res := FormatGVR(gvr)
 	t, err := build(TriggerResource, event.KindKubernetesResource, p, p.Common, p.RateLimit.D(), 0, func(ev *event.Event) bool {
 		if ev.Labels[LabelResource] != res || !ops[ev.Labels[LabelOperation]] {
 			return false
 		}
-		if ev.Labels[LabelOperation] != OpUpdate {
-			return true
-		}
-		for _, f := range strings.Split(ev.Labels[LabelChanged], ",") {
-			switch f {
-			case "":
-			case "status":
-				if p.IncludeStatusChanges {
-					return true
-				}
-			case "metadata":
-				if p.IncludeMetadataChanges {
-					return true
-				}
-			default:
-				return true
-			}
-		}
-		return false
+		return ev.Labels[LabelOperation] != OpUpdate ||
+			updateCounts(ev.Labels[LabelChanged], p.IncludeStatusChanges, p.IncludeMetadataChanges)
 	})
 	if err != nil {
 		return nil, err
 	}
-	t.gvr = &gvr
+	t.gvrs = []schema.GroupVersionResource{gvr}
 	return t, nil
 }
 
@@ -368,7 +343,7 @@ type Trigger struct {
 	rateLimit time.Duration
 	delay     time.Duration
 	extra     func(*event.Event) bool
-	gvr       *schema.GroupVersionResource
+	gvrs      []schema.GroupVersionResource // the resources a change trigger watches
 }
 
 func build(name string, kind event.Kind, params any, c Common, rateLimit, delay time.Duration, extra func(*event.Event) bool) (*Trigger, error) {
@@ -409,13 +384,18 @@ func (t *Trigger) RateLimit() time.Duration { return t.rateLimit }
 // (on_node_not_ready): how long a state must last before it fires.
 func (t *Trigger) Delay() time.Duration { return t.delay }
 
-// Resource is the resource an on_kubernetes_resource trigger watches.
+// Resource is the resource an on_kubernetes_resource trigger watches (the
+// first, for change triggers that watch several).
 func (t *Trigger) Resource() (schema.GroupVersionResource, bool) {
-	if t.gvr == nil {
+	if len(t.gvrs) == 0 {
 		return schema.GroupVersionResource{}, false
 	}
-	return *t.gvr, true
+	return t.gvrs[0], true
 }
+
+// Resources are the resources a change trigger watches through the dynamic
+// client (on_kubernetes_resource, on_deployment_update, …).
+func (t *Trigger) Resources() []schema.GroupVersionResource { return t.gvrs }
 
 // Kinds implements triggers.Trigger.
 func (t *Trigger) Kinds() []event.Kind { return []event.Kind{t.kind} }

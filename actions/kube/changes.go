@@ -1,0 +1,84 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/event"
+	kubetrig "github.com/medichq/medic/triggers/kubernetes"
+)
+
+// ReportChangesParams are report_changes' parameters.
+type ReportChangesParams struct {
+	// FieldsToMonitor limits the report to these paths (Robusta's
+	// resource_babysitter and json_change_tracker): spec.replicas,
+	// spec.template.spec.containers[0].image, data. Empty: every change.
+	FieldsToMonitor []string `yaml:"fields_to_monitor"`
+}
+
+// Validate checks the paths at load time, as the change triggers do.
+func (p *ReportChangesParams) Validate() error {
+	for i, f := range p.FieldsToMonitor {
+		if !kubetrig.ValidPath(f) {
+			return fmt.Errorf("fields_to_monitor[%d]: %q is not a path like spec.replicas or spec.template.spec.containers[0].image", i, f)
+		}
+	}
+	return nil
+}
+
+func init() {
+	actions.Register("report_changes",
+		"Show what an update changed (old → new of image, env, replicas, resources, config keys, labels), limited to fields_to_monitor; a Secret shows which keys changed, never values. Robusta's resource_babysitter and json_change_tracker.",
+		func() *ReportChangesParams { return &ReportChangesParams{} },
+		func(p *ReportChangesParams) (actions.Action, error) {
+			return actions.Func(func(_ context.Context, _ *actions.Env, f *event.Finding) error {
+				reportChanges(f, p.FieldsToMonitor)
+				return nil
+			}), nil
+		})
+}
+
+// reportChanges adds the "What changed" table of an update event. Nothing
+// is added for events without a diff (creates, deletes, other sources) or
+// when no monitored field changed.
+//
+// TODO(issue 17): once event.Finding.Silenced exists (helper silencers),
+// an update that changed no monitored field silences the finding here;
+// until then the change triggers' own fields_to_monitor drops such updates
+// before they are published.
+func reportChanges(f *event.Finding, fields []string) {
+	cs := kubetrig.EventChanges(&f.Event)
+	if len(fields) > 0 {
+		cs = kubetrig.FilterChanges(cs, fields)
+	}
+	if len(cs) == 0 {
+		return
+	}
+	f.Add(event.Enrichment{Title: "What changed", Source: "report_changes", Blocks: []event.Block{ChangesBlock(cs)}})
+}
+
+// ChangesBlock renders changes as a Field | Before | After table.
+func ChangesBlock(cs []kubetrig.Change) event.Block {
+	rows := make([][]string, 0, len(cs))
+	for _, c := range cs {
+		switch c.Op {
+		case kubetrig.ChangeAdded:
+			rows = append(rows, []string{c.Label, "(none)", orChanged(c.New, "(added)")})
+		case kubetrig.ChangeRemoved:
+			rows = append(rows, []string{c.Label, orChanged(c.Old, "(present)"), "(removed)"})
+		case kubetrig.ChangeChanged:
+			rows = append(rows, []string{c.Label, orChanged(c.Old, "(value hidden)"), orChanged(c.New, "(value hidden)")})
+		default:
+			rows = append(rows, []string{c.String(), "", ""})
+		}
+	}
+	return event.Block{Kind: event.BlockTable, Table: &event.TableBlock{Headers: []string{"Field", "Before", "After"}, Rows: rows}}
+}
+
+func orChanged(v, none string) string {
+	if v == "" {
+		return none
+	}
+	return v
+}
