@@ -59,6 +59,11 @@ type Config struct {
 	// long outage from replaying history; ongoing states (crash loops, image
 	// pulls, not-ready nodes) are reported whatever their age.
 	MaxEventAge time.Duration `yaml:"max_event_age"`
+	// HelmReleases lets the Helm release triggers (on_helm_release_*) and
+	// helm_status_enricher read Helm's release records. They are Secrets
+	// (type helm.sh/release.v1, labelled owner=helm), so this is off by
+	// default and needs the chart's rbac.helmReleases rule.
+	HelmReleases bool `yaml:"helm_releases"`
 }
 
 // DefaultConfig is the configuration used when medic.yaml says nothing.

@@ -77,6 +77,9 @@ type Options struct {
 	MaxEventAge time.Duration
 	// Resync is the informers' resync period (default 0: none).
 	Resync time.Duration
+	// HelmReleases lets the Helm release triggers read Helm's release
+	// records (Secrets labelled owner=helm); off, they stay silent.
+	HelmReleases bool
 	// OnHandled, when set, is called after a handler looked at an object
 	// (and queued what it found): tests wait on it instead of on time.
 	OnHandled func(obj any)
@@ -116,6 +119,10 @@ type Detector struct {
 	started   map[string]bool // typed informers registered: "pods", "jobs", …
 	synced    []namedSync
 	dyn       map[schema.GroupVersionResource]*dynWatch
+	// Helm release records: their own informers (a label selector on
+	// Secrets), started only with Options.HelmReleases.
+	helmFactories []informers.SharedInformerFactory
+	helmWarned    bool
 	lastErrMu sync.Mutex
 	lastErr   map[string]error
 	wg        sync.WaitGroup
@@ -321,6 +328,12 @@ func (d *Detector) Stop() {
 		s.factory.Shutdown()
 	}
 	d.cluster.Shutdown()
+	d.mu.Lock()
+	helm := slices.Clone(d.helmFactories)
+	d.mu.Unlock()
+	for _, f := range helm {
+		f.Shutdown()
+	}
 	d.wg.Wait()
 }
 
@@ -427,6 +440,7 @@ func (d *Detector) reconcile() {
 		s.factory.Start(d.ctx.Done())
 	}
 	d.cluster.Start(d.ctx.Done())
+	d.reconcileHelm()
 	d.reconcileDynamic()
 }
 
@@ -657,6 +671,9 @@ func (d *Detector) process(key string) error {
 		return d.checkImagePull(strings.TrimPrefix(key, prefixPull))
 	case strings.HasPrefix(key, prefixNode):
 		d.checkNode(strings.TrimPrefix(key, prefixNode))
+		return nil
+	case strings.HasPrefix(key, prefixHelm):
+		d.checkHelm(strings.TrimPrefix(key, prefixHelm))
 		return nil
 	}
 	return nil
