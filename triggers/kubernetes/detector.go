@@ -109,23 +109,24 @@ type Detector struct {
 	episodeMu sync.Mutex
 	episodes  map[string]map[string]bool // pod key → image-pull episode keys known here
 
-	mu      sync.Mutex
-	ctx     context.Context
-	cancel  context.CancelFunc
-	running bool
-	stopped bool
-	scopes  []*nsScope // one per watched namespace ("" = all)
-	cluster informers.SharedInformerFactory
-	started map[string]bool // typed informers registered: "pods", "jobs", …
-	synced  []namedSync
-	dyn     map[schema.GroupVersionResource]*dynWatch
+	mu        sync.Mutex
+	ctx       context.Context
+	cancel    context.CancelFunc
+	running   bool
+	stopped   bool
+	scopes    []*nsScope // one per watched namespace ("" = all)
+	cluster   informers.SharedInformerFactory
+	started   map[string]bool // typed informers registered: "pods", "jobs", …
+	synced    []namedSync
+	dyn       map[schema.GroupVersionResource]*dynWatch
+	lastErrMu sync.Mutex
+	lastErr   map[string]error
+	wg        sync.WaitGroup
+
 	// Helm release records: their own informers (a label selector on
 	// Secrets), started only with Options.HelmReleases.
 	helmFactories []informers.SharedInformerFactory
 	helmWarned    bool
-	lastErrMu     sync.Mutex
-	lastErr       map[string]error
-	wg            sync.WaitGroup
 
 	// Idle bookkeeping: the sequence number of each key's latest Add; a key
 	// leaves when a run that started after that Add succeeded.
