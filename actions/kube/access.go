@@ -46,3 +46,10 @@ func hasPermission(perms []kube.Permission, p kube.Permission) bool {
 	}
 	return false
 }
+
+// HelmAccess is what helm_status_enricher reads, granted only where the
+// operator opted in (the chart's kubernetes.helmReleases): Helm's release
+// records are Secrets, labelled owner=helm, and the action lists only those.
+func HelmAccess() []kube.Permission {
+	return []kube.Permission{{Verb: "list", Resource: "secrets"}}
+}

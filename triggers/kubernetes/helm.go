@@ -320,3 +320,53 @@ func (d *Detector) offerHelm(r *HelmRelease, what string, fact time.Time, pendin
 	ev.Fingerprint = ev.ID
 	d.offer(candidate{ev: ev, subject: "helm/" + r.Namespace + "/" + r.Name, factTime: fact})
 }
+
+// EncodeHelmRecord writes a release record the way Helm's Secret driver
+// does (JSON, gzip, base64 in data.release of a Secret named
+// sh.helm.release.v1.<name>.v<revision>). medic only reads records; tests
+// and fixtures write them with this.
+func EncodeHelmRecord(namespace, name string, revision int, status string, release any) (*corev1.Secret, error) {
+	js, err := json.Marshal(release)
+	if err != nil {
+		return nil, fmt.Errorf("encode release %s/%s: %w", namespace, name, err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write(js); err != nil {
+		return nil, fmt.Errorf("gzip release %s/%s: %w", namespace, name, err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("gzip release %s/%s: %w", namespace, name, err)
+	}
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: fmt.Sprintf("sh.helm.release.v1.%s.v%d", name, revision), Namespace: namespace,
+			Labels: map[string]string{"owner": "helm", "name": name, "status": status, "version": strconv.Itoa(revision)},
+		},
+		Type: HelmSecretType,
+		Data: map[string][]byte{"release": []byte(base64.StdEncoding.EncodeToString(gz.Bytes()))},
+	}, nil
+}
+
+// HelmRecordFixture is a release record with the fields Helm writes
+// (values and manifest included, which medic must never copy): for tests.
+func HelmRecordFixture(namespace, name string, revision int, status string, at time.Time) *corev1.Secret {
+	rel := map[string]any{
+		"name": name, "namespace": namespace, "version": revision,
+		"info": map[string]any{"status": status, "description": helmDescriptions[status], "first_deployed": at.Add(-time.Hour), "last_deployed": at},
+		"chart": map[string]any{"metadata": map[string]any{"name": "shop", "version": "1." + strconv.Itoa(revision) + ".0", "appVersion": "2.0." + strconv.Itoa(revision)},
+			"values": map[string]any{"password": "not-for-medic"}},
+		"config":   map[string]any{"image": map[string]any{"tag": "v2"}},
+		"manifest": "---\nkind: Deployment\n",
+	}
+	s, err := EncodeHelmRecord(namespace, name, revision, status, rel)
+	if err != nil {
+		panic(err) // a map of plain values always encodes
+	}
+	return s
+}
+
+var helmDescriptions = map[string]string{
+	"deployed": "Upgrade complete", "superseded": "Upgrade complete", "failed": `Upgrade "web" failed: context deadline exceeded`,
+	"pending-install": "Initial install underway", "pending-upgrade": "Preparing upgrade", "uninstalled": "Uninstallation complete",
+}

@@ -2,12 +2,9 @@ package kubernetes
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"testing"
 	"time"
 
@@ -19,35 +16,9 @@ import (
 	"github.com/medichq/medic/test/kubeapi"
 )
 
-// HelmRecord is a release record written the way Helm's Secret driver
-// writes it: JSON, gzipped, base64-encoded, in data.release of a Secret
-// named sh.helm.release.v1.<release>.v<revision>.
-func HelmRecord(t testing.TB, ns, release string, revision int, status string, at time.Time) *corev1.Secret {
-	t.Helper()
-	rel := map[string]any{
-		"name": release, "namespace": ns, "version": revision,
-		"info": map[string]any{"status": status, "description": "Upgrade complete", "first_deployed": at.Add(-time.Hour), "last_deployed": at},
-		"chart": map[string]any{"metadata": map[string]any{"name": "shop", "version": "1." + strconv.Itoa(revision) + ".0", "appVersion": "2.0." + strconv.Itoa(revision)},
-			"values": map[string]any{"password": "not-for-medic"}},
-		"config":   map[string]any{"image": map[string]any{"tag": "v2"}},
-		"manifest": "---\nkind: Deployment\n",
-	}
-	js, err := json.Marshal(rel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	_, _ = zw.Write(js)
-	_ = zw.Close()
-	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: fmt.Sprintf("sh.helm.release.v1.%s.v%d", release, revision), Namespace: ns,
-			Labels: map[string]string{"owner": "helm", "name": release, "status": status, "version": strconv.Itoa(revision)},
-		},
-		Type: HelmSecretType,
-		Data: map[string][]byte{"release": []byte(base64.StdEncoding.EncodeToString(gz.Bytes()))},
-	}
+// HelmRecord is HelmRecordFixture for tests.
+func HelmRecord(_ testing.TB, ns, release string, revision int, status string, at time.Time) *corev1.Secret {
+	return HelmRecordFixture(ns, release, revision, status, at)
 }
 
 func TestDecodeHelmRelease(t *testing.T) {
@@ -58,7 +29,7 @@ func TestDecodeHelmRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.Name != "web" || r.Namespace != "shop" || r.Version != 3 || r.Info.Status != "failed" || !r.Info.LastDeployed.Equal(at) ||
-		r.ChartRef() != "shop-1.3.0" || r.Chart.Metadata.AppVersion != "2.0.3" || r.Info.Description != "Upgrade complete" {
+		r.ChartRef() != "shop-1.3.0" || r.Chart.Metadata.AppVersion != "2.0.3" || r.Info.Description != `Upgrade "web" failed: context deadline exceeded` {
 		t.Errorf("decoded %+v", r)
 	}
 	bad := HelmRecord(t, "shop", "web", 1, "deployed", at)

@@ -146,6 +146,9 @@ kubernetes:
   disabled: {{ not .Values.kubernetes.enabled }}
   in_cluster: "true"
   namespaces: {{ .Values.kubernetes.namespaces | default list | toJson }}
+  {{- if .Values.kubernetes.helmReleases }}
+  helm_releases: true
+  {{- end }}
 {{- $slackToken := include "medic.secretPath" (list .Values.slack.botToken "slack-bot-token") }}
 {{- $slackSigning := include "medic.secretPath" (list .Values.slack.signingSecret "slack-signing-secret") }}
 {{- $slackApp := include "medic.secretPath" (list .Values.slack.appToken "slack-app-token") }}
