@@ -23,6 +23,7 @@ func APIAccess() []kube.Permission {
 		{Verb: "get", Group: "apps", Resource: "statefulsets"},
 		{Verb: "get", Group: "apps", Resource: "daemonsets"},
 		{Verb: "get", Group: "apps", Resource: "replicasets"},
+		{Verb: "list", Group: "apps", Resource: "replicasets"},
 		{Verb: "get", Group: "batch", Resource: "jobs"},
 	}
 	// resource_yaml reads one object of any kind it knows, Secrets excepted.

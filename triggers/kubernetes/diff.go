@@ -145,6 +145,10 @@ func parsePath(p string) (string, error) {
 // values).
 var ignoredMetadata = map[string]bool{"resourceVersion": true, "managedFields": true, "generation": true}
 
+// DiffObjects is diffObjects for evidence actions that compare two
+// versions of an object themselves (a Deployment's ReplicaSets).
+func DiffObjects(old, cur map[string]any, secret bool) []Change { return diffObjects(old, cur, secret) }
+
 // diffObjects lists what changed from old to cur, spec and data first,
 // status only when nothing else changed, at most MaxChanges. secret keeps
 // values out: a Secret's data tells only which keys changed.
