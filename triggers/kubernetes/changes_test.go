@@ -253,3 +253,22 @@ func tryTriggers(yamlText string) ([]triggers.Trigger, error) {
 	}
 	return set.Triggers(), nil
 }
+
+// Reading Secrets is opt-in: only a trigger that names them watches them.
+func TestAnyResourceLeavesSecretsOut(t *testing.T) {
+	t.Parallel()
+	trs := kubeTriggers(t, `- {name: a, triggers: [{on_kubernetes_any_resource_all_changes: {}}], actions: [{create_finding: {}}]}`)
+	gvrs := trs[0].(*Trigger).Resources()
+	if len(gvrs) != len(changeKinds)-1 {
+		t.Errorf("%d resources watched, want %d", len(gvrs), len(changeKinds)-1)
+	}
+	for _, g := range gvrs {
+		if isSecretResource(g) {
+			t.Error("on_kubernetes_any_resource_all_changes watches Secrets")
+		}
+	}
+	trs = kubeTriggers(t, `- {name: s, triggers: [{on_secret_update: {}}], actions: [{create_finding: {}}]}`)
+	if g := trs[0].(*Trigger).Resources(); len(g) != 1 || !isSecretResource(g[0]) {
+		t.Errorf("on_secret_update watches %v", g)
+	}
+}

@@ -26,7 +26,8 @@ type changeKind struct {
 }
 
 // changeKinds are the Kinds with their own change triggers, in the order
-// the docs list them. on_kubernetes_any_resource_* watches all of them.
+// the docs list them. on_kubernetes_any_resource_* watches all of them but
+// Secrets.
 var changeKinds = []changeKind{
 	{Word: "pod", Kind: "Pod", GVR: gvr("", "v1", "pods")},
 	{Word: "deployment", Kind: "Deployment", GVR: gvr("apps", "v1", "deployments")},
@@ -113,9 +114,14 @@ type OperationParams struct {
 }
 
 func init() {
-	all := make([]schema.GroupVersionResource, len(changeKinds))
-	for i, k := range changeKinds {
-		all[i] = k.GVR
+	// Secrets are left out of the any-resource triggers: reading them is
+	// opt-in (their own role), so they are watched only where a playbook
+	// names on_secret_* or on_kubernetes_resource_operation with secrets.
+	var all []schema.GroupVersionResource
+	for _, k := range changeKinds {
+		if !k.Secret {
+			all = append(all, k.GVR)
+		}
 	}
 	for _, op := range changeOps {
 		for _, k := range changeKinds {
@@ -123,7 +129,7 @@ func init() {
 			registerChange(name, fmt.Sprintf("Runs when a %s %s.", k.Kind, op.doc), []schema.GroupVersionResource{k.GVR}, op.ops)
 		}
 		registerChange(TriggerAnyResourcePrefix+op.suffix,
-			fmt.Sprintf("Runs when an object of any Kind with its own change triggers (Deployment, ConfigMap, …) %s.", op.doc), all, op.ops)
+			fmt.Sprintf("Runs when an object of any Kind with its own change triggers (Deployment, ConfigMap, …; Secrets excepted) %s.", op.doc), all, op.ops)
 	}
 	triggers.Register(TriggerResourceOperation,
 		"Runs when an object of one of resources (Kinds such as deployment, or group/version/resource) is created, updated or deleted, per operations.",
