@@ -75,7 +75,11 @@ func recentChanges(ctx context.Context, env *actions.Env, f *event.Finding, p *R
 	if at.IsZero() {
 		at = f.CreatedAt
 	}
-	lines := DeploymentRollouts(d, list.Items, at, p.Window, p.MaxChanges)
+	what := "the event"
+	if ev.Kind == event.KindPrometheusAlert {
+		what = "the alert"
+	}
+	lines := DeploymentRollouts(d, list.Items, at, what, p.Window, p.MaxChanges)
 	if len(lines) == 0 {
 		return nil // nothing changed within the window: no evidence to show
 	}
@@ -89,8 +93,9 @@ func recentChanges(ctx context.Context, env *actions.Env, f *event.Finding, p *R
 
 // DeploymentRollouts words the rollouts of d (its ReplicaSets, by
 // revision) that started within window before at, newest first, at most
-// max: each one's pod template against the revision before it.
-func DeploymentRollouts(d *appsv1.Deployment, rss []appsv1.ReplicaSet, at time.Time, window time.Duration, max int) []string {
+// max: each one's pod template against the revision before it. what names
+// what happened at at ("the alert").
+func DeploymentRollouts(d *appsv1.Deployment, rss []appsv1.ReplicaSet, at time.Time, what string, window time.Duration, max int) []string {
 	type rev struct {
 		n  int
 		rs *appsv1.ReplicaSet
@@ -122,8 +127,8 @@ func DeploymentRollouts(d *appsv1.Deployment, rss []appsv1.ReplicaSet, at time.T
 		if len(cs) == 0 {
 			continue
 		}
-		out = append(out, fmt.Sprintf("Deployment %s/%s changed %s before the event (revision %d → %d): %s",
-			d.Namespace, d.Name, ago(at.Sub(when)), revs[i+1].n, revs[i].n, kubetrig.SummarizeChanges(cs)))
+		out = append(out, fmt.Sprintf("Deployment %s/%s changed %s before %s (revision %d → %d): %s",
+			d.Namespace, d.Name, ago(at.Sub(when)), what, revs[i+1].n, revs[i].n, kubetrig.SummarizeChanges(cs)))
 	}
 	return out
 }

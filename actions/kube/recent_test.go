@@ -67,7 +67,7 @@ func TestDeploymentRollouts(t *testing.T) {
 		{time.Minute, 3, nil},
 	}
 	for _, tt := range tests {
-		got := DeploymentRollouts(d, rss, at, tt.window, tt.max)
+		got := DeploymentRollouts(d, rss, at, "the event", tt.window, tt.max)
 		if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 			t.Errorf("window %s max %d:\n got %q\nwant %q", tt.window, tt.max, got, tt.want)
 		}
