@@ -56,15 +56,16 @@ func (a *App) initKubernetes(ctx context.Context, o *options) error {
 		return fmt.Errorf("kubernetes trigger state: %w", err)
 	}
 	a.kube.detector, err = kubetriggers.NewDetector(kubetriggers.Options{
-		Kube:         o.kube,
-		Dynamic:      o.dynamic,
-		Namespaces:   namespaces,
-		Publisher:    a.bus,
-		State:        state,
-		Logger:       a.logger.With("component", "kubernetes"),
-		StateTTL:     cfg.StateTTL,
-		MaxEventAge:  cfg.MaxEventAge,
-		HelmReleases: cfg.HelmReleases,
+		Kube:        o.kube,
+		Dynamic:     o.dynamic,
+		Namespaces:  namespaces,
+		Publisher:   a.bus,
+		State:       state,
+		Logger:      a.logger.With("component", "kubernetes"),
+		StateTTL:    cfg.StateTTL,
+		MaxEventAge: cfg.MaxEventAge,
+
+		HelmReleases: cfg.HelmReleases, // opt-in: Helm's release records are Secrets
 	})
 	return err
 }
