@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -192,14 +194,21 @@ func hashKey(parts ...string) string {
 }
 
 // refKey names one alert's message for one sink: findings of the same alert
-// (firing, then resolved) share the fingerprint and startsAt, not their ID.
+// (firing, then resolved) share their source, fingerprint, start and labels,
+// not their ID. The fingerprint alone is not enough: it is the sender's
+// (a hash Alertmanager computes, or whatever a webhook sent), and two
+// different alerts that share one must not update each other's message.
 // An event without a fingerprint is its own alert.
 func refKey(sink string, f *event.Finding) string {
 	ev := &f.Event
 	if ev.Fingerprint == "" {
 		return "ref." + sink + "." + hashKey("id", f.ID)
 	}
-	return "ref." + sink + "." + hashKey(ev.Source, ev.Fingerprint, ev.StartsAt.UTC().Format(time.RFC3339Nano))
+	parts := []string{ev.Source, ev.Fingerprint, ev.StartsAt.UTC().Format(time.RFC3339Nano)}
+	for _, k := range slices.Sorted(maps.Keys(ev.Labels)) {
+		parts = append(parts, k+"="+ev.Labels[k])
+	}
+	return "ref." + sink + "." + hashKey(parts...)
 }
 
 // threadKey names a thread for the thread index.
