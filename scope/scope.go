@@ -148,8 +148,7 @@ func (r *Rule) Match(ev *event.Event, severity event.Severity) bool {
 	if r.Name.set() && !r.Name.Match(ev.Subject.Name) {
 		return false
 	}
-	// Robusta writes severities in capitals (HIGH); medic's are lower case.
-	if r.Severity.set() && !r.Severity.Match(string(severity)) && !r.Severity.Match(strings.ToUpper(string(severity))) {
+	if r.Severity.set() && !r.Severity.Match(string(severity)) && !r.Severity.Match(robustaSeverity[severity]) {
 		return false
 	}
 	if r.Identifier.set() && !r.Identifier.Match(identifierOf(ev)) {
@@ -162,6 +161,19 @@ func (r *Rule) Match(ev *event.Event, severity event.Severity) bool {
 		return false
 	}
 	return r.Labels.Match(ev.Labels) && r.Annotations.Match(ev.Annotations)
+}
+
+// robustaSeverity is the name Robusta gives the severity of a finding from an
+// alert of medic's severity (Robusta maps Prometheus' critical to HIGH,
+// error to MEDIUM, warning to LOW), so a sink scope written for Robusta
+// (severity: HIGH) gets what it got there. medic's own names are lower
+// case, Robusta's upper case: the two never collide.
+var robustaSeverity = map[event.Severity]string{
+	event.SeverityCritical: "HIGH",
+	event.SeverityHigh:     "MEDIUM",
+	event.SeverityWarning:  "LOW",
+	event.SeverityInfo:     "INFO",
+	event.SeverityNone:     "DEBUG",
 }
 
 // identifierOf is what Robusta calls an alert's identifier (its aggregation
