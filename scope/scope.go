@@ -126,15 +126,15 @@ func (p Pattern) IsZero() bool { return p.re == nil }
 // reads the attributes Robusta's sink scopes use: identifier (the alert
 // name, or medic's event kind), title and source.
 type Rule struct {
-	Kind        Pattern    `yaml:"kind,omitempty"`
-	Namespace   Pattern    `yaml:"namespace,omitempty"`
-	Name        Pattern    `yaml:"name,omitempty"`
-	Severity    Pattern    `yaml:"severity,omitempty"`
-	Identifier  Pattern    `yaml:"identifier,omitempty"`
-	Title       Pattern    `yaml:"title,omitempty"`
-	Source      Pattern    `yaml:"source,omitempty"`
-	Labels      LabelMatch `yaml:"labels,omitempty"`
-	Annotations LabelMatch `yaml:"annotations,omitempty"`
+	Kind        Pattern         `yaml:"kind,omitempty"`
+	Namespace   Pattern         `yaml:"namespace,omitempty"`
+	Name        Pattern         `yaml:"name,omitempty"`
+	Severity    Pattern         `yaml:"severity,omitempty"`
+	Identifier  Pattern         `yaml:"identifier,omitempty"`
+	Title       Pattern         `yaml:"title,omitempty"`
+	Source      Pattern         `yaml:"source,omitempty"`
+	Labels      LabelMatch      `yaml:"labels,omitempty"`
+	Annotations AnnotationMatch `yaml:"annotations,omitempty"`
 }
 
 // Match reports whether ev satisfies every condition of the rule.

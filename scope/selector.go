@@ -108,7 +108,17 @@ func (sel selector) match(m map[string]string) bool {
 
 // UnmarshalYAML reads a mapping of patterns, a selector string or a list of
 // selector strings.
-func (l *LabelMatch) UnmarshalYAML(node *yaml.Node) error {
+func (l *LabelMatch) UnmarshalYAML(node *yaml.Node) error { return l.decode(node, "labels") }
+
+// AnnotationMatch is a LabelMatch on annotations; its errors say so.
+type AnnotationMatch struct{ LabelMatch }
+
+// UnmarshalYAML reads the same shapes as LabelMatch.
+func (a *AnnotationMatch) UnmarshalYAML(node *yaml.Node) error {
+	return a.decode(node, "annotations")
+}
+
+func (l *LabelMatch) decode(node *yaml.Node, field string) error {
 	*l = LabelMatch{}
 	switch node.Kind {
 	case yaml.MappingNode:
@@ -126,7 +136,7 @@ func (l *LabelMatch) UnmarshalYAML(node *yaml.Node) error {
 	case yaml.ScalarNode:
 		sel, err := parseSelector(node.Value)
 		if err != nil {
-			return params.Errorf(node, "%v", err)
+			return params.Errorf(node, "%s: %v", field, err)
 		}
 		l.selectors, l.src = []selector{sel}, node.Value
 		return nil
@@ -134,11 +144,11 @@ func (l *LabelMatch) UnmarshalYAML(node *yaml.Node) error {
 		var srcs []string
 		for _, item := range node.Content {
 			if item.Kind != yaml.ScalarNode {
-				return params.Errorf(item, "expected a label selector string such as \"app=api,env!=prod\"")
+				return params.Errorf(item, "%s: expected a label selector string such as \"app=api,env!=prod\"", field)
 			}
 			sel, err := parseSelector(item.Value)
 			if err != nil {
-				return params.Errorf(item, "%v", err)
+				return params.Errorf(item, "%s: %v", field, err)
 			}
 			l.selectors = append(l.selectors, sel)
 			srcs = append(srcs, item.Value)
@@ -146,7 +156,7 @@ func (l *LabelMatch) UnmarshalYAML(node *yaml.Node) error {
 		l.src = srcs
 		return nil
 	}
-	return params.Errorf(node, "expected a mapping of label patterns, a label selector string or a list of them")
+	return params.Errorf(node, "%s: expected a mapping of patterns, a label selector string or a list of them", field)
 }
 
 // MarshalYAML writes back what the configuration said.
