@@ -2,6 +2,7 @@ package slack
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -68,6 +69,31 @@ func TestMessageStateIsKeyedByTheAlertNotItsFingerprint(t *testing.T) {
 	}
 	if u := fx.slack.Calls(slackrec.Update); len(u) != 2 || u[1].TS != posts[0].TS {
 		t.Errorf("cart-a's redelivery did not update its own message")
+	}
+}
+
+// A message posted by a medic that keyed message state by fingerprint alone
+// is still updated by its alert's resolve after the upgrade.
+func TestResolveFindsAMessageKeyedTheOldWay(t *testing.T) {
+	fx := newFixture(t, nil)
+	firing := alertFinding(event.StatusFiring)
+	fx.send(firing)
+	// Move the reference to where the previous version kept it.
+	raw, _, err := fx.sink.store.get(context.Background(), refKey("oncall", firing))
+	if err != nil || raw == nil {
+		t.Fatalf("no reference stored: %v", err)
+	}
+	if err := fx.sink.store.put(context.Background(), legacyRefKey("oncall", firing), raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.sink.store.(kvStore).kv.Delete(context.Background(), refKey("oncall", firing)); err != nil {
+		t.Fatal(err)
+	}
+	fx.send(alertFinding(event.StatusResolved))
+	posts := fx.slack.Calls(slackrec.PostMessage)
+	updates := fx.slack.Calls(slackrec.Update)
+	if len(updates) != 1 || updates[0].TS != posts[0].TS {
+		t.Errorf("the resolve did not update the message posted the old way: %d updates", len(updates))
 	}
 }
 

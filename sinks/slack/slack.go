@@ -238,6 +238,14 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 	}
 	key := refKey(s.name, f)
 	ref, rev, err := getJSON[Ref](ctx, s.store, key)
+	if err == nil && ref == nil && f.Event.Fingerprint != "" {
+		// A message posted before the key included the labels: its alert
+		// still finds it (until BucketTTL forgets it).
+		old := legacyRefKey(s.name, f)
+		if ref, rev, err = getJSON[Ref](ctx, s.store, old); ref != nil {
+			key = old
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("read message reference: %w", err)
 	}

@@ -211,6 +211,14 @@ func refKey(sink string, f *event.Finding) string {
 	return "ref." + sink + "." + hashKey(parts...)
 }
 
+// legacyRefKey is refKey as medic wrote it before the labels were part of
+// it; read only, so an alert whose message was posted before the upgrade
+// still updates it.
+func legacyRefKey(sink string, f *event.Finding) string {
+	ev := &f.Event
+	return "ref." + sink + "." + hashKey(ev.Source, ev.Fingerprint, ev.StartsAt.UTC().Format(time.RFC3339Nano))
+}
+
 // threadKey names a thread for the thread index.
 func threadKey(channel, ts string) string {
 	return "thread." + safeToken(channel) + "." + safeToken(ts)
