@@ -19,7 +19,9 @@ import (
 var T0 = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 
 // PageURL is the finding page link the tests' FindingURL returns.
-func PageURL(id string) string { return "https://medic.example/findings/" + id + "?exp=1741944413&sig=c2ln" }
+func PageURL(id string) string {
+	return "https://medic.example/findings/" + id + "?exp=1741944413&sig=c2ln"
+}
 
 // Alert returns a crash-looping pod alert from Alertmanager with evidence
 // (a table, a log, markdown), firing or resolved. Both share the alert's
