@@ -8,6 +8,7 @@
 package pagerduty
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -225,8 +226,8 @@ func (s *Sink) Event(f *event.Finding) Event {
 	details["finding"] = incident.Text(f, maxDetailsText)
 	src := ev.Subject.String()
 	if src == "" {
-		src = first(s.cluster, ev.Source, "medic")
-	} else if c := first(ev.Labels["cluster"], s.cluster); c != "" {
+		src = cmp.Or(s.cluster, ev.Source, "medic")
+	} else if c := cmp.Or(ev.Labels["cluster"], s.cluster); c != "" {
 		src = c + "/" + src
 	}
 	e.Payload = &Payload{
@@ -249,13 +250,4 @@ func (s *Sink) Event(f *event.Finding) Event {
 		e.Links = append(e.Links, Link{Href: l.URL, Text: l.Label})
 	}
 	return e
-}
-
-func first(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
