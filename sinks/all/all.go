@@ -7,6 +7,7 @@
 package all
 
 import (
+	_ "github.com/medichq/medic/sinks/email"
 	_ "github.com/medichq/medic/sinks/file"
 	_ "github.com/medichq/medic/sinks/opsgenie"
 	_ "github.com/medichq/medic/sinks/pagerduty"
