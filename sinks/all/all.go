@@ -9,6 +9,7 @@ package all
 import (
 	_ "github.com/medichq/medic/sinks/email"
 	_ "github.com/medichq/medic/sinks/file"
+	_ "github.com/medichq/medic/sinks/jira"
 	_ "github.com/medichq/medic/sinks/opsgenie"
 	_ "github.com/medichq/medic/sinks/pagerduty"
 	_ "github.com/medichq/medic/sinks/slack"

@@ -1,0 +1,440 @@
+// Package jira is the `jira` sink: a firing finding opens a Jira issue
+// through the REST API v2 (POST /rest/api/2/issue), with the finding as its
+// description, a priority from the severity and a label that names the
+// alert. Before creating, the sink searches for that label (JQL), so a
+// redelivery, or the alert firing again, adds a comment to the existing
+// issue instead of opening a second one; a resolved finding comments and,
+// with resolve_transition, moves the issue (to Done).
+//
+// Every issue and comment carries a marker with medic's idempotency key for
+// the finding, so a finding redelivered after a crash, which finds its own
+// marker, adds nothing.
+//
+// Authentication is basic (username and API token: Jira Cloud) or a
+// bearer personal access token (Jira Data Center).
+package jira
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/chatfmt"
+	"github.com/medichq/medic/sinks/internal/httpdeliver"
+	"github.com/medichq/medic/sinks/internal/incident"
+	"github.com/medichq/medic/sinks/internal/secretparam"
+)
+
+// Type is the sink type name used in configuration.
+const Type = "jira"
+
+const (
+	maxSummary = 255
+	// maxDescription keeps an issue far below Jira's 32767 characters.
+	maxDescription = 30000
+	// labelPrefix starts the label naming an alert.
+	labelPrefix = "medic-"
+	// markerPrefix starts the line that names the finding an issue or a
+	// comment was made for.
+	markerPrefix = "medic-finding-key: "
+)
+
+// Params are the parameters of the jira sink.
+type Params struct {
+	// URL is the Jira base URL (https://example.atlassian.net).
+	URL string `yaml:"url"`
+	// Username and APIKey are basic authentication (Jira Cloud: the
+	// account's e-mail and an API token). APIKey is a secret.
+	Username   string `yaml:"username"`
+	APIKey     string `yaml:"api_key"`
+	APIKeyFile string `yaml:"api_key_file"`
+	APIKeyEnv  string `yaml:"api_key_env"`
+	// Token is a personal access token sent as a bearer token (Jira Data
+	// Center), instead of username and api_key. A secret.
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	TokenEnv  string `yaml:"token_env"`
+	// ProjectKey is the project issues are created in ("OPS").
+	ProjectKey string `yaml:"project_key"`
+	// IssueType is the issue type's name.
+	IssueType string `yaml:"issue_type"`
+	// Labels are added to every issue, besides medic's own.
+	Labels []string `yaml:"labels"`
+	// Priorities maps medic's severities (critical, high, warning, info,
+	// none) to Jira priority names; a severity left out (or mapped to "")
+	// sets no priority, for projects whose screen has none.
+	Priorities map[string]string `yaml:"priorities"`
+	// ResolveTransition is the workflow transition (by name, "Done") made
+	// when the alert resolves; empty: the issue only gets a comment.
+	ResolveTransition string `yaml:"resolve_transition"`
+	// SearchAPI is "jql" (GET /rest/api/2/search/jql, Jira Cloud) or
+	// "search" (GET /rest/api/2/search, Jira Data Center); empty: "jql"
+	// for *.atlassian.net, "search" otherwise.
+	SearchAPI string `yaml:"search_api"`
+	// Timeout bounds one request.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxRetryAfter is the longest 429 Retry-After waited out in one
+	// delivery.
+	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+}
+
+func (p *Params) apiKey() secretparam.Param {
+	return secretparam.Param{Key: "api_key", Inline: p.APIKey, File: p.APIKeyFile, Env: p.APIKeyEnv}
+}
+
+func (p *Params) token() secretparam.Param {
+	return secretparam.Param{Key: "token", Inline: p.Token, File: p.TokenFile, Env: p.TokenEnv}
+}
+
+// Defaults returns the parameters used for keys the configuration leaves out.
+func Defaults() *Params {
+	return &Params{
+		IssueType:     "Task",
+		Priorities:    map[string]string{"critical": "Highest", "high": "High", "warning": "Medium", "info": "Low", "none": "Lowest"},
+		Timeout:       10 * time.Second,
+		MaxRetryAfter: time.Minute,
+	}
+}
+
+// Validate checks the parameters after decoding.
+func (p *Params) Validate() error {
+	if u, err := url.Parse(p.URL); p.URL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return errors.New("url: required, the Jira base URL (https://example.atlassian.net)")
+	}
+	if err := p.apiKey().Validate(false); err != nil {
+		return err
+	}
+	if err := p.token().Validate(false); err != nil {
+		return err
+	}
+	switch basic, bearer := p.apiKey().Set(), p.token().Set(); {
+	case basic == bearer:
+		return errors.New("api_key (with username) or token: set one")
+	case basic && p.Username == "":
+		return errors.New("username: required with api_key")
+	case bearer && p.Username != "":
+		return errors.New("username: not used with token (a bearer token names its user)")
+	}
+	switch {
+	case p.ProjectKey == "" || strings.ContainsAny(p.ProjectKey, " \"'"):
+		return errors.New("project_key: required, the project's key (OPS)")
+	case p.IssueType == "":
+		return errors.New("issue_type: required")
+	case p.SearchAPI != "" && p.SearchAPI != "jql" && p.SearchAPI != "search":
+		return errors.New(`search_api: "jql", "search" or empty`)
+	case p.Timeout <= 0:
+		return errors.New("timeout: must be positive")
+	case p.MaxRetryAfter < 0:
+		return errors.New("max_retry_after: must not be negative")
+	}
+	for i, l := range p.Labels {
+		if l == "" || strings.ContainsAny(l, " \t\r\n") {
+			return fmt.Errorf("labels[%d]: a Jira label has no spaces", i)
+		}
+	}
+	for sev := range p.Priorities {
+		switch event.Severity(sev) {
+		case event.SeverityCritical, event.SeverityHigh, event.SeverityWarning, event.SeverityInfo, event.SeverityNone:
+		default:
+			return fmt.Errorf("priorities: %q is not a severity (critical, high, warning, info, none)", sev)
+		}
+	}
+	return nil
+}
+
+func init() {
+	sinks.Register(Type,
+		"Opens a Jira issue (REST API v2) per alert, found again by a label so redeliveries and re-fires comment instead of duplicating; comments and optionally transitions it on resolve.",
+		Defaults,
+		func(p *Params) (sinks.Factory, error) {
+			params := *p
+			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
+				return New(name, params, deps)
+			}, nil
+		})
+}
+
+// Sink opens and updates issues. It is safe for concurrent use.
+type Sink struct {
+	name    string
+	p       Params
+	base    string
+	auth    string
+	search  string
+	cluster string
+	pageURL func(string) string
+	poster  *httpdeliver.Poster
+	logger  *slog.Logger
+}
+
+// New starts a Jira sink, reading its secret now.
+func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	var auth string
+	if p.token().Set() {
+		tok, err := p.token().Read()
+		if err != nil {
+			return nil, err
+		}
+		auth = "Bearer " + tok
+	} else {
+		key, err := p.apiKey().Read()
+		if err != nil {
+			return nil, err
+		}
+		req, _ := http.NewRequest(http.MethodGet, "/", nil)
+		req.SetBasicAuth(p.Username, key)
+		auth = req.Header.Get("Authorization")
+	}
+	base := strings.TrimRight(p.URL, "/")
+	search := p.SearchAPI
+	if search == "" {
+		search = "search"
+		if u, _ := url.Parse(base); strings.HasSuffix(u.Hostname(), ".atlassian.net") {
+			search = "jql"
+		}
+	}
+	search = map[string]string{"jql": "/rest/api/2/search/jql", "search": "/rest/api/2/search"}[search]
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	hc := &http.Client{Timeout: p.Timeout}
+	if deps.HTTPClient != nil && deps.HTTPClient.Transport != nil {
+		hc.Transport = deps.HTTPClient.Transport
+	}
+	return &Sink{
+		name: name, p: p, base: base, auth: auth, search: search, cluster: deps.ClusterName,
+		pageURL: deps.FindingURL, logger: logger.With("sink", name),
+		poster: &httpdeliver.Poster{Client: hc, MaxRetryAfter: p.MaxRetryAfter, Logger: logger.With("sink", name), What: "Jira (sink " + name + ")"},
+	}, nil
+}
+
+// Close releases nothing.
+func (s *Sink) Close() error { return nil }
+
+// Issue is the create-issue body.
+type Issue struct {
+	Fields IssueFields `json:"fields"`
+}
+
+// IssueFields are the fields medic sets.
+type IssueFields struct {
+	Project     Ref      `json:"project"`
+	Summary     string   `json:"summary"`
+	Description string   `json:"description"`
+	IssueType   Ref      `json:"issuetype"`
+	Labels      []string `json:"labels"`
+	Priority    *Ref     `json:"priority,omitempty"`
+}
+
+// Ref names a project (by key), an issue type or priority (by name), or a
+// transition (by ID).
+type Ref struct {
+	Key  string `json:"key,omitempty"`
+	Name string `json:"name,omitempty"`
+	ID   string `json:"id,omitempty"`
+}
+
+// Label is the label naming f's alert in this sink's issues.
+func (s *Sink) Label(f *event.Finding) string { return labelPrefix + incident.AlertKey(s.name, f) }
+
+func (s *Sink) marker(f *event.Finding) string {
+	return markerPrefix + sinks.IdempotencyKey(s.name, f.ID)
+}
+
+// Send opens the finding's issue, or comments on (and on resolve
+// transitions) the issue its alert already has.
+func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
+	if f == nil {
+		return errors.New("jira sink: nil finding")
+	}
+	if err := s.send(ctx, f); err != nil {
+		return fmt.Errorf("finding %s: %w", f.ID, err)
+	}
+	return nil
+}
+
+func (s *Sink) send(ctx context.Context, f *event.Finding) error {
+	key, desc, err := s.find(ctx, s.Label(f))
+	if err != nil {
+		return err
+	}
+	if key == "" {
+		if chatfmt.Resolved(f) {
+			// Nothing was opened for this alert (it fired before the sink
+			// existed, or was routed elsewhere): nothing to resolve.
+			s.logger.Debug("resolved alert without an issue", "finding", f.ID)
+			return nil
+		}
+		var created struct {
+			Key string `json:"key"`
+		}
+		if err := s.call(ctx, http.MethodPost, "/rest/api/2/issue", s.Issue(f), &created); err != nil {
+			return fmt.Errorf("create issue in %s: %w", s.p.ProjectKey, err)
+		}
+		s.logger.Info("opened Jira issue", "issue", created.Key, "finding", f.ID)
+		return nil
+	}
+	mark := s.marker(f)
+	if strings.Contains(desc, mark) {
+		return nil // the issue was opened for this very finding
+	}
+	var comments struct {
+		Comments []struct {
+			Body string `json:"body"`
+		} `json:"comments"`
+	}
+	if err := s.call(ctx, http.MethodGet, "/rest/api/2/issue/"+url.PathEscape(key)+"/comment?maxResults=1000", nil, &comments); err != nil {
+		return fmt.Errorf("read comments of %s: %w", key, err)
+	}
+	done := false
+	for _, c := range comments.Comments {
+		done = done || strings.Contains(c.Body, mark)
+	}
+	if !done {
+		if err := s.call(ctx, http.MethodPost, "/rest/api/2/issue/"+url.PathEscape(key)+"/comment", map[string]string{"body": s.Comment(f)}, nil); err != nil {
+			return fmt.Errorf("comment on %s: %w", key, err)
+		}
+	}
+	if chatfmt.Resolved(f) && s.p.ResolveTransition != "" {
+		return s.transition(ctx, key)
+	}
+	return nil
+}
+
+// find returns the newest issue carrying label, "" when none.
+func (s *Sink) find(ctx context.Context, label string) (key, description string, err error) {
+	q := url.Values{
+		"jql":        {fmt.Sprintf("project = %q AND labels = %q ORDER BY created DESC", s.p.ProjectKey, label)},
+		"fields":     {"description"},
+		"maxResults": {"1"},
+	}
+	var res struct {
+		Issues []struct {
+			Key    string `json:"key"`
+			Fields struct {
+				Description string `json:"description"`
+			} `json:"fields"`
+		} `json:"issues"`
+	}
+	if err := s.call(ctx, http.MethodGet, s.search+"?"+q.Encode(), nil, &res); err != nil {
+		return "", "", fmt.Errorf("search for the alert's issue: %w", err)
+	}
+	if len(res.Issues) == 0 {
+		return "", "", nil
+	}
+	return res.Issues[0].Key, res.Issues[0].Fields.Description, nil
+}
+
+// transition makes the resolve transition, when the issue's workflow
+// offers it now (an issue already closed by a person does not).
+func (s *Sink) transition(ctx context.Context, key string) error {
+	path := "/rest/api/2/issue/" + url.PathEscape(key) + "/transitions"
+	var res struct {
+		Transitions []struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"transitions"`
+	}
+	if err := s.call(ctx, http.MethodGet, path, nil, &res); err != nil {
+		return fmt.Errorf("list transitions of %s: %w", key, err)
+	}
+	for _, t := range res.Transitions {
+		if strings.EqualFold(t.Name, s.p.ResolveTransition) {
+			if err := s.call(ctx, http.MethodPost, path, map[string]Ref{"transition": {ID: t.ID}}, nil); err != nil {
+				return fmt.Errorf("transition %s to %q: %w", key, t.Name, err)
+			}
+			return nil
+		}
+	}
+	s.logger.Info("the resolve transition is not available for the issue (already resolved?)", "issue", key, "transition", s.p.ResolveTransition)
+	return nil
+}
+
+// Issue is the create-issue body for f.
+func (s *Sink) Issue(f *event.Finding) Issue {
+	labels := append([]string{"medic", s.Label(f)}, s.p.Labels...)
+	fields := IssueFields{
+		Project:     Ref{Key: s.p.ProjectKey},
+		Summary:     incident.Title(f, maxSummary),
+		Description: s.text(f),
+		IssueType:   Ref{Name: s.p.IssueType},
+		Labels:      labels,
+	}
+	if name := s.p.Priorities[chatfmt.Severity(f)]; name != "" {
+		fields.Priority = &Ref{Name: name}
+	}
+	return Issue{Fields: fields}
+}
+
+// Comment is the comment for a finding of an alert that has an issue.
+func (s *Sink) Comment(f *event.Finding) string {
+	head := "The alert fired again."
+	if chatfmt.Resolved(f) {
+		head = "The alert resolved."
+		if d, ok := chatfmt.ResolvedAfter(f); ok {
+			head = "The alert resolved after " + chatfmt.Duration(d) + "."
+		}
+	}
+	return head + "\n\n" + s.text(f)
+}
+
+// text is the finding in Jira wiki markup: medic's plain rendering in a
+// {noformat} block (nothing in it is interpreted), the links, the marker.
+func (s *Sink) text(f *event.Finding) string {
+	var b strings.Builder
+	body := strings.ReplaceAll(incident.Text(f, maxDescription), "{noformat}", "{ noformat}")
+	b.WriteString("{noformat}\n" + body + "\n{noformat}\n")
+	var links []event.Link
+	if s.pageURL != nil {
+		if u := s.pageURL(f.ID); u != "" {
+			links = append(links, event.Link{Label: "Finding page", URL: u})
+		}
+	}
+	for _, l := range append(links, chatfmt.AlertLinks(&f.Event)...) {
+		fmt.Fprintf(&b, "* [%s|%s]\n", l.Label, strings.ReplaceAll(l.URL, "|", "%7C"))
+	}
+	if c := cmp.Or(f.Event.Labels["cluster"], s.cluster); c != "" {
+		fmt.Fprintf(&b, "\nCluster: %s\n", c)
+	}
+	b.WriteString("\n" + s.marker(f) + "\n")
+	return b.String()
+}
+
+// call sends one request and decodes a 2xx answer into out (when not nil),
+// under httpdeliver's rules: 429 waited out within bounds, other failures
+// returned for the consumer to retry, never the URL or the credentials in
+// an error.
+func (s *Sink) call(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+	}
+	h := http.Header{"Authorization": {s.auth}, "Accept": {"application/json"}, "User-Agent": {"medic"}}
+	_, answer, err := s.poster.Do(ctx, method, s.base+path, body, h)
+	if err != nil {
+		return err
+	}
+	if out != nil && len(bytes.TrimSpace(answer)) > 0 {
+		if err := json.Unmarshal(answer, out); err != nil {
+			return fmt.Errorf("decode Jira's answer: %w", err)
+		}
+	}
+	return nil
+}

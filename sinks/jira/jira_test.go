@@ -1,0 +1,182 @@
+package jira
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
+	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/internal/incident/incidenttest"
+	"github.com/medichq/medic/sinks/jira/jiratest"
+)
+
+const apiKey = "ATATT3xFfGF0-jira-api-s3cret"
+
+func fake(t *testing.T) *jiratest.Server {
+	return jiratest.New(t, jiratest.Options{Username: "medic@example.com", APIKey: apiKey, Token: "pat-s3cret", Project: "OPS"})
+}
+
+func newSink(t *testing.T, url string, log *incidenttest.Log, mut func(*Params)) *Sink {
+	t.Helper()
+	p := *Defaults()
+	p.URL, p.Username, p.APIKey, p.ProjectKey = url, "medic@example.com", apiKey, "OPS"
+	p.Labels = []string{"k8s"}
+	p.ResolveTransition = "Done"
+	if mut != nil {
+		mut(&p)
+	}
+	deps := sinks.Deps{ClusterName: "prod-eu", FindingURL: incidenttest.PageURL}
+	if log != nil {
+		deps.Logger = log.Logger()
+	}
+	s, err := New("jira", p, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.poster.Sleep = func(context.Context, time.Duration) error { return nil }
+	return s
+}
+
+func TestPayloadGolden(t *testing.T) {
+	t.Parallel()
+	s := newSink(t, "https://example.atlassian.net", nil, nil)
+	for name, v := range map[string]any{
+		"issue_firing":     s.Issue(incidenttest.Alert(event.StatusFiring)),
+		"issue_kube_event": s.Issue(incidenttest.KubeEvent()),
+		"comment_resolved": map[string]string{"body": s.Comment(incidenttest.Alert(event.StatusResolved))},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), incidenttest.JSON(t, v))
+		})
+	}
+}
+
+// One issue per alert: the first firing finding opens it, its redelivery
+// adds nothing, the resolve comments and moves it to Done (once, however
+// often it is delivered), and the alert firing again comments on it.
+func TestOneIssuePerAlert(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, endpoint string
+		mut            func(*Params)
+	}{
+		{"basic auth, Data Center search", "/rest/api/2/search", nil},
+		{"bearer token, Cloud JQL search", "/rest/api/2/search/jql", func(p *Params) {
+			p.Username, p.APIKey, p.Token, p.SearchAPI = "", "", "pat-s3cret", "jql"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			j := fake(t)
+			s := newSink(t, j.URL, nil, tc.mut)
+			again := incidenttest.Alert(event.StatusFiring)
+			again.Event.ID, again.ID = "1111111111111111aaaaaaaaaaaaaaaa", "1111111111111111aaaaaaaaaaaaaaaa"
+			again.Event.StartsAt = again.Event.StartsAt.Add(time.Hour)
+			for i, f := range []*event.Finding{
+				incidenttest.Alert(event.StatusFiring), incidenttest.Alert(event.StatusFiring),
+				incidenttest.Alert(event.StatusResolved), incidenttest.Alert(event.StatusResolved),
+				again, again,
+			} {
+				if err := s.Send(context.Background(), f); err != nil {
+					t.Fatalf("send %d: %v", i, err)
+				}
+			}
+			if inv := j.Invalid(); len(inv) > 0 {
+				t.Fatalf("Jira refused requests: %v", inv)
+			}
+			is := j.Issues()
+			if len(is) != 1 {
+				t.Fatalf("%d issues, want 1: %+v", len(is), is)
+			}
+			got := is[0]
+			if got.Status != "Done" || got.Priority != "Highest" || len(got.Comments) != 2 ||
+				!strings.HasPrefix(got.Comments[0], "The alert resolved after 14m.") || !strings.HasPrefix(got.Comments[1], "The alert fired again.") {
+				t.Errorf("issue %s: status %s, priority %s, comments %q", got.Key, got.Status, got.Priority, got.Comments)
+			}
+			if j.Searches(tc.endpoint) != 6 {
+				t.Errorf("%d searches on %s, want 6", j.Searches(tc.endpoint), tc.endpoint)
+			}
+		})
+	}
+}
+
+func TestFailuresAreRetriedWithoutShowingTheKey(t *testing.T) {
+	t.Parallel()
+	j := fake(t)
+	log := &incidenttest.Log{}
+	s := newSink(t, j.URL, log, nil)
+	f := incidenttest.Alert(event.StatusFiring)
+	j.Fail(http.StatusTooManyRequests, http.StatusBadGateway)
+	err1 := s.Send(context.Background(), f)
+	if err1 == nil || !strings.Contains(err1.Error(), "answered 502") {
+		t.Fatalf("error %v, want the 502", err1)
+	}
+	if err := s.Send(context.Background(), f); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if n := len(j.Issues()); n != 1 || j.Refused() != 2 {
+		t.Fatalf("%d issues after %d refusals, want 1 after 2", n, j.Refused())
+	}
+	bad := newSink(t, j.URL, log, func(p *Params) { p.APIKey = "wrong-" + apiKey })
+	err2 := bad.Send(context.Background(), f)
+	if err2 == nil || !strings.Contains(err2.Error(), "401") {
+		t.Errorf("wrong key: %v", err2)
+	}
+	badProject := newSink(t, j.URL, log, func(p *Params) { p.ProjectKey = "NOPE" })
+	err3 := badProject.Send(context.Background(), f)
+	if err3 == nil || !strings.Contains(err3.Error(), "does not exist") {
+		t.Errorf("unknown project: %v", err3)
+	}
+	log.NoSecret(t, []error{err1, err2, err3}, apiKey, "pat-s3cret")
+}
+
+func TestParams(t *testing.T) {
+	t.Parallel()
+	ok := func() *Params {
+		p := Defaults()
+		p.URL, p.Username, p.APIKey, p.ProjectKey = "https://example.atlassian.net", "me@example.com", "k", "OPS"
+		return p
+	}
+	if err := ok().Validate(); err != nil {
+		t.Fatalf("valid parameters refused: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		mut  func(*Params)
+		want string
+	}{
+		{"no url", func(p *Params) { p.URL = "" }, "url:"},
+		{"no credentials", func(p *Params) { p.APIKey = "" }, "set one"},
+		{"both credentials", func(p *Params) { p.Token = "t" }, "set one"},
+		{"key without user", func(p *Params) { p.Username = "" }, "username"},
+		{"token with user", func(p *Params) { p.APIKey, p.Token = "", "t" }, "username"},
+		{"no project", func(p *Params) { p.ProjectKey = "" }, "project_key"},
+		{"quoted project", func(p *Params) { p.ProjectKey = `OPS" OR x = "y` }, "project_key"},
+		{"label with space", func(p *Params) { p.Labels = []string{"a b"} }, "labels[0]"},
+		{"unknown severity", func(p *Params) { p.Priorities = map[string]string{"urgent": "High"} }, "priorities"},
+		{"search api", func(p *Params) { p.SearchAPI = "v3" }, "search_api"},
+		{"timeout", func(p *Params) { p.Timeout = 0 }, "timeout"},
+	} {
+		p := ok()
+		tc.mut(p)
+		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	// The Cloud search endpoint is chosen for atlassian.net, the Data
+	// Center one elsewhere.
+	for url, want := range map[string]string{"https://example.atlassian.net/": "/rest/api/2/search/jql", "https://jira.example.com": "/rest/api/2/search"} {
+		p := ok()
+		p.URL = url
+		s, err := New("j", *p, sinks.Deps{})
+		if err != nil || s.search != want {
+			t.Errorf("%s: search %q (%v), want %q", url, s.search, err, want)
+		}
+	}
+}
