@@ -1,11 +1,8 @@
 package email
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"mime"
-	"mime/multipart"
 	"net/mail"
 	"path/filepath"
 	"strings"
@@ -40,41 +37,14 @@ func composer() Composer {
 	return Composer{Sink: "mail", From: from, To: []*mail.Address{to}, SubjectPrefix: "[medic]", Cluster: "prod-eu", PageURL: incidenttest.PageURL}
 }
 
-// parts parses a message as a mail client does and returns its headers
-// and the decoded text and HTML parts.
+// parts returns a message's header and its decoded text and HTML parts.
 func parts(t *testing.T, raw []byte) (mail.Header, string, string) {
 	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
+	h, got := emailtest.Parts(t, raw)
+	if len(got) != 2 || h.Get("Content-Type") == "" || !strings.HasPrefix(h.Get("Content-Type"), "multipart/alternative;") {
+		t.Fatalf("%s with parts %v, want text/plain and text/html", h.Get("Content-Type"), got)
 	}
-	mt, ps, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil || mt != "multipart/alternative" {
-		t.Fatalf("Content-Type %q: %v", msg.Header.Get("Content-Type"), err)
-	}
-	got := map[string]string{}
-	mr := multipart.NewReader(msg.Body, ps["boundary"])
-	for {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		// multipart.Reader decodes quoted-printable itself (and drops the
-		// Content-Transfer-Encoding header, which the golden files show).
-		b, err := io.ReadAll(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
-		got[ct] = string(b)
-	}
-	if len(got) != 2 {
-		t.Fatalf("parts %v, want text/plain and text/html", got)
-	}
-	return msg.Header, got["text/plain"], got["text/html"]
+	return h, got["text/plain"], got["text/html"]
 }
 
 func TestMessageGolden(t *testing.T) {

@@ -16,12 +16,15 @@ import (
 	"encoding/pem"
 	"io"
 	"math/big"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,14 +60,37 @@ type Message struct {
 	AuthUser string
 }
 
-// Parsed parses the message as net/mail does.
-func (m Message) Parsed(t testing.TB) *mail.Message {
+// Parts parses a multipart message as a mail client does and returns its
+// header and its parts' decoded bodies by media type ("text/plain").
+func Parts(t testing.TB, raw []byte) (mail.Header, map[string]string) {
 	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
-		t.Fatalf("the server received an unparsable message: %v", err)
+		t.Fatalf("an unparsable message: %v", err)
 	}
-	return msg
+	mt, ps, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || !strings.HasPrefix(mt, "multipart/") {
+		t.Fatalf("Content-Type %q: %v", msg.Header.Get("Content-Type"), err)
+	}
+	parts := map[string]string{}
+	mr := multipart.NewReader(msg.Body, ps["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			return msg.Header, parts
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// multipart.Reader decodes quoted-printable itself (and drops the
+		// Content-Transfer-Encoding header).
+		b, err := io.ReadAll(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		parts[ct] = string(b)
+	}
 }
 
 // Server is a running SMTP server.
