@@ -34,6 +34,7 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/internal/incident"
 	"github.com/medichq/medic/sinks/internal/secretparam"
 )
 
@@ -119,15 +120,9 @@ func (p *Params) Validate() error {
 }
 
 func init() {
-	sinks.Register(Type,
+	incident.Register(Type,
 		"Mails each finding (text and HTML) through an SMTP server with implicit TLS or STARTTLS and AUTH PLAIN/LOGIN; the Message-ID is derived from the idempotency key.",
-		Defaults,
-		func(p *Params) (sinks.Factory, error) {
-			params := *p
-			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
-				return New(name, params, deps)
-			}, nil
-		})
+		Defaults, New)
 }
 
 // Sink mails findings. It is safe for concurrent use: each delivery has
@@ -172,12 +167,8 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	for i, a := range p.To {
 		to[i], _ = mail.ParseAddress(a)
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	return &Sink{
-		name: name, p: p, password: password, tls: tc, from: from, to: to, logger: logger.With("sink", name),
+		name: name, p: p, password: password, tls: tc, from: from, to: to, logger: incident.Logger(name, deps),
 		compose: Composer{Sink: name, From: from, To: to, SubjectPrefix: p.SubjectPrefix, Cluster: deps.ClusterName, PageURL: deps.FindingURL},
 	}, nil
 }

@@ -193,30 +193,17 @@ func TestParams(t *testing.T) {
 		p.Host, p.From, p.To = "smtp.example.com", "medic@example.com", []string{"oncall@example.com"}
 		return p
 	}
-	if err := ok().Validate(); err != nil {
-		t.Fatalf("valid parameters refused: %v", err)
-	}
-	for _, tc := range []struct {
-		name string
-		mut  func(*Params)
-		want string
-	}{
-		{"no host", func(p *Params) { p.Host = "" }, "host"},
-		{"host with port", func(p *Params) { p.Host = "smtp.example.com:587" }, "host"},
-		{"port", func(p *Params) { p.Port = 0 }, "port"},
-		{"implicit and skip", func(p *Params) { p.ImplicitTLS, p.InsecureSkipSTARTTLS = true, true }, "insecure_skip_starttls"},
-		{"password without user", func(p *Params) { p.Password = "x" }, "username"},
-		{"two passwords", func(p *Params) { p.Username, p.Password, p.PasswordEnv = "u", "x", "PW" }, "set only one"},
-		{"bad from", func(p *Params) { p.From = "medic" }, "from"},
-		{"no to", func(p *Params) { p.To = nil }, "to:"},
-		{"bad to", func(p *Params) { p.To = []string{"ok@example.com", "nope"} }, "to[1]"},
-		{"subject prefix", func(p *Params) { p.SubjectPrefix = "a\r\nBcc: x@example.com" }, "subject_prefix"},
-		{"timeout", func(p *Params) { p.Timeout = 0 }, "timeout"},
-	} {
-		p := ok()
-		tc.mut(p)
-		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
-		}
-	}
+	incidenttest.CheckParams(t, ok, (*Params).Validate, []incidenttest.ParamCase[Params]{
+		{Name: "no host", Mut: func(p *Params) { p.Host = "" }, Want: "host"},
+		{Name: "host with port", Mut: func(p *Params) { p.Host = "smtp.example.com:587" }, Want: "host"},
+		{Name: "port", Mut: func(p *Params) { p.Port = 0 }, Want: "port"},
+		{Name: "implicit and skip", Mut: func(p *Params) { p.ImplicitTLS, p.InsecureSkipSTARTTLS = true, true }, Want: "insecure_skip_starttls"},
+		{Name: "password without user", Mut: func(p *Params) { p.Password = "x" }, Want: "username"},
+		{Name: "two passwords", Mut: func(p *Params) { p.Username, p.Password, p.PasswordEnv = "u", "x", "PW" }, Want: "set only one"},
+		{Name: "bad from", Mut: func(p *Params) { p.From = "medic" }, Want: "from"},
+		{Name: "no to", Mut: func(p *Params) { p.To = nil }, Want: "to:"},
+		{Name: "bad to", Mut: func(p *Params) { p.To = []string{"ok@example.com", "nope"} }, Want: "to[1]"},
+		{Name: "subject prefix", Mut: func(p *Params) { p.SubjectPrefix = "a\r\nBcc: x@example.com" }, Want: "subject_prefix"},
+		{Name: "timeout", Mut: func(p *Params) { p.Timeout = 0 }, Want: "timeout"},
+	})
 }

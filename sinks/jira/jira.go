@@ -108,8 +108,8 @@ func Defaults() *Params {
 
 // Validate checks the parameters after decoding.
 func (p *Params) Validate() error {
-	if u, err := url.Parse(p.URL); p.URL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return errors.New("url: required, the Jira base URL (https://example.atlassian.net)")
+	if err := incident.CheckHTTP("url", p.URL, p.Timeout, p.MaxRetryAfter); err != nil {
+		return err
 	}
 	if err := p.apiKey().Validate(false); err != nil {
 		return err
@@ -132,10 +132,6 @@ func (p *Params) Validate() error {
 		return errors.New("issue_type: required")
 	case p.SearchAPI != "" && p.SearchAPI != "jql" && p.SearchAPI != "search":
 		return errors.New(`search_api: "jql", "search" or empty`)
-	case p.Timeout <= 0:
-		return errors.New("timeout: must be positive")
-	case p.MaxRetryAfter < 0:
-		return errors.New("max_retry_after: must not be negative")
 	}
 	for i, l := range p.Labels {
 		if l == "" || strings.ContainsAny(l, " \t\r\n") {
@@ -153,15 +149,9 @@ func (p *Params) Validate() error {
 }
 
 func init() {
-	sinks.Register(Type,
+	incident.Register(Type,
 		"Opens a Jira issue (REST API v2) per alert, found again by a label so redeliveries and re-fires comment instead of duplicating; comments and optionally transitions it on resolve.",
-		Defaults,
-		func(p *Params) (sinks.Factory, error) {
-			params := *p
-			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
-				return New(name, params, deps)
-			}, nil
-		})
+		Defaults, New)
 }
 
 // Sink opens and updates issues. It is safe for concurrent use.
@@ -207,18 +197,10 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 		}
 	}
 	search = map[string]string{"jql": "/rest/api/2/search/jql", "search": "/rest/api/2/search"}[search]
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	hc := &http.Client{Timeout: p.Timeout}
-	if deps.HTTPClient != nil && deps.HTTPClient.Transport != nil {
-		hc.Transport = deps.HTTPClient.Transport
-	}
 	return &Sink{
 		name: name, p: p, base: base, auth: auth, search: search, cluster: deps.ClusterName,
-		pageURL: deps.FindingURL, logger: logger.With("sink", name),
-		poster: &httpdeliver.Poster{Client: hc, MaxRetryAfter: p.MaxRetryAfter, Logger: logger.With("sink", name), What: "Jira (sink " + name + ")"},
+		pageURL: deps.FindingURL, logger: incident.Logger(name, deps),
+		poster: incident.Poster(name, "Jira", p.Timeout, p.MaxRetryAfter, deps),
 	}, nil
 }
 

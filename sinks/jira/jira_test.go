@@ -143,32 +143,19 @@ func TestParams(t *testing.T) {
 		p.URL, p.Username, p.APIKey, p.ProjectKey = "https://example.atlassian.net", "me@example.com", "k", "OPS"
 		return p
 	}
-	if err := ok().Validate(); err != nil {
-		t.Fatalf("valid parameters refused: %v", err)
-	}
-	for _, tc := range []struct {
-		name string
-		mut  func(*Params)
-		want string
-	}{
-		{"no url", func(p *Params) { p.URL = "" }, "url:"},
-		{"no credentials", func(p *Params) { p.APIKey = "" }, "set one"},
-		{"both credentials", func(p *Params) { p.Token = "t" }, "set one"},
-		{"key without user", func(p *Params) { p.Username = "" }, "username"},
-		{"token with user", func(p *Params) { p.APIKey, p.Token = "", "t" }, "username"},
-		{"no project", func(p *Params) { p.ProjectKey = "" }, "project_key"},
-		{"quoted project", func(p *Params) { p.ProjectKey = `OPS" OR x = "y` }, "project_key"},
-		{"label with space", func(p *Params) { p.Labels = []string{"a b"} }, "labels[0]"},
-		{"unknown severity", func(p *Params) { p.Priorities = map[string]string{"urgent": "High"} }, "priorities"},
-		{"search api", func(p *Params) { p.SearchAPI = "v3" }, "search_api"},
-		{"timeout", func(p *Params) { p.Timeout = 0 }, "timeout"},
-	} {
-		p := ok()
-		tc.mut(p)
-		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
-		}
-	}
+	incidenttest.CheckParams(t, ok, (*Params).Validate, []incidenttest.ParamCase[Params]{
+		{Name: "no url", Mut: func(p *Params) { p.URL = "" }, Want: "url:"},
+		{Name: "no credentials", Mut: func(p *Params) { p.APIKey = "" }, Want: "set one"},
+		{Name: "both credentials", Mut: func(p *Params) { p.Token = "t" }, Want: "set one"},
+		{Name: "key without user", Mut: func(p *Params) { p.Username = "" }, Want: "username"},
+		{Name: "token with user", Mut: func(p *Params) { p.APIKey, p.Token = "", "t" }, Want: "username"},
+		{Name: "no project", Mut: func(p *Params) { p.ProjectKey = "" }, Want: "project_key"},
+		{Name: "quoted project", Mut: func(p *Params) { p.ProjectKey = `OPS" OR x = "y` }, Want: "project_key"},
+		{Name: "label with space", Mut: func(p *Params) { p.Labels = []string{"a b"} }, Want: "labels[0]"},
+		{Name: "unknown severity", Mut: func(p *Params) { p.Priorities = map[string]string{"urgent": "High"} }, Want: "priorities"},
+		{Name: "search api", Mut: func(p *Params) { p.SearchAPI = "v3" }, Want: "search_api"},
+		{Name: "timeout", Mut: func(p *Params) { p.Timeout = 0 }, Want: "timeout"},
+	})
 	// The Cloud search endpoint is chosen for atlassian.net, the Data
 	// Center one elsewhere.
 	for url, want := range map[string]string{"https://example.atlassian.net/": "/rest/api/2/search/jql", "https://jira.example.com": "/rest/api/2/search"} {

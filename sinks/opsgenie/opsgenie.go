@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -80,9 +79,6 @@ func (p *Params) Validate() error {
 	if err := p.apiKey().Validate(true); err != nil {
 		return err
 	}
-	if u, err := url.Parse(p.APIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return errors.New("api_url: must be an http(s) URL")
-	}
 	for i, team := range p.Teams {
 		if strings.TrimSpace(team) == "" {
 			return fmt.Errorf("teams[%d]: must not be empty", i)
@@ -96,25 +92,13 @@ func (p *Params) Validate() error {
 			return fmt.Errorf("tags[%d]: must be 1-%d characters", i, maxTagLen)
 		}
 	}
-	switch {
-	case p.Timeout <= 0:
-		return errors.New("timeout: must be positive")
-	case p.MaxRetryAfter < 0:
-		return errors.New("max_retry_after: must not be negative")
-	}
-	return nil
+	return incident.CheckHTTP("api_url", p.APIURL, p.Timeout, p.MaxRetryAfter)
 }
 
 func init() {
-	sinks.Register(Type,
+	incident.Register(Type,
 		"Creates an Opsgenie alert (Alert API v2) for each firing finding, with priority from severity and teams as responders, and closes it when the alert resolves; the alias absorbs redeliveries.",
-		Defaults,
-		func(p *Params) (sinks.Factory, error) {
-			params := *p
-			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
-				return New(name, params, deps)
-			}, nil
-		})
+		Defaults, New)
 }
 
 // Alert is the create-alert body.
@@ -181,18 +165,10 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	hc := &http.Client{Timeout: p.Timeout}
-	if deps.HTTPClient != nil && deps.HTTPClient.Transport != nil {
-		hc.Transport = deps.HTTPClient.Transport
-	}
 	return &Sink{
 		name: name, p: p, auth: "GenieKey " + key, base: strings.TrimRight(p.APIURL, "/") + "/v2/alerts",
 		cluster: deps.ClusterName, pageURL: deps.FindingURL,
-		poster: &httpdeliver.Poster{Client: hc, MaxRetryAfter: p.MaxRetryAfter, Logger: logger.With("sink", name), What: "Opsgenie (sink " + name + ")"},
+		poster: incident.Poster(name, "Opsgenie", p.Timeout, p.MaxRetryAfter, deps),
 	}, nil
 }
 

@@ -132,22 +132,17 @@ func TestFailuresAreRetriedWithoutShowingTheKey(t *testing.T) {
 
 func TestParams(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		mut  func(*Params)
-		want string
-	}{
-		{"no key", func(*Params) {}, "api_key: required"},
-		{"two keys", func(p *Params) { p.APIKey, p.APIKeyFile = "k", "/etc/key" }, "set only one"},
-		{"bad url", func(p *Params) { p.APIKey, p.APIURL = "k", "api.eu.opsgenie.com" }, "api_url"},
-		{"empty team", func(p *Params) { p.APIKey, p.Teams = "k", []string{""} }, "teams[0]"},
-		{"long tag", func(p *Params) { p.APIKey, p.Tags = "k", []string{strings.Repeat("t", 51)} }, "tags[0]"},
-		{"timeout", func(p *Params) { p.APIKey, p.Timeout = "k", -time.Second }, "timeout"},
-	} {
+	valid := func() *Params {
 		p := Defaults()
-		tc.mut(p)
-		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
-		}
+		p.APIKey = "k"
+		return p
 	}
+	incidenttest.CheckParams(t, valid, (*Params).Validate, []incidenttest.ParamCase[Params]{
+		{Name: "no key", Mut: func(p *Params) { p.APIKey = "" }, Want: "api_key: required"},
+		{Name: "two keys", Mut: func(p *Params) { p.APIKeyFile = "/etc/key" }, Want: "set only one"},
+		{Name: "bad url", Mut: func(p *Params) { p.APIURL = "api.eu.opsgenie.com" }, Want: "api_url"},
+		{Name: "empty team", Mut: func(p *Params) { p.Teams = []string{""} }, Want: "teams[0]"},
+		{Name: "long tag", Mut: func(p *Params) { p.Tags = []string{strings.Repeat("t", 51)} }, Want: "tags[0]"},
+		{Name: "timeout", Mut: func(p *Params) { p.Timeout = -time.Second }, Want: "timeout"},
+	})
 }

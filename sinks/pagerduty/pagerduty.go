@@ -13,9 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -73,28 +71,13 @@ func (p *Params) Validate() error {
 	if err := p.routingKey().Validate(true); err != nil {
 		return err
 	}
-	if u, err := url.Parse(p.APIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return errors.New("api_url: must be an http(s) URL")
-	}
-	switch {
-	case p.Timeout <= 0:
-		return errors.New("timeout: must be positive")
-	case p.MaxRetryAfter < 0:
-		return errors.New("max_retry_after: must not be negative")
-	}
-	return nil
+	return incident.CheckHTTP("api_url", p.APIURL, p.Timeout, p.MaxRetryAfter)
 }
 
 func init() {
-	sinks.Register(Type,
+	incident.Register(Type,
 		"Triggers a PagerDuty incident (Events API v2) for each firing finding and resolves it when the alert resolves; dedup_key ties them and absorbs redeliveries.",
-		Defaults,
-		func(p *Params) (sinks.Factory, error) {
-			params := *p
-			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
-				return New(name, params, deps)
-			}, nil
-		})
+		Defaults, New)
 }
 
 // Event is the Events API v2 body.
@@ -159,18 +142,10 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	hc := &http.Client{Timeout: p.Timeout}
-	if deps.HTTPClient != nil && deps.HTTPClient.Transport != nil {
-		hc.Transport = deps.HTTPClient.Transport
-	}
 	return &Sink{
 		name: name, key: key, cluster: deps.ClusterName, pageURL: deps.FindingURL,
 		endpoint: strings.TrimRight(p.APIURL, "/") + "/v2/enqueue",
-		poster:   &httpdeliver.Poster{Client: hc, MaxRetryAfter: p.MaxRetryAfter, Logger: logger.With("sink", name), What: "PagerDuty (sink " + name + ")"},
+		poster:   incident.Poster(name, "PagerDuty", p.Timeout, p.MaxRetryAfter, deps),
 	}, nil
 }
 

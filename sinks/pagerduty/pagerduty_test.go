@@ -141,22 +141,17 @@ func TestFailuresAreRetriedWithoutShowingTheKey(t *testing.T) {
 }
 
 func TestParams(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		mut  func(*Params)
-		want string
-	}{
-		{"no key", func(*Params) {}, "routing_key: required"},
-		{"two keys", func(p *Params) { p.RoutingKey, p.RoutingKeyEnv = "k", "PD_KEY" }, "set only one"},
-		{"bad url", func(p *Params) { p.RoutingKey, p.APIURL = "k", "events.pagerduty.com" }, "api_url"},
-		{"timeout", func(p *Params) { p.RoutingKey, p.Timeout = "k", 0 }, "timeout"},
-	} {
+	valid := func() *Params {
 		p := Defaults()
-		tc.mut(p)
-		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
-		}
+		p.RoutingKey = "k"
+		return p
 	}
+	incidenttest.CheckParams(t, valid, (*Params).Validate, []incidenttest.ParamCase[Params]{
+		{Name: "no key", Mut: func(p *Params) { p.RoutingKey = "" }, Want: "routing_key: required"},
+		{Name: "two keys", Mut: func(p *Params) { p.RoutingKeyEnv = "PD_KEY" }, Want: "set only one"},
+		{Name: "bad url", Mut: func(p *Params) { p.APIURL = "events.pagerduty.com" }, Want: "api_url"},
+		{Name: "timeout", Mut: func(p *Params) { p.Timeout = 0 }, Want: "timeout"},
+	})
 	t.Run("from env", func(t *testing.T) {
 		t.Setenv("PD_ROUTING_KEY", "envkey\n")
 		p := Defaults()

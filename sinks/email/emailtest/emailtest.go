@@ -31,6 +31,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/medichq/medic/sinks/internal/incident/incidenttest"
 )
 
 // Mode is how the server encrypts.
@@ -100,11 +102,12 @@ type Server struct {
 	CAFile string // PEM of the certificate the server presents
 	opts   Options
 	srv    *smtp.Server
+	// Faults: Fail queues SMTP codes DATA answers (451: try again later;
+	// 554: refused); Refused counts them.
+	incidenttest.Faults
 
 	mu        sync.Mutex
 	messages  []Message
-	failures  []int
-	refused   int
 	authFails int
 }
 
@@ -142,26 +145,11 @@ func Start(t testing.TB, opts Options) *Server {
 // Addr is host:port.
 func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
-// Fail makes the next DATA commands answer these SMTP codes (451: try
-// again later; 554: refused) before the server accepts again.
-func (s *Server) Fail(codes ...int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = append(s.failures, codes...)
-}
-
 // Messages returns the accepted messages, in order.
 func (s *Server) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.messages)
-}
-
-// Refused is how many DATA commands were refused on demand.
-func (s *Server) Refused() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.refused
 }
 
 // AuthFailures counts failed authentications.
@@ -222,14 +210,11 @@ func (se *session) Data(r io.Reader) error {
 	}
 	_, isTLS := se.c.TLSConnectionState()
 	s := se.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.failures) > 0 {
-		code := s.failures[0]
-		s.failures = s.failures[1:]
-		s.refused++
+	if code, ok := s.Take(); ok {
 		return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 3, 0}, Message: "refused on demand by the test"}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.messages = append(s.messages, Message{From: se.from, To: slices.Clone(se.to), Data: data, TLS: isTLS, AuthUser: se.user})
 	return nil
 }

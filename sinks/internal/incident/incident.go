@@ -6,12 +6,18 @@ package incident
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/internal/httpdeliver"
 	"github.com/medichq/medic/sinks/stdout"
 )
 
@@ -82,4 +88,54 @@ func Text(f *event.Finding, max int) string {
 		cut = cut[:len(cut)-1]
 	}
 	return cut + note
+}
+
+// Register registers a sink type whose sinks start takes the validated
+// parameters (the registry has called their Validate).
+func Register[P any, S sinks.Sink](typ, doc string, defaults func() *P, start func(name string, p P, deps sinks.Deps) (S, error)) {
+	sinks.Register(typ, doc, defaults, func(p *P) (sinks.Factory, error) {
+		params := *p
+		return func(name string, deps sinks.Deps) (sinks.Sink, error) {
+			s, err := start(name, params, deps)
+			if err != nil {
+				return nil, err // not a typed nil in the interface
+			}
+			return s, nil
+		}, nil
+	})
+}
+
+// Logger is deps' logger, a discarding one when there is none, naming the
+// sink.
+func Logger(name string, deps sinks.Deps) *slog.Logger {
+	l := deps.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return l.With("sink", name)
+}
+
+// Poster is an HTTP sink's poster: its own timeout, deps' transport (a
+// proxy, a test's), errors naming vendor and the sink.
+func Poster(name, vendor string, timeout, maxRetryAfter time.Duration, deps sinks.Deps) *httpdeliver.Poster {
+	hc := &http.Client{Timeout: timeout}
+	if deps.HTTPClient != nil && deps.HTTPClient.Transport != nil {
+		hc.Transport = deps.HTTPClient.Transport
+	}
+	return &httpdeliver.Poster{Client: hc, MaxRetryAfter: maxRetryAfter, Logger: Logger(name, deps), What: vendor + " (sink " + name + ")"}
+}
+
+// CheckHTTP validates the parameters every HTTP sink has: its API's base
+// URL under key, the request timeout and the longest Retry-After waited.
+func CheckHTTP(key, apiURL string, timeout, maxRetryAfter time.Duration) error {
+	if u, err := url.Parse(apiURL); apiURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%s: required, an http(s) URL", key)
+	}
+	switch {
+	case timeout <= 0:
+		return errors.New("timeout: must be positive")
+	case maxRetryAfter < 0:
+		return errors.New("max_retry_after: must not be negative")
+	}
+	return nil
 }

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/medichq/medic/sinks/internal/incident/incidenttest"
 )
 
 // Options configure the fake Jira.
@@ -40,13 +42,12 @@ type Issue struct {
 // Server is a fake Jira.
 type Server struct {
 	*httptest.Server
+	// Faults: Fail queues refusals; Refused and Invalid count them.
+	incidenttest.Faults
 	opts Options
 
 	mu       sync.Mutex
 	issues   []*Issue
-	failures []int
-	refused  int
-	invalid  []string
 	searches map[string]int // by endpoint path
 }
 
@@ -56,14 +57,6 @@ func New(t testing.TB, opts Options) *Server {
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
-}
-
-// Fail makes the next requests answer these statuses (429 with
-// Retry-After: 1) before the server answers normally again.
-func (s *Server) Fail(statuses ...int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = append(s.failures, statuses...)
 }
 
 func answer(w http.ResponseWriter, status int, v any) {
@@ -76,9 +69,9 @@ func answer(w http.ResponseWriter, status int, v any) {
 
 func (s *Server) refuse(w http.ResponseWriter, status int, fieldErrs map[string]string, msgs ...string) {
 	for k, v := range fieldErrs {
-		s.invalid = append(s.invalid, k+": "+v)
+		s.Reject(k + ": " + v)
 	}
-	s.invalid = append(s.invalid, msgs...)
+	s.Reject(msgs...)
 	if fieldErrs == nil {
 		fieldErrs = map[string]string{}
 	}
@@ -95,20 +88,13 @@ var (
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.failures) > 0 {
-		st := s.failures[0]
-		s.failures = s.failures[1:]
-		s.refused++
-		if st == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", "1")
-		}
-		answer(w, st, map[string]any{"errorMessages": []string{http.StatusText(st)}})
+	if s.FailHTTP(w, func(st int) any { return map[string]any{"errorMessages": []string{http.StatusText(st)}} }) {
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !s.authorized(r) {
-		s.invalid = append(s.invalid, "authentication")
+		s.Reject("authentication")
 		answer(w, http.StatusUnauthorized, map[string]any{"errorMessages": []string{"You are not authenticated. Authentication required to perform this operation."}})
 		return
 	}
@@ -299,18 +285,4 @@ func (s *Server) Searches(path string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.searches[path]
-}
-
-// Refused is how many requests were answered with a Fail status.
-func (s *Server) Refused() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.refused
-}
-
-// Invalid returns why requests were refused.
-func (s *Server) Invalid() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.invalid)
 }

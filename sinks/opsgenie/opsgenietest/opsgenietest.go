@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/medichq/medic/sinks/internal/incident/incidenttest"
 )
 
 // Alert is one alert as Opsgenie keeps it.
@@ -34,13 +36,12 @@ type Alert struct {
 // Server is a fake Alert API.
 type Server struct {
 	*httptest.Server
+	// Faults: Fail queues refusals; Refused and Invalid count them.
+	incidenttest.Faults
 	apiKey string
 
 	mu       sync.Mutex
 	alerts   []*Alert
-	failures []int
-	refused  int
-	invalid  []string
 	requests int
 }
 
@@ -50,14 +51,6 @@ func New(t testing.TB, apiKey string) *Server {
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
-}
-
-// Fail makes the next requests answer these statuses (429 with
-// Retry-After: 1) before the server accepts again.
-func (s *Server) Fail(statuses ...int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = append(s.failures, statuses...)
 }
 
 func (s *Server) answer(w http.ResponseWriter, status int, v map[string]any) {
@@ -71,20 +64,13 @@ func (s *Server) answer(w http.ResponseWriter, status int, v map[string]any) {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.failures) > 0 {
-		st := s.failures[0]
-		s.failures = s.failures[1:]
-		s.refused++
-		if st == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", "1")
-		}
-		s.answer(w, st, map[string]any{"message": http.StatusText(st)})
+	if s.FailHTTP(w, func(st int) any { return map[string]any{"message": http.StatusText(st), "took": 0.01} }) {
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if r.Header.Get("Authorization") != "GenieKey "+s.apiKey {
-		s.invalid = append(s.invalid, "authorization")
+		s.Reject("authorization")
 		s.answer(w, http.StatusUnauthorized, map[string]any{"message": "Key format is not valid!"})
 		return
 	}
@@ -157,7 +143,7 @@ func (s *Server) create(w http.ResponseWriter, body []byte) {
 	}
 	if len(errs) > 0 {
 		for k, v := range errs {
-			s.invalid = append(s.invalid, k+": "+v)
+			s.Reject(k + ": " + v)
 		}
 		s.answer(w, http.StatusUnprocessableEntity, map[string]any{"message": "Request body is not processable. Please check the errors.", "errors": errs})
 		return
@@ -188,18 +174,4 @@ func (s *Server) Alerts() []Alert {
 		out[i] = *a
 	}
 	return out
-}
-
-// Refused is how many requests were answered with a Fail status.
-func (s *Server) Refused() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.refused
-}
-
-// Invalid returns why requests were refused (authorization, validation).
-func (s *Server) Invalid() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.invalid)
 }

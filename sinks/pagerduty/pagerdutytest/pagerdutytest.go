@@ -15,6 +15,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/medichq/medic/sinks/internal/incident/incidenttest"
 )
 
 // Incident is one incident as PagerDuty keeps it.
@@ -31,14 +33,13 @@ type Incident struct {
 // Server is a fake Events API.
 type Server struct {
 	*httptest.Server
+	// Faults: Fail queues refusals; Refused and Invalid count them.
+	incidenttest.Faults
 	routingKey string
 
 	mu        sync.Mutex
 	incidents []*Incident // every incident opened, in order
 	events    []json.RawMessage
-	failures  []int
-	refused   int
-	invalid   []string
 }
 
 // New starts a server accepting events for routingKey; it is closed when
@@ -48,14 +49,6 @@ func New(t testing.TB, routingKey string) *Server {
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
-}
-
-// Fail makes the next requests answer these statuses (429 with
-// Retry-After: 1) before the server accepts again.
-func (s *Server) Fail(statuses ...int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = append(s.failures, statuses...)
 }
 
 func answer(w http.ResponseWriter, status int, v any) {
@@ -70,18 +63,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.failures) > 0 {
-		st := s.failures[0]
-		s.failures = s.failures[1:]
-		s.refused++
-		if st == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", "1")
-		}
-		answer(w, st, map[string]any{"status": "throttled or failed", "message": http.StatusText(st)})
+	if s.FailHTTP(w, func(st int) any {
+		return map[string]any{"status": "throttled or failed", "message": http.StatusText(st)}
+	}) {
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var ev struct {
 		RoutingKey  string `json:"routing_key"`
 		EventAction string `json:"event_action"`
@@ -132,7 +120,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(errs) > 0 {
-		s.invalid = append(s.invalid, errs...)
+		s.Reject(errs...)
 		answer(w, http.StatusBadRequest, map[string]any{"status": "invalid event", "message": "Event object is invalid", "errors": errs})
 		return
 	}
@@ -179,18 +167,4 @@ func (s *Server) Events() []json.RawMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.events)
-}
-
-// Refused is how many requests were answered with a Fail status.
-func (s *Server) Refused() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.refused
-}
-
-// Invalid returns the errors of the events refused as invalid.
-func (s *Server) Invalid() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.invalid)
 }

@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -115,6 +117,97 @@ func (l *Log) NoSecret(t testing.TB, errs []error, secrets ...string) {
 			if err != nil && strings.Contains(err.Error(), s) {
 				t.Errorf("error %q shows the secret", err)
 			}
+		}
+	}
+}
+
+// Faults are a test double's refusals on demand and its record of the
+// requests it refused as invalid. Embed it in a double; it has its own lock.
+type Faults struct {
+	mu       sync.Mutex
+	failures []int
+	refused  int
+	invalid  []string
+}
+
+// Fail makes the next requests answer these statuses (HTTP, or SMTP
+// codes) before the double answers normally again.
+func (f *Faults) Fail(statuses ...int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failures = append(f.failures, statuses...)
+}
+
+// Take returns the next queued failure, counting it as refused.
+func (f *Faults) Take() (int, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.failures) == 0 {
+		return 0, false
+	}
+	st := f.failures[0]
+	f.failures = f.failures[1:]
+	f.refused++
+	return st, true
+}
+
+// FailHTTP answers the next queued failure, if any, with body(status) as
+// JSON (a 429 with Retry-After: 1), and reports whether it did.
+func (f *Faults) FailHTTP(w http.ResponseWriter, body func(status int) any) bool {
+	st, ok := f.Take()
+	if !ok {
+		return false
+	}
+	if st == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(st)
+	_ = json.NewEncoder(w).Encode(body(st))
+	return true
+}
+
+// Reject records why a request was refused as invalid.
+func (f *Faults) Reject(reasons ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.invalid = append(f.invalid, reasons...)
+}
+
+// Refused is how many requests were answered with a queued failure.
+func (f *Faults) Refused() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refused
+}
+
+// Invalid returns why requests were refused as invalid.
+func (f *Faults) Invalid() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.invalid)
+}
+
+// ParamCase is a change to valid parameters and what the error it causes
+// must say (the field's name).
+type ParamCase[P any] struct {
+	Name string
+	Mut  func(*P)
+	Want string
+}
+
+// CheckParams fails t when valid() does not validate, or when a case's
+// parameters validate or fail without naming Want.
+func CheckParams[P any](t testing.TB, valid func() *P, validate func(*P) error, cases []ParamCase[P]) {
+	t.Helper()
+	if err := validate(valid()); err != nil {
+		t.Fatalf("valid parameters refused: %v", err)
+	}
+	for _, tc := range cases {
+		p := valid()
+		tc.Mut(p)
+		if err := validate(p); err == nil || !strings.Contains(err.Error(), tc.Want) {
+			t.Errorf("%s: %v, want an error saying %q", tc.Name, err, tc.Want)
 		}
 	}
 }
