@@ -25,7 +25,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
@@ -81,11 +80,8 @@ type Params struct {
 	// "search" (GET /rest/api/2/search, Jira Data Center); empty: "jql"
 	// for *.atlassian.net, "search" otherwise.
 	SearchAPI string `yaml:"search_api"`
-	// Timeout bounds one request.
-	Timeout time.Duration `yaml:"timeout"`
-	// MaxRetryAfter is the longest 429 Retry-After waited out in one
-	// delivery.
-	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+	// HTTPParams: timeout, max_retry_after.
+	incident.HTTPParams `yaml:",inline"`
 }
 
 func (p *Params) apiKey() secretparam.Param {
@@ -99,16 +95,15 @@ func (p *Params) token() secretparam.Param {
 // Defaults returns the parameters used for keys the configuration leaves out.
 func Defaults() *Params {
 	return &Params{
-		IssueType:     "Task",
-		Priorities:    map[string]string{"critical": "Highest", "high": "High", "warning": "Medium", "info": "Low", "none": "Lowest"},
-		Timeout:       10 * time.Second,
-		MaxRetryAfter: time.Minute,
+		IssueType:  "Task",
+		Priorities: map[string]string{"critical": "Highest", "high": "High", "warning": "Medium", "info": "Low", "none": "Lowest"},
+		HTTPParams: incident.DefaultHTTP(),
 	}
 }
 
 // Validate checks the parameters after decoding.
 func (p *Params) Validate() error {
-	if err := incident.CheckHTTP("url", p.URL, p.Timeout, p.MaxRetryAfter); err != nil {
+	if err := incident.CheckHTTP("url", p.URL, p.HTTPParams); err != nil {
 		return err
 	}
 	if err := p.apiKey().Validate(false); err != nil {
@@ -200,7 +195,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	return &Sink{
 		name: name, p: p, base: base, auth: auth, search: search, cluster: deps.ClusterName,
 		pageURL: deps.FindingURL, logger: incident.Logger(name, deps),
-		poster: incident.Poster(name, "Jira", p.Timeout, p.MaxRetryAfter, deps),
+		poster: p.Poster(name, "Jira", deps),
 	}, nil
 }
 

@@ -17,7 +17,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
@@ -58,11 +57,8 @@ type Params struct {
 	// Tags are added to every alert, before medic's own (severity,
 	// alertname, namespace).
 	Tags []string `yaml:"tags"`
-	// Timeout bounds one request.
-	Timeout time.Duration `yaml:"timeout"`
-	// MaxRetryAfter is the longest 429 Retry-After waited out in one
-	// delivery.
-	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+	// HTTPParams: timeout, max_retry_after.
+	incident.HTTPParams `yaml:",inline"`
 }
 
 func (p *Params) apiKey() secretparam.Param {
@@ -71,7 +67,7 @@ func (p *Params) apiKey() secretparam.Param {
 
 // Defaults returns the parameters used for keys the configuration leaves out.
 func Defaults() *Params {
-	return &Params{APIURL: DefaultAPIURL, Timeout: 10 * time.Second, MaxRetryAfter: time.Minute}
+	return &Params{APIURL: DefaultAPIURL, HTTPParams: incident.DefaultHTTP()}
 }
 
 // Validate checks the parameters after decoding.
@@ -92,7 +88,7 @@ func (p *Params) Validate() error {
 			return fmt.Errorf("tags[%d]: must be 1-%d characters", i, maxTagLen)
 		}
 	}
-	return incident.CheckHTTP("api_url", p.APIURL, p.Timeout, p.MaxRetryAfter)
+	return incident.CheckHTTP("api_url", p.APIURL, p.HTTPParams)
 }
 
 func init() {
@@ -168,7 +164,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	return &Sink{
 		name: name, p: p, auth: "GenieKey " + key, base: strings.TrimRight(p.APIURL, "/") + "/v2/alerts",
 		cluster: deps.ClusterName, pageURL: deps.FindingURL,
-		poster: incident.Poster(name, "Opsgenie", p.Timeout, p.MaxRetryAfter, deps),
+		poster: p.Poster(name, "Opsgenie", deps),
 	}, nil
 }
 

@@ -50,11 +50,8 @@ type Params struct {
 	RoutingKeyEnv  string `yaml:"routing_key_env"`
 	// APIURL is the Events API base URL (tests; the EU service region).
 	APIURL string `yaml:"api_url"`
-	// Timeout bounds one request.
-	Timeout time.Duration `yaml:"timeout"`
-	// MaxRetryAfter is the longest 429 Retry-After waited out in one
-	// delivery.
-	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+	// HTTPParams: timeout, max_retry_after.
+	incident.HTTPParams `yaml:",inline"`
 }
 
 func (p *Params) routingKey() secretparam.Param {
@@ -63,7 +60,7 @@ func (p *Params) routingKey() secretparam.Param {
 
 // Defaults returns the parameters used for keys the configuration leaves out.
 func Defaults() *Params {
-	return &Params{APIURL: DefaultAPIURL, Timeout: 10 * time.Second, MaxRetryAfter: time.Minute}
+	return &Params{APIURL: DefaultAPIURL, HTTPParams: incident.DefaultHTTP()}
 }
 
 // Validate checks the parameters after decoding.
@@ -71,7 +68,7 @@ func (p *Params) Validate() error {
 	if err := p.routingKey().Validate(true); err != nil {
 		return err
 	}
-	return incident.CheckHTTP("api_url", p.APIURL, p.Timeout, p.MaxRetryAfter)
+	return incident.CheckHTTP("api_url", p.APIURL, p.HTTPParams)
 }
 
 func init() {
@@ -145,7 +142,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	return &Sink{
 		name: name, key: key, cluster: deps.ClusterName, pageURL: deps.FindingURL,
 		endpoint: strings.TrimRight(p.APIURL, "/") + "/v2/enqueue",
-		poster:   incident.Poster(name, "PagerDuty", p.Timeout, p.MaxRetryAfter, deps),
+		poster:   p.Poster(name, "PagerDuty", deps),
 	}, nil
 }
 

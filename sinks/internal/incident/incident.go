@@ -125,9 +125,30 @@ func Poster(name, vendor string, timeout, maxRetryAfter time.Duration, deps sink
 	return &httpdeliver.Poster{Client: hc, MaxRetryAfter: maxRetryAfter, Logger: Logger(name, deps), What: vendor + " (sink " + name + ")"}
 }
 
+// HTTPParams are the parameters every HTTP incident sink has; embed them
+// with `yaml:",inline"`.
+type HTTPParams struct {
+	// Timeout bounds one request.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxRetryAfter is the longest 429 Retry-After waited out in one
+	// delivery; a longer one fails the delivery, which is retried later.
+	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+}
+
+// DefaultHTTP are HTTPParams' defaults.
+func DefaultHTTP() HTTPParams {
+	return HTTPParams{Timeout: 10 * time.Second, MaxRetryAfter: time.Minute}
+}
+
+// Poster is an HTTP sink's poster with these parameters.
+func (h HTTPParams) Poster(name, vendor string, deps sinks.Deps) *httpdeliver.Poster {
+	return Poster(name, vendor, h.Timeout, h.MaxRetryAfter, deps)
+}
+
 // CheckHTTP validates the parameters every HTTP sink has: its API's base
 // URL under key, the request timeout and the longest Retry-After waited.
-func CheckHTTP(key, apiURL string, timeout, maxRetryAfter time.Duration) error {
+func CheckHTTP(key, apiURL string, h HTTPParams) error {
+	timeout, maxRetryAfter := h.Timeout, h.MaxRetryAfter
 	if u, err := url.Parse(apiURL); apiURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("%s: required, an http(s) URL", key)
 	}
