@@ -79,6 +79,16 @@ func TestMessageGolden(t *testing.T) {
 			}
 		})
 	}
+	// Nothing from the finding adds a header line.
+	odd := incidenttest.KubeEvent()
+	odd.ID, odd.Title = "id\r\nBcc: evil@example.com", "title\r\nBcc: evil@example.com"
+	raw, err := c.Message(odd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _, _ := parts(t, raw); h.Get("Bcc") != "" || len(h["X-Medic-Finding-Id"]) != 1 {
+		t.Errorf("a finding injected a header: %v", h)
+	}
 	// The firing and resolved messages of one alert share the thread root.
 	fr, _ := c.Message(incidenttest.Alert(event.StatusFiring))
 	rs, _ := c.Message(incidenttest.Alert(event.StatusResolved))

@@ -87,7 +87,7 @@ func (c Composer) Message(f *event.Finding) ([]byte, error) {
 		// message (different findings) refer to the same root.
 		{"References", "<" + incident.LifetimeKey(c.Sink, f) + "@" + c.domain() + ">"},
 		{"Auto-Submitted", "auto-generated"}, // RFC 3834: no vacation replies
-		{"X-Medic-Finding-Id", f.ID},
+		{"X-Medic-Finding-Id", headerSafe(f.ID)},
 		{"MIME-Version", "1.0"},
 		{"Content-Type", `multipart/alternative; boundary="` + boundary + `"`},
 	}
@@ -119,6 +119,17 @@ func (c Composer) Message(f *event.Finding) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// headerSafe keeps a value from the finding to one header line: no line
+// breaks or other control characters can add a header (or a recipient).
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 func (c Composer) links(f *event.Finding) []event.Link {
