@@ -4,7 +4,8 @@
 // alert. Before creating, the sink searches for that label (JQL), so a
 // redelivery, or the alert firing again, adds a comment to the existing
 // issue instead of opening a second one; a resolved finding comments and,
-// with resolve_transition, moves the issue (to Done).
+// with resolve_transition, moves the issue (to Done); with
+// reopen_transition, an alert firing again reopens it.
 //
 // Every issue and comment carries a marker with medic's idempotency key for
 // the finding, so a finding redelivered after a crash, which finds its own
@@ -73,9 +74,14 @@ type Params struct {
 	// none) to Jira priority names; a severity left out (or mapped to "")
 	// sets no priority, for projects whose screen has none.
 	Priorities map[string]string `yaml:"priorities"`
-	// ResolveTransition is the workflow transition (by name, "Done") made
-	// when the alert resolves; empty: the issue only gets a comment.
+	// ResolveTransition is the workflow transition made when the alert
+	// resolves, by its name or the name of the status it leads to
+	// ("Done", Robusta's doneStatus); empty: the issue only gets a comment.
 	ResolveTransition string `yaml:"resolve_transition"`
+	// ReopenTransition is the transition made when the alert fires again
+	// (by name or target status: "To Do", Robusta's reopenStatus); it is
+	// made only where the workflow offers it, that is on a resolved issue.
+	ReopenTransition string `yaml:"reopen_transition"`
 	// SearchAPI is "jql" (GET /rest/api/2/search/jql, Jira Cloud) or
 	// "search" (GET /rest/api/2/search, Jira Data Center); empty: "jql"
 	// for *.atlassian.net, "search" otherwise.
@@ -286,8 +292,11 @@ func (s *Sink) send(ctx context.Context, f *event.Finding) error {
 			return fmt.Errorf("comment on %s: %w", key, err)
 		}
 	}
-	if chatfmt.Resolved(f) && s.p.ResolveTransition != "" {
-		return s.transition(ctx, key)
+	switch {
+	case chatfmt.Resolved(f) && s.p.ResolveTransition != "":
+		return s.transition(ctx, key, s.p.ResolveTransition)
+	case !chatfmt.Resolved(f) && s.p.ReopenTransition != "":
+		return s.transition(ctx, key, s.p.ReopenTransition)
 	}
 	return nil
 }
@@ -318,26 +327,31 @@ func (s *Sink) find(ctx context.Context, label string) (key, description string,
 
 // transition makes the resolve transition, when the issue's workflow
 // offers it now (an issue already closed by a person does not).
-func (s *Sink) transition(ctx context.Context, key string) error {
+func (s *Sink) transition(ctx context.Context, key, name string) error {
 	path := "/rest/api/2/issue/" + url.PathEscape(key) + "/transitions"
 	var res struct {
 		Transitions []struct {
 			ID   string `json:"id"`
 			Name string `json:"name"`
+			To   struct {
+				Name string `json:"name"`
+			} `json:"to"`
 		} `json:"transitions"`
 	}
 	if err := s.call(ctx, http.MethodGet, path, nil, &res); err != nil {
 		return fmt.Errorf("list transitions of %s: %w", key, err)
 	}
 	for _, t := range res.Transitions {
-		if strings.EqualFold(t.Name, s.p.ResolveTransition) {
+		if strings.EqualFold(t.Name, name) || strings.EqualFold(t.To.Name, name) {
 			if err := s.call(ctx, http.MethodPost, path, map[string]Ref{"transition": {ID: t.ID}}, nil); err != nil {
 				return fmt.Errorf("transition %s to %q: %w", key, t.Name, err)
 			}
 			return nil
 		}
 	}
-	s.logger.Info("the resolve transition is not available for the issue (already resolved?)", "issue", key, "transition", s.p.ResolveTransition)
+	// An issue a person already moved (closed by hand, reopened) is left
+	// as it is.
+	s.logger.Info("the transition is not available for the issue now", "issue", key, "transition", name)
 	return nil
 }
 

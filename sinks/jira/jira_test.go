@@ -27,6 +27,7 @@ func newSink(t *testing.T, url string, log *incidenttest.Log, mut func(*Params))
 	p.URL, p.Username, p.APIKey, p.ProjectKey = url, "medic@example.com", apiKey, "OPS"
 	p.Labels = []string{"k8s"}
 	p.ResolveTransition = "Done"
+	p.ReopenTransition = "To Do" // a target status, as Robusta's reopenStatus names it
 	if mut != nil {
 		mut(&p)
 	}
@@ -59,7 +60,8 @@ func TestPayloadGolden(t *testing.T) {
 
 // One issue per alert: the first firing finding opens it, its redelivery
 // adds nothing, the resolve comments and moves it to Done (once, however
-// often it is delivered), and the alert firing again comments on it.
+// often it is delivered), and the alert firing again comments on it and
+// reopens it.
 func TestOneIssuePerAlert(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -95,7 +97,7 @@ func TestOneIssuePerAlert(t *testing.T) {
 				t.Fatalf("%d issues, want 1: %+v", len(is), is)
 			}
 			got := is[0]
-			if got.Status != "Done" || got.Priority != "Highest" || len(got.Comments) != 2 ||
+			if got.Status != "To Do" || got.Priority != "Highest" || len(got.Comments) != 2 ||
 				!strings.HasPrefix(got.Comments[0], "The alert resolved after 14m.") || !strings.HasPrefix(got.Comments[1], "The alert fired again.") {
 				t.Errorf("issue %s: status %s, priority %s, comments %q", got.Key, got.Status, got.Priority, got.Comments)
 			}

@@ -141,8 +141,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			}
 			_ = json.Unmarshal(body, &t)
 			for _, tr := range transitions(is.Status) {
-				if tr["id"] == t.Transition.ID {
-					is.Status = tr["to"]
+				if tr.ID == t.Transition.ID {
+					is.Status = tr.To.Name
 					answer(w, http.StatusNoContent, nil)
 					return
 				}
@@ -164,12 +164,27 @@ func (s *Server) authorized(r *http.Request) bool {
 	return ok && s.opts.APIKey != "" && u == s.opts.Username && p == s.opts.APIKey
 }
 
-// transitions are the workflow's transitions out of a status.
-func transitions(status string) []map[string]string {
-	if status == "Done" {
-		return []map[string]string{{"id": "11", "name": "Reopen", "to": "To Do"}}
+// transition is one of the workflow's transitions, as Jira lists them.
+type transition struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	To   struct {
+		Name string `json:"name"`
+	} `json:"to"`
+}
+
+// transitions are the workflow's transitions out of a status: To Do →
+// In Progress → Done, and Done → To Do by "Reopen".
+func transitions(status string) []transition {
+	t := func(id, name, to string) transition {
+		tr := transition{ID: id, Name: name}
+		tr.To.Name = to
+		return tr
 	}
-	return []map[string]string{{"id": "21", "name": "In Progress", "to": "In Progress"}, {"id": "31", "name": "Done", "to": "Done"}}
+	if status == "Done" {
+		return []transition{t("11", "Reopen", "To Do")}
+	}
+	return []transition{t("21", "Start progress", "In Progress"), t("31", "Done", "Done")}
 }
 
 func (s *Server) create(w http.ResponseWriter, body []byte) {
