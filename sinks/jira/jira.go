@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
@@ -42,6 +43,10 @@ const (
 	maxSummary = 255
 	// maxDescription keeps an issue far below Jira's 32767 characters.
 	maxDescription = 30000
+	// The search endpoints: Jira Cloud's, and Data Center's (removed from
+	// Cloud).
+	searchCloud      = "/rest/api/2/search/jql"
+	searchDataCenter = "/rest/api/2/search"
 	// labelPrefix starts the label naming an alert.
 	labelPrefix = "medic-"
 	// markerPrefix starts the line that names the finding an issue or a
@@ -64,8 +69,14 @@ type Params struct {
 	Token     string `yaml:"token"`
 	TokenFile string `yaml:"token_file"`
 	TokenEnv  string `yaml:"token_env"`
-	// ProjectKey is the project issues are created in ("OPS").
-	ProjectKey string `yaml:"project_key"`
+	// ProjectKey is the project issues are created in ("OPS"); or
+	// ProjectName, its name (Robusta's project_name), which the sink looks
+	// up once.
+	ProjectKey  string `yaml:"project_key"`
+	ProjectName string `yaml:"project_name"`
+	// Assignee is who new issues are assigned to: an account ID on Jira
+	// Cloud, a user name on Data Center (by search_api).
+	Assignee string `yaml:"assignee"`
 	// IssueType is the issue type's name.
 	IssueType string `yaml:"issue_type"`
 	// Labels are added to every issue, besides medic's own.
@@ -127,8 +138,10 @@ func (p *Params) Validate() error {
 		return errors.New("username: not used with token (a bearer token names its user)")
 	}
 	switch {
-	case p.ProjectKey == "" || strings.ContainsAny(p.ProjectKey, " \"'"):
-		return errors.New("project_key: required, the project's key (OPS)")
+	case (p.ProjectKey == "") == (p.ProjectName == ""):
+		return errors.New("project_key or project_name: set one (the project's key, OPS, or its name)")
+	case strings.ContainsAny(p.ProjectKey, " \"'\\"):
+		return errors.New("project_key: the project's key (OPS), without spaces or quotes")
 	case p.IssueType == "":
 		return errors.New("issue_type: required")
 	case p.SearchAPI != "" && p.SearchAPI != "jql" && p.SearchAPI != "search":
@@ -166,6 +179,9 @@ type Sink struct {
 	pageURL func(string) string
 	poster  *httpdeliver.Poster
 	logger  *slog.Logger
+
+	mu      sync.Mutex
+	project string // the key; looked up from project_name on first use
 }
 
 // New starts a Jira sink, reading its secret now.
@@ -197,9 +213,9 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 			search = "jql"
 		}
 	}
-	search = map[string]string{"jql": "/rest/api/2/search/jql", "search": "/rest/api/2/search"}[search]
+	search = map[string]string{"jql": searchCloud, "search": searchDataCenter}[search]
 	return &Sink{
-		name: name, p: p, base: base, auth: auth, search: search, cluster: deps.ClusterName,
+		name: name, p: p, base: base, auth: auth, search: search, cluster: deps.ClusterName, project: p.ProjectKey,
 		pageURL: deps.FindingURL, logger: incident.Logger(name, deps),
 		poster: p.Poster(name, "Jira", deps),
 	}, nil
@@ -221,6 +237,13 @@ type IssueFields struct {
 	IssueType   Ref      `json:"issuetype"`
 	Labels      []string `json:"labels"`
 	Priority    *Ref     `json:"priority,omitempty"`
+	Assignee    *User    `json:"assignee,omitempty"`
+}
+
+// User names a user: by account ID on Jira Cloud, by name on Data Center.
+type User struct {
+	AccountID string `json:"accountId,omitempty"`
+	Name      string `json:"name,omitempty"`
 }
 
 // Ref names a project (by key), an issue type or priority (by name), or a
@@ -251,7 +274,11 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 }
 
 func (s *Sink) send(ctx context.Context, f *event.Finding) error {
-	key, desc, err := s.find(ctx, s.Label(f))
+	project, err := s.projectKey(ctx)
+	if err != nil {
+		return err
+	}
+	key, desc, err := s.find(ctx, project, s.Label(f))
 	if err != nil {
 		return err
 	}
@@ -266,7 +293,7 @@ func (s *Sink) send(ctx context.Context, f *event.Finding) error {
 			Key string `json:"key"`
 		}
 		if err := s.call(ctx, http.MethodPost, "/rest/api/2/issue", s.Issue(f), &created); err != nil {
-			return fmt.Errorf("create issue in %s: %w", s.p.ProjectKey, err)
+			return fmt.Errorf("create issue in %s: %w", project, err)
 		}
 		s.logger.Info("opened Jira issue", "issue", created.Key, "finding", f.ID)
 		return nil
@@ -302,9 +329,9 @@ func (s *Sink) send(ctx context.Context, f *event.Finding) error {
 }
 
 // find returns the newest issue carrying label, "" when none.
-func (s *Sink) find(ctx context.Context, label string) (key, description string, err error) {
+func (s *Sink) find(ctx context.Context, project, label string) (key, description string, err error) {
 	q := url.Values{
-		"jql":        {fmt.Sprintf("project = %q AND labels = %q ORDER BY created DESC", s.p.ProjectKey, label)},
+		"jql":        {fmt.Sprintf("project = %q AND labels = %q ORDER BY created DESC", project, label)},
 		"fields":     {"description"},
 		"maxResults": {"1"},
 	}
@@ -359,7 +386,7 @@ func (s *Sink) transition(ctx context.Context, key, name string) error {
 func (s *Sink) Issue(f *event.Finding) Issue {
 	labels := append([]string{"medic", s.Label(f)}, s.p.Labels...)
 	fields := IssueFields{
-		Project:     Ref{Key: s.p.ProjectKey},
+		Project:     Ref{Key: s.currentProject()},
 		Summary:     incident.Title(f, maxSummary),
 		Description: s.text(f),
 		IssueType:   Ref{Name: s.p.IssueType},
@@ -368,7 +395,50 @@ func (s *Sink) Issue(f *event.Finding) Issue {
 	if name := s.p.Priorities[chatfmt.Severity(f)]; name != "" {
 		fields.Priority = &Ref{Name: name}
 	}
+	if s.p.Assignee != "" {
+		if s.search == searchCloud {
+			fields.Assignee = &User{AccountID: s.p.Assignee}
+		} else {
+			fields.Assignee = &User{Name: s.p.Assignee}
+		}
+	}
 	return Issue{Fields: fields}
+}
+
+func (s *Sink) currentProject() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.project
+}
+
+// projectKey returns the project's key, looking project_name up the first
+// time (and again after a failed look-up).
+func (s *Sink) projectKey(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.project != "" {
+		return s.project, nil
+	}
+	type project struct{ Key, Name string }
+	var projects []project
+	if s.search == searchCloud {
+		// Cloud pages projects; the query narrows them to the name.
+		var page struct{ Values []project }
+		q := url.Values{"query": {s.p.ProjectName}, "maxResults": {"50"}}
+		if err := s.call(ctx, http.MethodGet, "/rest/api/2/project/search?"+q.Encode(), nil, &page); err != nil {
+			return "", fmt.Errorf("look up project %q: %w", s.p.ProjectName, err)
+		}
+		projects = page.Values
+	} else if err := s.call(ctx, http.MethodGet, "/rest/api/2/project", nil, &projects); err != nil {
+		return "", fmt.Errorf("look up project %q: %w", s.p.ProjectName, err)
+	}
+	for _, p := range projects {
+		if strings.EqualFold(p.Name, s.p.ProjectName) && p.Key != "" {
+			s.project = p.Key
+			return p.Key, nil
+		}
+	}
+	return "", fmt.Errorf("project_name: no project named %q is visible to this user (%d others are)", s.p.ProjectName, len(projects))
 }
 
 // Comment is the comment for a finding of an alert that has an issue.

@@ -18,7 +18,7 @@ import (
 const apiKey = "ATATT3xFfGF0-jira-api-s3cret"
 
 func fake(t *testing.T) *jiratest.Server {
-	return jiratest.New(t, jiratest.Options{Username: "medic@example.com", APIKey: apiKey, Token: "pat-s3cret", Project: "OPS"})
+	return jiratest.New(t, jiratest.Options{Username: "medic@example.com", APIKey: apiKey, Token: "pat-s3cret", Project: "OPS", ProjectName: "Operations"})
 }
 
 func newSink(t *testing.T, url string, log *incidenttest.Log, mut func(*Params)) *Sink {
@@ -65,12 +65,17 @@ func TestPayloadGolden(t *testing.T) {
 func TestOneIssuePerAlert(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name, endpoint string
-		mut            func(*Params)
+		name, endpoint, assignee string
+		lookups                  int
+		mut                      func(*Params)
 	}{
-		{"basic auth, Data Center search", "/rest/api/2/search", nil},
-		{"bearer token, Cloud JQL search", "/rest/api/2/search/jql", func(p *Params) {
+		{"basic auth, Data Center search, project key", "/rest/api/2/search", "", 0, nil},
+		{"basic auth, Data Center, project name, assignee", "/rest/api/2/search", "oncall", 1, func(p *Params) {
+			p.ProjectKey, p.ProjectName, p.Assignee = "", "operations", "oncall"
+		}},
+		{"bearer token, Cloud JQL search, project name, assignee", "/rest/api/2/search/jql", "5b10ac8d82e05b22cc7d4ef5", 1, func(p *Params) {
 			p.Username, p.APIKey, p.Token, p.SearchAPI = "", "", "pat-s3cret", "jql"
+			p.ProjectKey, p.ProjectName, p.Assignee = "", "Operations", "5b10ac8d82e05b22cc7d4ef5"
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,8 +106,9 @@ func TestOneIssuePerAlert(t *testing.T) {
 				!strings.HasPrefix(got.Comments[0], "The alert resolved after 14m.") || !strings.HasPrefix(got.Comments[1], "The alert fired again.") {
 				t.Errorf("issue %s: status %s, priority %s, comments %q", got.Key, got.Status, got.Priority, got.Comments)
 			}
-			if j.Searches(tc.endpoint) != 6 {
-				t.Errorf("%d searches on %s, want 6", j.Searches(tc.endpoint), tc.endpoint)
+			if j.Searches(tc.endpoint) != 6 || j.Lookups() != tc.lookups || got.Assignee != tc.assignee {
+				t.Errorf("%d searches on %s (want 6), %d project look-ups (want %d), assignee %q (want %q)",
+					j.Searches(tc.endpoint), tc.endpoint, j.Lookups(), tc.lookups, got.Assignee, tc.assignee)
 			}
 		})
 	}
@@ -135,7 +141,12 @@ func TestFailuresAreRetriedWithoutShowingTheKey(t *testing.T) {
 	if err3 == nil || !strings.Contains(err3.Error(), "does not exist") {
 		t.Errorf("unknown project: %v", err3)
 	}
-	log.NoSecret(t, []error{err1, err2, err3}, apiKey, "pat-s3cret")
+	unknown := newSink(t, j.URL, log, func(p *Params) { p.ProjectKey, p.ProjectName = "", "Payments" })
+	err4 := unknown.Send(context.Background(), f)
+	if err4 == nil || !strings.Contains(err4.Error(), `no project named "Payments"`) {
+		t.Errorf("unknown project name: %v", err4)
+	}
+	log.NoSecret(t, []error{err1, err2, err3, err4}, apiKey, "pat-s3cret")
 }
 
 func TestParams(t *testing.T) {
@@ -151,7 +162,8 @@ func TestParams(t *testing.T) {
 		{Name: "both credentials", Mut: func(p *Params) { p.Token = "t" }, Want: "set one"},
 		{Name: "key without user", Mut: func(p *Params) { p.Username = "" }, Want: "username"},
 		{Name: "token with user", Mut: func(p *Params) { p.APIKey, p.Token = "", "t" }, Want: "username"},
-		{Name: "no project", Mut: func(p *Params) { p.ProjectKey = "" }, Want: "project_key"},
+		{Name: "no project", Mut: func(p *Params) { p.ProjectKey = "" }, Want: "project_key or project_name"},
+		{Name: "key and name", Mut: func(p *Params) { p.ProjectName = "Operations" }, Want: "project_key or project_name"},
 		{Name: "quoted project", Mut: func(p *Params) { p.ProjectKey = `OPS" OR x = "y` }, Want: "project_key"},
 		{Name: "label with space", Mut: func(p *Params) { p.Labels = []string{"a b"} }, Want: "labels[0]"},
 		{Name: "unknown severity", Mut: func(p *Params) { p.Priorities = map[string]string{"urgent": "High"} }, Want: "priorities"},

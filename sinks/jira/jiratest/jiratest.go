@@ -28,15 +28,17 @@ type Options struct {
 	// Username and APIKey are accepted as basic authentication; Token as a
 	// bearer token.
 	Username, APIKey, Token string
-	// Project is the one project's key.
-	Project string
+	// Project is the one project's key; ProjectName its name.
+	Project, ProjectName string
 }
 
 // Issue is an issue as the fake keeps it.
 type Issue struct {
 	Key, Summary, Description, IssueType, Priority, Status string
-	Labels                                                 []string
-	Comments                                               []string
+	// Assignee is the account ID (Cloud) or name (Data Center) assigned.
+	Assignee string
+	Labels   []string
+	Comments []string
 }
 
 // Server is a fake Jira.
@@ -49,6 +51,7 @@ type Server struct {
 	mu       sync.Mutex
 	issues   []*Issue
 	searches map[string]int // by endpoint path
+	lookups  int            // project look-ups
 }
 
 // New starts a fake Jira; it is closed when the test ends.
@@ -107,6 +110,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.create(w, body)
 	case r.Method == http.MethodGet && (r.URL.Path == "/rest/api/2/search" || r.URL.Path == "/rest/api/2/search/jql"):
 		s.search(w, r)
+	case r.Method == http.MethodGet && r.URL.Path == "/rest/api/2/project": // Data Center: all of them
+		s.lookups++
+		answer(w, http.StatusOK, []map[string]string{{"id": "10000", "key": s.opts.Project, "name": s.opts.ProjectName}, {"id": "10001", "key": "OTHER", "name": "Other"}})
+	case r.Method == http.MethodGet && r.URL.Path == "/rest/api/2/project/search": // Cloud: paged, filtered
+		s.lookups++
+		var vals []map[string]string
+		for _, p := range []map[string]string{{"id": "10000", "key": s.opts.Project, "name": s.opts.ProjectName}, {"id": "10001", "key": "OTHER", "name": "Other"}} {
+			if q := strings.ToLower(r.URL.Query().Get("query")); strings.Contains(strings.ToLower(p["name"]), q) || strings.Contains(strings.ToLower(p["key"]), q) {
+				vals = append(vals, p)
+			}
+		}
+		answer(w, http.StatusOK, map[string]any{"values": vals, "isLast": true, "total": len(vals)})
 	case issuePath.MatchString(r.URL.Path):
 		m := issuePath.FindStringSubmatch(r.URL.Path)
 		is := s.issue(m[1])
@@ -202,6 +217,10 @@ func (s *Server) create(w http.ResponseWriter, body []byte) {
 			Priority *struct {
 				Name string `json:"name"`
 			} `json:"priority"`
+			Assignee *struct {
+				AccountID string `json:"accountId"`
+				Name      string `json:"name"`
+			} `json:"assignee"`
 		} `json:"fields"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
@@ -231,13 +250,20 @@ func (s *Server) create(w http.ResponseWriter, body []byte) {
 			errs["priority"] = "Specify a valid priority name"
 		}
 	}
+	assignee := ""
+	if a := f.Assignee; a != nil {
+		assignee = a.AccountID + a.Name
+		if (a.AccountID == "") == (a.Name == "") {
+			errs["assignee"] = "Specify the user by accountId (Cloud) or name (Data Center)"
+		}
+	}
 	if len(errs) > 0 {
 		s.refuse(w, http.StatusBadRequest, errs)
 		return
 	}
 	key := fmt.Sprintf("%s-%d", s.opts.Project, len(s.issues)+1)
 	s.issues = append(s.issues, &Issue{Key: key, Summary: f.Summary, Description: f.Description, IssueType: f.IssueType.Name,
-		Priority: prio, Status: "To Do", Labels: f.Labels})
+		Priority: prio, Status: "To Do", Labels: f.Labels, Assignee: assignee})
 	answer(w, http.StatusCreated, map[string]string{"id": fmt.Sprint(10000 + len(s.issues)), "key": key, "self": "/rest/api/2/issue/" + key})
 }
 
@@ -280,6 +306,13 @@ func (s *Server) issue(key string) *Issue {
 		}
 	}
 	return nil
+}
+
+// Lookups counts the project look-ups (by name).
+func (s *Server) Lookups() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lookups
 }
 
 // Issues returns copies of the issues, in the order they were created.
