@@ -171,10 +171,6 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 // Event builds the Events API body for f.
 func (s *Sink) Event(f *event.Finding) Event {
 	e := Event{RoutingKey: s.key, DedupKey: incident.LifetimeKey(s.name, f), Client: "medic"}
-	page := ""
-	if s.pageURL != nil {
-		page = s.pageURL(f.ID)
-	}
 	if chatfmt.Resolved(f) {
 		// PagerDuty ignores a resolve's payload; the dedup key is enough.
 		e.EventAction = "resolve"
@@ -213,6 +209,10 @@ func (s *Sink) Event(f *event.Finding) Event {
 	}
 	if !ev.StartsAt.IsZero() {
 		e.Payload.Timestamp = ev.StartsAt.UTC().Format(time.RFC3339)
+	}
+	page := ""
+	if s.pageURL != nil {
+		page = s.pageURL(f.ID)
 	}
 	if page != "" {
 		e.ClientURL = page
