@@ -1,0 +1,255 @@
+package kube
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/test/kubeapi"
+)
+
+// silencerPodObj is a pod on node with phase and container states.
+func silencerPodObj(name, node string, phase corev1.PodPhase, reason string, states ...corev1.ContainerState) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop"},
+		Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "app", Image: "shop/cart:1.4.2"}}},
+		Status:     corev1.PodStatus{Phase: phase, Reason: reason},
+	}
+	for _, s := range states {
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: "app", Image: "shop/cart:1.4.2", State: s})
+	}
+	return p
+}
+
+func waiting(reason string) corev1.ContainerState {
+	return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}
+}
+
+// nodeReadySince is a node whose Ready condition last changed at since.
+func nodeReadySince(name string, since time.Time) *corev1.Node {
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(since.Add(-24 * time.Hour))},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{
+			{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse, LastTransitionTime: metav1.NewTime(since.Add(-48 * time.Hour))},
+			{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(since)},
+		}},
+	}
+}
+
+// silenced returns the finding's silence reason, or "".
+func silenced(f *event.Finding) string {
+	if f.Silenced == nil {
+		return ""
+	}
+	if f.Silenced.By == "" {
+		return "(no By)"
+	}
+	return f.Silenced.Reason
+}
+
+func TestPodStatusSilencer(t *testing.T) {
+	t.Parallel()
+	pending := silencerPodObj("cart-pending", "node-a", corev1.PodPending, "", waiting("ContainerCreating"))
+	evicted := silencerPodObj("cart-evicted", "node-a", corev1.PodFailed, "Evicted")
+	running := silencerPodObj("cart-running", "node-a", corev1.PodRunning, "", corev1.ContainerState{Running: &corev1.ContainerStateRunning{}})
+	c := newCluster(t, pending, evicted, running)
+	tests := []struct {
+		name, params string
+		ev           *event.Event
+		want         string // part of the reason; "" = not silenced
+		wantNote     string
+	}{
+		{"exclude ContainerCreating matches the container's waiting reason", "exclude: [ContainerCreating]",
+			alertEvent("KubePodNotReady", map[string]string{"namespace": "shop", "pod": "cart-pending"}), "pod shop/cart-pending is ContainerCreating, in exclude", ""},
+		{"exclude Evicted matches the pod's reason", "exclude: [Evicted, Unknown]",
+			podEvent(event.KindPodCrashLoop, evicted, ""), "is Evicted, in exclude", ""},
+		{"exclude matches case-insensitively", "exclude: [pending]",
+			alertEvent("KubePodNotReady", map[string]string{"namespace": "shop", "pod": "cart-pending"}), "is Pending, in exclude", ""},
+		{"exclude without a match delivers", "exclude: [Evicted]",
+			alertEvent("KubePodNotReady", map[string]string{"namespace": "shop", "pod": "cart-running"}), "", ""},
+		{"include Running keeps a running pod", "include: [Running]",
+			alertEvent("KubePodNotReady", map[string]string{"namespace": "shop", "pod": "cart-running"}), "", ""},
+		{"include Running silences a pending pod", "include: [Running]",
+			alertEvent("KubePodNotReady", map[string]string{"namespace": "shop", "pod": "cart-pending"}), "is Pending, ContainerCreating, none of include (Running)", ""},
+		{"an alert about a deployment is left alone", "include: [Running]",
+			alertEvent("KubeDeploymentReplicasMismatch", map[string]string{"namespace": "shop", "deployment": "cart"}), "", ""},
+		{"a pod that is gone is not silenced, and the note says why", "exclude: [Pending]",
+			alertEvent("KubePodNotReady", map[string]string{"namespace": "shop", "pod": "cart-gone"}), "", "pod shop/cart-gone not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := runActions(t, c.env(), tt.ev, [2]string{"pod_status_silencer", tt.params})
+			got := silenced(f)
+			if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+				t.Errorf("silenced = %q, want %q", got, tt.want)
+			}
+			if tt.wantNote == "" {
+				if len(f.Enrichments) != 0 {
+					t.Errorf("unexpected enrichments: %+v", f.Enrichments)
+				}
+				return
+			}
+			if n := noteOf(t, enrichment(t, f, "pod_status_silencer")); !strings.Contains(n, tt.wantNote) {
+				t.Errorf("note = %q, want %q", n, tt.wantNote)
+			}
+		})
+	}
+}
+
+func TestNodeRestartSilencer(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	c := newCluster(t,
+		nodeReadySince("node-rebooted", now.Add(-2*time.Minute)),
+		nodeReadySince("node-steady", now.Add(-3*time.Hour)),
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-new", CreationTimestamp: metav1.NewTime(now.Add(-time.Minute))}},
+		silencerPodObj("cart-a", "node-rebooted", corev1.PodRunning, ""),
+		silencerPodObj("cart-b", "node-steady", corev1.PodRunning, ""),
+		silencerPodObj("cart-c", "node-new", corev1.PodRunning, ""),
+		silencerPodObj("cart-d", "node-missing", corev1.PodRunning, ""),
+		silencerPodObj("cart-e", "", corev1.PodPending, ""),
+	)
+	podAlert := func(pod string) *event.Event {
+		return alertEvent("KubePodCrashLooping", map[string]string{"namespace": "shop", "pod": pod})
+	}
+	tests := []struct {
+		name, params string
+		ev           *event.Event
+		want         string
+		wantNote     string
+	}{
+		{"a pod on a node ready 2 minutes ago is silenced (default 300 s)", "", podAlert("cart-a"),
+			"node node-rebooted of pod shop/cart-a became ready 2m", ""},
+		{"a shorter period lets it through", "post_restart_silence: 60", podAlert("cart-a"), "", ""},
+		{"a pod on a node ready for hours is delivered", "post_restart_silence: 600", podAlert("cart-b"), "", ""},
+		{"a node without a Ready condition counts from its creation", "", podAlert("cart-c"), "node node-new of pod shop/cart-c", ""},
+		{"a node that cannot be read: delivered, with a note", "", podAlert("cart-d"), "", "node node-missing not found"},
+		{"an unscheduled pod has no node to have restarted", "", podAlert("cart-e"), "", ""},
+		{"a node alert is not a pod alert", "", alertEvent("KubeNodeNotReady", map[string]string{"node": "node-rebooted"}), "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := runActions(t, c.env(), tt.ev, [2]string{"node_restart_silencer", tt.params})
+			got := silenced(f)
+			if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+				t.Errorf("silenced = %q, want %q", got, tt.want)
+			}
+			if tt.wantNote == "" {
+				if len(f.Enrichments) != 0 {
+					t.Errorf("unexpected enrichments: %+v", f.Enrichments)
+				}
+				return
+			}
+			if n := noteOf(t, enrichment(t, f, "node_restart_silencer")); !strings.Contains(n, tt.wantNote) {
+				t.Errorf("note = %q, want %q", n, tt.wantNote)
+			}
+		})
+	}
+}
+
+func TestSilencerParams(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ action, params, wantErr string }{
+		{"pod_status_silencer", "", "include and exclude are both empty"},
+		{"pod_status_silencer", "exclude: [Evicted]", ""},
+		{"pod_status_silencer", "statuses: [Evicted]", `unknown parameter "statuses"`},
+		{"node_restart_silencer", "", ""},
+		{"node_restart_silencer", "post_restart_silence: -1", "post_restart_silence is -1"},
+	}
+	for _, tt := range tests {
+		_, err := buildErr(tt.action, tt.params)
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("%s %q: error = %v, want %q", tt.action, tt.params, err, tt.wantErr)
+		}
+	}
+}
+
+// The Kubernetes silencers against a real kube-apiserver, with the
+// permissions of medic's service account from deploy/rbac: the node and pod
+// reads they make are granted, and statuses written through the status
+// subresource read back the way the actions expect.
+func TestSilencersAgainstRealAPIServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real kube-apiserver and etcd")
+	}
+	t.Parallel()
+	c := kubeapi.Start(t)
+	ctx := context.Background()
+	admin, err := kubernetes.NewForConfig(c.Admin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"serviceaccount.yaml", "clusterrole.yaml"} {
+		path, err := kubeapi.RBACFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := kubeapi.Apply(ctx, admin, "", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, n := range []*corev1.Node{nodeReadySince("node-rebooted", now.Add(-90*time.Second)), nodeReadySince("node-steady", now.Add(-2*time.Hour))} {
+		created, err := admin.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created.Status = n.Status
+		if _, err := admin.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []*corev1.Pod{
+		silencerPodObj("cart-new", "node-rebooted", corev1.PodPending, "", waiting("ContainerCreating")),
+		silencerPodObj("cart-old", "node-steady", corev1.PodRunning, "", waiting("CrashLoopBackOff")),
+	} {
+		status := p.Status
+		created, err := admin.CoreV1().Pods("shop").Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created.Status = status
+		if _, err := admin.CoreV1().Pods("shop").UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	medic, err := kubernetes.NewForConfig(c.Medic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &actions.Env{Kube: medic, ClusterName: "test"}
+	podAlert := func(pod string) *event.Event {
+		return alertEvent("KubePodCrashLooping", map[string]string{"namespace": "shop", "pod": pod})
+	}
+	tests := []struct {
+		name   string
+		ev     *event.Event
+		action [2]string
+		want   string
+	}{
+		{"node restarted 90 s ago", podAlert("cart-new"), [2]string{"node_restart_silencer", "post_restart_silence: 600"}, "node node-rebooted of pod shop/cart-new became ready 1m"},
+		{"node up for 2 h", podAlert("cart-old"), [2]string{"node_restart_silencer", "post_restart_silence: 600"}, ""},
+		{"ContainerCreating excluded", podAlert("cart-new"), [2]string{"pod_status_silencer", "exclude: [ContainerCreating, Evicted]"}, "is ContainerCreating, in exclude"},
+		{"CrashLoopBackOff not excluded", podAlert("cart-old"), [2]string{"pod_status_silencer", "exclude: [ContainerCreating, Evicted]"}, ""},
+	}
+	for _, tt := range tests {
+		f := runActions(t, env, tt.ev, tt.action)
+		got := silenced(f)
+		if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+			t.Errorf("%s: silenced = %q, want %q", tt.name, got, tt.want)
+		}
+		if len(f.Enrichments) != 0 {
+			t.Errorf("%s: the API server's answer became a note: %+v", tt.name, f.Enrichments)
+		}
+	}
+}
