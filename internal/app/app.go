@@ -382,11 +382,18 @@ func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) (err error) {
 	return nil
 }
 
+// SilencedSource marks the enrichment that says a finding was silenced.
+const SilencedSource = "silencer"
+
 // keepSilenced keeps a silenced finding where an operator can still see
 // it: the finding store behind the finding page, with the page's signed
 // link in the debug log. Failing to keep it does not fail the event: the
 // silencer's decision stands, and the log line says what was silenced.
 func (a *App) keepSilenced(ctx context.Context, f *event.Finding) {
+	// Said as evidence too, so the page shows it like anything else.
+	f.Add(event.Enrichment{Title: "Silenced", Source: SilencedSource, Blocks: []event.Block{
+		event.MarkdownBlock("🔕 Silenced by " + f.Silenced.By + ": " + f.Silenced.Reason + ". No sink received this finding."),
+	}})
 	a.redact(f)
 	log := a.logger.With("finding", f.ID, "silenced_by", f.Silenced.By, "reason", f.Silenced.Reason)
 	if a.chat.findings != nil {

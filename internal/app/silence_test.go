@@ -153,8 +153,9 @@ func TestSilencedFindingsReachNoSink(t *testing.T) {
 		if got[sinks.IdempotencyKey("hook", f.ID)] != 0 {
 			t.Errorf("silenced finding %s reached the sink", f.ID)
 		}
-		if f.Silenced.Reason == "" {
-			t.Errorf("finding %s silenced without a reason", f.ID)
+		last := f.Enrichments[len(f.Enrichments)-1]
+		if f.Silenced.Reason == "" || last.Source != SilencedSource || !strings.Contains(last.Blocks[0].Markdown, f.Silenced.Reason) {
+			t.Errorf("finding %s: silenced %+v, the page's last enrichment %+v", f.ID, f.Silenced, last)
 		}
 	}
 	if kept["Watchdog by name_silencer in playbook noise"] != 10 || kept["CPUThrottlingHigh by severity_silencer in playbook noise"] != 10 || len(kept) != 2 {
