@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -25,6 +26,20 @@ func silencerPodObj(name, node string, phase corev1.PodPhase, reason string, sta
 	for _, s := range states {
 		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: "app", Image: "shop/cart:1.4.2", State: s})
 	}
+	return p
+}
+
+// oomPod was OOM killed at its 256Mi limit on node-steady.
+func oomPod() *corev1.Pod {
+	p := silencerPodObj("cart-oom", "node-steady", corev1.PodRunning, "", waiting("CrashLoopBackOff"))
+	p.Spec.Containers[0].Resources = corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{"memory": resource.MustParse("128Mi")},
+		Limits:   corev1.ResourceList{"memory": resource.MustParse("256Mi")},
+	}
+	killed := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
+	p.Status.ContainerStatuses[0].RestartCount = 3
+	p.Status.ContainerStatuses[0].LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		Reason: "OOMKilled", ExitCode: 137, StartedAt: killed, FinishedAt: killed}}
 	return p
 }
 
@@ -171,7 +186,7 @@ func TestSilencerParams(t *testing.T) {
 	}
 }
 
-// The Kubernetes silencers against a real kube-apiserver, with the
+// The Kubernetes silencers (and pod_oom_killer_enricher) against a real kube-apiserver, with the
 // permissions of medic's service account from deploy/rbac: the node and pod
 // reads they make are granted, and statuses written through the status
 // subresource read back the way the actions expect.
@@ -212,6 +227,7 @@ func TestSilencersAgainstRealAPIServer(t *testing.T) {
 	for _, p := range []*corev1.Pod{
 		silencerPodObj("cart-new", "node-rebooted", corev1.PodPending, "", waiting("ContainerCreating")),
 		silencerPodObj("cart-old", "node-steady", corev1.PodRunning, "", waiting("CrashLoopBackOff")),
+		oomPod(),
 	} {
 		status := p.Status
 		created, err := admin.CoreV1().Pods("shop").Create(ctx, p, metav1.CreateOptions{})
@@ -241,6 +257,13 @@ func TestSilencersAgainstRealAPIServer(t *testing.T) {
 		{"node up for 2 h", podAlert("cart-old"), [2]string{"node_restart_silencer", "post_restart_silence: 600"}, ""},
 		{"ContainerCreating excluded", podAlert("cart-new"), [2]string{"pod_status_silencer", "exclude: [ContainerCreating, Evicted]"}, "is ContainerCreating, in exclude"},
 		{"CrashLoopBackOff not excluded", podAlert("cart-old"), [2]string{"pod_status_silencer", "exclude: [ContainerCreating, Evicted]"}, ""},
+	}
+	// pod_oom_killer_enricher reads the node and its pods with the same
+	// permissions.
+	f := runActions(t, env, podAlert("cart-oom"), [2]string{"pod_oom_killer_enricher", ""})
+	if got := text(enrichment(t, f, "pod_oom_killer_enricher")); !strings.Contains(got, "reached its own memory limit of 256Mi (it requests 128Mi") ||
+		!strings.Contains(got, "requested by its pods | 128Mi by 2 pods") || !strings.Contains(got, "system OOMs (kubelet) | none within 10m") || strings.Contains(got, "⚠") {
+		t.Errorf("pod_oom_killer_enricher against the API server:\n%s", got)
 	}
 	for _, tt := range tests {
 		f := runActions(t, env, tt.ev, tt.action)
