@@ -26,6 +26,8 @@ func TestGoldenRobustaEvidence(t *testing.T) {
 	}{
 		{"oom_killer_limit", func(t *testing.T) *event.Finding { return goldenOOMKiller(t, false) }},
 		{"oom_killer_node", func(t *testing.T) *event.Finding { return goldenOOMKiller(t, true) }},
+		{"scheduling_gpu", goldenSchedulingGPU},
+		{"scheduling_node_selector", goldenSchedulingSelector},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,5 +116,125 @@ func TestOOMKillerEnricherDegrades(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// schedNode is a node with allocatable cpu, memory and pods.
+func schedNode(name, cpu, mem string, labels map[string]string, taints ...corev1.Taint) *corev1.Node {
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec:       corev1.NodeSpec{Taints: taints},
+		Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+			"cpu": resource.MustParse(cpu), "memory": resource.MustParse(mem), "pods": resource.MustParse("110")}},
+	}
+}
+
+// The holmesgpt KubeDeploymentReplicasMismatch: the second GPU pod of the
+// deployment waits for a GPU the kind node does not have.
+func goldenSchedulingGPU(t *testing.T) *event.Finding {
+	dep, rs, pods := cartDeployment(t)
+	_, evs := describePod(t, "failedscheduling/holmesgpt__12_KubePodNotReady__kubectl_describe.txt")
+	node := schedNode("kind-control-plane", "8", "16Gi", map[string]string{"kubernetes.io/hostname": "kind-control-plane"})
+	c := newCluster(t, append(append(objects(pods), objects(evs)...), dep, rs, node)...)
+	ev := alertEvent("KubeDeploymentReplicasMismatch", map[string]string{"namespace": "default", "deployment": dep.Name, "severity": "warning"})
+	ev.Title = "Deployment default/user-profile-resources has not matched the expected number of replicas for longer than 15 minutes."
+	return runActions(t, c.env(), ev, [2]string{"report_scheduling_failure", ""})
+}
+
+// The holmesgpt pod selecting label=someLabel on its one-node kind cluster.
+func goldenSchedulingSelector(t *testing.T) *event.Finding {
+	pod, evs := describePod(t, "failedscheduling/holmesgpt__13a_pending_node_selector__kubectl_describe.txt")
+	node := schedNode("kind-control-plane", "8", "16Gi", map[string]string{"kubernetes.io/hostname": "kind-control-plane"})
+	c := newCluster(t, append(objects(evs), pod, node)...)
+	ev := alertEvent("KubePodNotReady", map[string]string{"namespace": pod.Namespace, "pod": pod.Name, "severity": "warning"})
+	ev.Title = "Pod app-13a/user-profile-import has been in a non-ready state for longer than 15 minutes."
+	return runActions(t, c.env(), ev, [2]string{"report_scheduling_failure", ""})
+}
+
+// Every node check, one node each.
+func TestNodeFit(t *testing.T) {
+	t.Parallel()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "api-0", Namespace: "shop"},
+		Spec: corev1.PodSpec{
+			NodeSelector: map[string]string{"pool": "web"},
+			Tolerations:  []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "web", Effect: corev1.TaintEffectNoSchedule}},
+			Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+					{Key: "topology.kubernetes.io/zone", Operator: corev1.NodeSelectorOpIn, Values: []string{"eu-1a", "eu-1b"}}}}}}}},
+			Containers: []corev1.Container{{Name: "api", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				"cpu": resource.MustParse("1"), "memory": resource.MustParse("2Gi")}}}},
+		},
+	}
+	web := func(zone string) map[string]string {
+		return map[string]string{"pool": "web", "topology.kubernetes.io/zone": zone}
+	}
+	cordoned := schedNode("cordoned", "4", "8Gi", web("eu-1a"))
+	cordoned.Spec.Unschedulable = true
+	full := schedNode("full", "4", "8Gi", web("eu-1a"))
+	tests := []struct {
+		node *corev1.Node
+		want string
+	}{
+		{schedNode("fits", "4", "8Gi", web("eu-1a"), corev1.Taint{Key: "dedicated", Value: "web", Effect: corev1.TaintEffectNoSchedule}), "fits now"},
+		{schedNode("soft-taint", "4", "8Gi", web("eu-1b"), corev1.Taint{Key: "spot", Effect: corev1.TaintEffectPreferNoSchedule}), "fits now"},
+		{cordoned, "cordoned"},
+		{schedNode("tainted", "4", "8Gi", web("eu-1a"), corev1.Taint{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoSchedule}), "taint dedicated=db:NoSchedule not tolerated"},
+		{schedNode("other-pool", "4", "8Gi", map[string]string{"pool": "batch", "topology.kubernetes.io/zone": "eu-1a"}), "lacks label pool=web"},
+		{schedNode("other-zone", "4", "8Gi", web("eu-1c")), "does not match the required node affinity"},
+		{full, "Insufficient memory (requests 2Gi, 1Gi left)"},
+		{schedNode("small", "500m", "8Gi", web("eu-1a")), "Insufficient cpu (requests 1, 500m left)"},
+	}
+	nodes := make([]corev1.Node, 0, len(tests))
+	for _, tt := range tests {
+		nodes = append(nodes, *tt.node)
+	}
+	busy := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "cache-0", Namespace: "shop"},
+		Spec: corev1.PodSpec{NodeName: "full", Containers: []corev1.Container{{Name: "cache", Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{"memory": resource.MustParse("7Gi")}}}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	done := busy
+	done.Name, done.Status.Phase = "done-0", corev1.PodSucceeded // holds nothing
+	b := nodeFitBlock(SchedulingInput{Pod: pod, Nodes: nodes, Pods: []corev1.Pod{busy, done}, MaxNodes: 20})
+	if b.Table == nil {
+		t.Fatalf("no table: %+v", b)
+	}
+	got := map[string]string{}
+	for _, r := range b.Table.Rows {
+		got[r[0]] = r[1]
+	}
+	for _, tt := range tests {
+		if !strings.HasPrefix(got[tt.node.Name], tt.want) {
+			t.Errorf("node %s: %q, want %q", tt.node.Name, got[tt.node.Name], tt.want)
+		}
+	}
+	if first := b.Table.Rows[0][0]; first != "fits" && first != "soft-taint" {
+		t.Errorf("nodes that fit are not listed first: %v", b.Table.Rows)
+	}
+}
+
+func TestSchedulerReasons(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		msg  string
+		want string
+	}{
+		{"0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.",
+			"1:Insufficient nvidia.com/gpu"},
+		{"0/6 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient memory, 3 node(s) didn't match Pod's node affinity/selector. preemption: 0/6 nodes are available: 1 Preemption is not helpful for scheduling, 5 No preemption victims found for incoming pod.",
+			"1:node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }|2:Insufficient memory|3:node(s) didn't match Pod's node affinity/selector"},
+		{"0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.",
+			":pod has unbound immediate PersistentVolumeClaims"},
+		{"0/3 nodes are available: 3 node(s) were unschedulable.", "3:node(s) were unschedulable"},
+		{"no nodes available to schedule pods", ":no nodes available to schedule pods"},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, r := range SchedulerReasons(tt.msg) {
+			got = append(got, r[0]+":"+r[1])
+		}
+		if g := strings.Join(got, "|"); g != tt.want {
+			t.Errorf("SchedulerReasons(%q)\n got %s\nwant %s", tt.msg, g, tt.want)
+		}
 	}
 }

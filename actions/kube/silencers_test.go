@@ -43,6 +43,13 @@ func oomPod() *corev1.Pod {
 	return p
 }
 
+// unscheduledPod selects nodes no node is.
+func unscheduledPod() *corev1.Pod {
+	p := silencerPodObj("gpu-job", "", corev1.PodPending, "")
+	p.Spec.NodeSelector = map[string]string{"pool": "gpu"}
+	return p
+}
+
 func waiting(reason string) corev1.ContainerState {
 	return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}
 }
@@ -186,7 +193,8 @@ func TestSilencerParams(t *testing.T) {
 	}
 }
 
-// The Kubernetes silencers (and pod_oom_killer_enricher) against a real kube-apiserver, with the
+// The Kubernetes silencers (and pod_oom_killer_enricher,
+// report_scheduling_failure) against a real kube-apiserver, with the
 // permissions of medic's service account from deploy/rbac: the node and pod
 // reads they make are granted, and statuses written through the status
 // subresource read back the way the actions expect.
@@ -228,6 +236,7 @@ func TestSilencersAgainstRealAPIServer(t *testing.T) {
 		silencerPodObj("cart-new", "node-rebooted", corev1.PodPending, "", waiting("ContainerCreating")),
 		silencerPodObj("cart-old", "node-steady", corev1.PodRunning, "", waiting("CrashLoopBackOff")),
 		oomPod(),
+		unscheduledPod(),
 	} {
 		status := p.Status
 		created, err := admin.CoreV1().Pods("shop").Create(ctx, p, metav1.CreateOptions{})
@@ -264,6 +273,12 @@ func TestSilencersAgainstRealAPIServer(t *testing.T) {
 	if got := text(enrichment(t, f, "pod_oom_killer_enricher")); !strings.Contains(got, "reached its own memory limit of 256Mi (it requests 128Mi") ||
 		!strings.Contains(got, "requested by its pods | 128Mi by 2 pods") || !strings.Contains(got, "system OOMs (kubelet) | none within 10m") || strings.Contains(got, "⚠") {
 		t.Errorf("pod_oom_killer_enricher against the API server:\n%s", got)
+	}
+	// report_scheduling_failure lists the nodes and the pods on them.
+	f = runActions(t, env, podAlert("gpu-job"), [2]string{"report_scheduling_failure", ""})
+	if got := text(enrichment(t, f, "report_scheduling_failure")); !strings.Contains(got, "node-rebooted | lacks label pool=gpu") ||
+		!strings.Contains(got, "node-steady | lacks label pool=gpu") || strings.Contains(got, "⚠") {
+		t.Errorf("report_scheduling_failure against the API server:\n%s", got)
 	}
 	for _, tt := range tests {
 		f := runActions(t, env, tt.ev, tt.action)
