@@ -76,6 +76,26 @@ func silenced(f *event.Finding) string {
 	return f.Silenced.Reason
 }
 
+// checkSilence checks that f was silenced with a reason containing want
+// ("" = not silenced), and that the silencer added a note containing
+// wantNote, or nothing when wantNote is "".
+func checkSilence(t *testing.T, f *event.Finding, silencer, want, wantNote string) {
+	t.Helper()
+	got := silenced(f)
+	if want == "" && got != "" || want != "" && !strings.Contains(got, want) {
+		t.Errorf("silenced = %q, want %q", got, want)
+	}
+	if wantNote == "" {
+		if len(f.Enrichments) != 0 {
+			t.Errorf("unexpected enrichments: %+v", f.Enrichments)
+		}
+		return
+	}
+	if n := noteOf(t, enrichment(t, f, silencer)); !strings.Contains(n, wantNote) {
+		t.Errorf("note = %q, want %q", n, wantNote)
+	}
+}
+
 func TestPodStatusSilencer(t *testing.T) {
 	t.Parallel()
 	pending := silencerPodObj("cart-pending", "node-a", corev1.PodPending, "", waiting("ContainerCreating"))
@@ -107,20 +127,7 @@ func TestPodStatusSilencer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := runActions(t, c.env(), tt.ev, [2]string{"pod_status_silencer", tt.params})
-			got := silenced(f)
-			if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
-				t.Errorf("silenced = %q, want %q", got, tt.want)
-			}
-			if tt.wantNote == "" {
-				if len(f.Enrichments) != 0 {
-					t.Errorf("unexpected enrichments: %+v", f.Enrichments)
-				}
-				return
-			}
-			if n := noteOf(t, enrichment(t, f, "pod_status_silencer")); !strings.Contains(n, tt.wantNote) {
-				t.Errorf("note = %q, want %q", n, tt.wantNote)
-			}
+			checkSilence(t, runActions(t, c.env(), tt.ev, [2]string{"pod_status_silencer", tt.params}), "pod_status_silencer", tt.want, tt.wantNote)
 		})
 	}
 }
@@ -158,20 +165,7 @@ func TestNodeRestartSilencer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := runActions(t, c.env(), tt.ev, [2]string{"node_restart_silencer", tt.params})
-			got := silenced(f)
-			if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
-				t.Errorf("silenced = %q, want %q", got, tt.want)
-			}
-			if tt.wantNote == "" {
-				if len(f.Enrichments) != 0 {
-					t.Errorf("unexpected enrichments: %+v", f.Enrichments)
-				}
-				return
-			}
-			if n := noteOf(t, enrichment(t, f, "node_restart_silencer")); !strings.Contains(n, tt.wantNote) {
-				t.Errorf("note = %q, want %q", n, tt.wantNote)
-			}
+			checkSilence(t, runActions(t, c.env(), tt.ev, [2]string{"node_restart_silencer", tt.params}), "node_restart_silencer", tt.want, tt.wantNote)
 		})
 	}
 }
@@ -203,24 +197,8 @@ func TestSilencersAgainstRealAPIServer(t *testing.T) {
 		t.Skip("starts a real kube-apiserver and etcd")
 	}
 	t.Parallel()
-	c := kubeapi.Start(t)
+	c, admin := kubeapi.StartReadOnly(t, "shop")
 	ctx := context.Background()
-	admin, err := kubernetes.NewForConfig(c.Admin())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"serviceaccount.yaml", "clusterrole.yaml"} {
-		path, err := kubeapi.RBACFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := kubeapi.Apply(ctx, admin, "", path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
 	for _, n := range []*corev1.Node{nodeReadySince("node-rebooted", now.Add(-90*time.Second)), nodeReadySince("node-steady", now.Add(-2*time.Hour))} {
 		created, err := admin.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name}}, metav1.CreateOptions{})
@@ -281,13 +259,8 @@ func TestSilencersAgainstRealAPIServer(t *testing.T) {
 		t.Errorf("report_scheduling_failure against the API server:\n%s", got)
 	}
 	for _, tt := range tests {
-		f := runActions(t, env, tt.ev, tt.action)
-		got := silenced(f)
-		if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
-			t.Errorf("%s: silenced = %q, want %q", tt.name, got, tt.want)
-		}
-		if len(f.Enrichments) != 0 {
-			t.Errorf("%s: the API server's answer became a note: %+v", tt.name, f.Enrichments)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			checkSilence(t, runActions(t, env, tt.ev, tt.action), tt.action[0], tt.want, "")
+		})
 	}
 }
