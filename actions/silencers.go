@@ -66,7 +66,26 @@ func (p *NameSilencerParams) Validate() error {
 	return nil
 }
 
+// SilenceAlertParams are silence_alert's parameters.
+type SilenceAlertParams struct {
+	// LogSilence logs each silence at info, not only at debug.
+	LogSilence bool `yaml:"log_silence"`
+}
+
 func init() {
+	Register("silence_alert",
+		"Silence every finding the playbook matches: silencing as code, the playbook's triggers (alert_name, scope, …) say what. Robusta's silence_alert.",
+		func() *SilenceAlertParams { return &SilenceAlertParams{} },
+		func(p *SilenceAlertParams) (Action, error) {
+			logIt := p.LogSilence
+			return Func(func(_ context.Context, env *Env, f *event.Finding) error {
+				Silence(f, "silence_alert", "the playbook silences what it matches")
+				if logIt && env != nil && env.Logger != nil {
+					env.Logger.Info("silencing finding", "finding", f.ID, "title", f.Title)
+				}
+				return nil
+			}), nil
+		})
 	Register("severity_silencer",
 		"Silence the finding when the alert's severity label (or, without one, the finding's severity) is severity or one of severities; case does not matter. Robusta's severity_silencer.",
 		func() *SeveritySilencerParams { return &SeveritySilencerParams{} },
