@@ -87,7 +87,12 @@ func goldenOOMKiller(t *testing.T, systemOOM bool) *event.Finding {
 		})
 	}
 	c := newCluster(t, objs...)
-	return runActions(t, c.env(), podEvent(event.KindPodOOMKilled, pod, "memory-eater"), [2]string{"pod_oom_killer_enricher", ""})
+	params := ""
+	if systemOOM {
+		c.logs("allocating 64Mi\nallocating 128Mi\ntoken=s3cr3t\n")
+		params = "attach_logs: true"
+	}
+	return runActions(t, c.env(), podEvent(event.KindPodOOMKilled, pod, "memory-eater"), [2]string{"pod_oom_killer_enricher", params})
 }
 
 func TestOOMKillerEnricherDegrades(t *testing.T) {

@@ -14,15 +14,21 @@ import (
 	"github.com/medichq/medic/event"
 )
 
-// OOMParams are pod_oom_killer_enricher's parameters (none yet: Robusta's
-// graph and log options map onto prometheus_enricher and logs_enricher).
-type OOMParams struct{}
+// OOMParams are pod_oom_killer_enricher's parameters. Robusta's graph
+// options (container_memory_graph, node_memory_graph) are
+// prometheus_enricher's work.
+type OOMParams struct {
+	// AttachLogs adds the last lines the killed container printed (its
+	// previous instance), redacted as logs_enricher does.
+	AttachLogs bool `yaml:"attach_logs"`
+}
 
 func init() {
 	actions.Register("pod_oom_killer_enricher",
-		"Say whose OOM kill it was: the container's own memory limit, or the node running out of memory (kubelet's SystemOOM events, MemoryPressure, how far the node's pods overcommit its memory), with the container's request, limit and time of the kill. Robusta's pod_oom_killer_enricher.",
+		"Say whose OOM kill it was: the container's own memory limit, or the node running out of memory (kubelet's SystemOOM events, MemoryPressure, how far the node's pods overcommit its memory), with the container's request, limit and time of the kill; attach_logs adds the killed instance's last 50 lines. Robusta's pod_oom_killer_enricher.",
 		func() *OOMParams { return &OOMParams{} },
-		func(*OOMParams) (actions.Action, error) {
+		func(p *OOMParams) (actions.Action, error) {
+			attachLogs := p.AttachLogs
 			return run("pod_oom_killer_enricher", "OOM kill", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
 				kc, err := client(env)
 				if err != nil {
@@ -51,6 +57,15 @@ func init() {
 				blocks, err := OOMBlocks(in)
 				if err != nil {
 					return err
+				}
+				if attachLogs {
+					st, _ := oomKilled(rp.Pod) // found: OOMBlocks said no error
+					lb, err := fetchLogs(ctx, kc, rp.Pod, st.Name, true, LogOptions{TailLines: 50, Redact: DefaultRedactions()})
+					if err != nil {
+						blocks = append(blocks, event.MarkdownBlock("⚠ "+err.Error()))
+					} else {
+						blocks = append(blocks, event.Block{Kind: event.BlockLog, Log: lb})
+					}
 				}
 				f.Add(event.Enrichment{
 					Title:  "OOM kill in pod " + ref(rp.Pod.Namespace, rp.Pod.Name),
