@@ -25,8 +25,8 @@ var Presets = map[string]Preset{
 			"description": `body.?message.orValue("")`,
 			"severity": `body.?health_status.orValue("") == "Degraded" || body.?operation_phase.orValue("") in ["Failed", "Error"] ? "high" : ` +
 				`(body.?health_status.orValue("") == "Healthy" ? "info" : "warning")`,
-			"status": `body.?health_status.orValue("") == "Healthy" && body.?operation_phase.orValue("Succeeded") == "Succeeded" ? "resolved" : "firing"`,
-			"id": `body.app + "/" + body.?trigger.orValue("") + "/" + body.?revision.orValue("") + "/" + body.?finished_at.orValue("")`,
+			"status":            `body.?health_status.orValue("") == "Healthy" && body.?operation_phase.orValue("Succeeded") == "Succeeded" ? "resolved" : "firing"`,
+			"id":                `body.app + "/" + body.?trigger.orValue("") + "/" + body.?revision.orValue("") + "/" + body.?finished_at.orValue("")`,
 			"url":               `body.?url.orValue("")`,
 			"subject.kind":      `"Application"`,
 			"subject.namespace": `body.?namespace.orValue("")`,
@@ -44,7 +44,7 @@ var Presets = map[string]Preset{
 		Doc:        "Flux notification-controller (generic / generic-hmac provider)",
 		HMACHeader: "X-Signature",
 		Mapping: map[string]string{
-			"title": `"Flux " + body.involvedObject.kind + " " + body.involvedObject.?namespace.orValue("") + "/" + body.involvedObject.name + ": " + body.reason`,
+			"title":             `"Flux " + body.involvedObject.kind + " " + body.involvedObject.?namespace.orValue("") + "/" + body.involvedObject.name + ": " + body.reason`,
 			"description":       `body.?message.orValue("")`,
 			"severity":          `body.?severity.orValue("info") == "error" ? "high" : "info"`,
 			"status":            `body.?severity.orValue("info") == "error" ? "firing" : "resolved"`,
