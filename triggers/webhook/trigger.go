@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/medichq/medic/event"
@@ -33,11 +34,10 @@ type TriggerParams struct {
 
 // Validate checks the values at load time.
 func (p *TriggerParams) Validate() error {
-	switch p.Status {
-	case "firing", "resolved", "all":
-	case "":
+	if p.Status == "" {
 		p.Status = "firing"
-	default:
+	}
+	if !slices.Contains([]string{"firing", "resolved", "all"}, p.Status) {
 		return fmt.Errorf("status %q is not firing, resolved or all", p.Status)
 	}
 	if p.Source != "" && !nameRE.MatchString(p.Source) {
