@@ -36,6 +36,7 @@ func TestWebhookSourcesEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Playbooks.Dirs = []string{dir}
+	cfg.Webhook.MaxBodyBytes = 64 << 10 // the sources share the intake's limits
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +88,7 @@ func TestWebhookSourcesEndToEnd(t *testing.T) {
 		{"signature by another secret", "flux", fluxBody, fluxSig("guess"), http.StatusUnauthorized, "signature"},
 		{"signature of another body", "flux", sample("argocd"), fluxSig("flux-secret"), http.StatusUnauthorized, "signature"},
 		{"mapping cannot evaluate", "ci", []byte(`{"job": "build"}`), bearer("ci-token"), http.StatusUnprocessableEntity, `mapping.title (\"CI: \" + body.pipeline): no such key: pipeline`},
+		{"over webhook.max_body_bytes", "ci", []byte(`{"pipeline": "` + strings.Repeat("x", 70<<10) + `"}`), bearer("ci-token"), http.StatusRequestEntityTooLarge, "webhook.max_body_bytes"},
 		{"not JSON", "ci", []byte(`{"pipeline": `), bearer("ci-token"), http.StatusBadRequest, "malformed JSON"},
 		{"unknown source", "jenkins", []byte(`{}`), bearer("ci-token"), http.StatusNotFound, "no webhook source"},
 	}
