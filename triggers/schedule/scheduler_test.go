@@ -2,8 +2,10 @@ package schedule
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,4 +307,46 @@ func TestSetKeepsUnchangedAndDropsRemoved(t *testing.T) {
 	if l.ticks["dropped#2"] != 0 || l.ticks["kept#3"] != 0 {
 		t.Errorf("ticks after the reload: %v; want kept#2 only", l.ticks)
 	}
+}
+
+// failing is a Publisher whose bus cannot store: every publish fails.
+type failing struct{ calls atomic.Int32 }
+
+func (f *failing) Publish(context.Context, []event.Event) (triggers.PublishResult, error) {
+	f.calls.Add(1)
+	return triggers.PublishResult{}, errors.New("nats: no responders available for request")
+}
+
+// A replica that took a run and cannot publish it (its bus is gone, or it
+// dies) holds the run only for the lease: another replica then publishes
+// it, once, and the series goes on.
+func TestHeldRunIsTakenOverAfterTheLease(t *testing.T) {
+	t.Parallel()
+	srv, clk, l := start(t)
+	ctx := context.Background()
+	stuck := &failing{}
+	a, err := Open(ctx, Options{JetStream: jetStream(t, srv), Publisher: stuck, Clock: clk, Holder: "stuck", LeaseTTL: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	a.Set(ctx, []*Trigger{buildTrigger(t, "report", "fixed_delay_repeat: {repeat: 2, seconds_delay: 60}")})
+	testkit.Eventually(t, 10*time.Second, "the first run due", func() bool { return clk.Waiters() >= 1 })
+	clk.Step(60 * time.Second)
+	testkit.Eventually(t, 10*time.Second, "the stuck replica tried", func() bool { return stuck.calls.Load() >= 1 })
+	a.Stop() // it dies holding the lease
+
+	b := openScheduler(t, jetStream(t, srv), l, clk, "healthy")
+	b.Set(ctx, []*Trigger{buildTrigger(t, "report", "fixed_delay_repeat: {repeat: 2, seconds_delay: 60}")})
+	// Within the lease the healthy replica leaves the run alone.
+	testkit.Eventually(t, 10*time.Second, "the healthy replica waiting", func() bool { return clk.Waiters() >= 1 })
+	clk.Step(10 * time.Second)
+	if n, _ := l.counts(); n != 0 {
+		t.Fatalf("%d runs published while another replica held the lease", n)
+	}
+	advance(t, clk, 1, 20*time.Second, l, 1) // the lease ends: taken over
+	advance(t, clk, 1, 60*time.Second, l, 2)
+	clk.Step(time.Hour)
+	b.Stop()
+	l.expect(t, "report", 2)
 }
