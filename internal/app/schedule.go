@@ -10,7 +10,8 @@ import (
 
 // startSchedules runs the on_schedule triggers of the running playbook set
 // and keeps them in step with reloads: an unchanged schedule keeps its
-// state, a removed one stops (triggers/schedule).
+// state, a removed one stops (triggers/schedule). Each set is also checked
+// for on_webhook triggers naming undeclared sources.
 func (a *App) startSchedules(ctx context.Context) error {
 	s, err := schedule.Open(ctx, schedule.Options{
 		JetStream:  a.bus.JetStream(), // re-created by the healer if the server loses it
@@ -24,6 +25,7 @@ func (a *App) startSchedules(ctx context.Context) error {
 	}
 	set := a.store.Current()
 	s.Set(ctx, schedule.Of(set.Triggers()))
+	a.warnUnknownWebhookSources(set) // webhooksources.go
 	a.wg.Go(func() {
 		defer s.Stop()
 		// Reloads swap the set's pointer; looking once a second is cheap
@@ -39,6 +41,7 @@ func (a *App) startSchedules(ctx context.Context) error {
 			if cur := a.store.Current(); cur != set {
 				set = cur
 				s.Set(ctx, schedule.Of(set.Triggers()))
+				a.warnUnknownWebhookSources(set)
 			}
 		}
 	})

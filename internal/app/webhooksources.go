@@ -2,7 +2,9 @@ package app
 
 import (
 	"net/http"
+	"slices"
 
+	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/triggers/alertmanager"
 	"github.com/medichq/medic/triggers/webhook"
 )
@@ -27,4 +29,22 @@ func (a *App) webhookSourceRoutes(mux *http.ServeMux, inFlight *alertmanager.InF
 	}
 	mux.Handle("/api/webhooks/{name}", h)
 	return nil
+}
+
+// warnUnknownWebhookSources logs the on_webhook triggers of set that name a
+// source webhook_sources does not declare: they can never fire, which is
+// most likely a typo or a source left out of the configuration.
+func (a *App) warnUnknownWebhookSources(set *playbooks.Set) {
+	var names []string
+	for i := range a.cfg.WebhookSources {
+		names = append(names, a.cfg.WebhookSources[i].Name)
+	}
+	for _, pb := range set.Playbooks {
+		for _, t := range pb.Triggers {
+			if wt, ok := t.Trigger.(*webhook.Trigger); ok && wt.Source() != "" && !slices.Contains(names, wt.Source()) {
+				a.logger.Warn("a playbook's on_webhook names a source webhook_sources does not declare; it cannot fire",
+					"playbook", pb.Name, "file", pb.File, "line", t.Line, "source", wt.Source(), "declared", names)
+			}
+		}
+	}
 }

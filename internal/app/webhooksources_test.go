@@ -31,7 +31,8 @@ func TestWebhookSourcesEndToEnd(t *testing.T) {
 		{Name: "ci", Mapping: map[string]string{"title": `"CI: " + body.pipeline`}, Auth: webhook.AuthConfig{BearerToken: "ci-token"}},
 	}
 	dir := t.TempDir()
-	pb := "- name: gitops\n  triggers:\n    - on_webhook: {}\n  actions:\n    - default_enricher\n"
+	pb := "- name: gitops\n  triggers:\n    - on_webhook: {}\n  actions:\n    - default_enricher\n" +
+		"- name: typo\n  triggers:\n    - on_webhook: {source: argo-cd}\n  actions:\n    - default_enricher\n"
 	if err := os.WriteFile(filepath.Join(dir, "gitops.yaml"), []byte(pb), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,11 @@ func TestWebhookSourcesEndToEnd(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a := runApp(t, cfg, &syncBuffer{})
+	log := &syncBuffer{}
+	a := runApp(t, cfg, log)
+	if !strings.Contains(log.String(), "names a source webhook_sources does not declare") || !strings.Contains(log.String(), "source=argo-cd") {
+		t.Errorf("no warning about the on_webhook of an undeclared source:\n%s", log.String())
+	}
 	sample := func(name string) []byte {
 		b, err := os.ReadFile(filepath.Join("..", "..", "triggers", "webhook", "testdata", name+".json"))
 		if err != nil {
