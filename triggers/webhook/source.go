@@ -39,9 +39,10 @@ type SourceConfig struct {
 	Auth    AuthConfig        `yaml:"auth"`
 }
 
-// AuthConfig are a source's credentials: a bearer token, basic auth, an
-// HMAC signature of the body, or several (each set one must hold). One at
-// least is required: a webhook source can inject findings.
+// AuthConfig are a source's credentials: a bearer token or basic auth
+// (either is enough when both are set, as for /api/alerts), and an HMAC
+// signature of the body, which, when set, is required as well. One at least
+// is required: a webhook source can inject findings.
 type AuthConfig struct {
 	BearerToken     string `yaml:"bearer_token"`
 	BearerTokenFile string `yaml:"bearer_token_file"`
