@@ -16,6 +16,10 @@ func (a *App) webhookSourceRoutes(mux *http.ServeMux, inFlight *alertmanager.InF
 	if len(a.cfg.WebhookSources) == 0 {
 		return nil
 	}
+	// A source's body is one event, not a list of alerts: the alerts cap
+	// means nothing there (its arrays are data), the decoded-bytes caps and
+	// the shared budget still bound it.
+	caps.MaxAlerts = 0
 	h, err := webhook.NewHandler(a.cfg.WebhookSources, a.bus, webhook.Options{
 		MaxBodyBytes: a.cfg.Webhook.MaxBodyBytes,
 		InFlight:     inFlight,
