@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/event"
@@ -71,7 +70,7 @@ func TestScheduledPlaybookRunsOnceAcrossReplicas(t *testing.T) {
 	}
 	testkit.Eventually(t, 30*time.Second, "three scheduled findings", func() bool { return total() >= runs })
 	// Wait for the series to be recorded done, so a late double would show.
-	js := natsJetStream(t, ns.URL())
+	js := ns.JetStream()
 	testkit.Eventually(t, 10*time.Second, "the series recorded done", func() bool { return seriesDone(t, js) })
 	ticks := ticksOf(t, files...)
 	lost, dups := 0, 0
@@ -123,18 +122,4 @@ func seriesDone(t *testing.T, js jetstream.JetStream) bool {
 	}
 	e, err := kv.Get(ctx, keys[0])
 	return err == nil && strings.Contains(string(e.Value()), `"done":true`)
-}
-
-func natsJetStream(t *testing.T, url string) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
 }

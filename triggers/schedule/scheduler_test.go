@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.yaml.in/yaml/v3"
@@ -106,20 +105,6 @@ func buildTrigger(t *testing.T, playbook, params string) *Trigger {
 	return st
 }
 
-func jetStream(t *testing.T, srv *natstest.Server) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
-
 func openScheduler(t *testing.T, js jetstream.JetStream, pub triggers.Publisher, clk *clocktesting.FakeClock, holder string) *Scheduler {
 	t.Helper()
 	s, err := Open(context.Background(), Options{JetStream: js, Publisher: pub, Clock: clk, Holder: holder})
@@ -154,8 +139,8 @@ func TestTwoReplicasFireEachTickOnce(t *testing.T) {
 	const ticks = 5
 	tr := buildTrigger(t, "disk-report", "fixed_delay_repeat: {repeat: 5, seconds_delay: 60}")
 	replicas := []*Scheduler{
-		openScheduler(t, jetStream(t, srv), l, clk, "replica-a"),
-		openScheduler(t, jetStream(t, srv), l, clk, "replica-b"),
+		openScheduler(t, srv.JetStream(), l, clk, "replica-a"),
+		openScheduler(t, srv.JetStream(), l, clk, "replica-b"),
 	}
 	for _, s := range replicas {
 		s.Set(ctx, []*Trigger{tr})
@@ -180,7 +165,7 @@ func TestRestartResumesTheSeries(t *testing.T) {
 	ctx := context.Background()
 	tr := buildTrigger(t, "nightly", "fixed_delay_repeat: {repeat: 3, seconds_delay: 300}")
 
-	first := openScheduler(t, jetStream(t, srv), l, clk, "before")
+	first := openScheduler(t, srv.JetStream(), l, clk, "before")
 	first.Set(ctx, []*Trigger{tr})
 	advance(t, clk, 1, 300*time.Second, l, 1)
 	testkit.Eventually(t, 10*time.Second, "the first run recorded", func() bool { return clk.Waiters() >= 1 })
@@ -189,7 +174,7 @@ func TestRestartResumesTheSeries(t *testing.T) {
 	// The NATS server restarts too: the state is on its disk.
 	srv.Stop()
 	srv.Start()
-	second := openScheduler(t, jetStream(t, srv), l, clk, "after")
+	second := openScheduler(t, srv.JetStream(), l, clk, "after")
 	second.Set(ctx, []*Trigger{buildTrigger(t, "nightly", "fixed_delay_repeat: {repeat: 3, seconds_delay: 300}")})
 	advance(t, clk, 1, 300*time.Second, l, 2)
 	advance(t, clk, 1, 300*time.Second, l, 3)
@@ -227,7 +212,7 @@ func TestDelaysAndCron(t *testing.T) {
 			srv := natstest.Start(t, nil)
 			clk := clocktesting.NewFakeClock(start)
 			l := &recording{ledger: newLedger()}
-			s := openScheduler(t, jetStream(t, srv), l, clk, "only")
+			s := openScheduler(t, srv.JetStream(), l, clk, "only")
 			s.Set(context.Background(), []*Trigger{buildTrigger(t, "p", tt.params)})
 			for i, d := range tt.steps {
 				advance(t, clk, 1, d, l.ledger, i+1)
@@ -275,7 +260,7 @@ func (r *recording) events() []event.Event {
 func TestSetKeepsUnchangedAndDropsRemoved(t *testing.T) {
 	t.Parallel()
 	srv, clk, l := start(t)
-	js := jetStream(t, srv)
+	js := srv.JetStream()
 	ctx := context.Background()
 	s := openScheduler(t, js, l, clk, "only")
 	kept := buildTrigger(t, "kept", "fixed_delay_repeat: {repeat: -1, seconds_delay: 60}")
@@ -325,7 +310,7 @@ func TestHeldRunIsTakenOverAfterTheLease(t *testing.T) {
 	srv, clk, l := start(t)
 	ctx := context.Background()
 	stuck := &failing{}
-	a, err := Open(ctx, Options{JetStream: jetStream(t, srv), Publisher: stuck, Clock: clk, Holder: "stuck", LeaseTTL: 30 * time.Second})
+	a, err := Open(ctx, Options{JetStream: srv.JetStream(), Publisher: stuck, Clock: clk, Holder: "stuck", LeaseTTL: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +321,7 @@ func TestHeldRunIsTakenOverAfterTheLease(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "the stuck replica tried", func() bool { return stuck.calls.Load() >= 1 })
 	a.Stop() // it dies holding the lease
 
-	b := openScheduler(t, jetStream(t, srv), l, clk, "healthy")
+	b := openScheduler(t, srv.JetStream(), l, clk, "healthy")
 	b.Set(ctx, []*Trigger{buildTrigger(t, "report", "fixed_delay_repeat: {repeat: 2, seconds_delay: 60}")})
 	// Within the lease the healthy replica leaves the run alone.
 	testkit.Eventually(t, 10*time.Second, "the healthy replica waiting", func() bool { return clk.Waiters() >= 1 })
