@@ -8,6 +8,7 @@ package all
 
 import (
 	_ "github.com/medichq/medic/sinks/file"
+	_ "github.com/medichq/medic/sinks/mattermost"
 	_ "github.com/medichq/medic/sinks/slack"
 	_ "github.com/medichq/medic/sinks/stdout"
 	_ "github.com/medichq/medic/sinks/teams"
