@@ -235,7 +235,7 @@ func Render(f *event.Finding, o chattext.Options, maxChars int) Attachment {
 		Pretext:   d.Bold(chattext.Headline(f)),
 		Title:     chattext.Title(f, 250),
 		TitleLink: o.PageURL,
-		Footer:    chattext.Footer(f, chattext.Dialect{Text: chattext.OneLine}),
+		Footer:    chattext.Footer(f, chattext.Plain),
 	}
 	for i, fact := range chattext.Facts(f, o.Cluster) {
 		if i == 30 {

@@ -84,6 +84,18 @@ var CardHTML = Dialect{
 	Newline:  "<br>",
 }
 
+// Plain is text without markup, for fields a chat shows as written
+// (fallbacks, footers, notification previews).
+var Plain = Dialect{
+	Text:     clean,
+	Bold:     oneLine,
+	Code:     oneLine,
+	Pre:      clean,
+	Link:     func(label, url string) string { return oneLine(label) + " " + url },
+	Markdown: clean,
+	Newline:  "\n",
+}
+
 // Options shape the text.
 type Options struct {
 	Cluster string
