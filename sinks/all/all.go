@@ -13,5 +13,6 @@ import (
 	_ "github.com/medichq/medic/sinks/slack"
 	_ "github.com/medichq/medic/sinks/stdout"
 	_ "github.com/medichq/medic/sinks/teams"
+	_ "github.com/medichq/medic/sinks/telegram"
 	_ "github.com/medichq/medic/sinks/webhook"
 )

@@ -215,7 +215,7 @@ func Render(f *event.Finding, o chattext.Options) Message {
 		}
 		head.Fields = append(head.Fields, Field{Name: chattext.Truncate(chattext.OneLine(fact.Name), 100), Value: value, Inline: true})
 	}
-	head.Description = chattext.TruncateNote(chattext.Lines(d, chattext.Description(f, d), chattext.LinkLine(f, d, o.PageURL)), 1500)
+	head.Description = chattext.Lines(d, chattext.Description(f, d, 1000), chattext.LinkLine(f, d, o.PageURL))
 	m := Message{Embeds: []Embed{head}, AllowedMentions: AllowedMentions{Parse: []string{}}}
 	used := head.size()
 	sections := chattext.Sections(f, d, o)

@@ -151,14 +151,14 @@ func Facts(f *event.Finding, cluster string) []chatfmt.Fact {
 	return append(facts, chatfmt.ExtraLabels(&f.Event)...)
 }
 
-// Description is the finding's description in the dialect, "" when it only
-// repeats the title.
-func Description(f *event.Finding, d Dialect) string {
+// Description is the finding's description in the dialect, at most max
+// runes of it before markup, "" when it only repeats the title.
+func Description(f *event.Finding, d Dialect, max int) string {
 	desc := strings.TrimSpace(f.Description)
 	if desc == "" || desc == strings.TrimSpace(f.Title) {
 		return ""
 	}
-	return d.Markdown(desc)
+	return d.Markdown(TruncateNote(desc, max))
 }
 
 // Links are the alert's links (graph, runbook, silence while firing) and
@@ -552,23 +552,31 @@ func FactLines(f *event.Finding, d Dialect, cluster string, maxFacts int) string
 // Body is the description, the links and the evidence within max runes,
 // for chats that show the title and the facts in fields of their own.
 func Body(f *event.Finding, d Dialect, o Options, max int) string {
-	head := Lines(d, Description(f, d), LinkLine(f, d, o.PageURL))
+	head := Lines(d, Description(f, d, min(3000, max/2)), LinkLine(f, d, o.PageURL))
 	return strings.TrimPrefix(Fit(d, head, Sections(f, d, o), "", o.PageURL, max), d.Newline+d.Newline)
 }
 
 // Message is the whole finding as one text within max runes: the headline
-// and title, the facts, then Body, then the footer.
+// and title, the facts, then Body, then the footer. A head too long for
+// half of max (many long labels, a long description) is shortened before
+// the evidence is, since markup cannot be cut in the middle.
 func Message(f *event.Finding, d Dialect, o Options, max int) string {
-	head := Lines(d,
-		d.Text(Headline(f)),
-		d.Bold(Title(f, 250)),
-	)
-	parts := []string{head, FactLines(f, d, o.Cluster, 30), Description(f, d), LinkLine(f, d, o.PageURL)}
-	var kept []string
-	for _, p := range parts {
-		if p != "" {
-			kept = append(kept, p)
+	var head string
+	for _, lim := range []struct{ facts, desc int }{{30, 3000}, {12, 800}, {6, 200}} {
+		parts := []string{
+			Lines(d, d.Text(Headline(f)), d.Bold(Title(f, 250))),
+			FactLines(f, d, o.Cluster, lim.facts), Description(f, d, lim.desc), LinkLine(f, d, o.PageURL),
+		}
+		var kept []string
+		for _, p := range parts {
+			if p != "" {
+				kept = append(kept, p)
+			}
+		}
+		head = strings.Join(kept, d.Newline+d.Newline)
+		if runes(head) <= max/2 {
+			break
 		}
 	}
-	return Fit(d, strings.Join(kept, d.Newline+d.Newline), Sections(f, d, o), Footer(f, d), o.PageURL, max)
+	return Fit(d, head, Sections(f, d, o), Footer(f, d), o.PageURL, max)
 }
