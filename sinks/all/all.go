@@ -9,6 +9,7 @@ package all
 import (
 	_ "github.com/medichq/medic/sinks/discord"
 	_ "github.com/medichq/medic/sinks/file"
+	_ "github.com/medichq/medic/sinks/googlechat"
 	_ "github.com/medichq/medic/sinks/mattermost"
 	_ "github.com/medichq/medic/sinks/slack"
 	_ "github.com/medichq/medic/sinks/stdout"

@@ -1,10 +1,13 @@
 package sinktest
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 )
@@ -250,4 +253,76 @@ func last(s []string) string {
 		return ""
 	}
 	return s[len(s)-1]
+}
+
+var gchatMessageID = regexp.MustCompile(`^client-[a-z0-9-]{1,56}$`)
+
+// GoogleChat is a Google Chat space's incoming webhook:
+// POST /v1/spaces/<space>/messages?key=…&token=…, answering the created
+// message with its thread. A messageId already used in the space is
+// refused with 409 ALREADY_EXISTS, as Google Chat does; a threadKey always
+// is the thread's name (GoogleChatThreads counts them). Errors are Google's JSON error object.
+func GoogleChat(t testing.TB, space, key, token string) *Fake {
+	var mu sync.Mutex
+	ids := map[string]bool{}
+	gerr := func(code int, status, msg string) (int, string) {
+		return code, fmt.Sprintf(`{"error": {"code": %d, "message": %q, "status": %q}}`, code, msg, status)
+	}
+	return NewFake(t, func(r *http.Request, body []byte) (int, string) {
+		q := r.URL.Query()
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/spaces/"+space+"/messages" {
+			return gerr(http.StatusNotFound, "NOT_FOUND", "Requested entity was not found.")
+		}
+		if q.Get("key") != key || q.Get("token") != token {
+			return gerr(http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+		}
+		m, bad := JSONBody(body)
+		if bad != "" {
+			return gerr(http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+		}
+		cards, _ := m["cardsV2"].([]any)
+		if m["text"] == nil && len(cards) == 0 {
+			return gerr(http.StatusBadRequest, "INVALID_ARGUMENT", "Message cannot be empty.")
+		}
+		if len(body) > 32000 {
+			return gerr(http.StatusBadRequest, "INVALID_ARGUMENT", "Message too large.")
+		}
+		if id := q.Get("messageId"); id != "" {
+			if !gchatMessageID.MatchString(id) {
+				return gerr(http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid custom message ID.")
+			}
+			mu.Lock()
+			dup := ids[id]
+			ids[id] = true
+			mu.Unlock()
+			if dup {
+				return gerr(http.StatusConflict, "ALREADY_EXISTS", "Message with the same client-assigned message ID already exists.")
+			}
+		}
+		if th, ok := m["thread"].(map[string]any); ok && th["threadKey"] != nil && q.Get("messageReplyOption") == "" {
+			return gerr(http.StatusBadRequest, "INVALID_ARGUMENT", "thread.threadKey needs messageReplyOption.")
+		}
+		return 0, ""
+	}, func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		_, _ = fmt.Fprintf(w, `{"name": "spaces/%s/messages/m%d"}`, space, len(ids))
+	})
+}
+
+// GoogleChatThreads maps each accepted request's threadKey to the number of
+// messages posted with it.
+func GoogleChatThreads(f *Fake) map[string]int {
+	out := map[string]int{}
+	for _, r := range f.Accepted() {
+		var m struct {
+			Thread struct {
+				ThreadKey string `json:"threadKey"`
+			} `json:"thread"`
+		}
+		_ = json.Unmarshal(r.Body, &m)
+		out[m.Thread.ThreadKey]++
+	}
+	return out
 }

@@ -7,6 +7,8 @@ package sinktest
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -76,7 +78,7 @@ func Findings() map[string]*event.Finding {
 			event.KeyValueBlock([][2]string{{"attempt", "1"}, {"result", "failed"}}),
 		}})
 	}
-	return map[string]*event.Finding{
+	out := map[string]*event.Finding{
 		"alert_firing":   Alert(event.StatusFiring),
 		"alert_resolved": Alert(event.StatusResolved),
 		"evidence": with(
@@ -95,6 +97,16 @@ func Findings() map[string]*event.Finding {
 		),
 		"huge": huge,
 	}
+	// Each case is its own finding, as a receiver that deduplicates by
+	// finding (Google Chat's messageId, Kafka's key) must see it.
+	for name, f := range out {
+		if !strings.HasPrefix(name, "alert_") {
+			sum := sha256.Sum256([]byte(name))
+			f.ID = hex.EncodeToString(sum[:16])
+			f.Event.ID = f.ID
+		}
+	}
+	return out
 }
 
 // EncodeJSON is v as indented JSON without HTML escaping, for golden files.
