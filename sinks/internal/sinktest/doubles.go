@@ -326,3 +326,39 @@ func GoogleChatThreads(f *Fake) map[string]int {
 	}
 	return out
 }
+
+// Webex is the Webex messages API: POST /v1/messages with a bearer token,
+// answering the created message; errors carry message, errors and
+// trackingId. It enforces the 7439-byte limit on markdown and text.
+func Webex(t testing.TB, token, roomID string) *Fake {
+	werr := func(code int, msg string) (int, string) {
+		return code, fmt.Sprintf(`{"message": %q, "errors": [{"description": %q}], "trackingId": "ROUTER_6745A1B2-9C3D"}`, msg, msg)
+	}
+	return NewFake(t, func(r *http.Request, body []byte) (int, string) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/messages" {
+			return werr(http.StatusNotFound, "The requested resource could not be found.")
+		}
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			return werr(http.StatusUnauthorized, "The request requires a valid access token set in the Authorization request header.")
+		}
+		m, bad := JSONBody(body)
+		if bad != "" {
+			return werr(http.StatusBadRequest, "Unable to parse the request body.")
+		}
+		if m["roomId"] != roomID {
+			return werr(http.StatusNotFound, "Could not find a room with provided ID.")
+		}
+		md, _ := m["markdown"].(string)
+		text, _ := m["text"].(string)
+		if md == "" && text == "" {
+			return werr(http.StatusBadRequest, "Message must contain text, markdown, files or attachments.")
+		}
+		if len(md) > 7439 || len(text) > 7439 {
+			return werr(http.StatusBadRequest, "Message exceeds the maximum length of 7439 bytes.")
+		}
+		return 0, ""
+	}, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"id": "Y2lzY29zcGFyazovL3VzL01FU1NBR0UvOTJkYjNiZTAtNDNiZC0xMWU2LThhZTktZGQ1YjNkZmM1NjVk", "roomId": %q, "roomType": "group"}`, roomID)
+	})
+}
