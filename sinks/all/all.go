@@ -10,6 +10,7 @@ import (
 	_ "github.com/medichq/medic/sinks/discord"
 	_ "github.com/medichq/medic/sinks/file"
 	_ "github.com/medichq/medic/sinks/googlechat"
+	_ "github.com/medichq/medic/sinks/kafka"
 	_ "github.com/medichq/medic/sinks/mattermost"
 	_ "github.com/medichq/medic/sinks/slack"
 	_ "github.com/medichq/medic/sinks/stdout"
