@@ -13,14 +13,14 @@ import (
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/internal/chattext"
-	"github.com/medichq/medic/sinks/internal/sinktest"
+	"github.com/medichq/medic/sinks/vendortest"
 )
 
 func TestMessageGolden(t *testing.T) {
 	t.Parallel()
-	for name, f := range sinktest.Findings() {
+	for name, f := range vendortest.Findings() {
 		t.Run(name, func(t *testing.T) {
-			m := Render(f, chattext.Options{Cluster: "prod-eu", PageURL: sinktest.PageURL, InlineLogLines: Defaults().InlineLogLines})
+			m := Render(f, chattext.Options{Cluster: "prod-eu", PageURL: vendortest.PageURL, InlineLogLines: Defaults().InlineLogLines})
 			total := 0
 			for _, e := range m.Embeds {
 				total += e.size()
@@ -28,10 +28,10 @@ func TestMessageGolden(t *testing.T) {
 			if len(m.Embeds) > maxEmbeds || total > maxEmbedsTotal {
 				t.Errorf("%d embeds of %d characters in all", len(m.Embeds), total)
 			}
-			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), sinktest.EncodeJSON(t, m))
+			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), vendortest.EncodeJSON(t, m))
 		})
 	}
-	if m := Render(sinktest.Findings()["huge"], chattext.Options{PageURL: sinktest.PageURL}); !strings.Contains(m.Content, "…truncated: ") || !strings.Contains(m.Content, sinktest.PageURL) {
+	if m := Render(vendortest.Findings()["huge"], chattext.Options{PageURL: vendortest.PageURL}); !strings.Contains(m.Content, "…truncated: ") || !strings.Contains(m.Content, vendortest.PageURL) {
 		t.Errorf("huge finding: content %q, want a truncation note linking to the finding page", m.Content)
 	}
 }
@@ -53,9 +53,9 @@ func newSink(t *testing.T, url string) (*Sink, *[]time.Duration) {
 // enforces Discord's limits.
 func TestWebhookAcceptsEveryFinding(t *testing.T) {
 	t.Parallel()
-	hook := sinktest.DiscordWebhook(t, "1290021540", "tok-s3cret")
+	hook := vendortest.DiscordWebhook(t, "1290021540", "tok-s3cret")
 	s, _ := newSink(t, hook.URL+"/api/webhooks/1290021540/tok-s3cret")
-	fs := sinktest.Findings()
+	fs := vendortest.Findings()
 	for name, f := range fs {
 		if err := s.Send(context.Background(), f); err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -74,21 +74,21 @@ func TestWebhookAcceptsEveryFinding(t *testing.T) {
 
 func TestRateLimitAndErrorsKeepTheURL(t *testing.T) {
 	t.Parallel()
-	hook := sinktest.DiscordWebhook(t, "1", "tok-s3cret")
-	hook.FailNext(sinktest.DiscordRateLimited, sinktest.Failure{Status: http.StatusBadGateway})
+	hook := vendortest.DiscordWebhook(t, "1", "tok-s3cret")
+	hook.FailNext(vendortest.DiscordRateLimited, vendortest.Failure{Status: http.StatusBadGateway})
 	s, waits := newSink(t, hook.URL+"/api/webhooks/1/tok-s3cret")
-	err := s.Send(context.Background(), sinktest.Alert(event.StatusFiring))
+	err := s.Send(context.Background(), vendortest.Alert(event.StatusFiring))
 	if err == nil || !strings.Contains(err.Error(), "answered 502") || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("error %v, want the 502 for the consumer to retry, without the URL", err)
 	}
 	if len(*waits) != 1 || (*waits)[0] != 2*time.Second {
 		t.Errorf("waits %v, want the 2s Retry-After", *waits)
 	}
-	if err := s.Send(context.Background(), sinktest.Alert(event.StatusFiring)); err != nil {
+	if err := s.Send(context.Background(), vendortest.Alert(event.StatusFiring)); err != nil {
 		t.Fatal(err)
 	}
 	wrong, _ := newSink(t, hook.URL+"/api/webhooks/1/other-s3cret")
-	if err := wrong.Send(context.Background(), sinktest.Alert(event.StatusFiring)); err == nil || !strings.Contains(err.Error(), "Invalid Webhook Token") || strings.Contains(err.Error(), "other-s3cret") {
+	if err := wrong.Send(context.Background(), vendortest.Alert(event.StatusFiring)); err == nil || !strings.Contains(err.Error(), "Invalid Webhook Token") || strings.Contains(err.Error(), "other-s3cret") {
 		t.Errorf("deleted webhook: %v", err)
 	}
 }

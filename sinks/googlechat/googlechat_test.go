@@ -12,19 +12,19 @@ import (
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/internal/chattext"
-	"github.com/medichq/medic/sinks/internal/sinktest"
+	"github.com/medichq/medic/sinks/vendortest"
 )
 
 func TestMessageGolden(t *testing.T) {
 	t.Parallel()
 	for _, format := range []string{FormatCard, FormatText} {
-		for name, f := range sinktest.Findings() {
+		for name, f := range vendortest.Findings() {
 			t.Run(format+"/"+name, func(t *testing.T) {
-				m := Render(f, format, chattext.Options{Cluster: "prod-eu", PageURL: sinktest.PageURL}, Defaults().MaxMessageChars)
-				if b := sinktest.EncodeJSON(t, m); len(b) > 32000 {
+				m := Render(f, format, chattext.Options{Cluster: "prod-eu", PageURL: vendortest.PageURL}, Defaults().MaxMessageChars)
+				if b := vendortest.EncodeJSON(t, m); len(b) > 32000 {
 					t.Errorf("message of %d bytes", len(b))
 				}
-				testkit.Golden(t, filepath.Join("testdata", format, name+".golden.json"), sinktest.EncodeJSON(t, m))
+				testkit.Golden(t, filepath.Join("testdata", format, name+".golden.json"), vendortest.EncodeJSON(t, m))
 			})
 		}
 	}
@@ -49,12 +49,12 @@ func newSink(t *testing.T, url string, format string) (*Sink, *[]time.Duration) 
 // and counted as delivered, so the space shows it once.
 func TestSpaceGetsEveryFindingOnceInItsThread(t *testing.T) {
 	t.Parallel()
-	space := sinktest.GoogleChat(t, "AAAAx1", "k3y", "t0k-s3cret")
+	space := vendortest.GoogleChat(t, "AAAAx1", "k3y", "t0k-s3cret")
 	hook := space.URL + "/v1/spaces/AAAAx1/messages?key=k3y&token=t0k-s3cret"
 	card, _ := newSink(t, hook, FormatCard)
 	text, _ := newSink(t, hook, FormatText)
 	text.name = "gchat-text"
-	fs := sinktest.Findings()
+	fs := vendortest.Findings()
 	for name, f := range fs {
 		for _, s := range []*Sink{card, text} {
 			if err := s.Send(context.Background(), f); err != nil {
@@ -68,7 +68,7 @@ func TestSpaceGetsEveryFindingOnceInItsThread(t *testing.T) {
 	if got := space.Accepted(); len(got) != 2*len(fs) {
 		t.Fatalf("space accepted %d messages, want %d; refused %v", len(got), 2*len(fs), space.Refused())
 	}
-	threads := sinktest.GoogleChatThreads(space)
+	threads := vendortest.GoogleChatThreads(space)
 	firing := chattext.ThreadKey(fs["alert_firing"])
 	if firing != chattext.ThreadKey(fs["alert_resolved"]) || threads[firing] != 2*len(fs) {
 		t.Errorf("threads %v: want every message of the one alert in thread %s", threads, firing)
@@ -77,22 +77,22 @@ func TestSpaceGetsEveryFindingOnceInItsThread(t *testing.T) {
 
 func TestRateLimitAndErrorsKeepTheURL(t *testing.T) {
 	t.Parallel()
-	space := sinktest.GoogleChat(t, "S", "k", "t0k-s3cret")
-	space.FailNext(sinktest.Failure{Status: http.StatusTooManyRequests, RetryAfter: "4", Body: `{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}}`},
-		sinktest.Failure{Status: http.StatusInternalServerError, Body: `{"error": {"code": 500, "status": "INTERNAL"}}`})
+	space := vendortest.GoogleChat(t, "S", "k", "t0k-s3cret")
+	space.FailNext(vendortest.Failure{Status: http.StatusTooManyRequests, RetryAfter: "4", Body: `{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}}`},
+		vendortest.Failure{Status: http.StatusInternalServerError, Body: `{"error": {"code": 500, "status": "INTERNAL"}}`})
 	s, waits := newSink(t, space.URL+"/v1/spaces/S/messages?key=k&token=t0k-s3cret", FormatCard)
-	err := s.Send(context.Background(), sinktest.Alert(event.StatusFiring))
+	err := s.Send(context.Background(), vendortest.Alert(event.StatusFiring))
 	if err == nil || !strings.Contains(err.Error(), "answered 500") || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("error %v, want the 500 for the consumer to retry, without the URL", err)
 	}
 	if len(*waits) != 1 || (*waits)[0] != 4*time.Second {
 		t.Errorf("waits %v, want the 4s Retry-After", *waits)
 	}
-	if err := s.Send(context.Background(), sinktest.Alert(event.StatusFiring)); err != nil {
+	if err := s.Send(context.Background(), vendortest.Alert(event.StatusFiring)); err != nil {
 		t.Fatal(err)
 	}
 	bad, _ := newSink(t, space.URL+"/v1/spaces/S/messages?key=k&token=other-s3cret", FormatCard)
-	if err := bad.Send(context.Background(), sinktest.Alert(event.StatusFiring)); err == nil || !strings.Contains(err.Error(), "UNAUTHENTICATED") || strings.Contains(err.Error(), "s3cret") {
+	if err := bad.Send(context.Background(), vendortest.Alert(event.StatusFiring)); err == nil || !strings.Contains(err.Error(), "UNAUTHENTICATED") || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("bad token: %v", err)
 	}
 }

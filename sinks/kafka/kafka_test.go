@@ -22,7 +22,7 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
-	"github.com/medichq/medic/sinks/internal/sinktest"
+	"github.com/medichq/medic/sinks/vendortest"
 )
 
 // The tests run against kfake, an in-process cluster that speaks the real
@@ -87,7 +87,7 @@ func TestProducesFindingsKeyedByIdempotencyKey(t *testing.T) {
 	p := *Defaults()
 	p.Brokers, p.Topic = brokers, "medic-findings"
 	s := newSink(t, p)
-	fs := sinktest.Findings()
+	fs := vendortest.Findings()
 	for _, f := range fs {
 		if err := s.Send(context.Background(), f); err != nil {
 			t.Fatal(err)
@@ -148,11 +148,11 @@ func TestSASL(t *testing.T) {
 			}
 			p := *Defaults()
 			p.Brokers, p.Topic, p.SASLMechanism, p.Username, p.PasswordFile = brokers, "medic-findings", mech, "medic", file
-			if err := newSink(t, p).Send(context.Background(), sinktest.Alert(event.StatusFiring)); err != nil {
+			if err := newSink(t, p).Send(context.Background(), vendortest.Alert(event.StatusFiring)); err != nil {
 				t.Fatalf("authenticated produce: %v", err)
 			}
 			p.PasswordFile, p.Password, p.Timeout = "", "wrong", 3*time.Second
-			err := newSink(t, p).Send(context.Background(), sinktest.Alert(event.StatusFiring))
+			err := newSink(t, p).Send(context.Background(), vendortest.Alert(event.StatusFiring))
 			if err == nil || strings.Contains(err.Error(), "wrong") {
 				t.Fatalf("wrong password: %v", err)
 			}
@@ -167,11 +167,11 @@ func TestTLS(t *testing.T) {
 	brokers := cluster(t, kfake.TLS(serverCfg))
 	p := *Defaults()
 	p.Brokers, p.Topic, p.TLS, p.CAFile, p.ServerName = brokers, "medic-findings", true, caFile, "kafka.test"
-	if err := newSink(t, p).Send(context.Background(), sinktest.Alert(event.StatusFiring)); err != nil {
+	if err := newSink(t, p).Send(context.Background(), vendortest.Alert(event.StatusFiring)); err != nil {
 		t.Fatalf("produce over TLS: %v", err)
 	}
 	p.CAFile, p.Timeout = "", 3*time.Second // the system roots do not know the test CA
-	if err := newSink(t, p).Send(context.Background(), sinktest.Alert(event.StatusFiring)); err == nil {
+	if err := newSink(t, p).Send(context.Background(), vendortest.Alert(event.StatusFiring)); err == nil {
 		t.Fatal("produced to a broker whose certificate is not trusted")
 	}
 }
@@ -188,7 +188,7 @@ func TestBrokerDownFailsTheDelivery(t *testing.T) {
 	_ = l.Close()
 	p := *Defaults()
 	p.Brokers, p.Topic, p.Timeout = []string{addr}, "medic-findings", 2*time.Second
-	if err := newSink(t, p).Send(context.Background(), sinktest.Alert(event.StatusFiring)); err == nil || !strings.Contains(err.Error(), "produce finding") {
+	if err := newSink(t, p).Send(context.Background(), vendortest.Alert(event.StatusFiring)); err == nil || !strings.Contains(err.Error(), "produce finding") {
 		t.Fatalf("no broker: %v", err)
 	}
 }

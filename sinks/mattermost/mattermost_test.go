@@ -14,21 +14,21 @@ import (
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/internal/chattext"
-	"github.com/medichq/medic/sinks/internal/sinktest"
+	"github.com/medichq/medic/sinks/vendortest"
 )
 
 func TestAttachmentGolden(t *testing.T) {
 	t.Parallel()
-	for name, f := range sinktest.Findings() {
+	for name, f := range vendortest.Findings() {
 		t.Run(name, func(t *testing.T) {
-			a := Render(f, chattext.Options{Cluster: "prod-eu", PageURL: sinktest.PageURL}, Defaults().MaxMessageChars)
+			a := Render(f, chattext.Options{Cluster: "prod-eu", PageURL: vendortest.PageURL}, Defaults().MaxMessageChars)
 			if n := utf8.RuneCountInString(a.Text); n > Defaults().MaxMessageChars {
 				t.Errorf("text of %d characters, limit %d", n, Defaults().MaxMessageChars)
 			}
-			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), sinktest.EncodeJSON(t, a))
+			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), vendortest.EncodeJSON(t, a))
 		})
 	}
-	huge := Render(sinktest.Findings()["huge"], chattext.Options{PageURL: sinktest.PageURL}, 2000)
+	huge := Render(vendortest.Findings()["huge"], chattext.Options{PageURL: vendortest.PageURL}, 2000)
 	if n := utf8.RuneCountInString(huge.Text); n > 2000 || !strings.Contains(huge.Text, "…truncated: ") {
 		t.Errorf("huge finding with max 2000: %d characters, truncation note shown: %v", n, strings.Contains(huge.Text, "…truncated: "))
 	}
@@ -48,15 +48,15 @@ func newSink(t *testing.T, p Params) (*Sink, *[]time.Duration) {
 
 func TestPostsThroughWebhookAndBot(t *testing.T) {
 	t.Parallel()
-	hook := sinktest.MattermostWebhook(t, "xq8ru1p3")
-	api := sinktest.MattermostAPI(t, "bot-s3cret", "ch4nn3l1d")
+	hook := vendortest.MattermostWebhook(t, "xq8ru1p3")
+	api := vendortest.MattermostAPI(t, "bot-s3cret", "ch4nn3l1d")
 	p := *Defaults()
 	p.WebhookURL, p.Channel, p.Username = hook.URL+"/hooks/xq8ru1p3", "town-square", "medic"
 	viaHook, _ := newSink(t, p)
 	p = *Defaults()
 	p.URL, p.Token, p.ChannelID = api.URL+"/", "bot-s3cret", "ch4nn3l1d"
 	viaBot, _ := newSink(t, p)
-	f := sinktest.Findings()["evidence"]
+	f := vendortest.Findings()["evidence"]
 	for _, s := range []*Sink{viaHook, viaBot} {
 		if err := s.Send(context.Background(), f); err != nil {
 			t.Fatal(err)
@@ -86,25 +86,25 @@ func TestPostsThroughWebhookAndBot(t *testing.T) {
 
 func TestRateLimitAndErrorsKeepSecrets(t *testing.T) {
 	t.Parallel()
-	api := sinktest.MattermostAPI(t, "bot-s3cret", "c1")
-	api.FailNext(sinktest.Failure{Status: http.StatusTooManyRequests, RetryAfter: "2", Body: `{"id":"api.context.rate_limit","status_code":429}`},
-		sinktest.Failure{Status: http.StatusServiceUnavailable})
+	api := vendortest.MattermostAPI(t, "bot-s3cret", "c1")
+	api.FailNext(vendortest.Failure{Status: http.StatusTooManyRequests, RetryAfter: "2", Body: `{"id":"api.context.rate_limit","status_code":429}`},
+		vendortest.Failure{Status: http.StatusServiceUnavailable})
 	p := *Defaults()
 	p.URL, p.Token, p.ChannelID = api.URL, "bot-s3cret", "c1"
 	s, waits := newSink(t, p)
-	err := s.Send(context.Background(), sinktest.Alert(event.StatusFiring))
+	err := s.Send(context.Background(), vendortest.Alert(event.StatusFiring))
 	if err == nil || !strings.Contains(err.Error(), "answered 503") || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("error %v, want the 503 for the consumer to retry, without the token", err)
 	}
 	if len(*waits) != 1 || (*waits)[0] != 2*time.Second {
 		t.Errorf("waits %v, want the 2s Retry-After", *waits)
 	}
-	if err := s.Send(context.Background(), sinktest.Alert(event.StatusFiring)); err != nil {
+	if err := s.Send(context.Background(), vendortest.Alert(event.StatusFiring)); err != nil {
 		t.Fatal(err)
 	}
 	p.Token = "wrong"
 	s, _ = newSink(t, p)
-	if err := s.Send(context.Background(), sinktest.Alert(event.StatusFiring)); err == nil || !strings.Contains(err.Error(), "answered 401") || strings.Contains(err.Error(), "wrong") {
+	if err := s.Send(context.Background(), vendortest.Alert(event.StatusFiring)); err == nil || !strings.Contains(err.Error(), "answered 401") || strings.Contains(err.Error(), "wrong") {
 		t.Errorf("bad token: %v", err)
 	}
 }

@@ -14,14 +14,14 @@ import (
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/internal/chattext"
-	"github.com/medichq/medic/sinks/internal/sinktest"
+	"github.com/medichq/medic/sinks/vendortest"
 )
 
 func TestTextGolden(t *testing.T) {
 	t.Parallel()
-	for name, f := range sinktest.Findings() {
+	for name, f := range vendortest.Findings() {
 		t.Run(name, func(t *testing.T) {
-			text := Text(f, chattext.Options{Cluster: "prod-eu", PageURL: sinktest.PageURL, InlineLogLines: Defaults().InlineLogLines})
+			text := Text(f, chattext.Options{Cluster: "prod-eu", PageURL: vendortest.PageURL, InlineLogLines: Defaults().InlineLogLines})
 			if n := utf8.RuneCountInString(text); n > MaxMessageChars {
 				t.Errorf("text of %d characters", n)
 			}
@@ -47,11 +47,11 @@ func newSink(t *testing.T, p Params) (*Sink, *[]time.Duration) {
 // double refuses unbalanced tags, unknown entities and long texts.
 func TestBotAPIAcceptsEveryFinding(t *testing.T) {
 	t.Parallel()
-	api := sinktest.TelegramBot(t, token)
+	api := vendortest.TelegramBot(t, token)
 	p := *Defaults()
 	p.BotToken, p.ChatID, p.MessageThreadID, p.APIURL = token, "-1001234567890", 7, api.URL
 	s, _ := newSink(t, p)
-	fs := sinktest.Findings()
+	fs := vendortest.Findings()
 	for name, f := range fs {
 		if err := s.Send(context.Background(), f); err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -68,24 +68,24 @@ func TestBotAPIAcceptsEveryFinding(t *testing.T) {
 
 func TestRateLimitAndErrorsKeepTheToken(t *testing.T) {
 	t.Parallel()
-	api := sinktest.TelegramBot(t, token)
-	api.FailNext(sinktest.TelegramRateLimited, sinktest.Failure{Status: http.StatusInternalServerError, Body: `{"ok":false,"error_code":500,"description":"Internal Server Error"}`})
+	api := vendortest.TelegramBot(t, token)
+	api.FailNext(vendortest.TelegramRateLimited, vendortest.Failure{Status: http.StatusInternalServerError, Body: `{"ok":false,"error_code":500,"description":"Internal Server Error"}`})
 	p := *Defaults()
 	p.BotToken, p.ChatID, p.APIURL = token, "@oncall", api.URL+"/"
 	s, waits := newSink(t, p)
-	err := s.Send(context.Background(), sinktest.Alert(event.StatusFiring))
+	err := s.Send(context.Background(), vendortest.Alert(event.StatusFiring))
 	if err == nil || !strings.Contains(err.Error(), "answered 500") || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("error %v, want the 500 for the consumer to retry, without the token", err)
 	}
 	if len(*waits) != 1 || (*waits)[0] != 3*time.Second {
 		t.Errorf("waits %v, want the 3s retry_after", *waits)
 	}
-	if err := s.Send(context.Background(), sinktest.Alert(event.StatusResolved)); err != nil {
+	if err := s.Send(context.Background(), vendortest.Alert(event.StatusResolved)); err != nil {
 		t.Fatal(err)
 	}
 	p.BotToken = "999:other-s3cret"
 	s, _ = newSink(t, p)
-	if err := s.Send(context.Background(), sinktest.Alert(event.StatusFiring)); err == nil || !strings.Contains(err.Error(), "answered 404") || strings.Contains(err.Error(), "s3cret") {
+	if err := s.Send(context.Background(), vendortest.Alert(event.StatusFiring)); err == nil || !strings.Contains(err.Error(), "answered 404") || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("wrong token: %v", err)
 	}
 }

@@ -13,14 +13,14 @@ import (
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/internal/chattext"
-	"github.com/medichq/medic/sinks/internal/sinktest"
+	"github.com/medichq/medic/sinks/vendortest"
 )
 
 func TestMarkdownGolden(t *testing.T) {
 	t.Parallel()
-	for name, f := range sinktest.Findings() {
+	for name, f := range vendortest.Findings() {
 		t.Run(name, func(t *testing.T) {
-			md := Markdown(f, chattext.Options{Cluster: "prod-eu", PageURL: sinktest.PageURL, InlineLogLines: Defaults().InlineLogLines})
+			md := Markdown(f, chattext.Options{Cluster: "prod-eu", PageURL: vendortest.PageURL, InlineLogLines: Defaults().InlineLogLines})
 			if len(md) > MaxMessageBytes {
 				t.Errorf("markdown of %d bytes", len(md))
 			}
@@ -28,7 +28,7 @@ func TestMarkdownGolden(t *testing.T) {
 		})
 	}
 	// Multi-byte text still fits the byte limit.
-	f := sinktest.Alert(event.StatusFiring)
+	f := vendortest.Alert(event.StatusFiring)
 	f.Add(event.Enrichment{Title: "Logs", Blocks: []event.Block{event.LogTextBlock("app", strings.Repeat("ошибка подключения 🔥\n", 400), false)}})
 	f.Add(event.Enrichment{Title: "Notes", Blocks: []event.Block{event.MarkdownBlock(strings.Repeat("данные ", 1000))}})
 	if md := Markdown(f, chattext.Options{InlineLogLines: 50}); len(md) > MaxMessageBytes {
@@ -51,11 +51,11 @@ func newSink(t *testing.T, p Params) (*Sink, *[]time.Duration) {
 
 func TestAPIAcceptsEveryFinding(t *testing.T) {
 	t.Parallel()
-	api := sinktest.Webex(t, token, "Y2lzY29zcGFyazovL3VzL1JPT00v")
+	api := vendortest.Webex(t, token, "Y2lzY29zcGFyazovL3VzL1JPT00v")
 	p := *Defaults()
 	p.BotToken, p.RoomID, p.APIURL = token, "Y2lzY29zcGFyazovL3VzL1JPT00v", api.URL
 	s, _ := newSink(t, p)
-	fs := sinktest.Findings()
+	fs := vendortest.Findings()
 	for name, f := range fs {
 		if err := s.Send(context.Background(), f); err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -72,25 +72,25 @@ func TestAPIAcceptsEveryFinding(t *testing.T) {
 
 func TestRateLimitAndErrorsKeepTheToken(t *testing.T) {
 	t.Parallel()
-	api := sinktest.Webex(t, token, "r1")
-	api.FailNext(sinktest.Failure{Status: http.StatusTooManyRequests, RetryAfter: "5", Body: `{"message": "Too many requests"}`},
-		sinktest.Failure{Status: http.StatusServiceUnavailable, Body: `{"message": "Service Unavailable"}`})
+	api := vendortest.Webex(t, token, "r1")
+	api.FailNext(vendortest.Failure{Status: http.StatusTooManyRequests, RetryAfter: "5", Body: `{"message": "Too many requests"}`},
+		vendortest.Failure{Status: http.StatusServiceUnavailable, Body: `{"message": "Service Unavailable"}`})
 	p := *Defaults()
 	p.BotToken, p.RoomID, p.APIURL = token, "r1", api.URL+"/"
 	s, waits := newSink(t, p)
-	err := s.Send(context.Background(), sinktest.Alert(event.StatusFiring))
+	err := s.Send(context.Background(), vendortest.Alert(event.StatusFiring))
 	if err == nil || !strings.Contains(err.Error(), "answered 503") || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("error %v, want the 503 for the consumer to retry, without the token", err)
 	}
 	if len(*waits) != 1 || (*waits)[0] != 5*time.Second {
 		t.Errorf("waits %v, want the 5s Retry-After", *waits)
 	}
-	if err := s.Send(context.Background(), sinktest.Alert(event.StatusResolved)); err != nil {
+	if err := s.Send(context.Background(), vendortest.Alert(event.StatusResolved)); err != nil {
 		t.Fatal(err)
 	}
 	p.RoomID = "elsewhere"
 	s, _ = newSink(t, p)
-	if err := s.Send(context.Background(), sinktest.Alert(event.StatusFiring)); err == nil || !strings.Contains(err.Error(), "Could not find a room") {
+	if err := s.Send(context.Background(), vendortest.Alert(event.StatusFiring)); err == nil || !strings.Contains(err.Error(), "Could not find a room") {
 		t.Errorf("unknown room: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package sinktest
+package vendortest
 
 import (
 	"encoding/json"

@@ -1,9 +1,11 @@
-// Package sinktest holds what the chat sinks' tests share: a set of
-// findings that exercise every block kind and the size limits, and Fake, an
-// httptest receiver that vendors' test doubles build on (failures on
-// demand, 429 with Retry-After, deliveries counted by finding so a test can
-// assert lost 0 and duplicates 0).
-package sinktest
+// Package vendortest holds what the tests of the sinks that speak to a
+// vendor (mattermost, discord, telegram, google_chat, webex) share: a set
+// of findings that exercise every block kind and the size limits, and the
+// vendors' endpoints as test doubles built on Fake, an httptest receiver
+// with failures on demand (5xx, 429 with Retry-After) that counts
+// deliveries by finding so a test can assert lost 0 and duplicates 0. The
+// end-to-end tests in test/e2e use the same doubles.
+package vendortest
 
 import (
 	"bytes"
@@ -144,6 +146,7 @@ type Fake struct {
 	mu       sync.Mutex
 	accepted []Request
 	failures []Failure
+	failed   int
 	refused  []string
 }
 
@@ -177,6 +180,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(f.failures) > 0 {
 		fl := f.failures[0]
 		f.failures = f.failures[1:]
+		f.failed++
 		if fl.RetryAfter != "" {
 			w.Header().Set("Retry-After", fl.RetryAfter)
 		}
@@ -206,6 +210,13 @@ func (f *Fake) Accepted() []Request {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]Request(nil), f.accepted...)
+}
+
+// Failed is how many requests were answered with a failure from FailNext.
+func (f *Fake) Failed() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed
 }
 
 // Refused returns the requests the check refused ("status answer").
