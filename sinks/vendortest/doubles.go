@@ -169,7 +169,7 @@ func TelegramBot(t testing.TB, token string) *Fake {
 			return jsonError(http.StatusBadRequest, `{"ok":false,"error_code":400,"description":"Bad Request: message text is empty"}`)
 		}
 		if m["parse_mode"] == "HTML" {
-			plain, err := telegramHTML(text)
+			plain, err := TelegramHTML(text)
 			if err != "" {
 				return jsonError(http.StatusBadRequest, `{"ok":false,"error_code":400,"description":"Bad Request: can't parse entities: `+err+`"}`)
 			}
@@ -190,11 +190,11 @@ func TelegramBot(t testing.TB, token string) *Fake {
 var TelegramRateLimited = Failure{Status: http.StatusTooManyRequests, RetryAfter: "3",
 	Body: `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 3","parameters":{"retry_after":3}}`}
 
-// telegramHTML parses Telegram's HTML subset the way the Bot API does:
+// TelegramHTML parses Telegram's HTML subset the way the Bot API does:
 // only <b>, <i>, <code>, <pre>, <a href="…"> (and a few more) are tags,
 // they must nest, and &lt; &gt; &amp; &quot; are the entities. It returns
 // the text without tags, or why it cannot be parsed.
-func telegramHTML(s string) (string, string) {
+func TelegramHTML(s string) (string, string) {
 	allowed := map[string]bool{"b": true, "strong": true, "i": true, "em": true, "u": true, "s": true, "code": true, "pre": true, "a": true, "blockquote": true, "tg-spoiler": true}
 	var stack []string
 	var out strings.Builder
