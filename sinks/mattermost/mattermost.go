@@ -5,7 +5,9 @@
 //
 // It posts either through an incoming webhook (webhook_url, a secret: the
 // URL is the credential) or as a bot through the REST API (url, token and
-// channel_id: POST /api/v4/posts with the bot's access token).
+// channel_id: POST /api/v4/posts with the bot's access token). A bot may
+// name its channel as Robusta's sink does, channel and team by name; medic
+// looks the channel's ID up once, on the first delivery.
 package mattermost
 
 import (
@@ -13,10 +15,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/medichq/medic/event"
@@ -40,9 +44,12 @@ type Params struct {
 	WebhookURL     string `yaml:"webhook_url"`
 	WebhookURLFile string `yaml:"webhook_url_file"`
 	WebhookURLEnv  string `yaml:"webhook_url_env"`
-	// Channel overrides the webhook's channel (a channel name), where the
-	// webhook allows it.
+	// Channel is a channel's name: for a webhook it overrides the
+	// webhook's channel (where the webhook allows it); for a bot, with
+	// team, it names the channel instead of channel_id.
 	Channel string `yaml:"channel"`
+	// Team is the team (its name, as in the team's URL) of a bot's channel.
+	Team string `yaml:"team"`
 
 	// URL is the Mattermost server's base URL, for posting as a bot.
 	URL string `yaml:"url"`
@@ -82,8 +89,8 @@ func (p *Params) token() secretparam.Param {
 func (p *Params) Validate() error {
 	hook, tok := p.webhook(), p.token()
 	switch {
-	case hook.Set() && (tok.Set() || p.URL != "" || p.ChannelID != ""):
-		return errors.New("webhook_url and url/token/channel_id: set the webhook or the bot API, not both")
+	case hook.Set() && (tok.Set() || p.URL != "" || p.ChannelID != "" || p.Team != ""):
+		return errors.New("webhook_url and url/token/channel_id/team: set the webhook or the bot API, not both")
 	case hook.Set():
 		if err := hook.Validate(true); err != nil {
 			return err
@@ -100,11 +107,13 @@ func (p *Params) Validate() error {
 		if err := tok.Validate(true); err != nil {
 			return err
 		}
-		if p.ChannelID == "" {
-			return errors.New("channel_id: required for the bot API")
-		}
-		if p.Channel != "" || p.Username != "" || p.IconURL != "" {
-			return errors.New("channel, username and icon_url: only for an incoming webhook (the bot posts to channel_id as itself)")
+		switch {
+		case p.ChannelID != "" && (p.Channel != "" || p.Team != ""):
+			return errors.New("channel_id, or channel and team: set one")
+		case p.ChannelID == "" && (p.Channel == "" || p.Team == ""):
+			return errors.New("channel_id (or channel and team, by name): required for the bot API")
+		case p.Username != "" || p.IconURL != "":
+			return errors.New("username and icon_url: only for an incoming webhook (the bot posts as itself)")
 		}
 	}
 	switch {
@@ -141,8 +150,12 @@ type Sink struct {
 	target  string
 	header  http.Header
 	poster  *httpdeliver.Poster
+	client  *http.Client
 	cluster string
 	pageURL func(string) string
+
+	mu        sync.Mutex
+	channelID string // the bot's channel, once known
 }
 
 // New starts a Mattermost sink, reading its secret now.
@@ -150,7 +163,10 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Sink{p: p, header: http.Header{}, cluster: deps.ClusterName, pageURL: deps.FindingURL}
+	s := &Sink{p: p, header: http.Header{}, cluster: deps.ClusterName, pageURL: deps.FindingURL, channelID: p.ChannelID, client: deps.HTTPClient}
+	if s.client == nil {
+		s.client = &http.Client{Timeout: 30 * time.Second}
+	}
 	what := "the Mattermost webhook"
 	if hook := p.webhook(); hook.Set() {
 		target, err := hook.Read()
@@ -253,13 +269,15 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 		return errors.New("mattermost sink: nil finding")
 	}
 	a := s.AttachmentFor(f)
-	var body []byte
-	var err error
-	if s.p.ChannelID != "" {
-		body, err = json.Marshal(Post{ChannelID: s.p.ChannelID, Props: map[string]any{"attachments": []Attachment{a}}})
-	} else {
-		body, err = json.Marshal(WebhookPayload{Channel: s.p.Channel, Username: s.p.Username, IconURL: s.p.IconURL, Attachments: []Attachment{a}})
+	var payload any = WebhookPayload{Channel: s.p.Channel, Username: s.p.Username, IconURL: s.p.IconURL, Attachments: []Attachment{a}}
+	if s.p.URL != "" {
+		channelID, err := s.channel(ctx)
+		if err != nil {
+			return err
+		}
+		payload = Post{ChannelID: channelID, Props: map[string]any{"attachments": []Attachment{a}}}
 	}
+	body, err := json.Marshal(payload)
 	if err != nil {
 		return fmt.Errorf("encode post for finding %s: %w", f.ID, err)
 	}
@@ -267,4 +285,35 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 		return fmt.Errorf("post finding %s: %w", f.ID, err)
 	}
 	return nil
+}
+
+// channel returns the bot's channel ID, looking it up by team and channel
+// name the first time (GET /api/v4/teams/name/{team}/channels/name/{channel}).
+// A failed lookup fails the delivery, which medic retries.
+func (s *Sink) channel(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.channelID != "" {
+		return s.channelID, nil
+	}
+	u := strings.TrimSuffix(strings.TrimSpace(s.p.URL), "/") + "/api/v4/teams/name/" + url.PathEscape(s.p.Team) + "/channels/name/" + url.PathEscape(s.p.Channel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", fmt.Errorf("find channel %q of team %q: %w", s.p.Channel, s.p.Team, err)
+	}
+	req.Header = s.header.Clone()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("find channel %q of team %q: %w", s.p.Channel, s.p.Team, errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	var ch struct {
+		ID      string `json:"id"`
+		Message string `json:"message"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ch); err != nil || resp.StatusCode != http.StatusOK || ch.ID == "" {
+		return "", fmt.Errorf("find channel %q of team %q: Mattermost answered %d %s", s.p.Channel, s.p.Team, resp.StatusCode, ch.Message)
+	}
+	s.channelID = ch.ID
+	return ch.ID, nil
 }

@@ -49,20 +49,33 @@ func newSink(t *testing.T, p Params) (*Sink, *[]time.Duration) {
 func TestPostsThroughWebhookAndBot(t *testing.T) {
 	t.Parallel()
 	hook := vendortest.MattermostWebhook(t, "xq8ru1p3")
-	api := vendortest.MattermostAPI(t, "bot-s3cret", "ch4nn3l1d")
+	api := vendortest.MattermostAPI(t, "bot-s3cret", "ch4nn3l1d", "ops", "alerts")
 	p := *Defaults()
 	p.WebhookURL, p.Channel, p.Username = hook.URL+"/hooks/xq8ru1p3", "town-square", "medic"
 	viaHook, _ := newSink(t, p)
 	p = *Defaults()
 	p.URL, p.Token, p.ChannelID = api.URL+"/", "bot-s3cret", "ch4nn3l1d"
 	viaBot, _ := newSink(t, p)
+	p.ChannelID, p.Team, p.Channel = "", "ops", "alerts" // Robusta's shape: names
+	byName, _ := newSink(t, p)
 	f := vendortest.Findings()["evidence"]
-	for _, s := range []*Sink{viaHook, viaBot} {
+	for _, s := range []*Sink{viaHook, viaBot, byName, byName} {
 		if err := s.Send(context.Background(), f); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(hook.Accepted()) != 1 || len(api.Accepted()) != 1 {
+	var lookups, posts int
+	for _, r := range api.Accepted() {
+		if r.Method == http.MethodGet {
+			lookups++
+		} else if strings.Contains(string(r.Body), `"channel_id":"ch4nn3l1d"`) {
+			posts++
+		}
+	}
+	if len(hook.Accepted()) != 1 || posts != 3 || lookups != 1 {
+		t.Fatalf("webhook got %d posts (refused %v); API %d posts to the channel and %d channel lookups, want 3 and 1 (refused %v)", len(hook.Accepted()), hook.Refused(), posts, lookups, api.Refused())
+	}
+	if len(hook.Accepted()) != 1 {
 		t.Fatalf("webhook got %d posts (refused %v), API %d (refused %v)", len(hook.Accepted()), hook.Refused(), len(api.Accepted()), api.Refused())
 	}
 	var wp WebhookPayload
@@ -78,6 +91,11 @@ func TestPostsThroughWebhookAndBot(t *testing.T) {
 	if err := json.Unmarshal(api.Accepted()[0].Body, &post); err != nil || len(post.Props.Attachments) != 1 {
 		t.Fatalf("API post %s (%v)", api.Accepted()[0].Body, err)
 	}
+	p.Channel = "nowhere"
+	lost, _ := newSink(t, p)
+	if err := lost.Send(context.Background(), f); err == nil || !strings.Contains(err.Error(), `find channel "nowhere" of team "ops"`) || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("unknown channel: %v", err)
+	}
 	a := post.Props.Attachments[0]
 	if a.TitleLink != "https://medic.example/findings/"+f.ID || a.Color != "#e01e5a" || !strings.Contains(a.Text, "line 40:") {
 		t.Errorf("attachment %+v", a)
@@ -86,7 +104,7 @@ func TestPostsThroughWebhookAndBot(t *testing.T) {
 
 func TestRateLimitAndErrorsKeepSecrets(t *testing.T) {
 	t.Parallel()
-	api := vendortest.MattermostAPI(t, "bot-s3cret", "c1")
+	api := vendortest.MattermostAPI(t, "bot-s3cret", "c1", "ops", "alerts")
 	api.FailNext(vendortest.Failure{Status: http.StatusTooManyRequests, RetryAfter: "2", Body: `{"id":"api.context.rate_limit","status_code":429}`},
 		vendortest.Failure{Status: http.StatusServiceUnavailable})
 	p := *Defaults()
@@ -115,13 +133,19 @@ func TestParams(t *testing.T) {
 		p    func(*Params)
 		want string
 	}{
-		"nothing":        {func(*Params) {}, "webhook_url (an incoming webhook) or url, token and channel_id"},
-		"both":           {func(p *Params) { p.WebhookURL, p.URL = "https://x/hooks/1", "https://x" }, "not both"},
-		"bad webhook":    {func(p *Params) { p.WebhookURL = "ftp://x/hooks/s3cret" }, "webhook_url: not an http(s) URL"},
-		"two secrets":    {func(p *Params) { p.WebhookURL, p.WebhookURLEnv = "https://x/hooks/1", "X" }, "set only one"},
-		"no token":       {func(p *Params) { p.URL, p.ChannelID = "https://x", "c" }, "token: required"},
-		"no channel":     {func(p *Params) { p.URL, p.Token = "https://x", "t" }, "channel_id: required"},
-		"bot overrides":  {func(p *Params) { p.URL, p.Token, p.ChannelID, p.Username = "https://x", "t", "c", "u" }, "only for an incoming webhook"},
+		"nothing":       {func(*Params) {}, "webhook_url (an incoming webhook) or url, token and channel_id"},
+		"both":          {func(p *Params) { p.WebhookURL, p.URL = "https://x/hooks/1", "https://x" }, "not both"},
+		"bad webhook":   {func(p *Params) { p.WebhookURL = "ftp://x/hooks/s3cret" }, "webhook_url: not an http(s) URL"},
+		"two secrets":   {func(p *Params) { p.WebhookURL, p.WebhookURLEnv = "https://x/hooks/1", "X" }, "set only one"},
+		"no token":      {func(p *Params) { p.URL, p.ChannelID = "https://x", "c" }, "token: required"},
+		"no channel":    {func(p *Params) { p.URL, p.Token = "https://x", "t" }, "channel_id (or channel and team, by name): required"},
+		"no team":       {func(p *Params) { p.URL, p.Token, p.Channel = "https://x", "t", "alerts" }, "channel_id (or channel and team, by name): required"},
+		"id and name":   {func(p *Params) { p.URL, p.Token, p.ChannelID, p.Channel = "https://x", "t", "c", "alerts" }, "set one"},
+		"bot overrides": {func(p *Params) { p.URL, p.Token, p.ChannelID, p.Username = "https://x", "t", "c", "u" }, "only for an incoming webhook"},
+		"webhook team":  {func(p *Params) { p.WebhookURL, p.Team = "https://x/hooks/1", "ops" }, "not both"},
+		"bot by name": {func(p *Params) {
+			p.URL, p.TokenEnv, p.Channel, p.Team = "https://mm.example", "MM_TOKEN", "alerts", "ops"
+		}, ""},
 		"limit too high": {func(p *Params) { p.WebhookURL, p.MaxMessageChars = "https://x/hooks/1", 20000 }, "max_message_chars"},
 		"webhook ok":     {func(p *Params) { p.WebhookURLFile = "/var/run/secrets/medic/mm/webhook_url" }, ""},
 		"bot ok":         {func(p *Params) { p.URL, p.TokenEnv, p.ChannelID = "https://mm.example", "MM_TOKEN", "c" }, ""},

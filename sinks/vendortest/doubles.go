@@ -42,9 +42,17 @@ func MattermostWebhook(t testing.TB, hookID string) *Fake {
 }
 
 // MattermostAPI is Mattermost's REST API: POST /api/v4/posts with a bearer
-// token; it answers 201 with the created post.
-func MattermostAPI(t testing.TB, token, channelID string) *Fake {
+// token, answering 201 with the created post, and
+// GET /api/v4/teams/name/<team>/channels/name/<channel> answering the
+// channel (its ID is channelID).
+func MattermostAPI(t testing.TB, token, channelID, team, channel string) *Fake {
 	return NewFake(t, func(r *http.Request, body []byte) (int, string) {
+		if r.Method == http.MethodGet && r.Header.Get("Authorization") == "Bearer "+token {
+			if r.URL.Path == "/api/v4/teams/name/"+team+"/channels/name/"+channel {
+				return 0, ""
+			}
+			return jsonError(http.StatusNotFound, `{"id":"app.channel.get_by_name.missing.app_error","message":"Channel does not exist.","status_code":404}`)
+		}
 		if r.Method != http.MethodPost || r.URL.Path != "/api/v4/posts" {
 			return jsonError(http.StatusNotFound, `{"id":"api.context.404.app_error","message":"Sorry, we could not find the page.","status_code":404}`)
 		}
@@ -57,8 +65,12 @@ func MattermostAPI(t testing.TB, token, channelID string) *Fake {
 		}
 		props, _ := m["props"].(map[string]any)
 		return mattermostLimits(props)
-	}, func(w http.ResponseWriter, _ *http.Request) {
+	}, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet {
+			_, _ = io.WriteString(w, `{"id":"`+channelID+`","name":"`+channel+`","type":"O"}`)
+			return
+		}
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, `{"id":"q7xw5o3bgjfs9ptbi5eyam1pdh","channel_id":"`+channelID+`","message":""}`)
 	})

@@ -43,7 +43,7 @@ func TestVendorSinksDeliverEachFindingOnce(t *testing.T) {
 		start func(t *testing.T) receiver
 	}{
 		{"mattermost", func(t *testing.T) receiver {
-			f := vendortest.MattermostAPI(t, "bot-token", "ch1")
+			f := vendortest.MattermostAPI(t, "bot-token", "ch1", "ops", "alerts")
 			return fake(f, fmt.Sprintf("{name: mm, type: mattermost, url: %q, token: bot-token, channel_id: ch1}", f.URL))
 		}},
 		{"discord", func(t *testing.T) receiver {
