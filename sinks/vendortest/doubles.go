@@ -197,9 +197,9 @@ func TelegramBot(t testing.TB, token string) *Fake {
 	})
 }
 
-// TelegramRateLimited is Telegram's 429: the wait is in the body's
-// parameters.retry_after (and, on the Bot API server, in Retry-After).
-var TelegramRateLimited = Failure{Status: http.StatusTooManyRequests, RetryAfter: "3",
+// TelegramRateLimited is Telegram's 429 as documented: the wait is in the
+// body's parameters.retry_after, not promised in a Retry-After header.
+var TelegramRateLimited = Failure{Status: http.StatusTooManyRequests,
 	Body: `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 3","parameters":{"retry_after":3}}`}
 
 // TelegramHTML parses Telegram's HTML subset the way the Bot API does:
