@@ -205,17 +205,25 @@ func Render(f *event.Finding, o chattext.Options) Message {
 	if !f.Event.StartsAt.IsZero() {
 		head.Timestamp = f.Event.StartsAt.UTC().Format(time.RFC3339)
 	}
-	for i, fact := range chattext.Facts(f, o.Cluster) {
-		if i == 12 { // the rest are on the finding page
+	// The head embed keeps within 4000 of the 6000 characters all embeds
+	// share: long labels and descriptions are cut shorter until it does.
+	for _, lim := range []struct{ fields, value, desc, links int }{{12, 200, 1000, 2000}, {8, 100, 300, 800}, {4, 60, 0, 300}} {
+		head.Fields = nil
+		for i, fact := range chattext.Facts(f, o.Cluster) {
+			if i == lim.fields { // the rest are on the finding page
+				break
+			}
+			value := d.Text(chattext.Truncate(chattext.OneLine(fact.Value), lim.value))
+			if value == "" {
+				value = "—" // Discord refuses an empty field
+			}
+			head.Fields = append(head.Fields, Field{Name: chattext.Truncate(chattext.OneLine(fact.Name), 100), Value: value, Inline: true})
+		}
+		head.Description = chattext.Lines(d, chattext.Description(f, d, lim.desc), chattext.LinkLine(f, d, o.PageURL, lim.links))
+		if head.size() <= 4000 {
 			break
 		}
-		value := d.Text(chattext.Truncate(chattext.OneLine(fact.Value), 200))
-		if value == "" {
-			value = "—" // Discord refuses an empty field
-		}
-		head.Fields = append(head.Fields, Field{Name: chattext.Truncate(chattext.OneLine(fact.Name), 100), Value: value, Inline: true})
 	}
-	head.Description = chattext.Lines(d, chattext.Description(f, d, 1000), chattext.LinkLine(f, d, o.PageURL))
 	m := Message{Embeds: []Embed{head}, AllowedMentions: AllowedMentions{Parse: []string{}}}
 	used := head.size()
 	sections := chattext.Sections(f, d, o)

@@ -22,7 +22,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
@@ -51,9 +50,9 @@ type Params struct {
 	Format string `yaml:"format"`
 	// Threads puts an alert's firing and resolved messages in one thread.
 	Threads bool `yaml:"threads"`
-	// MaxMessageChars bounds the message's text (Google Chat refuses a
-	// message over 32,000 bytes; markup counts too).
-	MaxMessageChars int `yaml:"max_message_chars"`
+	// MaxMessageBytes bounds the message's JSON (Google Chat refuses a
+	// message over 32,000 bytes).
+	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// InlineLogLines is how many last lines of a log are shown.
 	InlineLogLines int `yaml:"inline_log_lines"`
 	// MaxRetryAfter is the longest 429 Retry-After waited out in one delivery.
@@ -62,7 +61,7 @@ type Params struct {
 
 // Defaults returns the parameters used for keys the configuration leaves out.
 func Defaults() *Params {
-	return &Params{Format: FormatCard, Threads: true, MaxMessageChars: 16000, InlineLogLines: 15, MaxRetryAfter: time.Minute}
+	return &Params{Format: FormatCard, Threads: true, MaxMessageBytes: 30000, InlineLogLines: 15, MaxRetryAfter: time.Minute}
 }
 
 func (p *Params) webhook() secretparam.Param {
@@ -79,8 +78,8 @@ func (p *Params) Validate() error {
 		return errors.New("webhook_url: not an http(s) URL") // never echo it
 	case p.Format != FormatCard && p.Format != FormatText:
 		return fmt.Errorf("format: %q is not card or text", p.Format)
-	case p.MaxMessageChars < 1000 || p.MaxMessageChars > 30000:
-		return errors.New("max_message_chars: must be between 1000 and 30000")
+	case p.MaxMessageBytes < 4000 || p.MaxMessageBytes > 32000:
+		return errors.New("max_message_bytes: must be between 4000 and 32000")
 	case p.InlineLogLines < 1 || p.InlineLogLines > 100:
 		return errors.New("inline_log_lines: must be between 1 and 100")
 	case p.MaxRetryAfter < 0:
@@ -246,92 +245,104 @@ var mdLinkRE = regexp.MustCompile(`\[([^\]\n]*)\]\((https?://[^)\s|>]*)\)`)
 
 var gcNeutral = strings.NewReplacer("<", "‹", ">", "›", "`", "'")
 
-// Render is the message for f.
-func Render(f *event.Finding, format string, o chattext.Options, maxChars int) Message {
+// MaxTextChars is how much of a text message medic fills: Google Chat
+// shows 4,096 characters of a message's text.
+const MaxTextChars = 4096
+
+// Render is the message for f, its JSON within maxBytes: the subject,
+// description and links are cut shorter until they take at most half, then
+// the evidence fills the rest, shortened, then left out with a note.
+func Render(f *event.Finding, format string, o chattext.Options, maxBytes int) Message {
 	if format == FormatText {
-		return Message{Text: chattext.Message(f, Text, o, maxChars)}
+		var m Message
+		for max := MaxTextChars; max >= 500; max = max * 3 / 4 {
+			if m = (Message{Text: chattext.Message(f, Text, o, max)}); size(m) <= maxBytes {
+				break
+			}
+		}
+		return m
 	}
 	d := chattext.CardHTML
 	title := chattext.Title(f, 200)
 	subtitle := chattext.Headline(f)
-	card := Card{Header: Header{Title: title, Subtitle: subtitle}}
-	var facts []Widget
-	for i, fact := range chattext.Facts(f, o.Cluster) {
-		if i == 30 {
-			break // the rest are on the finding page
+	m := Message{
+		// The text is the notification's preview; the card says the rest.
+		Text:    chattext.Plain.Text(subtitle + ": " + title),
+		CardsV2: []CardV2{{CardID: "finding", Card: Card{Header: Header{Title: title, Subtitle: subtitle}}}},
+	}
+	card := &m.CardsV2[0].Card
+	footer := Section{Widgets: []Widget{{TextParagraph: &TextParagraph{Text: `<font color="#80868b">` + chattext.Footer(f, d) + "</font>"}}}}
+	for _, lim := range []struct{ facts, value, desc, url int }{{30, 300, 3000, 4000}, {12, 120, 800, 1500}, {6, 60, 0, 300}} {
+		card.Sections = head(f, d, o, lim.facts, lim.value, lim.desc, lim.url)
+		if size(m) <= maxBytes/2 {
+			break
 		}
-		facts = append(facts, Widget{DecoratedText: &DecoratedText{
-			TopLabel: chattext.Truncate(chattext.OneLine(fact.Name), 100), Text: d.Text(chattext.Truncate(chattext.OneLine(fact.Value), 300)),
-		}})
-	}
-	head := Section{Widgets: facts, Collapsible: len(facts) > 6, UncollapsibleWidgetsCount: min(len(facts), 6)}
-	if !head.Collapsible {
-		head.UncollapsibleWidgetsCount = 0
-	}
-	if desc := chattext.Description(f, d, 3000); desc != "" {
-		head.Widgets = append(head.Widgets, Widget{TextParagraph: &TextParagraph{Text: desc}})
-	}
-	if len(head.Widgets) > 0 {
-		card.Sections = append(card.Sections, head)
-	}
-	var buttons []Button
-	for _, l := range chattext.Links(f, o.PageURL) {
-		buttons = append(buttons, Button{Text: l.Label, OnClick: OnClick{OpenLink: OpenLink{URL: l.URL}}})
-	}
-	if len(buttons) > 0 {
-		card.Sections = append(card.Sections, Section{Widgets: []Widget{{ButtonList: &ButtonList{Buttons: buttons}}}})
-	}
-	used := 0
-	for _, sec := range card.Sections {
-		used += sectionChars(sec)
 	}
 	sections := chattext.Sections(f, d, o)
 	for i, sec := range sections {
 		added := false
 		for _, body := range []string{sec.Full, sec.Short} {
-			n := utf8.RuneCountInString(body) + utf8.RuneCountInString(sec.Title)
-			if used+n <= maxChars-300 {
-				card.Sections = append(card.Sections, Section{Header: d.Text(sec.Title), Widgets: []Widget{{TextParagraph: &TextParagraph{Text: body}}}})
-				used += n
+			card.Sections = append(card.Sections, Section{Header: d.Text(sec.Title), Widgets: []Widget{{TextParagraph: &TextParagraph{Text: body}}}})
+			if size(m)+size(footer) <= maxBytes-400 {
 				added = true
 				break
 			}
+			card.Sections = card.Sections[:len(card.Sections)-1]
 		}
 		if !added {
 			n := len(sections) - i
-			note := fmt.Sprintf("…truncated: %d more sections did not fit in Google Chat", n)
+			note := d.Text(fmt.Sprintf("…truncated: %d more sections did not fit in Google Chat", n))
 			if o.PageURL != "" {
-				note = d.Text(note+" — ") + d.Link("see the finding page", o.PageURL)
+				note += d.Text(" — ") + d.Link("see the finding page", o.PageURL)
 			}
 			card.Sections = append(card.Sections, Section{Widgets: []Widget{{TextParagraph: &TextParagraph{Text: note}}}})
 			break
 		}
 	}
-	card.Sections = append(card.Sections, Section{Widgets: []Widget{{TextParagraph: &TextParagraph{
-		Text: `<font color="#80868b">` + chattext.Footer(f, d) + "</font>",
-	}}}})
-	return Message{
-		// The text is the notification's preview; the card says the rest.
-		Text:    chattext.Plain.Text(subtitle + ": " + title),
-		CardsV2: []CardV2{{CardID: "finding", Card: card}},
-	}
+	card.Sections = append(card.Sections, footer)
+	return m
 }
 
-func sectionChars(s Section) int {
-	n := utf8.RuneCountInString(s.Header)
-	for _, w := range s.Widgets {
-		switch {
-		case w.DecoratedText != nil:
-			n += utf8.RuneCountInString(w.DecoratedText.TopLabel) + utf8.RuneCountInString(w.DecoratedText.Text)
-		case w.TextParagraph != nil:
-			n += utf8.RuneCountInString(w.TextParagraph.Text)
-		case w.ButtonList != nil:
-			for _, b := range w.ButtonList.Buttons {
-				n += utf8.RuneCountInString(b.Text) + len(b.OnClick.OpenLink.URL)
-			}
+// head is the card's first sections: the subject and labels as labelled
+// lines (the first six shown, the rest behind "show more"), the
+// description, and buttons for the finding page and the alert's links
+// (a link longer than maxURL, a silence with many labels, is left out).
+func head(f *event.Finding, d chattext.Dialect, o chattext.Options, maxFacts, maxValue, maxDesc, maxURL int) []Section {
+	var out []Section
+	var widgets []Widget
+	for i, fact := range chattext.Facts(f, o.Cluster) {
+		if i == maxFacts {
+			break // the rest are on the finding page
+		}
+		widgets = append(widgets, Widget{DecoratedText: &DecoratedText{
+			TopLabel: chattext.Truncate(chattext.OneLine(fact.Name), 100), Text: d.Text(chattext.Truncate(chattext.OneLine(fact.Value), maxValue)),
+		}})
+	}
+	sec := Section{Widgets: widgets}
+	if len(widgets) > 6 {
+		sec.Collapsible, sec.UncollapsibleWidgetsCount = true, 6
+	}
+	if desc := chattext.Description(f, d, maxDesc); desc != "" {
+		sec.Widgets = append(sec.Widgets, Widget{TextParagraph: &TextParagraph{Text: desc}})
+	}
+	if len(sec.Widgets) > 0 {
+		out = append(out, sec)
+	}
+	var buttons []Button
+	for _, l := range chattext.Links(f, o.PageURL) {
+		if len(l.URL) <= maxURL {
+			buttons = append(buttons, Button{Text: l.Label, OnClick: OnClick{OpenLink: OpenLink{URL: l.URL}}})
 		}
 	}
-	return n
+	if len(buttons) > 0 {
+		out = append(out, Section{Widgets: []Widget{{ButtonList: &ButtonList{Buttons: buttons}}}})
+	}
+	return out
+}
+
+func size(v any) int {
+	b, _ := json.Marshal(v)
+	return len(b)
 }
 
 // MessageID is the client-assigned message ID of f's message in this
@@ -350,7 +361,7 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 	if s.pageURL != nil {
 		o.PageURL = s.pageURL(f.ID)
 	}
-	m := Render(f, s.p.Format, o, s.p.MaxMessageChars)
+	m := Render(f, s.p.Format, o, s.p.MaxMessageBytes)
 	u := *s.target
 	q := u.Query()
 	q.Set("messageId", MessageID(s.name, f))

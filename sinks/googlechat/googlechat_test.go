@@ -20,7 +20,7 @@ func TestMessageGolden(t *testing.T) {
 	for _, format := range []string{FormatCard, FormatText} {
 		for name, f := range vendortest.Findings() {
 			t.Run(format+"/"+name, func(t *testing.T) {
-				m := Render(f, format, chattext.Options{Cluster: "prod-eu", PageURL: vendortest.PageURL}, Defaults().MaxMessageChars)
+				m := Render(f, format, chattext.Options{Cluster: "prod-eu", PageURL: vendortest.PageURL}, Defaults().MaxMessageBytes)
 				if b := vendortest.EncodeJSON(t, m); len(b) > 32000 {
 					t.Errorf("message of %d bytes", len(b))
 				}
@@ -107,7 +107,7 @@ func TestParams(t *testing.T) {
 		"nothing": {func(*Params) {}, "webhook_url: required"},
 		"bad url": {func(p *Params) { p.WebhookURL = "chat.googleapis.com/v1/spaces/x?token=s3cret" }, "not an http(s) URL"},
 		"format":  {func(p *Params) { p.WebhookURLEnv, p.Format = "GCHAT", "html" }, "format"},
-		"limit":   {func(p *Params) { p.WebhookURLEnv, p.MaxMessageChars = "GCHAT", 100 }, "max_message_chars"},
+		"limit":   {func(p *Params) { p.WebhookURLEnv, p.MaxMessageBytes = "GCHAT", 100 }, "max_message_bytes"},
 		"ok":      {func(p *Params) { p.WebhookURLFile = "/var/run/secrets/medic/gchat/webhook_url" }, ""},
 	} {
 		t.Run(name, func(t *testing.T) {

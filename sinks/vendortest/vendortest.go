@@ -83,32 +83,39 @@ func Findings() map[string]*event.Finding {
 	out := map[string]*event.Finding{
 		"alert_firing":   Alert(event.StatusFiring),
 		"alert_resolved": Alert(event.StatusResolved),
-		"evidence": with(
-			event.Enrichment{Title: "Why", Blocks: []event.Block{event.MarkdownBlock("# Diagnosis\nExit **code 2** <oops>.\n- check `CART_DB_URL`\n```\nraw <block>\n```")}},
-			event.Enrichment{Title: "Pod", Blocks: []event.Block{event.KeyValueBlock([][2]string{{"phase", "Running"}, {"restarts", "5"}, {"last*termination", "Error [exit 2]"}})}},
-			event.Enrichment{Title: "Containers", Blocks: []event.Block{{Kind: event.BlockTable, Table: &event.TableBlock{
-				Headers: []string{"name", "image", "ready"},
-				Rows:    [][]string{{"app", "registry.example/cart:1.42.0", "false"}, {"envoy", "envoyproxy/envoy:v1.31"}},
-			}}}},
-			event.Enrichment{Title: "AI investigation steps", Collapsed: true, Blocks: []event.Block{
-				event.MarkdownBlock("3 tool calls: `pod_logs` ×2"), event.KeyValueBlock([][2]string{{"1", "pod_logs"}}),
-			}},
-			event.Enrichment{Title: "Logs", Blocks: []event.Block{event.LogTextBlock("shop/cart-7d9 app (previous)", Logs(40), true)}},
-			event.Enrichment{Title: "Links", Blocks: []event.Block{event.LinksBlock(event.Link{Label: "Grafana", URL: "https://grafana.example/d/pods"}, event.Link{Label: "bad", URL: "javascript:alert(1)"})}},
-			event.Enrichment{Title: "Memory", Blocks: []event.Block{{Kind: event.BlockImage, Image: &event.ImageBlock{Name: "memory.png", PNG: make([]byte, 4096)}}}},
-		),
-		"huge": huge,
+		"evidence":       with(evidence()...),
+		"huge":           huge,
 	}
+	out["crowded"] = Crowded()
 	// Each case is its own finding, as a receiver that deduplicates by
 	// finding (Google Chat's messageId, Kafka's key) must see it.
 	for name, f := range out {
-		if !strings.HasPrefix(name, "alert_") {
+		if !strings.HasPrefix(name, "alert_") && name != "crowded" {
 			sum := sha256.Sum256([]byte(name))
 			f.ID = hex.EncodeToString(sum[:16])
 			f.Event.ID = f.ID
 		}
 	}
 	return out
+}
+
+// evidence is one enrichment of each block kind, with text a chat would
+// misread.
+func evidence() []event.Enrichment {
+	return []event.Enrichment{
+		{Title: "Why", Blocks: []event.Block{event.MarkdownBlock("# Diagnosis\nExit **code 2** <oops>.\n- check `CART_DB_URL`\n```\nraw <block>\n```")}},
+		{Title: "Pod", Blocks: []event.Block{event.KeyValueBlock([][2]string{{"phase", "Running"}, {"restarts", "5"}, {"last*termination", "Error [exit 2]"}})}},
+		{Title: "Containers", Blocks: []event.Block{{Kind: event.BlockTable, Table: &event.TableBlock{
+			Headers: []string{"name", "image", "ready"},
+			Rows:    [][]string{{"app", "registry.example/cart:1.42.0", "false"}, {"envoy", "envoyproxy/envoy:v1.31"}},
+		}}}},
+		{Title: "AI investigation steps", Collapsed: true, Blocks: []event.Block{
+			event.MarkdownBlock("3 tool calls: `pod_logs` ×2"), event.KeyValueBlock([][2]string{{"1", "pod_logs"}}),
+		}},
+		{Title: "Logs", Blocks: []event.Block{event.LogTextBlock("shop/cart-7d9 app (previous)", Logs(40), true)}},
+		{Title: "Links", Blocks: []event.Block{event.LinksBlock(event.Link{Label: "Grafana", URL: "https://grafana.example/d/pods"}, event.Link{Label: "bad", URL: "javascript:alert(1)"})}},
+		{Title: "Memory", Blocks: []event.Block{{Kind: event.BlockImage, Image: &event.ImageBlock{Name: "memory.png", PNG: make([]byte, 4096)}}}},
+	}
 }
 
 // EncodeJSON is v as indented JSON without HTML escaping, for golden files.
@@ -251,4 +258,19 @@ func JSONBody(body []byte) (map[string]any, string) {
 		return nil, err.Error()
 	}
 	return m, ""
+}
+
+// Crowded is a finding whose head alone is too big for a chat message: 40
+// long labels with markup (which also make the silence link long) and a
+// long description with markup.
+func Crowded() *event.Finding {
+	f := Alert(event.StatusFiring)
+	f.ID = "c0ffee00c0ffee00c0ffee00c0ffee00"
+	f.Event.ID = f.ID
+	for i := range 40 {
+		f.Event.Labels[fmt.Sprintf("label_%02d", i)] = strings.Repeat("<&> **x** @here ", 20)
+	}
+	f.Description = strings.Repeat("**Bold** `code` <tag> & [link](https://e.example/?a=1&b=2) ", 100)
+	f.Enrichments = append(f.Enrichments, evidence()...)
+	return f
 }

@@ -155,7 +155,7 @@ func Facts(f *event.Finding, cluster string) []chatfmt.Fact {
 // runes of it before markup, "" when it only repeats the title.
 func Description(f *event.Finding, d Dialect, max int) string {
 	desc := strings.TrimSpace(f.Description)
-	if desc == "" || desc == strings.TrimSpace(f.Title) {
+	if desc == "" || desc == strings.TrimSpace(f.Title) || max <= 0 {
 		return ""
 	}
 	return d.Markdown(TruncateNote(desc, max))
@@ -334,8 +334,9 @@ func Fit(d Dialect, head string, sections []Section, tail string, pageURL string
 		out += sep + tail
 	}
 	if runes(out) > max {
-		// Only a head or tail too long for the chat gets here; cutting
-		// markup can break it, so say so plainly instead.
+		// Only a head or tail too long for the chat gets here (Message
+		// and Body keep theirs within a part of max); the cut may break
+		// markup, which the chat then refuses and medic retries.
 		out = string([]rune(out)[:max-1]) + "…"
 	}
 	return out
@@ -526,11 +527,20 @@ func markdownToHTML(s, nl, codeOpen, codeClose string) string {
 	return strings.ReplaceAll(s, "\n", nl)
 }
 
-// LinkLine is the finding's links (Links) on one line, "" when none.
-func LinkLine(f *event.Finding, d Dialect, pageURL string) string {
+// LinkLine is the finding's links (Links) on one line within max runes,
+// "" when none. The finding page comes first; a link that would not fit
+// (a silence link carries every label of the alert) is left out: the
+// finding page has it.
+func LinkLine(f *event.Finding, d Dialect, pageURL string, max int) string {
 	var out []string
+	n := 0
 	for _, l := range Links(f, pageURL) {
-		out = append(out, d.Link(l.Label, l.URL))
+		link := d.Link(l.Label, l.URL)
+		if n+runes(link)+3 > max {
+			continue
+		}
+		out = append(out, link)
+		n += runes(link) + 3
 	}
 	return strings.Join(out, " · ")
 }
@@ -538,6 +548,9 @@ func LinkLine(f *event.Finding, d Dialect, pageURL string) string {
 // FactLines are Facts as "Name: value" lines, at most maxFacts of them.
 func FactLines(f *event.Finding, d Dialect, cluster string, maxFacts int) string {
 	facts := Facts(f, cluster)
+	if maxFacts <= 0 {
+		return ""
+	}
 	var lines []string
 	for i, fact := range facts {
 		if i == maxFacts {
@@ -552,20 +565,21 @@ func FactLines(f *event.Finding, d Dialect, cluster string, maxFacts int) string
 // Body is the description, the links and the evidence within max runes,
 // for chats that show the title and the facts in fields of their own.
 func Body(f *event.Finding, d Dialect, o Options, max int) string {
-	head := Lines(d, Description(f, d, min(3000, max/2)), LinkLine(f, d, o.PageURL))
+	head := Lines(d, Description(f, d, min(3000, max/4)), LinkLine(f, d, o.PageURL, max/4))
 	return strings.TrimPrefix(Fit(d, head, Sections(f, d, o), "", o.PageURL, max), d.Newline+d.Newline)
 }
 
 // Message is the whole finding as one text within max runes: the headline
 // and title, the facts, then Body, then the footer. A head too long for
 // half of max (many long labels, a long description) is shortened before
-// the evidence is, since markup cannot be cut in the middle.
+// the evidence is, since markup cannot be cut in the middle; at worst the
+// head is the headline, the title and the finding page link.
 func Message(f *event.Finding, d Dialect, o Options, max int) string {
 	var head string
-	for _, lim := range []struct{ facts, desc int }{{30, 3000}, {12, 800}, {6, 200}} {
+	for _, lim := range []struct{ facts, desc, links int }{{30, 3000, max / 4}, {12, 800, max / 6}, {6, 200, max / 8}, {0, 0, 400}} {
 		parts := []string{
 			Lines(d, d.Text(Headline(f)), d.Bold(Title(f, 250))),
-			FactLines(f, d, o.Cluster, lim.facts), Description(f, d, lim.desc), LinkLine(f, d, o.PageURL),
+			FactLines(f, d, o.Cluster, lim.facts), Description(f, d, lim.desc), LinkLine(f, d, o.PageURL, lim.links),
 		}
 		var kept []string
 		for _, p := range parts {
