@@ -58,6 +58,8 @@ type Config struct {
 	FindingPage  FindingPageConfig  `yaml:"finding_page"`
 	// Redaction is what is removed from findings and prompts (redaction.go).
 	Redaction RedactionConfig `yaml:"redaction"`
+	// Remediation opts into actions that change the cluster (remediation.go).
+	Remediation RemediationConfig `yaml:"remediation"`
 
 	// Warnings collects what Load noticed but tolerated, for the caller to log.
 	Warnings []string `yaml:"-"`
@@ -234,6 +236,7 @@ func Default() Config {
 		Alertmanager:  defaultAlertmanager(),
 		FindingPage:   defaultFindingPage(),
 		Redaction:     defaultRedaction(),
+		Remediation:   defaultRemediation(),
 	}
 }
 
@@ -430,6 +433,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateChat(); err != nil {
+		return err
+	}
+	if err := c.validateRemediation(); err != nil {
 		return err
 	}
 	return c.validatePlaybookRepos()
