@@ -3,6 +3,7 @@ package interact
 import (
 	"context"
 	"html"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -36,7 +37,8 @@ func (c *counted) Execute(ctx context.Context, f *event.Finding, p event.Propose
 // The approval path end to end: delete_pod proposed by a playbook, the
 // Approve button on the Slack message, a press by someone who is not an
 // approver (refused, recorded, nothing runs), then two presses by an
-// approver: the pod is deleted on the real API server exactly once, the
+// approver, with two replicas working: the pod is deleted on the real API
+// server exactly once, the
 // thread says who approved what and the result, the second presser is told
 // it already ran, and the stored finding (the page) carries the record.
 func TestApproveRunsOnceForApproversOnly(t *testing.T) {
@@ -111,6 +113,20 @@ func TestApproveRunsOnceForApproversOnly(t *testing.T) {
 	}
 	if e, err := h.svc.runs.Get(ctx, "refused."+keyToken(f.ID)+".1700000500_000001"); err != nil || !strings.Contains(string(e.Value()), "U0INTRUDER") {
 		t.Fatalf("the refusal is not recorded: %v", err)
+	}
+
+	// A second replica works off the same stream: the two presses below
+	// may be handled one by each, at once.
+	replica, err := New(ctx, Options{Bus: h.bus, Replicas: 1, Logger: slog.New(slog.DiscardHandler), KV: h.kv,
+		Findings: h.findings, Links: h.links, Remediator: rem, Approvers: []string{"U0ONCALL"},
+		Slack: SlackOptions{BotToken: botToken, SigningSecret: signingSecret, APIURL: h.slack.APIURL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	if err := replica.Start(rctx, nil); err != nil {
+		t.Fatal(err)
 	}
 
 	// The approver presses twice.
