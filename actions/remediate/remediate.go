@@ -132,7 +132,13 @@ func (a *action) Run(ctx context.Context, env *actions.Env, f *event.Finding) er
 			Blocks: []event.Block{event.MarkdownBlock("Waiting for an approver (remediation.approvers) to press *Approve*; it runs once, and who approved it and what it did is recorded in the thread.")}})
 		return nil
 	}
-	run := Run{ID: f.ID + "." + a.name + "." + shortHash(t.String()), At: time.Now().UTC()}
+	// The run is derived from the finding, so a redelivered event does the
+	// same thing again (same Job name, same restartedAt), not a second run.
+	at := f.CreatedAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	run := Run{ID: f.ID + "." + a.name + "." + shortHash(t.String()), At: at.UTC()}
 	res, err := a.r.execute(ctx, env, t, run)
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()

@@ -60,7 +60,11 @@ func TestRemediationRole(t *testing.T) {
 			}
 		})
 	}
-	if _, err := deploy.Template(nil, "remediation.enabled=true", "remediation.allowed[0]=drop_database"); err == nil ||
+	if _, err := deploy.Template(nil, "remediation.enabled=true", "remediation.allowed[0]=delete_pod"); err == nil ||
+		!strings.Contains(err.Error(), "remediation.approvers: list the Slack user or user-group IDs") {
+		t.Errorf("no approvers: %v", err)
+	}
+	if _, err := deploy.Template(nil, "remediation.enabled=true", "remediation.allowed[0]=drop_database", "remediation.approvers[0]=U1"); err == nil ||
 		!strings.Contains(err.Error(), `remediation.allowed: "drop_database" is not a remediation action`) {
 		t.Errorf("an unknown action: %v", err)
 	}
