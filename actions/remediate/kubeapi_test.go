@@ -185,6 +185,33 @@ func TestRemediationsAgainstAPIServer(t *testing.T) {
 		})
 	}
 
+	// A command's output is redacted before it is recorded.
+	t.Run("output is redacted", func(t *testing.T) {
+		const token = "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
+		if _, err := c.admin.CoreV1().ConfigMaps("shop").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cart-config"},
+			Data: map[string]string{"SLACK_TOKEN": token, "LOG_LEVEL": "debug"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		a := buildAction(t, "kubectl_command", "{command: 'describe configmap/cart-config -n shop'}")
+		f := alertOn(map[string]string{"alertname": "ConfigDrift", "namespace": "shop"})
+		if err := a.Run(ctx, env, f); err != nil || len(f.Proposed) != 1 {
+			t.Fatalf("proposed %d, %v", len(f.Proposed), err)
+		}
+		rec, err := x.Execute(ctx, f, f.Proposed[0], "<@U1>", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out string
+		for _, b := range rec.Blocks {
+			if b.Log != nil {
+				out = b.Log.Text
+			}
+		}
+		if !strings.Contains(out, "LOG_LEVEL: debug") || strings.Contains(out, token) {
+			t.Fatalf("output not redacted (or missing):\n%s", out)
+		}
+	})
+
 	// The node debug pod is created on the node and removed afterwards;
 	// without a kubelet it never runs, so the record says it did not finish.
 	t.Run("node debug pod", func(t *testing.T) {
