@@ -179,3 +179,21 @@ func threadHas(h *harness, ts, s string) bool {
 	}
 	return false
 }
+
+// Approvers are user IDs, or members of the user groups listed
+// (usergroups.users.list); everyone else is not one.
+func TestIsApprover(t *testing.T) {
+	h := newHarness(t, harnessOpts{approvers: []string{"U0LEAD", "S0ONCALL"}})
+	h.slack.SetUserGroup("S0ONCALL", "U0ALICE", "U0BOB")
+	ctx := context.Background()
+	for user, want := range map[string]bool{"U0LEAD": true, "U0ALICE": true, "U0BOB": true, "U0MALLORY": false, "": false, "S0ONCALL": false} {
+		got, err := h.svc.isApprover(ctx, user)
+		if err != nil || got != want {
+			t.Errorf("isApprover(%q) = %v, %v; want %v", user, got, err, want)
+		}
+	}
+	h2 := newHarness(t, harnessOpts{approvers: []string{"S0GONE"}})
+	if ok, err := h2.svc.isApprover(ctx, "U0ALICE"); ok || err == nil || !strings.Contains(err.Error(), "S0GONE") {
+		t.Errorf("an unknown group: %v, %v", ok, err)
+	}
+}
