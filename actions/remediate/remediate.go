@@ -129,7 +129,7 @@ func (a *action) Run(ctx context.Context, env *actions.Env, f *event.Finding) er
 		}
 		f.Proposed = append(f.Proposed, p)
 		f.Add(event.Enrichment{Title: "🛠 Proposed: " + p.Summary, Source: Source,
-			Blocks: []event.Block{event.MarkdownBlock("Waiting for an approver (remediation.approvers) to press *Approve*; it runs once, and who approved it and what it did is recorded in the thread.")}})
+			Blocks: []event.Block{event.MarkdownBlock("Waiting for an approver (remediation.approvers) to press *Approve* on the Slack message; it runs once, and who approved it and what it did is recorded in the thread and on the finding page.")}})
 		return nil
 	}
 	// The run is derived from the finding, so a redelivered event does the
