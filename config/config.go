@@ -61,6 +61,10 @@ type Config struct {
 	// Remediation opts into actions that change the cluster (remediation.go).
 	Remediation RemediationConfig `yaml:"remediation"`
 
+	// WebhookSources are generic JSON webhooks (Argo CD, Flux, Kubecost,
+	// your own tool): see webhooksources.go.
+	WebhookSources []WebhookSource `yaml:"webhook_sources"`
+
 	// Warnings collects what Load noticed but tolerated, for the caller to log.
 	Warnings []string `yaml:"-"`
 }
@@ -344,6 +348,9 @@ func readSecretFiles(cfg *Config) error {
 	if err := readChatSecrets(cfg, read); err != nil {
 		return err
 	}
+	if err := readWebhookSourceSecrets(cfg, read); err != nil {
+		return err
+	}
 	return read("webhook.password_file", cfg.Webhook.PasswordFile, &cfg.Webhook.Password)
 }
 
@@ -436,6 +443,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateRemediation(); err != nil {
+		return err
+	}
+	if err := c.validateWebhookSources(); err != nil {
 		return err
 	}
 	return c.validatePlaybookRepos()

@@ -33,9 +33,23 @@ type Finding struct {
 	// button, which calls the answer function with these settings.
 	AskAI *AskAI `json:"askAI,omitempty"`
 
+	// Silenced is set by a silencer action (severity_silencer,
+	// pod_status_silencer, …): the playbooks stop there and the finding
+	// reaches no sink. It is kept so an operator can still see what was
+	// silenced and why.
+	Silenced *Silence `json:"silenced,omitempty"`
+
 	// Proposed lists the remediations a playbook proposed instead of
 	// running them: each waits for an approver to press its button.
 	Proposed []ProposedAction `json:"proposed,omitempty"`
+}
+
+// Silence says who silenced a finding and why.
+type Silence struct {
+	// By names the silencer: the action, and the playbook it ran in
+	// ("severity_silencer in playbook noise").
+	By     string `json:"by"`
+	Reason string `json:"reason"`
 }
 
 // ProposedAction is a remediation that runs only once a person approves it
