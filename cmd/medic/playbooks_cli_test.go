@@ -186,7 +186,9 @@ func TestImportRobustaCustomValues(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	if !strings.Contains(out, "cannot convert action `node_bash_enricher` in customPlaybooks[2] (bash on nodes): no medic equivalent") {
+	// node_bash_enricher exists now, as opt-in remediation: without a
+	// configuration enabling it the converted playbook does not load.
+	if !strings.Contains(out, "cannot convert customPlaybooks[2] (bash on nodes): the converted playbook does not load in medic: converted.yaml:6: playbook \"bash-on-nodes\": node_bash_enricher changes the cluster and remediation is disabled") {
 		t.Errorf("report:\n%s", out)
 	}
 	if vout, vcode := medic(t, "playbooks", "validate", "-c", filepath.Join(dir, "sinks.yaml"), filepath.Join(dir, "playbooks.yaml")); vcode != 0 {
