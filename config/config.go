@@ -58,6 +58,12 @@ type Config struct {
 	FindingPage  FindingPageConfig  `yaml:"finding_page"`
 	// Redaction is what is removed from findings and prompts (redaction.go).
 	Redaction RedactionConfig `yaml:"redaction"`
+	// Remediation opts into actions that change the cluster (remediation.go).
+	Remediation RemediationConfig `yaml:"remediation"`
+
+	// WebhookSources are generic JSON webhooks (Argo CD, Flux, Kubecost,
+	// your own tool): see webhooksources.go.
+	WebhookSources []WebhookSource `yaml:"webhook_sources"`
 
 	// Warnings collects what Load noticed but tolerated, for the caller to log.
 	Warnings []string `yaml:"-"`
@@ -234,6 +240,7 @@ func Default() Config {
 		Alertmanager:  defaultAlertmanager(),
 		FindingPage:   defaultFindingPage(),
 		Redaction:     defaultRedaction(),
+		Remediation:   defaultRemediation(),
 	}
 }
 
@@ -341,6 +348,9 @@ func readSecretFiles(cfg *Config) error {
 	if err := readChatSecrets(cfg, read); err != nil {
 		return err
 	}
+	if err := readWebhookSourceSecrets(cfg, read); err != nil {
+		return err
+	}
 	return read("webhook.password_file", cfg.Webhook.PasswordFile, &cfg.Webhook.Password)
 }
 
@@ -430,6 +440,12 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateChat(); err != nil {
+		return err
+	}
+	if err := c.validateRemediation(); err != nil {
+		return err
+	}
+	if err := c.validateWebhookSources(); err != nil {
 		return err
 	}
 	return c.validatePlaybookRepos()

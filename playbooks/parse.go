@@ -247,6 +247,13 @@ func parseFile(file string, data []byte, builtin bool) ([]*Playbook, Errors) {
 		if pb.Name == "" {
 			pb.Name = fmt.Sprintf("%s#%d", strings.TrimSuffix(baseName(file), ".yaml"), idx+1)
 		}
+		// A trigger whose events are made for one playbook (on_schedule's
+		// ticks) learns which.
+		for _, t := range pb.Triggers {
+			if b, ok := t.Trigger.(interface{ BindPlaybook(string) }); ok {
+				b.BindPlaybook(pb.Name)
+			}
+		}
 		out = append(out, pb)
 	}
 	return out, errs
@@ -304,6 +311,22 @@ func checkSinks(pbs []*Playbook, known []string) Errors {
 			if !slices.Contains(known, s) {
 				errs = append(errs, Error{File: pb.File, Line: cmp.Or(pb.sinksLine, pb.Line),
 					Msg: fmt.Sprintf("playbook %q names sink %q, which is not configured%s", pb.Name, s, sinkHint(s, known))})
+			}
+		}
+	}
+	return errs
+}
+
+// checkRemediation reports playbooks that name a remediation action the
+// policy does not allow: medic stays read-only unless the operator says
+// otherwise, whatever a playbook (or a Git repository of them) asks for.
+func checkRemediation(pbs []*Playbook, policy actions.Remediation) Errors {
+	var errs Errors
+	for _, pb := range pbs {
+		for _, a := range pb.Actions {
+			if actions.IsRemediation(a.Name) && !policy.Allows(a.Name) {
+				errs = append(errs, Error{File: pb.File, Line: a.Line,
+					Msg: fmt.Sprintf("playbook %q: %s", pb.Name, policy.Why(a.Name))})
 			}
 		}
 	}

@@ -136,7 +136,7 @@ func TestStartErrors(t *testing.T) {
 			name:     "missing type",
 			doc:      "- name: archive\n  path: x\n",
 			wantLine: 1,
-			wantErr:  `line 1: sink "archive": type is required (one of file, slack, stdout, teams, webhook)`,
+			wantErr:  `line 1: sink "archive": type is required (one of ` + strings.Join(sinks.Types(), ", ") + ")",
 		},
 		{
 			name:    "unknown type",
@@ -281,7 +281,7 @@ func TestRoute(t *testing.T) {
 		{"label and severity must both match", mk("shop", event.SeverityCritical, map[string]string{"team": "payments"}), []string{"payments"}, []string{"payments"}, nil},
 		{"label matches but severity does not", mk("shop", event.SeverityHigh, map[string]string{"team": "payments"}), []string{"payments"}, nil, nil},
 		{"label missing", mk("shop", event.SeverityCritical, nil), []string{"payments"}, nil, nil},
-		{"requested order kept, duplicates once", mk("prod", event.SeverityCritical, nil), []string{"audit", "oncall", "audit"}, []string{"audit", "oncall"}, nil},
+		{"configuration order, duplicates once", mk("prod", event.SeverityCritical, nil), []string{"audit", "oncall", "audit"}, []string{"oncall", "audit"}, nil},
 		{"unknown names reported", mk("prod", event.SeverityCritical, nil), []string{"ghost", "archive", "slack-oncall"}, []string{"archive"}, []string{"ghost", "slack-oncall"}},
 	}
 	for _, tt := range tests {

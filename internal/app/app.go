@@ -55,6 +55,7 @@ type App struct {
 	endToEnd     *prometheus.HistogramVec
 	deadLetters  *prometheus.CounterVec
 	skipped      *prometheus.CounterVec
+	routeSkips   *prometheus.CounterVec
 
 	git  gitPlaybooks // playbook_repos: see playbookrepos.go
 	kb   *Knowledge   // knowledge base and AI: see ai.go
@@ -145,8 +146,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	a.store, err = playbooks.NewStore(a.withPlaybookRepos(source), playbooks.Options{
-		Disabled:   cfg.Playbooks.Disabled,
-		KnownSinks: a.sinks.Names(),
+		Disabled:    cfg.Playbooks.Disabled,
+		KnownSinks:  a.sinks.Names(),
+		Remediation: cfg.Remediation.Policy(),
 	}, logger.With("component", "playbooks"), reg)
 	if err != nil {
 		return nil, err
@@ -165,7 +167,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err := a.attachKnowledge(ctx, env); err != nil { // ai.go
 		return nil, err
 	}
-	if err := a.newChatService(ctx); err != nil { // chat.go
+	if err := a.newChatService(ctx, env); err != nil { // chat.go
 		return nil, err
 	}
 	a.engine, err = playbooks.NewEngine(a.store, env, cfg.Engine.ActionTimeout, logger.With("component", "engine"), reg)
@@ -249,6 +251,9 @@ func (a *App) Start(ctx context.Context) error {
 	a.startPlaybookRepos(ctx)
 	a.startKnowledge(ctx)
 	if err := a.startKubernetes(ctx); err != nil { // kubernetes.go
+		return err
+	}
+	if err := a.startSchedules(ctx); err != nil { // schedule.go
 		return err
 	}
 	if err := a.startChat(ctx); err != nil { // chat.go
@@ -363,10 +368,21 @@ func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) (err error) {
 	if res.Finding == nil {
 		return nil
 	}
+	if res.Finding.Silenced != nil {
+		a.keepSilenced(ctx, res.Finding)
+		return nil // acked: delivered to no sink, and not a dead letter
+	}
 	a.redact(res.Finding)
-	targets, unknown := sinks.Route(a.cfg.Sinks, res.Finding, res.Sinks)
-	if len(unknown) > 0 {
-		a.logger.Warn("playbooks name sinks that are not configured", "sinks", unknown, "finding", res.Finding.ID)
+	route := sinks.Decide(a.cfg.Sinks, res.Finding, res.Sinks, time.Now())
+	targets := route.Targets
+	if len(route.Unknown) > 0 {
+		a.logger.Warn("playbooks name sinks that are not configured", "sinks", route.Unknown, "finding", res.Finding.ID)
+	}
+	for _, s := range route.Skipped {
+		// Not lost: the sink's routing keys say it does not want the
+		// finding now. Counted here once, since it is never published.
+		a.logger.Info("finding not sent to a sink", "sink", s.Sink, "reason", s.Reason, "finding", res.Finding.ID)
+		a.routeSkips.WithLabelValues(s.Sink, s.Reason).Inc()
 	}
 	if n, err := a.bus.FitFinding(res.Finding); n > 0 || err != nil {
 		a.logger.Warn("finding trimmed to fit the bus's max payload", "finding", res.Finding.ID, "trimmed_bytes", n, "error", err)
@@ -376,6 +392,32 @@ func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) (err error) {
 	}
 
 	return nil
+}
+
+// SilencedSource marks the enrichment that says a finding was silenced.
+const SilencedSource = "silencer"
+
+// keepSilenced keeps a silenced finding where an operator can still see
+// it: the finding store behind the finding page, with the page's signed
+// link in the debug log. Failing to keep it does not fail the event: the
+// silencer's decision stands, and the log line says what was silenced.
+func (a *App) keepSilenced(ctx context.Context, f *event.Finding) {
+	// Said as evidence too, so the page shows it like anything else.
+	f.Add(event.Enrichment{Title: "Silenced", Source: SilencedSource, Blocks: []event.Block{
+		event.MarkdownBlock("🔕 Silenced by " + f.Silenced.By + ": " + f.Silenced.Reason + ". No sink received this finding."),
+	}})
+	a.redact(f)
+	log := a.logger.With("finding", f.ID, "silenced_by", f.Silenced.By, "reason", f.Silenced.Reason)
+	if a.chat.findings != nil {
+		if err := a.chat.findings.Put(ctx, f); err != nil {
+			log.Warn("silenced finding not kept for the finding page", "err", err)
+			return
+		}
+		if u := a.chat.links.URL(f.ID); u != "" { // nil-safe: "" without public_url
+			log = log.With("page", u)
+		}
+	}
+	log.Debug("finding silenced: delivered to no sink")
 }
 
 // RedactionSource marks the enrichment that says what was redacted.
@@ -488,6 +530,10 @@ func (a *App) initMetrics() error {
 		Name: "medic_sink_redeliveries_skipped_total",
 		Help: "Findings redelivered (after a crash) that the delivery record showed were already sent, by sink.",
 	}, []string{"sink"})
+	a.routeSkips = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "medic_sink_skipped_total",
+		Help: "Findings routed to a sink that its routing keys kept from it (send_resolved, activity, mute_intervals, stop), by sink and reason.",
+	}, []string{"sink", "reason"})
 	a.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "medic_dead_letters_total", Help: "Messages moved to the dead-letter stream, by consumer.",
 	}, []string{"consumer"})
@@ -500,7 +546,7 @@ func (a *App) initMetrics() error {
 		}
 		return a.bus.IntakeYield().Seconds()
 	})
-	for _, c := range []prometheus.Collector{a.deliveries, a.failures, a.deliverySecs, a.endToEnd, a.deadLetters, a.skipped, intakeYield} {
+	for _, c := range []prometheus.Collector{a.deliveries, a.failures, a.deliverySecs, a.endToEnd, a.deadLetters, a.skipped, a.routeSkips, intakeYield} {
 		if err := a.registry.Register(c); err != nil {
 			return fmt.Errorf("register metrics: %w", err)
 		}
