@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
@@ -29,7 +30,7 @@ func (p *ReportChangesParams) Validate() error {
 
 func init() {
 	actions.Register("report_changes",
-		"Show what an update changed (old → new of image, env, replicas, resources, config keys, labels), limited to fields_to_monitor; a Secret shows which keys changed, never values. Robusta's resource_babysitter and json_change_tracker.",
+		"Show what an update changed (old → new of image, env, replicas, resources, config keys, labels), limited to fields_to_monitor (an update that changed none of them is silenced); a Secret shows which keys changed, never values. Robusta's resource_babysitter and json_change_tracker.",
 		func() *ReportChangesParams { return &ReportChangesParams{} },
 		func(p *ReportChangesParams) (actions.Action, error) {
 			return actions.Func(func(_ context.Context, _ *actions.Env, f *event.Finding) error {
@@ -39,20 +40,20 @@ func init() {
 		})
 }
 
-// reportChanges adds the "What changed" table of an update event. Nothing
-// is added for events without a diff (creates, deletes, other sources) or
-// when no monitored field changed.
-//
-// TODO(issue 17): once event.Finding.Silenced exists (helper silencers),
-// an update that changed no monitored field silences the finding here;
-// until then the change triggers' own fields_to_monitor drops such updates
-// before they are published.
+// reportChanges adds the "What changed" table of an update event. Events
+// without a diff (creates, deletes, other sources) get nothing. An update
+// that changed none of fields is silenced, as Robusta's
+// resource_babysitter skips it: the finding reaches no sink.
 func reportChanges(f *event.Finding, fields []string) {
-	cs := kubetrig.EventChanges(&f.Event)
+	all := kubetrig.EventChanges(&f.Event)
+	cs := all
 	if len(fields) > 0 {
-		cs = kubetrig.FilterChanges(cs, fields)
+		cs = kubetrig.FilterChanges(all, fields)
 	}
 	if len(cs) == 0 {
+		if len(all) > 0 {
+			actions.Silence(f, "report_changes", "none of fields_to_monitor changed ("+strings.Join(fields, ", ")+")")
+		}
 		return
 	}
 	f.Add(event.Enrichment{Title: "What changed", Source: "report_changes", Blocks: []event.Block{ChangesBlock(cs)}})

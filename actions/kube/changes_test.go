@@ -96,12 +96,15 @@ func TestReportChangesFieldsToMonitor(t *testing.T) {
 		if rows != tt.rows {
 			t.Errorf("%s: %d rows, want %d", tt.params, rows, tt.rows)
 		}
+		if silenced := f.Silenced != nil; silenced != (tt.rows == 0) {
+			t.Errorf("%s: silenced %v with %d rows", tt.params, f.Silenced, rows)
+		}
 	}
 	// A create has no diff: nothing to report.
 	ev := changeEvent(t, nil)
 	delete(ev.Annotations, kubetrig.AnnotationChanges)
-	if f := runReportChanges(t, ev, "{}"); len(f.Enrichments) != 0 {
-		t.Errorf("enrichments for an event without a diff: %+v", f.Enrichments)
+	if f := runReportChanges(t, ev, "{fields_to_monitor: [spec.replicas]}"); len(f.Enrichments) != 0 || f.Silenced != nil {
+		t.Errorf("an event without a diff: enrichments %+v silenced %v", f.Enrichments, f.Silenced)
 	}
 	if _, err := buildErr("report_changes", `{fields_to_monitor: ["spec..x"]}`); err == nil {
 		t.Error("a bad path was accepted")
