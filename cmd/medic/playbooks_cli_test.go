@@ -145,4 +145,3 @@ func TestPlaybooksSchemaCommand(t *testing.T) {
 		t.Fatal("--out wrote something else")
 	}
 }
-
