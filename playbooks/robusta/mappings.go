@@ -117,6 +117,7 @@ func buildTriggerRows() map[string]triggerRow {
 	for _, n := range []string{"on_kubernetes_warning_event", "on_kubernetes_warning_event_create", "on_kubernetes_warning_event_update"} {
 		add(triggerRow{robusta: n, medic: "on_kubernetes_warning_event"})
 	}
+	add(triggerRow{robusta: "on_event_create", todo: "medic watches Warning events only: use on_kubernetes_warning_event"})
 	add(triggerRow{robusta: "on_kubernetes_warning_event_delete", todo: "a deleted Event is not an incident; drop the playbook"})
 	for _, n := range []string{"on_report_callback", "on_sink_callback", "on_recurring_callback"} {
 		add(triggerRow{robusta: n, todo: "Robusta UI callbacks have no medic equivalent; medic's Slack buttons (ask_ai, silence, more_logs) cover the common ones"})
@@ -213,6 +214,9 @@ var actionRows = rowsByName([]actionRow{
 	{robusta: "node_cpu_enricher", medic: []string{"prometheus_enricher"}, params: graphParams("node")},
 	{robusta: "cpu_throttling_analysis_enricher", medic: []string{"prometheus_enricher"}, params: throttlingParams},
 	{robusta: "target_down_dns_silencer", essential: true, todo: "silence the alert in Alertmanager, or use name_silencer"},
+	{robusta: "button_enricher", medic: []string{"template_enricher"}, params: buttonParams,
+		loss: "a link in the finding instead of a button"},
+	{robusta: "krr_scan", todo: "run KRR as a CronJob and send its report with the `webhook` sink, or open an issue"},
 	{robusta: "add_deployment_lines_to_grafana", todo: "medic does not write Grafana annotations; change triggers with report_changes put the change in the finding instead, or open an issue"},
 	{robusta: "add_alert_lines_to_grafana", todo: "medic does not write Grafana annotations; open an issue"},
 	{robusta: "python_profiler", todo: "medic has no profilers; run one by hand with pod_bash_enricher, or open an issue"},
@@ -274,6 +278,7 @@ var sinkRows = map[string]sinkRow{
 		todo: "the Robusta UI has no medic equivalent: medic keeps findings on its own finding page; drop this sink"},
 	"victorops_sink":   {robusta: "victorops_sink", todo: noSink("VictorOps")},
 	"servicenow_sink":  {robusta: "servicenow_sink", todo: noSink("ServiceNow")},
+	"service_now_sink": {robusta: "service_now_sink", todo: noSink("ServiceNow")},
 	"rocketchat_sink":  {robusta: "rocketchat_sink", todo: noSink("Rocket.Chat")},
 	"zulip_sink":       {robusta: "zulip_sink", todo: noSink("Zulip")},
 	"pushover_sink":    {robusta: "pushover_sink", todo: noSink("Pushover")},
@@ -362,6 +367,19 @@ func throttlingParams(c *itemConv, p map[string]any) map[string]any {
 	dropAllParams(c, p)
 	return map[string]any{"title": "CPU throttling", "range": "1h", "graph": true,
 		"query": `sum by (container) (rate(container_cpu_cfs_throttled_periods_total{namespace="{{ .Subject.Namespace }}", pod="{{ .Subject.Name }}"}[5m])) / sum by (container) (rate(container_cpu_cfs_periods_total{namespace="{{ .Subject.Namespace }}", pod="{{ .Subject.Name }}"}[5m]))`}
+}
+
+func buttonParams(c *itemConv, p map[string]any) map[string]any {
+	text, _ := p["button_text"].(string)
+	link, _ := p["button_url"].(string)
+	if link == "" {
+		c.fail("button_url: required")
+		return nil
+	}
+	if text == "" {
+		text = link
+	}
+	return map[string]any{"template": fmt.Sprintf("[%s](%s)", convertTemplate(text), convertTemplate(link))}
 }
 
 func promqlParams(c *itemConv, p map[string]any) map[string]any {

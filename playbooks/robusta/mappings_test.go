@@ -108,6 +108,7 @@ var actionSamples = map[string]map[string]any{
 	"pod_graph_enricher":    {"resource_type": "Memory"},
 	"name_silencer":         {"names": []any{"Watchdog"}},
 	"severity_silencer":     {"severity": "INFO"},
+	"button_enricher":       {"button_text": "Runbook for $labels.team", "button_url": "https://runbooks.example.com/$alertname"},
 }
 
 func TestActionRows(t *testing.T) {
@@ -247,6 +248,7 @@ func TestMailto(t *testing.T) {
 		{"mailtos://bot:pw@example.com:465?to=a@example.com", "[host example.com port 465 implicit_tls true username bot password {password } from bot@example.com to [a@example.com]]", false, false},
 		{"mailto://relay.internal?from=k8s@example.com&to=ops@example.com", "[host relay.internal port 25 insecure_skip_starttls true from k8s@example.com to [ops@example.com]]", true, false},
 		{"mailtos://u:p@gmail.com?smtp=smtp.gmail.com&to=x@example.com&format=html", "[host smtp.gmail.com port 587 username u password {password } from u@gmail.com to [x@example.com]]", true, false},
+		{"mailtos://user:pw@smtp.example.com&from=a@example.com&to=b@example.com,c@example.com", "[host smtp.example.com port 587 username user password {password } from a@example.com to [b@example.com c@example.com]]", false, false},
 		{"https://example.com", "", false, true},
 	} {
 		var ic itemConv

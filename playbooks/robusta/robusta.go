@@ -182,6 +182,8 @@ type converter struct {
 	sinkNames map[string]string // Robusta sink name → medic sink name ("" when not converted)
 	names     map[string]bool
 	slack     *slackToken
+	// stopLost is the first sink whose stop: true medic does not keep.
+	stopLost string
 }
 
 // itemConv collects what happens to one item: what it loses, and why it

@@ -47,10 +47,17 @@ func (c *converter) convertSinks(v any) []sinkSpec {
 	var out []sinkSpec
 	used := map[string]bool{}
 	for i, item := range asList(v) {
-		spec, name, ok := c.convertSink(fmt.Sprintf("sinksConfig[%d]", i), item, used)
+		where := fmt.Sprintf("sinksConfig[%d]", i)
+		spec, name, ok := c.convertSink(where, item, used)
 		if ok {
 			used[name] = true
 			out = append(out, spec)
+		}
+		// A Robusta sink with stop: true keeps what it receives from the
+		// sinks after it; when medic does not keep that stop, the later
+		// sinks would receive more.
+		if _, p, _ := single(item); c.stopLost == "" && p != nil && p["stop"] == true && (!ok || !spec.has("stop")) {
+			c.stopLost = where
 		}
 	}
 	return out
@@ -244,6 +251,11 @@ func (c *converter) convertSink(where string, item any, used map[string]bool) (s
 		if err == nil {
 			err = s.Validate()
 		}
+		if err == nil && c.stopLost != "" {
+			ic.fail("%s stops notifications before this sink (stop: true) and medic does not keep that stop: this sink would receive more than before", c.stopLost)
+			ic.todo = "give this sink a scope that excludes what the stopping sink receives"
+			return finish(sinkSpec{}, "", false)
+		}
 		if err == nil {
 			c.sinkNames[rname] = name
 			return finish(spec, name, true)
@@ -346,6 +358,10 @@ func mailParams(c *itemConv, p map[string]any) ([]any, []string) {
 		c.fail("mailto: required (an Apprise mailto:// or mailtos:// URL)")
 		return nil, []string{"mailto"}
 	}
+	if !strings.Contains(raw, "?") {
+		// Apprise also takes mailtos://user:pw@server&from=…&to=…
+		raw = strings.Replace(raw, "&", "?", 1)
+	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "mailto" && u.Scheme != "mailtos") || u.Hostname() == "" {
 		c.fail("mailto: not an Apprise mailto:// or mailtos:// URL")
@@ -430,6 +446,10 @@ func (s sinkSpec) node(helm bool) *yaml.Node {
 		n.Content = append(n.Content, &k, &v)
 	}
 	return n
+}
+
+func (s sinkSpec) has(key string) bool {
+	return slices.ContainsFunc(s.pairs, func(p pair) bool { return p.key == key })
 }
 
 func sortedIdx[V any](m map[int]V) []int {

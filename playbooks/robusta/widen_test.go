@@ -80,6 +80,21 @@ func TestNeverWidens(t *testing.T) {
 	}
 }
 
+// TestStopOfAnEarlierSink: the sinks after one whose stop medic does not
+// keep would receive more: they are not converted either.
+func TestStopOfAnEarlierSink(t *testing.T) {
+	t.Parallel()
+	res := convertDoc(t, map[string]any{"sinksConfig": []any{
+		map[string]any{"file_sink": map[string]any{"name": "before", "file_name": "/tmp/a"}},
+		map[string]any{"robusta_sink": map[string]any{"name": "ui", "token": "x", "stop": true}},
+		map[string]any{"file_sink": map[string]any{"name": "fallback", "file_name": "/tmp/b"}},
+	}}, Options{})
+	sinks := itemsOf(res, KindSink)
+	if sinks[0].Outcome != Converted || sinks[1].Outcome != NotConverted || sinks[2].Outcome != NotConverted || !hasReason(sinks[2], "stop") {
+		t.Errorf("sinks: %+v", sinks)
+	}
+}
+
 // TestLossIsReported: what medic drops without widening is converted with
 // loss, with the reason.
 func TestLossIsReported(t *testing.T) {
