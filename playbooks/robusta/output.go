@@ -24,7 +24,7 @@ func playbooksYAML(pbs []playbookOut, source string) ([]byte, error) {
 	return append([]byte(header), body...), nil
 }
 
-func configYAML(specs []sinkSpec, disabled []string, slack *slackToken, source string) ([]byte, error) {
+func configYAML(specs []sinkSpec, disabled []string, slack *slackToken, set settings, source string) ([]byte, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# medic.yaml fragment converted from %s by `medic playbooks import-robusta`:\n"+
 		"# merge it into medic.yaml. No secret is copied here: each *_file names the file\n"+
@@ -35,6 +35,7 @@ func configYAML(specs []sinkSpec, disabled []string, slack *slackToken, source s
 		fmt.Fprintf(&b, "# The Slack sinks post with medic's one bot token:\n#   slack:\n#     bot_token_file: %s\n", slackBotTokenPath)
 	}
 	doc := map[string]any{}
+	set.config(doc, &b)
 	if len(specs) > 0 {
 		var nodes []*yaml.Node
 		for _, s := range specs {
@@ -61,25 +62,31 @@ func configYAML(specs []sinkSpec, disabled []string, slack *slackToken, source s
 
 // helmValuesYAML renders values for medic's chart: secrets are
 // secretKeyRef entries the chart mounts as files.
-func helmValuesYAML(specs []sinkSpec, pbs []playbookOut, disabled []string, slack *slackToken, source string) ([]byte, error) {
+func helmValuesYAML(specs []sinkSpec, pbs []playbookOut, disabled []string, slack *slackToken, set settings, source string) ([]byte, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Values for medic's Helm chart converted from %s by `medic playbooks import-robusta`:\n"+
 		"#   helm upgrade --install medic deploy/helm/medic -f values.yaml\n"+
 		"# Secrets are references to the Secret %s: create it first (the report lists its keys).\n", source, SecretName)
-	type values struct {
-		Slack             map[string]any `yaml:"slack,omitempty"`
-		SinksConfig       []*yaml.Node   `yaml:"sinksConfig,omitempty"`
-		CustomPlaybooks   []playbookOut  `yaml:"customPlaybooks,omitempty"`
-		DisabledPlaybooks []string       `yaml:"disabledPlaybooks,omitempty"`
-	}
-	v := values{CustomPlaybooks: pbs, DisabledPlaybooks: disabled}
+	// A map: the YAML encoder sorts its keys, so the output is stable.
+	v := map[string]any{}
+	set.helm(v)
 	if slack != nil {
-		v.Slack = map[string]any{"botToken": map[string]any{"secretKeyRef": map[string]any{"name": SecretName, "key": "slack-bot-token"}}}
+		v["slack"] = map[string]any{"botToken": map[string]any{"secretKeyRef": map[string]any{"name": SecretName, "key": "slack-bot-token"}}}
 	}
-	for _, s := range specs {
-		v.SinksConfig = append(v.SinksConfig, s.node(true))
+	if len(specs) > 0 {
+		var nodes []*yaml.Node
+		for _, s := range specs {
+			nodes = append(nodes, s.node(true))
+		}
+		v["sinksConfig"] = nodes
 	}
-	if v.Slack == nil && v.SinksConfig == nil && v.CustomPlaybooks == nil && v.DisabledPlaybooks == nil {
+	if len(pbs) > 0 {
+		v["customPlaybooks"] = pbs
+	}
+	if len(disabled) > 0 {
+		v["disabledPlaybooks"] = disabled
+	}
+	if len(v) == 0 {
 		b.WriteString("{}\n")
 		return []byte(b.String()), nil
 	}

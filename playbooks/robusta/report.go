@@ -68,6 +68,7 @@ func (r *Result) JSON(files []File) JSONReport {
 var kindTitles = map[string]string{
 	KindPlaybook: "playbooks", KindTrigger: "triggers", KindAction: "actions",
 	KindSink: "sinks", KindSinkParam: "sink parameters", KindDisabled: "disabled playbooks",
+	KindSetting: "settings",
 }
 
 // Table renders the summary as a text table.
@@ -120,7 +121,7 @@ func (r *Result) Report() string {
 func (i Item) String() string {
 	var b strings.Builder
 	b.WriteString(i.Where + ": ")
-	if i.Kind != KindPlaybook && i.Kind != KindDisabled {
+	if i.Kind != KindPlaybook && i.Kind != KindDisabled && i.Kind != KindSetting {
 		fmt.Fprintf(&b, "%s `%s`", strings.ReplaceAll(i.Kind, "_", " "), i.Name)
 	} else {
 		fmt.Fprintf(&b, "%s", strings.ReplaceAll(i.Kind, "_", " "))

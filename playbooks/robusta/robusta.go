@@ -94,10 +94,11 @@ const (
 	KindSink      = "sink"
 	KindSinkParam = "sink_param"
 	KindDisabled  = "disabled_playbook"
+	KindSetting   = "setting"
 )
 
 // Kinds lists the item kinds in the report's order.
-var Kinds = []string{KindPlaybook, KindTrigger, KindAction, KindSink, KindSinkParam, KindDisabled}
+var Kinds = []string{KindPlaybook, KindTrigger, KindAction, KindSink, KindSinkParam, KindDisabled, KindSetting}
 
 // Item is one input item and what became of it.
 type Item struct {
@@ -226,6 +227,7 @@ func Convert(values []byte, source string, opts Options) (*Result, error) {
 	}
 	c := &converter{opts: opts, res: &Result{}, sinkNames: map[string]string{}, names: map[string]bool{}}
 
+	set := c.convertSettings(doc)
 	sinkSpecs := c.convertSinks(doc["sinksConfig"])
 
 	disabled := map[string]bool{}
@@ -295,10 +297,10 @@ func Convert(values []byte, source string, opts Options) (*Result, error) {
 	if c.res.Playbooks, err = playbooksYAML(out, source); err != nil {
 		return nil, err
 	}
-	if c.res.Config, err = configYAML(sinkSpecs, medicDisabled, c.slack, source); err != nil {
+	if c.res.Config, err = configYAML(sinkSpecs, medicDisabled, c.slack, set, source); err != nil {
 		return nil, err
 	}
-	if c.res.HelmValues, err = helmValuesYAML(sinkSpecs, out, medicDisabled, c.slack, source); err != nil {
+	if c.res.HelmValues, err = helmValuesYAML(sinkSpecs, out, medicDisabled, c.slack, set, source); err != nil {
 		return nil, err
 	}
 	return c.res, nil

@@ -89,7 +89,7 @@ func TestImportSharedRobustaValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := len(res.Items); n != 0 {
-		t.Errorf("the chart's defaults have no custom playbooks or sinks: %+v", res)
+		t.Errorf("the chart's defaults have no custom playbooks or sinks: %d items\n%s", n, res.Report())
 	}
 	loads(t, res)
 
