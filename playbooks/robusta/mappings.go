@@ -418,10 +418,15 @@ func promqlParams(c *itemConv, p map[string]any) map[string]any {
 }
 
 func askAIParams(c *itemConv, p map[string]any) map[string]any {
+	out := map[string]any{}
 	for _, k := range sortedKeys(p) {
-		c.lose("parameter %q dropped: medic's ask_ai uses the ai: configuration (ai.apiKey, ai.chatModel)", k)
+		if k == "model" {
+			out["model"] = p[k]
+			continue
+		}
+		c.lose("parameter %q dropped: medic's ask_ai uses the ai: configuration (ai.apiKey, ai.chatModel) and the finding's evidence", k)
 	}
-	return map[string]any{}
+	return out
 }
 
 func dropAllParams(c *itemConv, p map[string]any) map[string]any {
