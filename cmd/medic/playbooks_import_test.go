@@ -40,7 +40,7 @@ func TestImportRobustaSharedValues(t *testing.T) {
 				t.Errorf("%v: report lacks %q:\n%s", tt.extra, want, out)
 			}
 		}
-		if tt.extra != nil && !strings.Contains(out, "priorityBuiltinPlaybooks[0] (CommonPrometheusAlertsSilencer)") {
+		if tt.extra != nil && !strings.Contains(out, "priorityBuiltinPlaybooks[4] (TargetDownSilencer): playbook: action `target_down_dns_silencer` is not converted") {
 			t.Errorf("report does not list the silencer:\n%s", out)
 		}
 		vout, vcode := medic(t, "playbooks", "validate", "-c", filepath.Join(dir, "sinks.yaml"), filepath.Join(dir, "playbooks.yaml"))
