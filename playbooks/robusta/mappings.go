@@ -263,7 +263,7 @@ var sinkRows = map[string]sinkRow{
 		params: map[string]string{"host": "api_url"}, secrets: []string{"api_key"}},
 	"mail_sink": {robusta: "mail_sink", medic: "email", secrets: []string{"password"}, convert: mailParams},
 	"jira_sink": {robusta: "jira_sink", medic: "jira",
-		params: map[string]string{"project_name": "project"}, secrets: []string{"api_key"}},
+		params: map[string]string{"priority_mapping": "priorities"}, secrets: []string{"api_key"}},
 	"mattermost_sink": {robusta: "mattermost_sink", medic: "mattermost", secrets: []string{"token"}},
 	"discord_sink": {robusta: "discord_sink", medic: "discord",
 		params: map[string]string{"url": "webhook_url"}, secrets: []string{"webhook_url"}},

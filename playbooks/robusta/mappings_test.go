@@ -190,7 +190,7 @@ var sinkSamples = map[string]struct {
 	"pagerduty_sink":   {map[string]any{"api_key": "pd-key"}, true},
 	"opsgenie_sink":    {map[string]any{"api_key": "og-key", "teams": []any{"sre"}, "tags": []any{"prod"}}, true},
 	"mail_sink":        {map[string]any{"mailto": "mailtos://alerts:pw@smtp.example.com:587?from=alerts@example.com&to=oncall@example.com"}, true},
-	"jira_sink":        {map[string]any{"url": "https://x.atlassian.net", "username": "bot@example.com", "api_key": "jira-key", "project_name": "OPS"}, false},
+	"jira_sink":        {map[string]any{"url": "https://x.atlassian.net", "username": "bot@example.com", "api_key": "jira-key", "project_name": "OPS", "priority_mapping": map[string]any{"HIGH": "High"}}, true},
 	"mattermost_sink":  {map[string]any{"url": "https://mm.example.com", "token": "mm-token", "channel": "alerts"}, false},
 	"discord_sink":     {map[string]any{"url": "https://discord.com/api/webhooks/1/x"}, false},
 	"telegram_sink":    {map[string]any{"bot_token": "tg-token", "chat_id": 12345}, false},
