@@ -263,7 +263,7 @@ var sinkRows = map[string]sinkRow{
 		params: map[string]string{"host": "api_url"}, secrets: []string{"api_key"}},
 	"mail_sink": {robusta: "mail_sink", medic: "email", secrets: []string{"password"}, convert: mailParams},
 	"jira_sink": {robusta: "jira_sink", medic: "jira",
-		params: map[string]string{"priority_mapping": "priorities"}, secrets: []string{"api_key"}},
+		secrets: []string{"api_key"}, convert: jiraPriorities},
 	"mattermost_sink": {robusta: "mattermost_sink", medic: "mattermost", secrets: []string{"token"}},
 	"discord_sink": {robusta: "discord_sink", medic: "discord",
 		params: map[string]string{"url": "webhook_url"}, secrets: []string{"webhook_url"}},
@@ -367,6 +367,31 @@ func throttlingParams(c *itemConv, p map[string]any) map[string]any {
 	dropAllParams(c, p)
 	return map[string]any{"title": "CPU throttling", "range": "1h", "graph": true,
 		"query": `sum by (container) (rate(container_cpu_cfs_throttled_periods_total{namespace="{{ .Subject.Namespace }}", pod="{{ .Subject.Name }}"}[5m])) / sum by (container) (rate(container_cpu_cfs_periods_total{namespace="{{ .Subject.Namespace }}", pod="{{ .Subject.Name }}"}[5m]))`}
+}
+
+// jiraPriorities maps jira_sink's priority_mapping (Robusta severities →
+// Jira priorities) to the jira sink's priorities (medic severities).
+func jiraPriorities(c *itemConv, p map[string]any) ([]any, []string) {
+	m, ok := p["priority_mapping"].(map[string]any)
+	if !ok {
+		if p["priority_mapping"] != nil {
+			c.lose("priority_mapping is not a mapping: dropped")
+		}
+		return nil, []string{"priority_mapping"}
+	}
+	out := map[string]any{}
+	for _, k := range sortedKeys(m) {
+		sev, ok := severityMap[strings.ToUpper(k)]
+		switch {
+		case !ok:
+			c.lose("priority_mapping: %q is not a Robusta severity", k)
+		case out[sev] != nil:
+			c.lose("priority_mapping: %s and another severity are both medic's %s; the first is kept", k, sev)
+		default:
+			out[sev] = m[k]
+		}
+	}
+	return []any{"priorities", out}, []string{"priority_mapping"}
 }
 
 func buttonParams(c *itemConv, p map[string]any) map[string]any {
