@@ -189,7 +189,11 @@ func (c *converter) convertSink(where string, item any, used map[string]bool) (s
 				k += "_file"
 			}
 			targets = append(targets, k)
-			spec.pairs = append(spec.pairs, pair{key: pairs[i].(string), val: pairs[i+1], item: paramIdx[keys[0]]})
+			idx, ok := paramIdx[keys[0]]
+			if !ok {
+				idx = -1
+			}
+			spec.pairs = append(spec.pairs, pair{key: pairs[i].(string), val: pairs[i+1], item: idx})
 		}
 		if len(keys) > 0 {
 			setTarget(keys[0], strings.Join(targets, ", "))
