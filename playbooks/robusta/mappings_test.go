@@ -2,6 +2,8 @@ package robusta
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -268,6 +270,41 @@ func TestMailto(t *testing.T) {
 		}
 		if strings.Contains(fmt.Sprint(pairs), ":pw") || strings.Contains(fmt.Sprint(pairs), " pw") {
 			t.Errorf("%s: the password is in the pairs: %v", tt.url, pairs)
+		}
+	}
+}
+
+// TestMigrationDocNamesEveryRow keeps docs/migration-from-robusta.md true:
+// every Robusta name of the mapping is in its tables.
+func TestMigrationDocNamesEveryRow(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "migration-from-robusta.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	var names []string
+	names = append(names, sortedKeys(actionRows)...)
+	names = append(names, sortedKeys(sinkRows)...)
+	for _, n := range sortedKeys(triggerRows) {
+		if strings.Contains(text, "`"+n+"`") {
+			continue
+		}
+		// The change triggers are named by kind: on_<kind>_<operation>.
+		generated := false
+		for _, op := range []string{"_create", "_update", "_delete", "_all_changes"} {
+			kind := strings.TrimSuffix(strings.TrimPrefix(n, "on_"), op)
+			if strings.HasSuffix(n, op) && (slices.Contains(changeKinds, kind) || otherKinds[kind] != "" || kind == "kubernetes_any_resource") {
+				generated = strings.Contains(text, kind)
+			}
+		}
+		if !generated {
+			names = append(names, n)
+		}
+	}
+	for _, n := range names {
+		if !strings.Contains(text, "`"+n+"`") {
+			t.Errorf("docs/migration-from-robusta.md does not name `%s`", n)
 		}
 	}
 }
