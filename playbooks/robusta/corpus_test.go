@@ -2,7 +2,6 @@ package robusta
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/internal/testkit"
@@ -70,7 +68,7 @@ func TestCorpus(t *testing.T) {
 			total[r.Kind].NotConverted += r.NotConverted
 		}
 		noSecrets(t, name, res)
-		set, specs := validates(t, name, res)
+		set, specs := loads(t, res)
 		runs(t, name, res, set, specs, recorded, matched)
 		for _, it := range res.Items {
 			if it.Outcome != Converted && len(it.Reasons) == 0 {
@@ -114,14 +112,7 @@ func recordedEvents(t *testing.T) [][]byte {
 
 func noSecrets(t *testing.T, name string, res *Result) {
 	t.Helper()
-	rep, err := json.Marshal(res.JSON(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for what, out := range map[string]string{
-		"playbooks.yaml": string(res.Playbooks), "sinks.yaml": string(res.Config), "values.yaml": string(res.HelmValues),
-		"report": res.Report(), "json report": string(rep),
-	} {
+	for what, out := range outputs(t, res) {
 		if i := strings.Index(out, corpusCanary); i >= 0 {
 			t.Errorf("%s: %s holds a secret: …%s…", name, what, out[max(0, i-80):min(len(out), i+40)])
 		}
@@ -130,34 +121,6 @@ func noSecrets(t *testing.T, name string, res *Result) {
 	if err := yaml.Unmarshal(res.HelmValues, &v); err != nil {
 		t.Errorf("%s: values.yaml is not YAML: %v", name, err)
 	}
-}
-
-// validates loads the converted sinks.yaml and playbooks.yaml as `medic
-// playbooks validate --config sinks.yaml playbooks.yaml` does.
-func validates(t *testing.T, name string, res *Result) (*playbooks.Set, []sinks.Spec) {
-	t.Helper()
-	cfgPath := filepath.Join(t.TempDir(), "sinks.yaml")
-	if err := os.WriteFile(cfgPath, res.Config, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath, nil)
-	if err != nil {
-		t.Fatalf("%s: sinks.yaml does not load: %v\n%s", name, err, res.Config)
-	}
-	var known []string
-	for _, s := range cfg.Sinks {
-		known = append(known, s.Name)
-	}
-	builtin, err := playbooks.BuiltinFiles()
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := playbooks.Build(append(builtin, playbooks.File{Path: "playbooks.yaml", Data: res.Playbooks}),
-		playbooks.Options{Disabled: cfg.Playbooks.Disabled, KnownSinks: known})
-	if err != nil {
-		t.Fatalf("%s: playbooks.yaml does not load: %v\n%s", name, err, res.Playbooks)
-	}
-	return set, cfg.Sinks
 }
 
 // runs runs every recorded event through the converted playbooks: the

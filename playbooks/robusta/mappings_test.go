@@ -46,6 +46,19 @@ func hasReason(it Item, s string) bool {
 	return slices.ContainsFunc(it.Reasons, func(r string) bool { return strings.Contains(r, s) })
 }
 
+// onePlaybook is a values file with one playbook p.
+func onePlaybook(trigger map[string]any, actions ...any) map[string]any {
+	return map[string]any{"customPlaybooks": []any{map[string]any{"name": "p", "triggers": []any{trigger}, "actions": actions}}}
+}
+
+// sample returns the sample parameters of a row, {} by default.
+func sample(samples map[string]map[string]any, name string) map[string]any {
+	if p := samples[name]; p != nil {
+		return p
+	}
+	return map[string]any{}
+}
+
 var triggerSamples = map[string]map[string]any{
 	"on_schedule":                      {"fixed_delay_repeat": map[string]any{"repeat": 3, "seconds_delay": 60}},
 	"on_kubernetes_resource_operation": {"resources": []any{"deployments"}, "operations": []any{"update"}},
@@ -58,13 +71,8 @@ func TestTriggerRows(t *testing.T) {
 		row := triggerRows[name]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			p := triggerSamples[name]
-			if p == nil {
-				p = map[string]any{}
-			}
-			res := convertDoc(t, map[string]any{"customPlaybooks": []any{map[string]any{
-				"name": "p", "triggers": []any{map[string]any{name: p}}, "actions": []any{map[string]any{"default_enricher": map[string]any{}}},
-			}}}, Options{})
+			res := convertDoc(t, onePlaybook(map[string]any{name: sample(triggerSamples, name)},
+				map[string]any{"default_enricher": map[string]any{}}), Options{})
 			it := itemsOf(res, KindTrigger)[0]
 			switch {
 			case row.medic == "":
@@ -127,14 +135,8 @@ func TestActionRows(t *testing.T) {
 		row := actionRows[name]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			p := actionSamples[name]
-			if p == nil {
-				p = map[string]any{}
-			}
-			res := convertDoc(t, map[string]any{"customPlaybooks": []any{map[string]any{
-				"name": "p", "triggers": []any{map[string]any{"on_prometheus_alert": map[string]any{"alert_name": "X"}}},
-				"actions": []any{map[string]any{name: p}, map[string]any{"default_enricher": map[string]any{}}},
-			}}}, Options{})
+			res := convertDoc(t, onePlaybook(map[string]any{"on_prometheus_alert": map[string]any{"alert_name": "X"}},
+				map[string]any{name: sample(actionSamples, name)}, map[string]any{"default_enricher": map[string]any{}}), Options{})
 			it := itemsOf(res, KindAction)[0]
 			pb := itemsOf(res, KindPlaybook)[0]
 			want := -1

@@ -37,11 +37,7 @@ func configYAML(specs []sinkSpec, disabled []string, slack *slackToken, set sett
 	doc := map[string]any{}
 	set.config(doc, &b)
 	if len(specs) > 0 {
-		var nodes []*yaml.Node
-		for _, s := range specs {
-			nodes = append(nodes, s.node(false))
-		}
-		doc["sinks"] = nodes
+		doc["sinks"] = nodes(specs, false)
 	} else {
 		b.WriteString("# No sink could be converted; medic's default sinks (stdout and a findings file) apply.\n")
 	}
@@ -74,11 +70,7 @@ func helmValuesYAML(specs []sinkSpec, pbs []playbookOut, disabled []string, slac
 		v["slack"] = map[string]any{"botToken": map[string]any{"secretKeyRef": map[string]any{"name": SecretName, "key": "slack-bot-token"}}}
 	}
 	if len(specs) > 0 {
-		var nodes []*yaml.Node
-		for _, s := range specs {
-			nodes = append(nodes, s.node(true))
-		}
-		v["sinksConfig"] = nodes
+		v["sinksConfig"] = nodes(specs, true)
 	}
 	if len(pbs) > 0 {
 		v["customPlaybooks"] = pbs
@@ -109,4 +101,12 @@ func marshal(v any) ([]byte, error) {
 		return nil, fmt.Errorf("render YAML: %w", err)
 	}
 	return []byte(b.String()), nil
+}
+
+func nodes(specs []sinkSpec, helm bool) []*yaml.Node {
+	out := make([]*yaml.Node, 0, len(specs))
+	for _, s := range specs {
+		out = append(out, s.node(helm))
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package robusta
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	_ "github.com/medichq/medic/internal/plugins" // medic's built-in playbooks use every action
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/playbooks"
+	"github.com/medichq/medic/sinks"
 )
 
 // goldenOptions fix what medic offers, so that triggers, actions and sinks
@@ -33,12 +35,13 @@ func golden(t *testing.T, name string, got []byte) {
 	testkit.Golden(t, filepath.Join("testdata", name), got)
 }
 
-// loads checks that the output is what medic accepts: the playbooks load
-// against the converted sinks and disabled list.
-func loads(t *testing.T, res *Result) {
+// loads checks that the output is what medic accepts, as `medic playbooks
+// validate --config sinks.yaml playbooks.yaml` does: the playbooks (with
+// medic's built-in ones) load against the converted sinks and disabled
+// list. It returns the set and the sinks.
+func loads(t *testing.T, res *Result) (*playbooks.Set, []sinks.Spec) {
 	t.Helper()
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "sinks.yaml")
+	cfgPath := filepath.Join(t.TempDir(), "sinks.yaml")
 	if err := os.WriteFile(cfgPath, res.Config, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -55,8 +58,24 @@ func loads(t *testing.T, res *Result) {
 		t.Fatal(err)
 	}
 	files := append(builtin, playbooks.File{Path: "playbooks.yaml", Data: res.Playbooks})
-	if _, err := playbooks.Build(files, playbooks.Options{Disabled: cfg.Playbooks.Disabled, KnownSinks: known}); err != nil {
+	set, err := playbooks.Build(files, playbooks.Options{Disabled: cfg.Playbooks.Disabled, KnownSinks: known})
+	if err != nil {
 		t.Fatalf("the converted playbooks do not load: %v\n%s", err, res.Playbooks)
+	}
+	return set, cfg.Sinks
+}
+
+// outputs are every output of a conversion as text, by name, to grep for
+// secrets.
+func outputs(t *testing.T, res *Result) map[string]string {
+	t.Helper()
+	rep, err := json.Marshal(res.JSON(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{
+		"playbooks.yaml": string(res.Playbooks), "sinks.yaml": string(res.Config), "values.yaml": string(res.HelmValues),
+		"report": res.Report(), "json report": string(rep),
 	}
 }
 

@@ -83,7 +83,7 @@ func (c *converter) convertSink(where string, item any, used map[string]bool) (s
 			c.res.Items[idx] = pc.item(it.Kind, it.Where, it.Name, it.Target)
 		}
 		if ok {
-			for _, idx := range sortedIdx(params) {
+			for _, idx := range sortedKeys(params) {
 				if it := c.res.Items[idx]; it.Outcome != Converted {
 					ic.lose("parameter %q %s", it.Name, strings.ReplaceAll(string(it.Outcome), "_", " "))
 				}
@@ -454,13 +454,4 @@ func (s sinkSpec) node(helm bool) *yaml.Node {
 
 func (s sinkSpec) has(key string) bool {
 	return slices.ContainsFunc(s.pairs, func(p pair) bool { return p.key == key })
-}
-
-func sortedIdx[V any](m map[int]V) []int {
-	out := make([]int, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -1,7 +1,6 @@
 package robusta
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -146,14 +145,7 @@ func TestSecretsNeverCopied(t *testing.T) {
 		map[string]any{"robusta_sink": map[string]any{"name": "ui", "token": canary + "-ui"}},
 		map[string]any{"slack_sink": map[string]any{"name": "env", "slack_channel": "e", "api_key": "{{ env.SLACK_API_KEY }}"}},
 	}}, Options{})
-	rep, err := json.Marshal(res.JSON(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, out := range map[string]string{
-		"playbooks.yaml": string(res.Playbooks), "sinks.yaml": string(res.Config), "values.yaml": string(res.HelmValues),
-		"report": res.Report(), "json report": string(rep),
-	} {
+	for name, out := range outputs(t, res) {
 		if strings.Contains(out, canary) {
 			t.Errorf("%s holds a secret:\n%s", name, out)
 		}
