@@ -11,6 +11,8 @@ toolchain go1.26.10
 require (
 	github.com/KimMachineGun/automemlimit v0.7.5
 	github.com/creack/pty v1.1.24
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
+	github.com/emersion/go-smtp v0.26.0
 	github.com/go-openapi/strfmt v0.27.0
 	github.com/goccy/go-json v0.12.0
 	github.com/google/go-containerregistry v0.22.1

@@ -32,6 +32,20 @@ type Finding struct {
 	// AskAI is set by ask_ai in button mode: chat sinks offer an "Ask AI"
 	// button, which calls the answer function with these settings.
 	AskAI *AskAI `json:"askAI,omitempty"`
+
+	// Silenced is set by a silencer action (severity_silencer,
+	// pod_status_silencer, …): the playbooks stop there and the finding
+	// reaches no sink. It is kept so an operator can still see what was
+	// silenced and why.
+	Silenced *Silence `json:"silenced,omitempty"`
+}
+
+// Silence says who silenced a finding and why.
+type Silence struct {
+	// By names the silencer: the action, and the playbook it ran in
+	// ("severity_silencer in playbook noise").
+	By     string `json:"by"`
+	Reason string `json:"reason"`
 }
 
 // AskAI carries ask_ai's settings to the sinks' "Ask AI" button.

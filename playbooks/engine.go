@@ -27,6 +27,7 @@ type Engine struct {
 	actionErrors  *prometheus.CounterVec
 	actionSeconds *prometheus.HistogramVec
 	unmatched     prometheus.Counter
+	silenced      *prometheus.CounterVec
 }
 
 // Result is what running the playbooks for one event produced.
@@ -63,9 +64,13 @@ func NewEngine(store *Store, env *actions.Env, actionTimeout time.Duration, logg
 			Name: "medic_events_unmatched_total",
 			Help: "Events no playbook matched.",
 		}),
+		silenced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "medic_findings_silenced_total",
+			Help: "Findings a silencer action stopped before any sink, by playbook and silencer.",
+		}, []string{"playbook", "silencer"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{e.runs, e.actionErrors, e.actionSeconds, e.unmatched} {
+		for _, c := range []prometheus.Collector{e.runs, e.actionErrors, e.actionSeconds, e.unmatched, e.silenced} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register engine metrics: %w", err)
 			}
@@ -78,7 +83,10 @@ func NewEngine(store *Store, env *actions.Env, actionTimeout time.Duration, logg
 var ErrNoPlaybooks = errors.New("no playbook set loaded")
 
 // Run runs every matching playbook in order, each one's actions in order,
-// and stops after a playbook with stop: true. Action failures do not fail the
+// and stops after a playbook with stop: true. A silencer action (one that
+// sets Finding.Silenced) stops everything after it, later playbooks and
+// deferred actions included, as Robusta's stop_processing does: the finding
+// is silenced, so evidence for it would be work for nobody. Action failures do not fail the
 // run: they become a visible note on the finding, because a finding with a
 // missing enrichment is worth more to an on-call engineer than no finding.
 func (e *Engine) Run(ctx context.Context, ev *event.Event) (Result, error) {
@@ -117,6 +125,10 @@ func (e *Engine) RunSet(ctx context.Context, set *Set, ev *event.Event) (Result,
 				continue
 			}
 			e.runAction(ctx, pb, a, res.Finding)
+			if res.Finding.Silenced != nil {
+				e.silence(pb, a, res.Finding)
+				return res, nil
+			}
 		}
 		for _, s := range pb.Sinks {
 			if !slices.Contains(res.Sinks, s) {
@@ -137,6 +149,12 @@ func (e *Engine) RunSet(ctx context.Context, set *Set, ev *event.Event) (Result,
 		e.unmatched.Inc()
 	}
 	return res, nil
+}
+
+// silence records that action a of playbook pb silenced f.
+func (e *Engine) silence(pb *Playbook, a Action, f *event.Finding) {
+	f.Silenced.By = a.Name + " in playbook " + pb.Name
+	e.silenced.WithLabelValues(pb.Name, a.Name).Inc()
 }
 
 func (e *Engine) runAction(ctx context.Context, pb *Playbook, a Action, f *event.Finding) {

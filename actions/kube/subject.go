@@ -36,6 +36,16 @@ var labelKinds = []struct{ label, kind string }{
 func SubjectOf(ev *event.Event) event.Subject {
 	s := ev.Subject
 	l := ev.Labels
+	if ev.Kind == event.KindPrometheusAlert && s.Kind != "" {
+		// The webhook worked the subject out from these labels already, with
+		// the rules for an exporter's own labels (kube-state-metrics' pod,
+		// container and namespace); filling it again from the raw labels
+		// would bring the exporter's back.
+		if s.Kind == "Node" && s.Node == "" {
+			s.Node = s.Name
+		}
+		return s
+	}
 	if s.Namespace == "" {
 		s.Namespace = l["namespace"]
 	}

@@ -363,6 +363,10 @@ func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) (err error) {
 	if res.Finding == nil {
 		return nil
 	}
+	if res.Finding.Silenced != nil {
+		a.keepSilenced(ctx, res.Finding)
+		return nil // acked: delivered to no sink, and not a dead letter
+	}
 	a.redact(res.Finding)
 	targets, unknown := sinks.Route(a.cfg.Sinks, res.Finding, res.Sinks)
 	if len(unknown) > 0 {
@@ -376,6 +380,32 @@ func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) (err error) {
 	}
 
 	return nil
+}
+
+// SilencedSource marks the enrichment that says a finding was silenced.
+const SilencedSource = "silencer"
+
+// keepSilenced keeps a silenced finding where an operator can still see
+// it: the finding store behind the finding page, with the page's signed
+// link in the debug log. Failing to keep it does not fail the event: the
+// silencer's decision stands, and the log line says what was silenced.
+func (a *App) keepSilenced(ctx context.Context, f *event.Finding) {
+	// Said as evidence too, so the page shows it like anything else.
+	f.Add(event.Enrichment{Title: "Silenced", Source: SilencedSource, Blocks: []event.Block{
+		event.MarkdownBlock("🔕 Silenced by " + f.Silenced.By + ": " + f.Silenced.Reason + ". No sink received this finding."),
+	}})
+	a.redact(f)
+	log := a.logger.With("finding", f.ID, "silenced_by", f.Silenced.By, "reason", f.Silenced.Reason)
+	if a.chat.findings != nil {
+		if err := a.chat.findings.Put(ctx, f); err != nil {
+			log.Warn("silenced finding not kept for the finding page", "err", err)
+			return
+		}
+		if u := a.chat.links.URL(f.ID); u != "" { // nil-safe: "" without public_url
+			log = log.With("page", u)
+		}
+	}
+	log.Debug("finding silenced: delivered to no sink")
 }
 
 // RedactionSource marks the enrichment that says what was redacted.

@@ -42,7 +42,12 @@ func kubeTestConfig(t *testing.T) config.Config {
 
 func runApp(t *testing.T, cfg config.Config, log io.Writer, opts ...Option) *App {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return runAppLogger(t, cfg, slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelInfo})), opts...)
+}
+
+// runAppLogger is runApp with a logger of the test's choosing.
+func runAppLogger(t *testing.T, cfg config.Config, logger *slog.Logger, opts ...Option) *App {
+	t.Helper()
 	ctx := context.Background()
 	a, err := New(ctx, cfg, logger, opts...)
 	if err != nil {

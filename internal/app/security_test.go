@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +23,10 @@ import (
 
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/email/emailtest"
+	"github.com/medichq/medic/sinks/jira/jiratest"
+	"github.com/medichq/medic/sinks/opsgenie/opsgenietest"
+	"github.com/medichq/medic/sinks/pagerduty/pagerdutytest"
 	"github.com/medichq/medic/sinks/slack/slackrec"
 )
 
@@ -63,7 +68,7 @@ const redactPlaybook = `- name: db-evidence
 // last-applied annotation repeats it) and an alert whose description holds
 // a database password become one finding; Slack, Teams, the webhook, the
 // findings file and the finding page show neither, and say how many
-// values were redacted.
+// values were redacted; neither do PagerDuty, Opsgenie, the mail and Jira.
 func TestSecretsReachNoSink(t *testing.T) {
 	const (
 		envSecret = "pod-env-s3cr3t-value"
@@ -90,8 +95,18 @@ func TestSecretsReachNoSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	teams, hook := newBodyRecorder(t), newBodyRecorder(t)
+	pd, og := pagerdutytest.New(t, "pd-key"), opsgenietest.New(t, "og-key")
+	smtp := emailtest.Start(t, emailtest.Options{Mode: emailtest.ImplicitTLS})
+	jira := jiratest.New(t, jiratest.Options{Token: "jira-pat", Project: "OPS"})
 	var extra []sinks.Spec
-	if err := yaml.Unmarshal([]byte("- {name: teams, type: teams, webhook_url: '"+teams.srv.URL+"'}\n- {name: hook, type: webhook, url: '"+hook.srv.URL+"'}\n"), &extra); err != nil {
+	if err := yaml.Unmarshal(fmt.Appendf(nil, `
+- {name: teams, type: teams, webhook_url: %q}
+- {name: hook, type: webhook, url: %q}
+- {name: pd, type: pagerduty, routing_key: pd-key, api_url: %q}
+- {name: og, type: opsgenie, api_key: og-key, api_url: %q}
+- {name: mail, type: email, host: %q, port: %d, implicit_tls: true, ca_file: %q, server_name: localhost, from: medic@example.com, to: [oncall@example.com]}
+- {name: jira, type: jira, url: %q, token: jira-pat, project_key: OPS}
+`, teams.srv.URL, hook.srv.URL, pd.URL, og.URL, smtp.Host, smtp.Port, smtp.CAFile, jira.URL), &extra); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Sinks = append(cfg.Sinks, extra...)
@@ -110,8 +125,23 @@ func TestSecretsReachNoSink(t *testing.T) {
 
 	f := waitFinding(t, cfg)
 	rec.Wait(t, 30*time.Second, "the finding in Slack", func(s *slackrec.Server) bool { return len(s.Calls(slackrec.PostMessage)) > 0 })
-	testkit.Eventually(t, 30*time.Second, "the Teams card and the webhook", func() bool { return teams.all() != "" && hook.all() != "" })
-
+	testkit.Eventually(t, 30*time.Second, "the Teams card, the webhook, PagerDuty, Opsgenie, the mail and Jira", func() bool {
+		return teams.all() != "" && hook.all() != "" && len(pd.Events()) > 0 && len(og.Alerts()) > 0 && len(smtp.Messages()) > 0 && len(jira.Issues()) > 0
+	})
+	var pdOut, ogOut, mailOut, jiraOut strings.Builder
+	for _, e := range pd.Events() {
+		pdOut.Write(e)
+	}
+	for _, al := range og.Alerts() {
+		ogOut.Write(al.Create)
+	}
+	for _, m := range smtp.Messages() {
+		_, parts := emailtest.Parts(t, m.Data) // decoded: quoted-printable could split a secret
+		mailOut.WriteString(parts["text/plain"] + parts["text/html"])
+	}
+	for _, is := range jira.Issues() {
+		jiraOut.WriteString(is.Summary + is.Description)
+	}
 	raw, err := os.ReadFile(filepath.Join(cfg.DataDir, "findings.jsonl"))
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +155,7 @@ func TestSecretsReachNoSink(t *testing.T) {
 	_, page := get(t, strings.Replace(a.chat.links.URL(f.ID), cfg.PublicURL, "http://"+a.Addr(), 1))
 	outputs := map[string]string{
 		"slack": slackOut.String(), "teams": teams.all(), "webhook": hook.all(), "file": string(raw), "finding page": page,
+		"pagerduty": pdOut.String(), "opsgenie": ogOut.String(), "email": mailOut.String(), "jira": jiraOut.String(),
 	}
 	if !strings.Contains(outputs["file"], "DB_PASSWORD") {
 		t.Fatalf("the pod's YAML is not in the finding; the test proves nothing:\n%s", raw)
@@ -136,7 +167,7 @@ func TestSecretsReachNoSink(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{"slack", "teams", "file", "finding page"} {
+	for _, name := range []string{"slack", "teams", "file", "finding page", "pagerduty", "opsgenie", "email", "jira"} {
 		if !strings.Contains(outputs[name], "values redacted") {
 			t.Errorf("%s does not say values were redacted", name)
 		}

@@ -7,7 +7,11 @@
 package all
 
 import (
+	_ "github.com/medichq/medic/sinks/email"
 	_ "github.com/medichq/medic/sinks/file"
+	_ "github.com/medichq/medic/sinks/jira"
+	_ "github.com/medichq/medic/sinks/opsgenie"
+	_ "github.com/medichq/medic/sinks/pagerduty"
 	_ "github.com/medichq/medic/sinks/slack"
 	_ "github.com/medichq/medic/sinks/stdout"
 	_ "github.com/medichq/medic/sinks/teams"

@@ -3,6 +3,7 @@ package alertmanager
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/alertmanager/template"
@@ -142,20 +143,65 @@ var subjectLabels = []struct{ label, kind string }{
 // SubjectFromLabels finds the Kubernetes object an alert is about. The
 // instance label names a scrape target, not an object, so it only gives the
 // name when nothing better is there, and no kind.
+//
+// Alerts on kube-state-metrics series carry two sets of pod, namespace and
+// container labels: the object the series describes, and the exporter's
+// own, which Prometheus attaches as target labels. Which one wins the plain
+// name depends on the scrape's honor_labels:
+//   - false: the series' own labels are renamed exported_pod,
+//     exported_namespace, exported_container, and the plain ones name the
+//     exporter. Any exported_ label says so, and the exported_ ones are the
+//     subject (a plain one without its exported_ twin is the exporter's).
+//   - true (kube-prometheus-stack, Robusta's chart): the series' labels win,
+//     and the exporter's are added only where the series has none, so a
+//     Deployment's series carries pod=<the exporter's pod> and
+//     container=kube-state-metrics. Like Robusta, a pod whose name contains
+//     kube-state-metrics is not the subject; nor is the pod of an alert
+//     scraped from kube-state-metrics whose container is the exporter's.
+//
+// For kube-state-metrics' series instance is the exporter's address, never
+// the subject (Robusta's rule for nodes).
 func SubjectFromLabels(labels template.KV) event.Subject {
+	pod, namespace, container := labels["pod"], labels["namespace"], firstNonEmpty(labels["container"], labels["container_name"])
+	ksm := isKubeStateMetrics(labels["job"]) || isKubeStateMetrics(labels["service"])
+	exporters := false // pod, container (and, for a cluster-scoped series, namespace) are the exporter's
+	switch ep, en, ec := labels["exported_pod"], labels["exported_namespace"], labels["exported_container"]; {
+	case ep != "" || en != "" || ec != "":
+		pod, namespace, container = ep, en, ec
+	case isKubeStateMetrics(pod) || ksm && pod != "" && container == "kube-state-metrics":
+		pod, container, exporters = "", "", true
+	}
 	s := event.Subject{
-		Namespace: labels["namespace"],
-		Container: firstNonEmpty(labels["container"], labels["container_name"]),
+		Namespace: namespace,
+		Container: container,
 		Node:      labels["node"],
 	}
 	for _, sl := range subjectLabels {
-		if v := labels[sl.label]; v != "" {
+		v := labels[sl.label]
+		if sl.label == "pod" {
+			v = pod
+		}
+		if v != "" {
 			s.Kind, s.Name = sl.kind, v
-			return s
+			break
 		}
 	}
-	s.Name = labels["instance"]
+	if exporters && (s.Kind == "" || s.Kind == "Node") {
+		// A cluster-scoped series has no namespace of its own: the one
+		// there is the exporter's target label.
+		s.Namespace = ""
+	}
+	if s.Kind == "" && !ksm {
+		s.Name = labels["instance"]
+	}
 	return s
+}
+
+// isKubeStateMetrics says whether a job, service or pod name is the
+// exporter's ("kube-state-metrics", "prometheus-kube-state-metrics",
+// "robusta-kube-state-metrics-6d8f…").
+func isKubeStateMetrics(name string) bool {
+	return strings.Contains(name, "kube-state-metrics")
 }
 
 func firstNonEmpty(vals ...string) string {

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -50,6 +51,21 @@ func (e *StatusError) Error() string {
 // Post sends body to target with the given headers and returns the answer's
 // status when it is 2xx.
 func (p *Poster) Post(ctx context.Context, target string, body []byte, header http.Header) (int, error) {
+	status, _, err := p.Do(ctx, http.MethodPost, target, body, header)
+	if status >= 200 && status < 300 {
+		return status, nil // delivered, whatever became of the answer
+	}
+	return status, err
+}
+
+// maxAnswer bounds the answer Do reads (a Jira search result, an API's
+// JSON reply); what is beyond it is dropped.
+const maxAnswer = 4 << 20
+
+// Do sends one request (a body of nil sends none) under the same rules as
+// Post and returns the status and, when it is 2xx, the answer's body, for
+// APIs whose answer matters (a created issue's key, a search result).
+func (p *Poster) Do(ctx context.Context, method, target string, body []byte, header http.Header) (int, []byte, error) {
 	maxRetries := p.MaxRetries
 	if maxRetries <= 0 {
 		maxRetries = 3
@@ -63,38 +79,45 @@ func (p *Poster) Post(ctx context.Context, target string, body []byte, header ht
 		hc = http.DefaultClient
 	}
 	for attempt := 0; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, target, rd)
 		if err != nil {
-			return 0, fmt.Errorf("%s: invalid URL", what) // never echo the URL
+			return 0, nil, fmt.Errorf("%s: invalid URL", what) // never echo the URL
 		}
 		for k, vs := range header {
 			req.Header[k] = vs
 		}
-		if req.Header.Get("Content-Type") == "" {
+		if req.Header.Get("Content-Type") == "" && body != nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
-			return 0, fmt.Errorf("post to %s: %w", what, redact(err))
+			return 0, nil, fmt.Errorf("%s to %s: %w", strings.ToLower(method), what, redact(err))
 		}
-		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		answer, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 		_ = resp.Body.Close()
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			return resp.StatusCode, nil
+			if rerr != nil {
+				return resp.StatusCode, nil, fmt.Errorf("read the answer of %s: %w", what, redact(rerr))
+			}
+			return resp.StatusCode, answer, nil
 		}
-		se := &StatusError{What: what, Status: resp.StatusCode, Body: string(bytes.TrimSpace(snippet))}
+		se := &StatusError{What: what, Status: resp.StatusCode, Body: string(bytes.TrimSpace(answer[:min(len(answer), 512)]))}
 		if resp.StatusCode != http.StatusTooManyRequests {
-			return resp.StatusCode, se
+			return resp.StatusCode, nil, se
 		}
 		wait := RetryAfter(resp.Header.Get("Retry-After"), time.Now())
 		if wait > p.MaxRetryAfter || attempt >= maxRetries {
-			return resp.StatusCode, fmt.Errorf("rate limited (Retry-After %s); delivery will be retried: %w", wait, se)
+			return resp.StatusCode, nil, fmt.Errorf("rate limited (Retry-After %s); delivery will be retried: %w", wait, se)
 		}
 		if p.Logger != nil {
 			p.Logger.Warn("rate limited; waiting as the receiver asks", "receiver", what, "retry_after", wait)
 		}
 		if err := p.sleep(ctx, wait); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 }

@@ -1,0 +1,162 @@
+// Package incident holds what the sinks that open incidents in another
+// system (PagerDuty, Opsgenie, Jira, email) share: the keys that tie medic's
+// findings to the incident they open, so a resolve closes it and a
+// redelivery does not open a second, and the plain text of a finding.
+package incident
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/internal/httpdeliver"
+	"github.com/medichq/medic/sinks/stdout"
+)
+
+// LifetimeKey identifies one firing-to-resolved span of one alert as sent to
+// one sink: the firing and the resolved finding of an alert share it (they
+// are different findings, with different IDs), and a redelivery of either
+// has it too. An alert that fires again after it resolved starts a new
+// lifetime (Alertmanager gives it a new startsAt). Events without a
+// fingerprint (nothing resolves them) are keyed by their finding.
+func LifetimeKey(sink string, f *event.Finding) string {
+	ev := &f.Event
+	if ev.Fingerprint == "" {
+		return sinks.IdempotencyKey(sink, f.ID)
+	}
+	return sinks.IdempotencyKey(sink, "lifetime\x00"+ev.Source+"\x00"+ev.Fingerprint+"\x00"+ev.StartsAt.UTC().Format(time.RFC3339Nano))
+}
+
+// AlertKey identifies every lifetime of one alert as sent to one sink (its
+// source and fingerprint): a ticket system keeps one ticket per alert and
+// comments on it each time the alert fires again.
+func AlertKey(sink string, f *event.Finding) string {
+	ev := &f.Event
+	if ev.Fingerprint == "" {
+		return sinks.IdempotencyKey(sink, f.ID)
+	}
+	return sinks.IdempotencyKey(sink, "alert\x00"+ev.Source+"\x00"+ev.Fingerprint)
+}
+
+// Title is the finding's title on one line, cut to at most max runes with
+// an ellipsis (vendors cap summaries: Opsgenie's message at 130
+// characters, PagerDuty's summary at 1024).
+func Title(f *event.Finding, max int) string {
+	t := strings.Join(strings.Fields(f.Title), " ")
+	if t == "" {
+		t = strings.Join(strings.Fields(f.Event.Title), " ")
+	}
+	if t == "" {
+		t = "medic finding " + f.ID
+	}
+	return Truncate(t, max)
+}
+
+// Truncate cuts s to at most max runes, ending with "…" when it cut.
+func Truncate(s string, max int) string {
+	if max <= 0 || utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:max-1]) + "…"
+}
+
+// Text renders the finding as plain text (the stdout sink's rendering
+// without colour), cut to at most max bytes on a line boundary with a note
+// saying so.
+func Text(f *event.Finding, max int) string {
+	var b bytes.Buffer
+	_ = stdout.Render(&b, f, false) // writing to a buffer cannot fail
+	s := strings.TrimRight(b.String(), "\n")
+	if max <= 0 || len(s) <= max {
+		return s
+	}
+	const note = "\n…truncated; the whole finding is on medic's finding page"
+	cut := s[:max-len(note)]
+	if i := strings.LastIndexByte(cut, '\n'); i > 0 {
+		cut = cut[:i]
+	}
+	for !utf8.ValidString(cut) {
+		cut = cut[:len(cut)-1]
+	}
+	return cut + note
+}
+
+// Register registers a sink type whose sinks start takes the validated
+// parameters (the registry has called their Validate).
+func Register[P any, S sinks.Sink](typ, doc string, defaults func() *P, start func(name string, p P, deps sinks.Deps) (S, error)) {
+	sinks.Register(typ, doc, defaults, func(p *P) (sinks.Factory, error) {
+		params := *p
+		return func(name string, deps sinks.Deps) (sinks.Sink, error) {
+			s, err := start(name, params, deps)
+			if err != nil {
+				return nil, err // not a typed nil in the interface
+			}
+			return s, nil
+		}, nil
+	})
+}
+
+// Logger is deps' logger, a discarding one when there is none, naming the
+// sink.
+func Logger(name string, deps sinks.Deps) *slog.Logger {
+	l := deps.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return l.With("sink", name)
+}
+
+// Poster is an HTTP sink's poster: its own timeout, deps' transport (a
+// proxy, a test's), errors naming vendor and the sink.
+func Poster(name, vendor string, timeout, maxRetryAfter time.Duration, deps sinks.Deps) *httpdeliver.Poster {
+	hc := &http.Client{Timeout: timeout}
+	if deps.HTTPClient != nil && deps.HTTPClient.Transport != nil {
+		hc.Transport = deps.HTTPClient.Transport
+	}
+	return &httpdeliver.Poster{Client: hc, MaxRetryAfter: maxRetryAfter, Logger: Logger(name, deps), What: vendor + " (sink " + name + ")"}
+}
+
+// HTTPParams are the parameters every HTTP incident sink has; embed them
+// with `yaml:",inline"`.
+type HTTPParams struct {
+	// Timeout bounds one request.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxRetryAfter is the longest 429 Retry-After waited out in one
+	// delivery; a longer one fails the delivery, which is retried later.
+	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+}
+
+// DefaultHTTP are HTTPParams' defaults.
+func DefaultHTTP() HTTPParams {
+	return HTTPParams{Timeout: 10 * time.Second, MaxRetryAfter: time.Minute}
+}
+
+// Poster is an HTTP sink's poster with these parameters.
+func (h HTTPParams) Poster(name, vendor string, deps sinks.Deps) *httpdeliver.Poster {
+	return Poster(name, vendor, h.Timeout, h.MaxRetryAfter, deps)
+}
+
+// CheckHTTP validates the parameters every HTTP sink has: its API's base
+// URL under key, the request timeout and the longest Retry-After waited.
+func CheckHTTP(key, apiURL string, h HTTPParams) error {
+	timeout, maxRetryAfter := h.Timeout, h.MaxRetryAfter
+	if u, err := url.Parse(apiURL); apiURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%s: required, an http(s) URL", key)
+	}
+	switch {
+	case timeout <= 0:
+		return errors.New("timeout: must be positive")
+	case maxRetryAfter < 0:
+		return errors.New("max_retry_after: must not be negative")
+	}
+	return nil
+}

@@ -1,0 +1,213 @@
+// Package incidenttest holds the findings the incident sinks' tests render
+// (PagerDuty, Opsgenie, email, Jira), so their golden files show the same
+// alert in each vendor's shape.
+package incidenttest
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/medichq/medic/event"
+)
+
+// T0 is when the test alert started.
+var T0 = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
+
+// PageURL is the finding page link the tests' FindingURL returns.
+func PageURL(id string) string {
+	return "https://medic.example/findings/" + id + "?exp=1741944413&sig=c2ln"
+}
+
+// Alert returns a crash-looping pod alert from Alertmanager with evidence
+// (a table, a log, markdown), firing or resolved. Both share the alert's
+// fingerprint and start, as Alertmanager sends them.
+func Alert(status event.Status) *event.Finding {
+	ev := event.Event{
+		ID: "4f1c2a9e0b7d3c5a8e6f1d2c3b4a5968", Kind: event.KindPrometheusAlert, Source: "alertmanager",
+		Status: status, Severity: event.SeverityCritical, Title: "Pod shop/cart-7d9 is crash looping",
+		Description: "Pod shop/cart-7d9 (app) is in waiting state <CrashLoopBackOff> & restarting.",
+		Labels: map[string]string{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "cart-7d9",
+			"container": "app", "severity": "critical", "team": "payments"},
+		Annotations:  map[string]string{"runbook_url": "https://runbooks.example/kubepodcrashlooping"},
+		Subject:      event.Subject{Kind: "Pod", Namespace: "shop", Name: "cart-7d9", Container: "app", Node: "node-a1"},
+		StartsAt:     T0,
+		Fingerprint:  "5ef77f1f8e5dc3a8",
+		GeneratorURL: "http://prometheus.example/graph?g0.expr=up",
+		ExternalURL:  "http://alertmanager.example",
+	}
+	if status == event.StatusResolved {
+		ev.ID = "9a8b7c6d5e4f30211203f4e5d6c7b8a9"
+		ev.EndsAt = T0.Add(14 * time.Minute)
+	}
+	f := event.NewFinding(ev, T0)
+	f.Playbooks = []string{"builtin-crashloop"}
+	if status == event.StatusFiring {
+		f.Add(event.Enrichment{Title: "Pod", Blocks: []event.Block{
+			event.KeyValueBlock([][2]string{{"phase", "Running"}, {"restarts", "5"}, {"last termination", "Error (exit 2)"}}),
+		}})
+		f.Add(event.Enrichment{Title: "Logs", Blocks: []event.Block{
+			event.LogTextBlock("shop/cart-7d9 app (previous)", "starting cart v1.42.0\npanic: missing configuration CART_DB_URL\n", false),
+		}})
+		f.Add(event.Enrichment{Title: "Why", Blocks: []event.Block{event.MarkdownBlock("Exit **code 2**: `CART_DB_URL` is unset since the last rollout.")}})
+	}
+	return f
+}
+
+// KubeEvent returns a finding from a Kubernetes warning event: no
+// fingerprint, no resolve, severity warning.
+func KubeEvent() *event.Finding {
+	ev := event.Event{
+		ID: "0c1d2e3f405162738495a6b7c8d9eaf0", Kind: event.KindImagePullBackoff, Source: "kubernetes",
+		Status: event.StatusFiring, Severity: event.SeverityWarning, Title: "Back-off pulling image registry.example/cart:1.43.0",
+		Subject:  event.Subject{Kind: "Pod", Namespace: "shop", Name: "cart-8f2"},
+		StartsAt: T0,
+	}
+	return event.NewFinding(ev, T0)
+}
+
+// JSON encodes v indented, without HTML escaping, as the golden files keep it.
+func JSON(t testing.TB, v any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// Log is a logger at debug level whose output a test can search, to check
+// that no secret reaches a log line.
+type Log struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Logger returns a debug-level text logger writing to l.
+func (l *Log) Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// NoSecret fails t when the log or any of errs contains one of secrets.
+func (l *Log) NoSecret(t testing.TB, errs []error, secrets ...string) {
+	t.Helper()
+	l.mu.Lock()
+	text := l.buf.String()
+	l.mu.Unlock()
+	for _, s := range secrets {
+		if strings.Contains(text, s) {
+			t.Errorf("the log shows the secret %q", s)
+		}
+		for _, err := range errs {
+			if err != nil && strings.Contains(err.Error(), s) {
+				t.Errorf("error %q shows the secret", err)
+			}
+		}
+	}
+}
+
+// Faults are a test double's refusals on demand and its record of the
+// requests it refused as invalid. Embed it in a double; it has its own lock.
+type Faults struct {
+	mu       sync.Mutex
+	failures []int
+	refused  int
+	invalid  []string
+}
+
+// Fail makes the next requests answer these statuses (HTTP, or SMTP
+// codes) before the double answers normally again.
+func (f *Faults) Fail(statuses ...int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failures = append(f.failures, statuses...)
+}
+
+// Take returns the next queued failure, counting it as refused.
+func (f *Faults) Take() (int, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.failures) == 0 {
+		return 0, false
+	}
+	st := f.failures[0]
+	f.failures = f.failures[1:]
+	f.refused++
+	return st, true
+}
+
+// FailHTTP answers the next queued failure, if any, with body(status) as
+// JSON (a 429 with Retry-After: 1), and reports whether it did.
+func (f *Faults) FailHTTP(w http.ResponseWriter, body func(status int) any) bool {
+	st, ok := f.Take()
+	if !ok {
+		return false
+	}
+	if st == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(st)
+	_ = json.NewEncoder(w).Encode(body(st))
+	return true
+}
+
+// Reject records why a request was refused as invalid.
+func (f *Faults) Reject(reasons ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.invalid = append(f.invalid, reasons...)
+}
+
+// Refused is how many requests were answered with a queued failure.
+func (f *Faults) Refused() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refused
+}
+
+// Invalid returns why requests were refused as invalid.
+func (f *Faults) Invalid() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.invalid)
+}
+
+// ParamCase is a change to valid parameters and what the error it causes
+// must say (the field's name).
+type ParamCase[P any] struct {
+	Name string
+	Mut  func(*P)
+	Want string
+}
+
+// CheckParams fails t when valid() does not validate, or when a case's
+// parameters validate or fail without naming Want.
+func CheckParams[P any](t testing.TB, valid func() *P, validate func(*P) error, cases []ParamCase[P]) {
+	t.Helper()
+	if err := validate(valid()); err != nil {
+		t.Fatalf("valid parameters refused: %v", err)
+	}
+	for _, tc := range cases {
+		p := valid()
+		tc.Mut(p)
+		if err := validate(p); err == nil || !strings.Contains(err.Error(), tc.Want) {
+			t.Errorf("%s: %v, want an error saying %q", tc.Name, err, tc.Want)
+		}
+	}
+}
