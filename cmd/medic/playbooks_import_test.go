@@ -56,7 +56,7 @@ func TestImportRobustaCustomValues(t *testing.T) {
 	if code != exitImportLossy {
 		t.Fatalf("exit %d, want %d (something was not converted)\n%s", code, exitImportLossy, out)
 	}
-	if !strings.Contains(out, "customPlaybooks[2] (bash on nodes): playbook: none of its sinks") {
+	if !strings.Contains(out, "sinksConfig[3] (robusta_ui_sink): sink `robusta_sink`: medic has no equivalent") {
 		t.Errorf("report:\n%s", out)
 	}
 	if vout, vcode := medic(t, "playbooks", "validate", "-c", filepath.Join(dir, "sinks.yaml"), filepath.Join(dir, "playbooks.yaml")); vcode != 0 {
