@@ -48,9 +48,10 @@ type sinkRow struct {
 	// secrets are the medic parameters that hold a secret: they become a
 	// reference to a Kubernetes Secret, never a value in the output.
 	secrets []string
-	// convert rewrites parameters that do not map one to one (mail_sink's
-	// apprise URL); it returns the medic pairs and the Robusta keys used.
-	convert func(c *itemConv, p map[string]any) (pairs []any, used []string)
+	// convert rewrites Robusta parameters that do not map one to one
+	// (mail_sink's Apprise URL) into medic key, value pairs; a value may be
+	// a secretRef.
+	convert map[string]func(c *itemConv, v any) []any
 	todo    string
 }
 
@@ -261,19 +262,20 @@ var sinkRows = map[string]sinkRow{
 		params: map[string]string{"api_key": "routing_key"}, secrets: []string{"routing_key"}},
 	"opsgenie_sink": {robusta: "opsgenie_sink", medic: "opsgenie",
 		params: map[string]string{"host": "api_url"}, secrets: []string{"api_key"}},
-	"mail_sink": {robusta: "mail_sink", medic: "email", secrets: []string{"password"}, convert: mailParams},
+	"mail_sink": {robusta: "mail_sink", medic: "email", convert: map[string]func(*itemConv, any) []any{"mailto": mailParams}},
 	"jira_sink": {robusta: "jira_sink", medic: "jira",
-		secrets: []string{"api_key"}, convert: jiraPriorities},
+		secrets: []string{"api_key"}, convert: map[string]func(*itemConv, any) []any{"priority_mapping": jiraPriorities}},
 	"mattermost_sink": {robusta: "mattermost_sink", medic: "mattermost", secrets: []string{"token"}},
 	"discord_sink": {robusta: "discord_sink", medic: "discord",
 		params: map[string]string{"url": "webhook_url"}, secrets: []string{"webhook_url"}},
-	"telegram_sink": {robusta: "telegram_sink", medic: "telegram", secrets: []string{"bot_token"}},
+	"telegram_sink": {robusta: "telegram_sink", medic: "telegram",
+		params: map[string]string{"thread_id": "message_thread_id"}, secrets: []string{"bot_token"}},
 	"google_chat_sink": {robusta: "google_chat_sink", medic: "google_chat",
 		params: map[string]string{"webhook_url": "webhook_url"}, secrets: []string{"webhook_url"}},
 	"webex_sink": {robusta: "webex_sink", medic: "webex",
 		params: map[string]string{"bot_access_token": "bot_token"}, secrets: []string{"bot_token"}},
 	"kafka_sink": {robusta: "kafka_sink", medic: "kafka",
-		params: map[string]string{"kafka_url": "brokers"}, secrets: []string{"password"}},
+		convert: map[string]func(*itemConv, any) []any{"kafka_url": kafkaBrokers, "auth": kafkaAuth}},
 	"robusta_sink": {robusta: "robusta_sink",
 		todo: "the Robusta UI has no medic equivalent: medic keeps findings on its own finding page; drop this sink"},
 	"victorops_sink":   {robusta: "victorops_sink", todo: noSink("VictorOps")},
@@ -371,13 +373,11 @@ func throttlingParams(c *itemConv, p map[string]any) map[string]any {
 
 // jiraPriorities maps jira_sink's priority_mapping (Robusta severities →
 // Jira priorities) to the jira sink's priorities (medic severities).
-func jiraPriorities(c *itemConv, p map[string]any) ([]any, []string) {
-	m, ok := p["priority_mapping"].(map[string]any)
+func jiraPriorities(c *itemConv, v any) []any {
+	m, ok := v.(map[string]any)
 	if !ok {
-		if p["priority_mapping"] != nil {
-			c.lose("priority_mapping is not a mapping: dropped")
-		}
-		return nil, []string{"priority_mapping"}
+		c.lose("priority_mapping is not a mapping: dropped")
+		return nil
 	}
 	out := map[string]any{}
 	for _, k := range sortedKeys(m) {
@@ -391,7 +391,7 @@ func jiraPriorities(c *itemConv, p map[string]any) ([]any, []string) {
 			out[sev] = m[k]
 		}
 	}
-	return []any{"priorities", out}, []string{"priority_mapping"}
+	return []any{"priorities", out}
 }
 
 func buttonParams(c *itemConv, p map[string]any) map[string]any {

@@ -196,11 +196,12 @@ var sinkSamples = map[string]struct {
 	"mail_sink":        {map[string]any{"mailto": "mailtos://alerts:pw@smtp.example.com:587?from=alerts@example.com&to=oncall@example.com"}, true},
 	"jira_sink":        {map[string]any{"url": "https://x.atlassian.net", "username": "bot@example.com", "api_key": "jira-key", "project_name": "OPS", "priority_mapping": map[string]any{"HIGH": "High"}}, true},
 	"mattermost_sink":  {map[string]any{"url": "https://mm.example.com", "token": "mm-token", "channel": "alerts"}, false},
-	"discord_sink":     {map[string]any{"url": "https://discord.com/api/webhooks/1/x"}, false},
-	"telegram_sink":    {map[string]any{"bot_token": "tg-token", "chat_id": 12345}, false},
-	"google_chat_sink": {map[string]any{"webhook_url": "https://chat.googleapis.com/v1/spaces/x"}, false},
-	"webex_sink":       {map[string]any{"bot_access_token": "wx-token", "room_id": "room"}, false},
-	"kafka_sink":       {map[string]any{"kafka_url": "kafka:9092", "topic": "robusta"}, false},
+	"discord_sink":     {map[string]any{"url": "https://discord.com/api/webhooks/1/x"}, true},
+	"telegram_sink":    {map[string]any{"bot_token": "tg-token", "chat_id": 12345, "thread_id": 7}, true},
+	"google_chat_sink": {map[string]any{"webhook_url": "https://chat.googleapis.com/v1/spaces/x"}, true},
+	"webex_sink":       {map[string]any{"bot_access_token": "wx-token", "room_id": "room"}, true},
+	"kafka_sink": {map[string]any{"kafka_url": "kafka-0:9092,kafka-1:9092", "topic": "robusta",
+		"auth": map[string]any{"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": "u", "sasl_plain_password": "p"}}, true},
 }
 
 func TestSinkRows(t *testing.T) {
@@ -263,9 +264,9 @@ func TestMailto(t *testing.T) {
 		{"https://example.com", "", false, true},
 	} {
 		var ic itemConv
-		pairs, used := mailParams(&ic, map[string]any{"mailto": tt.url})
-		if (len(ic.failed) > 0) != tt.fail || (len(ic.losses) > 0) != tt.lost || !slices.Equal(used, []string{"mailto"}) {
-			t.Errorf("%s: failed %v lost %v used %v", tt.url, ic.failed, ic.losses, used)
+		pairs := mailParams(&ic, tt.url)
+		if (len(ic.failed) > 0) != tt.fail || (len(ic.losses) > 0) != tt.lost {
+			t.Errorf("%s: failed %v lost %v", tt.url, ic.failed, ic.losses)
 		}
 		if !tt.fail && fmt.Sprint(pairs) != tt.want {
 			t.Errorf("%s:\n got %v\nwant %s", tt.url, pairs, tt.want)

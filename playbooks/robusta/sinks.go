@@ -166,38 +166,32 @@ func (c *converter) convertSink(where string, item any, used map[string]bool) (s
 	}
 
 	usedKeys := map[string]bool{"name": true}
-	if row.convert != nil {
-		var conv itemConv
-		pairs, keys := row.convert(&conv, p)
-		for _, k := range keys {
-			usedKeys[k] = true
-			if idx, ok := paramIdx[k]; ok {
-				*params[idx] = conv
-			}
+	for _, k := range sortedKeys(row.convert) {
+		v, ok := p[k]
+		if !ok {
+			continue
 		}
-		if len(conv.failed) > 0 {
-			ic.fail("%s", strings.Join(conv.failed, "; "))
+		usedKeys[k] = true
+		pc := params[paramIdx[k]]
+		pairs := row.convert[k](pc, v)
+		if len(pc.failed) > 0 {
+			ic.fail("%s: %s", k, strings.Join(pc.failed, "; "))
 			return finish(sinkSpec{}, "", false)
 		}
 		var targets []string
 		for i := 0; i+1 < len(pairs); i += 2 {
-			k := pairs[i].(string)
+			key := pairs[i].(string)
+			target := key
 			if ref, ok := pairs[i+1].(secretRef); ok {
 				ref.sk = secretKeyOf(name, ref.key)
 				pairs[i+1] = ref
-				secrets = append(secrets, Secret{Where: where + "." + keys[0], SecretName: SecretName, SecretKey: ref.sk, File: secretPath(name, ref.key)})
-				k += "_file"
+				secrets = append(secrets, Secret{Where: where + "." + k, SecretName: SecretName, SecretKey: ref.sk, File: secretPath(name, ref.key)})
+				target += "_file"
 			}
-			targets = append(targets, k)
-			idx, ok := paramIdx[keys[0]]
-			if !ok {
-				idx = -1
-			}
-			spec.pairs = append(spec.pairs, pair{key: pairs[i].(string), val: pairs[i+1], item: idx})
+			targets = append(targets, target)
+			spec.pairs = append(spec.pairs, pair{key: key, val: pairs[i+1], item: paramIdx[k]})
 		}
-		if len(keys) > 0 {
-			setTarget(keys[0], strings.Join(targets, ", "))
-		}
+		setTarget(k, strings.Join(targets, ", "))
 	}
 
 	for _, k := range sortedKeys(p) {
@@ -356,11 +350,11 @@ func slackGrouping(v any) (map[string]any, error) {
 // mailParams parses mail_sink's Apprise URL
 // (mailtos://user:password@smtp.example.com:587?from=a@x&to=b@y,c@y) into
 // the email sink's host, port, username, password (a secret), from and to.
-func mailParams(c *itemConv, p map[string]any) ([]any, []string) {
-	raw, _ := p["mailto"].(string)
+func mailParams(c *itemConv, v any) []any {
+	raw, _ := v.(string)
 	if raw == "" {
-		c.fail("mailto: required (an Apprise mailto:// or mailtos:// URL)")
-		return nil, []string{"mailto"}
+		c.fail("an Apprise mailto:// or mailtos:// URL is required")
+		return nil
 	}
 	if !strings.Contains(raw, "?") {
 		// Apprise also takes mailtos://user:pw@server&from=…&to=…
@@ -368,8 +362,8 @@ func mailParams(c *itemConv, p map[string]any) ([]any, []string) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "mailto" && u.Scheme != "mailtos") || u.Hostname() == "" {
-		c.fail("mailto: not an Apprise mailto:// or mailtos:// URL")
-		return nil, []string{"mailto"}
+		c.fail("not an Apprise mailto:// or mailtos:// URL")
+		return nil
 	}
 	q := u.Query()
 	host := u.Hostname()
@@ -422,7 +416,55 @@ func mailParams(c *itemConv, p map[string]any) ([]any, []string) {
 			c.lose("mailto option %q dropped", k)
 		}
 	}
-	return pairs, []string{"mailto"}
+	return pairs
+}
+
+// kafkaBrokers splits kafka_sink's kafka_url (host:port[,host:port…]).
+func kafkaBrokers(c *itemConv, v any) []any {
+	var out []any
+	for _, b := range strings.Split(fmt.Sprint(v), ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	if len(out) == 0 {
+		c.fail("no broker")
+	}
+	return []any{"brokers", out}
+}
+
+// kafkaAuth converts kafka_sink's auth (kafka-python's producer options):
+// SASL mechanism, user and password (a secret), TLS.
+func kafkaAuth(c *itemConv, v any) []any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		c.fail("not a mapping")
+		return nil
+	}
+	var pairs []any
+	for _, k := range sortedKeys(m) {
+		switch k {
+		case "security_protocol":
+			switch fmt.Sprint(m[k]) {
+			case "SSL", "SASL_SSL":
+				pairs = append(pairs, "tls", true)
+			case "PLAINTEXT", "SASL_PLAINTEXT":
+			default:
+				c.fail("security_protocol %v is not SSL, SASL_SSL, PLAINTEXT or SASL_PLAINTEXT", m[k])
+			}
+		case "sasl_mechanism":
+			pairs = append(pairs, "sasl_mechanism", m[k])
+		case "sasl_plain_username":
+			pairs = append(pairs, "username", m[k])
+		case "sasl_plain_password":
+			pairs = append(pairs, "password", secretRef{key: "password"})
+		case "ssl_cafile":
+			pairs = append(pairs, "ca_file", m[k])
+		default:
+			c.lose("auth.%s dropped: medic's kafka sink has no such option", k)
+		}
+	}
+	return pairs
 }
 
 // node renders the sink for medic.yaml (helm false: secrets as *_file
