@@ -53,8 +53,11 @@ Robusta's own built-in playbook lists are converted too.
 			if outDir == "" {
 				return errors.New("--out DIR is required")
 			}
-			if asJSON {
+			switch {
+			case asJSON:
 				format = "json"
+			case format == "json":
+				asJSON = true // errors are printed as JSON too (addJSONFlag)
 			}
 			if format != "text" && format != "json" {
 				return fmt.Errorf("--report: %q is not text or json", format)

@@ -65,6 +65,9 @@ func TestImportRobustaCustomValues(t *testing.T) {
 	if out, code := medic(t, "playbooks", "import-robusta", "nonexistent.yaml", "--out", dir); code != 1 {
 		t.Errorf("a missing file: exit %d, want 1: %s", code, out)
 	}
+	if out, code := medic(t, "playbooks", "import-robusta", "nonexistent.yaml", "--out", dir, "--report", "json"); code != 1 || !strings.Contains(out, `"error"`) {
+		t.Errorf("a missing file with --report json: exit %d, want 1 and a JSON error: %s", code, out)
+	}
 	if out, code := medic(t, "playbooks", "import-robusta", filepath.Join(robustaTestdata, "custom-values.yaml"), "--out", dir, "--report", "xml"); code != 1 || !strings.Contains(out, "--report") {
 		t.Errorf("--report xml: exit %d: %s", code, out)
 	}
