@@ -32,9 +32,11 @@ type actionRow struct {
 	loss string
 	// params rewrites Robusta's parameters; it reports what it drops.
 	params func(c *itemConv, p map[string]any) map[string]any
-	// essential actions change what is delivered (silencers): a playbook
-	// without them would deliver more, so it is not converted.
-	essential bool
+	// essential, when set, says why a playbook without this action is not
+	// the playbook its author wrote (a silencer: it would deliver what
+	// was silenced; a remediation: it would report a fix it does not
+	// make), so it is not converted.
+	essential string
 	// todo is what to do when none of medic is there.
 	todo string
 }
@@ -192,18 +194,18 @@ var actionRows = rowsByName([]actionRow{
 	{robusta: "resource_babysitter", medic: []string{"report_changes"}},
 	{robusta: "json_change_tracker", medic: []string{"report_changes"}},
 	{robusta: "helm_status_enricher", medic: []string{"helm_status_enricher"}},
-	{robusta: "pod_status_silencer", medic: []string{"pod_status_silencer"}, essential: true},
-	{robusta: "node_restart_silencer", medic: []string{"node_restart_silencer"}, essential: true},
-	{robusta: "severity_silencer", medic: []string{"severity_silencer"}, essential: true},
-	{robusta: "name_silencer", medic: []string{"name_silencer"}, essential: true},
-	{robusta: "delete_pod", medic: []string{"delete_pod"}},
-	{robusta: "rollout_restart", medic: []string{"rollout_restart"}},
-	{robusta: "restart_deployment", medic: []string{"rollout_restart"}},
-	{robusta: "scale_workload", medic: []string{"scale_workload"}},
-	{robusta: "alert_handling_job", medic: []string{"run_job"}},
+	{robusta: "pod_status_silencer", medic: []string{"pod_status_silencer"}, essential: silences},
+	{robusta: "node_restart_silencer", medic: []string{"node_restart_silencer"}, essential: silences},
+	{robusta: "severity_silencer", medic: []string{"severity_silencer"}, essential: silences},
+	{robusta: "name_silencer", medic: []string{"name_silencer"}, essential: silences},
+	{robusta: "delete_pod", medic: []string{"delete_pod"}, essential: remediates},
+	{robusta: "rollout_restart", medic: []string{"rollout_restart"}, essential: remediates},
+	{robusta: "restart_deployment", medic: []string{"rollout_restart"}, essential: remediates},
+	{robusta: "scale_workload", medic: []string{"scale_workload"}, essential: remediates},
+	{robusta: "alert_handling_job", medic: []string{"run_job"}, essential: remediates},
 	{robusta: "pod_bash_enricher", medic: []string{"pod_bash_enricher"}},
 	{robusta: "node_bash_enricher", medic: []string{"node_bash_enricher"}},
-	{robusta: "kubectl_command", medic: []string{"kubectl_command"}},
+	{robusta: "kubectl_command", medic: []string{"kubectl_command"}, essential: remediates},
 	{robusta: "alert_graph_enricher", medic: []string{"default_enricher"}, params: dropAllParams,
 		loss: "a link to the alert's graph in Prometheus instead of the graph image"},
 	{robusta: "statefulset_replicas_enricher", medic: []string{"statefulset_status_enricher"}, params: dropAllParams},
@@ -214,7 +216,7 @@ var actionRows = rowsByName([]actionRow{
 	{robusta: "create_event_finding", medic: []string{"create_finding"}, params: findingParams},
 	{robusta: "node_cpu_enricher", medic: []string{"prometheus_enricher"}, params: graphParams("node")},
 	{robusta: "cpu_throttling_analysis_enricher", medic: []string{"prometheus_enricher"}, params: throttlingParams},
-	{robusta: "target_down_dns_silencer", essential: true, todo: "silence the alert in Alertmanager, or use name_silencer"},
+	{robusta: "target_down_dns_silencer", essential: silences, todo: "silence the alert in Alertmanager, or use name_silencer"},
 	{robusta: "button_enricher", medic: []string{"template_enricher"}, params: buttonParams,
 		loss: "a link in the finding instead of a button"},
 	{robusta: "krr_scan", todo: "run KRR as a CronJob and send its report with the `webhook` sink, or open an issue"},
@@ -227,6 +229,12 @@ var actionRows = rowsByName([]actionRow{
 	{robusta: "disk_benchmark", todo: "run it as a Job with run_job"},
 	{robusta: "mention_enricher", todo: "put the mention in the title with create_finding or route with channel_override"},
 })
+
+// Why a playbook cannot do without an action.
+const (
+	silences   = "without it the playbook would deliver what Robusta silenced"
+	remediates = "without it the playbook would report without remediating"
+)
 
 func rowsByName(rows []actionRow) map[string]actionRow {
 	m := make(map[string]actionRow, len(rows))

@@ -391,9 +391,9 @@ func (c *converter) convertPlaybook(where string, item any, disabled map[string]
 		parts = append(parts, it)
 		if conv != nil {
 			pb.Actions = append(pb.Actions, conv)
-		} else if essential {
+		} else if essential != "" {
 			lostEssential = true
-			ic.fail("action `%s` is not converted: without it the playbook would deliver what Robusta silenced", it.Name)
+			ic.fail("action `%s` is not converted: %s", it.Name, essential)
 		}
 	}
 	if rs := asList(m["sinks"]); len(rs) > 0 {
@@ -496,14 +496,14 @@ func (c *converter) convertTrigger(where string, item any) (Item, map[string]any
 	return ic.item(KindTrigger, where, name, row.medic), map[string]any{row.medic: p}
 }
 
-// convertAction converts one action; essential says whether losing it
-// widens what the playbook delivers.
-func (c *converter) convertAction(where string, item any) (Item, map[string]any, bool) {
+// convertAction converts one action; essential says why the playbook
+// cannot do without it ("" when it can).
+func (c *converter) convertAction(where string, item any) (Item, map[string]any, string) {
 	var ic itemConv
 	name, p, ok := single(item)
 	if !ok {
 		ic.fail("an action is not `- action_name: {parameters}`")
-		return ic.item(KindAction, where, fmt.Sprint(item), ""), nil, false
+		return ic.item(KindAction, where, fmt.Sprint(item), ""), nil, ""
 	}
 	row := actionFor(name)
 	ic.todo = row.todo
