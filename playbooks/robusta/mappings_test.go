@@ -75,14 +75,7 @@ func TestTriggerRows(t *testing.T) {
 				map[string]any{"default_enricher": map[string]any{}}), Options{})
 			it := itemsOf(res, KindTrigger)[0]
 			switch {
-			case row.medic == "":
-				if it.Outcome != NotConverted || !hasReason(it, "no equivalent") || it.Todo == "" {
-					t.Errorf("a trigger without equivalent: %+v", it)
-				}
-			case !slices.Contains(registered, row.medic):
-				if it.Outcome != NotConverted || !hasReason(it, "medic lacks `"+row.medic+"`") {
-					t.Errorf("medic lacks %s: %+v", row.medic, it)
-				}
+			case missingTarget(t, it, row.medic, slices.Contains(registered, row.medic), "medic lacks `"+row.medic+"`"):
 			case it.Outcome == NotConverted:
 				// medic has the trigger but it rejects the parameters:
 				// the reason is the trigger's own, not "lacks".
@@ -100,6 +93,25 @@ func TestTriggerRows(t *testing.T) {
 			}
 		})
 	}
+}
+
+// missingTarget checks a row whose target medic does not have (the row
+// names none, or this binary lacks it) and reports whether it was one.
+func missingTarget(t *testing.T, it Item, target string, registered bool, lacks string) bool {
+	t.Helper()
+	switch {
+	case target == "":
+		if it.Outcome != NotConverted || !hasReason(it, "no equivalent") || it.Todo == "" {
+			t.Errorf("a row without equivalent: %+v", it)
+		}
+	case !registered:
+		if it.Outcome != NotConverted || !hasReason(it, lacks) {
+			t.Errorf("want not converted, %q: %+v", lacks, it)
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // TestOtherKindsUseResourceOperation: a change trigger on a Kind medic has
@@ -146,15 +158,12 @@ func TestActionRows(t *testing.T) {
 					break
 				}
 			}
+			first := ""
+			if len(row.medic) > 0 {
+				first = row.medic[0]
+			}
 			switch {
-			case len(row.medic) == 0:
-				if it.Outcome != NotConverted || !hasReason(it, "no equivalent") || it.Todo == "" {
-					t.Errorf("an action without equivalent: %+v", it)
-				}
-			case want < 0:
-				if it.Outcome != NotConverted || !hasReason(it, "medic lacks `"+row.medic[0]+"`") {
-					t.Errorf("medic lacks %s: %+v", row.medic[0], it)
-				}
+			case missingTarget(t, it, first, want >= 0, "medic lacks `"+first+"`"):
 			case it.Outcome != NotConverted:
 				if it.Target != row.medic[want] {
 					t.Errorf("target %q, want %q", it.Target, row.medic[want])
@@ -219,14 +228,7 @@ func TestSinkRows(t *testing.T) {
 			res := convertDoc(t, map[string]any{"sinksConfig": []any{map[string]any{name: p}}}, Options{})
 			it := itemsOf(res, KindSink)[0]
 			switch {
-			case row.medic == "":
-				if it.Outcome != NotConverted || !hasReason(it, "no equivalent") || it.Todo == "" {
-					t.Errorf("a sink without equivalent: %+v", it)
-				}
-			case !slices.Contains(types, row.medic):
-				if it.Outcome != NotConverted || !hasReason(it, "medic lacks the `"+row.medic+"` sink type") {
-					t.Errorf("medic lacks %s: %+v", row.medic, it)
-				}
+			case missingTarget(t, it, row.medic, slices.Contains(types, row.medic), "medic lacks the `"+row.medic+"` sink type"):
 			case it.Outcome == NotConverted:
 				if sample.verified || hasReason(it, "lacks") {
 					t.Errorf("medic has %s but the sample does not convert: %+v\n%s", row.medic, it, res.Report())
