@@ -59,6 +59,10 @@ type Config struct {
 	// Redaction is what is removed from findings and prompts (redaction.go).
 	Redaction RedactionConfig `yaml:"redaction"`
 
+	// WebhookSources are generic JSON webhooks (Argo CD, Flux, Kubecost,
+	// your own tool): see webhooksources.go.
+	WebhookSources []WebhookSource `yaml:"webhook_sources"`
+
 	// Warnings collects what Load noticed but tolerated, for the caller to log.
 	Warnings []string `yaml:"-"`
 }
@@ -341,6 +345,9 @@ func readSecretFiles(cfg *Config) error {
 	if err := readChatSecrets(cfg, read); err != nil {
 		return err
 	}
+	if err := readWebhookSourceSecrets(cfg, read); err != nil {
+		return err
+	}
 	return read("webhook.password_file", cfg.Webhook.PasswordFile, &cfg.Webhook.Password)
 }
 
@@ -430,6 +437,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateChat(); err != nil {
+		return err
+	}
+	if err := c.validateWebhookSources(); err != nil {
 		return err
 	}
 	return c.validatePlaybookRepos()

@@ -247,6 +247,13 @@ func parseFile(file string, data []byte, builtin bool) ([]*Playbook, Errors) {
 		if pb.Name == "" {
 			pb.Name = fmt.Sprintf("%s#%d", strings.TrimSuffix(baseName(file), ".yaml"), idx+1)
 		}
+		// A trigger whose events are made for one playbook (on_schedule's
+		// ticks) learns which.
+		for _, t := range pb.Triggers {
+			if b, ok := t.Trigger.(interface{ BindPlaybook(string) }); ok {
+				b.BindPlaybook(pb.Name)
+			}
+		}
 		out = append(out, pb)
 	}
 	return out, errs

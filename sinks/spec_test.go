@@ -136,7 +136,7 @@ func TestStartErrors(t *testing.T) {
 			name:     "missing type",
 			doc:      "- name: archive\n  path: x\n",
 			wantLine: 1,
-			wantErr:  `line 1: sink "archive": type is required (one of file, slack, stdout, teams, webhook)`,
+			wantErr:  `line 1: sink "archive": type is required (one of ` + strings.Join(sinks.Types(), ", ") + ")",
 		},
 		{
 			name:    "unknown type",

@@ -251,6 +251,9 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.startKubernetes(ctx); err != nil { // kubernetes.go
 		return err
 	}
+	if err := a.startSchedules(ctx); err != nil { // schedule.go
+		return err
+	}
 	if err := a.startChat(ctx); err != nil { // chat.go
 		return err
 	}

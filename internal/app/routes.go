@@ -42,6 +42,9 @@ func (a *App) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/api/alerts", alerts)
 	mux.Handle("/api/trigger", trigger)
+	if err := a.webhookSourceRoutes(mux, inFlight, caps, metrics); err != nil { // webhooksources.go
+		return nil, err
+	}
 	mux.HandleFunc("POST /api/playbooks/reload", func(w http.ResponseWriter, r *http.Request) {
 		if !auth.Check(r) {
 			auth.Challenge(w.Header())

@@ -87,6 +87,22 @@ func (s *Server) Wipe() {
 	s.Start()
 }
 
+// JetStream connects a client to the server (closed when the test ends):
+// a second process, a replica, or the test's own look at the store.
+func (s *Server) JetStream() jetstream.JetStream {
+	s.t.Helper()
+	nc, err := nats.Connect(s.URL())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return js
+}
+
 // fillerStream is the stream Fill writes to.
 const fillerStream = "FILLER"
 

@@ -11,4 +11,6 @@ import (
 	_ "github.com/medichq/medic/sinks/all"             // every sink type
 	_ "github.com/medichq/medic/triggers/alertmanager" // on_prometheus_alert
 	_ "github.com/medichq/medic/triggers/kubernetes"   // on_pod_crash_loop, on_job_failure, … (built-in kubernetes-events.yaml names them)
+	_ "github.com/medichq/medic/triggers/schedule"     // on_schedule
+	_ "github.com/medichq/medic/triggers/webhook"      // on_webhook
 )

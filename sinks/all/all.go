@@ -7,13 +7,19 @@
 package all
 
 import (
+	_ "github.com/medichq/medic/sinks/discord"
 	_ "github.com/medichq/medic/sinks/email"
 	_ "github.com/medichq/medic/sinks/file"
+	_ "github.com/medichq/medic/sinks/googlechat"
 	_ "github.com/medichq/medic/sinks/jira"
+	_ "github.com/medichq/medic/sinks/kafka"
+	_ "github.com/medichq/medic/sinks/mattermost"
 	_ "github.com/medichq/medic/sinks/opsgenie"
 	_ "github.com/medichq/medic/sinks/pagerduty"
 	_ "github.com/medichq/medic/sinks/slack"
 	_ "github.com/medichq/medic/sinks/stdout"
 	_ "github.com/medichq/medic/sinks/teams"
+	_ "github.com/medichq/medic/sinks/telegram"
+	_ "github.com/medichq/medic/sinks/webex"
 	_ "github.com/medichq/medic/sinks/webhook"
 )

@@ -155,6 +155,8 @@ func TestChartRefusesUnsafeValues(t *testing.T) {
 		{[]string{"ai.apiKey.secretKeyRef.name=openai"}, "ai.apiKey: a secret is a string or {secretKeyRef"},
 		{[]string{"rbac.scope=namespaced"}, "list the namespaces medic reads in kubernetes.namespaces"},
 		{[]string{"knowledgeBase.store=weaviate"}, "knowledgeBase.weaviate.url: required"},
+		{[]string{"webhookSources.argocd.bearerToken=t"}, "webhookSources.argocd: set a preset"},
+		{[]string{"webhookSources.argocd.preset=argocd"}, "webhookSources.argocd: set bearerToken, username and password, or hmacSecret"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.sets, ","), func(t *testing.T) {

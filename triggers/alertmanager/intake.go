@@ -42,6 +42,9 @@ type Auth = httpauth.Auth
 type RequestError struct {
 	Reason string
 	Err    error
+	// Status, when set, answers with this code instead of 400 (the generic
+	// webhook's 422: valid JSON its mapping cannot turn into an event).
+	Status int
 }
 
 func (e *RequestError) Error() string { return e.Err.Error() }
@@ -77,6 +80,10 @@ type Intake struct {
 	// message; a *RequestError sets the reason, anything else counts as
 	// malformed. receivedAt is the time the body was read.
 	Parse func(body []byte, receivedAt time.Time) ([]event.Event, error)
+	// VerifyBody, when set, is checked once the body is read, for
+	// credentials that sign the body (HMAC); false answers 401 as a failed
+	// Auth does, before anything is decoded.
+	VerifyBody func(h http.Header, body []byte) bool
 	// Accepted returns the JSON value of a 200 answer.
 	Accepted func(events []event.Event, res triggers.PublishResult) any
 	// Now defaults to time.Now; tests pin it.
@@ -176,6 +183,9 @@ func (in *Intake) serve(w http.ResponseWriter, r *http.Request) int {
 		return in.reject(w, log, http.StatusBadRequest, ReasonMalformed, fmt.Sprintf("reading the body: %v", err))
 	}
 
+	if in.VerifyBody != nil && !in.VerifyBody(r.Header, body) {
+		return in.reject(w, log, http.StatusUnauthorized, ReasonUnauthorized, "missing or wrong body signature")
+	}
 	// The caps are decided on the body as read, before anything of it is
 	// decoded: a few MiB of tiny alerts decode to a hundred times that.
 	scan := scanBody(body, in.MaxAlerts)
@@ -199,12 +209,17 @@ func (in *Intake) serve(w http.ResponseWriter, r *http.Request) int {
 
 	events, err := in.Parse(body, in.Now())
 	if err != nil {
-		reason := ReasonMalformed
+		reason, code := ReasonMalformed, http.StatusBadRequest
 		var re *RequestError
-		if errors.As(err, &re) && re.Reason != "" {
-			reason = re.Reason
+		if errors.As(err, &re) {
+			if re.Reason != "" {
+				reason = re.Reason
+			}
+			if re.Status != 0 {
+				code = re.Status
+			}
 		}
-		return in.reject(w, log, http.StatusBadRequest, reason, err.Error())
+		return in.reject(w, log, code, reason, err.Error())
 	}
 	if code := in.checkPayload(w, log, len(body), events); code != 0 {
 		return code

@@ -22,6 +22,7 @@ const (
 	ReasonStreamFull     = "stream_full"
 	ReasonTooManyAlerts  = "too_many_alerts"
 	ReasonEventTooLarge  = "event_too_large"
+	ReasonMapping        = "mapping"
 )
 
 // Metrics are the counters every HTTP event source shares; the source label

@@ -83,6 +83,34 @@ playbook_repos:
     {{- end }}
 {{- end }}
 {{- end }}
+{{- if .Values.webhookSources }}
+webhook_sources:
+{{- range $name, $src := .Values.webhookSources }}
+  - name: {{ $name | quote }}
+    {{- with $src.preset }}
+    preset: {{ . | quote }}
+    {{- end }}
+    {{- with $src.mapping }}
+    mapping: {{ toJson . }}
+    {{- end }}
+    auth:
+      {{- with include "medic.secretPath" (list $src.bearerToken (printf "webhook-source-%s-bearer-token" $name)) }}
+      bearer_token_file: {{ . }}
+      {{- end }}
+      {{- with $src.username }}
+      username: {{ . | quote }}
+      {{- end }}
+      {{- with include "medic.secretPath" (list $src.password (printf "webhook-source-%s-password" $name)) }}
+      password_file: {{ . }}
+      {{- end }}
+      {{- with include "medic.secretPath" (list $src.hmacSecret (printf "webhook-source-%s-hmac-secret" $name)) }}
+      hmac_secret_file: {{ . }}
+      {{- end }}
+      {{- with $src.hmacHeader }}
+      hmac_header: {{ . | quote }}
+      {{- end }}
+{{- end }}
+{{- end }}
 {{- if .Values.sinksConfig }}
 sinks:
 {{- range $sink := .Values.sinksConfig }}

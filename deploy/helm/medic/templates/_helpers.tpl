@@ -111,6 +111,11 @@ entries:
 {{- include "medic.secretEntry" (list $repo.sshKey (printf "repo-%s-ssh-key" $name) (printf "playbookRepos.%s.sshKey" $name)) | nindent 0 }}
 {{- include "medic.secretEntry" (list $repo.knownHosts (printf "repo-%s-known-hosts" $name) (printf "playbookRepos.%s.knownHosts" $name)) | nindent 0 }}
 {{- end }}
+{{- range $name, $src := .Values.webhookSources }}
+{{- include "medic.secretEntry" (list $src.bearerToken (printf "webhook-source-%s-bearer-token" $name) (printf "webhookSources.%s.bearerToken" $name)) | nindent 0 }}
+{{- include "medic.secretEntry" (list $src.password (printf "webhook-source-%s-password" $name) (printf "webhookSources.%s.password" $name)) | nindent 0 }}
+{{- include "medic.secretEntry" (list $src.hmacSecret (printf "webhook-source-%s-hmac-secret" $name) (printf "webhookSources.%s.hmacSecret" $name)) | nindent 0 }}
+{{- end }}
 {{- range $i, $sink := .Values.sinksConfig }}
 {{- range $k, $v := $sink }}
 {{- if include "medic.isSecretSinkParam" (list $k $v) }}
@@ -177,6 +182,14 @@ Checks that fail the render with a message naming the value.
 {{- range $name, $repo := .Values.playbookRepos }}
 {{- if not $repo.url }}
 {{- fail (printf "playbookRepos.%s.url: required" $name) }}
+{{- end }}
+{{- end }}
+{{- range $name, $src := .Values.webhookSources }}
+{{- if and (not $src.preset) (not $src.mapping) }}
+{{- fail (printf "webhookSources.%s: set a preset (argocd, flux, kubecost) or a mapping" $name) }}
+{{- end }}
+{{- if and (not $src.bearerToken) (not $src.password) (not $src.hmacSecret) }}
+{{- fail (printf "webhookSources.%s: set bearerToken, username and password, or hmacSecret; a webhook source without credentials would let anyone inject findings" $name) }}
 {{- end }}
 {{- end }}
 {{- include "medic.noSecretsIn" (list .Values.config "config") }}

@@ -1,0 +1,280 @@
+// Package kafka is the `kafka` sink: each finding is produced to a Kafka
+// topic as the JSON medic stores on the bus (an encoded event.Finding),
+// keyed by medic's idempotency key for the finding and this sink
+// (sinks.IdempotencyKey). A redelivery after a crash produces a record with
+// the same key to the same partition, so a consumer (or a compacted topic)
+// keeps one finding once; medic's own delivery record already skips most
+// redeliveries before they reach Kafka.
+//
+// The producer waits for all in-sync replicas (acks=all) and is idempotent,
+// so a retry inside the client does not write a record twice. SASL PLAIN
+// and SCRAM-SHA-256/512 (password from a Secret) and TLS (with a CA, and a
+// client certificate for mTLS) are supported.
+package kafka
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/internal/secretparam"
+)
+
+// Type is the sink type name used in configuration.
+const Type = "kafka"
+
+// Record headers medic sets.
+const (
+	HeaderFindingID   = "medic-finding-id"
+	HeaderSink        = "medic-sink"
+	HeaderContentType = "content-type"
+)
+
+// SASL mechanisms.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)
+
+// Params are the parameters of the kafka sink.
+type Params struct {
+	// Brokers are the bootstrap brokers, host:port.
+	Brokers []string `yaml:"brokers"`
+	// Topic receives the findings.
+	Topic string `yaml:"topic"`
+	// ClientID names medic to the brokers (quotas, logs).
+	ClientID string `yaml:"client_id"`
+
+	// SASLMechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 ("": none).
+	SASLMechanism string `yaml:"sasl_mechanism"`
+	Username      string `yaml:"username"`
+	// Password is the SASL password (a secret).
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
+
+	// TLS connects over TLS; CAFile replaces the system roots, CertFile and
+	// KeyFile present a client certificate.
+	TLS                bool   `yaml:"tls"`
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+
+	// Timeout bounds one produce, retries inside the client included;
+	// past it the delivery fails and medic's consumer retries it later.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Defaults returns the parameters used for keys the configuration leaves out.
+func Defaults() *Params { return &Params{ClientID: "medic", Timeout: 15 * time.Second} }
+
+func (p *Params) password() secretparam.Param {
+	return secretparam.Param{Key: "password", Inline: p.Password, File: p.PasswordFile, Env: p.PasswordEnv}
+}
+
+// Validate checks the parameters after decoding.
+func (p *Params) Validate() error {
+	if len(p.Brokers) == 0 {
+		return errors.New("brokers: required, host:port of at least one broker")
+	}
+	for i, b := range p.Brokers {
+		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
+			return fmt.Errorf("brokers[%d]: %q is not host:port", i, b)
+		}
+	}
+	if !validTopic(p.Topic) {
+		return fmt.Errorf("topic: %q is not a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)", p.Topic)
+	}
+	switch p.SASLMechanism {
+	case "":
+		if p.Username != "" || p.password().Set() {
+			return errors.New("username and password: set sasl_mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) too")
+		}
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+		if p.Username == "" {
+			return errors.New("username: required with sasl_mechanism")
+		}
+		if err := p.password().Validate(true); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("sasl_mechanism: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", p.SASLMechanism)
+	}
+	switch {
+	case !p.TLS && (p.CAFile != "" || p.CertFile != "" || p.KeyFile != "" || p.ServerName != "" || p.InsecureSkipVerify):
+		return errors.New("ca_file, cert_file, key_file, server_name, insecure_skip_verify: set tls: true too")
+	case (p.CertFile == "") != (p.KeyFile == ""):
+		return errors.New("cert_file and key_file: set both or neither")
+	case p.Timeout <= 0:
+		return errors.New("timeout: must be positive")
+	case p.ClientID == "":
+		return errors.New("client_id: must not be empty")
+	}
+	return nil
+}
+
+func validTopic(t string) bool {
+	if t == "" || len(t) > 249 || t == "." || t == ".." {
+		return false
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func init() {
+	sinks.Register(Type,
+		"Produces each finding as JSON to a Kafka topic (acks=all, idempotent producer), keyed by medic's idempotency key; SASL PLAIN/SCRAM and TLS.",
+		Defaults,
+		func(p *Params) (sinks.Factory, error) {
+			params := *p
+			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
+				return New(name, params, deps)
+			}, nil
+		})
+}
+
+// Sink produces findings. It is safe for concurrent use.
+type Sink struct {
+	name   string
+	p      Params
+	client *kgo.Client
+	logger *slog.Logger
+}
+
+// New starts a Kafka sink. It does not connect: the client connects on the
+// first produce, so medic starts while the brokers are away and the
+// deliveries wait on the bus.
+func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("sink", name)
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(p.Brokers...),
+		kgo.ClientID(p.ClientID),
+		kgo.DefaultProduceTopic(p.Topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProduceRequestTimeout(p.Timeout),
+		kgo.RecordDeliveryTimeout(p.Timeout),
+		// One record per Send, produced synchronously: no batching delay.
+		kgo.ProducerLinger(0),
+	}
+	if p.SASLMechanism != "" {
+		pw, err := p.password().Read()
+		if err != nil {
+			return nil, err
+		}
+		var m sasl.Mechanism
+		switch p.SASLMechanism {
+		case SASLPlain:
+			m = plain.Auth{User: p.Username, Pass: pw}.AsMechanism()
+		case SASLScramSHA256:
+			m = scram.Auth{User: p.Username, Pass: pw}.AsSha256Mechanism()
+		case SASLScramSHA512:
+			m = scram.Auth{User: p.Username, Pass: pw}.AsSha512Mechanism()
+		}
+		opts = append(opts, kgo.SASL(m))
+		if !p.TLS {
+			logger.Warn("kafka sink sends its SASL credentials without TLS", "mechanism", p.SASLMechanism)
+		}
+	}
+	if p.TLS {
+		cfg, err := tlsConfig(&p)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.DialTLSConfig(cfg))
+	}
+	client, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return &Sink{name: name, p: p, client: client, logger: logger}, nil
+}
+
+func tlsConfig(p *Params) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: p.ServerName, InsecureSkipVerify: p.InsecureSkipVerify}
+	if p.CAFile != "" {
+		pem, err := os.ReadFile(p.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", p.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if p.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cert_file and key_file: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// Close flushes nothing (every Send waited for its record) and closes the
+// connections.
+func (s *Sink) Close() error {
+	s.client.Close()
+	return nil
+}
+
+// Send produces f.
+func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
+	if f == nil {
+		return errors.New("kafka sink: nil finding")
+	}
+	encoded, err := event.MarshalFinding(f)
+	if err != nil {
+		return fmt.Errorf("encode finding %s: %w", f.ID, err)
+	}
+	return s.SendEncoded(ctx, f.ID, encoded)
+}
+
+// SendEncoded produces the finding as medic stored it on the bus.
+func (s *Sink) SendEncoded(ctx context.Context, id string, encoded []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, s.p.Timeout)
+	defer cancel()
+	rec := &kgo.Record{
+		Key:   []byte(sinks.IdempotencyKey(s.name, id)),
+		Value: encoded,
+		Headers: []kgo.RecordHeader{
+			{Key: HeaderFindingID, Value: []byte(id)},
+			{Key: HeaderSink, Value: []byte(s.name)},
+			{Key: HeaderContentType, Value: []byte("application/json")},
+		},
+	}
+	if err := s.client.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return fmt.Errorf("produce finding %s to topic %s: %w", id, s.p.Topic, err)
+	}
+	return nil
+}
+
+var _ sinks.EncodedSender = (*Sink)(nil)

@@ -1,0 +1,255 @@
+package kafka
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/vendortest"
+)
+
+// The tests run against kfake, an in-process cluster that speaks the real
+// Kafka wire protocol (produce, fetch, SASL, TLS). A real broker needs a
+// JVM, which the machines medic is tested on lack.
+
+func cluster(t *testing.T, opts ...kfake.Opt) []string {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(3, "medic-findings")}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+// consume reads the topic from the start until want records arrived or 20s
+// passed.
+func consume(t *testing.T, brokers []string, want int, opts ...kgo.Opt) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("medic-findings"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for len(recs) < want && ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+	}
+	return recs
+}
+
+func newSink(t *testing.T, p Params) *Sink {
+	t.Helper()
+	s, err := New("bus-archive", p, sinks.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// Every finding is produced once, keyed by its idempotency key, its value
+// the finding as medic encodes it; sent again (a redelivery), it is
+// produced with the same key to the same partition, where a consumer
+// deduplicating by key counts it once.
+func TestProducesFindingsKeyedByIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	brokers := cluster(t)
+	p := *Defaults()
+	p.Brokers, p.Topic = brokers, "medic-findings"
+	s := newSink(t, p)
+	fs := vendortest.Findings()
+	for _, f := range fs {
+		if err := s.Send(context.Background(), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again := fs["alert_firing"]
+	if err := s.Send(context.Background(), again); err != nil {
+		t.Fatal(err)
+	}
+	recs := consume(t, brokers, len(fs)+1)
+	if len(recs) != len(fs)+1 {
+		t.Fatalf("consumed %d records, want %d", len(recs), len(fs)+1)
+	}
+	byKey := map[string]int{}
+	partitionOf := map[string]int32{}
+	for _, r := range recs {
+		var f event.Finding
+		if err := event.UnmarshalFinding(r.Value, &f); err != nil {
+			t.Fatalf("value is not an encoded finding: %v", err)
+		}
+		key := string(r.Key)
+		if key != sinks.IdempotencyKey("bus-archive", f.ID) || header(r, HeaderFindingID) != f.ID ||
+			header(r, HeaderSink) != "bus-archive" || header(r, HeaderContentType) != "application/json" {
+			t.Errorf("record key %q headers %v for finding %s", key, r.Headers, f.ID)
+		}
+		if p, ok := partitionOf[key]; ok && p != r.Partition {
+			t.Errorf("finding %s in partitions %d and %d", f.ID, p, r.Partition)
+		}
+		partitionOf[key] = r.Partition
+		byKey[key]++
+	}
+	lost, dups := 0, 0
+	for _, f := range fs {
+		if byKey[sinks.IdempotencyKey("bus-archive", f.ID)] == 0 {
+			lost++
+		}
+	}
+	for k, n := range byKey {
+		if k != sinks.IdempotencyKey("bus-archive", again.ID) {
+			dups += n - 1
+		}
+	}
+	t.Logf("produced %d findings and one redelivery: consumed %d records, %d keys; lost %d, duplicates %d (besides the redelivery, same key)", len(fs), len(recs), len(byKey), lost, dups)
+	if lost != 0 || dups != 0 || len(byKey) != len(fs) {
+		t.Fatalf("by key %v: lost %d, duplicates %d", byKey, lost, dups)
+	}
+}
+
+func TestSASL(t *testing.T) {
+	t.Parallel()
+	for _, mech := range []string{SASLPlain, SASLScramSHA256, SASLScramSHA512} {
+		t.Run(mech, func(t *testing.T) {
+			t.Parallel()
+			brokers := cluster(t, kfake.EnableSASL(), kfake.Superuser(mech, "medic", "pw-s3cret"))
+			file := filepath.Join(t.TempDir(), "password")
+			if err := os.WriteFile(file, []byte("pw-s3cret\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			p := *Defaults()
+			p.Brokers, p.Topic, p.SASLMechanism, p.Username, p.PasswordFile = brokers, "medic-findings", mech, "medic", file
+			if err := newSink(t, p).Send(context.Background(), vendortest.Alert(event.StatusFiring)); err != nil {
+				t.Fatalf("authenticated produce: %v", err)
+			}
+			p.PasswordFile, p.Password, p.Timeout = "", "wrong", 3*time.Second
+			err := newSink(t, p).Send(context.Background(), vendortest.Alert(event.StatusFiring))
+			if err == nil || strings.Contains(err.Error(), "wrong") {
+				t.Fatalf("wrong password: %v", err)
+			}
+		})
+	}
+}
+
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	caFile, serverCfg := selfSigned(t, dir)
+	brokers := cluster(t, kfake.TLS(serverCfg))
+	p := *Defaults()
+	p.Brokers, p.Topic, p.TLS, p.CAFile, p.ServerName = brokers, "medic-findings", true, caFile, "kafka.test"
+	if err := newSink(t, p).Send(context.Background(), vendortest.Alert(event.StatusFiring)); err != nil {
+		t.Fatalf("produce over TLS: %v", err)
+	}
+	p.CAFile, p.Timeout = "", 3*time.Second // the system roots do not know the test CA
+	if err := newSink(t, p).Send(context.Background(), vendortest.Alert(event.StatusFiring)); err == nil {
+		t.Fatal("produced to a broker whose certificate is not trusted")
+	}
+}
+
+// A broker that is not there fails the delivery within the timeout, for
+// medic's consumer to retry.
+func TestBrokerDownFailsTheDelivery(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	p := *Defaults()
+	p.Brokers, p.Topic, p.Timeout = []string{addr}, "medic-findings", 2*time.Second
+	if err := newSink(t, p).Send(context.Background(), vendortest.Alert(event.StatusFiring)); err == nil || !strings.Contains(err.Error(), "produce finding") {
+		t.Fatalf("no broker: %v", err)
+	}
+}
+
+func TestParams(t *testing.T) {
+	t.Parallel()
+	ok := func(p *Params) { p.Brokers, p.Topic = []string{"kafka-0.kafka:9092"}, "medic.findings" }
+	for name, tt := range map[string]struct {
+		p    func(*Params)
+		want string
+	}{
+		"no brokers":   {func(p *Params) { p.Topic = "t" }, "brokers: required"},
+		"bad broker":   {func(p *Params) { ok(p); p.Brokers = []string{"kafka"} }, "brokers[0]"},
+		"bad topic":    {func(p *Params) { ok(p); p.Topic = "a topic" }, "topic"},
+		"mechanism":    {func(p *Params) { ok(p); p.SASLMechanism = "GSSAPI" }, "sasl_mechanism"},
+		"no user":      {func(p *Params) { ok(p); p.SASLMechanism, p.PasswordEnv = SASLPlain, "PW" }, "username: required"},
+		"no password":  {func(p *Params) { ok(p); p.SASLMechanism, p.Username = SASLScramSHA512, "u" }, "password: required"},
+		"no mechanism": {func(p *Params) { ok(p); p.Username, p.Password = "u", "s3cret" }, "set sasl_mechanism"},
+		"tls options":  {func(p *Params) { ok(p); p.CAFile = "/ca.pem" }, "tls: true"},
+		"half mtls":    {func(p *Params) { ok(p); p.TLS, p.CertFile = true, "/c.pem" }, "cert_file and key_file"},
+		"ok":           {ok, ""},
+		"ok sasl tls": {func(p *Params) {
+			ok(p)
+			p.SASLMechanism, p.Username, p.PasswordFile, p.TLS = SASLScramSHA256, "medic", "/var/run/secrets/medic/kafka/password", true
+		}, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := *Defaults()
+			tt.p(&p)
+			err := p.Validate()
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("Validate() = %v, want %q", err, tt.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("the error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+// selfSigned writes a CA certificate for kafka.test and returns its path
+// and the broker's TLS config.
+func selfSigned(t *testing.T, dir string) (string, *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kafka.test"}, DNSNames: []string{"kafka.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return caFile, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}

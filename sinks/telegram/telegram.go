@@ -1,0 +1,183 @@
+// Package telegram is the `telegram` sink: each finding is sent to a chat
+// (a group, a channel or a forum topic) by a bot through the Bot API's
+// sendMessage, in parse_mode HTML with every piece of text from the cluster
+// escaped, within Telegram's 4096-character limit on a message.
+//
+// The bot token is part of the request URL (…/bot<token>/sendMessage), so
+// the URL is never logged or put in an error.
+package telegram
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/internal/chattext"
+	"github.com/medichq/medic/sinks/internal/httpdeliver"
+	"github.com/medichq/medic/sinks/internal/secretparam"
+)
+
+// Type is the sink type name used in configuration.
+const Type = "telegram"
+
+// MaxMessageChars is Telegram's limit on a message's text once its HTML
+// tags are parsed. medic counts the tags too, so it stays under it.
+const MaxMessageChars = 4096
+
+// Params are the parameters of the telegram sink.
+type Params struct {
+	// BotToken is the token @BotFather gave the bot (a secret).
+	BotToken     string `yaml:"bot_token"`
+	BotTokenFile string `yaml:"bot_token_file"`
+	BotTokenEnv  string `yaml:"bot_token_env"`
+	// ChatID is the chat's numeric ID (-100… for groups and channels) or a
+	// channel's @username.
+	ChatID string `yaml:"chat_id"`
+	// MessageThreadID sends to a forum topic of a supergroup (0: none).
+	MessageThreadID int64 `yaml:"message_thread_id"`
+	// APIURL is the Bot API's base URL (a self-hosted Bot API server).
+	APIURL string `yaml:"api_url"`
+	// DisableNotification sends silently.
+	DisableNotification bool `yaml:"disable_notification"`
+	// InlineLogLines is how many last lines of a log are shown.
+	InlineLogLines int `yaml:"inline_log_lines"`
+	// MaxRetryAfter is the longest 429 Retry-After waited out in one delivery.
+	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+}
+
+// Defaults returns the parameters used for keys the configuration leaves out.
+func Defaults() *Params {
+	return &Params{APIURL: "https://api.telegram.org", InlineLogLines: 10, MaxRetryAfter: time.Minute}
+}
+
+func (p *Params) token() secretparam.Param {
+	return secretparam.Param{Key: "bot_token", Inline: p.BotToken, File: p.BotTokenFile, Env: p.BotTokenEnv}
+}
+
+// Validate checks the parameters after decoding.
+func (p *Params) Validate() error {
+	if err := p.token().Validate(true); err != nil {
+		return err
+	}
+	u, err := url.Parse(p.APIURL)
+	switch {
+	case strings.TrimSpace(p.ChatID) == "":
+		return errors.New("chat_id: required (the chat's numeric ID, or @channelusername)")
+	case !validChatID(p.ChatID):
+		return fmt.Errorf("chat_id: %q is neither a numeric ID nor an @username", p.ChatID)
+	case p.MessageThreadID < 0:
+		return errors.New("message_thread_id: must not be negative")
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+		return errors.New("api_url: must be an http(s) URL")
+	case p.InlineLogLines < 1 || p.InlineLogLines > 50:
+		return errors.New("inline_log_lines: must be between 1 and 50")
+	case p.MaxRetryAfter < 0:
+		return errors.New("max_retry_after: must not be negative")
+	}
+	return nil
+}
+
+func validChatID(s string) bool {
+	if _, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return true
+	}
+	return strings.HasPrefix(s, "@") && len(s) > 1 && !strings.ContainsAny(s, " /?#")
+}
+
+func init() {
+	sinks.Register(Type,
+		"Sends each finding to a Telegram chat or forum topic through a bot's sendMessage, as escaped HTML within 4096 characters.",
+		Defaults,
+		func(p *Params) (sinks.Factory, error) {
+			params := *p
+			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
+				return New(name, params, deps)
+			}, nil
+		})
+}
+
+// Sink sends findings. It is safe for concurrent use.
+type Sink struct {
+	p       Params
+	target  string // holds the token: never logged
+	poster  *httpdeliver.Poster
+	cluster string
+	pageURL func(string) string
+}
+
+// New starts a Telegram sink, reading the bot token now.
+func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	token, err := p.token().Read()
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(token, "/?# ") {
+		return nil, errors.New("bot_token: not a bot token (it has /, ?, # or a space)")
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Sink{
+		p: p, target: strings.TrimSuffix(p.APIURL, "/") + "/bot" + token + "/sendMessage",
+		cluster: deps.ClusterName, pageURL: deps.FindingURL,
+		poster: &httpdeliver.Poster{Client: deps.HTTPClient, MaxRetryAfter: p.MaxRetryAfter, Logger: logger.With("sink", name), What: "the Telegram Bot API"},
+	}, nil
+}
+
+// Close releases nothing.
+func (s *Sink) Close() error { return nil }
+
+// SendMessage is the sendMessage request.
+type SendMessage struct {
+	ChatID              string             `json:"chat_id"`
+	MessageThreadID     int64              `json:"message_thread_id,omitempty"`
+	Text                string             `json:"text"`
+	ParseMode           string             `json:"parse_mode"`
+	LinkPreviewOptions  LinkPreviewOptions `json:"link_preview_options"`
+	DisableNotification bool               `json:"disable_notification,omitempty"`
+}
+
+// LinkPreviewOptions turns off link previews: the message's links (graph,
+// silence) would otherwise fill the chat with previews.
+type LinkPreviewOptions struct {
+	IsDisabled bool `json:"is_disabled"`
+}
+
+// Text renders f as the message's HTML.
+func Text(f *event.Finding, o chattext.Options) string {
+	return chattext.Message(f, chattext.HTML, o, MaxMessageChars)
+}
+
+// Send sends f.
+func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
+	if f == nil {
+		return errors.New("telegram sink: nil finding")
+	}
+	o := chattext.Options{Cluster: s.cluster, InlineLogLines: s.p.InlineLogLines}
+	if s.pageURL != nil {
+		o.PageURL = s.pageURL(f.ID)
+	}
+	body, err := json.Marshal(SendMessage{
+		ChatID: s.p.ChatID, MessageThreadID: s.p.MessageThreadID, Text: Text(f, o), ParseMode: "HTML",
+		LinkPreviewOptions: LinkPreviewOptions{IsDisabled: true}, DisableNotification: s.p.DisableNotification,
+	})
+	if err != nil {
+		return fmt.Errorf("encode message for finding %s: %w", f.ID, err)
+	}
+	if _, err := s.poster.Post(ctx, s.target, body, nil); err != nil {
+		return fmt.Errorf("send finding %s: %w", f.ID, err)
+	}
+	return nil
+}

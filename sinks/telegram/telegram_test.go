@@ -1,0 +1,118 @@
+package telegram
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
+	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/internal/chattext"
+	"github.com/medichq/medic/sinks/vendortest"
+)
+
+func TestTextGolden(t *testing.T) {
+	t.Parallel()
+	for name, f := range vendortest.Findings() {
+		t.Run(name, func(t *testing.T) {
+			text := Text(f, chattext.Options{Cluster: "prod-eu", PageURL: vendortest.PageURL, InlineLogLines: Defaults().InlineLogLines})
+			if n := utf8.RuneCountInString(text); n > MaxMessageChars {
+				t.Errorf("text of %d characters", n)
+			}
+			testkit.Golden(t, filepath.Join("testdata", name+".golden.html"), []byte(text))
+		})
+	}
+}
+
+const token = "123456:AAE-s3cret"
+
+func newSink(t *testing.T, p Params) (*Sink, *[]time.Duration) {
+	t.Helper()
+	s, err := New("tg", p, sinks.Deps{HTTPClient: &http.Client{Timeout: 5 * time.Second}, ClusterName: "prod-eu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waits []time.Duration
+	s.poster.Sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+	return s, &waits
+}
+
+// Every fixture parses as Telegram's HTML and fits its limit: the Bot API
+// double refuses unbalanced tags, unknown entities and long texts.
+func TestBotAPIAcceptsEveryFinding(t *testing.T) {
+	t.Parallel()
+	api := vendortest.TelegramBot(t, token)
+	p := *Defaults()
+	p.BotToken, p.ChatID, p.MessageThreadID, p.APIURL = token, "-1001234567890", 7, api.URL
+	s, _ := newSink(t, p)
+	fs := vendortest.Findings()
+	for name, f := range fs {
+		if err := s.Send(context.Background(), f); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if got := api.Accepted(); len(got) != len(fs) {
+		t.Fatalf("Bot API accepted %d messages, want %d; refused %v", len(got), len(fs), api.Refused())
+	}
+	var m SendMessage
+	if err := json.Unmarshal(api.Accepted()[0].Body, &m); err != nil || m.ChatID != "-1001234567890" || m.MessageThreadID != 7 || m.ParseMode != "HTML" || !m.LinkPreviewOptions.IsDisabled {
+		t.Errorf("request %s (%v)", api.Accepted()[0].Body, err)
+	}
+}
+
+func TestRateLimitAndErrorsKeepTheToken(t *testing.T) {
+	t.Parallel()
+	api := vendortest.TelegramBot(t, token)
+	api.FailNext(vendortest.TelegramRateLimited, vendortest.Failure{Status: http.StatusInternalServerError, Body: `{"ok":false,"error_code":500,"description":"Internal Server Error"}`})
+	p := *Defaults()
+	p.BotToken, p.ChatID, p.APIURL = token, "@oncall", api.URL+"/"
+	s, waits := newSink(t, p)
+	err := s.Send(context.Background(), vendortest.Alert(event.StatusFiring))
+	if err == nil || !strings.Contains(err.Error(), "answered 500") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("error %v, want the 500 for the consumer to retry, without the token", err)
+	}
+	// Without a Retry-After header the delivery waits a second before its
+	// next try (httpdeliver), and after its tries leaves the rest to the
+	// consumer's back-off.
+	if len(*waits) != 1 || (*waits)[0] != time.Second {
+		t.Errorf("waits %v, want one 1s wait", *waits)
+	}
+	if err := s.Send(context.Background(), vendortest.Alert(event.StatusResolved)); err != nil {
+		t.Fatal(err)
+	}
+	p.BotToken = "999:other-s3cret"
+	s, _ = newSink(t, p)
+	if err := s.Send(context.Background(), vendortest.Alert(event.StatusFiring)); err == nil || !strings.Contains(err.Error(), "answered 404") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("wrong token: %v", err)
+	}
+}
+
+func TestParams(t *testing.T) {
+	t.Parallel()
+	for name, tt := range map[string]struct {
+		p    func(*Params)
+		want string
+	}{
+		"nothing":     {func(*Params) {}, "bot_token: required"},
+		"no chat":     {func(p *Params) { p.BotTokenEnv = "TG" }, "chat_id: required"},
+		"bad chat":    {func(p *Params) { p.BotTokenEnv, p.ChatID = "TG", "oncall" }, "chat_id"},
+		"bad api url": {func(p *Params) { p.BotTokenEnv, p.ChatID, p.APIURL = "TG", "-100", "api.telegram.org" }, "api_url"},
+		"topic":       {func(p *Params) { p.BotTokenEnv, p.ChatID, p.MessageThreadID = "TG", "-100", -1 }, "message_thread_id"},
+		"ok":          {func(p *Params) { p.BotTokenFile, p.ChatID = "/var/run/secrets/medic/tg/bot_token", "@oncall" }, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := *Defaults()
+			tt.p(&p)
+			err := p.Validate()
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("Validate() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,117 @@
+// Package webhook is medic's generic JSON webhook source: operators declare
+// sources (webhook_sources in the configuration), each with its own
+// credentials and a mapping of CEL expressions from the body to the event's
+// fields, or a preset for a known tool (Argo CD notifications, Flux's
+// notification-controller, Kubecost alerts). POST /api/webhooks/<name>
+// turns the body into one event through the same intake as the
+// Alertmanager webhook: authenticated, bounded, stored before 200, 503 with
+// Retry-After when the bus cannot store. Playbooks select the events with
+// `on_webhook: {source: <name>}`.
+package webhook
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/triggers/httpauth"
+)
+
+// Kind is the kind of every event of a webhook source.
+const Kind event.Kind = "webhook"
+
+// SourcePrefix prefixes the events' source: "webhook/<name>".
+const SourcePrefix = "webhook/"
+
+// SourceConfig is one entry of webhook_sources.
+type SourceConfig struct {
+	// Name is the URL's last segment (/api/webhooks/<name>) and what
+	// on_webhook's source selects.
+	Name string `yaml:"name"`
+	// Preset is a ready mapping (Presets); Mapping's fields override it.
+	Preset string `yaml:"preset"`
+	// Mapping maps event fields (Fields) to CEL expressions over body.
+	Mapping map[string]string `yaml:"mapping"`
+	Auth    AuthConfig        `yaml:"auth"`
+}
+
+// AuthConfig are a source's credentials: a bearer token or basic auth
+// (either is enough when both are set, as for /api/alerts), and an HMAC
+// signature of the body, which, when set, is required as well. One at least
+// is required: a webhook source can inject findings.
+type AuthConfig struct {
+	BearerToken     string `yaml:"bearer_token"`
+	BearerTokenFile string `yaml:"bearer_token_file"`
+	Username        string `yaml:"username"`
+	Password        string `yaml:"password"`
+	PasswordFile    string `yaml:"password_file"`
+	// HMACSecret signs the body; the signature is read from HMACHeader
+	// (default: the preset's, else X-Hub-Signature-256) as sha256=<hex>.
+	HMACSecret     string `yaml:"hmac_secret"`
+	HMACSecretFile string `yaml:"hmac_secret_file"`
+	HMACHeader     string `yaml:"hmac_header"`
+}
+
+// HTTPAuth is the request credential check (bearer or basic).
+func (a AuthConfig) HTTPAuth() httpauth.Auth {
+	return httpauth.Auth{BearerToken: a.BearerToken, Username: a.Username, Password: a.Password}
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$`)
+
+// Validate checks the source and compiles its mapping; errors name the
+// field under the source ("auth.hmac_header", "mapping.title: …"). The
+// secret files must have been read into the secrets already.
+func (c *SourceConfig) Validate() error {
+	if !nameRE.MatchString(c.Name) {
+		return fmt.Errorf("name: %q must be 1–63 lower-case letters, digits, '-' or '_' (it is part of the URL)", c.Name)
+	}
+	if c.Preset != "" {
+		if _, ok := Presets[c.Preset]; !ok {
+			return fmt.Errorf("preset: %q is not one of %s", c.Preset, strings.Join(slices.Sorted(maps.Keys(Presets)), ", "))
+		}
+	}
+	if c.Preset == "" && len(c.Mapping) == 0 {
+		return errors.New("mapping: set a mapping or a preset")
+	}
+	a := c.Auth
+	switch {
+	case a.BearerToken == "" && a.Username == "" && a.Password == "" && a.HMACSecret == "":
+		return errors.New("auth: set bearer_token(_file), username and password(_file), or hmac_secret(_file); a webhook source without credentials would let anyone inject findings")
+	case (a.Username == "") != (a.Password == ""):
+		return errors.New("auth.username and auth.password: set both or neither")
+	case a.HMACHeader != "" && a.HMACSecret == "":
+		return errors.New("auth.hmac_header: set auth.hmac_secret too")
+	}
+	if _, err := c.Compile(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Expressions returns the source's mapping: the preset's, overridden field
+// by field by Mapping.
+func (c *SourceConfig) Expressions() map[string]string {
+	out := map[string]string{}
+	if p, ok := Presets[c.Preset]; ok {
+		maps.Copy(out, p.Mapping)
+	}
+	maps.Copy(out, c.Mapping)
+	return out
+}
+
+// Compile compiles the source's mapping.
+func (c *SourceConfig) Compile() (*Mapping, error) { return Compile(c.Expressions()) }
+
+// HMAC is the body-signature check, with the preset's header by default.
+func (c *SourceConfig) HMAC() httpauth.HMAC {
+	h := c.Auth.HMACHeader
+	if h == "" {
+		h = Presets[c.Preset].HMACHeader
+	}
+	return httpauth.HMAC{Secret: c.Auth.HMACSecret, Header: h}
+}

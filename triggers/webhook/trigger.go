@@ -1,0 +1,78 @@
+package webhook
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/scope"
+	"github.com/medichq/medic/triggers"
+)
+
+// TriggerName is the playbook trigger selecting webhook events.
+const TriggerName = "on_webhook"
+
+func init() {
+	triggers.Register(TriggerName,
+		"Runs the playbook for events posted to a generic webhook source (`webhook_sources` in the configuration, "+
+			"POST /api/webhooks/<name>): Argo CD, Flux, Kubecost presets or your own CEL mapping.",
+		func() *TriggerParams { return &TriggerParams{Status: "firing"} },
+		NewTrigger)
+}
+
+// TriggerParams are on_webhook's parameters.
+type TriggerParams struct {
+	// Source names the webhook source; empty matches every source.
+	Source string `yaml:"source"`
+	// Status is firing (the default), resolved or all.
+	Status string `yaml:"status"`
+	// Scope adds include/exclude rules over the event's labels, namespace,
+	// severity and more.
+	Scope scope.Scope `yaml:"scope"`
+}
+
+// Validate checks the values at load time.
+func (p *TriggerParams) Validate() error {
+	if p.Status == "" {
+		p.Status = "firing"
+	}
+	if !slices.Contains([]string{"firing", "resolved", "all"}, p.Status) {
+		return fmt.Errorf("status %q is not firing, resolved or all", p.Status)
+	}
+	if p.Source != "" && !nameRE.MatchString(p.Source) {
+		return fmt.Errorf("source %q is not a webhook source name (lower-case letters, digits, '-', '_')", p.Source)
+	}
+	return nil
+}
+
+// Trigger is a built on_webhook trigger.
+type Trigger struct{ p TriggerParams }
+
+// NewTrigger builds the trigger.
+func NewTrigger(p *TriggerParams) (triggers.Trigger, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return &Trigger{p: *p}, nil
+}
+
+// Kinds implements triggers.Trigger.
+func (t *Trigger) Kinds() []event.Kind { return []event.Kind{Kind} }
+
+// Match implements triggers.Trigger.
+func (t *Trigger) Match(ev *event.Event) bool {
+	if ev.Kind != Kind || !strings.HasPrefix(ev.Source, SourcePrefix) {
+		return false
+	}
+	if t.p.Source != "" && ev.Source != SourcePrefix+t.p.Source {
+		return false
+	}
+	if t.p.Status != "all" && string(ev.Status) != t.p.Status {
+		return false
+	}
+	return t.p.Scope.Match(ev, ev.Severity)
+}
+
+// Source is the source the trigger selects ("" for any).
+func (t *Trigger) Source() string { return t.p.Source }
