@@ -112,6 +112,7 @@ var (
 	durationType    = reflect.TypeFor[time.Duration]()
 	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 	marshalerType   = reflect.TypeFor[yaml.Marshaler]()
+	schemaType      = reflect.TypeFor[interface{ JSONSchema() map[string]any }]()
 )
 
 // durationPattern is what time.ParseDuration accepts ("90s", "1h30m").
@@ -173,6 +174,10 @@ func typeSchema(t reflect.Type, depth int) map[string]any {
 // customSchema describes a type that decodes itself from YAML (a regular
 // expression, a duration): what its zero value encodes to says its shape.
 func customSchema(t reflect.Type) map[string]any {
+	if t.Implements(schemaType) {
+		// The type knows its shapes better than its zero value shows.
+		return reflect.Zero(t).Interface().(interface{ JSONSchema() map[string]any }).JSONSchema()
+	}
 	desc := ""
 	if strings.HasSuffix(t.Name(), "Pattern") {
 		desc = "A regular expression matched against the whole value."

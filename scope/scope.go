@@ -6,6 +6,7 @@ package scope
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -16,9 +17,13 @@ import (
 // Pattern is a regular expression that must match the whole value
 // ("prod-.*" matches "prod-eu" but not "preprod-eu"). Anchoring by default
 // avoids the classic surprise of "prod" matching "nonprod".
+//
+// Robusta writes a list where any value may match ([prod, staging]); a
+// Pattern reads that too, as the alternation of its anchored items.
 type Pattern struct {
-	re  *regexp.Regexp
-	src string
+	re   *regexp.Regexp
+	src  string
+	list []string // the items when the configuration gave a list
 }
 
 // MustPattern compiles expr or panics; for tests and built-in tables.
@@ -45,19 +50,60 @@ func NewPattern(expr string) (Pattern, error) {
 // UnmarshalYAML compiles the pattern at load time so a bad regex is a load
 // error with its line.
 func (p *Pattern) UnmarshalYAML(node *yaml.Node) error {
-	if node.Kind != yaml.ScalarNode {
-		return params.Errorf(node, "expected a regular expression string")
+	switch node.Kind {
+	case yaml.ScalarNode:
+		np, err := NewPattern(node.Value)
+		if err != nil {
+			return params.Errorf(node, "%v", err)
+		}
+		*p = np
+		return nil
+	case yaml.SequenceNode:
+		if len(node.Content) == 0 {
+			return params.Errorf(node, "expected a regular expression or a non-empty list of them")
+		}
+		items := make([]string, 0, len(node.Content))
+		alts := make([]string, 0, len(node.Content))
+		for _, item := range node.Content {
+			if item.Kind != yaml.ScalarNode {
+				return params.Errorf(item, "expected a regular expression string")
+			}
+			if _, err := NewPattern(item.Value); err != nil {
+				return params.Errorf(item, "%v", err)
+			}
+			items = append(items, item.Value)
+			alts = append(alts, "(?:"+item.Value+")")
+		}
+		np, err := NewPattern(strings.Join(alts, "|"))
+		if err != nil {
+			return params.Errorf(node, "%v", err)
+		}
+		np.list = items
+		*p = np
+		return nil
 	}
-	np, err := NewPattern(node.Value)
-	if err != nil {
-		return params.Errorf(node, "%v", err)
-	}
-	*p = np
-	return nil
+	return params.Errorf(node, "expected a regular expression string or a list of them")
 }
 
-// MarshalYAML writes the source expression back.
-func (p Pattern) MarshalYAML() (any, error) { return p.src, nil }
+// MarshalYAML writes the source expression (or list) back.
+func (p Pattern) MarshalYAML() (any, error) {
+	if p.list != nil {
+		return p.list, nil
+	}
+	return p.src, nil
+}
+
+// JSONSchema describes the YAML shapes a Pattern reads, for the playbook
+// JSON schema.
+func (Pattern) JSONSchema() map[string]any {
+	return map[string]any{
+		"description": "A regular expression matched against the whole value, or a list of them (any may match).",
+		"anyOf": []any{
+			map[string]any{"type": "string"},
+			map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "minItems": 1},
+		},
+	}
+}
 
 // String returns the source expression.
 func (p Pattern) String() string { return p.src }
@@ -73,18 +119,25 @@ func (p Pattern) Match(v string) bool {
 
 func (p Pattern) set() bool { return p.re != nil }
 
-// Rule matches when every field it sets matches.
+// IsZero reports whether the pattern is unset (it then matches everything).
+func (p Pattern) IsZero() bool { return p.re == nil }
+
+// Rule matches when every field it sets matches. Besides medic's own keys it
+// reads the attributes Robusta's sink scopes use: identifier (the alert
+// name, or medic's event kind), title and source.
 type Rule struct {
-	Kind        Pattern            `yaml:"kind"`
-	Namespace   Pattern            `yaml:"namespace"`
-	Name        Pattern            `yaml:"name"`
-	Severity    Pattern            `yaml:"severity"`
-	Labels      map[string]Pattern `yaml:"labels"`
-	Annotations map[string]Pattern `yaml:"annotations"`
+	Kind        Pattern         `yaml:"kind,omitempty"`
+	Namespace   Pattern         `yaml:"namespace,omitempty"`
+	Name        Pattern         `yaml:"name,omitempty"`
+	Severity    Pattern         `yaml:"severity,omitempty"`
+	Identifier  Pattern         `yaml:"identifier,omitempty"`
+	Title       Pattern         `yaml:"title,omitempty"`
+	Source      Pattern         `yaml:"source,omitempty"`
+	Labels      LabelMatch      `yaml:"labels,omitempty"`
+	Annotations AnnotationMatch `yaml:"annotations,omitempty"`
 }
 
-// Match reports whether ev satisfies every condition of the rule. A label
-// pattern on a label the event lacks is matched against "".
+// Match reports whether ev satisfies every condition of the rule.
 func (r *Rule) Match(ev *event.Event, severity event.Severity) bool {
 	if r.Kind.set() && !r.Kind.Match(string(ev.Kind)) {
 		return false
@@ -95,20 +148,41 @@ func (r *Rule) Match(ev *event.Event, severity event.Severity) bool {
 	if r.Name.set() && !r.Name.Match(ev.Subject.Name) {
 		return false
 	}
-	if r.Severity.set() && !r.Severity.Match(string(severity)) {
+	if r.Severity.set() && !r.Severity.Match(string(severity)) && !r.Severity.Match(robustaSeverity[severity]) {
 		return false
 	}
-	for k, p := range r.Labels {
-		if !p.Match(ev.Labels[k]) {
-			return false
-		}
+	if r.Identifier.set() && !r.Identifier.Match(identifierOf(ev)) {
+		return false
 	}
-	for k, p := range r.Annotations {
-		if !p.Match(ev.Annotations[k]) {
-			return false
-		}
+	if r.Title.set() && !r.Title.Match(ev.Title) {
+		return false
 	}
-	return true
+	if r.Source.set() && !r.Source.Match(ev.Source) {
+		return false
+	}
+	return r.Labels.Match(ev.Labels) && r.Annotations.Match(ev.Annotations)
+}
+
+// robustaSeverity is the name Robusta gives the severity of a finding from an
+// alert of medic's severity (Robusta maps Prometheus' critical to HIGH,
+// error to MEDIUM, warning to LOW), so a sink scope written for Robusta
+// (severity: HIGH) gets what it got there. medic's own names are lower
+// case, Robusta's upper case: the two never collide.
+var robustaSeverity = map[event.Severity]string{
+	event.SeverityCritical: "HIGH",
+	event.SeverityHigh:     "MEDIUM",
+	event.SeverityWarning:  "LOW",
+	event.SeverityInfo:     "INFO",
+	event.SeverityNone:     "DEBUG",
+}
+
+// identifierOf is what Robusta calls an alert's identifier (its aggregation
+// key): the alert name, else medic's kind of event.
+func identifierOf(ev *event.Event) string {
+	if n := ev.Labels["alertname"]; n != "" {
+		return n
+	}
+	return string(ev.Kind)
 }
 
 func namespaceOf(ev *event.Event) string {
@@ -121,8 +195,8 @@ func namespaceOf(ev *event.Event) string {
 // Scope is a pair of rule lists. With no include rules everything is
 // included; any matching exclude rule wins over include.
 type Scope struct {
-	Include []Rule `yaml:"include"`
-	Exclude []Rule `yaml:"exclude"`
+	Include []Rule `yaml:"include,omitempty"`
+	Exclude []Rule `yaml:"exclude,omitempty"`
 }
 
 // IsZero reports whether the scope has no rules.

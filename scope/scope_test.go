@@ -114,6 +114,34 @@ func TestScopeMatch(t *testing.T) {
 		{"annotation", "include: [{annotations: {runbook: 'https://.*'}}]", ev("prod", nil, map[string]string{"runbook": "https://wiki/x"}), event.SeverityInfo, true},
 		{"annotation exclude", "exclude: [{annotations: {medic/silence: 'true'}}]", ev("prod", nil, map[string]string{"medic/silence": "true"}), event.SeverityInfo, false},
 		{"namespace falls back to the namespace label", "include: [{namespace: prod}]", ev("", map[string]string{"namespace": "prod"}, nil), event.SeverityInfo, true},
+		// Robusta's sink scope shapes.
+		{"namespace list", "include: [{namespace: [staging, prod]}]", ev("prod", nil, nil), event.SeverityInfo, true},
+		{"namespace list, no item matches", "include: [{namespace: [staging, dev]}]", ev("prod", nil, nil), event.SeverityInfo, false},
+		{"namespace list items are anchored each", "include: [{namespace: [pro, d]}]", ev("prod", nil, nil), event.SeverityInfo, false},
+		{"Robusta's HIGH is medic's critical", "include: [{severity: HIGH}]", ev("prod", nil, nil), event.SeverityCritical, true},
+		{"Robusta's HIGH is not medic's high", "include: [{severity: HIGH}]", ev("prod", nil, nil), event.SeverityHigh, false},
+		{"Robusta's MEDIUM is medic's high", "include: [{severity: MEDIUM}]", ev("prod", nil, nil), event.SeverityHigh, true},
+		{"Robusta's LOW is medic's warning", "exclude: [{severity: [LOW, INFO, DEBUG]}]", ev("prod", nil, nil), event.SeverityWarning, false},
+		{"severity list mixing both", "include: [{severity: [MEDIUM, critical]}]", ev("prod", nil, nil), event.SeverityHigh, true},
+		{"severity list, not in it", "include: [{severity: [HIGH, high]}]", ev("prod", nil, nil), event.SeverityWarning, false},
+		{"selector equality", "include: [{labels: 'team=payments'}]", ev("prod", map[string]string{"team": "payments"}, nil), event.SeverityInfo, true},
+		{"selector: every term must match", "include: [{labels: 'team=payments,env!=prod'}]", ev("prod", map[string]string{"team": "payments", "env": "prod"}, nil), event.SeverityInfo, false},
+		{"selector !=, label absent", "include: [{labels: 'env!=prod'}]", ev("prod", nil, nil), event.SeverityInfo, true},
+		{"selector in", "include: [{labels: 'team in (a, payments)'}]", ev("prod", map[string]string{"team": "payments"}, nil), event.SeverityInfo, true},
+		{"selector notin", "include: [{labels: 'team notin (a,payments),tier=web'}]", ev("prod", map[string]string{"team": "payments", "tier": "web"}, nil), event.SeverityInfo, false},
+		{"selector exists", "include: [{labels: 'team'}]", ev("prod", map[string]string{"team": "x"}, nil), event.SeverityInfo, true},
+		{"selector does not exist", "include: [{labels: '!team'}]", ev("prod", map[string]string{"team": "x"}, nil), event.SeverityInfo, false},
+		{"selector regex value", "include: [{labels: 'team=pay.*'}]", ev("prod", map[string]string{"team": "payments"}, nil), event.SeverityInfo, true},
+		{"selector regex value anchored", "include: [{labels: 'team=ay.*'}]", ev("prod", map[string]string{"team": "payments"}, nil), event.SeverityInfo, false},
+		{"selector negated regex", "include: [{labels: 'team!=pay.*,tier=web'}]", ev("prod", map[string]string{"team": "payments", "tier": "web"}, nil), event.SeverityInfo, false},
+		{"selector list: any may match", "include: [{labels: ['team=a', 'tier=web']}]", ev("prod", map[string]string{"team": "b", "tier": "web"}, nil), event.SeverityInfo, true},
+		{"selector list: none matches", "include: [{labels: ['team=a', 'tier=db']}]", ev("prod", map[string]string{"team": "b", "tier": "web"}, nil), event.SeverityInfo, false},
+		{"annotation selector exclude", "exclude: [{annotations: 'medic/silence=true'}]", ev("prod", nil, map[string]string{"medic/silence": "true"}), event.SeverityInfo, false},
+		{"identifier is the alert name", "include: [{identifier: [KubePodCrashLooping, KubeJobFailed]}]", ev("prod", map[string]string{"alertname": "KubeJobFailed"}, nil), event.SeverityInfo, true},
+		{"identifier falls back to the kind", "include: [{identifier: pod_crash_loop}]", ev("prod", nil, nil), event.SeverityInfo, true},
+		{"title", "exclude: [{title: '.*[Tt]est.*'}]", &event.Event{Title: "Test alert"}, event.SeverityInfo, false},
+		{"source", "include: [{source: alertmanager}]", &event.Event{Source: "kubernetes"}, event.SeverityInfo, false},
+		{"Robusta rule with several attributes", "include: [{namespace: [prod], labels: 'team=payments', severity: [HIGH]}]", ev("prod", map[string]string{"team": "payments"}, nil), event.SeverityCritical, true},
 		{"subject namespace wins over the label", "include: [{namespace: prod}]", ev("dev", map[string]string{"namespace": "prod"}, nil), event.SeverityInfo, false},
 	}
 	for _, tt := range tests {
@@ -152,7 +180,14 @@ func TestScopeDecodeErrors(t *testing.T) {
 	}{
 		{"invalid regex", "include:\n  - namespace: prod\n  - severity: 'critical|('\n", 3, `invalid regular expression "critical|("`},
 		{"invalid label regex", "include:\n  - labels:\n      team: '[a-'\n", 3, "invalid regular expression"},
-		{"pattern not a string", "include:\n  - namespace: [a, b]\n", 2, "expected a regular expression string"},
+		{"pattern not a string", "include:\n  - namespace: {a: b}\n", 2, "expected a regular expression string or a list of them"},
+		{"pattern list item not a string", "include:\n  - namespace:\n      - prod\n      - {a: b}\n", 4, "expected a regular expression string"},
+		{"invalid regex in a list", "include:\n  - severity: [HIGH, '(']\n", 2, `invalid regular expression "("`},
+		{"bad selector", "include:\n  - namespace: prod\n    labels: 'app in (a'\n", 3, `labels: selector "app in (a"`},
+		{"bad selector regex", "include:\n  - labels: 'app=(x'\n", 2, `term "app=(x"`},
+		{"empty selector term", "exclude:\n  - annotations: 'a=b,,c=d'\n", 2, "annotations: selector \"a=b,,c=d\": empty term"},
+		{"bad selector in a list", "include:\n  - labels:\n      - app=api\n      - 'team in (a'\n", 4, `selector "team in (a"`},
+		{"labels of the wrong shape", "include:\n  - labels: [[a]]\n", 2, "expected a label selector string"},
 		{"unknown rule key", "include:\n  - namespace: prod\n    sevrity: high\n", 3, `unknown parameter "sevrity" (did you mean "severity"?)`},
 		{"unknown scope key", "includes: []\n", 1, `unknown parameter "includes" (did you mean "include"?)`},
 	}
@@ -185,5 +220,15 @@ func TestPatternRoundTrip(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "namespace: prod-.*") || !strings.Contains(string(out), "team: payments") {
 		t.Errorf("marshalled scope lost its patterns:\n%s", out)
+	}
+	robusta := decode(t, "include:\n  - namespace: [prod, staging]\n    labels: 'app=api,env!=prod'\n")
+	out, err = yaml.Marshal(robusta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := decode(t, string(out))
+	ev := &event.Event{Subject: event.Subject{Namespace: "staging"}, Labels: map[string]string{"app": "api"}}
+	if !strings.Contains(string(out), "app=api,env!=prod") || !back.Match(ev, event.SeverityInfo) {
+		t.Errorf("a Robusta scope did not survive a round trip:\n%s", out)
 	}
 }

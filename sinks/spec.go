@@ -9,7 +9,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/params"
 	"github.com/medichq/medic/scope"
 )
@@ -20,12 +19,22 @@ import (
 //     type: file
 //     default: true        # receives findings of playbooks that name no sinks
 //     scope: {include: [{severity: critical|high}]}
+//     send_resolved: true  # routing keys: see route.go
 //     path: data/findings.jsonl   # every other key is a parameter of the type
 type Spec struct {
 	Name    string
 	Type    string
 	Default bool
 	Scope   scope.Scope
+	// SendResolved false keeps resolved findings from this sink.
+	SendResolved bool
+	// Stop: when this sink takes a finding, the sinks after it in the
+	// configuration do not get it.
+	Stop bool
+	// Activity, when set, is when the sink is active; MuteIntervals are
+	// when it is not. Either way a finding outside is skipped, not lost.
+	Activity      *Activity
+	MuteIntervals []MuteInterval
 	// Params holds the type's own keys, with their original line numbers.
 	Params *yaml.Node
 	Line   int
@@ -38,7 +47,7 @@ func (s *Spec) UnmarshalYAML(node *yaml.Node) error {
 	if node.Kind != yaml.MappingNode {
 		return params.Errorf(node, "a sink must be a mapping with name and type")
 	}
-	*s = Spec{Default: true, Line: node.Line}
+	*s = Spec{Default: true, SendResolved: true, Line: node.Line}
 	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: node.Line, Column: node.Column}
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		k, v := node.Content[i], node.Content[i+1]
@@ -52,6 +61,14 @@ func (s *Spec) UnmarshalYAML(node *yaml.Node) error {
 			err = v.Decode(&s.Default)
 		case "scope":
 			err = params.Decode(v, &s.Scope)
+		case "send_resolved":
+			err = v.Decode(&s.SendResolved)
+		case "stop":
+			err = v.Decode(&s.Stop)
+		case "activity":
+			s.Activity, err = decodeActivity(v)
+		case "mute_intervals":
+			s.MuteIntervals, err = decodeMutes(v)
 		default:
 			rest.Content = append(rest.Content, k, v)
 		}
@@ -142,37 +159,4 @@ func (s *Set) Close() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Route decides which sinks receive a finding. requested is the union of the
-// sinks named by the playbooks that ran; when it is empty, the default sinks
-// receive it. Either way a sink's scope must accept the finding. Names that
-// are not configured are returned in unknown so the caller can say so.
-func Route(specs []Spec, f *event.Finding, requested []string) (targets, unknown []string) {
-	byName := make(map[string]*Spec, len(specs))
-	for i := range specs {
-		byName[specs[i].Name] = &specs[i]
-	}
-	consider := func(s *Spec) {
-		if s.Scope.Match(&f.Event, f.Severity) && !slices.Contains(targets, s.Name) {
-			targets = append(targets, s.Name)
-		}
-	}
-	if len(requested) == 0 {
-		for i := range specs {
-			if specs[i].Default {
-				consider(&specs[i])
-			}
-		}
-		return targets, nil
-	}
-	for _, name := range requested {
-		s, ok := byName[name]
-		if !ok {
-			unknown = append(unknown, name)
-			continue
-		}
-		consider(s)
-	}
-	return targets, unknown
 }

@@ -281,7 +281,7 @@ func TestRoute(t *testing.T) {
 		{"label and severity must both match", mk("shop", event.SeverityCritical, map[string]string{"team": "payments"}), []string{"payments"}, []string{"payments"}, nil},
 		{"label matches but severity does not", mk("shop", event.SeverityHigh, map[string]string{"team": "payments"}), []string{"payments"}, nil, nil},
 		{"label missing", mk("shop", event.SeverityCritical, nil), []string{"payments"}, nil, nil},
-		{"requested order kept, duplicates once", mk("prod", event.SeverityCritical, nil), []string{"audit", "oncall", "audit"}, []string{"audit", "oncall"}, nil},
+		{"configuration order, duplicates once", mk("prod", event.SeverityCritical, nil), []string{"audit", "oncall", "audit"}, []string{"oncall", "audit"}, nil},
 		{"unknown names reported", mk("prod", event.SeverityCritical, nil), []string{"ghost", "archive", "slack-oncall"}, []string{"archive"}, []string{"ghost", "slack-oncall"}},
 	}
 	for _, tt := range tests {

@@ -55,6 +55,7 @@ type App struct {
 	endToEnd     *prometheus.HistogramVec
 	deadLetters  *prometheus.CounterVec
 	skipped      *prometheus.CounterVec
+	routeSkips   *prometheus.CounterVec
 
 	git  gitPlaybooks // playbook_repos: see playbookrepos.go
 	kb   *Knowledge   // knowledge base and AI: see ai.go
@@ -371,9 +372,16 @@ func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) (err error) {
 		return nil // acked: delivered to no sink, and not a dead letter
 	}
 	a.redact(res.Finding)
-	targets, unknown := sinks.Route(a.cfg.Sinks, res.Finding, res.Sinks)
-	if len(unknown) > 0 {
-		a.logger.Warn("playbooks name sinks that are not configured", "sinks", unknown, "finding", res.Finding.ID)
+	route := sinks.Decide(a.cfg.Sinks, res.Finding, res.Sinks, time.Now())
+	targets := route.Targets
+	if len(route.Unknown) > 0 {
+		a.logger.Warn("playbooks name sinks that are not configured", "sinks", route.Unknown, "finding", res.Finding.ID)
+	}
+	for _, s := range route.Skipped {
+		// Not lost: the sink's routing keys say it does not want the
+		// finding now. Counted here once, since it is never published.
+		a.logger.Info("finding not sent to a sink", "sink", s.Sink, "reason", s.Reason, "finding", res.Finding.ID)
+		a.routeSkips.WithLabelValues(s.Sink, s.Reason).Inc()
 	}
 	if n, err := a.bus.FitFinding(res.Finding); n > 0 || err != nil {
 		a.logger.Warn("finding trimmed to fit the bus's max payload", "finding", res.Finding.ID, "trimmed_bytes", n, "error", err)
@@ -521,6 +529,10 @@ func (a *App) initMetrics() error {
 		Name: "medic_sink_redeliveries_skipped_total",
 		Help: "Findings redelivered (after a crash) that the delivery record showed were already sent, by sink.",
 	}, []string{"sink"})
+	a.routeSkips = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "medic_sink_skipped_total",
+		Help: "Findings routed to a sink that its routing keys kept from it (send_resolved, activity, mute_intervals, stop), by sink and reason.",
+	}, []string{"sink", "reason"})
 	a.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "medic_dead_letters_total", Help: "Messages moved to the dead-letter stream, by consumer.",
 	}, []string{"consumer"})
@@ -533,7 +545,7 @@ func (a *App) initMetrics() error {
 		}
 		return a.bus.IntakeYield().Seconds()
 	})
-	for _, c := range []prometheus.Collector{a.deliveries, a.failures, a.deliverySecs, a.endToEnd, a.deadLetters, a.skipped, intakeYield} {
+	for _, c := range []prometheus.Collector{a.deliveries, a.failures, a.deliverySecs, a.endToEnd, a.deadLetters, a.skipped, a.routeSkips, intakeYield} {
 		if err := a.registry.Register(c); err != nil {
 			return fmt.Errorf("register metrics: %w", err)
 		}

@@ -2,6 +2,7 @@ package slack
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	goslack "github.com/slack-go/slack"
@@ -50,8 +51,12 @@ func Escape(s string) string { return escape(clean(s)) }
 func Link(url, label string) string { return link(url, label) }
 
 func stripMrkdwn(s string) string {
-	return strings.NewReplacer("*", "", "_", "", "`", "", "&amp;", "&", "&lt;", "<", "&gt;", ">").Replace(s)
+	s = mrkdwnLink.ReplaceAllString(s, "$1")
+	return strings.NewReplacer("*", "", "`", "", "&amp;", "&", "&lt;", "<", "&gt;", ">").Replace(s)
 }
+
+// mrkdwnLink is <url|label> in mrkdwn; the fallback shows the label.
+var mrkdwnLink = regexp.MustCompile(`<[^|<>]*\|([^<>]*)>`)
 
 // GroupMember is one finding of a group summary.
 type GroupMember struct {

@@ -127,9 +127,16 @@ func (p *Poster) doSleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// fallbackText is a message's text as notifications and screen readers show
+// it: plain, not HTML-escaped ("A & B", not "A &amp; B"). Angle brackets,
+// which Slack would read as a link or a <!channel> mention, become ‹ ›.
+func fallbackText(s string) string {
+	return strings.NewReplacer("<", "‹", ">", "›").Replace(s)
+}
+
 func msgOptions(m Message) []goslack.MsgOption {
 	return []goslack.MsgOption{
-		goslack.MsgOptionText(m.Text, true),
+		goslack.MsgOptionText(fallbackText(m.Text), false),
 		goslack.MsgOptionBlocks(m.Blocks...),
 		goslack.MsgOptionDisableLinkUnfurl(),
 		goslack.MsgOptionDisableMediaUnfurl(),
@@ -161,7 +168,7 @@ func (p *Poster) Update(ctx context.Context, channelID, ts string, m Message) er
 
 // Ephemeral shows m to one user in a channel (or thread).
 func (p *Poster) Ephemeral(ctx context.Context, channelID, user, threadTS string, m Message) error {
-	opts := []goslack.MsgOption{goslack.MsgOptionText(m.Text, true), goslack.MsgOptionBlocks(m.Blocks...)}
+	opts := []goslack.MsgOption{goslack.MsgOptionText(fallbackText(m.Text), false), goslack.MsgOptionBlocks(m.Blocks...)}
 	if threadTS != "" {
 		opts = append(opts, goslack.MsgOptionTS(threadTS))
 	}

@@ -53,6 +53,9 @@ type Params struct {
 	GroupBy []string `yaml:"group_by"`
 	// Interval is how long a group stays open after its first finding.
 	Interval time.Duration `yaml:"interval"`
+	// Grouping is Robusta's grouping block, an alternative to group_by
+	// and interval (see grouping.go).
+	Grouping *Grouping `yaml:"grouping"`
 	// RateLimit is this sink's calls per second to Slack (0: unlimited).
 	RateLimit float64 `yaml:"rate_limit"`
 	// MaxRetryAfter is the longest 429 Retry-After waited out inside one
@@ -95,12 +98,21 @@ func (p *Params) Validate() error {
 			return fmt.Errorf("api_url: %q is not an http(s) URL", p.APIURL)
 		}
 	}
+	if p.Grouping != nil {
+		if err := p.Grouping.apply(p); err != nil {
+			return err
+		}
+		p.Grouping = nil // applied: a second Validate must not apply it again
+	}
 	if _, err := parseOverride(p.ChannelOverride); err != nil {
 		return fmt.Errorf("channel_override: %w", err)
 	}
-	for _, k := range p.GroupBy {
+	for i, k := range p.GroupBy {
+		if k == "identifier" { // Robusta's name for the alert name
+			p.GroupBy[i], k = "alertname", "alertname"
+		}
 		if !slices.Contains(groupKeys, k) && !(strings.HasPrefix(k, "labels.") && len(k) > len("labels.")) {
-			return fmt.Errorf("group_by: %q is not one of %s or labels.<name>", k, strings.Join(groupKeys, ", "))
+			return fmt.Errorf("group_by: %q is not one of %s", k, groupingKeysDoc())
 		}
 	}
 	if len(p.GroupBy) > 0 && p.Interval <= 0 {
@@ -226,6 +238,14 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 	}
 	key := refKey(s.name, f)
 	ref, rev, err := getJSON[Ref](ctx, s.store, key)
+	if err == nil && ref == nil && f.Event.Fingerprint != "" {
+		// A message posted before the key included the labels: its alert
+		// still finds it (until BucketTTL forgets it).
+		old := legacyRefKey(s.name, f)
+		if ref, rev, err = getJSON[Ref](ctx, s.store, old); ref != nil {
+			key = old
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("read message reference: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -192,13 +194,28 @@ func hashKey(parts ...string) string {
 }
 
 // refKey names one alert's message for one sink: findings of the same alert
-// (firing, then resolved) share the fingerprint and startsAt, not their ID.
+// (firing, then resolved) share their source, fingerprint, start and labels,
+// not their ID. The fingerprint alone is not enough: it is the sender's
+// (a hash Alertmanager computes, or whatever a webhook sent), and two
+// different alerts that share one must not update each other's message.
 // An event without a fingerprint is its own alert.
 func refKey(sink string, f *event.Finding) string {
 	ev := &f.Event
 	if ev.Fingerprint == "" {
 		return "ref." + sink + "." + hashKey("id", f.ID)
 	}
+	parts := []string{ev.Source, ev.Fingerprint, ev.StartsAt.UTC().Format(time.RFC3339Nano)}
+	for _, k := range slices.Sorted(maps.Keys(ev.Labels)) {
+		parts = append(parts, k+"="+ev.Labels[k])
+	}
+	return "ref." + sink + "." + hashKey(parts...)
+}
+
+// legacyRefKey is refKey as medic wrote it before the labels were part of
+// it; read only, so an alert whose message was posted before the upgrade
+// still updates it.
+func legacyRefKey(sink string, f *event.Finding) string {
+	ev := &f.Event
 	return "ref." + sink + "." + hashKey(ev.Source, ev.Fingerprint, ev.StartsAt.UTC().Format(time.RFC3339Nano))
 }
 
