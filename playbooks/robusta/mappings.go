@@ -321,8 +321,11 @@ func secretPath(sink, key string) string { return secretsDir + "/" + secretKeyOf
 // slackBotTokenPath is where the chart mounts slack.botToken.
 const slackBotTokenPath = secretsDir + "/slack-bot-token"
 
+// severityMap maps Robusta's severities to medic's, as medic's sink scopes
+// read them (scope.robustaSeverity): Robusta gives a Prometheus critical
+// alert HIGH, error MEDIUM, warning LOW.
 var severityMap = map[string]string{
-	"HIGH": "high", "MEDIUM": "warning", "LOW": "info", "INFO": "info", "DEBUG": "none",
+	"HIGH": "critical", "MEDIUM": "high", "LOW": "warning", "INFO": "info", "DEBUG": "none",
 }
 
 // graphQueries are the PromQL queries of Robusta's graph enrichers, by
