@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/registry"
@@ -35,6 +36,12 @@ type Env struct {
 	// Kube and Dynamic reach the cluster; nil when no cluster is configured.
 	Kube    kubernetes.Interface
 	Dynamic dynamic.Interface
+	// RESTConfig is the configuration Kube was built from: commands in pods
+	// (pods/exec) need it to open a stream. Nil with Kube.
+	RESTConfig *rest.Config
+	// Remediation is the operator's remediation policy; the zero value is
+	// read-only.
+	Remediation Remediation
 	// Prometheus answers PromQL queries; nil when prometheus.url is not set.
 	Prometheus promv1.API
 	// AI answers questions about findings (ask_ai, the chat buttons); it

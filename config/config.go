@@ -58,6 +58,8 @@ type Config struct {
 	FindingPage  FindingPageConfig  `yaml:"finding_page"`
 	// Redaction is what is removed from findings and prompts (redaction.go).
 	Redaction RedactionConfig `yaml:"redaction"`
+	// Remediation opts into actions that change the cluster (remediation.go).
+	Remediation RemediationConfig `yaml:"remediation"`
 
 	// WebhookSources are generic JSON webhooks (Argo CD, Flux, Kubecost,
 	// your own tool): see webhooksources.go.
@@ -238,6 +240,7 @@ func Default() Config {
 		Alertmanager:  defaultAlertmanager(),
 		FindingPage:   defaultFindingPage(),
 		Redaction:     defaultRedaction(),
+		Remediation:   defaultRemediation(),
 	}
 }
 
@@ -437,6 +440,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateChat(); err != nil {
+		return err
+	}
+	if err := c.validateRemediation(); err != nil {
 		return err
 	}
 	if err := c.validateWebhookSources(); err != nil {

@@ -38,6 +38,10 @@ type Finding struct {
 	// reaches no sink. It is kept so an operator can still see what was
 	// silenced and why.
 	Silenced *Silence `json:"silenced,omitempty"`
+
+	// Proposed lists the remediations a playbook proposed instead of
+	// running them: each waits for an approver to press its button.
+	Proposed []ProposedAction `json:"proposed,omitempty"`
 }
 
 // Silence says who silenced a finding and why.
@@ -46,6 +50,22 @@ type Silence struct {
 	// ("severity_silencer in playbook noise").
 	By     string `json:"by"`
 	Reason string `json:"reason"`
+}
+
+// ProposedAction is a remediation that runs only once a person approves it
+// (actions/remediate, interact). It records what will run on what, so the
+// approver approves exactly what they see.
+type ProposedAction struct {
+	// ID tells the finding's proposals apart (a short hash of the rest).
+	ID string `json:"id"`
+	// Action is the remediation action's name, Params its parameters as
+	// YAML: what is run on approval.
+	Action string `json:"action"`
+	Params string `json:"params,omitempty"`
+	// Target is the object it acts on, resolved when it was proposed.
+	Target Subject `json:"target"`
+	// Summary says in a line what pressing the button does.
+	Summary string `json:"summary"`
 }
 
 // AskAI carries ask_ai's settings to the sinks' "Ask AI" button.

@@ -274,6 +274,12 @@ func (f *Finding) sizeBound() int {
 		n += len(f.AskAI.Model)
 		elems++
 	}
+	for _, p := range f.Proposed {
+		t := &p.Target
+		n += len(p.ID) + len(p.Action) + len(p.Params) + len(p.Summary) +
+			len(t.Kind) + len(t.Namespace) + len(t.Name) + len(t.Container) + len(t.Node)
+		elems += 10
+	}
 	extra := perFinding
 	for i := range f.Enrichments {
 		en := &f.Enrichments[i]

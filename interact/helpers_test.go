@@ -93,6 +93,9 @@ type harnessOpts struct {
 	// and the bearer token the Silence buttons send.
 	alertmanagerAllowed []string
 	alertmanagerToken   string
+	// remediator and approvers are remediation's (approve_test.go).
+	remediator Remediator
+	approvers  []string
 }
 
 func newHarness(t *testing.T, ho harnessOpts) *harness {
@@ -118,6 +121,7 @@ func newHarness(t *testing.T, ho harnessOpts) *harness {
 		Bus: b, Replicas: 1, Logger: slog.New(slog.DiscardHandler), KV: h.kv, Findings: h.findings, Links: h.links,
 		Slack:           SlackOptions{BotToken: botToken, SigningSecret: signingSecret, APIURL: h.slack.APIURL()},
 		AlertmanagerURL: ho.alertmanagerURL, AlertmanagerAllowed: ho.alertmanagerAllowed,
+		Remediator: ho.remediator, Approvers: ho.approvers,
 	}
 	if ho.alertmanagerToken != "" {
 		o.AlertmanagerToken = func() (string, error) { return ho.alertmanagerToken, nil }

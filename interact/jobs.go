@@ -46,6 +46,7 @@ type Job struct {
 	Origin    string        `json:"origin"`
 	Duration  time.Duration `json:"duration,omitempty"` // silences
 	Question  string        `json:"question,omitempty"` // mentions
+	Proposal  string        `json:"proposal,omitempty"` // approvals: the proposed action's ID
 	Slack     *SlackTarget  `json:"slack,omitempty"`
 	At        time.Time     `json:"at"`
 }

@@ -41,7 +41,7 @@ func TestSlackManifestsMatchMedic(t *testing.T) {
 		if err := yaml.Unmarshal(raw, &m); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		for _, scope := range []string{"chat:write", "files:write", "app_mentions:read"} {
+		for _, scope := range []string{"chat:write", "files:write", "app_mentions:read", "usergroups:read"} {
 			if !slices.Contains(m.OAuthConfig.Scopes.Bot, scope) {
 				t.Errorf("%s lacks the %s scope", name, scope)
 			}

@@ -61,6 +61,12 @@ type Options struct {
 	AskTimeout time.Duration
 	// MoreLogLines is how many last lines "Show more logs" posts (100).
 	MoreLogLines int
+	// Remediator runs approved remediations (actions/remediate); nil
+	// answers an Approve button with "remediation is not enabled".
+	Remediator Remediator
+	// Approvers are the Slack user IDs and user-group IDs whose press of
+	// an Approve button runs a proposed remediation.
+	Approvers []string
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -82,6 +88,7 @@ type Service struct {
 	asks    jetstream.KeyValue
 	replay  jetstream.KeyValue
 	threads jetstream.KeyValue // sinks/slack's bucket, for mentions
+	runs    jetstream.KeyValue // approved remediations (approve.go)
 	poster  *sslack.Poster     // nil without a bot token
 	now     func() time.Time
 }
@@ -123,6 +130,9 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}
 	if s.threads, err = o.KV(ctx, sslack.Bucket, sslack.BucketTTL); err != nil {
 		return nil, fmt.Errorf("open KV bucket %s: %w", sslack.Bucket, err)
+	}
+	if s.runs, err = o.KV(ctx, RemediationsBucket, remediationsTTL); err != nil {
+		return nil, fmt.Errorf("open KV bucket %s: %w", RemediationsBucket, err)
 	}
 	if o.Slack.BotToken != "" {
 		s.poster = &sslack.Poster{

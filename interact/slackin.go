@@ -130,7 +130,11 @@ func (s *Service) dispatchInteraction(ctx context.Context, cb *goslack.Interacti
 		case sslack.ActionMoreLogs:
 			j.Kind = KindMoreLogs
 		default:
-			continue // not one of medic's buttons
+			id, ok := approvalAction(a.ActionID)
+			if !ok {
+				continue // not one of medic's buttons
+			}
+			j.Kind, j.Proposal = KindApprove, id
 		}
 		if !validID(j.FindingID) || channel == "" || j.RequestID == "" {
 			s.logger.Warn("ignored a click without a usable finding reference", "action", a.ActionID)

@@ -54,6 +54,8 @@ func (s *Service) handleJob(ctx context.Context, d *bus.Delivery) error {
 		return s.silence(ctx, &j, d.Attempt)
 	case KindMoreLogs:
 		return s.moreLogs(ctx, &j)
+	case KindApprove:
+		return s.approve(ctx, &j)
 	}
 	return bus.Permanent(fmt.Errorf("unknown interaction job kind %q", j.Kind))
 }

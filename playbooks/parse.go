@@ -317,6 +317,22 @@ func checkSinks(pbs []*Playbook, known []string) Errors {
 	return errs
 }
 
+// checkRemediation reports playbooks that name a remediation action the
+// policy does not allow: medic stays read-only unless the operator says
+// otherwise, whatever a playbook (or a Git repository of them) asks for.
+func checkRemediation(pbs []*Playbook, policy actions.Remediation) Errors {
+	var errs Errors
+	for _, pb := range pbs {
+		for _, a := range pb.Actions {
+			if actions.IsRemediation(a.Name) && !policy.Allows(a.Name) {
+				errs = append(errs, Error{File: pb.File, Line: a.Line,
+					Msg: fmt.Sprintf("playbook %q: %s", pb.Name, policy.Why(a.Name))})
+			}
+		}
+	}
+	return errs
+}
+
 // sinkHint suggests the configured sink a misspelt name most likely meant,
 // and lists them all either way: the list is what the reader checks next.
 func sinkHint(name string, known []string) string {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/triggers"
 )
 
@@ -49,6 +50,10 @@ type Options struct {
 	Disabled []string
 	// KnownSinks, when not nil, is checked against every playbook's sinks.
 	KnownSinks []string
+	// Remediation is the operator's policy: a playbook naming a
+	// remediation action it does not allow is an error. The zero value
+	// allows none (read-only).
+	Remediation actions.Remediation
 }
 
 // BuiltinFiles returns the playbooks embedded in the binary.
@@ -153,6 +158,7 @@ func Build(files []File, opts Options) (*Set, error) {
 	if opts.KnownSinks != nil {
 		errs = append(errs, checkSinks(all, opts.KnownSinks)...)
 	}
+	errs = append(errs, checkRemediation(all, opts.Remediation)...)
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool {
 			if errs[i].File != errs[j].File {

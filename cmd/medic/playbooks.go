@@ -47,6 +47,7 @@ func (f *playbookFlags) load(paths []string) (*playbooks.Set, []string, error) {
 			return nil, nil, err
 		}
 		opts.Disabled = cfg.Playbooks.Disabled
+		opts.Remediation = cfg.Remediation.Policy()
 		for _, s := range cfg.Sinks {
 			opts.KnownSinks = append(opts.KnownSinks, s.Name)
 		}

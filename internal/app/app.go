@@ -146,8 +146,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	a.store, err = playbooks.NewStore(a.withPlaybookRepos(source), playbooks.Options{
-		Disabled:   cfg.Playbooks.Disabled,
-		KnownSinks: a.sinks.Names(),
+		Disabled:    cfg.Playbooks.Disabled,
+		KnownSinks:  a.sinks.Names(),
+		Remediation: cfg.Remediation.Policy(),
 	}, logger.With("component", "playbooks"), reg)
 	if err != nil {
 		return nil, err
@@ -166,7 +167,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err := a.attachKnowledge(ctx, env); err != nil { // ai.go
 		return nil, err
 	}
-	if err := a.newChatService(ctx); err != nil { // chat.go
+	if err := a.newChatService(ctx, env); err != nil { // chat.go
 		return nil, err
 	}
 	a.engine, err = playbooks.NewEngine(a.store, env, cfg.Engine.ActionTimeout, logger.With("component", "engine"), reg)

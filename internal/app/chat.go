@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/actions/remediate"
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/interact"
 	"github.com/medichq/medic/rag"
@@ -44,7 +46,7 @@ func (a *App) initChat(ctx context.Context, deps *sinks.Deps) error {
 
 // newChatService builds the interactive side once the AI is known; called
 // before the routes are built.
-func (a *App) newChatService(ctx context.Context) error {
+func (a *App) newChatService(ctx context.Context, env *actions.Env) error {
 	var answerer rag.Answerer
 	if a.kb != nil && a.kb.Answerer != nil {
 		answerer = a.kb.Answerer // the investigation, or the one-shot answer
@@ -52,7 +54,7 @@ func (a *App) newChatService(ctx context.Context) error {
 	am := a.cfg.Alertmanager
 	amToken := fileToken("alertmanager.bearer_token_file", am.BearerTokenFile)
 	s := a.cfg.Slack
-	svc, err := interact.New(ctx, interact.Options{
+	opts := interact.Options{
 		Bus: a.bus, Replicas: a.cfg.Bus.Replicas,
 		Logger:     a.logger.With("component", "interact"),
 		HTTPClient: &http.Client{Timeout: 30 * time.Second},
@@ -65,7 +67,12 @@ func (a *App) newChatService(ctx context.Context) error {
 		AlertmanagerURL: am.URL, AlertmanagerAllowed: am.AllowedURLs,
 		AlertmanagerToken: amToken, AlertmanagerTimeout: am.Timeout,
 		AskTimeout: 2*a.cfg.AI.Timeout + time.Minute,
-	})
+		Approvers:  a.cfg.Remediation.Approvers,
+	}
+	if a.cfg.Remediation.Enabled {
+		opts.Remediator = &remediate.Executor{Env: env, Redactor: a.redactor}
+	}
+	svc, err := interact.New(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("interactions: %w", err)
 	}

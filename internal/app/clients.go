@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/actions/promql"
@@ -16,6 +17,9 @@ type Option func(*options)
 type options struct {
 	kube    kubernetes.Interface
 	dynamic dynamic.Interface
+	// rest is what kube was built from (commands in pods need it); nil
+	// for a caller's fakes.
+	rest *rest.Config
 }
 
 // WithKubeClients hands medic the Kubernetes clients its actions use (and
@@ -33,6 +37,8 @@ func (a *App) actionEnv(o options) (*actions.Env, error) {
 		ClusterName: a.cfg.ClusterName,
 		Kube:        o.kube,
 		Dynamic:     o.dynamic,
+		RESTConfig:  o.rest,
+		Remediation: a.cfg.Remediation.Policy(),
 	}
 	if p := a.cfg.Prometheus; p.URL != "" {
 		api, err := promql.NewAPI(promql.Config{URL: p.URL, BearerTokenFile: p.BearerTokenFile, Timeout: p.Timeout})

@@ -42,7 +42,7 @@ func (a *App) initKubernetes(ctx context.Context, o *options) error {
 			a.logger.Info("Kubernetes triggers and actions are off: " + why.Reason)
 			return nil
 		}
-		o.kube, o.dynamic = clients.Kube, clients.Dynamic
+		o.kube, o.dynamic, o.rest = clients.Kube, clients.Dynamic, clients.RESTConfig
 		a.kube.checkRBAC = true
 		a.logger.Info("Kubernetes triggers and actions are on", "credentials", clients.Source,
 			"api_server", clients.RESTConfig.Host, "namespaces", namespacesText(namespaces))

@@ -8,6 +8,7 @@ import (
 	_ "github.com/medichq/medic/actions/ai"            // runbook_enricher, ask_ai
 	_ "github.com/medichq/medic/actions/kube"          // Kubernetes evidence: logs, events, status, investigator, YAML
 	_ "github.com/medichq/medic/actions/promql"        // prometheus_enricher
+	_ "github.com/medichq/medic/actions/remediate"     // opt-in remediation: delete_pod, rollout_restart, …
 	_ "github.com/medichq/medic/sinks/all"             // every sink type
 	_ "github.com/medichq/medic/triggers/alertmanager" // on_prometheus_alert
 	_ "github.com/medichq/medic/triggers/kubernetes"   // on_pod_crash_loop, on_job_failure, … (built-in kubernetes-events.yaml names them)

@@ -20,6 +20,10 @@ const (
 	ActionSilence1h = "medic_silence_1h"
 	ActionSilence4h = "medic_silence_4h"
 	ActionMoreLogs  = "medic_more_logs"
+	// ActionApprovePrefix + a proposal's ID is the Approve button of a
+	// proposed remediation (event.ProposedAction); its value is the
+	// finding ID, like the others.
+	ActionApprovePrefix = "medic_approve."
 	// ActionsBlockID is the block_id of the buttons' actions block.
 	ActionsBlockID = "medic_actions"
 )
@@ -281,6 +285,15 @@ func (r *renderer) actions() goslack.Block {
 				els = append(els, goslack.NewButtonBlockElement(ActionMoreLogs, f.ID, plain("📜 Show more logs")))
 			}
 		}
+	}
+	// Proposed remediations: always offered (the playbook asked for them),
+	// each behind Slack's confirmation dialog; at most five.
+	for _, p := range f.Proposed[:min(len(f.Proposed), 5)] {
+		btn := goslack.NewButtonBlockElement(ActionApprovePrefix+p.ID, f.ID, plain(truncate("✅ Approve: "+oneLine(p.Summary), 75)))
+		btn.Style = goslack.StyleDanger
+		btn.Confirm = goslack.NewConfirmationBlockObject(plain("Run this remediation?"),
+			plain(truncate(oneLine(p.Summary), 300)), plain("Run it"), plain("Cancel"))
+		els = append(els, btn)
 	}
 	if len(els) == 0 {
 		return nil

@@ -150,6 +150,9 @@ func (c *Cluster) launch(bins Paths, dir string, pki *pkiFiles, tokenFile string
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--token-auth-file="+tokenFile,
 		"--authorization-mode=RBAC",
+		// As kubeadm and managed clusters do: node_bash_enricher's debug pod
+		// is privileged, like `kubectl debug node`'s.
+		"--allow-privileged=true",
 		"--anonymous-auth=false",
 		// No controller-manager runs, so nothing creates the default
 		// ServiceAccount the admission plugin would insist on.

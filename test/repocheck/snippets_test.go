@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/config"
 	_ "github.com/medichq/medic/internal/plugins" // the triggers and actions playbook snippets name
 	"github.com/medichq/medic/playbooks"
@@ -369,7 +370,9 @@ func checkMedicConfig(t *testing.T, s Snippet) {
 // checkPlaybooks builds the snippet as a playbook file with every built-in
 // trigger and action registered, as `medic playbooks validate` does.
 func checkPlaybooks(t *testing.T, s Snippet) {
-	if _, err := playbooks.Build([]playbooks.File{{Path: s.String(), Data: []byte(s.Text)}}, playbooks.Options{}); err != nil {
+	// Snippets show what an operator may enable: remediation included.
+	opts := playbooks.Options{Remediation: actions.Remediation{Enabled: true, Allowed: actions.RemediationActions}}
+	if _, err := playbooks.Build([]playbooks.File{{Path: s.String(), Data: []byte(s.Text)}}, opts); err != nil {
 		t.Fatalf("%s: %v", s, err)
 	}
 }

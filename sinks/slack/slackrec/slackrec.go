@@ -89,6 +89,7 @@ type Server struct {
 	envelopes chan []byte
 	acks      []json.RawMessage
 	sockets   int
+	groups    map[string][]string // user-group ID → member IDs (usergroups.go)
 }
 
 // New starts a server and stops it when the test ends.
@@ -109,6 +110,7 @@ func New(t testing.TB) *Server {
 		c.Handle("/upload/", s.upload)
 		c.Handle("/files.completeUploadExternal", s.completeUpload)
 		c.Handle("/ws", s.socket)
+		c.Handle("/usergroups.users.list", s.userGroupMembers)
 	})
 	s.Start()
 	t.Cleanup(s.Stop)

@@ -199,4 +199,11 @@ public_url: {{ . | quote }}
 alertmanager:
   url: {{ . | quote }}
 {{- end }}
+{{- if .Values.remediation.enabled }}
+remediation:
+  enabled: true
+  allowed: {{ toJson .Values.remediation.allowed }}
+  approvers: {{ toJson .Values.remediation.approvers }}
+  require_approval: {{ .Values.remediation.requireApproval }}
+{{- end }}
 {{- end }}

@@ -1,0 +1,41 @@
+package actions
+
+import "slices"
+
+// RemediationActions are the actions that change the cluster or run
+// commands in it (package actions/remediate). They load only when the
+// operator's configuration enables remediation and lists them; medic is
+// read-only otherwise.
+var RemediationActions = []string{
+	"delete_pod", "rollout_restart", "scale_workload", "run_job",
+	"pod_bash_enricher", "node_bash_enricher", "kubectl_command",
+}
+
+// IsRemediation reports whether name is one of RemediationActions.
+func IsRemediation(name string) bool { return slices.Contains(RemediationActions, name) }
+
+// Remediation is the operator's remediation policy (the configuration's
+// remediation section), as the loader and the actions see it. The zero
+// value is read-only: no remediation action loads.
+type Remediation struct {
+	Enabled bool
+	// Allowed lists the remediation actions playbooks may name.
+	Allowed []string
+	// RequireApproval makes every remediation wait for a person, whatever
+	// the playbook says.
+	RequireApproval bool
+}
+
+// Allows reports whether the policy lets action name load and run.
+func (r Remediation) Allows(name string) bool {
+	return r.Enabled && slices.Contains(r.Allowed, name)
+}
+
+// Why explains why the policy refuses name, saying how to enable it.
+func (r Remediation) Why(name string) string {
+	if !r.Enabled {
+		return name + " changes the cluster and remediation is disabled (medic is read-only by default): " +
+			"set remediation.enabled: true and list " + name + " in remediation.allowed (docs/security.md)"
+	}
+	return name + " is not in remediation.allowed: add it there to let playbooks use it (docs/security.md)"
+}
