@@ -57,7 +57,7 @@ func TestJSONEverywhere(t *testing.T) {
 		{"config check", []string{"config", "check", "--json", repoCfg}, false},
 		{"ask, AI not configured", []string{"ask", "why?", "--json", "-c", kbCfg}, true},
 		{"kb status", []string{"kb", "status", "--json", "-c", kbCfg}, false},
-		{"playbooks import-robusta", []string{"playbooks", "import-robusta", "../../playbooks/robusta/testdata/custom-values.yaml", "--out", t.TempDir(), "--json"}, false},
+		{"playbooks import-robusta", []string{"playbooks", "import-robusta", "../../playbooks/robusta/testdata/lossless-values.yaml", "--out", t.TempDir(), "--json"}, false},
 		{"trigger, nothing listening", []string{"trigger", "prometheus_alert", "--json", "--server", "http://" + closedPort(t)}, true},
 	}
 	for _, tt := range tests {

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/medichq/medic/actions"
-	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/triggers"
@@ -144,57 +143,5 @@ func TestPlaybooksSchemaCommand(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(file); string(b) != string(want) {
 		t.Fatal("--out wrote something else")
-	}
-}
-
-// TestImportRobustaSharedValues converts Robusta's own values file with
-// medic's real registries, and checks that what it writes passes
-// `medic playbooks validate`. (Golden files of the conversion, with a fixed
-// set of triggers and actions, are in playbooks/robusta.)
-func TestImportRobustaSharedValues(t *testing.T) {
-	values := fixtures.Path("robusta", "values.yaml")
-	if _, err := os.Stat(values); err != nil {
-		t.Fatalf("fixture: %v", err)
-	}
-	for _, extra := range [][]string{nil, {"--builtin"}} {
-		dir := t.TempDir()
-		args := append([]string{"playbooks", "import-robusta", values, "--out", dir}, extra...)
-		out, code := medic(t, args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d\n%s", extra, code, out)
-		}
-		for _, want := range []string{"converted ", "wrote " + filepath.Join(dir, "playbooks.yaml")} {
-			if !strings.Contains(out, want) {
-				t.Errorf("%v: report lacks %q:\n%s", extra, want, out)
-			}
-		}
-		// Robusta's name_silencer is medic's; its DNS silencer is not.
-		if extra != nil && (strings.Contains(out, "(CommonPrometheusAlertsSilencer)") ||
-			!strings.Contains(out, "cannot convert action `target_down_dns_silencer` in priorityBuiltinPlaybooks[4] (TargetDownSilencer): no medic equivalent")) {
-			t.Errorf("report does not convert name_silencer, or does not list the silencer medic lacks:\n%s", out)
-		}
-		vout, vcode := medic(t, "playbooks", "validate", "-c", filepath.Join(dir, "sinks.yaml"), filepath.Join(dir, "playbooks.yaml"))
-		if vcode != 0 {
-			t.Fatalf("%v: the converted playbooks do not validate:\n%s", extra, vout)
-		}
-	}
-}
-
-func TestImportRobustaCustomValues(t *testing.T) {
-	dir := t.TempDir()
-	out, code := medic(t, "playbooks", "import-robusta", filepath.Join("..", "..", "playbooks", "robusta", "testdata", "custom-values.yaml"), "--out", dir)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s", code, out)
-	}
-	// node_bash_enricher exists now, as opt-in remediation: without a
-	// configuration enabling it the converted playbook does not load.
-	if !strings.Contains(out, "cannot convert customPlaybooks[2] (bash on nodes): the converted playbook does not load in medic: converted.yaml:6: playbook \"bash-on-nodes\": node_bash_enricher changes the cluster and remediation is disabled") {
-		t.Errorf("report:\n%s", out)
-	}
-	if vout, vcode := medic(t, "playbooks", "validate", "-c", filepath.Join(dir, "sinks.yaml"), filepath.Join(dir, "playbooks.yaml")); vcode != 0 {
-		t.Fatalf("the converted playbooks do not validate:\n%s", vout)
-	}
-	if out, code := medic(t, "playbooks", "import-robusta", "nonexistent.yaml", "--out", dir); code == 0 {
-		t.Errorf("a missing file converted: %s", out)
 	}
 }

@@ -1,21 +1,28 @@
 // Package robusta converts a Robusta Helm values file (customPlaybooks,
 // namedCustomPlaybooks, sinksConfig, disabledPlaybooks and, on request, the
-// built-in playbook lists) into medic playbooks and a sink configuration,
-// and lists everything it could not convert and why.
+// built-in playbook lists) into medic playbooks, a medic.yaml fragment and
+// medic Helm values, and reports every input item as converted, converted
+// with loss (what was lost and why) or not converted (why, and what to do).
 //
-// A trigger is converted only when medic has one of the same name whose
-// parameters accept Robusta's (dropping a condition would make a playbook
-// fire more often); a Robusta action is mapped to a medic action of the
-// same or an equivalent name, and a parameter medic does not know is dropped
-// and listed. A playbook left without triggers or actions is not converted.
+// It never widens silently: a trigger is converted only when medic has one
+// whose parameters accept all of Robusta's (dropping a condition would make
+// a playbook fire more often), a playbook that loses a silencer is not
+// converted (it would deliver what Robusta silenced), and a sink that would
+// lose a scope rule, an activity window, a mute interval or `stop` is not
+// converted (it would receive more). Secrets never reach the output: they
+// become references to a Kubernetes Secret the chart mounts.
+//
+// The Robusta → medic names are tables (mappings.go); whether a target
+// exists is asked of this binary's registries, so the figures rise as
+// medic grows.
 package robusta
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -58,7 +65,7 @@ func (o *Options) defaults() error {
 	if o.BuiltinPlaybooks == nil {
 		files, err := playbooks.BuiltinFiles()
 		if err != nil {
-			return err
+			return fmt.Errorf("read medic's built-in playbooks: %w", err)
 		}
 		set, err := playbooks.Build(files, playbooks.Options{})
 		if err != nil {
@@ -69,21 +76,60 @@ func (o *Options) defaults() error {
 	return nil
 }
 
-// Issue is one thing the report says: something not converted, or changed
-// on the way.
-type Issue struct {
-	// What is the part: "action `node_bash_enricher`", "" for the whole.
-	What string `json:"what,omitempty"`
+// Outcome is what became of an input item.
+type Outcome string
+
+// The outcomes, in the report's order.
+const (
+	Converted    Outcome = "converted"
+	Lossy        Outcome = "converted_with_loss"
+	NotConverted Outcome = "not_converted"
+)
+
+// Kinds of input items.
+const (
+	KindPlaybook  = "playbook"
+	KindTrigger   = "trigger"
+	KindAction    = "action"
+	KindSink      = "sink"
+	KindSinkParam = "sink_param"
+	KindDisabled  = "disabled_playbook"
+	KindSetting   = "setting"
+)
+
+// Kinds lists the item kinds in the report's order.
+var Kinds = []string{KindPlaybook, KindTrigger, KindAction, KindSink, KindSinkParam, KindDisabled, KindSetting}
+
+// Item is one input item and what became of it.
+type Item struct {
+	Kind string `json:"kind"`
 	// Where is the place in the values file: customPlaybooks[3] (name).
 	Where string `json:"where"`
-	Msg   string `json:"message"`
+	// Name is Robusta's name: the trigger, action or sink type, the sink
+	// parameter, the playbook.
+	Name string `json:"name"`
+	// Target is what it became in medic: an action, a sink type, a
+	// parameter (api_key_file), a playbook name.
+	Target  string  `json:"target,omitempty"`
+	Outcome Outcome `json:"outcome"`
+	// Reasons say what was lost, or why it was not converted.
+	Reasons []string `json:"reasons,omitempty"`
+	// Todo says what to do about it.
+	Todo string `json:"todo,omitempty"`
 }
 
-func (i Issue) String() string {
-	if i.What == "" {
-		return i.Where + ": " + i.Msg
-	}
-	return i.What + " in " + i.Where + ": " + i.Msg
+// Secret is a secret of the values file, moved to a Kubernetes Secret.
+type Secret struct {
+	// Where is the parameter in the values file.
+	Where string `json:"where"`
+	// SecretName and SecretKey are the Kubernetes Secret and key the Helm
+	// values refer to; File is where the chart mounts it for medic.
+	SecretName string `json:"secret_name"`
+	SecretKey  string `json:"secret_key"`
+	File       string `json:"file"`
+	// FromEnv is the environment variable Robusta read it from
+	// ({{ env.X }}), if any.
+	FromEnv string `json:"from_env,omitempty"`
 }
 
 // Result is the conversion.
@@ -92,13 +138,34 @@ type Result struct {
 	Playbooks []byte
 	// Config is a medic.yaml fragment: sinks and playbooks.disabled.
 	Config []byte
-	// Counts.
-	PlaybooksSeen, PlaybooksConverted int
-	SinksSeen, SinksConverted         int
-	// NotConverted lists what was left out; Changed what was converted with
-	// a difference (a dropped parameter, a rewritten template).
-	NotConverted []Issue
-	Changed      []Issue
+	// HelmValues are values for medic's chart: sinksConfig (secrets as
+	// secretKeyRef), customPlaybooks, disabledPlaybooks, slack.botToken.
+	HelmValues []byte
+	// Items is every input item, in the order of the values file.
+	Items []Item
+	// Secrets lists the secrets to create, in order.
+	Secrets []Secret
+}
+
+// Lossless reports whether every item was converted without loss.
+func (r *Result) Lossless() bool {
+	for _, it := range r.Items {
+		if it.Outcome != Converted {
+			return false
+		}
+	}
+	return true
+}
+
+// Count returns the number of items of kind with outcome.
+func (r *Result) Count(kind string, o Outcome) int {
+	n := 0
+	for _, it := range r.Items {
+		if it.Kind == kind && it.Outcome == o {
+			n++
+		}
+	}
+	return n
 }
 
 type playbookOut struct {
@@ -113,9 +180,39 @@ type playbookOut struct {
 type converter struct {
 	opts      Options
 	res       *Result
-	pending   []Issue           // changes of the item being converted, kept if it is
 	sinkNames map[string]string // Robusta sink name → medic sink name ("" when not converted)
 	names     map[string]bool
+	slack     *slackToken
+	// stopLost is the first sink whose stop: true medic does not keep.
+	stopLost string
+}
+
+// itemConv collects what happens to one item: what it loses, and why it
+// fails.
+type itemConv struct {
+	losses []string
+	failed []string
+	todo   string
+}
+
+func (ic *itemConv) lose(format string, args ...any) {
+	ic.losses = append(ic.losses, fmt.Sprintf(format, args...))
+}
+
+func (ic *itemConv) fail(format string, args ...any) {
+	ic.failed = append(ic.failed, fmt.Sprintf(format, args...))
+}
+
+// item turns the collected outcome into an Item.
+func (ic *itemConv) item(kind, where, name, target string) Item {
+	it := Item{Kind: kind, Where: where, Name: name, Target: target, Outcome: Converted, Todo: ic.todo}
+	switch {
+	case len(ic.failed) > 0:
+		it.Outcome, it.Reasons, it.Target = NotConverted, append(ic.failed, ic.losses...), ""
+	case len(ic.losses) > 0:
+		it.Outcome, it.Reasons = Lossy, ic.losses
+	}
+	return it
 }
 
 // Convert converts a Robusta values file. source names the file in the
@@ -130,6 +227,7 @@ func Convert(values []byte, source string, opts Options) (*Result, error) {
 	}
 	c := &converter{opts: opts, res: &Result{}, sinkNames: map[string]string{}, names: map[string]bool{}}
 
+	set := c.convertSettings(doc)
 	sinkSpecs := c.convertSinks(doc["sinksConfig"])
 
 	disabled := map[string]bool{}
@@ -149,9 +247,8 @@ func Convert(values []byte, source string, opts Options) (*Result, error) {
 	}
 	sections = append(sections, section{key: "customPlaybooks", items: asList(doc["customPlaybooks"])})
 	if named, ok := doc["namedCustomPlaybooks"].(map[string]any); ok {
-		keys := sortedKeys(named)
 		s := section{key: "namedCustomPlaybooks"}
-		for _, k := range keys {
+		for _, k := range sortedKeys(named) {
 			s.items = append(s.items, named[k])
 			s.names = append(s.names, k)
 		}
@@ -171,88 +268,102 @@ func Convert(values []byte, source string, opts Options) (*Result, error) {
 			if s.names != nil {
 				where = fmt.Sprintf("%s.%s", s.key, s.names[i])
 			}
-			c.res.PlaybooksSeen++
-			pb, ok := c.convertPlaybook(where, item, disabled)
-			c.keep(ok)
-			if ok {
+			if pb, ok := c.convertPlaybook(where, item, disabled); ok {
 				out = append(out, pb)
-				c.res.PlaybooksConverted++
 			}
 		}
 	}
 
 	// disabledPlaybooks: names of medic's built-in playbooks are disabled
-	// in medic too; the others need nothing.
+	// in medic too; names of converted-away playbooks need nothing.
 	var medicDisabled []string
 	for _, n := range sortedKeys(disabled) {
+		it := Item{Kind: KindDisabled, Where: "disabledPlaybooks", Name: n, Outcome: Converted}
 		switch {
 		case slices.Contains(opts.BuiltinPlaybooks, n):
 			medicDisabled = append(medicDisabled, n)
+			it.Target = n
 		case c.names[n]:
+			it.Reasons = []string{"the playbook is not carried over"}
 		default:
-			c.notConverted("disabledPlaybooks", "%q: medic has no playbook of that name, so there is nothing to disable", n)
+			it.Outcome = Lossy
+			it.Reasons = []string{"medic has no playbook of that name, so there is nothing to disable"}
+			it.Todo = "if one of medic's built-in playbooks (builtin-*) does what the Robusta one did, add it to playbooks.disabled"
 		}
+		c.res.Items = append(c.res.Items, it)
 	}
 
 	var err error
-	c.res.Playbooks, err = playbooksYAML(out, source)
-	if err != nil {
+	if c.res.Playbooks, err = playbooksYAML(out, source); err != nil {
 		return nil, err
 	}
-	c.res.Config, err = configYAML(sinkSpecs, medicDisabled, source)
-	if err != nil {
+	if c.res.Config, err = configYAML(sinkSpecs, medicDisabled, c.slack, set, source); err != nil {
+		return nil, err
+	}
+	if c.res.HelmValues, err = helmValuesYAML(sinkSpecs, out, medicDisabled, c.slack, set, source); err != nil {
 		return nil, err
 	}
 	return c.res, nil
 }
 
-func (c *converter) notConverted(where, format string, args ...any) {
-	c.notConvertedPart("", where, format, args...)
-}
-
-func (c *converter) notConvertedPart(what, where, format string, args ...any) {
-	c.res.NotConverted = append(c.res.NotConverted, Issue{What: what, Where: where, Msg: fmt.Sprintf(format, args...)})
-}
-
-// changed records a difference; it is reported only if the item it belongs
-// to is converted (see keep).
-func (c *converter) changed(where, format string, args ...any) {
-	c.pending = append(c.pending, Issue{Where: where, Msg: fmt.Sprintf(format, args...)})
-}
-
-// keep ends an item: its changes are reported when it was converted.
-func (c *converter) keep(converted bool) {
-	if converted {
-		c.res.Changed = append(c.res.Changed, c.pending...)
-	}
-	c.pending = nil
-}
-
 var invalidNameChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
+// convertPlaybook converts one playbook and records it and its triggers
+// and actions.
 func (c *converter) convertPlaybook(where string, item any, disabled map[string]bool) (playbookOut, bool) {
+	var ic itemConv
+	var parts []Item
+	finish := func(pb playbookOut, ok bool) (playbookOut, bool) {
+		if !ok && len(ic.failed) == 0 {
+			ic.fail("not converted")
+		}
+		if ok {
+			// A playbook is as good as its worst part.
+			for _, p := range parts {
+				if p.Outcome != Converted {
+					ic.lose("%s `%s` %s", p.Kind, p.Name, strings.ReplaceAll(string(p.Outcome), "_", " "))
+				}
+			}
+		} else {
+			// Its converted parts do not run either.
+			for i := range parts {
+				if parts[i].Outcome != NotConverted {
+					parts[i].Outcome, parts[i].Target = NotConverted, ""
+					parts[i].Reasons = append(parts[i].Reasons, "its playbook is not converted")
+				}
+			}
+		}
+		name, _ := item.(map[string]any)["name"].(string)
+		target := ""
+		if ok {
+			target = pb.Name
+		}
+		c.res.Items = append(c.res.Items, ic.item(KindPlaybook, where, name, target))
+		c.res.Items = append(c.res.Items, parts...)
+		return pb, ok
+	}
 	m, ok := item.(map[string]any)
 	if !ok {
-		c.notConverted(where, "not a playbook (a mapping with triggers and actions)")
-		return playbookOut{}, false
+		item = map[string]any{}
+		ic.fail("not a playbook (a mapping with triggers and actions)")
+		return finish(playbookOut{}, false)
 	}
 	name, _ := m["name"].(string)
 	if name != "" {
 		where = fmt.Sprintf("%s (%s)", where, name)
 	}
 	if disabled[name] {
-		c.notConverted(where, "listed in disabledPlaybooks")
 		c.names[name] = true // handled: disabledPlaybooks need not mention it again
+		c.res.Items = append(c.res.Items, Item{Kind: KindPlaybook, Where: where, Name: name, Outcome: Converted,
+			Reasons: []string{"listed in disabledPlaybooks: not carried over"}})
 		return playbookOut{}, false
 	}
 	pb := playbookOut{Name: name}
 	if pb.Name == "" {
 		pb.Name = strings.NewReplacer("[", "-", "]", "", ".", "-").Replace(where)
 	}
-	if clean := strings.Trim(invalidNameChars.ReplaceAllString(pb.Name, "-"), "-._"); clean != pb.Name {
-		c.changed(where, "renamed to %q (medic names use letters, digits, '.', '_' and '-')", clean)
-		pb.Name = clean
-	}
+	// A rename is not a loss: the report says the new name as the target.
+	pb.Name = strings.Trim(invalidNameChars.ReplaceAllString(pb.Name, "-"), "-._")
 	for base, n := pb.Name, 2; c.names[pb.Name]; n++ {
 		pb.Name = fmt.Sprintf("%s-%d", base, n)
 	}
@@ -262,19 +373,27 @@ func (c *converter) convertPlaybook(where string, item any, disabled map[string]
 		case "description":
 			pb.Description, _ = m[k].(string)
 		default:
-			c.changed(where, "key %q dropped: medic playbooks have no such setting", k)
+			ic.lose("key %q dropped: medic playbooks have no such setting", k)
 		}
 	}
 	pb.Stop, _ = m["stop"].(bool)
 
 	for _, t := range asList(m["triggers"]) {
-		if conv, ok := c.convertTrigger(where, t); ok {
+		it, conv := c.convertTrigger(where, t)
+		parts = append(parts, it)
+		if conv != nil {
 			pb.Triggers = append(pb.Triggers, conv)
 		}
 	}
+	lostEssential := false
 	for _, a := range asList(m["actions"]) {
-		if conv, ok := c.convertAction(where, a); ok {
+		it, conv, essential := c.convertAction(where, a)
+		parts = append(parts, it)
+		if conv != nil {
 			pb.Actions = append(pb.Actions, conv)
+		} else if essential != "" {
+			lostEssential = true
+			ic.fail("action `%s` is not converted: %s", it.Name, essential)
 		}
 	}
 	if rs := asList(m["sinks"]); len(rs) > 0 {
@@ -288,20 +407,23 @@ func (c *converter) convertPlaybook(where string, item any, disabled map[string]
 			}
 		}
 		if len(pb.Sinks) == 0 {
-			c.notConverted(where, "none of its sinks (%s) is converted; it would go to the default sinks instead", strings.Join(dropped, ", "))
-			return pb, false
+			ic.fail("none of its sinks (%s) is converted; it would go to the default sinks instead", strings.Join(dropped, ", "))
+			ic.todo = "convert one of its sinks, or name a medic sink in the playbook"
+			return finish(pb, false)
 		}
 		if len(dropped) > 0 {
-			c.changed(where, "sinks %s dropped (not converted)", strings.Join(dropped, ", "))
+			ic.lose("sinks %s dropped (not converted)", strings.Join(dropped, ", "))
 		}
 	}
 	switch {
+	case lostEssential:
+		return finish(pb, false)
 	case len(pb.Triggers) == 0:
-		c.notConverted(where, "no trigger could be converted")
-		return pb, false
+		ic.fail("no trigger could be converted")
+		return finish(pb, false)
 	case len(pb.Actions) == 0:
-		c.notConverted(where, "no action could be converted")
-		return pb, false
+		ic.fail("no action could be converted")
+		return finish(pb, false)
 	}
 	// The whole playbook must load in medic.
 	data, err := yaml.Marshal([]playbookOut{pb})
@@ -309,11 +431,11 @@ func (c *converter) convertPlaybook(where string, item any, disabled map[string]
 		_, err = playbooks.Build([]playbooks.File{{Path: "converted.yaml", Data: data}}, playbooks.Options{})
 	}
 	if err != nil {
-		c.notConverted(where, "the converted playbook does not load in medic: %v", err)
-		return pb, false
+		ic.fail("the converted playbook does not load in medic: %v", err)
+		return finish(pb, false)
 	}
 	c.names[pb.Name] = true
-	return pb, true
+	return finish(pb, true)
 }
 
 // single reads a `- name: {params}` item.
@@ -336,81 +458,117 @@ func single(item any) (string, map[string]any, bool) {
 	return "", nil, false
 }
 
-func (c *converter) convertTrigger(where string, item any) (map[string]any, bool) {
+func (c *converter) convertTrigger(where string, item any) (Item, map[string]any) {
+	var ic itemConv
 	name, p, ok := single(item)
 	if !ok {
-		c.notConverted(where, "a trigger is not `- on_x: {parameters}`")
-		return nil, false
+		ic.fail("a trigger is not `- on_x: {parameters}`")
+		return ic.item(KindTrigger, where, fmt.Sprint(item), ""), nil
 	}
-	what := fmt.Sprintf("trigger `%s`", name)
-	if !c.opts.HasTrigger(name) {
-		c.notConvertedPart(what, where, "no medic equivalent")
-		return nil, false
+	row := triggerFor(name)
+	ic.todo = row.todo
+	switch {
+	case row.medic == "":
+		ic.fail("medic has no equivalent")
+		return ic.item(KindTrigger, where, name, ""), nil
+	case !c.opts.HasTrigger(row.medic):
+		_, mapped := triggerRows[name]
+		lacks(&ic, row.medic, mapped)
+		return ic.item(KindTrigger, where, name, ""), nil
 	}
 	p = clone(p)
+	if row.params != nil {
+		p = row.params(p)
+	}
 	if sc, ok := p["scope"]; ok {
 		conv, err := convertScope(sc)
 		if err != nil {
-			c.notConvertedPart(what, where, "scope: %v", err)
-			return nil, false
+			ic.fail("scope: %v (dropping it would make the playbook fire more often)", err)
+			return ic.item(KindTrigger, where, name, ""), nil
 		}
 		p["scope"] = conv
 	}
-	if err := buildWith(name, p, triggersBuild); err != nil {
-		c.notConvertedPart(what, where, "%v (dropping a condition would make the playbook fire more often)", err)
-		return nil, false
+	if err := buildWith(row.medic, p, triggersBuild); err != nil {
+		ic.fail("%v (dropping a condition would make the playbook fire more often)", err)
+		ic.todo = "rewrite the condition with the parameters medic's trigger has (medic playbooks schema)"
+		return ic.item(KindTrigger, where, name, ""), nil
 	}
-	return map[string]any{name: p}, true
+	return ic.item(KindTrigger, where, name, row.medic), map[string]any{row.medic: p}
 }
 
-// actionMap renames Robusta actions that medic has under another name or
-// shape; each returns the medic action and parameters.
-var actionMap = map[string]func(c *converter, where string, p map[string]any) (string, map[string]any){
-	"create_finding":             findingAction,
-	"customise_finding":          findingAction,
-	"template_enricher":          templateAction,
-	"alert_explanation_enricher": explanationAction,
-	"default_enricher": func(c *converter, where string, p map[string]any) (string, map[string]any) {
-		for _, k := range sortedKeys(p) {
-			c.changed(where, "default_enricher: parameter %q dropped", k)
-		}
-		return "default_enricher", map[string]any{}
-	},
-}
-
-func (c *converter) convertAction(where string, item any) (map[string]any, bool) {
+// convertAction converts one action; essential says why the playbook
+// cannot do without it ("" when it can).
+func (c *converter) convertAction(where string, item any) (Item, map[string]any, string) {
+	var ic itemConv
 	name, p, ok := single(item)
 	if !ok {
-		c.notConverted(where, "an action is not `- action_name: {parameters}`")
-		return nil, false
+		ic.fail("an action is not `- action_name: {parameters}`")
+		return ic.item(KindAction, where, fmt.Sprint(item), ""), nil, ""
 	}
-	what := fmt.Sprintf("action `%s`", name)
+	row := actionFor(name)
+	ic.todo = row.todo
+	if len(row.medic) == 0 {
+		ic.fail("medic has no equivalent")
+		return ic.item(KindAction, where, name, ""), nil, row.essential
+	}
+	target := ""
+	for i, t := range row.medic {
+		if c.opts.HasAction(t) {
+			target = t
+			if i > 0 {
+				ic.lose("medic lacks `%s`; mapped to `%s`: %s", row.medic[0], t, row.fallbackLoss)
+			}
+			break
+		}
+	}
+	if target == "" {
+		_, mapped := actionRows[name]
+		lacks(&ic, row.medic[0], mapped)
+		return ic.item(KindAction, where, name, ""), nil, row.essential
+	}
+	if row.loss != "" {
+		ic.lose("%s", row.loss)
+	}
 	p = clone(p)
-	target := name
-	if f, special := actionMap[name]; special {
-		target, p = f(c, where, p)
-	}
-	if !c.opts.HasAction(target) {
-		c.notConvertedPart(what, where, "no medic equivalent")
-		return nil, false
+	if row.params != nil {
+		p = row.params(&ic, p)
+		if len(ic.failed) > 0 {
+			return ic.item(KindAction, where, name, ""), nil, row.essential
+		}
 	}
 	// Drop what medic's action does not know, and say so; stop at errors
 	// that are not about unknown parameters.
 	for range 20 {
 		err := buildWith(target, p, actionsBuild)
 		if err == nil {
-			return map[string]any{target: p}, true
+			return ic.item(KindAction, where, name, target), map[string]any{target: p}, row.essential
 		}
 		key := unknownParam(err)
 		if key == "" || !hasKey(p, key) {
-			c.notConvertedPart(what, where, "%v", err)
-			return nil, false
+			ic.fail("%v", err)
+			return ic.item(KindAction, where, name, ""), nil, row.essential
 		}
 		delete(p, key)
-		c.changed(where, "%s: parameter %q dropped (medic's %s has no such parameter)", name, key, target)
+		ic.lose("parameter %q dropped: medic's %s has no such parameter", key, target)
 	}
-	c.notConvertedPart(what, where, "too many unknown parameters")
-	return nil, false
+	ic.fail("too many unknown parameters")
+	return ic.item(KindAction, where, name, ""), nil, row.essential
+}
+
+// lacks records that medic has no target: one the mapping names (other
+// branches of medic add them) or a name the mapping does not know.
+func lacks(ic *itemConv, target string, mapped bool) {
+	if mapped {
+		ic.fail("medic lacks `%s`", target)
+		if ic.todo == "" {
+			ic.todo = "import again with a medic that has it"
+		}
+		return
+	}
+	ic.fail("medic has no `%s`", target)
+	if ic.todo == "" {
+		ic.todo = "find a medic one that does the same (medic playbooks schema), or open an issue"
+	}
 }
 
 var unknownParamRE = regexp.MustCompile(`unknown parameter "([^"]+)"`)
@@ -424,68 +582,6 @@ func unknownParam(err error) string {
 }
 
 func hasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
-
-var severityMap = map[string]string{
-	"HIGH": "high", "MEDIUM": "warning", "LOW": "info", "INFO": "info", "DEBUG": "none",
-}
-
-func findingAction(c *converter, where string, p map[string]any) (string, map[string]any) {
-	out := map[string]any{}
-	for _, k := range sortedKeys(p) {
-		v := p[k]
-		switch k {
-		case "title", "description":
-			s := fmt.Sprint(v)
-			conv := convertTemplate(s)
-			if conv != s {
-				c.changed(where, "%s: Robusta's $variables rewritten as Go templates: %q", k, conv)
-			}
-			out[k] = conv
-		case "severity":
-			sev, ok := severityMap[strings.ToUpper(fmt.Sprint(v))]
-			if !ok {
-				c.changed(where, "severity %v dropped: not a Robusta severity", v)
-				continue
-			}
-			out["severity"] = sev
-		case "aggregation_key":
-			c.changed(where, "aggregation_key dropped: medic makes one finding per event")
-		default:
-			c.changed(where, "parameter %q dropped: medic's create_finding has no such parameter", k)
-		}
-	}
-	return "create_finding", out
-}
-
-func templateAction(c *converter, where string, p map[string]any) (string, map[string]any) {
-	out := map[string]any{}
-	for _, k := range sortedKeys(p) {
-		switch k {
-		case "template":
-			s := fmt.Sprint(p[k])
-			conv := convertTemplate(s)
-			if conv != s {
-				c.changed(where, "template: Robusta's $variables rewritten as Go templates")
-			}
-			out["template"] = conv
-		default:
-			out[k] = p[k]
-		}
-	}
-	return "template_enricher", out
-}
-
-func explanationAction(c *converter, where string, p map[string]any) (string, map[string]any) {
-	var parts []string
-	if s, _ := p["alert_explanation"].(string); s != "" {
-		parts = append(parts, convertTemplate(s))
-	}
-	if s, _ := p["recommended_resolution"].(string); s != "" {
-		parts = append(parts, "**Recommended resolution:** "+convertTemplate(s))
-	}
-	c.changed(where, "alert_explanation_enricher converted to template_enricher")
-	return "template_enricher", map[string]any{"title": "Alert explanation", "template": strings.Join(parts, "\n\n")}
-}
 
 // templateVarRE matches Robusta's string.Template variables: $name,
 // ${name}, $labels.x. $$ is a literal $.
@@ -520,9 +616,9 @@ func convertTemplate(s string) string {
 }
 
 // convertScope turns Robusta's scope (include/exclude lists of {name,
-// namespace, labels, annotations}) into medic's. Robusta matches name and
-// namespace as regular expressions from the start (re.match), labels as
-// k=v selectors; medic's patterns match the whole value.
+// namespace, labels, annotations, severity}) into medic's. Robusta matches
+// name and namespace as regular expressions from the start (re.match),
+// labels as k=v selectors; medic's patterns match the whole value.
 func convertScope(v any) (map[string]any, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -563,22 +659,40 @@ func convertRule(v any) (map[string]any, error) {
 				return nil, fmt.Errorf("%s: expected a string or a list of strings", k)
 			}
 			out[k] = strings.Join(alts, "|")
-		case "labels", "annotations":
-			sels := stringsOf(m[k])
-			if len(sels) != 1 {
-				return nil, fmt.Errorf("%s: only one selector string is supported, got %d", k, len(sels))
-			}
-			kv := map[string]any{}
-			for term := range strings.SplitSeq(sels[0], ",") {
-				key, val, ok := strings.Cut(strings.TrimSpace(term), "=")
-				if !ok || strings.ContainsAny(key, "!") || strings.HasPrefix(val, "=") {
-					return nil, fmt.Errorf("%s: %q: only key=value terms are supported", k, term)
+		case "severity":
+			var alts []string
+			for _, x := range stringsOf(m[k]) {
+				sev, ok := severityMap[strings.ToUpper(x)]
+				if !ok {
+					return nil, fmt.Errorf("severity: %q is not a Robusta severity", x)
 				}
-				kv[strings.TrimSpace(key)] = regexp.QuoteMeta(strings.TrimSpace(val))
+				alts = append(alts, sev)
+			}
+			if len(alts) == 0 {
+				return nil, errors.New("severity: expected a string or a list of strings")
+			}
+			out[k] = strings.Join(alts, "|")
+		case "labels", "annotations":
+			kv := map[string]any{}
+			for _, sel := range stringsOf(m[k]) {
+				for term := range strings.SplitSeq(sel, ",") {
+					key, val, ok := strings.Cut(strings.TrimSpace(term), "=")
+					if !ok || strings.ContainsAny(key, "!") || strings.HasPrefix(val, "=") || strings.HasPrefix(val, "~") {
+						return nil, fmt.Errorf("%s: %q: medic's scope matches key=value terms only (no !=, no regex operator); write the exclusion as an exclude rule", k, strings.TrimSpace(term))
+					}
+					key = strings.TrimSpace(key)
+					if prev, dup := kv[key]; dup && prev != regexp.QuoteMeta(strings.TrimSpace(val)) {
+						return nil, fmt.Errorf("%s: %q is given two values", k, key)
+					}
+					kv[key] = regexp.QuoteMeta(strings.TrimSpace(val))
+				}
+			}
+			if len(kv) == 0 {
+				return nil, fmt.Errorf("%s: expected a selector string", k)
 			}
 			out[k] = kv
 		default:
-			return nil, fmt.Errorf("%q rules are not supported", k)
+			return nil, fmt.Errorf("%q rules are not supported by medic's scope (it has name, namespace, severity, labels, annotations)", k)
 		}
 	}
 	return out, nil
@@ -600,159 +714,13 @@ func stringsOf(v any) []string {
 	return nil
 }
 
-// sinkMap maps Robusta sink types to medic ones: the medic type, and for
-// each medic parameter the Robusta parameters that may fill it.
-var sinkMap = map[string]struct {
-	types  []string
-	params map[string][]string
-}{
-	"file_sink":     {types: []string{"file"}, params: map[string][]string{"path": {"file_name"}}},
-	"slack_sink":    {types: []string{"slack"}, params: map[string][]string{"channel": {"slack_channel"}, "api_key": {"api_key"}, "token": {"api_key"}, "bot_token": {"api_key"}}},
-	"ms_teams_sink": {types: []string{"msteams", "teams"}, params: map[string][]string{"webhook_url": {"webhook_url"}, "url": {"webhook_url"}}},
-	"webhook_sink":  {types: []string{"webhook"}, params: map[string][]string{"url": {"url"}}},
-}
-
-var sinkNameRE = regexp.MustCompile(`[^a-z0-9_-]+`)
-
-func (c *converter) convertSinks(v any) []*yaml.Node {
-	var out []*yaml.Node
-	used := map[string]bool{}
-	for i, item := range asList(v) {
-		c.res.SinksSeen++
-		where := fmt.Sprintf("sinksConfig[%d]", i)
-		typ, p, ok := single(item)
-		if !ok {
-			c.notConverted(where, "not a sink (`- slack_sink: {name: …}`)")
-			continue
-		}
-		rname, _ := p["name"].(string)
-		if rname != "" {
-			where = fmt.Sprintf("%s (%s)", where, rname)
-		}
-		spec, ok := c.convertSink(where, typ, p)
-		if !ok {
-			c.keep(false)
-			continue
-		}
-		name := strings.Trim(sinkNameRE.ReplaceAllString(strings.ToLower(rname), "-"), "-_")
-		if name == "" {
-			name = strings.TrimSuffix(typ, "_sink")
-		}
-		for base, n := name, 2; used[name]; n++ {
-			name = fmt.Sprintf("%s-%d", base, n)
-		}
-		if name != rname {
-			c.changed(where, "sink renamed %q (medic sink names are lowercase letters, digits, '-' and '_')", name)
-		}
-		spec = append([]any{"name", name, "type", spec[1]}, spec[2:]...)
-		node := orderedMap(spec)
-		var s sinks.Spec
-		err := node.Decode(&s)
-		if err == nil {
-			err = s.Validate()
-		}
-		if err != nil {
-			c.notConverted(where, "%s: the converted sink does not load in medic: %v", typ, err)
-			c.keep(false)
-			continue
-		}
-		c.keep(true)
-		used[name] = true
-		c.sinkNames[rname] = name
-		c.res.SinksConverted++
-		out = append(out, node)
-	}
-	return out
-}
-
-// convertSink returns the medic sink as key, value pairs (type first).
-func (c *converter) convertSink(where, typ string, p map[string]any) ([]any, bool) {
-	m, known := sinkMap[typ]
-	var medicType string
-	for _, t := range m.types {
-		if slices.Contains(c.opts.SinkTypes, t) {
-			medicType = t
-		}
-	}
-	if !known || medicType == "" {
-		if known {
-			c.notConverted(where, "%s: medic has no %s sink type (it has: %s)", typ, m.types[0], strings.Join(c.opts.SinkTypes, ", "))
-		} else {
-			c.notConverted(where, "%s: no medic equivalent", typ)
-		}
-		return nil, false
-	}
-	if typ == "file_sink" && p["file_name"] == nil && slices.Contains(c.opts.SinkTypes, "stdout") {
-		medicType, m.params = "stdout", nil
-	}
-	pairs := []any{"type", medicType}
-	var accepted []string
-	for _, d := range sinks.Definitions() {
-		if d.Name == medicType {
-			accepted = params.Names(d.NewParams())
-		}
-	}
-	usedRobusta := map[string]bool{"name": true}
-	for _, mp := range sortedKeys(stringsMap(m.params)) {
-		if accepted != nil && !slices.Contains(accepted, mp) {
-			continue
-		}
-		for _, rp := range m.params[mp] {
-			if v, ok := p[rp]; ok && !usedRobusta[rp] {
-				pairs = append(pairs, mp, v)
-				usedRobusta[rp] = true
-			}
-		}
-	}
-	for _, k := range sortedKeys(p) {
-		if usedRobusta[k] {
-			continue
-		}
-		switch k {
-		case "default":
-			pairs = append(pairs, "default", p[k])
-		case "scope":
-			sc, err := convertScope(p[k])
-			if err != nil {
-				c.notConverted(where, "%s: scope: %v (without it the sink would receive more)", typ, err)
-				return nil, false
-			}
-			pairs = append(pairs, "scope", sc)
-		case "match":
-			c.notConverted(where, "%s: `match` (deprecated in Robusta) cannot be converted; rewrite it as a scope", typ)
-			return nil, false
-		default:
-			c.changed(where, "%s: parameter %q dropped: medic's %s sink has no such parameter", typ, k, medicType)
-		}
-	}
-	return pairs, true
-}
-
-func stringsMap(m map[string][]string) map[string]any {
-	out := map[string]any{}
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-func orderedMap(pairs []any) *yaml.Node {
-	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-	for i := 0; i+1 < len(pairs); i += 2 {
-		var k, v yaml.Node
-		_ = k.Encode(pairs[i])
-		_ = v.Encode(pairs[i+1])
-		n.Content = append(n.Content, &k, &v)
-	}
-	return n
-}
-
 type buildFunc func(name string, node *yaml.Node) error
 
 func triggersBuild(name string, node *yaml.Node) error {
 	_, err := triggers.Build(name, node)
 	return err
 }
+
 func actionsBuild(name string, node *yaml.Node) error {
 	_, err := actions.Build(name, node)
 	return err
@@ -784,81 +752,11 @@ func asList(v any) []any {
 	return l
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
 	for k := range m {
 		out = append(out, k)
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
-}
-
-func playbooksYAML(pbs []playbookOut, source string) ([]byte, error) {
-	header := fmt.Sprintf("# medic playbooks converted from %s by `medic playbooks import-robusta`.\n"+
-		"# Check them with `medic playbooks validate`; the import report lists what was left out.\n", source)
-	if len(pbs) == 0 {
-		return []byte(header + "# No playbook could be converted.\n[]\n"), nil
-	}
-	body, err := marshal(pbs)
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte(header), body...), nil
-}
-
-func configYAML(specs []*yaml.Node, disabled []string, source string) ([]byte, error) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# medic.yaml fragment converted from %s by `medic playbooks import-robusta`:\n"+
-		"# merge it into medic.yaml. Secrets copied from the values file belong in files or the environment.\n", source)
-	doc := map[string]any{}
-	if len(specs) > 0 {
-		doc["sinks"] = specs
-	} else {
-		b.WriteString("# No sink could be converted; medic's default sinks (stdout and a findings file) apply.\n")
-	}
-	if len(disabled) > 0 {
-		doc["playbooks"] = map[string]any{"disabled": disabled}
-	}
-	if len(doc) == 0 {
-		b.WriteString("{}\n")
-		return []byte(b.String()), nil
-	}
-	body, err := marshal(doc)
-	if err != nil {
-		return nil, err
-	}
-	b.Write(body)
-	return []byte(b.String()), nil
-}
-
-func marshal(v any) ([]byte, error) {
-	var b strings.Builder
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return []byte(b.String()), nil
-}
-
-// Report renders the result for people.
-func (r *Result) Report() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "converted %d of %d playbooks and %d of %d sinks\n", r.PlaybooksConverted, r.PlaybooksSeen, r.SinksConverted, r.SinksSeen)
-	if len(r.NotConverted) > 0 {
-		fmt.Fprintf(&b, "\nnot converted (%d):\n", len(r.NotConverted))
-		for _, i := range r.NotConverted {
-			fmt.Fprintf(&b, "  cannot convert %s\n", i)
-		}
-	}
-	if len(r.Changed) > 0 {
-		fmt.Fprintf(&b, "\nconverted with changes (%d):\n", len(r.Changed))
-		for _, i := range r.Changed {
-			fmt.Fprintf(&b, "  %s\n", i)
-		}
-	}
-	return b.String()
 }

@@ -1,6 +1,7 @@
 package robusta
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	_ "github.com/medichq/medic/internal/plugins" // medic's built-in playbooks use every action
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/playbooks"
+	"github.com/medichq/medic/sinks"
 )
 
 // goldenOptions fix what medic offers, so that triggers, actions and sinks
@@ -33,12 +35,13 @@ func golden(t *testing.T, name string, got []byte) {
 	testkit.Golden(t, filepath.Join("testdata", name), got)
 }
 
-// loads checks that the output is what medic accepts: the playbooks load
-// against the converted sinks and disabled list.
-func loads(t *testing.T, res *Result) {
+// loads checks that the output is what medic accepts, as `medic playbooks
+// validate --config sinks.yaml playbooks.yaml` does: the playbooks (with
+// medic's built-in ones) load against the converted sinks and disabled
+// list. It returns the set and the sinks.
+func loads(t *testing.T, res *Result) (*playbooks.Set, []sinks.Spec) {
 	t.Helper()
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "sinks.yaml")
+	cfgPath := filepath.Join(t.TempDir(), "sinks.yaml")
 	if err := os.WriteFile(cfgPath, res.Config, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -55,8 +58,24 @@ func loads(t *testing.T, res *Result) {
 		t.Fatal(err)
 	}
 	files := append(builtin, playbooks.File{Path: "playbooks.yaml", Data: res.Playbooks})
-	if _, err := playbooks.Build(files, playbooks.Options{Disabled: cfg.Playbooks.Disabled, KnownSinks: known}); err != nil {
+	set, err := playbooks.Build(files, playbooks.Options{Disabled: cfg.Playbooks.Disabled, KnownSinks: known})
+	if err != nil {
 		t.Fatalf("the converted playbooks do not load: %v\n%s", err, res.Playbooks)
+	}
+	return set, cfg.Sinks
+}
+
+// outputs are every output of a conversion as text, by name, to grep for
+// secrets.
+func outputs(t *testing.T, res *Result) map[string]string {
+	t.Helper()
+	rep, err := json.Marshal(res.JSON(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{
+		"playbooks.yaml": string(res.Playbooks), "sinks.yaml": string(res.Config), "values.yaml": string(res.HelmValues),
+		"report": res.Report(), "json report": string(rep),
 	}
 }
 
@@ -72,9 +91,10 @@ func TestImportCustomValues(t *testing.T) {
 	golden(t, "custom.report.golden", []byte(res.Report()))
 	golden(t, "custom.playbooks.golden.yaml", res.Playbooks)
 	golden(t, "custom.sinks.golden.yaml", res.Config)
+	golden(t, "custom.values.golden.yaml", res.HelmValues)
 	loads(t, res)
 	// The issue's example message.
-	if !strings.Contains(res.Report(), "cannot convert action `node_bash_enricher` in customPlaybooks[2] (bash on nodes): no medic equivalent") {
+	if !strings.Contains(res.Report(), "customPlaybooks[2] (bash on nodes): action `node_bash_enricher`: medic lacks `node_bash_enricher`") {
 		t.Errorf("report lacks the node_bash_enricher line:\n%s", res.Report())
 	}
 }
@@ -87,8 +107,8 @@ func TestImportSharedRobustaValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.PlaybooksSeen != 0 || res.SinksSeen != 0 {
-		t.Errorf("the chart's defaults have no custom playbooks or sinks: %+v", res)
+	if n := len(res.Items); n != 0 {
+		t.Errorf("the chart's defaults have no custom playbooks or sinks: %d items\n%s", n, res.Report())
 	}
 	loads(t, res)
 
@@ -99,8 +119,8 @@ func TestImportSharedRobustaValues(t *testing.T) {
 	golden(t, "shared.report.golden", []byte(res.Report()))
 	golden(t, "shared.playbooks.golden.yaml", res.Playbooks)
 	loads(t, res)
-	if res.PlaybooksConverted == 0 || res.PlaybooksConverted == res.PlaybooksSeen {
-		t.Errorf("converted %d of %d built-in playbooks", res.PlaybooksConverted, res.PlaybooksSeen)
+	if conv, not := res.Count(KindPlaybook, Converted)+res.Count(KindPlaybook, Lossy), res.Count(KindPlaybook, NotConverted); conv == 0 || not == 0 {
+		t.Errorf("converted %d, did not convert %d built-in playbooks", conv, not)
 	}
 }
 
