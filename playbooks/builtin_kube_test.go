@@ -28,7 +28,7 @@ func TestBuiltinKubernetesAlertPlaybooks(t *testing.T) {
 		"builtin-kube-pod-crash-looping":            {"pod_issue_investigator", "logs_enricher", "pod_events_enricher", "ask_ai"},
 		"builtin-kube-pod-not-ready":                {"pod_issue_investigator", "pod_status_enricher", "pod_events_enricher", "ask_ai"},
 		"builtin-kube-container-waiting":            {"pod_issue_investigator", "pod_events_enricher", "ask_ai"},
-		"builtin-kube-deployment-replicas-mismatch": {"deployment_status_enricher", "related_pods", "pod_issue_investigator", "resource_events_enricher", "ask_ai"},
+		"builtin-kube-deployment-replicas-mismatch": {"deployment_status_enricher", "related_pods", "pod_issue_investigator", "resource_events_enricher", "recent_changes_enricher", "ask_ai"},
 		"builtin-kube-job-failed":                   {"job_info_enricher", "resource_events_enricher", "logs_enricher", "ask_ai"},
 		"builtin-kube-node-not-ready":               {"node_status_enricher", "resource_events_enricher", "ask_ai"},
 	}
