@@ -14,7 +14,8 @@ import (
 // RenderEnrichments renders enrichments for a thread reply (an AI answer,
 // more logs) within the limits of one message: what does not fit ends in a
 // "…truncated" note. Logs are shown inline (their last lines) since
-// nothing is uploaded.
+// nothing is uploaded. text is medic's own (it may hold a mention such as
+// <@U123>) and is the fallback as it is.
 func RenderEnrichments(text string, es []event.Enrichment, inlineLogLines int) Message {
 	if inlineLogLines <= 0 {
 		inlineLogLines = 15
@@ -52,7 +53,10 @@ func Link(url, label string) string { return link(url, label) }
 
 func stripMrkdwn(s string) string {
 	s = mrkdwnLink.ReplaceAllString(s, "$1")
-	return strings.NewReplacer("*", "", "`", "", "&amp;", "&", "&lt;", "<", "&gt;", ">").Replace(s)
+	// Escaped brackets came from outside (an alert's title): in the plain
+	// fallback they become ‹ ›, never a mention; medic's own tokens
+	// (<@U123>, written unescaped) stay mentions.
+	return strings.NewReplacer("*", "", "`", "", "&amp;", "&", "&lt;", "‹", "&gt;", "›").Replace(s)
 }
 
 // mrkdwnLink is <url|label> in mrkdwn; the fallback shows the label.
@@ -116,7 +120,7 @@ func RenderGroupSummary(groupBy []string, values []string, members []GroupMember
 		blocks = append(blocks, section(strings.Join(lines, "\n")))
 	}
 	blocks = append(blocks, contextBlock(fmt.Sprintf("Grouped by %s for %s · each finding is in the thread", escape(strings.Join(groupBy, ", ")), escape(interval))))
-	return Message{Text: truncate(oneLine(header), MaxFallbackText), Blocks: blocks}
+	return Message{Text: fallbackText(truncate(oneLine(header), MaxFallbackText)), Blocks: blocks}
 }
 
 // ResolvedReply is the thread reply when a finding's alert resolves.
@@ -159,7 +163,7 @@ func LogsMessage(title string, logs []event.Enrichment, lines int) Message {
 			if len(blocks)+len(bs) > MaxBlocks-1 || chars+c > MaxMessageChars {
 				n := len(logs) - i
 				blocks = append(blocks, contextBlock(fmt.Sprintf("…truncated: %d more %s", n, plural(n, "log", "logs"))))
-				return Message{Text: truncate(oneLine(title), MaxFallbackText), Blocks: blocks}
+				return Message{Text: fallbackText(truncate(oneLine(title), MaxFallbackText)), Blocks: blocks}
 			}
 			blocks = append(blocks, bs...)
 			chars += c
@@ -168,5 +172,5 @@ func LogsMessage(title string, logs []event.Enrichment, lines int) Message {
 	if len(blocks) == 0 {
 		return TextMessage("No logs are stored with this finding.")
 	}
-	return Message{Text: truncate(oneLine(title), MaxFallbackText), Blocks: blocks}
+	return Message{Text: fallbackText(truncate(oneLine(title), MaxFallbackText)), Blocks: blocks}
 }

@@ -127,16 +127,19 @@ func (p *Poster) doSleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// fallbackText is a message's text as notifications and screen readers show
-// it: plain, not HTML-escaped ("A & B", not "A &amp; B"). Angle brackets,
-// which Slack would read as a link or a <!channel> mention, become ‹ ›.
+// fallbackText is the text of a message rendered from a finding as
+// notifications and screen readers show it: plain, not HTML-escaped ("A & B",
+// not "A &amp; B"). Angle brackets, which Slack would read as a link or a
+// <!channel> mention in an alert's title, become ‹ ›. It is applied where a
+// message is rendered from a finding, not when posting: medic's own replies
+// (TextMessage) carry mentions such as <@U123> on purpose.
 func fallbackText(s string) string {
 	return strings.NewReplacer("<", "‹", ">", "›").Replace(s)
 }
 
 func msgOptions(m Message) []goslack.MsgOption {
 	return []goslack.MsgOption{
-		goslack.MsgOptionText(fallbackText(m.Text), false),
+		goslack.MsgOptionText(m.Text, false),
 		goslack.MsgOptionBlocks(m.Blocks...),
 		goslack.MsgOptionDisableLinkUnfurl(),
 		goslack.MsgOptionDisableMediaUnfurl(),
@@ -168,7 +171,7 @@ func (p *Poster) Update(ctx context.Context, channelID, ts string, m Message) er
 
 // Ephemeral shows m to one user in a channel (or thread).
 func (p *Poster) Ephemeral(ctx context.Context, channelID, user, threadTS string, m Message) error {
-	opts := []goslack.MsgOption{goslack.MsgOptionText(fallbackText(m.Text), false), goslack.MsgOptionBlocks(m.Blocks...)}
+	opts := []goslack.MsgOption{goslack.MsgOptionText(m.Text, false), goslack.MsgOptionBlocks(m.Blocks...)}
 	if threadTS != "" {
 		opts = append(opts, goslack.MsgOptionTS(threadTS))
 	}

@@ -157,7 +157,7 @@ func (r *renderer) render() Rendered {
 			c += rest[n].chars
 		}
 		rest = rest[n:]
-		thread = append(thread, Message{Text: text, Blocks: msg})
+		thread = append(thread, Message{Text: fallbackText(text), Blocks: msg})
 	}
 	if len(rest) > 0 {
 		note := contextBlock(fmt.Sprintf("…truncated: %d more %s not shown in Slack%s", len(rest), plural(len(rest), "section", "sections"), r.pageHint()))
@@ -174,7 +174,7 @@ func (r *renderer) render() Rendered {
 	if actions != nil {
 		main = append(main, actions)
 	}
-	out.Main = Message{Text: text, Blocks: main}
+	out.Main = Message{Text: fallbackText(text), Blocks: main}
 	out.Thread = thread
 	out.Uploads = r.uploads
 	return out
