@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -43,16 +44,18 @@ func (b *Bus) reclaim(ctx context.Context, stream string) (uint64, error) {
 	return freed, err
 }
 
+// reclaimConsumer is one filter of one consumer of a stream being reclaimed.
+type reclaimConsumer struct {
+	name, filter string
+	floor        uint64 // stream sequence below which it acknowledged everything
+}
+
 func (b *Bus) reclaimLocked(ctx context.Context, stream string) (uint64, error) {
 	s, err := b.js.Stream(ctx, stream)
 	if err != nil {
 		return 0, fmt.Errorf("look up stream %s: %w", stream, err)
 	}
-	type cons struct {
-		name, filter string
-		floor        uint64
-	}
-	var all []cons
+	var all []reclaimConsumer
 	lister := s.ListConsumers(ctx)
 	for ci := range lister.Info() {
 		filters := ci.Config.FilterSubjects
@@ -63,7 +66,7 @@ func (b *Bus) reclaimLocked(ctx context.Context, stream string) (uint64, error) 
 			filters = []string{">"}
 		}
 		for _, f := range filters {
-			all = append(all, cons{name: ci.Name, filter: f, floor: ci.AckFloor.Stream})
+			all = append(all, reclaimConsumer{name: ci.Name, filter: f, floor: ci.AckFloor.Stream})
 		}
 	}
 	if err := lister.Err(); err != nil {
@@ -72,6 +75,26 @@ func (b *Bus) reclaimLocked(ctx context.Context, stream string) (uint64, error) 
 	before, err := s.Info(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("stream info %s: %w", stream, err)
+	}
+	// Whole blocks first. When every message the stream holds is on a
+	// subject some consumer receives, everything below the lowest ack floor
+	// was processed by every consumer that would ever get it, and a purge
+	// by sequence alone drops those blocks without reading them. A purge by
+	// subject (below) loads each block it covers (8 MiB buffers for these
+	// streams) and writes a tombstone per message: in a storm that filled
+	// the stream, it cost more memory and CPU than the work itself.
+	var compacted uint64 // everything up to it is gone
+	if lowest := lowestFloor(all); lowest >= before.State.FirstSeq && lowest > 0 {
+		covered, err := b.consumersCoverStream(ctx, s, before, all)
+		if err != nil {
+			return 0, err
+		}
+		if covered {
+			if err := s.Purge(ctx, jetstream.WithPurgeSequence(lowest+1)); err != nil {
+				return 0, fmt.Errorf("purge processed messages of %s below sequence %d: %w", stream, lowest+1, err)
+			}
+			compacted = lowest
+		}
 	}
 	done := map[string]bool{}
 	slowest, slowestFloor := "", uint64(math.MaxUint64)
@@ -89,7 +112,7 @@ func (b *Bus) reclaimLocked(ctx context.Context, stream string) (uint64, error) 
 				}
 			}
 		}
-		if floor == 0 || floor < before.State.FirstSeq {
+		if floor == 0 || floor < before.State.FirstSeq || floor <= compacted {
 			continue
 		}
 		if err := s.Purge(ctx, jetstream.WithPurgeSubject(c.filter), jetstream.WithPurgeSequence(floor+1)); err != nil {
@@ -115,6 +138,61 @@ func (b *Bus) reclaimLocked(ctx context.Context, stream string) (uint64, error) 
 			"max_bytes", b.cfg.MaxBytes, "slowest_consumer", slowest)
 	}
 	return freed, nil
+}
+
+// lowestFloor is the lowest ack floor of the consumers; 0 without any.
+func lowestFloor(all []reclaimConsumer) uint64 {
+	if len(all) == 0 {
+		return 0
+	}
+	lowest := uint64(math.MaxUint64)
+	for _, c := range all {
+		lowest = min(lowest, c.floor)
+	}
+	return lowest
+}
+
+// maxListedSubjects bounds the subjects consumersCoverStream lists: the
+// findings stream has one per sink; a stream with more is not worth the
+// listing and is purged by subject only.
+const maxListedSubjects = 256
+
+// consumersCoverStream reports whether every message in the stream is on a
+// subject some consumer's filter matches: the stream's configured subjects
+// are (the events stream: the engine takes medic.events.>), or else the
+// subjects it holds now are (the findings stream: one consumer per sink).
+func (b *Bus) consumersCoverStream(ctx context.Context, s jetstream.Stream, info *jetstream.StreamInfo, all []reclaimConsumer) (bool, error) {
+	covers := func(subject string) bool {
+		for _, c := range all {
+			if server.SubjectMatchesFilter(subject, c.filter) {
+				return true
+			}
+		}
+		return false
+	}
+	configured := len(info.Config.Subjects) > 0
+	for _, subj := range info.Config.Subjects {
+		configured = configured && covers(subj)
+	}
+	if configured {
+		return true, nil
+	}
+	if info.State.NumSubjects == 0 || info.State.NumSubjects > maxListedSubjects {
+		return false, nil
+	}
+	held, err := s.Info(ctx, jetstream.WithSubjectFilter(">"))
+	if err != nil {
+		return false, fmt.Errorf("list the subjects of stream %s: %w", info.Config.Name, err)
+	}
+	if len(held.State.Subjects) == 0 || uint64(len(held.State.Subjects)) < held.State.NumSubjects {
+		return false, nil // paged: not all of them listed
+	}
+	for subj := range held.State.Subjects {
+		if !covers(subj) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // subjectsOverlap reports whether some subject matches both filters, which

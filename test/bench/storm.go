@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -48,6 +49,7 @@ type stormResult struct {
 	SettleSeconds   float64            `json:"settle_seconds"`
 	SettledRSS      int64              `json:"rss_after_settle_bytes"`
 	SettledGoMem    map[string]float64 `json:"go_runtime_after_settle"`
+	NearLimitGoMem  map[string]float64 `json:"go_runtime_near_limit,omitempty"` // when RSS first reached nearLimitPercent of the limit
 	PipelineRatio   float64            `json:"pipeline_ratio_to_unlimited,omitempty"`
 	Pass            bool               `json:"pass"`
 }
@@ -91,7 +93,28 @@ func runStorm(bin, dir string, gen *alertGen, o *options, unlimited *throughputR
 	if err := m.waitReady(60 * time.Second); err != nil {
 		return nil, err
 	}
-	wd := startWatchdog(m, limit, cg == nil)
+	// Near the limit, what the Go runtime holds says whether the RSS is
+	// live heap, heap the runtime has not returned yet, or not heap at all
+	// (the binary's pages); with -profile, the heap profile says whose.
+	var nearWG sync.WaitGroup
+	nearLimit := func() {
+		nearWG.Go(func() {
+			st := m.goMemStats()
+			r.NearLimitGoMem = st
+			logf("storm: RSS at %d%% of the limit; Go runtime holds %s: heap in use %s, idle not released %s, next GC %s, GCs %.0f",
+				nearLimitPercent, fmtMiB(int64(st["go_memstats_sys_bytes"]-st["go_memstats_heap_released_bytes"])),
+				fmtMiB(int64(st["go_memstats_heap_inuse_bytes"])),
+				fmtMiB(int64(st["go_memstats_heap_idle_bytes"]-st["go_memstats_heap_released_bytes"])),
+				fmtMiB(int64(st["go_memstats_next_gc_bytes"])), st["go_gc_duration_seconds_count"])
+			if o.profile != "" {
+				p := &profiler{dir: filepath.Join(o.profile, "storm"), base: m.base}
+				if err := p.fetch(p.base+"/debug/pprof/heap", "heap-near-limit.pprof", 30*time.Second); err != nil {
+					logf("heap profile near the limit: %v", err)
+				}
+			}
+		})
+	}
+	wd := startWatchdog(m, limit, cg == nil, nearLimit)
 	so := *o
 	so.alerts = o.stormAlerts
 	if o.profile != "" {
@@ -113,6 +136,7 @@ func runStorm(bin, dir string, gen *alertGen, o *options, unlimited *throughputR
 		r.RSSHighWater = procStatus(m.pid(), "VmHWM")["VmHWM"]
 	}
 	r.RSSPeak, r.WatchdogTripped = wd.stop()
+	nearWG.Wait()
 	r.RSSPeakAnon, r.RSSPeakFile = wd.anon.Load(), wd.file.Load()
 	r.Survived = m.running()
 	if cg != nil {
@@ -139,8 +163,13 @@ type watchdog struct {
 	quit    chan struct{}
 }
 
-func startWatchdog(m *medicProc, limit int64, kill bool) *watchdog {
+// nearLimitPercent is the share of the limit at which the watchdog calls
+// its nearLimit function, once.
+const nearLimitPercent = 90
+
+func startWatchdog(m *medicProc, limit int64, kill bool, nearLimit func()) *watchdog {
 	w := &watchdog{done: make(chan struct{}), quit: make(chan struct{})}
+	var near sync.Once
 	go func() {
 		defer close(w.done)
 		t := time.NewTicker(50 * time.Millisecond)
@@ -152,6 +181,9 @@ func startWatchdog(m *medicProc, limit int64, kill bool) *watchdog {
 					w.peak.Store(v)
 					w.anon.Store(st["RssAnon"])
 					w.file.Store(st["RssFile"])
+				}
+				if v >= limit/100*nearLimitPercent && nearLimit != nil {
+					near.Do(nearLimit)
 				}
 				if v >= limit && !w.tripped.Swap(true) {
 					logf("storm: medic's RSS %s reached the limit %s", fmtMiB(v), fmtMiB(limit))
