@@ -145,6 +145,11 @@ type Result struct {
 	Items []Item
 	// Secrets lists the secrets to create, in order.
 	Secrets []Secret
+	// Remediations are the remediation actions the converted playbooks
+	// name, sorted: they load only once the operator allows them
+	// (remediation.enabled, remediation.allowed). Config and HelmValues
+	// suggest that block commented out; the import never enables it.
+	Remediations []string
 }
 
 // Lossless reports whether every item was converted without loss.
@@ -185,6 +190,9 @@ type converter struct {
 	slack     *slackToken
 	// stopLost is the first sink whose stop: true medic does not keep.
 	stopLost string
+	// remediations are the remediation actions converted playbooks name:
+	// the generated configuration suggests allowing them, commented out.
+	remediations map[string]bool
 }
 
 // itemConv collects what happens to one item: what it loses, and why it
@@ -225,7 +233,7 @@ func Convert(values []byte, source string, opts Options) (*Result, error) {
 	if err := yaml.Unmarshal(values, &doc); err != nil {
 		return nil, fmt.Errorf("%s: not a YAML values file: %w", source, err)
 	}
-	c := &converter{opts: opts, res: &Result{}, sinkNames: map[string]string{}, names: map[string]bool{}}
+	c := &converter{opts: opts, res: &Result{}, sinkNames: map[string]string{}, names: map[string]bool{}, remediations: map[string]bool{}}
 
 	set := c.convertSettings(doc)
 	sinkSpecs := c.convertSinks(doc["sinksConfig"])
@@ -293,14 +301,15 @@ func Convert(values []byte, source string, opts Options) (*Result, error) {
 		c.res.Items = append(c.res.Items, it)
 	}
 
+	c.res.Remediations = sortedKeys(c.remediations)
 	var err error
 	if c.res.Playbooks, err = playbooksYAML(out, source); err != nil {
 		return nil, err
 	}
-	if c.res.Config, err = configYAML(sinkSpecs, medicDisabled, c.slack, set, source); err != nil {
+	if c.res.Config, err = configYAML(sinkSpecs, medicDisabled, c.slack, set, c.res.Remediations, source); err != nil {
 		return nil, err
 	}
-	if c.res.HelmValues, err = helmValuesYAML(sinkSpecs, out, medicDisabled, c.slack, set, source); err != nil {
+	if c.res.HelmValues, err = helmValuesYAML(sinkSpecs, out, medicDisabled, c.slack, set, c.res.Remediations, source); err != nil {
 		return nil, err
 	}
 	return c.res, nil
@@ -425,17 +434,45 @@ func (c *converter) convertPlaybook(where string, item any, disabled map[string]
 		ic.fail("no action could be converted")
 		return finish(pb, false)
 	}
-	// The whole playbook must load in medic.
+	// The whole playbook must load in medic, under a policy that allows
+	// exactly the remediation actions it names: the operator opts in to
+	// those (the generated configuration only suggests the block).
+	remediations := remediationsOf(pb)
 	data, err := yaml.Marshal([]playbookOut{pb})
 	if err == nil {
-		_, err = playbooks.Build([]playbooks.File{{Path: "converted.yaml", Data: data}}, playbooks.Options{})
+		policy := actions.Remediation{Enabled: len(remediations) > 0, Allowed: remediations, RequireApproval: true}
+		_, err = playbooks.Build([]playbooks.File{{Path: "converted.yaml", Data: data}}, playbooks.Options{Remediation: policy})
 	}
 	if err != nil {
 		ic.fail("the converted playbook does not load in medic: %v", err)
 		return finish(pb, false)
 	}
+	if len(remediations) > 0 {
+		ic.lose("changes the cluster: needs remediation.enabled: true and remediation.allowed: [%s] in medic's configuration "+
+			"(suggested, commented out, in the generated configuration); runs after a person approves it in Slack (remediation.require_approval, default true)",
+			strings.Join(remediations, ", "))
+		ic.todo = "opt in to the remediation block suggested in the generated configuration, and list the Slack approvers in remediation.approvers"
+		for _, r := range remediations {
+			c.remediations[r] = true
+		}
+	}
 	c.names[pb.Name] = true
 	return finish(pb, true)
+}
+
+// remediationsOf lists the remediation actions a converted playbook names,
+// sorted and without repeats.
+func remediationsOf(pb playbookOut) []string {
+	var out []string
+	for _, a := range pb.Actions {
+		for name := range a {
+			if actions.IsRemediation(name) && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // single reads a `- name: {params}` item.
