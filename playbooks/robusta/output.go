@@ -106,7 +106,7 @@ func remediationSuggestion(b *strings.Builder, remediations []string, approvalKe
 		"#     enabled: true\n"+
 		"#     allowed: [%s]\n"+
 		"#     %s: true  # each run waits for an approver's press in Slack\n"+
-		"#     approvers: []  # Slack user IDs (U…) or user-group IDs (S…)\n",
+		"#     approvers: []  # required: the Slack user IDs (U…) or user-group IDs (S…) who may approve\n",
 		strings.Join(remediations, ", "), strings.Join(remediations, ", "), approvalKey)
 }
 

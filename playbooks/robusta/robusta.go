@@ -28,6 +28,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/params"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/sinks"
@@ -696,6 +697,14 @@ func convertRule(v any) (map[string]any, error) {
 				return nil, fmt.Errorf("%s: expected a string or a list of strings", k)
 			}
 			out[k] = strings.Join(alts, "|")
+		case "identifier":
+			pat, err := identifierPattern(stringsOf(m[k]))
+			if err != nil {
+				return nil, err
+			}
+			out[k] = pat
+		case "title":
+			return nil, errors.New(`"title" rules are not converted: medic's finding titles are not Robusta's (a resolved alert's title has no "[RESOLVED]"), so the rule would not match the same findings; to stop resolved notifications set the sink's send_resolved: false`)
 		case "severity":
 			var alts []string
 			for _, x := range stringsOf(m[k]) {
@@ -729,10 +738,65 @@ func convertRule(v any) (map[string]any, error) {
 			}
 			out[k] = kv
 		default:
-			return nil, fmt.Errorf("%q rules are not supported by medic's scope (it has name, namespace, severity, labels, annotations)", k)
+			return nil, fmt.Errorf("%q rules are not converted (the importer carries name, namespace, severity, identifier, labels, annotations)", k)
 		}
 	}
 	return out, nil
+}
+
+// robustaIdentifiers are the identifiers (aggregation keys) of Robusta's
+// built-in findings that medic raises as events of its own kind. An alert's
+// identifier is its name in both.
+var robustaIdentifiers = map[string]event.Kind{
+	"CrashLoopBackoff":            event.KindPodCrashLoop,
+	"report_crash_loop":           event.KindPodCrashLoop,
+	"ImagePullBackoff":            event.KindImagePullBackoff,
+	"image_pull_backoff_reporter": event.KindImagePullBackoff,
+}
+
+// medicKinds are the kinds medic's identifier falls back to for an event
+// that is not an alert.
+var medicKinds = []event.Kind{
+	event.KindPrometheusAlert, event.KindPodCrashLoop, event.KindPodOOMKilled, event.KindContainerOOMKilled,
+	event.KindImagePullBackoff, event.KindPodEvicted, event.KindJobFailure, event.KindNodeNotReady,
+	event.KindKubernetesWarningEvent, event.KindKubernetesResource, event.KindManual, event.KindSchedule,
+}
+
+// identifierPattern converts Robusta's identifier values (regular
+// expressions matched from the start, re.match) into a medic pattern
+// meaning the same: each value as a prefix, plus medic's kind of each
+// Robusta built-in finding a value matches. It refuses a value that would
+// match one of medic's kinds Robusta did not mean: the rule would then
+// include more (or exclude differently) than before.
+func identifierPattern(values []string) (string, error) {
+	if len(values) == 0 {
+		return "", errors.New("identifier: expected a string or a list of strings")
+	}
+	var alts []string
+	for _, v := range values {
+		robusta, err := regexp.Compile(`^(?:` + v + `)`)
+		if err != nil {
+			return "", fmt.Errorf("identifier: %q is not a regular expression: %w", v, err)
+		}
+		meant := map[event.Kind]bool{}
+		for _, id := range sortedKeys(robustaIdentifiers) {
+			if robusta.MatchString(id) {
+				meant[robustaIdentifiers[id]] = true
+			}
+		}
+		for _, k := range medicKinds {
+			if robusta.MatchString(string(k)) && !meant[k] {
+				return "", fmt.Errorf("identifier: %q also matches medic's event kind %q, which is not what Robusta meant by it", v, k)
+			}
+		}
+		alts = append(alts, "(?:"+v+").*")
+		for _, k := range medicKinds {
+			if meant[k] {
+				alts = append(alts, string(k))
+			}
+		}
+	}
+	return strings.Join(alts, "|"), nil
 }
 
 func stringsOf(v any) []string {
