@@ -212,3 +212,40 @@ func TestIdentifierScopeMeansRobusta(t *testing.T) {
 		}
 	}
 }
+
+// TestHelmReleaseNamesStayExact: Robusta's Helm triggers match release
+// names and the namespace exactly; the converted trigger scope does too
+// (no prefix match: demo-app does not take in demo-app-canary).
+func TestHelmReleaseNamesStayExact(t *testing.T) {
+	t.Parallel()
+	res := convertDoc(t, map[string]any{"customPlaybooks": []any{map[string]any{"name": "h",
+		"triggers": []any{map[string]any{"on_helm_release_unhealthy": map[string]any{"names": []any{"demo-app", "api.v2"}, "namespace": "default"}}},
+		"actions":  []any{map[string]any{"helm_status_enricher": map[string]any{}}}}}}, Options{})
+	var pbs []struct {
+		Triggers []map[string]struct {
+			Scope scope.Scope `yaml:"scope"`
+		} `yaml:"triggers"`
+	}
+	if err := yaml.Unmarshal(res.Playbooks, &pbs); err != nil || len(pbs) != 1 || len(pbs[0].Triggers) != 1 {
+		t.Fatalf("the playbook is not converted (%v):\n%s\n%s", err, res.Playbooks, res.Report())
+	}
+	sc := pbs[0].Triggers[0]["on_helm_release_unhealthy"].Scope
+	release := func(ns, name string) *event.Event {
+		return &event.Event{Subject: event.Subject{Kind: "HelmRelease", Namespace: ns, Name: name}}
+	}
+	for _, tt := range []struct {
+		ev   *event.Event
+		want bool
+	}{
+		{release("default", "demo-app"), true},
+		{release("default", "api.v2"), true},
+		{release("default", "demo-app-canary"), false},
+		{release("default", "apixv2"), false},
+		{release("default-2", "demo-app"), false},
+		{release("kube-system", "demo-app"), false},
+	} {
+		if got := sc.Match(tt.ev, event.SeverityWarning); got != tt.want {
+			t.Errorf("%s/%s: match = %v, want %v", tt.ev.Subject.Namespace, tt.ev.Subject.Name, got, tt.want)
+		}
+	}
+}
