@@ -187,7 +187,7 @@ var actionRows = rowsByName([]actionRow{
 	{robusta: "customise_finding", medic: []string{"create_finding"}, params: findingParams},
 	{robusta: "template_enricher", medic: []string{"template_enricher"}, params: templateParams},
 	{robusta: "alert_explanation_enricher", medic: []string{"template_enricher"}, params: explanationParams},
-	{robusta: "default_enricher", medic: []string{"default_enricher"}, params: dropAllParams},
+	{robusta: "default_enricher", medic: []string{"default_enricher"}, params: defaultEnricherParams},
 	{robusta: "logs_enricher", medic: []string{"logs_enricher"}},
 	{robusta: "foreign_logs_enricher", medic: []string{"logs_enricher"}, params: dropAllParams},
 	{robusta: "pod_events_enricher", medic: []string{"pod_events_enricher"}},
@@ -507,6 +507,17 @@ func dropAllParams(c *itemConv, p map[string]any) map[string]any {
 		c.lose("parameter %q dropped: medic's action has no such parameter", k)
 	}
 	return map[string]any{}
+}
+
+// defaultEnricherParams: medic's default_enricher always adds the alert's
+// annotations, which is what Robusta's alert_annotations_enrichment: true
+// asks for; false (no annotations) and any other parameter are losses.
+func defaultEnricherParams(c *itemConv, p map[string]any) map[string]any {
+	if v, ok := p["alert_annotations_enrichment"].(bool); ok && v {
+		p = clone(p)
+		delete(p, "alert_annotations_enrichment")
+	}
+	return dropAllParams(c, p)
 }
 
 func findingParams(c *itemConv, p map[string]any) map[string]any {
