@@ -59,8 +59,19 @@ func TestImportRobustaCustomValues(t *testing.T) {
 	if !strings.Contains(out, "sinksConfig[3] (robusta_ui_sink): sink `robusta_sink`: medic has no equivalent") {
 		t.Errorf("report:\n%s", out)
 	}
-	if vout, vcode := medic(t, "playbooks", "validate", "-c", filepath.Join(dir, "sinks.yaml"), filepath.Join(dir, "playbooks.yaml")); vcode != 0 {
-		t.Fatalf("the converted playbooks do not validate:\n%s", vout)
+	// bash-on-nodes names node_bash_enricher: as generated, medic stays
+	// read-only and it does not load; with the suggested block
+	// uncommented (and an approver named) it does.
+	vout, vcode := medic(t, "playbooks", "validate", "-c", filepath.Join(dir, "sinks.yaml"), filepath.Join(dir, "playbooks.yaml"))
+	if vcode == 0 || !strings.Contains(vout, "remediation is disabled") {
+		t.Errorf("the playbook naming node_bash_enricher validates without remediation enabled (exit %d):\n%s", vcode, vout)
+	}
+	optIn := filepath.Join(dir, "opt-in.yaml")
+	if err := os.WriteFile(optIn, uncommentRemediation(t, filepath.Join(dir, "sinks.yaml")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if vout, vcode := medic(t, "playbooks", "validate", "-c", optIn, filepath.Join(dir, "playbooks.yaml")); vcode != 0 {
+		t.Fatalf("the converted playbooks do not validate with the suggested remediation block:\n%s", vout)
 	}
 	if out, code := medic(t, "playbooks", "import-robusta", "nonexistent.yaml", "--out", dir); code != 1 {
 		t.Errorf("a missing file: exit %d, want 1: %s", code, out)
@@ -185,4 +196,30 @@ func TestImportRobustaJSONReport(t *testing.T) {
 	if byKind[robusta.KindPlaybook] != 7 || byKind[robusta.KindSink] != 4 {
 		t.Errorf("items by kind: %v, want the 7 playbooks and 4 sinks of the file", byKind)
 	}
+}
+
+// uncommentRemediation is what the operator does to opt in: uncomment the
+// remediation block the import suggests and name an approver.
+func uncommentRemediation(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	in := false
+	for line := range strings.SplitSeq(string(data), "\n") {
+		in = line == "#   remediation:" || (in && strings.HasPrefix(line, "#     "))
+		if in {
+			line = strings.TrimPrefix(line, "#   ")
+			if strings.HasPrefix(line, "  approvers:") {
+				line = "  approvers: [U0123ABCD]"
+			}
+		}
+		out = append(out, line)
+	}
+	if !strings.Contains(strings.Join(out, "\n"), "\nremediation:\n  enabled: true\n") {
+		t.Fatalf("%s suggests no remediation block:\n%s", path, data)
+	}
+	return []byte(strings.Join(out, "\n"))
 }

@@ -2,6 +2,7 @@ package robusta
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -65,15 +66,47 @@ var changeKinds = []string{
 }
 
 // otherKinds are Kinds Robusta has change triggers for and medic watches
-// only through on_kubernetes_resource_operation (by plural resource name).
+// only through on_kubernetes_resource_operation, which names them by
+// group/version/resource (the core group is empty: v1/serviceaccounts).
 var otherKinds = map[string]string{
-	"clusterrole":        "clusterroles",
-	"clusterrolebinding": "clusterrolebindings",
-	"serviceaccount":     "serviceaccounts",
-	"persistentvolume":   "persistentvolumes",
-	"networkpolicy":      "networkpolicies",
-	"role":               "roles",
-	"rolebinding":        "rolebindings",
+	"clusterrole":        "rbac.authorization.k8s.io/v1/clusterroles",
+	"clusterrolebinding": "rbac.authorization.k8s.io/v1/clusterrolebindings",
+	"serviceaccount":     "v1/serviceaccounts",
+	"persistentvolume":   "v1/persistentvolumes",
+	"networkpolicy":      "networking.k8s.io/v1/networkpolicies",
+	"role":               "rbac.authorization.k8s.io/v1/roles",
+	"rolebinding":        "rbac.authorization.k8s.io/v1/rolebindings",
+}
+
+// helmReleaseParams turns the release names and namespace Robusta's Helm
+// triggers match exactly into one include rule of the trigger's scope.
+// The scope is then converted as a Robusta scope, whose patterns match from
+// the start (re.match), so each value ends in $: it matches the whole
+// release name and namespace, as Robusta's comparison did. A scope of the playbook's own is left as it is: the
+// trigger then reports the two keys it cannot merge.
+func helmReleaseParams(p map[string]any) map[string]any {
+	if _, ok := p["scope"]; ok {
+		return p
+	}
+	rule := map[string]any{}
+	// Only a list of strings (or one string) is carried: anything else
+	// stays an unknown parameter rather than a dropped condition.
+	if names := stringsOf(p["names"]); len(names) > 0 && (len(names) == len(asList(p["names"])) || isString(p["names"])) {
+		quoted := make([]string, len(names))
+		for i, n := range names {
+			quoted[i] = regexp.QuoteMeta(n) + "$"
+		}
+		rule["name"] = strings.Join(quoted, "|")
+		delete(p, "names")
+	}
+	if ns, ok := p["namespace"].(string); ok && ns != "" {
+		rule["namespace"] = regexp.QuoteMeta(ns) + "$"
+		delete(p, "namespace")
+	}
+	if len(rule) > 0 {
+		p["scope"] = map[string]any{"include": []any{rule}}
+	}
+	return p
 }
 
 var changeOps = map[string][]string{
@@ -94,7 +127,11 @@ func buildTriggerRows() map[string]triggerRow {
 		"on_kubernetes_resource_operation",
 		"on_helm_release_unhealthy", "on_helm_release_fail", "on_helm_release_deploy", "on_helm_release_uninstall",
 	} {
-		add(triggerRow{robusta: n, medic: n})
+		row := triggerRow{robusta: n, medic: n}
+		if strings.HasPrefix(n, "on_helm_release_") {
+			row.params = helmReleaseParams
+		}
+		add(row)
 	}
 	for _, op := range []string{"create", "update", "delete", "all_changes"} {
 		for _, k := range changeKinds {
@@ -150,7 +187,7 @@ var actionRows = rowsByName([]actionRow{
 	{robusta: "customise_finding", medic: []string{"create_finding"}, params: findingParams},
 	{robusta: "template_enricher", medic: []string{"template_enricher"}, params: templateParams},
 	{robusta: "alert_explanation_enricher", medic: []string{"template_enricher"}, params: explanationParams},
-	{robusta: "default_enricher", medic: []string{"default_enricher"}, params: dropAllParams},
+	{robusta: "default_enricher", medic: []string{"default_enricher"}, params: defaultEnricherParams},
 	{robusta: "logs_enricher", medic: []string{"logs_enricher"}},
 	{robusta: "foreign_logs_enricher", medic: []string{"logs_enricher"}, params: dropAllParams},
 	{robusta: "pod_events_enricher", medic: []string{"pod_events_enricher"}},
@@ -472,6 +509,17 @@ func dropAllParams(c *itemConv, p map[string]any) map[string]any {
 	return map[string]any{}
 }
 
+// defaultEnricherParams: medic's default_enricher always adds the alert's
+// annotations, which is what Robusta's alert_annotations_enrichment: true
+// asks for; false (no annotations) and any other parameter are losses.
+func defaultEnricherParams(c *itemConv, p map[string]any) map[string]any {
+	if v, ok := p["alert_annotations_enrichment"].(bool); ok && v {
+		p = clone(p)
+		delete(p, "alert_annotations_enrichment")
+	}
+	return dropAllParams(c, p)
+}
+
 func findingParams(c *itemConv, p map[string]any) map[string]any {
 	out := map[string]any{}
 	for _, k := range sortedKeys(p) {
@@ -524,3 +572,5 @@ func explanationParams(c *itemConv, p map[string]any) map[string]any {
 	}
 	return map[string]any{"title": "Alert explanation", "template": strings.Join(parts, "\n\n")}
 }
+
+func isString(v any) bool { _, ok := v.(string); return ok }

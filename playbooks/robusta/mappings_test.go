@@ -116,14 +116,22 @@ func missingTarget(t *testing.T, it Item, target string, registered bool, lacks 
 
 // TestOtherKindsUseResourceOperation: a change trigger on a Kind medic has
 // no own trigger for becomes on_kubernetes_resource_operation on its
-// resource, never a trigger on any resource.
+// resource (by group/version/resource), never a trigger on any resource;
+// every one builds in medic.
 func TestOtherKindsUseResourceOperation(t *testing.T) {
 	t.Parallel()
 	row := triggerRows["on_clusterrole_all_changes"]
 	p := row.params(map[string]any{"name_prefix": "admin"})
-	if row.medic != "on_kubernetes_resource_operation" || fmt.Sprint(p["resources"]) != "[clusterroles]" ||
+	if row.medic != "on_kubernetes_resource_operation" || fmt.Sprint(p["resources"]) != "[rbac.authorization.k8s.io/v1/clusterroles]" ||
 		fmt.Sprint(p["operations"]) != "[create update delete]" || p["name_prefix"] != "admin" {
 		t.Errorf("on_clusterrole_all_changes → %s %v", row.medic, p)
+	}
+	for kind := range otherKinds {
+		name := "on_" + kind + "_update"
+		row := triggerRows[name]
+		if err := buildWith(row.medic, row.params(map[string]any{}), triggersBuild); err != nil {
+			t.Errorf("%s → %s: %v", name, row.medic, err)
+		}
 	}
 }
 
@@ -310,6 +318,33 @@ func TestMigrationDocNamesEveryRow(t *testing.T) {
 	for _, n := range names {
 		if !strings.Contains(text, "`"+n+"`") {
 			t.Errorf("docs/migration-from-robusta.md does not name `%s`", n)
+		}
+	}
+}
+
+// TestDefaultEnricherAnnotations: medic's default_enricher always adds the
+// alert's annotations: Robusta's alert_annotations_enrichment: true is
+// converted without loss, false (no annotations) is a loss.
+func TestDefaultEnricherAnnotations(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		value any
+		want  Outcome
+	}{{true, Converted}, {false, Lossy}, {"yes", Lossy}} {
+		res := convertDoc(t, map[string]any{"customPlaybooks": []any{map[string]any{"name": "p",
+			"triggers": []any{map[string]any{"on_prometheus_alert": map[string]any{"alert_name": "X"}}},
+			"actions":  []any{map[string]any{"default_enricher": map[string]any{"alert_annotations_enrichment": tt.value}}}}}}, Options{})
+		found := false
+		for _, it := range res.Items {
+			if it.Kind == KindAction && it.Name == "default_enricher" {
+				found = true
+				if it.Outcome != tt.want {
+					t.Errorf("alert_annotations_enrichment: %v: %s, want %s (%v)", tt.value, it.Outcome, tt.want, it.Reasons)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("alert_annotations_enrichment: %v: no default_enricher item:\n%s", tt.value, res.Report())
 		}
 	}
 }

@@ -24,7 +24,7 @@ func playbooksYAML(pbs []playbookOut, source string) ([]byte, error) {
 	return append([]byte(header), body...), nil
 }
 
-func configYAML(specs []sinkSpec, disabled []string, slack *slackToken, set settings, source string) ([]byte, error) {
+func configYAML(specs []sinkSpec, disabled []string, slack *slackToken, set settings, remediations []string, source string) ([]byte, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# medic.yaml fragment converted from %s by `medic playbooks import-robusta`:\n"+
 		"# merge it into medic.yaml. No secret is copied here: each *_file names the file\n"+
@@ -34,6 +34,7 @@ func configYAML(specs []sinkSpec, disabled []string, slack *slackToken, set sett
 		// only where the chart mounted it.
 		fmt.Fprintf(&b, "# The Slack sinks post with medic's one bot token:\n#   slack:\n#     bot_token_file: %s\n", slackBotTokenPath)
 	}
+	remediationSuggestion(&b, remediations, "require_approval")
 	doc := map[string]any{}
 	set.config(doc, &b)
 	if len(specs) > 0 {
@@ -58,11 +59,12 @@ func configYAML(specs []sinkSpec, disabled []string, slack *slackToken, set sett
 
 // helmValuesYAML renders values for medic's chart: secrets are
 // secretKeyRef entries the chart mounts as files.
-func helmValuesYAML(specs []sinkSpec, pbs []playbookOut, disabled []string, slack *slackToken, set settings, source string) ([]byte, error) {
+func helmValuesYAML(specs []sinkSpec, pbs []playbookOut, disabled []string, slack *slackToken, set settings, remediations []string, source string) ([]byte, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Values for medic's Helm chart converted from %s by `medic playbooks import-robusta`:\n"+
 		"#   helm upgrade --install medic deploy/helm/medic -f values.yaml\n"+
 		"# Secrets are references to the Secret %s: create it first (the report lists its keys).\n", source, SecretName)
+	remediationSuggestion(&b, remediations, "requireApproval")
 	// A map: the YAML encoder sorts its keys, so the output is stable.
 	v := map[string]any{}
 	set.helm(v)
@@ -88,6 +90,24 @@ func helmValuesYAML(specs []sinkSpec, pbs []playbookOut, disabled []string, slac
 	}
 	b.Write(body)
 	return []byte(b.String()), nil
+}
+
+// remediationSuggestion writes, commented out, the remediation block the
+// converted playbooks need. medic is read-only unless the operator opts in,
+// so the import never enables it: those playbooks fail to load until this
+// block is uncommented (the report says so for each).
+func remediationSuggestion(b *strings.Builder, remediations []string, approvalKey string) {
+	if len(remediations) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "# Some playbooks change the cluster (%s): they load only once you opt in\n"+
+		"# to remediation (docs/security.md). Suggested, to uncomment:\n"+
+		"#   remediation:\n"+
+		"#     enabled: true\n"+
+		"#     allowed: [%s]\n"+
+		"#     %s: true  # each run waits for an approver's press in Slack\n"+
+		"#     approvers: []  # required: the Slack user IDs (U…) or user-group IDs (S…) who may approve\n",
+		strings.Join(remediations, ", "), strings.Join(remediations, ", "), approvalKey)
 }
 
 func marshal(v any) ([]byte, error) {

@@ -28,6 +28,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/params"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/sinks"
@@ -145,6 +146,11 @@ type Result struct {
 	Items []Item
 	// Secrets lists the secrets to create, in order.
 	Secrets []Secret
+	// Remediations are the remediation actions the converted playbooks
+	// name, sorted: they load only once the operator allows them
+	// (remediation.enabled, remediation.allowed). Config and HelmValues
+	// suggest that block commented out; the import never enables it.
+	Remediations []string
 }
 
 // Lossless reports whether every item was converted without loss.
@@ -185,6 +191,9 @@ type converter struct {
 	slack     *slackToken
 	// stopLost is the first sink whose stop: true medic does not keep.
 	stopLost string
+	// remediations are the remediation actions converted playbooks name:
+	// the generated configuration suggests allowing them, commented out.
+	remediations map[string]bool
 }
 
 // itemConv collects what happens to one item: what it loses, and why it
@@ -225,7 +234,7 @@ func Convert(values []byte, source string, opts Options) (*Result, error) {
 	if err := yaml.Unmarshal(values, &doc); err != nil {
 		return nil, fmt.Errorf("%s: not a YAML values file: %w", source, err)
 	}
-	c := &converter{opts: opts, res: &Result{}, sinkNames: map[string]string{}, names: map[string]bool{}}
+	c := &converter{opts: opts, res: &Result{}, sinkNames: map[string]string{}, names: map[string]bool{}, remediations: map[string]bool{}}
 
 	set := c.convertSettings(doc)
 	sinkSpecs := c.convertSinks(doc["sinksConfig"])
@@ -293,14 +302,15 @@ func Convert(values []byte, source string, opts Options) (*Result, error) {
 		c.res.Items = append(c.res.Items, it)
 	}
 
+	c.res.Remediations = sortedKeys(c.remediations)
 	var err error
 	if c.res.Playbooks, err = playbooksYAML(out, source); err != nil {
 		return nil, err
 	}
-	if c.res.Config, err = configYAML(sinkSpecs, medicDisabled, c.slack, set, source); err != nil {
+	if c.res.Config, err = configYAML(sinkSpecs, medicDisabled, c.slack, set, c.res.Remediations, source); err != nil {
 		return nil, err
 	}
-	if c.res.HelmValues, err = helmValuesYAML(sinkSpecs, out, medicDisabled, c.slack, set, source); err != nil {
+	if c.res.HelmValues, err = helmValuesYAML(sinkSpecs, out, medicDisabled, c.slack, set, c.res.Remediations, source); err != nil {
 		return nil, err
 	}
 	return c.res, nil
@@ -425,17 +435,45 @@ func (c *converter) convertPlaybook(where string, item any, disabled map[string]
 		ic.fail("no action could be converted")
 		return finish(pb, false)
 	}
-	// The whole playbook must load in medic.
+	// The whole playbook must load in medic, under a policy that allows
+	// exactly the remediation actions it names: the operator opts in to
+	// those (the generated configuration only suggests the block).
+	remediations := remediationsOf(pb)
 	data, err := yaml.Marshal([]playbookOut{pb})
 	if err == nil {
-		_, err = playbooks.Build([]playbooks.File{{Path: "converted.yaml", Data: data}}, playbooks.Options{})
+		policy := actions.Remediation{Enabled: len(remediations) > 0, Allowed: remediations, RequireApproval: true}
+		_, err = playbooks.Build([]playbooks.File{{Path: "converted.yaml", Data: data}}, playbooks.Options{Remediation: policy})
 	}
 	if err != nil {
 		ic.fail("the converted playbook does not load in medic: %v", err)
 		return finish(pb, false)
 	}
+	if len(remediations) > 0 {
+		ic.lose("changes the cluster: needs remediation.enabled: true and remediation.allowed: [%s] in medic's configuration "+
+			"(suggested, commented out, in the generated configuration); runs after a person approves it in Slack (remediation.require_approval, default true)",
+			strings.Join(remediations, ", "))
+		ic.todo = "opt in to the remediation block suggested in the generated configuration, and list the Slack approvers in remediation.approvers"
+		for _, r := range remediations {
+			c.remediations[r] = true
+		}
+	}
 	c.names[pb.Name] = true
 	return finish(pb, true)
+}
+
+// remediationsOf lists the remediation actions a converted playbook names,
+// sorted and without repeats.
+func remediationsOf(pb playbookOut) []string {
+	var out []string
+	for _, a := range pb.Actions {
+		for name := range a {
+			if actions.IsRemediation(name) && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // single reads a `- name: {params}` item.
@@ -659,6 +697,14 @@ func convertRule(v any) (map[string]any, error) {
 				return nil, fmt.Errorf("%s: expected a string or a list of strings", k)
 			}
 			out[k] = strings.Join(alts, "|")
+		case "identifier":
+			pat, err := identifierPattern(stringsOf(m[k]))
+			if err != nil {
+				return nil, err
+			}
+			out[k] = pat
+		case "title":
+			return nil, errors.New(`"title" rules are not converted: medic's finding titles are not Robusta's (a resolved alert's title has no "[RESOLVED]"), so the rule would not match the same findings; to stop resolved notifications set the sink's send_resolved: false`)
 		case "severity":
 			var alts []string
 			for _, x := range stringsOf(m[k]) {
@@ -692,10 +738,65 @@ func convertRule(v any) (map[string]any, error) {
 			}
 			out[k] = kv
 		default:
-			return nil, fmt.Errorf("%q rules are not supported by medic's scope (it has name, namespace, severity, labels, annotations)", k)
+			return nil, fmt.Errorf("%q rules are not converted (the importer carries name, namespace, severity, identifier, labels, annotations)", k)
 		}
 	}
 	return out, nil
+}
+
+// robustaIdentifiers are the identifiers (aggregation keys) of Robusta's
+// built-in findings that medic raises as events of its own kind. An alert's
+// identifier is its name in both.
+var robustaIdentifiers = map[string]event.Kind{
+	"CrashLoopBackoff":            event.KindPodCrashLoop,
+	"report_crash_loop":           event.KindPodCrashLoop,
+	"ImagePullBackoff":            event.KindImagePullBackoff,
+	"image_pull_backoff_reporter": event.KindImagePullBackoff,
+}
+
+// medicKinds are the kinds medic's identifier falls back to for an event
+// that is not an alert.
+var medicKinds = []event.Kind{
+	event.KindPrometheusAlert, event.KindPodCrashLoop, event.KindPodOOMKilled, event.KindContainerOOMKilled,
+	event.KindImagePullBackoff, event.KindPodEvicted, event.KindJobFailure, event.KindNodeNotReady,
+	event.KindKubernetesWarningEvent, event.KindKubernetesResource, event.KindManual, event.KindSchedule,
+}
+
+// identifierPattern converts Robusta's identifier values (regular
+// expressions matched from the start, re.match) into a medic pattern
+// meaning the same: each value as a prefix, plus medic's kind of each
+// Robusta built-in finding a value matches. It refuses a value that would
+// match one of medic's kinds Robusta did not mean: the rule would then
+// include more (or exclude differently) than before.
+func identifierPattern(values []string) (string, error) {
+	if len(values) == 0 {
+		return "", errors.New("identifier: expected a string or a list of strings")
+	}
+	var alts []string
+	for _, v := range values {
+		robusta, err := regexp.Compile(`^(?:` + v + `)`)
+		if err != nil {
+			return "", fmt.Errorf("identifier: %q is not a regular expression: %w", v, err)
+		}
+		meant := map[event.Kind]bool{}
+		for _, id := range sortedKeys(robustaIdentifiers) {
+			if robusta.MatchString(id) {
+				meant[robustaIdentifiers[id]] = true
+			}
+		}
+		for _, k := range medicKinds {
+			if robusta.MatchString(string(k)) && !meant[k] {
+				return "", fmt.Errorf("identifier: %q also matches medic's event kind %q, which is not what Robusta meant by it", v, k)
+			}
+		}
+		alts = append(alts, "(?:"+v+").*")
+		for _, k := range medicKinds {
+			if meant[k] {
+				alts = append(alts, string(k))
+			}
+		}
+	}
+	return strings.Join(alts, "|"), nil
 }
 
 func stringsOf(v any) []string {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/fixtures"
 	_ "github.com/medichq/medic/internal/plugins" // medic's built-in playbooks use every action
@@ -58,7 +59,26 @@ func loads(t *testing.T, res *Result) (*playbooks.Set, []sinks.Spec) {
 		t.Fatal(err)
 	}
 	files := append(builtin, playbooks.File{Path: "playbooks.yaml", Data: res.Playbooks})
-	set, err := playbooks.Build(files, playbooks.Options{Disabled: cfg.Playbooks.Disabled, KnownSinks: known})
+	opts := playbooks.Options{Disabled: cfg.Playbooks.Disabled, KnownSinks: known, Remediation: cfg.Remediation.Policy()}
+	if len(res.Remediations) > 0 {
+		// The import only suggests the remediation block: as generated,
+		// medic stays read-only and those playbooks do not load.
+		if cfg.Remediation.Enabled {
+			t.Errorf("the generated configuration enables remediation; the operator must opt in:\n%s", res.Config)
+		}
+		if _, err := playbooks.Build(files, opts); err == nil {
+			t.Errorf("playbooks naming %v load without remediation enabled", res.Remediations)
+		}
+		suggested := "#     allowed: [" + strings.Join(res.Remediations, ", ") + "]\n"
+		for what, out := range map[string][]byte{"sinks.yaml": res.Config, "values.yaml": res.HelmValues} {
+			if !strings.Contains(string(out), suggested) {
+				t.Errorf("%s does not suggest %q:\n%s", what, suggested, out)
+			}
+		}
+		// With the policy the report asks for, they do.
+		opts.Remediation = actions.Remediation{Enabled: true, Allowed: res.Remediations, RequireApproval: true}
+	}
+	set, err := playbooks.Build(files, opts)
 	if err != nil {
 		t.Fatalf("the converted playbooks do not load: %v\n%s", err, res.Playbooks)
 	}

@@ -212,7 +212,7 @@ func (c *converter) convertSink(where string, item any, used map[string]bool) (s
 			if err != nil {
 				pc.fail("scope: %v", err)
 				ic.fail("its scope cannot be converted: without it the sink would receive more than before")
-				ic.todo = "rewrite the scope with medic's include/exclude rules (name, namespace, severity, labels, annotations) and add it to the sink by hand"
+				ic.todo = "rewrite the scope with medic's include/exclude rules (docs/configuration.md: name, namespace, severity, identifier, labels, annotations) and add it to the sink by hand"
 				return finish(sinkSpec{}, "", false)
 			}
 			spec.pairs = append(spec.pairs, pair{key: "scope", val: sc, item: paramIdx[k]})

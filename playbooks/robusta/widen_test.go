@@ -5,7 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/scope"
 )
 
 // TestNeverWidens: a condition medic cannot keep is never dropped
@@ -37,7 +41,10 @@ func TestNeverWidens(t *testing.T) {
 		notConverted string
 	}{
 		{name: "label operator !=", sink: fileSink(map[string]any{"scope": map[string]any{"include": []any{map[string]any{"labels": "team!=sandbox"}}}}), notConverted: KindSink},
-		{name: "identifier rule", sink: fileSink(map[string]any{"scope": map[string]any{"include": []any{map[string]any{"identifier": "KubePod.*"}}}}), notConverted: KindSink},
+		// "pod" (a prefix in Robusta) would also match medic's kinds pod_crash_loop, pod_evicted…
+		{name: "identifier matching medic's kinds", sink: fileSink(map[string]any{"scope": map[string]any{"include": []any{map[string]any{"identifier": "pod"}}}}), notConverted: KindSink},
+		{name: "identifier", sink: fileSink(map[string]any{"scope": map[string]any{"include": []any{map[string]any{"identifier": "KubePod.*"}}}}), kept: "identifier: (?:KubePod.*).*"},
+		{name: "title rule", sink: fileSink(map[string]any{"scope": map[string]any{"exclude": []any{map[string]any{"title": ".*RESOLVED.*"}}}}), notConverted: KindSink},
 		{name: "mute_intervals", sink: fileSink(map[string]any{"mute_intervals": []any{map[string]any{"start_date": "2025-12-24 00:00", "end_date": "2025-12-26 23:59"}}}), kept: "mute_intervals:"},
 		{name: "activity", sink: fileSink(map[string]any{"activity": map[string]any{"timezone": "UTC", "intervals": []any{map[string]any{"days": []any{"Mon"}, "hours": []any{map[string]any{"start": "09:00", "end": "17:00"}}}}}}), kept: "activity:"},
 		{name: "stop", sink: fileSink(map[string]any{"stop": true}), kept: "stop: true"},
@@ -166,6 +173,79 @@ func TestSecretsNeverCopied(t *testing.T) {
 	for _, it := range res.Items {
 		if it.Kind == KindSinkParam && it.Name == "api_key" && strings.Contains(it.Where, "(other)") && it.Outcome != Lossy {
 			t.Errorf("a second Slack token is not reported: %+v", it)
+		}
+	}
+}
+
+// TestIdentifierScopeMeansRobusta: a converted identifier rule matches, in
+// medic's scope, the events Robusta's rule matched: alerts by name prefix
+// and Robusta's built-in crash-loop and image-pull findings as medic's own
+// kinds; nothing else.
+func TestIdentifierScopeMeansRobusta(t *testing.T) {
+	t.Parallel()
+	pat, err := identifierPattern([]string{"CrashLoopBackoff", "KubeNode"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc scope.Scope
+	if err := yaml.Unmarshal([]byte("exclude:\n- identifier: '"+pat+"'\n"), &sc); err != nil {
+		t.Fatalf("%s: %v", pat, err)
+	}
+	alert := func(name string) *event.Event {
+		return &event.Event{Kind: event.KindPrometheusAlert, Labels: map[string]string{"alertname": name}}
+	}
+	for _, tt := range []struct {
+		name     string
+		ev       *event.Event
+		excluded bool
+	}{
+		{"medic's crash loop", &event.Event{Kind: event.KindPodCrashLoop}, true},
+		{"alert named by the prefix", alert("KubeNodeNotReady"), true},
+		{"alert named exactly", alert("CrashLoopBackoff"), true},
+		{"other alert", alert("KubePodCrashLooping"), false},
+		{"alert containing the name", alert("MyKubeNodeDown"), false},
+		{"medic's image pull backoff", &event.Event{Kind: event.KindImagePullBackoff}, false},
+		{"medic's OOM kill", &event.Event{Kind: event.KindPodOOMKilled}, false},
+	} {
+		if got := !sc.Match(tt.ev, event.SeverityWarning); got != tt.excluded {
+			t.Errorf("%s: excluded = %v, want %v (pattern %s)", tt.name, got, tt.excluded, pat)
+		}
+	}
+}
+
+// TestHelmReleaseNamesStayExact: Robusta's Helm triggers match release
+// names and the namespace exactly; the converted trigger scope does too
+// (no prefix match: demo-app does not take in demo-app-canary).
+func TestHelmReleaseNamesStayExact(t *testing.T) {
+	t.Parallel()
+	res := convertDoc(t, map[string]any{"customPlaybooks": []any{map[string]any{"name": "h",
+		"triggers": []any{map[string]any{"on_helm_release_unhealthy": map[string]any{"names": []any{"demo-app", "api.v2"}, "namespace": "default"}}},
+		"actions":  []any{map[string]any{"helm_status_enricher": map[string]any{}}}}}}, Options{})
+	var pbs []struct {
+		Triggers []map[string]struct {
+			Scope scope.Scope `yaml:"scope"`
+		} `yaml:"triggers"`
+	}
+	if err := yaml.Unmarshal(res.Playbooks, &pbs); err != nil || len(pbs) != 1 || len(pbs[0].Triggers) != 1 {
+		t.Fatalf("the playbook is not converted (%v):\n%s\n%s", err, res.Playbooks, res.Report())
+	}
+	sc := pbs[0].Triggers[0]["on_helm_release_unhealthy"].Scope
+	release := func(ns, name string) *event.Event {
+		return &event.Event{Subject: event.Subject{Kind: "HelmRelease", Namespace: ns, Name: name}}
+	}
+	for _, tt := range []struct {
+		ev   *event.Event
+		want bool
+	}{
+		{release("default", "demo-app"), true},
+		{release("default", "api.v2"), true},
+		{release("default", "demo-app-canary"), false},
+		{release("default", "apixv2"), false},
+		{release("default-2", "demo-app"), false},
+		{release("kube-system", "demo-app"), false},
+	} {
+		if got := sc.Match(tt.ev, event.SeverityWarning); got != tt.want {
+			t.Errorf("%s/%s: match = %v, want %v", tt.ev.Subject.Namespace, tt.ev.Subject.Name, got, tt.want)
 		}
 	}
 }
