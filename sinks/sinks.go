@@ -122,6 +122,22 @@ func Register[P any](typ, doc string, defaults func() *P, build func(*P) (Factor
 	registry.Add(defs, typ, doc, defaults, build)
 }
 
+// RegisterNew registers a sink type whose sinks are started by start with
+// the validated parameters (the registry has called their Validate): the
+// usual shape, `sinks.RegisterNew(Type, doc, Defaults, New)`.
+func RegisterNew[P any, S Sink](typ, doc string, defaults func() *P, start func(name string, p P, deps Deps) (S, error)) {
+	Register(typ, doc, defaults, func(p *P) (Factory, error) {
+		params := *p
+		return func(name string, deps Deps) (Sink, error) {
+			s, err := start(name, params, deps)
+			if err != nil {
+				return nil, err // not a typed nil in the interface
+			}
+			return s, nil
+		}, nil
+	})
+}
+
 // Types lists registered sink types, sorted.
 func Types() []string { return defs.Names() }
 

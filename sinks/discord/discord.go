@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -73,9 +72,9 @@ func (p *Params) Validate() error {
 		return err
 	}
 	switch {
-	case p.WebhookURL != "" && !webURL(p.WebhookURL):
+	case p.WebhookURL != "" && !httpdeliver.IsWebURL(p.WebhookURL):
 		return errors.New("webhook_url: not an http(s) URL") // never echo it
-	case p.AvatarURL != "" && !webURL(p.AvatarURL):
+	case p.AvatarURL != "" && !httpdeliver.IsWebURL(p.AvatarURL):
 		return errors.New("avatar_url: not an http(s) URL")
 	case utf8.RuneCountInString(p.Username) > 80:
 		return errors.New("username: at most 80 characters")
@@ -87,21 +86,10 @@ func (p *Params) Validate() error {
 	return nil
 }
 
-func webURL(s string) bool {
-	u, err := url.Parse(strings.TrimSpace(s))
-	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
-}
-
 func init() {
-	sinks.Register(Type,
+	sinks.RegisterNew(Type,
 		"Posts each finding to a Discord channel webhook as embeds coloured by severity, within Discord's size limits.",
-		Defaults,
-		func(p *Params) (sinks.Factory, error) {
-			params := *p
-			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
-				return New(name, params, deps)
-			}, nil
-		})
+		Defaults, New)
 }
 
 // Sink posts findings. It is safe for concurrent use.
@@ -123,7 +111,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 		return nil, err
 	}
 	u, err := url.Parse(target)
-	if err != nil || !webURL(target) {
+	if err != nil || !httpdeliver.IsWebURL(target) {
 		return nil, errors.New("webhook_url: not an http(s) URL")
 	}
 	// wait=true makes Discord answer once the message exists, so an

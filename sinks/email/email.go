@@ -120,7 +120,7 @@ func (p *Params) Validate() error {
 }
 
 func init() {
-	incident.Register(Type,
+	sinks.RegisterNew(Type,
 		"Mails each finding (text and HTML) through an SMTP server with implicit TLS or STARTTLS and AUTH PLAIN/LOGIN; the Message-ID is derived from the idempotency key.",
 		Defaults, New)
 }

@@ -74,7 +74,7 @@ func (p *Params) Validate() error {
 		return err
 	}
 	switch {
-	case p.WebhookURL != "" && !webURL(p.WebhookURL):
+	case p.WebhookURL != "" && !httpdeliver.IsWebURL(p.WebhookURL):
 		return errors.New("webhook_url: not an http(s) URL") // never echo it
 	case p.Format != FormatCard && p.Format != FormatText:
 		return fmt.Errorf("format: %q is not card or text", p.Format)
@@ -88,21 +88,10 @@ func (p *Params) Validate() error {
 	return nil
 }
 
-func webURL(s string) bool {
-	u, err := url.Parse(strings.TrimSpace(s))
-	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
-}
-
 func init() {
-	sinks.Register(Type,
+	sinks.RegisterNew(Type,
 		"Posts each finding to a Google Chat space's incoming webhook as a card (or text), firing and resolved in one thread.",
-		Defaults,
-		func(p *Params) (sinks.Factory, error) {
-			params := *p
-			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
-				return New(name, params, deps)
-			}, nil
-		})
+		Defaults, New)
 }
 
 // Sink posts findings. It is safe for concurrent use.
@@ -125,7 +114,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 		return nil, err
 	}
 	target, err := url.Parse(raw)
-	if err != nil || !webURL(raw) {
+	if err != nil || !httpdeliver.IsWebURL(raw) {
 		return nil, errors.New("webhook_url: not an http(s) URL")
 	}
 	logger := deps.Logger

@@ -163,7 +163,7 @@ func (p *Params) Validate() error {
 }
 
 func init() {
-	incident.Register(Type,
+	sinks.RegisterNew(Type,
 		"Opens a Jira issue (REST API v2) per alert, found again by a label so redeliveries and re-fires comment instead of duplicating; comments and optionally transitions it on resolve.",
 		Defaults, New)
 }

@@ -142,15 +142,9 @@ func validTopic(t string) bool {
 }
 
 func init() {
-	sinks.Register(Type,
+	sinks.RegisterNew(Type,
 		"Produces each finding as JSON to a Kafka topic (acks=all, idempotent producer), keyed by medic's idempotency key; SASL PLAIN/SCRAM and TLS.",
-		Defaults,
-		func(p *Params) (sinks.Factory, error) {
-			params := *p
-			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
-				return New(name, params, deps)
-			}, nil
-		})
+		Defaults, New)
 }
 
 // Sink produces findings. It is safe for concurrent use.

@@ -95,13 +95,13 @@ func (p *Params) Validate() error {
 		if err := hook.Validate(true); err != nil {
 			return err
 		}
-		if p.WebhookURL != "" && !webURL(p.WebhookURL) {
+		if p.WebhookURL != "" && !httpdeliver.IsWebURL(p.WebhookURL) {
 			return errors.New("webhook_url: not an http(s) URL") // never echo it
 		}
 	case p.URL == "" && !tok.Set() && p.ChannelID == "":
 		return errors.New("webhook_url (an incoming webhook) or url, token and channel_id (a bot): required")
 	default:
-		if !webURL(p.URL) {
+		if !httpdeliver.IsWebURL(p.URL) {
 			return errors.New("url: required for the bot API, the server's http(s) base URL")
 		}
 		if err := tok.Validate(true); err != nil {
@@ -127,21 +127,10 @@ func (p *Params) Validate() error {
 	return nil
 }
 
-func webURL(s string) bool {
-	u, err := url.Parse(strings.TrimSpace(s))
-	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
-}
-
 func init() {
-	sinks.Register(Type,
+	sinks.RegisterNew(Type,
 		"Posts each finding to Mattermost as a message attachment, through an incoming webhook (webhook_url) or as a bot (url, token, channel_id).",
-		Defaults,
-		func(p *Params) (sinks.Factory, error) {
-			params := *p
-			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
-				return New(name, params, deps)
-			}, nil
-		})
+		Defaults, New)
 }
 
 // Sink posts findings. It is safe for concurrent use.
@@ -173,7 +162,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !webURL(target) {
+		if !httpdeliver.IsWebURL(target) {
 			return nil, errors.New("webhook_url: not an http(s) URL")
 		}
 		s.target = target

@@ -92,7 +92,7 @@ func (p *Params) Validate() error {
 }
 
 func init() {
-	incident.Register(Type,
+	sinks.RegisterNew(Type,
 		"Creates an Opsgenie alert (Alert API v2) for each firing finding, with priority from severity and teams as responders, and closes it when the alert resolves; the alias absorbs redeliveries.",
 		Defaults, New)
 }

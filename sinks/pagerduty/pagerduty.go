@@ -72,7 +72,7 @@ func (p *Params) Validate() error {
 }
 
 func init() {
-	incident.Register(Type,
+	sinks.RegisterNew(Type,
 		"Triggers a PagerDuty incident (Events API v2) for each firing finding and resolves it when the alert resolves; dedup_key ties them and absorbs redeliveries.",
 		Defaults, New)
 }

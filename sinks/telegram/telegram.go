@@ -93,15 +93,9 @@ func validChatID(s string) bool {
 }
 
 func init() {
-	sinks.Register(Type,
+	sinks.RegisterNew(Type,
 		"Sends each finding to a Telegram chat or forum topic through a bot's sendMessage, as escaped HTML within 4096 characters.",
-		Defaults,
-		func(p *Params) (sinks.Factory, error) {
-			params := *p
-			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
-				return New(name, params, deps)
-			}, nil
-		})
+		Defaults, New)
 }
 
 // Sink sends findings. It is safe for concurrent use.

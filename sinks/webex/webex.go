@@ -72,15 +72,9 @@ func (p *Params) Validate() error {
 }
 
 func init() {
-	sinks.Register(Type,
+	sinks.RegisterNew(Type,
 		"Posts each finding to a Webex space as a bot (POST /v1/messages, Markdown within 7439 bytes).",
-		Defaults,
-		func(p *Params) (sinks.Factory, error) {
-			params := *p
-			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
-				return New(name, params, deps)
-			}, nil
-		})
+		Defaults, New)
 }
 
 // Sink posts findings. It is safe for concurrent use.

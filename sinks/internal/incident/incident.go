@@ -90,21 +90,6 @@ func Text(f *event.Finding, max int) string {
 	return cut + note
 }
 
-// Register registers a sink type whose sinks start takes the validated
-// parameters (the registry has called their Validate).
-func Register[P any, S sinks.Sink](typ, doc string, defaults func() *P, start func(name string, p P, deps sinks.Deps) (S, error)) {
-	sinks.Register(typ, doc, defaults, func(p *P) (sinks.Factory, error) {
-		params := *p
-		return func(name string, deps sinks.Deps) (sinks.Sink, error) {
-			s, err := start(name, params, deps)
-			if err != nil {
-				return nil, err // not a typed nil in the interface
-			}
-			return s, nil
-		}, nil
-	})
-}
-
 // Logger is deps' logger, a discarding one when there is none, naming the
 // sink.
 func Logger(name string, deps sinks.Deps) *slog.Logger {
