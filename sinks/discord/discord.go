@@ -17,11 +17,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/chatfmt"
 	"github.com/medichq/medic/sinks/internal/chattext"
 	"github.com/medichq/medic/sinks/internal/httpdeliver"
 	"github.com/medichq/medic/sinks/internal/secretparam"
@@ -72,9 +74,9 @@ func (p *Params) Validate() error {
 		return err
 	}
 	switch {
-	case p.WebhookURL != "" && !httpdeliver.IsWebURL(p.WebhookURL):
+	case p.WebhookURL != "" && !chatfmt.IsWebURL(strings.TrimSpace(p.WebhookURL)):
 		return errors.New("webhook_url: not an http(s) URL") // never echo it
-	case p.AvatarURL != "" && !httpdeliver.IsWebURL(p.AvatarURL):
+	case p.AvatarURL != "" && !chatfmt.IsWebURL(strings.TrimSpace(p.AvatarURL)):
 		return errors.New("avatar_url: not an http(s) URL")
 	case utf8.RuneCountInString(p.Username) > 80:
 		return errors.New("username: at most 80 characters")
@@ -111,7 +113,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 		return nil, err
 	}
 	u, err := url.Parse(target)
-	if err != nil || !httpdeliver.IsWebURL(target) {
+	if err != nil || !chatfmt.IsWebURL(strings.TrimSpace(target)) {
 		return nil, errors.New("webhook_url: not an http(s) URL")
 	}
 	// wait=true makes Discord answer once the message exists, so an

@@ -25,6 +25,7 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/chatfmt"
 	"github.com/medichq/medic/sinks/internal/chattext"
 	"github.com/medichq/medic/sinks/internal/httpdeliver"
 	"github.com/medichq/medic/sinks/internal/secretparam"
@@ -74,7 +75,7 @@ func (p *Params) Validate() error {
 		return err
 	}
 	switch {
-	case p.WebhookURL != "" && !httpdeliver.IsWebURL(p.WebhookURL):
+	case p.WebhookURL != "" && !chatfmt.IsWebURL(strings.TrimSpace(p.WebhookURL)):
 		return errors.New("webhook_url: not an http(s) URL") // never echo it
 	case p.Format != FormatCard && p.Format != FormatText:
 		return fmt.Errorf("format: %q is not card or text", p.Format)
@@ -114,7 +115,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 		return nil, err
 	}
 	target, err := url.Parse(raw)
-	if err != nil || !httpdeliver.IsWebURL(raw) {
+	if err != nil || !chatfmt.IsWebURL(strings.TrimSpace(raw)) {
 		return nil, errors.New("webhook_url: not an http(s) URL")
 	}
 	logger := deps.Logger

@@ -25,6 +25,7 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/chatfmt"
 	"github.com/medichq/medic/sinks/internal/chattext"
 	"github.com/medichq/medic/sinks/internal/httpdeliver"
 	"github.com/medichq/medic/sinks/internal/secretparam"
@@ -95,13 +96,13 @@ func (p *Params) Validate() error {
 		if err := hook.Validate(true); err != nil {
 			return err
 		}
-		if p.WebhookURL != "" && !httpdeliver.IsWebURL(p.WebhookURL) {
+		if p.WebhookURL != "" && !chatfmt.IsWebURL(strings.TrimSpace(p.WebhookURL)) {
 			return errors.New("webhook_url: not an http(s) URL") // never echo it
 		}
 	case p.URL == "" && !tok.Set() && p.ChannelID == "":
 		return errors.New("webhook_url (an incoming webhook) or url, token and channel_id (a bot): required")
 	default:
-		if !httpdeliver.IsWebURL(p.URL) {
+		if !chatfmt.IsWebURL(strings.TrimSpace(p.URL)) {
 			return errors.New("url: required for the bot API, the server's http(s) base URL")
 		}
 		if err := tok.Validate(true); err != nil {
@@ -162,7 +163,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !httpdeliver.IsWebURL(target) {
+		if !chatfmt.IsWebURL(strings.TrimSpace(target)) {
 			return nil, errors.New("webhook_url: not an http(s) URL")
 		}
 		s.target = target

@@ -34,14 +34,6 @@ type Poster struct {
 	What string
 }
 
-// IsWebURL reports whether s is an absolute http(s) URL with a host. Sinks
-// check their receivers' URLs with it without echoing them: the URL is often
-// the credential.
-func IsWebURL(s string) bool {
-	u, err := url.Parse(strings.TrimSpace(s))
-	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
-}
-
 // StatusError is an answer other than 2xx.
 type StatusError struct {
 	What   string
