@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -24,16 +25,14 @@ import (
 type dynWatch struct {
 	gvr   schema.GroupVersionResource
 	stopC chan struct{}
+	// once: stop is called both by reconcileDynamic (under d.mu) and by the
+	// goroutine that ends the watch with the detector (without it), so a
+	// check-then-close could close twice.
+	once  sync.Once
 	syncs []namedSync
 }
 
-func (w *dynWatch) stop() {
-	select {
-	case <-w.stopC:
-	default:
-		close(w.stopC)
-	}
-}
+func (w *dynWatch) stop() { w.once.Do(func() { close(w.stopC) }) }
 
 // reconcileDynamic starts and stops resource watches; d.mu is held.
 func (d *Detector) reconcileDynamic() {
