@@ -59,8 +59,8 @@ fmt-check:
 
 # Each fuzz target for $(FUZZTIME).
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./triggers/alertmanager
-	$(GO) test -run='^$$' -fuzz=FuzzFingerprint -fuzztime=$(FUZZTIME) ./triggers/alertmanager
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./sources/alertmanager
+	$(GO) test -run='^$$' -fuzz=FuzzFingerprint -fuzztime=$(FUZZTIME) ./sources/alertmanager
 	$(GO) test -run='^$$' -fuzz=FuzzMarshalEvent -fuzztime=$(FUZZTIME) ./event
 	$(GO) test -run='^$$' -fuzz=FuzzLoadPlaybooks -fuzztime=$(FUZZTIME) ./playbooks
 	$(GO) test -run='^$$' -fuzz=FuzzRenderWithinLimits -fuzztime=$(FUZZTIME) ./sinks/slack

@@ -21,7 +21,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/triggers"
 )
 
 // Stream and subject names. Subjects carry the event kind or sink name as
@@ -39,9 +38,9 @@ const (
 // ErrStreamFull is returned, wrapped, by Publish and PublishFindings when
 // the stream is at bus.max_bytes with nothing processed left to reclaim: the
 // messages were refused, not stored and not lost. It is
-// triggers.ErrStreamFull, so the intake can tell it apart without
+// event.ErrStreamFull, so the intake can tell it apart without
 // importing bus.
-var ErrStreamFull = triggers.ErrStreamFull
+var ErrStreamFull = event.ErrStreamFull
 
 // Headers medic sets on dead-lettered messages.
 const (
@@ -356,9 +355,9 @@ func token(s string) string {
 
 // Publish stores events on the events stream with their IDs as Nats-Msg-Id,
 // and returns only when JetStream acknowledged every one of them. It
-// implements triggers.Publisher. While it runs, consumers that yield to
+// implements event.Publisher. While it runs, consumers that yield to
 // intake wait (ConsumerConfig.YieldToIntake).
-func (b *Bus) Publish(ctx context.Context, events []event.Event) (triggers.PublishResult, error) {
+func (b *Bus) Publish(ctx context.Context, events []event.Event) (event.PublishResult, error) {
 	b.gate.enter()
 	defer b.gate.leave()
 	enc := batchEncoders.Get().(*event.BatchEncoder)
@@ -370,7 +369,7 @@ func (b *Bus) Publish(ctx context.Context, events []event.Event) (triggers.Publi
 	for i := range events {
 		data, err := enc.Encode(&events[i])
 		if err != nil {
-			return triggers.PublishResult{}, fmt.Errorf("encode event %s: %w", events[i].ID, err)
+			return event.PublishResult{}, fmt.Errorf("encode event %s: %w", events[i].ID, err)
 		}
 		backing[i] = nats.Msg{Subject: EventSubject(events[i].Kind), Data: data}
 		msgs[i] = &backing[i]
@@ -383,7 +382,7 @@ func (b *Bus) Publish(ctx context.Context, events []event.Event) (triggers.Publi
 	if err == nil && enc.Cap() <= maxPooledEncoder {
 		batchEncoders.Put(enc)
 	}
-	return triggers.PublishResult{Stored: stored, Duplicates: dups}, err
+	return event.PublishResult{Stored: stored, Duplicates: dups}, err
 }
 
 // batchEncoders encode the events of one Publish each, reused across

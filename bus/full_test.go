@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/triggers"
 )
 
 // publishUntilFull publishes batches of 10 events until the stream refuses
@@ -41,7 +40,7 @@ func TestFullStreamRefusesNewAndDiscardsNothing(t *testing.T) {
 	ctx := context.Background()
 
 	stored, err := publishUntilFull(t, b, "a")
-	if !errors.Is(err, ErrStreamFull) || !errors.Is(err, triggers.ErrStreamFull) {
+	if !errors.Is(err, ErrStreamFull) || !errors.Is(err, event.ErrStreamFull) {
 		t.Fatalf("publish into a full stream: got %v, want ErrStreamFull", err)
 	}
 	s, err := b.js.Stream(ctx, EventsStream)

@@ -18,7 +18,7 @@ import (
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/internal/kube"
 	"github.com/medichq/medic/sinks"
-	"github.com/medichq/medic/triggers/alertmanager"
+	"github.com/medichq/medic/sources/alertmanager"
 )
 
 // Config is the whole configuration of `medic serve`.

@@ -3,12 +3,12 @@ package config
 import (
 	"fmt"
 
-	"github.com/medichq/medic/triggers/webhook"
+	"github.com/medichq/medic/sources/webhook"
 )
 
 // WebhookSource is one generic JSON webhook source (webhook_sources):
 // POST /api/webhooks/<name>, its credentials and its CEL mapping or preset.
-// Defaults (the preset's signature header) live in triggers/webhook.
+// Defaults (the preset's signature header) live in sources/webhook.
 type WebhookSource = webhook.SourceConfig
 
 // readWebhookSourceSecrets reads each source's secret files into its

@@ -118,7 +118,7 @@ type Event struct {
 	Raw json.RawMessage `json:"raw,omitempty"`
 	// SuppressedTriggers lists the rate-limited playbook triggers that
 	// matched the event when it was detected but had already fired within
-	// their limit (triggers/kubernetes keeps that state in JetStream KV, so
+	// their limit (sources/kubernetes keeps that state in JetStream KV, so
 	// replicas and restarts agree); those triggers do not match the event.
 	// Empty for sources without rate limits.
 	SuppressedTriggers []string `json:"suppressedTriggers,omitempty"`

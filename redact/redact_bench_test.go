@@ -15,7 +15,7 @@ import (
 	_ "github.com/medichq/medic/internal/plugins" // the built-in playbooks' actions
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/redact"
-	"github.com/medichq/medic/triggers/alertmanager"
+	"github.com/medichq/medic/sources/alertmanager"
 )
 
 // capturedFinding is what medic's engine makes of a webhook captured from

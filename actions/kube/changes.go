@@ -7,7 +7,7 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
-	kubetrig "github.com/medichq/medic/triggers/kubernetes"
+	kubetrig "github.com/medichq/medic/sources/kubernetes"
 )
 
 // ReportChangesParams are report_changes' parameters.

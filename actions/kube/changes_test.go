@@ -12,7 +12,7 @@ import (
 	"github.com/medichq/medic/sinks/slack"
 	"github.com/medichq/medic/sinks/stdout"
 	"github.com/medichq/medic/sinks/teams"
-	kubetrig "github.com/medichq/medic/triggers/kubernetes"
+	kubetrig "github.com/medichq/medic/sources/kubernetes"
 )
 
 // changeEvent is an on_deployment_update event as the detector publishes

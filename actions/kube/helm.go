@@ -10,7 +10,7 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
-	kubetrig "github.com/medichq/medic/triggers/kubernetes"
+	kubetrig "github.com/medichq/medic/sources/kubernetes"
 )
 
 // HelmStatusParams are helm_status_enricher's parameters.

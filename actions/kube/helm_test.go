@@ -12,7 +12,7 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks/stdout"
-	kubetrig "github.com/medichq/medic/triggers/kubernetes"
+	kubetrig "github.com/medichq/medic/sources/kubernetes"
 )
 
 // A failed upgrade: the release's history from its records, newest first;

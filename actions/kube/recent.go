@@ -14,7 +14,7 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
-	kubetrig "github.com/medichq/medic/triggers/kubernetes"
+	kubetrig "github.com/medichq/medic/sources/kubernetes"
 )
 
 // RecentChangesParams are recent_changes_enricher's parameters.

@@ -21,7 +21,7 @@ import (
 
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/internal/app"
-	"github.com/medichq/medic/triggers/manual"
+	"github.com/medichq/medic/sources/manual"
 )
 
 // medic dlq: the dead letters of a running medic, through its /api/dlq.

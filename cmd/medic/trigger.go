@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/medichq/medic/triggers/manual"
+	"github.com/medichq/medic/sources/manual"
 )
 
 func newTriggerCmd() *cobra.Command {

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medichq/medic/bus"
-	"github.com/medichq/medic/triggers/httpauth"
+	"github.com/medichq/medic/sources/httpauth"
 )
 
 // The dead-letter API (`medic dlq`): list, show, replay and purge what

@@ -13,7 +13,7 @@ import (
 	"github.com/medichq/medic/internal/kube"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/triggers"
-	kubetriggers "github.com/medichq/medic/triggers/kubernetes"
+	kubetriggers "github.com/medichq/medic/sources/kubernetes"
 )
 
 // kubeSide is medic's view of its cluster: the detector behind the

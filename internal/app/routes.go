@@ -7,9 +7,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/medichq/medic/triggers/alertmanager"
-	"github.com/medichq/medic/triggers/httpauth"
-	"github.com/medichq/medic/triggers/manual"
+	"github.com/medichq/medic/sources/alertmanager"
+	"github.com/medichq/medic/sources/httpauth"
+	"github.com/medichq/medic/sources/manual"
 )
 
 func (a *App) routes() (http.Handler, error) {

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/medichq/medic/triggers/schedule"
+	"github.com/medichq/medic/sources/schedule"
 )
 
 // startSchedules runs the on_schedule triggers of the running playbook set
 // and keeps them in step with reloads: an unchanged schedule keeps its
-// state, a removed one stops (triggers/schedule). Each set is also checked
+// state, a removed one stops (sources/schedule). Each set is also checked
 // for on_webhook triggers naming undeclared sources.
 func (a *App) startSchedules(ctx context.Context) error {
 	s, err := schedule.Open(ctx, schedule.Options{

@@ -14,7 +14,7 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/natstest"
 	"github.com/medichq/medic/internal/testkit"
-	"github.com/medichq/medic/triggers/schedule"
+	"github.com/medichq/medic/sources/schedule"
 )
 
 // schedulePlaybook writes a playbook folder with one on_schedule playbook

@@ -5,8 +5,8 @@ import (
 	"slices"
 
 	"github.com/medichq/medic/playbooks"
-	"github.com/medichq/medic/triggers/alertmanager"
-	"github.com/medichq/medic/triggers/webhook"
+	"github.com/medichq/medic/sources/alertmanager"
+	"github.com/medichq/medic/sources/webhook"
 )
 
 // webhookSourceRoutes mounts /api/webhooks/{name} for webhook_sources, each

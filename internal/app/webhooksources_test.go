@@ -14,8 +14,8 @@ import (
 
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/internal/testkit"
-	"github.com/medichq/medic/triggers/httpauth"
-	"github.com/medichq/medic/triggers/webhook"
+	"github.com/medichq/medic/sources/httpauth"
+	"github.com/medichq/medic/sources/webhook"
 )
 
 // Generic webhook sources end to end: each preset's sample, posted with its

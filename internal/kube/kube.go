@@ -2,7 +2,7 @@
 // kubeconfig file ($KUBECONFIG or kubernetes.kubeconfig) or the in-cluster
 // service account. "No cluster configured" is a normal result, not an error:
 // medic then runs without Kubernetes triggers and actions. The Kubernetes
-// triggers (triggers/kubernetes) and the evidence actions (actions/kube)
+// triggers (sources/kubernetes) and the evidence actions (actions/kube)
 // share the clients built here.
 package kube
 

@@ -10,8 +10,8 @@ import (
 	_ "github.com/medichq/medic/actions/promql"        // prometheus_enricher
 	_ "github.com/medichq/medic/actions/remediate"     // opt-in remediation: delete_pod, rollout_restart, …
 	_ "github.com/medichq/medic/sinks/all"             // every sink type
-	_ "github.com/medichq/medic/triggers/alertmanager" // on_prometheus_alert
-	_ "github.com/medichq/medic/triggers/kubernetes"   // on_pod_crash_loop, on_job_failure, … (built-in kubernetes-events.yaml names them)
-	_ "github.com/medichq/medic/triggers/schedule"     // on_schedule
-	_ "github.com/medichq/medic/triggers/webhook"      // on_webhook
+	_ "github.com/medichq/medic/sources/alertmanager" // on_prometheus_alert
+	_ "github.com/medichq/medic/sources/kubernetes"   // on_pod_crash_loop, on_job_failure, … (built-in kubernetes-events.yaml names them)
+	_ "github.com/medichq/medic/sources/schedule"     // on_schedule
+	_ "github.com/medichq/medic/sources/webhook"      // on_webhook
 )

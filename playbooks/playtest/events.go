@@ -12,8 +12,8 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/playbooks"
-	"github.com/medichq/medic/triggers/alertmanager"
-	"github.com/medichq/medic/triggers/kubernetes/kubefixture"
+	"github.com/medichq/medic/sources/alertmanager"
+	"github.com/medichq/medic/sources/kubernetes/kubefixture"
 )
 
 // FixtureTime is the receive time given to events read from files, so a

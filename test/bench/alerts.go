@@ -11,7 +11,7 @@ import (
 
 	"github.com/prometheus/alertmanager/template"
 
-	"github.com/medichq/medic/triggers/alertmanager"
+	"github.com/medichq/medic/sources/alertmanager"
 )
 
 // rule is one entry of internal/fixtures/testdata/alert-rules.json (kube-prometheus rules).

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/medichq/medic/internal/fixtures"
-	"github.com/medichq/medic/triggers/alertmanager"
+	"github.com/medichq/medic/sources/alertmanager"
 )
 
 func testGen(t *testing.T) *alertGen {

@@ -34,7 +34,7 @@ import (
 
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/fixtures"
-	"github.com/medichq/medic/triggers/alertmanager"
+	"github.com/medichq/medic/sources/alertmanager"
 )
 
 type options struct {

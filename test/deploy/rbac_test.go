@@ -14,7 +14,7 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/kube"
 	"github.com/medichq/medic/test/deploy"
-	kubetriggers "github.com/medichq/medic/triggers/kubernetes"
+	kubetriggers "github.com/medichq/medic/sources/kubernetes"
 )
 
 // Every role the chart renders, with every values set, is read-only: get,

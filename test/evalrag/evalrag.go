@@ -41,7 +41,7 @@ import (
 	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/knowledge"
 	"github.com/medichq/medic/rag"
-	"github.com/medichq/medic/triggers/alertmanager"
+	"github.com/medichq/medic/sources/alertmanager"
 )
 
 // The modes, in the order they are printed.

@@ -30,7 +30,7 @@ import (
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/test/kubeapi"
 	"github.com/medichq/medic/triggers"
-	kt "github.com/medichq/medic/triggers/kubernetes"
+	kt "github.com/medichq/medic/sources/kubernetes"
 
 	_ "github.com/medichq/medic/actions" // create_finding, for the test playbooks
 	"github.com/medichq/medic/internal/testkit"
@@ -39,13 +39,13 @@ import (
 // collector is the detector's publisher: it stores events by ID like
 // JetStream and hands them on to a real bus.
 type collector struct {
-	next   triggers.Publisher
+	next   event.Publisher
 	mu     sync.Mutex
 	events []event.Event
 	ids    map[string]bool
 }
 
-func (c *collector) Publish(ctx context.Context, evs []event.Event) (triggers.PublishResult, error) {
+func (c *collector) Publish(ctx context.Context, evs []event.Event) (event.PublishResult, error) {
 	res, err := c.next.Publish(ctx, evs)
 	if err != nil {
 		return res, err

@@ -4,7 +4,7 @@ package kubeapi
 // internal/fixtures/testdata/payloads/k8s
 // (see its SOURCES.md): Pod manifests (gitops-engine, is-healthy) and
 // `kubectl describe` outputs recorded from real clusters (holmesgpt). The
-// tests of triggers/kubernetes drive the fake API with them, and the tests
+// tests of sources/kubernetes drive the fake API with them, and the tests
 // here drive a real API server with them.
 
 import (

@@ -22,7 +22,7 @@ var fakeClients = []string{"k8s.io/client-go/kubernetes/fake", "k8s.io/client-go
 // cmd/ link) allowed to import a fake client directly, and why. Test helpers
 // are not linked by a command and are not looked at.
 var fakeClientImporters = map[string]string{
-	module + "/triggers/kubernetes/kubefixture": "runs the detector over objects from files, for medic playbooks test --event",
+	module + "/sources/kubernetes/kubefixture": "runs the detector over objects from files, for medic playbooks test --event",
 }
 
 // fakeClientUsers are the production packages allowed to import those
@@ -83,7 +83,7 @@ func TestNoFakeClientsetInProduction(t *testing.T) {
 			strings.Join(bad, "\n  "))
 	}
 	// The check must see the packages it guards.
-	for _, pkg := range []string{module + "/internal/app", module + "/triggers/kubernetes", module + "/playbooks/playtest"} {
+	for _, pkg := range []string{module + "/internal/app", module + "/sources/kubernetes", module + "/playbooks/playtest"} {
 		if _, ok := imports[pkg]; !ok {
 			t.Errorf("go list did not list %s", pkg)
 		}

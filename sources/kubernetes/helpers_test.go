@@ -37,13 +37,13 @@ type memPublisher struct {
 	dups   int
 }
 
-func (p *memPublisher) Publish(_ context.Context, evs []event.Event) (triggers.PublishResult, error) {
+func (p *memPublisher) Publish(_ context.Context, evs []event.Event) (event.PublishResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ids == nil {
 		p.ids = map[string]bool{}
 	}
-	var res triggers.PublishResult
+	var res event.PublishResult
 	for _, ev := range evs {
 		if p.ids[ev.ID] {
 			p.dups++
@@ -89,7 +89,7 @@ type harness struct {
 	t     *testing.T
 	kube  *fake.Clientset
 	dyn   *dynamicfake.FakeDynamicClient
-	pub   triggers.Publisher
+	pub   event.Publisher
 	mem   *memPublisher
 	clock *clocktesting.FakeClock
 	state State
@@ -164,7 +164,7 @@ func (b *syncBuffer) String() string {
 type harnessOption func(*harness)
 
 func withState(s State) harnessOption { return func(h *harness) { h.state = s } }
-func withPublisher(p triggers.Publisher) harnessOption {
+func withPublisher(p event.Publisher) harnessOption {
 	return func(h *harness) { h.pub = p }
 }
 func withKube(k *fake.Clientset) harnessOption { return func(h *harness) { h.kube = k } }

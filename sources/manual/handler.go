@@ -12,9 +12,8 @@ import (
 	"time"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/triggers"
-	"github.com/medichq/medic/triggers/alertmanager"
-	"github.com/medichq/medic/triggers/httpauth"
+	"github.com/medichq/medic/sources/alertmanager"
+	"github.com/medichq/medic/sources/httpauth"
 )
 
 // Options configures the manual trigger endpoint. It is held to the same
@@ -48,7 +47,7 @@ type Result struct {
 
 // NewHandler returns the handler for POST /api/trigger. metrics is shared
 // with the webhook (see alertmanager.NewMetrics); nil keeps them private.
-func NewHandler(opts Options, pub triggers.Publisher, logger *slog.Logger, metrics *alertmanager.Metrics) (http.Handler, error) {
+func NewHandler(opts Options, pub event.Publisher, logger *slog.Logger, metrics *alertmanager.Metrics) (http.Handler, error) {
 	h, err := alertmanager.Intake{
 		Source:       Source,
 		MaxBodyBytes: opts.MaxBodyBytes,
@@ -60,7 +59,7 @@ func NewHandler(opts Options, pub triggers.Publisher, logger *slog.Logger, metri
 		Logger:       logger,
 		Metrics:      metrics,
 		Parse:        parseRequest,
-		Accepted: func(events []event.Event, res triggers.PublishResult) any {
+		Accepted: func(events []event.Event, res event.PublishResult) any {
 			r := Result{IDs: make([]string, 0, len(events)), Duplicates: res.Duplicates}
 			for i := range events {
 				r.IDs = append(r.IDs, events[i].ID)

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/triggers"
 )
 
 // blockingPublisher holds every Publish until release is closed.
@@ -20,14 +19,14 @@ type blockingPublisher struct {
 	release chan struct{}
 }
 
-func (p *blockingPublisher) Publish(ctx context.Context, events []event.Event) (triggers.PublishResult, error) {
+func (p *blockingPublisher) Publish(ctx context.Context, events []event.Event) (event.PublishResult, error) {
 	p.entered <- struct{}{}
 	select {
 	case <-p.release:
 	case <-ctx.Done():
-		return triggers.PublishResult{}, ctx.Err()
+		return event.PublishResult{}, ctx.Err()
 	}
-	return triggers.PublishResult{Stored: len(events)}, nil
+	return event.PublishResult{Stored: len(events)}, nil
 }
 
 // checkBusy: with opts bounding the intake to one request of body, a

@@ -19,7 +19,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/triggers"
 )
 
 // recordingPublisher stands in for the JetStream publisher: it remembers
@@ -31,16 +30,16 @@ type recordingPublisher struct {
 	err       error
 }
 
-func (p *recordingPublisher) Publish(_ context.Context, events []event.Event) (triggers.PublishResult, error) {
+func (p *recordingPublisher) Publish(_ context.Context, events []event.Event) (event.PublishResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.err != nil {
-		return triggers.PublishResult{}, p.err
+		return event.PublishResult{}, p.err
 	}
 	if p.seen == nil {
 		p.seen = map[string]bool{}
 	}
-	var res triggers.PublishResult
+	var res event.PublishResult
 	for _, ev := range events {
 		if p.seen[ev.ID] {
 			res.Duplicates++
@@ -328,7 +327,7 @@ func TestHandlerBusUnavailable(t *testing.T) {
 		{"no responders", errors.New("nats: no responders available for request"), ReasonBusUnavailable, "2"},
 		// The stream refused the events (DiscardNew at bus.max_bytes):
 		// the sender is told when to come back, and nothing was dropped.
-		{"stream full", fmt.Errorf("store 1f3a: %w: jetstream error 503 (10077): maximum bytes exceeded", triggers.ErrStreamFull), ReasonStreamFull, "5"},
+		{"stream full", fmt.Errorf("store 1f3a: %w: jetstream error 503 (10077): maximum bytes exceeded", event.ErrStreamFull), ReasonStreamFull, "5"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/triggers"
-	"github.com/medichq/medic/triggers/alertmanager"
+	"github.com/medichq/medic/sources/alertmanager"
 )
 
 // Options are what every source's intake shares with the Alertmanager
@@ -35,7 +34,7 @@ type Response struct {
 // (its own credentials and mapping; metrics and logs say "webhook/<name>").
 // The sources must be valid (SourceConfig.Validate); a mapping that fails
 // to compile here is an error.
-func NewHandler(sources []SourceConfig, pub triggers.Publisher, opts Options) (http.Handler, error) {
+func NewHandler(sources []SourceConfig, pub event.Publisher, opts Options) (http.Handler, error) {
 	byName := make(map[string]http.Handler, len(sources))
 	for i := range sources {
 		src := &sources[i]
@@ -62,7 +61,7 @@ func NewHandler(sources []SourceConfig, pub triggers.Publisher, opts Options) (h
 				}
 				return []event.Event{ev}, nil
 			},
-			Accepted: func(events []event.Event, res triggers.PublishResult) any {
+			Accepted: func(events []event.Event, res event.PublishResult) any {
 				return Response{ID: events[0].ID, Duplicate: res.Duplicates > 0}
 			},
 		}

@@ -31,10 +31,10 @@ type ledger struct {
 
 func newLedger() *ledger { return &ledger{n: map[string]int{}, ticks: map[string]int{}} }
 
-func (l *ledger) Publish(_ context.Context, evs []event.Event) (triggers.PublishResult, error) {
+func (l *ledger) Publish(_ context.Context, evs []event.Event) (event.PublishResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var res triggers.PublishResult
+	var res event.PublishResult
 	for _, ev := range evs {
 		if l.n[ev.ID] > 0 {
 			res.Duplicates++
@@ -105,7 +105,7 @@ func buildTrigger(t *testing.T, playbook, params string) *Trigger {
 	return st
 }
 
-func openScheduler(t *testing.T, js jetstream.JetStream, pub triggers.Publisher, clk *clocktesting.FakeClock, holder string) *Scheduler {
+func openScheduler(t *testing.T, js jetstream.JetStream, pub event.Publisher, clk *clocktesting.FakeClock, holder string) *Scheduler {
 	t.Helper()
 	s, err := Open(context.Background(), Options{JetStream: js, Publisher: pub, Clock: clk, Holder: holder})
 	if err != nil {
@@ -242,7 +242,7 @@ type recording struct {
 	evs []event.Event
 }
 
-func (r *recording) Publish(ctx context.Context, evs []event.Event) (triggers.PublishResult, error) {
+func (r *recording) Publish(ctx context.Context, evs []event.Event) (event.PublishResult, error) {
 	r.mu.Lock()
 	r.evs = append(r.evs, evs...)
 	r.mu.Unlock()
@@ -297,9 +297,9 @@ func TestSetKeepsUnchangedAndDropsRemoved(t *testing.T) {
 // failing is a Publisher whose bus cannot store: every publish fails.
 type failing struct{ calls atomic.Int32 }
 
-func (f *failing) Publish(context.Context, []event.Event) (triggers.PublishResult, error) {
+func (f *failing) Publish(context.Context, []event.Event) (event.PublishResult, error) {
 	f.calls.Add(1)
-	return triggers.PublishResult{}, errors.New("nats: no responders available for request")
+	return event.PublishResult{}, errors.New("nats: no responders available for request")
 }
 
 // A replica that took a run and cannot publish it (its bus is gone, or it

@@ -16,9 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/triggers"
-	"github.com/medichq/medic/triggers/alertmanager"
-	"github.com/medichq/medic/triggers/httpauth"
+	"github.com/medichq/medic/sources/alertmanager"
+	"github.com/medichq/medic/sources/httpauth"
 )
 
 // recordingPublisher stands in for the JetStream publisher.
@@ -29,16 +28,16 @@ type recordingPublisher struct {
 	err    error
 }
 
-func (p *recordingPublisher) Publish(_ context.Context, evs []event.Event) (triggers.PublishResult, error) {
+func (p *recordingPublisher) Publish(_ context.Context, evs []event.Event) (event.PublishResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.err != nil {
-		return triggers.PublishResult{}, p.err
+		return event.PublishResult{}, p.err
 	}
 	if p.seen == nil {
 		p.seen = map[string]bool{}
 	}
-	var res triggers.PublishResult
+	var res event.PublishResult
 	for _, ev := range evs {
 		if p.seen[ev.ID] {
 			res.Duplicates++
@@ -204,7 +203,7 @@ func TestHandlerBusUnavailable(t *testing.T) {
 
 func TestHandlerStreamFull(t *testing.T) {
 	srv, pub := newServer(t, Options{})
-	pub.err = fmt.Errorf("store x: %w", triggers.ErrStreamFull)
+	pub.err = fmt.Errorf("store x: %w", event.ErrStreamFull)
 	resp, err := srv.Client().Post(srv.URL+"/api/trigger", "application/json",
 		strings.NewReader(`{"trigger":"prometheus_alert","params":{"alert_name":"X"}}`))
 	if err != nil {

@@ -21,7 +21,6 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/kubeapi"
-	"github.com/medichq/medic/triggers"
 )
 
 const everyTrigger = `
@@ -164,13 +163,13 @@ func TestTwoReplicasPublishOneEvent(t *testing.T) {
 }
 
 type countingPublisher struct {
-	next         triggers.Publisher
+	next         event.Publisher
 	mu           sync.Mutex
 	stored, dups int
 	ids          map[string]int
 }
 
-func (c *countingPublisher) Publish(ctx context.Context, evs []event.Event) (triggers.PublishResult, error) {
+func (c *countingPublisher) Publish(ctx context.Context, evs []event.Event) (event.PublishResult, error) {
 	res, err := c.next.Publish(ctx, evs)
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -1,10 +1,8 @@
-package triggers
+package event
 
 import (
 	"context"
 	"errors"
-
-	"github.com/medichq/medic/event"
 )
 
 // Publisher stores events durably. Sources call it and answer their caller
@@ -12,7 +10,7 @@ import (
 type Publisher interface {
 	// Publish returns nil only once every event is stored or recognised as a
 	// duplicate of one already stored.
-	Publish(ctx context.Context, events []event.Event) (PublishResult, error)
+	Publish(ctx context.Context, events []Event) (PublishResult, error)
 }
 
 // PublishResult counts what happened to a batch.
@@ -25,5 +23,5 @@ type PublishResult struct {
 // events because its stream is at its size limit. Nothing was discarded to
 // make room: the intake answers 503 with Retry-After and the sender retries
 // once the pipeline has worked off the backlog. The bus package re-exports
-// it as bus.ErrStreamFull; it lives here so triggers need not import bus.
+// it as bus.ErrStreamFull; it lives here so sources need not import bus.
 var ErrStreamFull = errors.New("stream is full")

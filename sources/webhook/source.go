@@ -18,7 +18,7 @@ import (
 	"strings"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/triggers/httpauth"
+	"github.com/medichq/medic/sources/httpauth"
 )
 
 // Kind is the kind of every event of a webhook source.

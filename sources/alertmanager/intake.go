@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/triggers"
-	"github.com/medichq/medic/triggers/httpauth"
+	"github.com/medichq/medic/sources/httpauth"
 )
 
 // DefaultMaxBodyBytes bounds a request body when no limit is configured.
@@ -71,7 +70,7 @@ type Intake struct {
 	// from the moment the handler starts it (a per-request read deadline);
 	// a sender that trickles its body is answered 408.
 	BodyTimeout time.Duration
-	Publisher   triggers.Publisher
+	Publisher   event.Publisher
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// Metrics defaults to an unregistered set.
@@ -85,7 +84,7 @@ type Intake struct {
 	// Auth does, before anything is decoded.
 	VerifyBody func(h http.Header, body []byte) bool
 	// Accepted returns the JSON value of a 200 answer.
-	Accepted func(events []event.Event, res triggers.PublishResult) any
+	Accepted func(events []event.Event, res event.PublishResult) any
 	// Now defaults to time.Now; tests pin it.
 	Now func() time.Time
 }
@@ -227,10 +226,10 @@ func (in *Intake) serve(w http.ResponseWriter, r *http.Request) int {
 	in.Metrics.Received.WithLabelValues(in.Source).Add(float64(len(events)))
 	warnSharedIDs(log, events)
 
-	var res triggers.PublishResult
+	var res event.PublishResult
 	if len(events) > 0 {
 		res, err = in.Publisher.Publish(r.Context(), events)
-		if errors.Is(err, triggers.ErrStreamFull) {
+		if errors.Is(err, event.ErrStreamFull) {
 			// Refused, not lost: the bus keeps the events it already has and
 			// takes no more until the pipeline catches up. Events of this
 			// request that were stored are deduplicated on the retry.

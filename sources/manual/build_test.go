@@ -9,7 +9,7 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/fixtures"
-	"github.com/medichq/medic/triggers/alertmanager"
+	"github.com/medichq/medic/sources/alertmanager"
 )
 
 var now = time.Date(2026, 11, 22, 10, 50, 0, 123, time.UTC)

@@ -15,8 +15,8 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/triggers"
-	"github.com/medichq/medic/triggers/alertmanager"
-	"github.com/medichq/medic/triggers/httpauth"
+	"github.com/medichq/medic/sources/alertmanager"
+	"github.com/medichq/medic/sources/httpauth"
 )
 
 var received = time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)

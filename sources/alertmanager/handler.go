@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/triggers"
 )
 
 // Options configures the webhook endpoint.
@@ -41,7 +40,7 @@ type Response struct {
 // NewHandler returns the handler for Alertmanager's webhook (mounted at
 // POST /api/alerts). It registers its metrics on reg, sharing them with the
 // manual trigger when both use the same registry; reg may be nil.
-func NewHandler(opts Options, pub triggers.Publisher, logger *slog.Logger, reg prometheus.Registerer) (http.Handler, error) {
+func NewHandler(opts Options, pub event.Publisher, logger *slog.Logger, reg prometheus.Registerer) (http.Handler, error) {
 	m, err := NewMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("alertmanager webhook: %w", err)
@@ -71,7 +70,7 @@ func NewHandler(opts Options, pub triggers.Publisher, logger *slog.Logger, reg p
 			}
 			return ToEvents(msg, source, receivedAt), nil
 		},
-		Accepted: func(events []event.Event, res triggers.PublishResult) any {
+		Accepted: func(events []event.Event, res event.PublishResult) any {
 			return Response{Accepted: len(events), Duplicates: res.Duplicates}
 		},
 	}.Handler()

@@ -5,7 +5,7 @@
 // (client-go) and turns object changes into event.Events — pod_crash_loop,
 // pod_oom_killed, container_oom_killed, image_pull_backoff, pod_evicted,
 // job_failure, node_not_ready, kubernetes_warning_event,
-// kubernetes_resource — and publishes them through triggers.Publisher. The
+// kubernetes_resource — and publishes them through event.Publisher. The
 // playbook triggers (on_pod_crash_loop, …) match those events with their
 // parameters.
 //
@@ -63,7 +63,7 @@ type Options struct {
 	Dynamic dynamic.Interface // nil: on_kubernetes_resource stays silent
 	// Namespaces to watch; empty means all.
 	Namespaces []string
-	Publisher  triggers.Publisher
+	Publisher  event.Publisher
 	// State keeps rate limits and what was reported; nil: in memory.
 	State  State
 	Logger *slog.Logger

@@ -13,7 +13,7 @@ import (
 	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/triggers"
-	"github.com/medichq/medic/triggers/kubernetes"
+	"github.com/medichq/medic/sources/kubernetes"
 )
 
 var fixtureNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

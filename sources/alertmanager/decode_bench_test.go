@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/alertmanager/template"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/triggers"
 )
 
 // benchBody is an Alertmanager webhook body with n distinct firing alerts
@@ -101,8 +100,8 @@ func BenchmarkToEvents50(b *testing.B) {
 
 type nopPublisher struct{}
 
-func (nopPublisher) Publish(_ context.Context, events []event.Event) (triggers.PublishResult, error) {
-	return triggers.PublishResult{Stored: len(events)}, nil
+func (nopPublisher) Publish(_ context.Context, events []event.Event) (event.PublishResult, error) {
+	return event.PublishResult{Stored: len(events)}, nil
 }
 
 // BenchmarkHandler50 is the whole webhook request without the bus: body

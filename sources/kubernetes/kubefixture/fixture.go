@@ -2,7 +2,7 @@
 // from files, on client-go's fake clientset, for `medic playbooks test
 // --event pod.yaml` (playbooks/playtest) and for tests. It is a package of
 // its own so that the fake clientset is linked only by that tooling: medic
-// serve's code path (internal/app, triggers/kubernetes) never imports it, and
+// serve's code path (internal/app, sources/kubernetes) never imports it, and
 // test/repocheck fails if a production package other than playtest does.
 package kubefixture
 
@@ -29,7 +29,7 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/triggers"
-	"github.com/medichq/medic/triggers/kubernetes"
+	"github.com/medichq/medic/sources/kubernetes"
 )
 
 // Kinds are the object kinds whose changes the detector reports:
@@ -251,13 +251,13 @@ type collector struct {
 	ids    map[string]bool
 }
 
-func (c *collector) Publish(_ context.Context, evs []event.Event) (triggers.PublishResult, error) {
+func (c *collector) Publish(_ context.Context, evs []event.Event) (event.PublishResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ids == nil {
 		c.ids = map[string]bool{}
 	}
-	var res triggers.PublishResult
+	var res event.PublishResult
 	for _, ev := range evs {
 		if c.ids[ev.ID] {
 			res.Duplicates++

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/medichq/medic/triggers/alertmanager"
+	"github.com/medichq/medic/sources/alertmanager"
 )
 
 // FuzzMapping feeds arbitrary bodies to every preset and to a mapping that

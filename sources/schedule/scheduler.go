@@ -40,7 +40,7 @@ type Options struct {
 	JetStream jetstream.JetStream
 	// Replicas of the bucket; 0 leaves it to the JetStream handle.
 	Replicas  int
-	Publisher triggers.Publisher
+	Publisher event.Publisher
 	// Clock drives the timers; nil: the real clock.
 	Clock clock.Clock
 	// Logger defaults to discarding.
@@ -77,7 +77,7 @@ type lease struct {
 // schedule, each sleeping until its next tick is due.
 type Scheduler struct {
 	kv     jetstream.KeyValue
-	pub    triggers.Publisher
+	pub    event.Publisher
 	clock  clock.Clock
 	log    *slog.Logger
 	ttl    time.Duration

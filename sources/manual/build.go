@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/alertmanager/template"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/triggers/alertmanager"
+	"github.com/medichq/medic/sources/alertmanager"
 )
 
 // Source is the source of manually triggered events. It is part of their
