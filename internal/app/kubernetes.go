@@ -12,8 +12,8 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/kube"
 	"github.com/medichq/medic/playbooks"
-	"github.com/medichq/medic/triggers"
 	kubetriggers "github.com/medichq/medic/sources/kubernetes"
+	"github.com/medichq/medic/triggers"
 )
 
 // kubeSide is medic's view of its cluster: the detector behind the

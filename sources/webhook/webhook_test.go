@@ -14,9 +14,9 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/testkit"
-	"github.com/medichq/medic/triggers"
 	"github.com/medichq/medic/sources/alertmanager"
 	"github.com/medichq/medic/sources/httpauth"
+	"github.com/medichq/medic/triggers"
 )
 
 var received = time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)

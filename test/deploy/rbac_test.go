@@ -13,8 +13,8 @@ import (
 	kubeactions "github.com/medichq/medic/actions/kube"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/kube"
-	"github.com/medichq/medic/test/deploy"
 	kubetriggers "github.com/medichq/medic/sources/kubernetes"
+	"github.com/medichq/medic/test/deploy"
 )
 
 // Every role the chart renders, with every values set, is read-only: get,

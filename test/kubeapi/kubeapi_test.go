@@ -28,9 +28,9 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/kube"
 	"github.com/medichq/medic/playbooks"
+	kt "github.com/medichq/medic/sources/kubernetes"
 	"github.com/medichq/medic/test/kubeapi"
 	"github.com/medichq/medic/triggers"
-	kt "github.com/medichq/medic/sources/kubernetes"
 
 	_ "github.com/medichq/medic/actions" // create_finding, for the test playbooks
 	"github.com/medichq/medic/internal/testkit"

@@ -28,8 +28,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/triggers"
 	"github.com/medichq/medic/sources/kubernetes"
+	"github.com/medichq/medic/triggers"
 )
 
 // Kinds are the object kinds whose changes the detector reports:

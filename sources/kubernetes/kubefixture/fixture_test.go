@@ -12,8 +12,8 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/playbooks"
-	"github.com/medichq/medic/triggers"
 	"github.com/medichq/medic/sources/kubernetes"
+	"github.com/medichq/medic/triggers"
 )
 
 var fixtureNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
