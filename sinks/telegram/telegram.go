@@ -126,8 +126,27 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	return &Sink{
 		p: p, target: strings.TrimSuffix(p.APIURL, "/") + "/bot" + token + "/sendMessage",
 		cluster: deps.ClusterName, pageURL: deps.FindingURL,
-		poster: &httpdeliver.Poster{Client: deps.HTTPClient, MaxRetryAfter: p.MaxRetryAfter, Logger: logger.With("sink", name), What: "the Telegram Bot API"},
+		poster: &httpdeliver.Poster{Client: deps.HTTPClient, MaxRetryAfter: p.MaxRetryAfter, Logger: logger.With("sink", name),
+			What: "the Telegram Bot API", RetryAfterBody: RetryAfter},
 	}, nil
+}
+
+// RetryAfter reads the wait the Bot API asks for from a 429's body: Telegram
+// says it in parameters.retry_after (seconds) and does not promise a
+// Retry-After header, so without this a flood-limited bot would retry after
+// a second, be refused again and spend its tries.
+func RetryAfter(body []byte) (time.Duration, bool) {
+	var answer struct {
+		Parameters struct {
+			RetryAfter *int64 `json:"retry_after"`
+		} `json:"parameters"`
+	}
+	if json.Unmarshal(body, &answer) != nil || answer.Parameters.RetryAfter == nil || *answer.Parameters.RetryAfter < 0 {
+		return 0, false
+	}
+	// A day is past any max_retry_after; the bound keeps a huge number from
+	// overflowing the Duration into a negative wait.
+	return time.Duration(min(*answer.Parameters.RetryAfter, 86400)) * time.Second, true
 }
 
 // Close releases nothing.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,11 +78,11 @@ func TestRateLimitAndErrorsKeepTheToken(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "answered 500") || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("error %v, want the 500 for the consumer to retry, without the token", err)
 	}
-	// Without a Retry-After header the delivery waits a second before its
-	// next try (httpdeliver), and after its tries leaves the rest to the
-	// consumer's back-off.
-	if len(*waits) != 1 || (*waits)[0] != time.Second {
-		t.Errorf("waits %v, want one 1s wait", *waits)
+	// The 429 has no Retry-After header: the delivery waits the 3 seconds
+	// the body's parameters.retry_after asks for, then the 500 is left to
+	// the consumer's back-off.
+	if len(*waits) != 1 || (*waits)[0] != 3*time.Second {
+		t.Errorf("waits %v, want one 3s wait", *waits)
 	}
 	if err := s.Send(context.Background(), vendortest.Alert(event.StatusResolved)); err != nil {
 		t.Fatal(err)
@@ -90,6 +91,53 @@ func TestRateLimitAndErrorsKeepTheToken(t *testing.T) {
 	s, _ = newSink(t, p)
 	if err := s.Send(context.Background(), vendortest.Alert(event.StatusFiring)); err == nil || !strings.Contains(err.Error(), "answered 404") || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("wrong token: %v", err)
+	}
+}
+
+// Telegram's flood limit says how long to wait in the body only. A wait
+// within max_retry_after is waited out and the message delivered once; a
+// longer one fails the delivery (the consumer retries it later) instead of
+// retrying after a second into the same refusal.
+func TestRetryAfterFromBody(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		failure   vendortest.Failure
+		waits     []time.Duration
+		delivered int
+	}{
+		"waited out":     {vendortest.TelegramRateLimited, []time.Duration{3 * time.Second}, 1},
+		"header decides": {vendortest.Failure{Status: http.StatusTooManyRequests, RetryAfter: "5", Body: vendortest.TelegramRateLimited.Body}, []time.Duration{5 * time.Second}, 1},
+		"too long": {vendortest.Failure{Status: http.StatusTooManyRequests,
+			Body: `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 120","parameters":{"retry_after":120}}`}, nil, 0},
+		"no parameters": {vendortest.Failure{Status: http.StatusTooManyRequests, Body: `{"ok":false,"error_code":429}`}, []time.Duration{time.Second}, 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			api := vendortest.TelegramBot(t, token)
+			api.FailNext(tc.failure)
+			p := *Defaults()
+			p.BotToken, p.ChatID, p.APIURL = token, "@oncall", api.URL
+			s, waits := newSink(t, p)
+			err := s.Send(context.Background(), vendortest.Alert(event.StatusFiring))
+			if tc.delivered == 1 && err != nil || tc.delivered == 0 && (err == nil || !strings.Contains(err.Error(), "rate limited")) {
+				t.Fatalf("Send: %v", err)
+			}
+			if !slices.Equal(*waits, tc.waits) || len(api.Accepted()) != tc.delivered || api.Failed() != 1 {
+				t.Errorf("waits %v, %d delivered after %d refusals; want waits %v, %d delivered after 1", *waits, len(api.Accepted()), api.Failed(), tc.waits, tc.delivered)
+			}
+		})
+	}
+	for body, want := range map[string]time.Duration{
+		`{"parameters":{"retry_after":7}}`:                   7 * time.Second,
+		`{"parameters":{"retry_after":9223372036854775807}}`: 24 * time.Hour,
+		`{"parameters":{"retry_after":-1}}`:                  -1,
+		`{"parameters":{}}`:                                  -1,
+		`not json`:                                           -1,
+	} {
+		got, ok := RetryAfter([]byte(body))
+		if want < 0 && ok || want >= 0 && (!ok || got != want) {
+			t.Errorf("RetryAfter(%s) = %v, %v; want %v", body, got, ok, want)
+		}
 	}
 }
 

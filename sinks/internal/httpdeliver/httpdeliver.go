@@ -32,6 +32,11 @@ type Poster struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// What names the receiver in errors ("Teams webhook").
 	What string
+	// RetryAfterBody reads the wait from a 429's body, for a vendor that
+	// says it there instead of in a Retry-After header (Telegram's
+	// parameters.retry_after). It is asked only when the header is
+	// missing; ok false leaves the default wait of a second.
+	RetryAfterBody func(body []byte) (wait time.Duration, ok bool)
 }
 
 // StatusError is an answer other than 2xx.
@@ -110,6 +115,11 @@ func (p *Poster) Do(ctx context.Context, method, target string, body []byte, hea
 			return resp.StatusCode, nil, se
 		}
 		wait := RetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		if resp.Header.Get("Retry-After") == "" && p.RetryAfterBody != nil {
+			if w, ok := p.RetryAfterBody(answer); ok {
+				wait = max(w, time.Second)
+			}
+		}
 		if wait > p.MaxRetryAfter || attempt >= maxRetries {
 			return resp.StatusCode, nil, fmt.Errorf("rate limited (Retry-After %s); delivery will be retried: %w", wait, se)
 		}
