@@ -20,6 +20,7 @@ import (
 	_ "github.com/medichq/medic/sinks/stdout"
 	_ "github.com/medichq/medic/sinks/teams"
 	_ "github.com/medichq/medic/sinks/telegram"
+	_ "github.com/medichq/medic/sinks/victorops"
 	_ "github.com/medichq/medic/sinks/webex"
 	_ "github.com/medichq/medic/sinks/webhook"
 )

@@ -133,14 +133,19 @@ func (h HTTPParams) Poster(name, vendor string, deps sinks.Deps) *httpdeliver.Po
 // CheckHTTP validates the parameters every HTTP sink has: its API's base
 // URL under key, the request timeout and the longest Retry-After waited.
 func CheckHTTP(key, apiURL string, h HTTPParams) error {
-	timeout, maxRetryAfter := h.Timeout, h.MaxRetryAfter
 	if u, err := url.Parse(apiURL); apiURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("%s: required, an http(s) URL", key)
 	}
+	return h.Validate()
+}
+
+// Validate checks the request timeout and the longest Retry-After waited,
+// for a sink whose URL is a secret checked once it is read.
+func (h HTTPParams) Validate() error {
 	switch {
-	case timeout <= 0:
+	case h.Timeout <= 0:
 		return errors.New("timeout: must be positive")
-	case maxRetryAfter < 0:
+	case h.MaxRetryAfter < 0:
 		return errors.New("max_retry_after: must not be negative")
 	}
 	return nil
