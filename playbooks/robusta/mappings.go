@@ -55,7 +55,10 @@ type sinkRow struct {
 	// (mail_sink's Apprise URL) into medic key, value pairs; a value may be
 	// a secretRef.
 	convert map[string]func(c *itemConv, v any) []any
-	todo    string
+	// set are medic parameters every converted sink gets, where medic's
+	// default would behave differently from Robusta's sink.
+	set  map[string]any
+	todo string
 }
 
 // changeKinds are the Kinds medic has change triggers for
@@ -323,7 +326,11 @@ var sinkRows = map[string]sinkRow{
 		convert: map[string]func(*itemConv, any) []any{"kafka_url": kafkaBrokers, "auth": kafkaAuth}},
 	"robusta_sink": {robusta: "robusta_sink",
 		todo: "the Robusta UI has no medic equivalent: medic keeps findings on its own finding page; drop this sink"},
-	"victorops_sink":   {robusta: "victorops_sink", todo: noSink("VictorOps")},
+	// Robusta sent every finding as CRITICAL (each one pages): always_critical
+	// keeps that, where medic would send warnings as WARNING.
+	"victorops_sink": {robusta: "victorops_sink", medic: "victorops",
+		params: map[string]string{"url": "webhook_url"}, secrets: []string{"webhook_url"},
+		set: map[string]any{"always_critical": true}},
 	"servicenow_sink":  {robusta: "servicenow_sink", todo: noSink("ServiceNow")},
 	"service_now_sink": {robusta: "service_now_sink", todo: noSink("ServiceNow")},
 	"rocketchat_sink":  {robusta: "rocketchat_sink", todo: noSink("Rocket.Chat")},

@@ -217,6 +217,7 @@ var sinkSamples = map[string]struct {
 	"telegram_sink":    {map[string]any{"bot_token": "tg-token", "chat_id": 12345, "thread_id": 7}, true},
 	"google_chat_sink": {map[string]any{"webhook_url": "https://chat.googleapis.com/v1/spaces/x"}, true},
 	"webex_sink":       {map[string]any{"bot_access_token": "wx-token", "room_id": "room"}, true},
+	"victorops_sink":   {map[string]any{"url": "https://alert.victorops.com/integrations/generic/20131114/alert/vo-key/ops"}, true},
 	"kafka_sink": {map[string]any{"kafka_url": "kafka-0:9092,kafka-1:9092", "topic": "robusta",
 		"auth": map[string]any{"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": "u", "sasl_plain_password": "p"}}, true},
 }

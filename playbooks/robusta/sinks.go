@@ -154,6 +154,9 @@ func (c *converter) convertSink(where string, item any, used map[string]bool) (s
 	}
 
 	spec := sinkSpec{pairs: []pair{{key: "name", val: name, item: -1}, {key: "type", val: medicType, item: -1}}}
+	for _, k := range sortedKeys(row.set) {
+		spec.pairs = append(spec.pairs, pair{key: k, val: row.set[k], item: -1})
+	}
 	addSecret := func(k, medicKey string, v any) {
 		ref := secretRef{key: medicKey, sk: secretKeyOf(name, medicKey)}
 		spec.pairs = append(spec.pairs, pair{key: medicKey, val: ref, item: paramIdx[k]})
