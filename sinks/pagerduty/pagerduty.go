@@ -10,10 +10,7 @@ package pagerduty
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -154,18 +151,7 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 	if f == nil {
 		return errors.New("pagerduty sink: nil finding")
 	}
-	body, err := json.Marshal(s.Event(f))
-	if err != nil {
-		return fmt.Errorf("encode PagerDuty event for finding %s: %w", f.ID, err)
-	}
-	h := http.Header{"User-Agent": {"medic"}}
-	if _, err := s.poster.Post(ctx, s.endpoint, body, h); err != nil {
-		// A 400 ("invalid event") will not heal by retrying, but medic's
-		// consumer retries and then dead-letters it, where the operator
-		// sees PagerDuty's reason.
-		return fmt.Errorf("send finding %s: %w", f.ID, err)
-	}
-	return nil
+	return incident.PostJSON(ctx, s.poster, s.endpoint, nil, f, s.Event(f))
 }
 
 // Event builds the Events API body for f.

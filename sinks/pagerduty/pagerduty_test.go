@@ -27,11 +27,7 @@ func newSink(t *testing.T, apiURL string, log *incidenttest.Log) *Sink {
 	p := *Defaults()
 	p.RoutingKey = routingKey
 	p.APIURL = apiURL
-	deps := sinks.Deps{ClusterName: "prod-eu", FindingURL: incidenttest.PageURL}
-	if log != nil {
-		deps.Logger = log.Logger()
-	}
-	s, err := New("oncall", p, deps)
+	s, err := New("oncall", p, incidenttest.Deps(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,11 +38,7 @@ func newSink(t *testing.T, apiURL string, log *incidenttest.Log) *Sink {
 func TestEventGolden(t *testing.T) {
 	t.Parallel()
 	s := newSink(t, DefaultAPIURL, nil)
-	for name, f := range map[string]*event.Finding{
-		"firing":     incidenttest.Alert(event.StatusFiring),
-		"resolved":   incidenttest.Alert(event.StatusResolved),
-		"kube_event": incidenttest.KubeEvent(),
-	} {
+	for name, f := range incidenttest.Cases() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), incidenttest.JSON(t, s.Event(f)))

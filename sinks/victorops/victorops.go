@@ -15,8 +15,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -222,18 +220,7 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 	if f == nil {
 		return errors.New("victorops sink: nil finding")
 	}
-	body, err := json.Marshal(s.Alert(f))
-	if err != nil {
-		return fmt.Errorf("encode Splunk On-Call alert for finding %s: %w", f.ID, err)
-	}
-	h := http.Header{"User-Agent": {"medic"}}
-	if _, err := s.poster.Post(ctx, s.endpoint, body, h); err != nil {
-		// A 400 (a malformed message) will not heal by retrying, but the
-		// consumer retries and then dead-letters it, where the operator
-		// sees Splunk On-Call's reason.
-		return fmt.Errorf("send finding %s: %w", f.ID, err)
-	}
-	return nil
+	return incident.PostJSON(ctx, s.poster, s.endpoint, nil, f, s.Alert(f))
 }
 
 // Alert builds the REST endpoint message for f.

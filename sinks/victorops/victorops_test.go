@@ -33,11 +33,7 @@ func newSink(t *testing.T, url string, log *incidenttest.Log) *Sink {
 	t.Helper()
 	p := *Defaults()
 	p.WebhookURL = url
-	deps := sinks.Deps{ClusterName: "prod-eu", FindingURL: incidenttest.PageURL}
-	if log != nil {
-		deps.Logger = log.Logger()
-	}
-	s, err := New("oncall", p, deps)
+	s, err := New("oncall", p, incidenttest.Deps(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,11 +44,7 @@ func newSink(t *testing.T, url string, log *incidenttest.Log) *Sink {
 func TestAlertGolden(t *testing.T) {
 	t.Parallel()
 	s := newSink(t, endpoint("https://alert.victorops.com"), nil)
-	for name, f := range map[string]*event.Finding{
-		"firing":     incidenttest.Alert(event.StatusFiring),
-		"resolved":   incidenttest.Alert(event.StatusResolved),
-		"kube_event": incidenttest.KubeEvent(),
-	} {
+	for name, f := range incidenttest.Cases() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), incidenttest.JSON(t, s.Alert(f)))

@@ -6,6 +6,8 @@ package incident
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -108,6 +110,26 @@ func Poster(name, vendor string, timeout, maxRetryAfter time.Duration, deps sink
 		hc.Transport = deps.HTTPClient.Transport
 	}
 	return &httpdeliver.Poster{Client: hc, MaxRetryAfter: maxRetryAfter, Logger: Logger(name, deps), What: vendor + " (sink " + name + ")"}
+}
+
+// PostJSON is the delivery of an HTTP incident sink: v, f's request to the
+// vendor, encoded as JSON and posted to target with the header h (a
+// User-Agent of medic added), errors naming the finding. A 4xx other than
+// 429 will not heal by retrying, but the consumer retries and then
+// dead-letters it, where the operator sees the vendor's reason.
+func PostJSON(ctx context.Context, p *httpdeliver.Poster, target string, h http.Header, f *event.Finding, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode the request for finding %s: %w", f.ID, err)
+	}
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("User-Agent", "medic")
+	if _, err := p.Post(ctx, target, body, h); err != nil {
+		return fmt.Errorf("send finding %s: %w", f.ID, err)
+	}
+	return nil
 }
 
 // HTTPParams are the parameters every HTTP incident sink has; embed them

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/sinks"
 )
 
 // T0 is when the test alert started.
@@ -70,6 +71,27 @@ func KubeEvent() *event.Finding {
 		StartsAt: T0,
 	}
 	return event.NewFinding(ev, T0)
+}
+
+// Cases are the findings every incident sink's golden files render: the
+// alert firing and resolved, and a Kubernetes warning event.
+func Cases() map[string]*event.Finding {
+	return map[string]*event.Finding{
+		"firing":     Alert(event.StatusFiring),
+		"resolved":   Alert(event.StatusResolved),
+		"kube_event": KubeEvent(),
+	}
+}
+
+// Deps are what the tests start an incident sink with: the cluster
+// prod-eu, finding links from PageURL, and log's logger (none when log is
+// nil).
+func Deps(log *Log) sinks.Deps {
+	deps := sinks.Deps{ClusterName: "prod-eu", FindingURL: PageURL}
+	if log != nil {
+		deps.Logger = log.Logger()
+	}
+	return deps
 }
 
 // JSON encodes v indented, without HTML escaping, as the golden files keep it.
