@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/chatfmt"
+	"github.com/medichq/medic/sinks/internal/chatparams"
 	"github.com/medichq/medic/sinks/internal/chattext"
 	"github.com/medichq/medic/sinks/internal/httpdeliver"
 	"github.com/medichq/medic/sinks/internal/secretparam"
@@ -55,14 +55,12 @@ type Params struct {
 	// Username and AvatarURL override the webhook's name and avatar.
 	Username  string `yaml:"username"`
 	AvatarURL string `yaml:"avatar_url"`
-	// InlineLogLines is how many last lines of a log are shown.
-	InlineLogLines int `yaml:"inline_log_lines"`
-	// MaxRetryAfter is the longest 429 Retry-After waited out in one delivery.
-	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+	// Common: inline_log_lines, max_retry_after.
+	chatparams.Common `yaml:",inline"`
 }
 
 // Defaults returns the parameters used for keys the configuration leaves out.
-func Defaults() *Params { return &Params{InlineLogLines: 10, MaxRetryAfter: time.Minute} }
+func Defaults() *Params { return &Params{Common: chatparams.Defaults(10)} }
 
 func (p *Params) webhook() secretparam.Param {
 	return secretparam.Param{Key: "webhook_url", Inline: p.WebhookURL, File: p.WebhookURLFile, Env: p.WebhookURLEnv}
@@ -80,12 +78,8 @@ func (p *Params) Validate() error {
 		return errors.New("avatar_url: not an http(s) URL")
 	case utf8.RuneCountInString(p.Username) > 80:
 		return errors.New("username: at most 80 characters")
-	case p.InlineLogLines < 1 || p.InlineLogLines > 50:
-		return errors.New("inline_log_lines: must be between 1 and 50")
-	case p.MaxRetryAfter < 0:
-		return errors.New("max_retry_after: must not be negative")
 	}
-	return nil
+	return p.Common.Check(50)
 }
 
 func init() {
@@ -121,13 +115,9 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	q := u.Query()
 	q.Set("wait", "true")
 	u.RawQuery = q.Encode()
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	return &Sink{
 		p: p, target: u.String(), cluster: deps.ClusterName, pageURL: deps.FindingURL,
-		poster: &httpdeliver.Poster{Client: deps.HTTPClient, MaxRetryAfter: p.MaxRetryAfter, Logger: logger.With("sink", name), What: "the Discord webhook"},
+		poster: p.Poster(name, "the Discord webhook", deps),
 	}, nil
 }
 

@@ -16,16 +16,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/chatfmt"
+	"github.com/medichq/medic/sinks/internal/chatparams"
 	"github.com/medichq/medic/sinks/internal/chattext"
 	"github.com/medichq/medic/sinks/internal/httpdeliver"
 	"github.com/medichq/medic/sinks/internal/secretparam"
@@ -54,15 +53,13 @@ type Params struct {
 	// MaxMessageBytes bounds the message's JSON (Google Chat refuses a
 	// message over 32,000 bytes).
 	MaxMessageBytes int `yaml:"max_message_bytes"`
-	// InlineLogLines is how many last lines of a log are shown.
-	InlineLogLines int `yaml:"inline_log_lines"`
-	// MaxRetryAfter is the longest 429 Retry-After waited out in one delivery.
-	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+	// Common: inline_log_lines, max_retry_after.
+	chatparams.Common `yaml:",inline"`
 }
 
 // Defaults returns the parameters used for keys the configuration leaves out.
 func Defaults() *Params {
-	return &Params{Format: FormatCard, Threads: true, MaxMessageBytes: 30000, InlineLogLines: 15, MaxRetryAfter: time.Minute}
+	return &Params{Format: FormatCard, Threads: true, MaxMessageBytes: 30000, Common: chatparams.Defaults(15)}
 }
 
 func (p *Params) webhook() secretparam.Param {
@@ -81,12 +78,8 @@ func (p *Params) Validate() error {
 		return fmt.Errorf("format: %q is not card or text", p.Format)
 	case p.MaxMessageBytes < 4000 || p.MaxMessageBytes > 32000:
 		return errors.New("max_message_bytes: must be between 4000 and 32000")
-	case p.InlineLogLines < 1 || p.InlineLogLines > 100:
-		return errors.New("inline_log_lines: must be between 1 and 100")
-	case p.MaxRetryAfter < 0:
-		return errors.New("max_retry_after: must not be negative")
 	}
-	return nil
+	return p.Common.Check(100)
 }
 
 func init() {
@@ -118,13 +111,9 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	if err != nil || !chatfmt.IsWebURL(strings.TrimSpace(raw)) {
 		return nil, errors.New("webhook_url: not an http(s) URL")
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	return &Sink{
 		name: name, p: p, target: target, cluster: deps.ClusterName, pageURL: deps.FindingURL,
-		poster: &httpdeliver.Poster{Client: deps.HTTPClient, MaxRetryAfter: p.MaxRetryAfter, Logger: logger.With("sink", name), What: "the Google Chat webhook"},
+		poster: p.Poster(name, "the Google Chat webhook", deps),
 	}, nil
 }
 

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/chatfmt"
+	"github.com/medichq/medic/sinks/internal/chatparams"
 	"github.com/medichq/medic/sinks/internal/chattext"
 	"github.com/medichq/medic/sinks/internal/httpdeliver"
 	"github.com/medichq/medic/sinks/internal/secretparam"
@@ -67,15 +67,13 @@ type Params struct {
 	IconURL  string `yaml:"icon_url"`
 	// MaxMessageChars bounds the attachment's text.
 	MaxMessageChars int `yaml:"max_message_chars"`
-	// InlineLogLines is how many last lines of a log are shown.
-	InlineLogLines int `yaml:"inline_log_lines"`
-	// MaxRetryAfter is the longest 429 Retry-After waited out in one delivery.
-	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+	// Common: inline_log_lines, max_retry_after.
+	chatparams.Common `yaml:",inline"`
 }
 
 // Defaults returns the parameters used for keys the configuration leaves out.
 func Defaults() *Params {
-	return &Params{MaxMessageChars: 12000, InlineLogLines: 15, MaxRetryAfter: time.Minute}
+	return &Params{MaxMessageChars: 12000, Common: chatparams.Defaults(15)}
 }
 
 func (p *Params) webhook() secretparam.Param {
@@ -120,12 +118,8 @@ func (p *Params) Validate() error {
 	switch {
 	case p.MaxMessageChars < 1000 || p.MaxMessageChars > MaxMessageChars:
 		return fmt.Errorf("max_message_chars: must be between 1000 and %d", MaxMessageChars)
-	case p.InlineLogLines < 1 || p.InlineLogLines > 100:
-		return errors.New("inline_log_lines: must be between 1 and 100")
-	case p.MaxRetryAfter < 0:
-		return errors.New("max_retry_after: must not be negative")
 	}
-	return nil
+	return p.Common.Check(100)
 }
 
 func init() {
@@ -176,11 +170,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 		s.header.Set("Authorization", "Bearer "+token)
 		what = "the Mattermost API"
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	s.poster = &httpdeliver.Poster{Client: deps.HTTPClient, MaxRetryAfter: p.MaxRetryAfter, Logger: logger.With("sink", name), What: what}
+	s.poster = p.Poster(name, what, deps)
 	return s, nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/internal/chatparams"
 	"github.com/medichq/medic/sinks/internal/chattext"
 	"github.com/medichq/medic/sinks/internal/httpdeliver"
 	"github.com/medichq/medic/sinks/internal/secretparam"
@@ -47,15 +47,13 @@ type Params struct {
 	APIURL string `yaml:"api_url"`
 	// DisableNotification sends silently.
 	DisableNotification bool `yaml:"disable_notification"`
-	// InlineLogLines is how many last lines of a log are shown.
-	InlineLogLines int `yaml:"inline_log_lines"`
-	// MaxRetryAfter is the longest 429 Retry-After waited out in one delivery.
-	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+	// Common: inline_log_lines, max_retry_after.
+	chatparams.Common `yaml:",inline"`
 }
 
 // Defaults returns the parameters used for keys the configuration leaves out.
 func Defaults() *Params {
-	return &Params{APIURL: "https://api.telegram.org", InlineLogLines: 10, MaxRetryAfter: time.Minute}
+	return &Params{APIURL: "https://api.telegram.org", Common: chatparams.Defaults(10)}
 }
 
 func (p *Params) token() secretparam.Param {
@@ -77,12 +75,8 @@ func (p *Params) Validate() error {
 		return errors.New("message_thread_id: must not be negative")
 	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
 		return errors.New("api_url: must be an http(s) URL")
-	case p.InlineLogLines < 1 || p.InlineLogLines > 50:
-		return errors.New("inline_log_lines: must be between 1 and 50")
-	case p.MaxRetryAfter < 0:
-		return errors.New("max_retry_after: must not be negative")
 	}
-	return nil
+	return p.Common.Check(50)
 }
 
 func validChatID(s string) bool {
@@ -119,15 +113,11 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	if strings.ContainsAny(token, "/?# ") {
 		return nil, errors.New("bot_token: not a bot token (it has /, ?, # or a space)")
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	poster := p.Poster(name, "the Telegram Bot API", deps)
+	poster.RetryAfterBody = RetryAfter
 	return &Sink{
 		p: p, target: strings.TrimSuffix(p.APIURL, "/") + "/bot" + token + "/sendMessage",
-		cluster: deps.ClusterName, pageURL: deps.FindingURL,
-		poster: &httpdeliver.Poster{Client: deps.HTTPClient, MaxRetryAfter: p.MaxRetryAfter, Logger: logger.With("sink", name),
-			What: "the Telegram Bot API", RetryAfterBody: RetryAfter},
+		cluster: deps.ClusterName, pageURL: deps.FindingURL, poster: poster,
 	}, nil
 }
 

@@ -8,14 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/internal/chatparams"
 	"github.com/medichq/medic/sinks/internal/chattext"
 	"github.com/medichq/medic/sinks/internal/httpdeliver"
 	"github.com/medichq/medic/sinks/internal/secretparam"
@@ -37,15 +36,13 @@ type Params struct {
 	RoomID string `yaml:"room_id"`
 	// APIURL is the Webex API's base URL.
 	APIURL string `yaml:"api_url"`
-	// InlineLogLines is how many last lines of a log are shown.
-	InlineLogLines int `yaml:"inline_log_lines"`
-	// MaxRetryAfter is the longest 429 Retry-After waited out in one delivery.
-	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+	// Common: inline_log_lines, max_retry_after.
+	chatparams.Common `yaml:",inline"`
 }
 
 // Defaults returns the parameters used for keys the configuration leaves out.
 func Defaults() *Params {
-	return &Params{APIURL: "https://webexapis.com", InlineLogLines: 10, MaxRetryAfter: time.Minute}
+	return &Params{APIURL: "https://webexapis.com", Common: chatparams.Defaults(10)}
 }
 
 func (p *Params) token() secretparam.Param {
@@ -63,12 +60,8 @@ func (p *Params) Validate() error {
 		return errors.New("room_id: required (the space's ID, from GET /v1/rooms)")
 	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
 		return errors.New("api_url: must be an http(s) URL")
-	case p.InlineLogLines < 1 || p.InlineLogLines > 50:
-		return errors.New("inline_log_lines: must be between 1 and 50")
-	case p.MaxRetryAfter < 0:
-		return errors.New("max_retry_after: must not be negative")
 	}
-	return nil
+	return p.Common.Check(50)
 }
 
 func init() {
@@ -96,15 +89,11 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	return &Sink{
 		p: p, target: strings.TrimSuffix(p.APIURL, "/") + "/v1/messages",
 		header:  http.Header{"Authorization": {"Bearer " + token}},
 		cluster: deps.ClusterName, pageURL: deps.FindingURL,
-		poster: &httpdeliver.Poster{Client: deps.HTTPClient, MaxRetryAfter: p.MaxRetryAfter, Logger: logger.With("sink", name), What: "the Webex API"},
+		poster: p.Poster(name, "the Webex API", deps),
 	}, nil
 }
 
