@@ -20,10 +20,11 @@ import (
 	"github.com/medichq/medic/sinks/jira/jiratest"
 	"github.com/medichq/medic/sinks/opsgenie/opsgenietest"
 	"github.com/medichq/medic/sinks/pagerduty/pagerdutytest"
+	"github.com/medichq/medic/sinks/vendortest"
 )
 
-// TestIncidentSinksEndToEnd: medic with a PagerDuty, an Opsgenie, an email
-// and a Jira sink, each pointed at its vendor's test double (the SMTP
+// TestIncidentSinksEndToEnd: medic with a PagerDuty, an Opsgenie, a Splunk
+// On-Call, an email and a Jira sink, each pointed at its vendor's test double (the SMTP
 // server is a real one) with its secret read from a file as the Helm chart
 // mounts it. Alerts fire while every receiver refuses its first two
 // requests (retried by the bus until delivered); medic restarts;
@@ -36,6 +37,7 @@ func TestIncidentSinksEndToEnd(t *testing.T) {
 	}
 	const alerts = 20
 	const pdKey, ogKey, mailPassword, jiraKey = "e2e-pd-routing-key", "e2e-og-api-key", "e2e-smtp-password", "e2e-jira-api-token"
+	const voKey = "e2e-vo-api-key"
 	pd := pagerdutytest.New(t, pdKey)
 	og := opsgenietest.New(t, ogKey)
 	mail := emailtest.Start(t, emailtest.Options{Mode: emailtest.STARTTLS, Mechanisms: []string{sasl.Plain}, Username: "medic", Password: mailPassword})
@@ -44,6 +46,8 @@ func TestIncidentSinksEndToEnd(t *testing.T) {
 	og.Fail(http.StatusServiceUnavailable, http.StatusInternalServerError)
 	mail.Fail(451, 451)
 	jira.Fail(http.StatusInternalServerError, http.StatusServiceUnavailable)
+	vo := vendortest.VictorOps(t, voKey, "payments")
+	vo.FailNext(vendortest.Failure{Status: http.StatusInternalServerError}, vendortest.Failure{Status: http.StatusServiceUnavailable})
 
 	dir := t.TempDir()
 	secret := func(name, value string) string {
@@ -62,7 +66,9 @@ func TestIncidentSinksEndToEnd(t *testing.T) {
 - {name: mail, type: email, host: %q, port: %d, ca_file: %q, server_name: localhost, username: medic, password_file: %q,
    from: "medic <medic@example.com>", to: [oncall@example.com]}
 - {name: jira, type: jira, url: %q, username: medic@example.com, api_key_file: %q, project_key: OPS, resolve_transition: Done}
-`, secret("pd", pdKey), pd.URL, secret("og", ogKey), og.URL, mail.Host, mail.Port, mail.CAFile, secret("mail", mailPassword), jira.URL, secret("jira", jiraKey))
+- {name: vo, type: victorops, webhook_url_file: %q}
+`, secret("pd", pdKey), pd.URL, secret("og", ogKey), og.URL, mail.Host, mail.Port, mail.CAFile, secret("mail", mailPassword), jira.URL, secret("jira", jiraKey),
+		secret("vo", vo.URL+vendortest.VictorOpsPath(voKey, "payments")))
 	if err := yaml.Unmarshal([]byte(conf), &specs); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +84,7 @@ func TestIncidentSinksEndToEnd(t *testing.T) {
 	}
 	settled := func(m *medic) {
 		t.Helper()
-		for _, s := range []string{"pd", "og", "mail", "jira"} {
+		for _, s := range []string{"pd", "og", "mail", "jira", "vo"} {
 			dlqSinkSettled(t, m, s)
 		}
 	}
@@ -87,7 +93,8 @@ func TestIncidentSinksEndToEnd(t *testing.T) {
 	m := &medic{app: a, url: "http://" + a.Addr()}
 	post(m, firing)
 	testkit.Eventually(t, time.Minute, "every alert delivered to every sink", func() bool {
-		return len(pd.Incidents()) >= alerts && len(og.Alerts()) >= alerts && len(mail.Messages()) >= alerts && len(jira.Issues()) >= alerts
+		return len(pd.Incidents()) >= alerts && len(og.Alerts()) >= alerts && len(mail.Messages()) >= alerts && len(jira.Issues()) >= alerts &&
+			len(vendortest.VictorOpsIncidents(vo)) >= alerts
 	})
 	settled(m)
 	stop()
@@ -107,7 +114,10 @@ func TestIncidentSinksEndToEnd(t *testing.T) {
 		for _, is := range jira.Issues() {
 			n += btoi(is.Status == "Done")
 		}
-		return n >= 3*alerts && len(mail.Messages()) >= 2*alerts
+		for _, in := range vendortest.VictorOpsIncidents(vo) {
+			n += btoi(in.Resolved)
+		}
+		return n >= 4*alerts && len(mail.Messages()) >= 2*alerts
 	})
 	settled(m)
 
@@ -179,18 +189,31 @@ func TestIncidentSinksEndToEnd(t *testing.T) {
 		}
 	}
 	got["jira"] = count(perAlert, 1)
+	perAlert = map[string]int{}
+	for _, in := range vendortest.VictorOpsIncidents(vo) {
+		var first struct {
+			Pod string `json:"pod"`
+		}
+		_ = json.Unmarshal(in.First, &first)
+		if in.Resolved && in.Criticals == 1 {
+			perAlert[first.Pod]++
+		} else {
+			perAlert[fmt.Sprintf("open or paged %d times %s", in.Criticals, first.Pod)]++
+		}
+	}
+	got["victorops"] = count(perAlert, 1)
 
-	for _, name := range []string{"pagerduty", "opsgenie", "email", "jira"} {
+	for _, name := range []string{"pagerduty", "opsgenie", "email", "jira", "victorops"} {
 		c := got[name]
 		t.Logf("%s: accepted %d, lost %d, duplicates %d", name, c.accepted, c.lost, c.dups)
 		if c.lost != 0 || c.dups != 0 {
 			t.Errorf("%s: lost %d, duplicates %d", name, c.lost, c.dups)
 		}
 	}
-	if pd.Refused() != 2 || og.Refused() != 2 || mail.Refused() != 2 || jira.Refused() != 2 {
-		t.Errorf("refusals: pagerduty %d, opsgenie %d, email %d, jira %d; want 2 each", pd.Refused(), og.Refused(), mail.Refused(), jira.Refused())
+	if pd.Refused() != 2 || og.Refused() != 2 || mail.Refused() != 2 || jira.Refused() != 2 || vo.Failed() != 2 {
+		t.Errorf("refusals: pagerduty %d, opsgenie %d, email %d, jira %d, victorops %d; want 2 each", pd.Refused(), og.Refused(), mail.Refused(), jira.Refused(), vo.Failed())
 	}
-	if inv := append(append(pd.Invalid(), og.Invalid()...), jira.Invalid()...); len(inv) > 0 {
+	if inv := append(append(append(pd.Invalid(), og.Invalid()...), jira.Invalid()...), vo.Refused()...); len(inv) > 0 {
 		t.Errorf("receivers refused requests as invalid: %v", inv)
 	}
 }
