@@ -110,3 +110,23 @@ func VictorOpsIncidents(f *Fake) []VictorOpsIncident {
 	}
 	return out
 }
+
+// VictorOpsResolvedOnce counts the incidents opened once and resolved by
+// the string field (a custom field such as "pod") of the message that
+// opened them; an incident still open, or paged more than once, is counted
+// under "open or paged again: <value>", for a test to report as a loss or
+// a duplicate.
+func VictorOpsResolvedOnce(f *Fake, field string) map[string]int {
+	out := map[string]int{}
+	for _, in := range VictorOpsIncidents(f) {
+		var m map[string]any
+		_ = json.Unmarshal(in.First, &m)
+		v, _ := m[field].(string)
+		if in.Resolved && in.Criticals == 1 {
+			out[v]++
+		} else {
+			out["open or paged again: "+v]++
+		}
+	}
+	return out
+}

@@ -189,18 +189,7 @@ func TestIncidentSinksEndToEnd(t *testing.T) {
 		}
 	}
 	got["jira"] = count(perAlert, 1)
-	perAlert = map[string]int{}
-	for _, in := range vendortest.VictorOpsIncidents(vo) {
-		var first struct {
-			Pod string `json:"pod"`
-		}
-		_ = json.Unmarshal(in.First, &first)
-		if in.Resolved && in.Criticals == 1 {
-			perAlert[first.Pod]++
-		} else {
-			perAlert[fmt.Sprintf("open or paged %d times %s", in.Criticals, first.Pod)]++
-		}
-	}
+	perAlert = vendortest.VictorOpsResolvedOnce(vo, "pod")
 	got["victorops"] = count(perAlert, 1)
 
 	for _, name := range []string{"pagerduty", "opsgenie", "email", "jira", "victorops"} {
