@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
@@ -147,18 +145,10 @@ func TestParams(t *testing.T) {
 		{Name: "timeout", Mut: func(p *Params) { p.Timeout = 0 }, Want: "timeout"},
 	})
 	// The shared HTTP parameters are keys of the sink like its own.
-	for conf, want := range map[string]string{
+	incidenttest.CheckSpecs(t, map[string]string{
 		"{name: pd, type: pagerduty, routing_key: k, timeout: 3s, max_retry_after: 0s}": "",
 		"{name: pd, type: pagerduty, routing_key: k, timeot: 3s}":                       `unknown parameter "timeot"`,
-	} {
-		var spec sinks.Spec
-		if err := yaml.Unmarshal([]byte(conf), &spec); err != nil {
-			t.Fatal(err)
-		}
-		if err := spec.Validate(); want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
-			t.Errorf("%s: %v, want %q", conf, err, want)
-		}
-	}
+	})
 	t.Run("from env", func(t *testing.T) {
 		t.Setenv("PD_ROUTING_KEY", "envkey\n")
 		p := Defaults()

@@ -268,18 +268,10 @@ func TestParams(t *testing.T) {
 		{Name: "timeout", Mut: func(p *Params) { p.Timeout = 0 }, Want: "timeout"},
 		{Name: "retry after", Mut: func(p *Params) { p.MaxRetryAfter = -time.Second }, Want: "max_retry_after"},
 	})
-	for conf, want := range map[string]string{
+	incidenttest.CheckSpecs(t, map[string]string{
 		"{name: vo, type: victorops, webhook_url_env: VO_URL, always_critical: true, timeout: 3s}": "",
 		"{name: vo, type: victorops, webhook_url_env: VO_URL, routing_key: ops}":                   `unknown parameter "routing_key"`,
-	} {
-		var spec sinks.Spec
-		if err := yaml.Unmarshal([]byte(conf), &spec); err != nil {
-			t.Fatal(err)
-		}
-		if err := spec.Validate(); want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
-			t.Errorf("%s: %v, want %q", conf, err, want)
-		}
-	}
+	})
 }
 
 // A URL from the environment is checked when the sink starts, and the

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
 )
@@ -230,6 +232,22 @@ func CheckParams[P any](t testing.TB, valid func() *P, validate func(*P) error, 
 		tc.Mut(p)
 		if err := validate(p); err == nil || !strings.Contains(err.Error(), tc.Want) {
 			t.Errorf("%s: %v, want an error saying %q", tc.Name, err, tc.Want)
+		}
+	}
+}
+
+// CheckSpecs decodes each sink configuration (one flow-style YAML entry of
+// sinks:) the way medic's configuration does and fails t when it validates
+// and its want is not "", or fails without saying want.
+func CheckSpecs(t testing.TB, specs map[string]string) {
+	t.Helper()
+	for conf, want := range specs {
+		var spec sinks.Spec
+		if err := yaml.Unmarshal([]byte(conf), &spec); err != nil {
+			t.Fatalf("%s: %v", conf, err)
+		}
+		if err := spec.Validate(); want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: %v, want %q", conf, err, want)
 		}
 	}
 }
