@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 )
 
 var (
@@ -42,16 +43,16 @@ func (d *Detector) onJob(obj any) {
 		when = failed.LastProbeTime.Time
 	}
 	facts := map[string]string{
-		LabelNamespace: j.Namespace,
-		LabelJob:       j.Name,
-		LabelReason:    failed.Reason,
-		LabelOwnerKind: owner.Kind,
-		LabelOwnerName: owner.Name,
-		"failed_pods":  strconv.Itoa(int(j.Status.Failed)),
+		kubeevent.LabelNamespace: j.Namespace,
+		kubeevent.LabelJob:       j.Name,
+		kubeevent.LabelReason:    failed.Reason,
+		kubeevent.LabelOwnerKind: owner.Kind,
+		kubeevent.LabelOwnerName: owner.Name,
+		"failed_pods":            strconv.Itoa(int(j.Status.Failed)),
 	}
 	ev := event.Event{
 		Kind:        event.KindJobFailure,
-		Source:      Source,
+		Source:      kubeevent.Source,
 		Status:      event.StatusFiring,
 		Severity:    event.SeverityHigh,
 		Title:       fmt.Sprintf("Job %s/%s failed", j.Namespace, j.Name),
@@ -116,7 +117,7 @@ func (d *Detector) checkNode(name string) {
 	since := ready.LastTransitionTime.Time
 	now := d.clock.Now()
 	var next time.Time
-	for _, delay := range d.delays(event.KindNodeNotReady) {
+	for _, delay := range d.interest.Load().Delays(event.KindNodeNotReady) {
 		due := since.Add(delay)
 		if now.Before(due) {
 			if next.IsZero() || due.Before(next) {
@@ -125,15 +126,15 @@ func (d *Detector) checkNode(name string) {
 			continue
 		}
 		facts := map[string]string{
-			LabelNode:        n.Name,
-			LabelName:        n.Name,
-			LabelReason:      ready.Reason,
-			LabelStatus:      string(ready.Status),
-			LabelNotReadyFor: delay.String(),
+			kubeevent.LabelNode:        n.Name,
+			kubeevent.LabelName:        n.Name,
+			kubeevent.LabelReason:      ready.Reason,
+			kubeevent.LabelStatus:      string(ready.Status),
+			kubeevent.LabelNotReadyFor: delay.String(),
 		}
 		ev := event.Event{
 			Kind:        event.KindNodeNotReady,
-			Source:      Source,
+			Source:      kubeevent.Source,
 			Status:      event.StatusFiring,
 			Severity:    event.SeverityHigh,
 			Title:       fmt.Sprintf("Node %s is not ready (Ready=%s for over %s)", n.Name, ready.Status, delay),
@@ -186,51 +187,51 @@ func (d *Detector) onWarningEvent(obj any) {
 		ns = e.Namespace
 	}
 	facts := map[string]string{
-		LabelNamespace:    ns,
-		LabelReason:       e.Reason,
-		LabelCount:        strconv.Itoa(int(count)),
-		LabelInvolvedKind: io.Kind,
-		LabelInvolvedName: io.Name,
-		LabelSource:       source,
-		LabelName:         io.Name,
-		LabelKind:         io.Kind,
+		kubeevent.LabelNamespace:    ns,
+		kubeevent.LabelReason:       e.Reason,
+		kubeevent.LabelCount:        strconv.Itoa(int(count)),
+		kubeevent.LabelInvolvedKind: io.Kind,
+		kubeevent.LabelInvolvedName: io.Name,
+		kubeevent.LabelSource:       source,
+		kubeevent.LabelName:         io.Name,
+		kubeevent.LabelKind:         io.Kind,
 	}
 	subject := event.Subject{Kind: io.Kind, Namespace: ns, Name: io.Name, Node: e.Source.Host}
 	if c := containerOfFieldPath(io.FieldPath); c != "" {
 		subject.Container = c
-		facts[LabelContainer] = c
+		facts[kubeevent.LabelContainer] = c
 	}
 	var objLabels map[string]string
 	if io.Kind == "Pod" {
-		facts[LabelPod] = io.Name
+		facts[kubeevent.LabelPod] = io.Name
 		if p, ok := d.cached(ns, "pods", io.Name).(*corev1.Pod); ok {
 			objLabels = p.Labels
 			if subject.Node == "" {
 				subject.Node = p.Spec.NodeName
 			}
 			owner := d.ownerOf(ns, "Pod", p.Name, p.OwnerReferences)
-			facts[LabelOwnerKind], facts[LabelOwnerName] = owner.Kind, owner.Name
+			facts[kubeevent.LabelOwnerKind], facts[kubeevent.LabelOwnerName] = owner.Kind, owner.Name
 		}
 	}
 	if io.Kind == "Node" {
-		facts[LabelNode] = io.Name
+		facts[kubeevent.LabelNode] = io.Name
 		subject.Node = io.Name
 	}
-	if subject.Node != "" && facts[LabelNode] == "" {
-		facts[LabelNode] = subject.Node
+	if subject.Node != "" && facts[kubeevent.LabelNode] == "" {
+		facts[kubeevent.LabelNode] = subject.Node
 	}
 	ann := eventAnnotations(e.Annotations)
 	if ann == nil {
 		ann = map[string]string{}
 	}
-	ann[AnnotationMessage] = e.Message
+	ann[kubeevent.AnnotationMessage] = e.Message
 	target := io.Kind + " " + io.Name
 	if ns != "" {
 		target = io.Kind + " " + ns + "/" + io.Name
 	}
 	ev := event.Event{
 		Kind:        event.KindKubernetesWarningEvent,
-		Source:      Source,
+		Source:      kubeevent.Source,
 		Status:      event.StatusFiring,
 		Severity:    event.SeverityWarning,
 		Title:       fmt.Sprintf("Warning %s on %s: %s", e.Reason, target, firstLine(e.Message, 160)),

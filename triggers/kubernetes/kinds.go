@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 	"github.com/medichq/medic/triggers"
 )
 
@@ -50,18 +51,13 @@ func gvr(group, version, resource string) schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: group, Version: version, Resource: resource}
 }
 
-// isSecretResource reports whether objects of gvr hold secret values.
-func isSecretResource(g schema.GroupVersionResource) bool {
-	return g.Group == "" && g.Resource == "secrets"
-}
-
 // lookupKind finds a row by its word, Kind, plural resource or
 // group/version/resource, case-insensitively ("deployment", "Deployment",
 // "deployments", "apps/v1/deployments").
 func lookupKind(name string) (changeKind, bool) {
 	n := strings.ToLower(strings.TrimSpace(name))
 	for _, k := range changeKinds {
-		if n == k.Word || n == strings.ToLower(k.Kind) || n == k.GVR.Resource || n == FormatGVR(k.GVR) {
+		if n == k.Word || n == strings.ToLower(k.Kind) || n == k.GVR.Resource || n == kubeevent.FormatGVR(k.GVR) {
 			return k, true
 		}
 	}
@@ -80,10 +76,10 @@ var changeOps = []struct {
 	ops    []string
 	doc    string
 }{
-	{"create", []string{OpCreate}, "is created"},
-	{"update", []string{OpUpdate}, "is updated (the event carries what changed)"},
-	{"delete", []string{OpDelete}, "is deleted"},
-	{"all_changes", []string{OpCreate, OpUpdate, OpDelete}, "is created, updated or deleted"},
+	{"create", []string{kubeevent.OpCreate}, "is created"},
+	{"update", []string{kubeevent.OpUpdate}, "is updated (the event carries what changed)"},
+	{"delete", []string{kubeevent.OpDelete}, "is deleted"},
+	{"all_changes", []string{kubeevent.OpCreate, kubeevent.OpUpdate, kubeevent.OpDelete}, "is created, updated or deleted"},
 }
 
 // ChangeParams are the parameters of the change triggers
@@ -144,7 +140,7 @@ func init() {
 					gvrs = append(gvrs, k.GVR)
 					continue
 				}
-				g, err := ParseGVR(r)
+				g, err := kubeevent.ParseGVR(r)
 				if err != nil {
 					return nil, fmt.Errorf("resources: %q is neither a known Kind (%s) nor group/version/resource", r, kindWords())
 				}
@@ -180,14 +176,14 @@ func parseOps(list []string) (map[string]bool, error) {
 	ops := map[string]bool{}
 	for _, op := range list {
 		switch op {
-		case OpCreate, OpUpdate, OpDelete:
+		case kubeevent.OpCreate, kubeevent.OpUpdate, kubeevent.OpDelete:
 			ops[op] = true
 		default:
 			return nil, fmt.Errorf("operations: %q is not create, update or delete", op)
 		}
 	}
 	if len(ops) == 0 {
-		ops = map[string]bool{OpCreate: true, OpUpdate: true, OpDelete: true}
+		ops = map[string]bool{kubeevent.OpCreate: true, kubeevent.OpUpdate: true, kubeevent.OpDelete: true}
 	}
 	return ops, nil
 }
@@ -196,26 +192,26 @@ func parseOps(list []string) (map[string]bool, error) {
 // whole parameter struct (it keys the trigger's state).
 func buildChange(name string, params any, p *ChangeParams, gvrs []schema.GroupVersionResource, ops map[string]bool) (*Trigger, error) {
 	for i, f := range p.FieldsToMonitor {
-		if _, err := parsePath(f); err != nil {
+		if err := kubeevent.CheckPath(f); err != nil {
 			return nil, fmt.Errorf("fields_to_monitor[%d]: %w", i, err)
 		}
 	}
 	resources := map[string]bool{}
 	for _, g := range gvrs {
-		resources[FormatGVR(g)] = true
+		resources[kubeevent.FormatGVR(g)] = true
 	}
 	t, err := build(name, event.KindKubernetesResource, params, p.Common, time.Duration(p.RateLimit), 0, func(ev *event.Event) bool {
-		op := ev.Labels[LabelOperation]
-		if !resources[ev.Labels[LabelResource]] || !ops[op] {
+		op := ev.Labels[kubeevent.LabelOperation]
+		if !resources[ev.Labels[kubeevent.LabelResource]] || !ops[op] {
 			return false
 		}
-		if op != OpUpdate {
+		if op != kubeevent.OpUpdate {
 			return true
 		}
 		if len(p.FieldsToMonitor) > 0 {
-			return len(FilterChanges(EventChanges(ev), p.FieldsToMonitor)) > 0
+			return len(kubeevent.FilterChanges(kubeevent.EventChanges(ev), p.FieldsToMonitor)) > 0
 		}
-		return updateCounts(ev.Labels[LabelChanged], p.IncludeStatusChanges, p.IncludeMetadataChanges)
+		return updateCounts(ev.Labels[kubeevent.LabelChanged], p.IncludeStatusChanges, p.IncludeMetadataChanges)
 	})
 	if err != nil {
 		return nil, err
