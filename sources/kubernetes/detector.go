@@ -247,8 +247,6 @@ func (d *Detector) SetInterest(in *Interest) {
 // wants reports whether the running interest has a trigger for one of kinds.
 func (d *Detector) wants(kinds ...event.Kind) bool { return d.interest.Load().Any(kinds...) }
 
-var podKinds = []event.Kind{event.KindPodCrashLoop, event.KindPodOOMKilled, event.KindContainerOOMKilled, event.KindImagePullBackoff, event.KindPodEvicted}
-
 // Start runs the informers the current triggers need and the worker that
 // publishes. It returns at once; WaitForSync waits for the caches.
 func (d *Detector) Start(ctx context.Context) error {
@@ -366,37 +364,14 @@ func (d *Detector) reconcile() {
 	if !d.running || d.stopped {
 		return
 	}
-	if d.wants(podKinds...) {
-		for _, s := range d.scopes {
-			d.startTyped(s, "pods", "pods", s.factory.Core().V1().Pods().Informer(), cache.ResourceEventHandlerFuncs{
-				AddFunc:    func(obj any) { d.onPod(obj); d.notify(obj) },
-				UpdateFunc: func(_, obj any) { d.onPod(obj); d.notify(obj) },
-				DeleteFunc: func(obj any) { d.onPodDeleted(obj); d.notify(obj) },
-			})
-			// Owners, to rate-limit per workload: pod → ReplicaSet → Deployment, pod → Job → CronJob.
-			d.startTyped(s, "replicasets", "replicasets.apps", s.factory.Apps().V1().ReplicaSets().Informer(), nil)
-			d.startTyped(s, "jobs", "jobs.batch", s.factory.Batch().V1().Jobs().Informer(), d.jobHandler())
+	for _, k := range neededKinds(d.wants) {
+		if k.cluster {
+			d.startTyped(&nsScope{factory: d.cluster}, k.name, k.errorName(), k.informer(d.cluster), k.handlers(d))
+			continue
 		}
-	}
-	if d.wants(event.KindJobFailure) {
 		for _, s := range d.scopes {
-			d.startTyped(s, "jobs", "jobs.batch", s.factory.Batch().V1().Jobs().Informer(), d.jobHandler())
+			d.startTyped(s, k.name, k.errorName(), k.informer(s.factory), k.handlers(d))
 		}
-	}
-	if d.wants(event.KindKubernetesWarningEvent) {
-		for _, s := range d.scopes {
-			d.startTyped(s, "events", "events", s.factory.Core().V1().Events().Informer(), cache.ResourceEventHandlerFuncs{
-				AddFunc:    func(obj any) { d.onWarningEvent(obj); d.notify(obj) },
-				UpdateFunc: func(_, obj any) { d.onWarningEvent(obj); d.notify(obj) },
-			})
-		}
-	}
-	if d.wants(event.KindNodeNotReady) {
-		d.startTyped(&nsScope{factory: d.cluster}, "nodes", "nodes", d.cluster.Core().V1().Nodes().Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { d.onNode(obj); d.notify(obj) },
-			UpdateFunc: func(_, obj any) { d.onNode(obj); d.notify(obj) },
-			DeleteFunc: func(obj any) { d.onNode(obj); d.notify(obj) },
-		})
 	}
 	for _, s := range d.scopes {
 		s.factory.Start(d.ctx.Done())
@@ -406,16 +381,9 @@ func (d *Detector) reconcile() {
 	d.reconcileDynamic()
 }
 
-func (d *Detector) jobHandler() cache.ResourceEventHandler {
-	return cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { d.onJob(obj); d.notify(obj) },
-		UpdateFunc: func(_, obj any) { d.onJob(obj); d.notify(obj) },
-	}
-}
-
 // startTyped registers handler on a typed informer once per scope. Jobs may
 // be wanted twice (owners and job_failure): the handler is added once and
-// looks at the triggers when it runs.
+// looks at the interest when it runs.
 func (d *Detector) startTyped(s *nsScope, name, resource string, inf cache.SharedIndexInformer, handler cache.ResourceEventHandler) {
 	key := name + "/" + s.ns
 	if d.started[key] {
@@ -438,30 +406,16 @@ func (d *Detector) rescan() {
 	d.mu.Unlock()
 	for _, key := range started {
 		name, ns, _ := strings.Cut(key, "/")
-		var inf cache.SharedIndexInformer
-		switch name {
-		case "pods":
-			inf = d.scope(ns).factory.Core().V1().Pods().Informer()
-		case "jobs":
-			inf = d.scope(ns).factory.Batch().V1().Jobs().Informer()
-		case "events":
-			inf = d.scope(ns).factory.Core().V1().Events().Informer()
-		case "nodes":
-			inf = d.cluster.Core().V1().Nodes().Informer()
-		default:
-			continue
+		k, ok := lookupWatched(name)
+		if !ok || k.handle == nil {
+			continue // Helm's records, caches of owners
 		}
-		for _, obj := range inf.GetStore().List() {
-			switch name {
-			case "pods":
-				d.onPod(obj)
-			case "jobs":
-				d.onJob(obj)
-			case "events":
-				d.onWarningEvent(obj)
-			case "nodes":
-				d.onNode(obj)
-			}
+		f := d.cluster
+		if !k.cluster {
+			f = d.scope(ns).factory
+		}
+		for _, obj := range k.informer(f).GetStore().List() {
+			k.handle(d, obj)
 		}
 	}
 }

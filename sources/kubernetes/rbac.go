@@ -14,30 +14,26 @@ func Permissions(namespaces []string, kinds []event.Kind) []kube.Permission {
 	if len(namespaces) == 0 {
 		namespaces = []string{""}
 	}
-	want := map[event.Kind]bool{}
-	for _, k := range kinds {
-		want[k] = true
+	wanted := func(ks ...event.Kind) bool {
+		return slices.ContainsFunc(ks, func(k event.Kind) bool { return slices.Contains(kinds, k) })
 	}
-	type res struct{ group, resource string }
-	var namespaced []res
-	if slices.ContainsFunc(podKinds, func(k event.Kind) bool { return want[k] }) {
-		namespaced = append(namespaced, res{"", "pods"}, res{"apps", "replicasets"}, res{"batch", "jobs"})
-	} else if want[event.KindJobFailure] {
-		namespaced = append(namespaced, res{"batch", "jobs"})
-	}
-	if want[event.KindKubernetesWarningEvent] {
-		namespaced = append(namespaced, res{"", "events"})
-	}
+	needed := neededKinds(wanted)
 	var out []kube.Permission
 	for _, ns := range namespaces {
-		for _, r := range namespaced {
+		for _, k := range needed {
+			if k.cluster {
+				continue
+			}
 			for _, verb := range []string{"list", "watch"} {
-				out = append(out, kube.Permission{Verb: verb, Group: r.group, Resource: r.resource, Namespace: ns})
+				out = append(out, kube.Permission{Verb: verb, Group: k.group, Resource: k.resource, Namespace: ns})
 			}
 		}
 	}
-	if want[event.KindNodeNotReady] {
-		out = append(out, kube.Permission{Verb: "list", Resource: "nodes"}, kube.Permission{Verb: "watch", Resource: "nodes"})
+	for _, k := range needed {
+		if k.cluster {
+			out = append(out, kube.Permission{Verb: "list", Group: k.group, Resource: k.resource},
+				kube.Permission{Verb: "watch", Group: k.group, Resource: k.resource})
+		}
 	}
 	return out
 }
