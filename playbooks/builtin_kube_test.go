@@ -9,7 +9,7 @@ import (
 	_ "github.com/medichq/medic/actions/ai"   // ask_ai, which the built-in playbooks end with
 	_ "github.com/medichq/medic/actions/kube" // the actions of the built-in Kubernetes playbooks
 	"github.com/medichq/medic/event"
-	_ "github.com/medichq/medic/sources/kubernetes" // the triggers of kubernetes-events.yaml
+	_ "github.com/medichq/medic/triggers/kubernetes" // the triggers of kubernetes-events.yaml
 )
 
 // The built-in Kubernetes alert playbooks load, each can be disabled by

@@ -16,7 +16,7 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
-	_ "github.com/medichq/medic/sources/alertmanager" // on_prometheus_alert
+	_ "github.com/medichq/medic/triggers/prometheus" // on_prometheus_alert
 )
 
 func alert(name string, status event.Status, labels map[string]string) *event.Event {

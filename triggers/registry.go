@@ -1,9 +1,12 @@
 // Package triggers holds the registry of playbook triggers: the
 // `on_prometheus_alert`, `on_pod_crash_loop`, … entries of a playbook that
-// decide whether it runs for an event. The sources that produce events
-// (the Alertmanager webhook, Kubernetes informers, the manual trigger) live
-// in sub-packages and register their playbook triggers here from init, so
-// adding one is one file and one Register line.
+// decide whether it runs for an event. The triggers live in sub-packages
+// (prometheus, kubernetes, webhook, schedule) and register here from init,
+// so adding one is one file and one Register line. They are pure matchers
+// over events; the sources that produce the events (the Alertmanager
+// webhook, the Kubernetes informers, the scheduler) live in sources/ and
+// import none of them: the Kubernetes source and the scheduler see the
+// triggers they serve through small interfaces of their own.
 package triggers
 
 import (

@@ -14,7 +14,7 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/rag"
-	_ "github.com/medichq/medic/sources/alertmanager"
+	_ "github.com/medichq/medic/triggers/prometheus"
 )
 
 // seeing records what the answer function was shown.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
-	kubetrig "github.com/medichq/medic/sources/kubernetes"
+	"github.com/medichq/medic/event/kubeevent"
 )
 
 // ReportChangesParams are report_changes' parameters.
@@ -21,7 +21,7 @@ type ReportChangesParams struct {
 // Validate checks the paths at load time, as the change triggers do.
 func (p *ReportChangesParams) Validate() error {
 	for i, f := range p.FieldsToMonitor {
-		if !kubetrig.ValidPath(f) {
+		if !kubeevent.ValidPath(f) {
 			return fmt.Errorf("fields_to_monitor[%d]: %q is not a path like spec.replicas or spec.template.spec.containers[0].image", i, f)
 		}
 	}
@@ -45,10 +45,10 @@ func init() {
 // that changed none of fields is silenced, as Robusta's
 // resource_babysitter skips it: the finding reaches no sink.
 func reportChanges(f *event.Finding, fields []string) {
-	all := kubetrig.EventChanges(&f.Event)
+	all := kubeevent.EventChanges(&f.Event)
 	cs := all
 	if len(fields) > 0 {
-		cs = kubetrig.FilterChanges(all, fields)
+		cs = kubeevent.FilterChanges(all, fields)
 	}
 	if len(cs) == 0 {
 		if len(all) > 0 {
@@ -60,15 +60,15 @@ func reportChanges(f *event.Finding, fields []string) {
 }
 
 // ChangesBlock renders changes as a Field | Before | After table.
-func ChangesBlock(cs []kubetrig.Change) event.Block {
+func ChangesBlock(cs []kubeevent.Change) event.Block {
 	rows := make([][]string, 0, len(cs))
 	for _, c := range cs {
 		switch c.Op {
-		case kubetrig.ChangeAdded:
+		case kubeevent.ChangeAdded:
 			rows = append(rows, []string{c.Label, "(none)", orChanged(c.New, "(added)")})
-		case kubetrig.ChangeRemoved:
+		case kubeevent.ChangeRemoved:
 			rows = append(rows, []string{c.Label, orChanged(c.Old, "(present)"), "(removed)"})
-		case kubetrig.ChangeChanged:
+		case kubeevent.ChangeChanged:
 			rows = append(rows, []string{c.Label, orChanged(c.Old, "(value hidden)"), orChanged(c.New, "(value hidden)")})
 		default:
 			rows = append(rows, []string{c.String(), "", ""})

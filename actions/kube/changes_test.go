@@ -9,15 +9,15 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 	"github.com/medichq/medic/sinks/slack"
 	"github.com/medichq/medic/sinks/stdout"
 	"github.com/medichq/medic/sinks/teams"
-	kubetrig "github.com/medichq/medic/sources/kubernetes"
 )
 
 // changeEvent is an on_deployment_update event as the detector publishes
 // it: the diff in its changes annotation, the summary as its description.
-func changeEvent(t *testing.T, cs []kubetrig.Change) event.Event {
+func changeEvent(t *testing.T, cs []kubeevent.Change) event.Event {
 	t.Helper()
 	b, err := json.Marshal(cs)
 	if err != nil {
@@ -25,22 +25,22 @@ func changeEvent(t *testing.T, cs []kubetrig.Change) event.Event {
 	}
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	return event.Event{
-		ID: "change-1", Kind: event.KindKubernetesResource, Source: kubetrig.Source, Status: event.StatusFiring, Severity: event.SeverityInfo,
+		ID: "change-1", Kind: event.KindKubernetesResource, Source: kubeevent.Source, Status: event.StatusFiring, Severity: event.SeverityInfo,
 		Title:       "Deployment shop/api updated (spec)",
-		Description: kubetrig.SummarizeChanges(cs),
+		Description: kubeevent.SummarizeChanges(cs),
 		Labels:      map[string]string{"namespace": "shop", "name": "api", "kind": "Deployment", "operation": "update", "resource": "apps/v1/deployments", "changed": "spec"},
-		Annotations: map[string]string{kubetrig.AnnotationChanges: string(b)},
+		Annotations: map[string]string{kubeevent.AnnotationChanges: string(b)},
 		Subject:     event.Subject{Kind: "Deployment", Namespace: "shop", Name: "api"},
 		StartsAt:    at, ReceivedAt: at,
 	}
 }
 
-var rollout = []kubetrig.Change{
-	{Path: "spec.replicas", Label: "replicas", Op: kubetrig.ChangeChanged, Old: "3", New: "1"},
-	{Path: "spec.template.spec.containers[0].image", Label: "containers[api].image", Op: kubetrig.ChangeChanged, Old: "api:1.4.2", New: "api:1.5.0"},
-	{Path: "spec.template.spec.containers[0].env[1]", Label: "containers[api].env[TRACE]", Op: kubetrig.ChangeAdded, New: `{"name":"TRACE","value":"1"}`},
-	{Path: "spec.template.spec.containers[0].resources.limits.memory", Label: "containers[api].resources.limits.memory", Op: kubetrig.ChangeChanged, Old: "512Mi", New: "256Mi"},
-	{Path: "data.password", Label: "data.password", Op: kubetrig.ChangeChanged},
+var rollout = []kubeevent.Change{
+	{Path: "spec.replicas", Label: "replicas", Op: kubeevent.ChangeChanged, Old: "3", New: "1"},
+	{Path: "spec.template.spec.containers[0].image", Label: "containers[api].image", Op: kubeevent.ChangeChanged, Old: "api:1.4.2", New: "api:1.5.0"},
+	{Path: "spec.template.spec.containers[0].env[1]", Label: "containers[api].env[TRACE]", Op: kubeevent.ChangeAdded, New: `{"name":"TRACE","value":"1"}`},
+	{Path: "spec.template.spec.containers[0].resources.limits.memory", Label: "containers[api].resources.limits.memory", Op: kubeevent.ChangeChanged, Old: "512Mi", New: "256Mi"},
+	{Path: "data.password", Label: "data.password", Op: kubeevent.ChangeChanged},
 }
 
 func runReportChanges(t *testing.T, ev event.Event, yamlParams string) *event.Finding {
@@ -102,7 +102,7 @@ func TestReportChangesFieldsToMonitor(t *testing.T) {
 	}
 	// A create has no diff: nothing to report.
 	ev := changeEvent(t, nil)
-	delete(ev.Annotations, kubetrig.AnnotationChanges)
+	delete(ev.Annotations, kubeevent.AnnotationChanges)
 	if f := runReportChanges(t, ev, "{fields_to_monitor: [spec.replicas]}"); len(f.Enrichments) != 0 || f.Silenced != nil {
 		t.Errorf("an event without a diff: enrichments %+v silenced %v", f.Enrichments, f.Silenced)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 	kubetrig "github.com/medichq/medic/sources/kubernetes"
 )
 
@@ -40,8 +41,8 @@ func init() {
 
 func helmStatus(ctx context.Context, env *actions.Env, f *event.Finding, keep int) error {
 	ev := &f.Event
-	release := ev.Labels[kubetrig.LabelRelease]
-	ns := ev.Labels[kubetrig.LabelNamespace]
+	release := ev.Labels[kubeevent.LabelRelease]
+	ns := ev.Labels[kubeevent.LabelNamespace]
 	if ev.Subject.Kind == "HelmRelease" {
 		release, ns = ev.Subject.Name, ev.Subject.Namespace
 	}

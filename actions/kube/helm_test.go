@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 	"github.com/medichq/medic/sinks/stdout"
 	kubetrig "github.com/medichq/medic/sources/kubernetes"
 )
@@ -28,7 +29,7 @@ func TestHelmStatusEnricherGolden(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "shop", Labels: map[string]string{"name": "web"}}, Data: map[string][]byte{"password": []byte("x")}},
 	)
 	ev := &event.Event{
-		ID: "helm-1", Kind: kubetrig.KindHelmRelease, Source: kubetrig.Source, Status: event.StatusFiring, Severity: event.SeverityWarning,
+		ID: "helm-1", Kind: kubeevent.KindHelmRelease, Source: kubeevent.Source, Status: event.StatusFiring, Severity: event.SeverityWarning,
 		Title:       "Helm release shop/web failed (revision 3, shop-1.3.0)",
 		Description: `Upgrade "web" failed: context deadline exceeded`,
 		Labels:      map[string]string{"namespace": "shop", "release": "web", "revision": "3", "helm_event": "fail"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 	kubetrig "github.com/medichq/medic/sources/kubernetes"
 )
 
@@ -128,7 +129,7 @@ func DeploymentRollouts(d *appsv1.Deployment, rss []appsv1.ReplicaSet, at time.T
 			continue
 		}
 		out = append(out, fmt.Sprintf("Deployment %s/%s changed %s before %s (revision %d → %d): %s",
-			d.Namespace, d.Name, ago(at.Sub(when)), what, revs[i+1].n, revs[i].n, kubetrig.SummarizeChanges(cs)))
+			d.Namespace, d.Name, ago(at.Sub(when)), what, revs[i+1].n, revs[i].n, kubeevent.SummarizeChanges(cs)))
 	}
 	return out
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/medichq/medic/playbooks"
 
 	_ "github.com/medichq/medic/actions/remediate"
-	_ "github.com/medichq/medic/sources/alertmanager"
+	_ "github.com/medichq/medic/triggers/prometheus"
 )
 
 func buildAction(t *testing.T, name, params string) actions.Action {

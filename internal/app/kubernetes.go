@@ -9,11 +9,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
-	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/kube"
 	"github.com/medichq/medic/playbooks"
 	kubetriggers "github.com/medichq/medic/sources/kubernetes"
-	"github.com/medichq/medic/triggers"
 )
 
 // kubeSide is medic's view of its cluster: the detector behind the
@@ -77,7 +75,7 @@ func namespacesText(ns []string) string {
 	return strings.Join(ns, ",")
 }
 
-// startKubernetes hands the detector the running playbooks' triggers,
+// startKubernetes hands the detector the running playbooks' interest,
 // starts its informers, and keeps it in step with playbook reloads.
 func (a *App) startKubernetes(ctx context.Context) error {
 	d := a.kube.detector
@@ -85,7 +83,7 @@ func (a *App) startKubernetes(ctx context.Context) error {
 		return nil
 	}
 	set := a.store.Current()
-	d.SetTriggers(triggersOf(set))
+	d.SetInterest(interestOf(set))
 	ctx, a.kube.stop = context.WithCancel(ctx)
 	if err := d.Start(ctx); err != nil {
 		return err
@@ -104,7 +102,7 @@ func (a *App) startKubernetes(ctx context.Context) error {
 			case <-t.C:
 				if cur := a.store.Current(); cur != set {
 					set = cur
-					d.SetTriggers(triggersOf(set))
+					d.SetInterest(interestOf(set))
 				}
 			}
 		}
@@ -126,13 +124,7 @@ func (a *App) startKubernetes(ctx context.Context) error {
 // credentials allow what the loaded Kubernetes triggers watch, and names
 // what is missing in one line.
 func (a *App) checkKubePermissions(ctx context.Context, set *playbooks.Set) {
-	var kinds []event.Kind
-	for _, t := range triggersOf(set) {
-		if kt, ok := t.(*kubetriggers.Trigger); ok {
-			kinds = append(kinds, kt.Kind())
-		}
-	}
-	missing, err := kube.Missing(ctx, a.kube.client, kubetriggers.Permissions(a.kube.namespaces, kinds))
+	missing, err := kube.Missing(ctx, a.kube.client, kubetriggers.Permissions(a.kube.namespaces, interestOf(set).Kinds()))
 	if err != nil {
 		a.logger.Debug("cannot check medic's Kubernetes permissions", "err", err)
 		return
@@ -157,17 +149,13 @@ func (a *App) stopKubernetes() {
 	a.kube.detector.Stop()
 }
 
-func triggersOf(set *playbooks.Set) []triggers.Trigger {
+// interestOf is what the playbook set wants from the cluster: its
+// Kubernetes triggers, with their rate limits, delays and resources.
+func interestOf(set *playbooks.Set) *kubetriggers.Interest {
 	if set == nil {
-		return nil
+		return kubetriggers.NewInterest()
 	}
-	var out []triggers.Trigger
-	for _, pb := range set.Playbooks {
-		for _, t := range pb.Triggers {
-			out = append(out, t.Trigger)
-		}
-	}
-	return out
+	return kubetriggers.InterestOf(set.Triggers())
 }
 
 // KubeDetector exposes the detector (nil when Kubernetes is off), for tests.

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/scheduleevent"
 	"github.com/medichq/medic/internal/natstest"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sources/schedule"
@@ -39,7 +40,7 @@ func ticksOf(t *testing.T, files ...string) map[string]int {
 			if f.Event.Kind != event.KindSchedule || f.Title != "Disk report" {
 				t.Errorf("finding %q of kind %s", f.Title, f.Event.Kind)
 			}
-			ticks[f.Event.Labels[schedule.LabelTick]]++
+			ticks[f.Event.Labels[scheduleevent.LabelTick]]++
 		}
 	}
 	return ticks

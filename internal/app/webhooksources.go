@@ -7,6 +7,7 @@ import (
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/sources/alertmanager"
 	"github.com/medichq/medic/sources/webhook"
+	webhooktrig "github.com/medichq/medic/triggers/webhook"
 )
 
 // webhookSourceRoutes mounts /api/webhooks/{name} for webhook_sources, each
@@ -45,7 +46,7 @@ func (a *App) warnUnknownWebhookSources(set *playbooks.Set) {
 	}
 	for _, pb := range set.Playbooks {
 		for _, t := range pb.Triggers {
-			if wt, ok := t.Trigger.(*webhook.Trigger); ok && wt.Source() != "" && !slices.Contains(names, wt.Source()) {
+			if wt, ok := t.Trigger.(*webhooktrig.Trigger); ok && wt.Source() != "" && !slices.Contains(names, wt.Source()) {
 				a.logger.Warn("a playbook's on_webhook names a source webhook_sources does not declare; it cannot fire",
 					"playbook", pb.Name, "file", pb.File, "line", t.Line, "source", wt.Source(), "declared", names)
 			}

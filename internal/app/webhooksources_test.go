@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/medichq/medic/bus"
+	"github.com/medichq/medic/event/webhookevent"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sources/httpauth"
 	"github.com/medichq/medic/sources/webhook"
@@ -47,7 +48,7 @@ func TestWebhookSourcesEndToEnd(t *testing.T) {
 		t.Errorf("no warning about the on_webhook of an undeclared source:\n%s", log.String())
 	}
 	sample := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join("..", "..", "triggers", "webhook", "testdata", name+".json"))
+		b, err := os.ReadFile(filepath.Join("..", "..", "sources", "webhook", "testdata", name+".json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +145,7 @@ func TestWebhookSourcesEndToEnd(t *testing.T) {
 	stored := eventsStored(t, a)
 	lost, duplicated := 0, 0
 	for _, tt := range accepted {
-		switch n := got[webhook.SourcePrefix+tt.source]; {
+		switch n := got[webhookevent.SourcePrefix+tt.source]; {
 		case n == 0:
 			lost++
 		case n > 1:

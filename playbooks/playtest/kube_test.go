@@ -12,6 +12,7 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/playbooks"
+	_ "github.com/medichq/medic/triggers/kubernetes" // their triggers
 )
 
 func builtinSet(t *testing.T) *playbooks.Set {

@@ -8,6 +8,7 @@ import (
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/sinks"
 	_ "github.com/medichq/medic/sinks/all"
+	_ "github.com/medichq/medic/triggers/prometheus" // on_prometheus_alert
 	"go.yaml.in/yaml/v3"
 )
 

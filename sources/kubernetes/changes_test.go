@@ -16,10 +16,9 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 	"github.com/medichq/medic/internal/testkit"
-	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/test/kubeapi"
-	"github.com/medichq/medic/triggers"
 )
 
 func obj(t *testing.T, v runtime.Object) map[string]any {
@@ -88,7 +87,7 @@ func TestDiffObjects(t *testing.T) {
 			t.Parallel()
 			cs := diffObjects(obj(t, tt.old), obj(t, tt.cur), tt.secret)
 			if tt.want == "" { // the bound
-				if len(cs) != MaxChanges || cs[MaxChanges-1].String() != "and 11 more" || countChanges(cs) != 30 {
+				if len(cs) != MaxChanges || cs[MaxChanges-1].String() != "and 11 more" {
 					t.Fatalf("%d changes, last %q", len(cs), cs[len(cs)-1])
 				}
 				for _, c := range cs[:MaxChanges-1] {
@@ -96,7 +95,7 @@ func TestDiffObjects(t *testing.T) {
 						t.Errorf("value of %d characters kept", len([]rune(c.New)))
 					}
 				}
-				if got := SummarizeChanges(cs); !strings.HasSuffix(got, "and 26 more") {
+				if got := kubeevent.SummarizeChanges(cs); !strings.HasSuffix(got, "and 26 more") {
 					t.Errorf("summary %q", got)
 				}
 				return
@@ -117,24 +116,6 @@ func TestDiffObjects(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestChangeTriggerParameters(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct{ yaml, err string }{
-		{`{on_kubernetes_resource_operation: {resources: [deployment, ConfigMap, example.com/v1/widgets], operations: [update]}}`, ""},
-		{`{on_kubernetes_resource_operation: {resources: [Deploymnet]}}`, "resources"},
-		{`{on_kubernetes_resource_operation: {}}`, "resources"},
-		{`{on_deployment_update: {fields_to_monitor: [spec.replicas, "spec.template.spec.containers[0].image"]}}`, ""},
-		{`{on_deployment_update: {fields_to_monitor: ["spec..replicas"]}}`, "fields_to_monitor[0]"},
-		{`{on_horizontalpodautoscaler_all_changes: {namespace_prefix: shop, labels_selector: "app=api"}}`, ""},
-		{`{on_kubernetes_any_resource_delete: {name_prefix: api}}`, ""},
-	} {
-		_, err := tryTriggers("- {name: a, triggers: [" + tt.yaml + "], actions: [{create_finding: {}}]}")
-		if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
-			t.Errorf("%s: err %v, want %q", tt.yaml, err, tt.err)
-		}
 	}
 }
 
@@ -161,7 +142,7 @@ func TestChangeTriggersOnRealAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	det.SetTriggers(kubeTriggers(t, `
+	det.SetInterest(kubeInterest(t, `
 - name: rollouts
   triggers: [{on_deployment_update: {namespace_prefix: shop}}]
   actions: [{create_finding: {}}]
@@ -214,8 +195,8 @@ func TestChangeTriggersOnRealAPIServer(t *testing.T) {
 		t.Fatalf("%d deployment events, want 2 (the create has no trigger)", len(deps))
 	}
 	first := deps[0]
-	if first.Labels[LabelOperation] != OpUpdate || first.Description != "replicas: 3 → 1; containers[api].image: api:1.4.2 → api:1.5.0" {
-		t.Errorf("first update: operation %q description %q", first.Labels[LabelOperation], first.Description)
+	if first.Labels[kubeevent.LabelOperation] != kubeevent.OpUpdate || first.Description != "replicas: 3 → 1; containers[api].image: api:1.4.2 → api:1.5.0" {
+		t.Errorf("first update: operation %q description %q", first.Labels[kubeevent.LabelOperation], first.Description)
 	}
 	if deps[1].Description != "containers[proxy].image: envoy:1.30 → envoy:1.31" {
 		t.Errorf("second update: %q", deps[1].Description)
@@ -226,7 +207,7 @@ func TestChangeTriggersOnRealAPIServer(t *testing.T) {
 	}
 
 	secrets := mem.of(event.KindKubernetesResource, "db")
-	if len(secrets) != 2 || secrets[0].Labels[LabelOperation] != OpCreate || secrets[1].Labels[LabelOperation] != OpUpdate {
+	if len(secrets) != 2 || secrets[0].Labels[kubeevent.LabelOperation] != kubeevent.OpCreate || secrets[1].Labels[kubeevent.LabelOperation] != kubeevent.OpUpdate {
 		t.Fatalf("secret events: %d", len(secrets))
 	}
 	if got := secrets[1].Description; got != "data.password changed; data.user added" {
@@ -244,31 +225,4 @@ func TestChangeTriggersOnRealAPIServer(t *testing.T) {
 		t.Errorf("%d duplicate publishes", mem.dups)
 	}
 	t.Logf("published %d, duplicates %d", len(mem.all()), mem.dups)
-}
-
-func tryTriggers(yamlText string) ([]triggers.Trigger, error) {
-	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{})
-	if err != nil {
-		return nil, err
-	}
-	return set.Triggers(), nil
-}
-
-// Reading Secrets is opt-in: only a trigger that names them watches them.
-func TestAnyResourceLeavesSecretsOut(t *testing.T) {
-	t.Parallel()
-	trs := kubeTriggers(t, `- {name: a, triggers: [{on_kubernetes_any_resource_all_changes: {}}], actions: [{create_finding: {}}]}`)
-	gvrs := trs[0].(*Trigger).Resources()
-	if len(gvrs) != len(changeKinds)-1 {
-		t.Errorf("%d resources watched, want %d", len(gvrs), len(changeKinds)-1)
-	}
-	for _, g := range gvrs {
-		if isSecretResource(g) {
-			t.Error("on_kubernetes_any_resource_all_changes watches Secrets")
-		}
-	}
-	trs = kubeTriggers(t, `- {name: s, triggers: [{on_secret_update: {}}], actions: [{create_finding: {}}]}`)
-	if g := trs[0].(*Trigger).Resources(); len(g) != 1 || !isSecretResource(g[0]) {
-		t.Errorf("on_secret_update watches %v", g)
-	}
 }

@@ -1,16 +1,17 @@
-// Package kubernetes turns changes in a Kubernetes cluster into medic events
-// and holds the playbook triggers that select them.
+// Package kubernetes is the source that turns changes in a Kubernetes
+// cluster into medic events.
 //
 // Detection and matching are split. The Detector runs shared informers
 // (client-go) and turns object changes into event.Events — pod_crash_loop,
 // pod_oom_killed, container_oom_killed, image_pull_backoff, pod_evicted,
 // job_failure, node_not_ready, kubernetes_warning_event,
-// kubernetes_resource — and publishes them through event.Publisher. The
-// playbook triggers (on_pod_crash_loop, …) match those events with their
-// parameters.
+// kubernetes_resource, helm_release — in the vocabulary of event/kubeevent
+// and publishes them through event.Publisher. The playbook triggers
+// (triggers/kubernetes: on_pod_crash_loop, …) match those events with their
+// parameters; this package does not import them.
 //
-// What needs state lives in the Detector, which is told the triggers of the
-// running playbook set (SetTriggers):
+// What needs state lives in the Detector, which is told what the running
+// playbook set wants (SetInterest with the Interest of its triggers):
 //
 //   - Rate limits: before publishing, the detector asks State (JetStream KV
 //     bucket medic_trigger_state) for every trigger that matches the event.
@@ -51,11 +52,7 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/kube"
-	"github.com/medichq/medic/triggers"
 )
-
-// Source is the event source of everything the detector publishes.
-const Source = "kubernetes"
 
 // Options configure a Detector.
 type Options struct {
@@ -94,7 +91,7 @@ type Detector struct {
 	state  State
 	forbid *kube.ForbiddenLogger
 
-	trig atomic.Pointer[triggerSet]
+	interest atomic.Pointer[Interest]
 
 	queue   workqueue.TypedRateLimitingInterface[string]
 	pendMu  sync.Mutex
@@ -163,13 +160,6 @@ type candidate struct {
 	factTime time.Time
 }
 
-// triggerSet is the Kubernetes triggers of one playbook set, by kind.
-type triggerSet struct {
-	byKind map[event.Kind][]*Trigger
-	gvrs   map[schema.GroupVersionResource]bool
-	sig    string
-}
-
 // NewDetector checks opts and returns a detector; Start runs it.
 func NewDetector(opts Options) (*Detector, error) {
 	if opts.Kube == nil {
@@ -211,7 +201,7 @@ func NewDetector(opts Options) (*Detector, error) {
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](200*time.Millisecond, time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "medic-kubernetes"}),
 	}
-	d.trig.Store(&triggerSet{byKind: map[event.Kind][]*Trigger{}, gvrs: map[schema.GroupVersionResource]bool{}})
+	d.interest.Store(NewInterest())
 	namespaces := opts.Namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{""}
@@ -224,33 +214,25 @@ func NewDetector(opts Options) (*Detector, error) {
 	return d, nil
 }
 
-// SetTriggers hands the detector the triggers of the running playbook set
-// (any trigger type; the Kubernetes ones are kept). Informers the new set
-// needs are started; watches of resources no trigger names any more stop.
-// Existing objects are looked at again, so a playbook added for a pod that
-// is already crash looping fires.
-func (d *Detector) SetTriggers(ts []triggers.Trigger) {
-	set := &triggerSet{byKind: map[event.Kind][]*Trigger{}, gvrs: map[schema.GroupVersionResource]bool{}}
-	var sig []string
-	for _, t := range ts {
-		kt, ok := t.(*Trigger)
-		if !ok {
-			continue
-		}
-		set.byKind[kt.kind] = append(set.byKind[kt.kind], kt)
-		for _, gvr := range kt.Resources() {
-			set.gvrs[gvr] = true
-		}
-		if kt.rateLimit > d.opts.StateTTL {
-			d.log.Warn("a trigger's rate_limit is longer than kubernetes.state_ttl; it is cut to state_ttl",
-				"trigger", kt.name, "rate_limit", kt.rateLimit, "state_ttl", d.opts.StateTTL)
-		}
-		sig = append(sig, kt.id)
+// SetInterest hands the detector what the running playbook set wants
+// (InterestOf its triggers); the application calls it on every (re)load.
+// Informers the new interest needs are started; watches of resources no
+// trigger names any more stop. Existing objects are looked at again, so a
+// playbook added for a pod that is already crash looping fires.
+func (d *Detector) SetInterest(in *Interest) {
+	if in == nil {
+		in = NewInterest()
 	}
-	sort.Strings(sig)
-	set.sig = strings.Join(sig, ",")
-	prev := d.trig.Swap(set)
-	if prev != nil && prev.sig == set.sig {
+	for _, k := range in.Kinds() {
+		for _, w := range in.Wants(k) {
+			if w.RateLimit() > d.opts.StateTTL {
+				d.log.Warn("a trigger's rate_limit is longer than kubernetes.state_ttl; it is cut to state_ttl",
+					"trigger", w.Name(), "rate_limit", w.RateLimit(), "state_ttl", d.opts.StateTTL)
+			}
+		}
+	}
+	prev := d.interest.Swap(in)
+	if prev != nil && prev.sig == in.sig {
 		return
 	}
 	d.mu.Lock()
@@ -262,31 +244,8 @@ func (d *Detector) SetTriggers(ts []triggers.Trigger) {
 	}
 }
 
-func (d *Detector) triggersFor(k event.Kind) []*Trigger { return d.trig.Load().byKind[k] }
-
-func (d *Detector) wants(kinds ...event.Kind) bool {
-	set := d.trig.Load()
-	for _, k := range kinds {
-		if len(set.byKind[k]) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// delays lists the distinct delays of the triggers of kind k, shortest first.
-func (d *Detector) delays(k event.Kind) []time.Duration {
-	var out []time.Duration
-	for _, t := range d.triggersFor(k) {
-		if t.delay > 0 && !slices.Contains(out, t.delay) {
-			out = append(out, t.delay)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-var podKinds = []event.Kind{event.KindPodCrashLoop, event.KindPodOOMKilled, event.KindContainerOOMKilled, event.KindImagePullBackoff, event.KindPodEvicted}
+// wants reports whether the running interest has a trigger for one of kinds.
+func (d *Detector) wants(kinds ...event.Kind) bool { return d.interest.Load().Any(kinds...) }
 
 // Start runs the informers the current triggers need and the worker that
 // publishes. It returns at once; WaitForSync waits for the caches.
@@ -405,37 +364,14 @@ func (d *Detector) reconcile() {
 	if !d.running || d.stopped {
 		return
 	}
-	if d.wants(podKinds...) {
-		for _, s := range d.scopes {
-			d.startTyped(s, "pods", "pods", s.factory.Core().V1().Pods().Informer(), cache.ResourceEventHandlerFuncs{
-				AddFunc:    func(obj any) { d.onPod(obj); d.notify(obj) },
-				UpdateFunc: func(_, obj any) { d.onPod(obj); d.notify(obj) },
-				DeleteFunc: func(obj any) { d.onPodDeleted(obj); d.notify(obj) },
-			})
-			// Owners, to rate-limit per workload: pod → ReplicaSet → Deployment, pod → Job → CronJob.
-			d.startTyped(s, "replicasets", "replicasets.apps", s.factory.Apps().V1().ReplicaSets().Informer(), nil)
-			d.startTyped(s, "jobs", "jobs.batch", s.factory.Batch().V1().Jobs().Informer(), d.jobHandler())
+	for _, k := range neededKinds(d.wants) {
+		if k.cluster {
+			d.startTyped(&nsScope{factory: d.cluster}, k.name, k.errorName(), k.informer(d.cluster), k.handlers(d))
+			continue
 		}
-	}
-	if d.wants(event.KindJobFailure) {
 		for _, s := range d.scopes {
-			d.startTyped(s, "jobs", "jobs.batch", s.factory.Batch().V1().Jobs().Informer(), d.jobHandler())
+			d.startTyped(s, k.name, k.errorName(), k.informer(s.factory), k.handlers(d))
 		}
-	}
-	if d.wants(event.KindKubernetesWarningEvent) {
-		for _, s := range d.scopes {
-			d.startTyped(s, "events", "events", s.factory.Core().V1().Events().Informer(), cache.ResourceEventHandlerFuncs{
-				AddFunc:    func(obj any) { d.onWarningEvent(obj); d.notify(obj) },
-				UpdateFunc: func(_, obj any) { d.onWarningEvent(obj); d.notify(obj) },
-			})
-		}
-	}
-	if d.wants(event.KindNodeNotReady) {
-		d.startTyped(&nsScope{factory: d.cluster}, "nodes", "nodes", d.cluster.Core().V1().Nodes().Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { d.onNode(obj); d.notify(obj) },
-			UpdateFunc: func(_, obj any) { d.onNode(obj); d.notify(obj) },
-			DeleteFunc: func(obj any) { d.onNode(obj); d.notify(obj) },
-		})
 	}
 	for _, s := range d.scopes {
 		s.factory.Start(d.ctx.Done())
@@ -445,16 +381,9 @@ func (d *Detector) reconcile() {
 	d.reconcileDynamic()
 }
 
-func (d *Detector) jobHandler() cache.ResourceEventHandler {
-	return cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { d.onJob(obj); d.notify(obj) },
-		UpdateFunc: func(_, obj any) { d.onJob(obj); d.notify(obj) },
-	}
-}
-
 // startTyped registers handler on a typed informer once per scope. Jobs may
 // be wanted twice (owners and job_failure): the handler is added once and
-// looks at the triggers when it runs.
+// looks at the interest when it runs.
 func (d *Detector) startTyped(s *nsScope, name, resource string, inf cache.SharedIndexInformer, handler cache.ResourceEventHandler) {
 	key := name + "/" + s.ns
 	if d.started[key] {
@@ -477,30 +406,16 @@ func (d *Detector) rescan() {
 	d.mu.Unlock()
 	for _, key := range started {
 		name, ns, _ := strings.Cut(key, "/")
-		var inf cache.SharedIndexInformer
-		switch name {
-		case "pods":
-			inf = d.scope(ns).factory.Core().V1().Pods().Informer()
-		case "jobs":
-			inf = d.scope(ns).factory.Batch().V1().Jobs().Informer()
-		case "events":
-			inf = d.scope(ns).factory.Core().V1().Events().Informer()
-		case "nodes":
-			inf = d.cluster.Core().V1().Nodes().Informer()
-		default:
-			continue
+		k, ok := lookupWatched(name)
+		if !ok || k.handle == nil {
+			continue // Helm's records, caches of owners
 		}
-		for _, obj := range inf.GetStore().List() {
-			switch name {
-			case "pods":
-				d.onPod(obj)
-			case "jobs":
-				d.onJob(obj)
-			case "events":
-				d.onWarningEvent(obj)
-			case "nodes":
-				d.onNode(obj)
-			}
+		f := d.cluster
+		if !k.cluster {
+			f = d.scope(ns).factory
+		}
+		for _, obj := range k.informer(f).GetStore().List() {
+			k.handle(d, obj)
 		}
 	}
 }
@@ -540,7 +455,7 @@ func (d *Detector) offer(c candidate) {
 		d.log.Debug("not reporting an old transition", "kind", c.ev.Kind, "subject", c.ev.Subject.String(), "at", c.factTime)
 		return
 	}
-	if len(d.triggersFor(c.ev.Kind)) == 0 || d.seenLocally(c.ev.ID) {
+	if !d.wants(c.ev.Kind) || d.seenLocally(c.ev.ID) {
 		return
 	}
 	d.pendMu.Lock()
@@ -721,20 +636,20 @@ func (d *Detector) handle(c candidate) error {
 	now := d.clock.Now()
 	matched, admitted := false, 0
 	var suppressed []string
-	for _, t := range d.triggersFor(c.ev.Kind) {
+	for _, t := range d.interest.Load().Wants(c.ev.Kind) {
 		if !t.Filter(&c.ev) {
 			continue
 		}
 		matched = true
-		if w := min(t.rateLimit, d.opts.StateTTL); w > 0 {
-			ok, err := d.state.Admit(ctx, t.id+"."+keyHash(c.subject), id, w, now)
+		if w := min(t.RateLimit(), d.opts.StateTTL); w > 0 {
+			ok, err := d.state.Admit(ctx, t.ID()+"."+keyHash(c.subject), id, w, now)
 			if err != nil {
-				d.log.Warn("rate-limit state unavailable; letting the event through", "trigger", t.name, "err", err)
+				d.log.Warn("rate-limit state unavailable; letting the event through", "trigger", t.Name(), "err", err)
 				ok = true
 			}
 			if !ok {
-				if !slices.Contains(suppressed, t.id) {
-					suppressed = append(suppressed, t.id)
+				if !slices.Contains(suppressed, t.ID()) {
+					suppressed = append(suppressed, t.ID())
 				}
 				continue
 			}

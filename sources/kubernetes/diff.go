@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -11,7 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 )
 
 // Bounds of the diff an update event carries: a rollout that rewrites a
@@ -22,123 +21,7 @@ const (
 	MaxChanges = 20
 	// MaxChangeValue is how many characters of an old or new value are kept.
 	MaxChangeValue = 120
-	// summaryChanges is how many changes the one-line summary names.
-	summaryChanges = 4
 )
-
-// AnnotationChanges is the event annotation that holds an update's diff as
-// JSON ([]Change); EventChanges reads it back.
-const AnnotationChanges = "changes"
-
-// Change ops.
-const (
-	ChangeAdded   = "added"
-	ChangeRemoved = "removed"
-	ChangeChanged = "changed"
-	changeMore    = "more"
-)
-
-// Change is one field an update changed.
-type Change struct {
-	// Path is a JSON path with list indexes, as fields_to_monitor names it:
-	// spec.template.spec.containers[0].image, metadata.labels["app.kubernetes.io/name"].
-	Path string `json:"path"`
-	// Label is the path for people: spec prefixes dropped and list items
-	// named by their name (containers[api].image, replicas).
-	Label string `json:"label"`
-	Op    string `json:"op"`
-	// Old and New are the values, compact JSON for lists and maps, cut to
-	// MaxChangeValue. Empty for a Secret's data: only the key is told.
-	Old string `json:"old,omitempty"`
-	New string `json:"new,omitempty"`
-}
-
-// String renders one change: "image: api:1.4.2 → api:1.5.0".
-func (c Change) String() string {
-	switch c.Op {
-	case changeMore:
-		return c.New
-	case ChangeAdded:
-		if c.New == "" {
-			return c.Label + " added"
-		}
-		return c.Label + " added: " + c.New
-	case ChangeRemoved:
-		if c.Old == "" {
-			return c.Label + " removed"
-		}
-		return c.Label + " removed (was " + c.Old + ")"
-	}
-	if c.Old == "" && c.New == "" {
-		return c.Label + " changed"
-	}
-	return c.Label + ": " + c.Old + " → " + c.New
-}
-
-// SummarizeChanges renders the first few changes on one line.
-func SummarizeChanges(cs []Change) string {
-	parts := make([]string, 0, summaryChanges+1)
-	for i, c := range cs {
-		if i == summaryChanges {
-			parts = append(parts, fmt.Sprintf("and %d more", countChanges(cs)-summaryChanges))
-			break
-		}
-		parts = append(parts, c.String())
-	}
-	return strings.Join(parts, "; ")
-}
-
-// countChanges counts the changes cs stands for, the cut ones included.
-func countChanges(cs []Change) int {
-	n := 0
-	for _, c := range cs {
-		if c.Op == changeMore {
-			m, _ := strconv.Atoi(strings.Fields(c.New + " 0")[1])
-			n += m
-			continue
-		}
-		n++
-	}
-	return n
-}
-
-// EventChanges reads the diff an update event carries; nil when none.
-func EventChanges(ev *event.Event) []Change {
-	raw := ev.Annotations[AnnotationChanges]
-	if raw == "" {
-		return nil
-	}
-	var cs []Change
-	if err := json.Unmarshal([]byte(raw), &cs); err != nil {
-		return nil
-	}
-	return cs
-}
-
-// FilterChanges keeps the changes at or below one of paths; a path names
-// itself and everything below it (spec.template names every template field).
-func FilterChanges(cs []Change, paths []string) []Change {
-	var out []Change
-	for _, c := range cs {
-		for _, p := range paths {
-			if c.Path == p || strings.HasPrefix(c.Path, p+".") || strings.HasPrefix(c.Path, p+"[") {
-				out = append(out, c)
-				break
-			}
-		}
-	}
-	return out
-}
-
-var pathRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*|\[[0-9]+\]|\["[^"]+"\])*$`)
-
-// parsePath checks a fields_to_monitor path.
-func parsePath(p string) (string, error) {
-	if !pathRE.MatchString(p) {
-		return "", errors.New(`want a path like spec.replicas, spec.template.spec.containers[0].image or metadata.labels["app"]`)
-	}
-	return p, nil
-}
 
 // ignoredMetadata never counts as a change: bookkeeping, and the
 // last-applied annotation that repeats the whole object (and a Secret's
@@ -147,12 +30,14 @@ var ignoredMetadata = map[string]bool{"resourceVersion": true, "managedFields": 
 
 // DiffObjects is diffObjects for evidence actions that compare two
 // versions of an object themselves (a Deployment's ReplicaSets).
-func DiffObjects(old, cur map[string]any, secret bool) []Change { return diffObjects(old, cur, secret) }
+func DiffObjects(old, cur map[string]any, secret bool) []kubeevent.Change {
+	return diffObjects(old, cur, secret)
+}
 
 // diffObjects lists what changed from old to cur, spec and data first,
 // status only when nothing else changed, at most MaxChanges. secret keeps
 // values out: a Secret's data tells only which keys changed.
-func diffObjects(old, cur map[string]any, secret bool) []Change {
+func diffObjects(old, cur map[string]any, secret bool) []kubeevent.Change {
 	w := &differ{secret: secret}
 	keys := unionKeys(old, cur)
 	for _, k := range keys {
@@ -166,14 +51,14 @@ func diffObjects(old, cur map[string]any, secret bool) []Change {
 	}
 	if len(w.out) > MaxChanges {
 		more := len(w.out) - MaxChanges + 1
-		w.out = append(w.out[:MaxChanges-1], Change{Op: changeMore, New: fmt.Sprintf("and %d more", more)})
+		w.out = append(w.out[:MaxChanges-1], kubeevent.Change{Op: kubeevent.ChangeMore, New: fmt.Sprintf("and %d more", more)})
 	}
 	return w.out
 }
 
 type differ struct {
 	secret bool
-	out    []Change
+	out    []kubeevent.Change
 }
 
 func (w *differ) walk(path, label string, a, b any) {
@@ -207,12 +92,12 @@ func (w *differ) walk(path, label string, a, b any) {
 	if reflect.DeepEqual(a, b) {
 		return
 	}
-	c := Change{Path: path, Label: shortLabel(label), Op: ChangeChanged, Old: render(a), New: render(b)}
+	c := kubeevent.Change{Path: path, Label: shortLabel(label), Op: kubeevent.ChangeChanged, Old: render(a), New: render(b)}
 	switch {
 	case a == nil:
-		c.Op, c.Old = ChangeAdded, ""
+		c.Op, c.Old = kubeevent.ChangeAdded, ""
 	case b == nil:
-		c.Op, c.New = ChangeRemoved, ""
+		c.Op, c.New = kubeevent.ChangeRemoved, ""
 	}
 	w.out = append(w.out, c)
 }
@@ -250,7 +135,7 @@ func (w *differ) walkList(path, label string, a, b []any) {
 		}
 		return
 	}
-	w.out = append(w.out, Change{Path: path, Label: shortLabel(label), Op: ChangeChanged, Old: render(a), New: render(b)})
+	w.out = append(w.out, kubeevent.Change{Path: path, Label: shortLabel(label), Op: kubeevent.ChangeChanged, Old: render(a), New: render(b)})
 }
 
 func (w *differ) secretKeys(path string, a, b any) {
@@ -259,12 +144,12 @@ func (w *differ) secretKeys(path string, a, b any) {
 	for _, k := range unionKeys(am, bm) {
 		x, inA := am[k]
 		y, inB := bm[k]
-		c := Change{Path: joinKey(path, k), Label: joinKey(path, k), Op: ChangeChanged}
+		c := kubeevent.Change{Path: joinKey(path, k), Label: joinKey(path, k), Op: kubeevent.ChangeChanged}
 		switch {
 		case !inA:
-			c.Op = ChangeAdded
+			c.Op = kubeevent.ChangeAdded
 		case !inB:
-			c.Op = ChangeRemoved
+			c.Op = kubeevent.ChangeRemoved
 		case reflect.DeepEqual(x, y):
 			continue
 		}
@@ -380,6 +265,3 @@ func render(v any) string {
 	}
 	return s
 }
-
-// ValidPath reports whether p is a fields_to_monitor path.
-func ValidPath(p string) bool { _, err := parsePath(p); return err == nil }

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -19,7 +18,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/triggers"
+	"github.com/medichq/medic/event/kubeevent"
 )
 
 // Helm keeps one record per release revision: a Secret of type
@@ -31,37 +30,6 @@ const (
 	HelmSecretType     = "helm.sh/release.v1"
 	HelmOwnerSelector  = "owner=helm"
 	helmMaxRecordBytes = 4 << 20 // a release record larger than this is not read
-)
-
-// KindHelmRelease is the kind of the events the Helm triggers match.
-const KindHelmRelease event.Kind = "helm_release"
-
-// Helm trigger names.
-const (
-	TriggerHelmUnhealthy = "on_helm_release_unhealthy"
-	TriggerHelmFail      = "on_helm_release_fail"
-	TriggerHelmDeploy    = "on_helm_release_deploy"
-	TriggerHelmUninstall = "on_helm_release_uninstall"
-)
-
-// Labels of helm_release events.
-const (
-	LabelRelease      = "release"
-	LabelRevision     = "revision"
-	LabelHelmStatus   = "helm_status"
-	LabelChart        = "chart"
-	LabelChartVersion = "chart_version"
-	LabelAppVersion   = "app_version"
-	LabelHelmEvent    = "helm_event"  // deploy, fail, uninstall, unhealthy
-	LabelPendingFor   = "pending_for" // unhealthy: the duration the release stayed pending
-)
-
-// Helm events.
-const (
-	helmDeploy    = "deploy"
-	helmFail      = "fail"
-	helmUninstall = "uninstall"
-	helmUnhealthy = "unhealthy"
 )
 
 // HelmRelease is the part of a Helm release record medic reads.
@@ -133,57 +101,13 @@ func DecodeHelmRelease(s *corev1.Secret) (*HelmRelease, error) {
 	return &r, nil
 }
 
-// HelmParams are the parameters of the Helm triggers.
-type HelmParams struct {
-	Common    `yaml:",inline"`
-	RateLimit Duration `yaml:"rate_limit"`
-}
-
-// HelmUnhealthyParams are on_helm_release_unhealthy's parameters.
-type HelmUnhealthyParams struct {
-	Common `yaml:",inline"`
-	// Duration is how long a release may stay pending-install,
-	// pending-upgrade or pending-rollback before it counts as stuck
-	// (default 15m, Robusta's 900 seconds).
-	Duration  Duration `yaml:"duration"`
-	RateLimit Duration `yaml:"rate_limit"`
-}
-
-func init() {
-	for _, h := range []struct{ name, ev, doc string }{
-		{TriggerHelmDeploy, helmDeploy, "Runs when a Helm release revision is deployed (install, upgrade or rollback succeeded)."},
-		{TriggerHelmFail, helmFail, "Runs when a Helm release revision fails."},
-		{TriggerHelmUninstall, helmUninstall, "Runs when a Helm release is uninstalled."},
-	} {
-		triggers.Register(h.name, h.doc+" Needs kubernetes.helm_releases (medic reads Helm's release Secrets).",
-			func() *HelmParams { return &HelmParams{} },
-			func(p *HelmParams) (triggers.Trigger, error) {
-				return build(h.name, KindHelmRelease, p, p.Common, p.RateLimit.D(), 0, func(ev *event.Event) bool {
-					return ev.Labels[LabelHelmEvent] == h.ev
-				})
-			})
-	}
-	triggers.Register(TriggerHelmUnhealthy,
-		"Runs when a Helm release stays pending (install, upgrade, rollback) for duration. Needs kubernetes.helm_releases.",
-		func() *HelmUnhealthyParams { return &HelmUnhealthyParams{Duration: Duration(15 * time.Minute)} },
-		func(p *HelmUnhealthyParams) (triggers.Trigger, error) {
-			if p.Duration <= 0 {
-				return nil, errors.New("duration: must be positive")
-			}
-			want := p.Duration.String()
-			return build(TriggerHelmUnhealthy, KindHelmRelease, p, p.Common, p.RateLimit.D(), p.Duration.D(), func(ev *event.Event) bool {
-				return ev.Labels[LabelHelmEvent] == helmUnhealthy && ev.Labels[LabelPendingFor] == want
-			})
-		})
-}
-
 const prefixHelm = "helm:"
 
 // reconcileHelm starts the informers over Helm's release Secrets when a
 // Helm trigger is loaded and kubernetes.helm_releases allows reading them;
 // d.mu is held.
 func (d *Detector) reconcileHelm() {
-	if !d.wants(KindHelmRelease) {
+	if !d.wants(kubeevent.KindHelmRelease) {
 		return
 	}
 	if !d.opts.HelmReleases {
@@ -231,17 +155,17 @@ func (d *Detector) onHelmSecret(obj any, deleted bool) {
 	status := r.Info.Status
 	switch {
 	case deleted && status == "deployed":
-		d.offerHelm(r, helmUninstall, d.clock.Now(), "")
+		d.offerHelm(r, kubeevent.HelmUninstall, d.clock.Now(), "")
 	case deleted:
 	case status == "deployed":
-		d.offerHelm(r, helmDeploy, r.Info.LastDeployed, "")
+		d.offerHelm(r, kubeevent.HelmDeploy, r.Info.LastDeployed, "")
 	case status == "failed":
-		d.offerHelm(r, helmFail, r.Info.LastDeployed, "")
+		d.offerHelm(r, kubeevent.HelmFail, r.Info.LastDeployed, "")
 	case status == "uninstalled":
-		d.offerHelm(r, helmUninstall, r.Info.LastDeployed, "")
+		d.offerHelm(r, kubeevent.HelmUninstall, r.Info.LastDeployed, "")
 	case strings.HasPrefix(status, "pending-"):
 		since := r.Info.LastDeployed
-		for _, delay := range d.delays(KindHelmRelease) {
+		for _, delay := range d.interest.Load().Delays(kubeevent.KindHelmRelease) {
 			d.after(prefixHelm+s.Namespace+"/"+s.Name+"/"+delay.String(), since.Add(delay))
 		}
 	}
@@ -277,32 +201,32 @@ func (d *Detector) checkHelm(key string) {
 			d.after(prefixHelm+key, r.Info.LastDeployed.Add(delay))
 			return
 		}
-		d.offerHelm(r, helmUnhealthy, time.Time{}, delay.String())
+		d.offerHelm(r, kubeevent.HelmUnhealthy, time.Time{}, delay.String())
 		return
 	}
 }
 
 func (d *Detector) offerHelm(r *HelmRelease, what string, fact time.Time, pendingFor string) {
-	past := map[string]string{helmDeploy: "deployed", helmFail: "failed", helmUninstall: "uninstalled", helmUnhealthy: "stuck in " + r.Info.Status}[what]
+	past := map[string]string{kubeevent.HelmDeploy: "deployed", kubeevent.HelmFail: "failed", kubeevent.HelmUninstall: "uninstalled", kubeevent.HelmUnhealthy: "stuck in " + r.Info.Status}[what]
 	title := fmt.Sprintf("Helm release %s/%s %s (revision %d, %s)", r.Namespace, r.Name, past, r.Version, r.ChartRef())
 	if pendingFor != "" {
 		title = fmt.Sprintf("Helm release %s/%s stuck in %s for %s (revision %d, %s)", r.Namespace, r.Name, r.Info.Status, pendingFor, r.Version, r.ChartRef())
 	}
 	severity := event.SeverityInfo
-	if what == helmFail || what == helmUnhealthy {
+	if what == kubeevent.HelmFail || what == kubeevent.HelmUnhealthy {
 		severity = event.SeverityWarning
 	}
 	ev := event.Event{
-		Kind:        KindHelmRelease,
-		Source:      Source,
+		Kind:        kubeevent.KindHelmRelease,
+		Source:      kubeevent.Source,
 		Status:      event.StatusFiring,
 		Severity:    severity,
 		Title:       title,
 		Description: r.Info.Description,
 		Labels: map[string]string{
-			LabelNamespace: r.Namespace, LabelName: r.Name, LabelRelease: r.Name, LabelKind: "HelmRelease",
-			LabelRevision: strconv.Itoa(r.Version), LabelHelmStatus: r.Info.Status, LabelHelmEvent: what,
-			LabelChart: r.Chart.Metadata.Name, LabelChartVersion: r.Chart.Metadata.Version, LabelAppVersion: r.Chart.Metadata.AppVersion,
+			kubeevent.LabelNamespace: r.Namespace, kubeevent.LabelName: r.Name, kubeevent.LabelRelease: r.Name, kubeevent.LabelKind: "HelmRelease",
+			kubeevent.LabelRevision: strconv.Itoa(r.Version), kubeevent.LabelHelmStatus: r.Info.Status, kubeevent.LabelHelmEvent: what,
+			kubeevent.LabelChart: r.Chart.Metadata.Name, kubeevent.LabelChartVersion: r.Chart.Metadata.Version, kubeevent.LabelAppVersion: r.Chart.Metadata.AppVersion,
 		},
 		Subject:  event.Subject{Kind: "HelmRelease", Namespace: r.Namespace, Name: r.Name},
 		StartsAt: fact.UTC(),
@@ -311,12 +235,12 @@ func (d *Detector) offerHelm(r *HelmRelease, what string, fact time.Time, pendin
 		ev.StartsAt = d.clock.Now().UTC()
 	}
 	if pendingFor != "" {
-		ev.Labels[LabelPendingFor] = pendingFor
+		ev.Labels[kubeevent.LabelPendingFor] = pendingFor
 	}
 	// Release, revision and what happened identify the occurrence on every
 	// replica; the record's write time tells a rollback to the same
 	// revision number apart.
-	ev.ID = occurrenceID(KindHelmRelease, r.Namespace, r.Name, strconv.Itoa(r.Version), what, pendingFor, r.Info.LastDeployed.UTC().Format(time.RFC3339Nano))
+	ev.ID = occurrenceID(kubeevent.KindHelmRelease, r.Namespace, r.Name, strconv.Itoa(r.Version), what, pendingFor, r.Info.LastDeployed.UTC().Format(time.RFC3339Nano))
 	ev.Fingerprint = ev.ID
 	d.offer(candidate{ev: ev, subject: "helm/" + r.Namespace + "/" + r.Name, factTime: fact})
 }

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/medichq/medic/event/kubeevent"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/kubeapi"
 )
@@ -59,7 +60,7 @@ func TestHelmTriggersOnRealAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	det.SetTriggers(kubeTriggers(t, `
+	det.SetInterest(kubeInterest(t, `
 - name: helm
   triggers:
     - on_helm_release_deploy: {namespace_prefix: shop}
@@ -97,15 +98,15 @@ func TestHelmTriggersOnRealAPIServer(t *testing.T) {
 
 	helmEvents := func(what string) int {
 		n := 0
-		for _, ev := range mem.of(KindHelmRelease, "") {
-			if ev.Labels[LabelHelmEvent] == what {
+		for _, ev := range mem.of(kubeevent.KindHelmRelease, "") {
+			if ev.Labels[kubeevent.LabelHelmEvent] == what {
 				n++
 			}
 		}
 		return n
 	}
 	testkit.Eventually(t, 30*time.Second, "deploy, fail and unhealthy", func() bool {
-		return helmEvents(helmDeploy) >= 1 && helmEvents(helmFail) >= 1 && helmEvents(helmUnhealthy) >= 1
+		return helmEvents(kubeevent.HelmDeploy) >= 1 && helmEvents(kubeevent.HelmFail) >= 1 && helmEvents(kubeevent.HelmUnhealthy) >= 1
 	})
 	// helm uninstall deletes the release's records.
 	for _, rev := range []int{1, 2} {
@@ -113,23 +114,23 @@ func TestHelmTriggersOnRealAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testkit.Eventually(t, 30*time.Second, "uninstall", func() bool { return helmEvents(helmUninstall) >= 1 })
+	testkit.Eventually(t, 30*time.Second, "uninstall", func() bool { return helmEvents(kubeevent.HelmUninstall) >= 1 })
 	testkit.Eventually(t, 10*time.Second, "the detector to be idle", det.Idle)
 
-	for what, want := range map[string]int{helmDeploy: 1, helmFail: 1, helmUnhealthy: 1, helmUninstall: 1} {
+	for what, want := range map[string]int{kubeevent.HelmDeploy: 1, kubeevent.HelmFail: 1, kubeevent.HelmUnhealthy: 1, kubeevent.HelmUninstall: 1} {
 		if got := helmEvents(what); got != want {
 			t.Errorf("%d %s events, want %d", got, what, want)
 		}
 	}
-	for _, ev := range mem.of(KindHelmRelease, "") {
-		t.Logf("%s: %s", ev.Labels[LabelHelmEvent], ev.Title)
+	for _, ev := range mem.of(kubeevent.KindHelmRelease, "") {
+		t.Logf("%s: %s", ev.Labels[kubeevent.LabelHelmEvent], ev.Title)
 		if b, _ := json.Marshal(ev); bytes.Contains(b, []byte("not-for-medic")) {
 			t.Errorf("a Helm event carries the release's values: %s", b)
 		}
 	}
-	fail := mem.of(KindHelmRelease, "web")
+	fail := mem.of(kubeevent.KindHelmRelease, "web")
 	for _, ev := range fail {
-		if ev.Labels[LabelHelmEvent] == helmFail && ev.Title != "Helm release shop/web failed (revision 2, shop-1.2.0)" {
+		if ev.Labels[kubeevent.LabelHelmEvent] == kubeevent.HelmFail && ev.Title != "Helm release shop/web failed (revision 2, shop-1.2.0)" {
 			t.Errorf("fail title %q", ev.Title)
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/triggers"
+	kubetrig "github.com/medichq/medic/triggers/kubernetes"
 )
 
 // memPublisher stores events like JetStream does: an ID already stored is a
@@ -83,6 +84,15 @@ func kubeTriggers(t *testing.T, yamlText string) []triggers.Trigger {
 		t.Fatalf("playbooks: %v", err)
 	}
 	return set.Triggers()
+}
+
+// The Kubernetes triggers are what the detector serves.
+var _ Want = (*kubetrig.Trigger)(nil)
+
+// kubeInterest is the detector's interest in a playbook file's triggers.
+func kubeInterest(t *testing.T, yamlText string) *Interest {
+	t.Helper()
+	return InterestOf(kubeTriggers(t, yamlText))
 }
 
 type harness struct {
@@ -207,7 +217,7 @@ func start(t *testing.T, playbookYAML string, opts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	det.SetTriggers(kubeTriggers(t, playbookYAML))
+	det.SetInterest(kubeInterest(t, playbookYAML))
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := det.Start(ctx); err != nil {
 		t.Fatal(err)

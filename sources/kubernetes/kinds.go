@@ -1,246 +1,133 @@
 package kubernetes
 
 import (
-	"fmt"
-	"strings"
-	"time"
+	"slices"
 
-	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/triggers"
 )
 
-// changeKind is what medic knows about one Kind for its change triggers
-// (on_<word>_create|update|delete|all_changes): one row per Kind, so adding
-// a Kind is one line here and nothing else.
-type changeKind struct {
-	// Word is the Kind in trigger names: on_<word>_update.
-	Word string
-	// Kind is the object's Kind, as the API spells it.
-	Kind string
-	GVR  schema.GroupVersionResource
-	// Secret kinds never carry values: not in Event.Raw, not in the diff
-	// (only which keys changed).
-	Secret bool
+// watchedKind is one Kind the detector watches with a typed informer, and
+// what it means to medic: the events its objects turn into, the other
+// Kinds its handler reads from the informer caches, and the handler. What
+// an object of the Kind becomes (its events, their subject, labels and
+// evidence) is the handler's file: pods.go, jobs.go, nodes.go, events.go,
+// the way k8sgpt keeps one analyzer per Kind. Adding a Kind is a row here
+// and a file; the informers, the re-scan after a reload and the permission
+// check all read this table. (Helm's release records and the resources of
+// the change triggers have watches of their own: helm.go, resources.go.)
+type watchedKind struct {
+	// name keys the informer ("pods/<namespace>") and names it in errors.
+	name string
+	// group and resource name it for RBAC; resource.group in error logs.
+	group, resource string
+	// cluster-scoped Kinds have one informer; the others one per watched
+	// namespace.
+	cluster bool
+	// events are the event kinds the handler produces: the informer runs
+	// while a playbook wants one of them.
+	events []event.Kind
+	// reads are the Kinds the handler looks up in their caches (a pod's
+	// ReplicaSet and Job, to rate-limit per workload); they are watched
+	// with it.
+	reads    []string
+	informer func(informers.SharedInformerFactory) cache.SharedIndexInformer
+	// handle looks at one object: added, updated, or again after the
+	// interest changed. nil: the informer is a cache for another Kind.
+	handle func(d *Detector, obj any)
+	// deleted looks at an object that is gone; nil: deletions mean nothing.
+	deleted func(d *Detector, obj any)
 }
 
-// changeKinds are the Kinds with their own change triggers, in the order
-// the docs list them. on_kubernetes_any_resource_* watches all of them but
-// Secrets.
-var changeKinds = []changeKind{
-	{Word: "pod", Kind: "Pod", GVR: gvr("", "v1", "pods")},
-	{Word: "deployment", Kind: "Deployment", GVR: gvr("apps", "v1", "deployments")},
-	{Word: "replicaset", Kind: "ReplicaSet", GVR: gvr("apps", "v1", "replicasets")},
-	{Word: "statefulset", Kind: "StatefulSet", GVR: gvr("apps", "v1", "statefulsets")},
-	{Word: "daemonset", Kind: "DaemonSet", GVR: gvr("apps", "v1", "daemonsets")},
-	{Word: "job", Kind: "Job", GVR: gvr("batch", "v1", "jobs")},
-	{Word: "cronjob", Kind: "CronJob", GVR: gvr("batch", "v1", "cronjobs")},
-	{Word: "node", Kind: "Node", GVR: gvr("", "v1", "nodes")},
-	{Word: "service", Kind: "Service", GVR: gvr("", "v1", "services")},
-	{Word: "configmap", Kind: "ConfigMap", GVR: gvr("", "v1", "configmaps")},
-	{Word: "secret", Kind: "Secret", GVR: gvr("", "v1", "secrets"), Secret: true},
-	{Word: "ingress", Kind: "Ingress", GVR: gvr("networking.k8s.io", "v1", "ingresses")},
-	{Word: "namespace", Kind: "Namespace", GVR: gvr("", "v1", "namespaces")},
-	{Word: "horizontalpodautoscaler", Kind: "HorizontalPodAutoscaler", GVR: gvr("autoscaling", "v2", "horizontalpodautoscalers")},
-	{Word: "persistentvolumeclaim", Kind: "PersistentVolumeClaim", GVR: gvr("", "v1", "persistentvolumeclaims")},
+// podKinds are the events of a pod's containers and phase.
+var podKinds = []event.Kind{event.KindPodCrashLoop, event.KindPodOOMKilled, event.KindContainerOOMKilled, event.KindImagePullBackoff, event.KindPodEvicted}
+
+// watchedKinds are the Kinds with typed informers, in the order their
+// permissions are listed.
+var watchedKinds = []watchedKind{
+	{
+		name: "pods", resource: "pods", events: podKinds, reads: []string{"replicasets", "jobs"},
+		informer: func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Core().V1().Pods().Informer()
+		},
+		handle: (*Detector).onPod, deleted: (*Detector).onPodDeleted,
+	},
+	{
+		name: "replicasets", group: "apps", resource: "replicasets",
+		informer: func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Apps().V1().ReplicaSets().Informer()
+		},
+	},
+	{
+		name: "jobs", group: "batch", resource: "jobs", events: []event.Kind{event.KindJobFailure},
+		informer: func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Batch().V1().Jobs().Informer()
+		},
+		handle: (*Detector).onJob,
+	},
+	{
+		name: "events", resource: "events", events: []event.Kind{event.KindKubernetesWarningEvent},
+		informer: func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Core().V1().Events().Informer()
+		},
+		handle: (*Detector).onWarningEvent,
+	},
+	{
+		name: "nodes", resource: "nodes", cluster: true, events: []event.Kind{event.KindNodeNotReady},
+		informer: func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+			return f.Core().V1().Nodes().Informer()
+		},
+		handle: (*Detector).onNode, deleted: (*Detector).onNode,
+	},
 }
 
-func gvr(group, version, resource string) schema.GroupVersionResource {
-	return schema.GroupVersionResource{Group: group, Version: version, Resource: resource}
-}
-
-// isSecretResource reports whether objects of gvr hold secret values.
-func isSecretResource(g schema.GroupVersionResource) bool {
-	return g.Group == "" && g.Resource == "secrets"
-}
-
-// lookupKind finds a row by its word, Kind, plural resource or
-// group/version/resource, case-insensitively ("deployment", "Deployment",
-// "deployments", "apps/v1/deployments").
-func lookupKind(name string) (changeKind, bool) {
-	n := strings.ToLower(strings.TrimSpace(name))
-	for _, k := range changeKinds {
-		if n == k.Word || n == strings.ToLower(k.Kind) || n == k.GVR.Resource || n == FormatGVR(k.GVR) {
-			return k, true
-		}
-	}
-	return changeKind{}, false
-}
-
-// Change trigger names beyond the per-Kind ones.
-const (
-	TriggerAnyResourcePrefix = "on_kubernetes_any_resource_"
-	TriggerResourceOperation = "on_kubernetes_resource_operation"
-)
-
-// changeOps are the trigger-name suffixes and the operations they select.
-var changeOps = []struct {
-	suffix string
-	ops    []string
-	doc    string
-}{
-	{"create", []string{OpCreate}, "is created"},
-	{"update", []string{OpUpdate}, "is updated (the event carries what changed)"},
-	{"delete", []string{OpDelete}, "is deleted"},
-	{"all_changes", []string{OpCreate, OpUpdate, OpDelete}, "is created, updated or deleted"},
-}
-
-// ChangeParams are the parameters of the change triggers
-// (on_deployment_update, on_kubernetes_any_resource_all_changes, …).
-type ChangeParams struct {
-	Common `yaml:",inline"`
-	// FieldsToMonitor, when set, keeps only updates that change one of these
-	// paths (spec.replicas, spec.template.spec.containers[0].image, data):
-	// a path matches itself and everything below it.
-	FieldsToMonitor []string `yaml:"fields_to_monitor"`
-	// Updates that change only status, or only metadata, are ignored unless
-	// these are set (as for on_kubernetes_resource).
-	IncludeStatusChanges   bool `yaml:"include_status_changes"`
-	IncludeMetadataChanges bool `yaml:"include_metadata_changes"`
-	// RateLimit per object (default 0: every change).
-	RateLimit Duration `yaml:"rate_limit"`
-}
-
-// OperationParams are on_kubernetes_resource_operation's parameters
-// (Robusta's resources and operations).
-type OperationParams struct {
-	ChangeParams `yaml:",inline"`
-	// Resources are Kinds of the table ("deployment", "ConfigMap") or any
-	// group/version/resource ("example.com/v1/widgets").
-	Resources []string `yaml:"resources"`
-	// Operations among create, update, delete (default: all three).
-	Operations []string `yaml:"operations"`
-}
-
-func init() {
-	// Secrets are left out of the any-resource triggers: reading them is
-	// opt-in (their own role), so they are watched only where a playbook
-	// names on_secret_* or on_kubernetes_resource_operation with secrets.
-	var all []schema.GroupVersionResource
-	for _, k := range changeKinds {
-		if !k.Secret {
-			all = append(all, k.GVR)
-		}
-	}
-	for _, op := range changeOps {
-		for _, k := range changeKinds {
-			name := "on_" + k.Word + "_" + op.suffix
-			registerChange(name, fmt.Sprintf("Runs when a %s %s.", k.Kind, op.doc), []schema.GroupVersionResource{k.GVR}, op.ops)
-		}
-		registerChange(TriggerAnyResourcePrefix+op.suffix,
-			fmt.Sprintf("Runs when an object of any Kind with its own change triggers (Deployment, ConfigMap, …; Secrets excepted) %s.", op.doc), all, op.ops)
-	}
-	triggers.Register(TriggerResourceOperation,
-		"Runs when an object of one of resources (Kinds such as deployment, or group/version/resource) is created, updated or deleted, per operations.",
-		func() *OperationParams { return &OperationParams{} },
-		func(p *OperationParams) (triggers.Trigger, error) {
-			if len(p.Resources) == 0 {
-				return nil, fmt.Errorf("resources: name at least one (deployment, configmap, apps/v1/deployments…)")
+// neededKinds are the rows of watchedKinds that wanted (whether a playbook
+// wants one of some event kinds) calls for: those whose events are wanted
+// and those they read.
+func neededKinds(wanted func(...event.Kind) bool) []watchedKind {
+	need := map[string]bool{}
+	for _, k := range watchedKinds {
+		if wanted(k.events...) {
+			need[k.name] = true
+			for _, r := range k.reads {
+				need[r] = true
 			}
-			var gvrs []schema.GroupVersionResource
-			for _, r := range p.Resources {
-				if k, ok := lookupKind(r); ok {
-					gvrs = append(gvrs, k.GVR)
-					continue
-				}
-				g, err := ParseGVR(r)
-				if err != nil {
-					return nil, fmt.Errorf("resources: %q is neither a known Kind (%s) nor group/version/resource", r, kindWords())
-				}
-				gvrs = append(gvrs, g)
-			}
-			ops, err := parseOps(p.Operations)
-			if err != nil {
-				return nil, err
-			}
-			return buildChange(TriggerResourceOperation, p, &p.ChangeParams, gvrs, ops)
-		})
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(watchedKinds), func(k watchedKind) bool { return !need[k.name] })
 }
 
-func kindWords() string {
-	w := make([]string, len(changeKinds))
-	for i, k := range changeKinds {
-		w[i] = k.Word
+// lookupWatched finds a row by its name.
+func lookupWatched(name string) (watchedKind, bool) {
+	i := slices.IndexFunc(watchedKinds, func(k watchedKind) bool { return k.name == name })
+	if i < 0 {
+		return watchedKind{}, false
 	}
-	return strings.Join(w, ", ")
+	return watchedKinds[i], true
 }
 
-func registerChange(name, doc string, gvrs []schema.GroupVersionResource, ops []string) {
-	set := map[string]bool{}
-	for _, op := range ops {
-		set[op] = true
+// errorName is how forbidden-error logs name the resource: "pods",
+// "jobs.batch".
+func (k watchedKind) errorName() string {
+	if k.group == "" {
+		return k.resource
 	}
-	triggers.Register(name, doc,
-		func() *ChangeParams { return &ChangeParams{} },
-		func(p *ChangeParams) (triggers.Trigger, error) { return buildChange(name, p, p, gvrs, set) })
+	return k.resource + "." + k.group
 }
 
-func parseOps(list []string) (map[string]bool, error) {
-	ops := map[string]bool{}
-	for _, op := range list {
-		switch op {
-		case OpCreate, OpUpdate, OpDelete:
-			ops[op] = true
-		default:
-			return nil, fmt.Errorf("operations: %q is not create, update or delete", op)
-		}
+// handlers are the informer's event handlers for the row.
+func (k watchedKind) handlers(d *Detector) cache.ResourceEventHandler {
+	if k.handle == nil {
+		return nil
 	}
-	if len(ops) == 0 {
-		ops = map[string]bool{OpCreate: true, OpUpdate: true, OpDelete: true}
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { k.handle(d, obj); d.notify(obj) },
+		UpdateFunc: func(_, obj any) { k.handle(d, obj); d.notify(obj) },
 	}
-	return ops, nil
-}
-
-// buildChange builds a change trigger over gvrs for ops; params is the
-// whole parameter struct (it keys the trigger's state).
-func buildChange(name string, params any, p *ChangeParams, gvrs []schema.GroupVersionResource, ops map[string]bool) (*Trigger, error) {
-	for i, f := range p.FieldsToMonitor {
-		if _, err := parsePath(f); err != nil {
-			return nil, fmt.Errorf("fields_to_monitor[%d]: %w", i, err)
-		}
+	if k.deleted != nil {
+		h.DeleteFunc = func(obj any) { k.deleted(d, obj); d.notify(obj) }
 	}
-	resources := map[string]bool{}
-	for _, g := range gvrs {
-		resources[FormatGVR(g)] = true
-	}
-	t, err := build(name, event.KindKubernetesResource, params, p.Common, time.Duration(p.RateLimit), 0, func(ev *event.Event) bool {
-		op := ev.Labels[LabelOperation]
-		if !resources[ev.Labels[LabelResource]] || !ops[op] {
-			return false
-		}
-		if op != OpUpdate {
-			return true
-		}
-		if len(p.FieldsToMonitor) > 0 {
-			return len(FilterChanges(EventChanges(ev), p.FieldsToMonitor)) > 0
-		}
-		return updateCounts(ev.Labels[LabelChanged], p.IncludeStatusChanges, p.IncludeMetadataChanges)
-	})
-	if err != nil {
-		return nil, err
-	}
-	t.gvrs = gvrs
-	return t, nil
-}
-
-// updateCounts applies the status/metadata rule to the top-level fields an
-// update changed.
-func updateCounts(changed string, status, metadata bool) bool {
-	for _, f := range strings.Split(changed, ",") {
-		switch f {
-		case "":
-		case "status":
-			if status {
-				return true
-			}
-		case "metadata":
-			if metadata {
-				return true
-			}
-		default:
-			return true
-		}
-	}
-	return false
+	return h
 }

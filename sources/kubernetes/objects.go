@@ -14,12 +14,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 )
 
 // occurrenceID derives an event ID from the stable facts of one occurrence,
 // so every replica computes the same one.
 func occurrenceID(kind event.Kind, facts ...string) string {
-	return event.NewID(Source, string(kind)+"|"+strings.Join(facts, "|"), event.StatusFiring, time.Time{})
+	return event.NewID(kubeevent.Source, string(kind)+"|"+strings.Join(facts, "|"), event.StatusFiring, time.Time{})
 }
 
 // skippedAnnotations are too big or too noisy to copy onto events.

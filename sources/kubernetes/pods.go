@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 )
 
 var podGVK = corev1.SchemeGroupVersion.WithKind("Pod")
@@ -42,19 +43,19 @@ func podKey(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
 func (d *Detector) podBase(p *corev1.Pod, kind event.Kind, container string, facts map[string]string) (event.Event, Owner) {
 	owner := d.ownerOf(p.Namespace, "Pod", p.Name, p.OwnerReferences)
 	f := map[string]string{
-		LabelNamespace: p.Namespace,
-		LabelPod:       p.Name,
-		LabelContainer: container,
-		LabelNode:      p.Spec.NodeName,
-		LabelOwnerKind: owner.Kind,
-		LabelOwnerName: owner.Name,
+		kubeevent.LabelNamespace: p.Namespace,
+		kubeevent.LabelPod:       p.Name,
+		kubeevent.LabelContainer: container,
+		kubeevent.LabelNode:      p.Spec.NodeName,
+		kubeevent.LabelOwnerKind: owner.Kind,
+		kubeevent.LabelOwnerName: owner.Name,
 	}
 	for k, v := range facts {
 		f[k] = v
 	}
 	return event.Event{
 		Kind:        kind,
-		Source:      Source,
+		Source:      kubeevent.Source,
 		Status:      event.StatusFiring,
 		Labels:      eventLabels(p.Labels, f),
 		Annotations: eventAnnotations(p.Annotations),
@@ -115,8 +116,8 @@ func (d *Detector) crashLoop(p *corev1.Pod, cs *corev1.ContainerStatus) {
 		return // the usual case: another status write of a known state
 	}
 	facts := map[string]string{
-		LabelReason:       w.Reason,
-		LabelRestartCount: strconv.Itoa(int(cs.RestartCount)),
+		kubeevent.LabelReason:       w.Reason,
+		kubeevent.LabelRestartCount: strconv.Itoa(int(cs.RestartCount)),
 	}
 	detail := fmt.Sprintf("restarted %d times", cs.RestartCount)
 	if cs.RestartCount == 1 {
@@ -124,7 +125,7 @@ func (d *Detector) crashLoop(p *corev1.Pod, cs *corev1.ContainerStatus) {
 	}
 	var startsAt time.Time
 	if last != nil {
-		facts[LabelExitCode] = strconv.Itoa(int(last.ExitCode))
+		facts[kubeevent.LabelExitCode] = strconv.Itoa(int(last.ExitCode))
 		detail += fmt.Sprintf(", last exit code %d", last.ExitCode)
 		if last.Reason != "" && last.Reason != "Error" {
 			detail += " (" + last.Reason + ")"
@@ -165,10 +166,10 @@ func (d *Detector) oomKilled(p *corev1.Pod, cs *corev1.ContainerStatus) {
 		}
 		limit := memoryLimit(p, cs.Name)
 		facts := map[string]string{
-			LabelReason:       reasonOOMKilled,
-			LabelExitCode:     strconv.Itoa(int(term.ExitCode)),
-			LabelRestartCount: strconv.Itoa(int(cs.RestartCount)),
-			"memory_limit":    limit,
+			kubeevent.LabelReason:       reasonOOMKilled,
+			kubeevent.LabelExitCode:     strconv.Itoa(int(term.ExitCode)),
+			kubeevent.LabelRestartCount: strconv.Itoa(int(cs.RestartCount)),
+			"memory_limit":              limit,
 		}
 		detail := fmt.Sprintf("exit code %d", term.ExitCode)
 		if limit != "" {
@@ -220,7 +221,7 @@ func (d *Detector) evicted(p *corev1.Pod) {
 	if p.Status.Phase != corev1.PodFailed || p.Status.Reason != reasonEvicted || !d.wants(event.KindPodEvicted) || d.seenLocally(id) {
 		return
 	}
-	ev, owner := d.podBase(p, event.KindPodEvicted, "", map[string]string{LabelReason: reasonEvicted})
+	ev, owner := d.podBase(p, event.KindPodEvicted, "", map[string]string{kubeevent.LabelReason: reasonEvicted})
 	ev.Title = fmt.Sprintf("Pod %s/%s was evicted", p.Namespace, p.Name)
 	if p.Spec.NodeName != "" {
 		ev.Title += " from node " + p.Spec.NodeName
@@ -287,7 +288,7 @@ func (d *Detector) checkImagePull(key string) error {
 			if err != nil {
 				return fmt.Errorf("image pull spell of %s: %w", key, err)
 			}
-			for _, delay := range d.delays(event.KindImagePullBackoff) {
+			for _, delay := range d.interest.Load().Delays(event.KindImagePullBackoff) {
 				due := since.Add(delay)
 				if now.Before(due) {
 					if next.IsZero() || due.Before(next) {
@@ -330,9 +331,9 @@ func (d *Detector) checkImagePull(key string) error {
 func (d *Detector) offerImagePull(p *corev1.Pod, cs *corev1.ContainerStatus, since time.Time, delay time.Duration) {
 	w := cs.State.Waiting
 	facts := map[string]string{
-		LabelReason:    w.Reason,
-		LabelImage:     cs.Image,
-		LabelFireDelay: delay.String(),
+		kubeevent.LabelReason:    w.Reason,
+		kubeevent.LabelImage:     cs.Image,
+		kubeevent.LabelFireDelay: delay.String(),
 	}
 	ev, owner := d.podBase(p, event.KindImagePullBackoff, cs.Name, facts)
 	ev.Title = fmt.Sprintf("Pod %s/%s container %s cannot pull image %s (%s for over %s)", p.Namespace, p.Name, cs.Name, cs.Image, w.Reason, delay)

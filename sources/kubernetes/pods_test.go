@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/kubeapi"
 )
@@ -103,7 +104,7 @@ func TestCrashLoopFromSamplesFiresOncePerWorkload(t *testing.T) {
 			t.Errorf("label %s = %q, want %q", k, ev.Labels[k], v)
 		}
 	}
-	if ev.Source != Source || ev.Subject != (event.Subject{Kind: "Pod", Namespace: "default", Name: desc.Name, Container: "payment-processing-container", Node: "kind-control-plane"}) {
+	if ev.Source != kubeevent.Source || ev.Subject != (event.Subject{Kind: "Pod", Namespace: "default", Name: desc.Name, Container: "payment-processing-container", Node: "kind-control-plane"}) {
 		t.Errorf("source %q subject %+v", ev.Source, ev.Subject)
 	}
 	if !strings.Contains(string(ev.Raw), `"kind":"Pod"`) || strings.Contains(string(ev.Raw), "managedFields") {

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 )
 
 // dynWatch is the informers of one resource named by on_kubernetes_resource
@@ -39,7 +40,7 @@ func (d *Detector) reconcileDynamic() {
 	if !d.running || d.stopped {
 		return
 	}
-	want := d.trig.Load().gvrs
+	want := d.interest.Load().gvrs
 	for gvr, w := range d.dyn {
 		if !want[gvr] {
 			w.stop()
@@ -69,15 +70,15 @@ func (d *Detector) reconcileDynamic() {
 			case <-stop:
 			}
 		}()
-		res := FormatGVR(gvr)
+		res := kubeevent.FormatGVR(gvr)
 		for _, ns := range namespaces {
 			inf := dynamicinformer.NewFilteredDynamicInformer(d.opts.Dynamic, gvr, ns, d.opts.Resync, cache.Indexers{}, nil).Informer()
 			name := "resource " + res + "/" + ns
 			_ = inf.SetWatchErrorHandlerWithContext(d.watchErrors(name, gvr.GroupResource().String(), ns))
 			_, err := inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
-				AddFunc:    func(obj any, _ bool) { d.onResource(gvr, OpCreate, nil, obj); d.notify(obj) },
-				UpdateFunc: func(old, obj any) { d.onResource(gvr, OpUpdate, old, obj); d.notify(obj) },
-				DeleteFunc: func(obj any) { d.onResource(gvr, OpDelete, nil, obj); d.notify(obj) },
+				AddFunc:    func(obj any, _ bool) { d.onResource(gvr, kubeevent.OpCreate, nil, obj); d.notify(obj) },
+				UpdateFunc: func(old, obj any) { d.onResource(gvr, kubeevent.OpUpdate, old, obj); d.notify(obj) },
+				DeleteFunc: func(obj any) { d.onResource(gvr, kubeevent.OpDelete, nil, obj); d.notify(obj) },
 			})
 			if err != nil {
 				d.log.Error("cannot watch resource", "resource", res, "err", err)
@@ -119,11 +120,11 @@ func (d *Detector) onResource(gvr schema.GroupVersionResource, op string, oldObj
 		return
 	}
 	var changed []string
-	var diff []Change
+	var diff []kubeevent.Change
 	secret := isSecretResource(gvr)
 	fact := u.GetCreationTimestamp().Time
 	switch op {
-	case OpUpdate:
+	case kubeevent.OpUpdate:
 		old, ok := oldObj.(*unstructured.Unstructured)
 		if !ok {
 			return
@@ -134,29 +135,29 @@ func (d *Detector) onResource(gvr schema.GroupVersionResource, op string, oldObj
 		}
 		diff = diffObjects(old.Object, u.Object, secret)
 		fact = d.clock.Now()
-	case OpDelete:
+	case kubeevent.OpDelete:
 		fact = d.clock.Now()
 		if ts := u.GetDeletionTimestamp(); ts != nil {
 			fact = ts.Time
 		}
 	}
-	res := FormatGVR(gvr)
+	res := kubeevent.FormatGVR(gvr)
 	kind := u.GetKind()
 	facts := map[string]string{
-		LabelNamespace: u.GetNamespace(),
-		LabelName:      u.GetName(),
-		LabelKind:      kind,
-		LabelResource:  res,
-		LabelOperation: op,
-		LabelChanged:   strings.Join(changed, ","),
+		kubeevent.LabelNamespace: u.GetNamespace(),
+		kubeevent.LabelName:      u.GetName(),
+		kubeevent.LabelKind:      kind,
+		kubeevent.LabelResource:  res,
+		kubeevent.LabelOperation: op,
+		kubeevent.LabelChanged:   strings.Join(changed, ","),
 	}
 	target := kind + " " + u.GetName()
 	if u.GetNamespace() != "" {
 		target = kind + " " + u.GetNamespace() + "/" + u.GetName()
 	}
-	past := map[string]string{OpCreate: "created", OpUpdate: "updated", OpDelete: "deleted"}[op]
+	past := map[string]string{kubeevent.OpCreate: "created", kubeevent.OpUpdate: "updated", kubeevent.OpDelete: "deleted"}[op]
 	title := fmt.Sprintf("%s %s", target, past)
-	if op == OpUpdate {
+	if op == kubeevent.OpUpdate {
 		title += " (" + strings.Join(changed, ", ") + ")"
 	}
 	clean := u.DeepCopy()
@@ -173,12 +174,12 @@ func (d *Detector) onResource(gvr schema.GroupVersionResource, op string, oldObj
 		if annotations == nil {
 			annotations = map[string]string{}
 		}
-		annotations[AnnotationChanges] = string(b)
-		description = SummarizeChanges(diff)
+		annotations[kubeevent.AnnotationChanges] = string(b)
+		description = kubeevent.SummarizeChanges(diff)
 	}
 	ev := event.Event{
 		Kind:        event.KindKubernetesResource,
-		Source:      Source,
+		Source:      kubeevent.Source,
 		Status:      event.StatusFiring,
 		Severity:    event.SeverityInfo,
 		Title:       title,
@@ -263,4 +264,9 @@ func redactSecret(u *unstructured.Unstructured) {
 		}
 		u.SetAnnotations(a)
 	}
+}
+
+// isSecretResource reports whether objects of gvr hold secret values.
+func isSecretResource(g schema.GroupVersionResource) bool {
+	return g.Group == "" && g.Resource == "secrets"
 }

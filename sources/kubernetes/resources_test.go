@@ -116,7 +116,7 @@ func TestResourceWatchStopsWhenNoTriggerNamesIt(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d resource watches, want 1", n)
 	}
-	h.det.SetTriggers(kubeTriggers(t, "- {name: c, triggers: [{on_pod_crash_loop: {}}], actions: [{create_finding: {}}]}"))
+	h.det.SetInterest(kubeInterest(t, "- {name: c, triggers: [{on_pod_crash_loop: {}}], actions: [{create_finding: {}}]}"))
 	h.det.mu.Lock()
 	n = len(h.det.dyn)
 	h.det.mu.Unlock()

@@ -250,7 +250,7 @@ func TestForbiddenListIsReportedClearly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	det.SetTriggers(kubeTriggers(t, crashLoopPlaybook))
+	det.SetInterest(kubeInterest(t, crashLoopPlaybook))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := det.Start(ctx); err != nil {

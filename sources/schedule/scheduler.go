@@ -1,3 +1,13 @@
+// Package schedule is the source of playbooks that run on a timetable with
+// no outside input: the Scheduler turns each due tick of the playbooks'
+// on_schedule triggers (triggers/schedule) into an event.
+//
+// A tick is taken once across replicas and restarts: each schedule's state
+// (ticks fired, when the next is due, who holds the current tick) lives in
+// the JetStream KV bucket medic_schedules and changes only by
+// compare-and-set, and the tick's event ID is derived from the schedule and
+// the tick number, so the bus's duplicate window drops a second publish of
+// the same tick should a lease ever be taken over.
 package schedule
 
 import (
@@ -17,6 +27,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/scheduleevent"
 	"github.com/medichq/medic/triggers"
 )
 
@@ -91,7 +102,7 @@ type Scheduler struct {
 }
 
 type job struct {
-	t      *Trigger
+	t      Schedule
 	cancel context.CancelFunc
 }
 
@@ -147,22 +158,70 @@ func Open(ctx context.Context, opts Options) (*Scheduler, error) {
 	return s, nil
 }
 
-// Of picks the on_schedule triggers out of a playbook set's triggers.
-func Of(ts []triggers.Trigger) []*Trigger {
-	var out []*Trigger
+// Schedule is one timetable the playbook set wants run: an on_schedule
+// trigger (triggers/schedule.Trigger is one). The scheduler knows no more
+// of it than this.
+type Schedule interface {
+	// Key identifies the schedule (playbook and parameters) in the state
+	// bucket and in its events.
+	Key() string
+	// Playbook is the playbook the schedule belongs to.
+	Playbook() string
+	// String describes the schedule for logs and titles.
+	String() string
+	// Limit is how many ticks the schedule has in all; -1 for no end.
+	Limit() int
+	// Next is when tick runs+1 is due, the last tick (or the schedule's
+	// creation) having happened at last.
+	Next(runs int, last time.Time) time.Time
+}
+
+// Of picks the schedules out of a playbook set's triggers.
+func Of(ts []triggers.Trigger) []Schedule {
+	var out []Schedule
 	for _, t := range ts {
-		if st, ok := t.(*Trigger); ok {
-			out = append(out, st)
+		if s, ok := t.(Schedule); ok {
+			out = append(out, s)
 		}
 	}
 	return out
 }
 
+// tickEvent is tick number tick (1 for the first run) of schedule sc, due
+// at due. Its ID depends only on the schedule and the tick, so two replicas
+// (or a retry after a crash) publishing the same tick publish one event.
+func tickEvent(sc Schedule, tick int, due, now time.Time) event.Event {
+	n := fmt.Sprint(tick)
+	if l := sc.Limit(); l > 0 {
+		n += fmt.Sprintf(" of %d", l)
+	}
+	name := sc.Playbook()
+	if name == "" {
+		name = "(unnamed)"
+	}
+	fp := sc.Key() + "." + fmt.Sprint(tick)
+	return event.Event{
+		ID:          event.NewID(scheduleevent.Source, fp, event.StatusFiring, due),
+		Kind:        event.KindSchedule,
+		Source:      scheduleevent.Source,
+		Status:      event.StatusFiring,
+		Severity:    event.SeverityInfo,
+		Title:       fmt.Sprintf("Scheduled run %s of playbook %s", n, name),
+		Description: "Schedule: " + sc.String() + ".",
+		Labels: map[string]string{
+			scheduleevent.LabelSchedule: sc.Key(), scheduleevent.LabelPlaybook: sc.Playbook(), scheduleevent.LabelTick: fmt.Sprint(tick),
+		},
+		StartsAt:    due.UTC(),
+		Fingerprint: fp,
+		ReceivedAt:  now.UTC(),
+	}
+}
+
 // Set makes ts the running schedules: new ones start, unchanged ones (same
 // playbook and parameters) keep running with their state, removed ones stop
 // and their state is deleted, so adding the schedule back starts afresh.
-func (s *Scheduler) Set(ctx context.Context, ts []*Trigger) {
-	want := make(map[string]*Trigger, len(ts))
+func (s *Scheduler) Set(ctx context.Context, ts []Schedule) {
+	want := make(map[string]Schedule, len(ts))
 	for _, t := range ts {
 		want[t.Key()] = t
 	}
@@ -204,7 +263,7 @@ func (s *Scheduler) Stop() {
 func stateKey(key string) string { return "s." + key }
 
 // run drives one schedule until it is done or ctx ends.
-func (s *Scheduler) run(ctx context.Context, t *Trigger) {
+func (s *Scheduler) run(ctx context.Context, t Schedule) {
 	log := s.log.With("playbook", t.Playbook(), "schedule", t.String())
 	for {
 		wait, err := s.step(ctx, t)
@@ -234,7 +293,7 @@ func (s *Scheduler) run(ctx context.Context, t *Trigger) {
 
 // step does what is due for the schedule now and says how long to wait
 // before the next look; -1 when the schedule is done.
-func (s *Scheduler) step(ctx context.Context, t *Trigger) (time.Duration, error) {
+func (s *Scheduler) step(ctx context.Context, t Schedule) (time.Duration, error) {
 	rec, rev, err := s.load(ctx, t)
 	if err != nil {
 		return 0, err
@@ -259,7 +318,7 @@ func (s *Scheduler) step(ctx context.Context, t *Trigger) (time.Duration, error)
 		}
 		return 0, err
 	}
-	ev := t.Event(tick, rec.Next, now)
+	ev := tickEvent(t, tick, rec.Next, now)
 	res, err := s.pub.Publish(ctx, []event.Event{ev})
 	if err != nil {
 		// The lease stays: this replica retries, or another after it ends,
@@ -283,7 +342,7 @@ func (s *Scheduler) step(ctx context.Context, t *Trigger) (time.Duration, error)
 
 // load reads the schedule's record, creating it when absent: the first
 // tick is due one delay after the schedule first appears.
-func (s *Scheduler) load(ctx context.Context, t *Trigger) (record, uint64, error) {
+func (s *Scheduler) load(ctx context.Context, t Schedule) (record, uint64, error) {
 	for range 3 {
 		e, err := s.kv.Get(ctx, stateKey(t.Key()))
 		if err == nil {
@@ -310,7 +369,7 @@ func (s *Scheduler) load(ctx context.Context, t *Trigger) (record, uint64, error
 	return record{}, 0, fmt.Errorf("schedule state %s keeps changing under us", t.Key())
 }
 
-func (s *Scheduler) update(ctx context.Context, t *Trigger, rec record, rev uint64) (uint64, error) {
+func (s *Scheduler) update(ctx context.Context, t Schedule, rec record, rev uint64) (uint64, error) {
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return 0, fmt.Errorf("encode schedule state %s: %w", t.Key(), err)

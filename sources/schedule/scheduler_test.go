@@ -15,9 +15,11 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/scheduleevent"
 	"github.com/medichq/medic/internal/natstest"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/triggers"
+	schedtrig "github.com/medichq/medic/triggers/schedule"
 )
 
 // ledger is a Publisher that records every publish of every event ID, as
@@ -43,7 +45,7 @@ func (l *ledger) Publish(_ context.Context, evs []event.Event) (event.PublishRes
 			l.ids = append(l.ids, ev.ID)
 		}
 		l.n[ev.ID]++
-		l.ticks[ev.Labels[LabelPlaybook]+"#"+ev.Labels[LabelTick]]++
+		l.ticks[ev.Labels[scheduleevent.LabelPlaybook]+"#"+ev.Labels[scheduleevent.LabelTick]]++
 	}
 	return res, nil
 }
@@ -90,17 +92,17 @@ func start(t *testing.T) (*natstest.Server, *clocktesting.FakeClock, *ledger) {
 	return natstest.Start(t, nil), clocktesting.NewFakeClock(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)), newLedger()
 }
 
-func buildTrigger(t *testing.T, playbook, params string) *Trigger {
+func buildTrigger(t *testing.T, playbook, params string) *schedtrig.Trigger {
 	t.Helper()
 	var node yaml.Node
 	if err := yaml.Unmarshal([]byte(params), &node); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := triggers.Build(TriggerName, node.Content[0])
+	tr, err := triggers.Build(schedtrig.TriggerName, node.Content[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := tr.(*Trigger)
+	st := tr.(*schedtrig.Trigger)
 	st.BindPlaybook(playbook)
 	return st
 }
@@ -143,7 +145,7 @@ func TestTwoReplicasFireEachTickOnce(t *testing.T) {
 		openScheduler(t, srv.JetStream(), l, clk, "replica-b"),
 	}
 	for _, s := range replicas {
-		s.Set(ctx, []*Trigger{tr})
+		s.Set(ctx, []Schedule{tr})
 	}
 	for i := 1; i <= ticks; i++ {
 		advance(t, clk, 2, 60*time.Second, l, i)
@@ -166,7 +168,7 @@ func TestRestartResumesTheSeries(t *testing.T) {
 	tr := buildTrigger(t, "nightly", "fixed_delay_repeat: {repeat: 3, seconds_delay: 300}")
 
 	first := openScheduler(t, srv.JetStream(), l, clk, "before")
-	first.Set(ctx, []*Trigger{tr})
+	first.Set(ctx, []Schedule{tr})
 	advance(t, clk, 1, 300*time.Second, l, 1)
 	testkit.Eventually(t, 10*time.Second, "the first run recorded", func() bool { return clk.Waiters() >= 1 })
 	first.Stop()
@@ -175,7 +177,7 @@ func TestRestartResumesTheSeries(t *testing.T) {
 	srv.Stop()
 	srv.Start()
 	second := openScheduler(t, srv.JetStream(), l, clk, "after")
-	second.Set(ctx, []*Trigger{buildTrigger(t, "nightly", "fixed_delay_repeat: {repeat: 3, seconds_delay: 300}")})
+	second.Set(ctx, []Schedule{buildTrigger(t, "nightly", "fixed_delay_repeat: {repeat: 3, seconds_delay: 300}")})
 	advance(t, clk, 1, 300*time.Second, l, 2)
 	advance(t, clk, 1, 300*time.Second, l, 3)
 	clk.Step(24 * time.Hour)
@@ -213,7 +215,7 @@ func TestDelaysAndCron(t *testing.T) {
 			clk := clocktesting.NewFakeClock(start)
 			l := &recording{ledger: newLedger()}
 			s := openScheduler(t, srv.JetStream(), l, clk, "only")
-			s.Set(context.Background(), []*Trigger{buildTrigger(t, "p", tt.params)})
+			s.Set(context.Background(), []Schedule{buildTrigger(t, "p", tt.params)})
 			for i, d := range tt.steps {
 				advance(t, clk, 1, d, l.ledger, i+1)
 			}
@@ -224,8 +226,8 @@ func TestDelaysAndCron(t *testing.T) {
 				t.Fatalf("got %d events, want at least %d", len(evs), len(tt.due))
 			}
 			for i, want := range tt.due {
-				if !evs[i].StartsAt.Equal(want) || evs[i].Labels[LabelTick] != fmt.Sprint(i+1) {
-					t.Errorf("tick %d: due %s (label %s), want %s", i+1, evs[i].StartsAt, evs[i].Labels[LabelTick], want)
+				if !evs[i].StartsAt.Equal(want) || evs[i].Labels[scheduleevent.LabelTick] != fmt.Sprint(i+1) {
+					t.Errorf("tick %d: due %s (label %s), want %s", i+1, evs[i].StartsAt, evs[i].Labels[scheduleevent.LabelTick], want)
 				}
 			}
 			if tt.name == "dynamic delays" && len(evs) != 3 {
@@ -265,12 +267,12 @@ func TestSetKeepsUnchangedAndDropsRemoved(t *testing.T) {
 	s := openScheduler(t, js, l, clk, "only")
 	kept := buildTrigger(t, "kept", "fixed_delay_repeat: {repeat: -1, seconds_delay: 60}")
 	dropped := buildTrigger(t, "dropped", "fixed_delay_repeat: {repeat: -1, seconds_delay: 60}")
-	s.Set(ctx, []*Trigger{kept, dropped})
+	s.Set(ctx, []Schedule{kept, dropped})
 	advance(t, clk, 2, time.Minute, l, 2)
 	testkit.Eventually(t, 10*time.Second, "both schedules waiting again", func() bool { return clk.Waiters() >= 2 })
 
 	// The reload builds new trigger values for the same playbook: same key.
-	s.Set(ctx, []*Trigger{buildTrigger(t, "kept", "fixed_delay_repeat: {repeat: -1, seconds_delay: 60}")})
+	s.Set(ctx, []Schedule{buildTrigger(t, "kept", "fixed_delay_repeat: {repeat: -1, seconds_delay: 60}")})
 	kv, err := js.KeyValue(ctx, Bucket)
 	if err != nil {
 		t.Fatal(err)
@@ -315,14 +317,14 @@ func TestHeldRunIsTakenOverAfterTheLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Stop()
-	a.Set(ctx, []*Trigger{buildTrigger(t, "report", "fixed_delay_repeat: {repeat: 2, seconds_delay: 60}")})
+	a.Set(ctx, []Schedule{buildTrigger(t, "report", "fixed_delay_repeat: {repeat: 2, seconds_delay: 60}")})
 	testkit.Eventually(t, 10*time.Second, "the first run due", func() bool { return clk.Waiters() >= 1 })
 	clk.Step(60 * time.Second)
 	testkit.Eventually(t, 10*time.Second, "the stuck replica tried", func() bool { return stuck.calls.Load() >= 1 })
 	a.Stop() // it dies holding the lease
 
 	b := openScheduler(t, srv.JetStream(), l, clk, "healthy")
-	b.Set(ctx, []*Trigger{buildTrigger(t, "report", "fixed_delay_repeat: {repeat: 2, seconds_delay: 60}")})
+	b.Set(ctx, []Schedule{buildTrigger(t, "report", "fixed_delay_repeat: {repeat: 2, seconds_delay: 60}")})
 	// Within the lease the healthy replica leaves the run alone.
 	testkit.Eventually(t, 10*time.Second, "the healthy replica waiting", func() bool { return clk.Waiters() >= 1 })
 	clk.Step(10 * time.Second)
@@ -334,4 +336,30 @@ func TestHeldRunIsTakenOverAfterTheLease(t *testing.T) {
 	clk.Step(time.Hour)
 	b.Stop()
 	l.expect(t, "report", 2)
+}
+
+// A tick matches its own playbook's trigger only, also when two playbooks
+// share a schedule, and nothing but ticks.
+func TestMatchIsPerPlaybook(t *testing.T) {
+	t.Parallel()
+	a := buildTrigger(t, "a", "fixed_delay_repeat: {repeat: -1, seconds_delay: 60}")
+	b := buildTrigger(t, "b", "fixed_delay_repeat: {repeat: -1, seconds_delay: 60}")
+	due := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	ev := tickEvent(a, 1, due, due)
+	if !a.Match(&ev) || b.Match(&ev) {
+		t.Fatalf("a tick of a matched a=%v b=%v; want true, false", a.Match(&ev), b.Match(&ev))
+	}
+	if again := tickEvent(a, 1, due, due.Add(time.Minute)); again.ID != ev.ID {
+		t.Errorf("the same tick published later has another ID (%s, %s): the bus could not drop the double", ev.ID, again.ID)
+	}
+	if next := tickEvent(a, 2, due.Add(time.Minute), due); next.ID == ev.ID {
+		t.Error("ticks 1 and 2 share an ID")
+	}
+	alert := event.Event{Kind: event.KindPrometheusAlert, Labels: ev.Labels}
+	if a.Match(&alert) {
+		t.Error("an alert carrying the tick's labels matched")
+	}
+	if ev.Title != "Scheduled run 1 of playbook a" || ev.Kind != event.KindSchedule {
+		t.Errorf("event: kind %s, title %q", ev.Kind, ev.Title)
+	}
 }

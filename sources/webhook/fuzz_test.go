@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/medichq/medic/event/webhookevent"
 	"github.com/medichq/medic/sources/alertmanager"
 )
 
@@ -50,7 +51,7 @@ func FuzzMapping(f *testing.F) {
 				}
 				continue
 			}
-			if ev.ID == "" || ev.Title == "" || ev.Kind != Kind {
+			if ev.ID == "" || ev.Title == "" || ev.Kind != webhookevent.Kind {
 				t.Fatalf("event without ID, title or kind: %+v", ev)
 			}
 		}

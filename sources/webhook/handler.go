@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/webhookevent"
 	"github.com/medichq/medic/sources/alertmanager"
 )
 
@@ -42,7 +43,7 @@ func NewHandler(sources []SourceConfig, pub event.Publisher, opts Options) (http
 		if err != nil {
 			return nil, fmt.Errorf("webhook_sources[%d] (%s): %w", i, src.Name, err)
 		}
-		source := SourcePrefix + src.Name
+		source := webhookevent.SourcePrefix + src.Name
 		hm := src.HMAC()
 		in := alertmanager.Intake{
 			Source:       source,

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/webhookevent"
 )
 
 // The mapping's expressions are CEL (github.com/google/cel-go), not jq:
@@ -117,7 +118,7 @@ func (m *Mapping) Event(source string, body any, raw []byte, receivedAt time.Tim
 		}
 		return m.toString(field, v)
 	}
-	ev := event.Event{Kind: Kind, Source: source, Status: event.StatusFiring, Severity: event.SeverityWarning,
+	ev := event.Event{Kind: webhookevent.Kind, Source: source, Status: event.StatusFiring, Severity: event.SeverityWarning,
 		ReceivedAt: receivedAt.UTC(), StartsAt: receivedAt.UTC()}
 	var err error
 	set := map[string]*string{

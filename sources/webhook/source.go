@@ -13,19 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 
-	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/webhookevent"
 	"github.com/medichq/medic/sources/httpauth"
 )
-
-// Kind is the kind of every event of a webhook source.
-const Kind event.Kind = "webhook"
-
-// SourcePrefix prefixes the events' source: "webhook/<name>".
-const SourcePrefix = "webhook/"
 
 // SourceConfig is one entry of webhook_sources.
 type SourceConfig struct {
@@ -61,13 +54,11 @@ func (a AuthConfig) HTTPAuth() httpauth.Auth {
 	return httpauth.Auth{BearerToken: a.BearerToken, Username: a.Username, Password: a.Password}
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$`)
-
 // Validate checks the source and compiles its mapping; errors name the
 // field under the source ("auth.hmac_header", "mapping.title: …"). The
 // secret files must have been read into the secrets already.
 func (c *SourceConfig) Validate() error {
-	if !nameRE.MatchString(c.Name) {
+	if !webhookevent.ValidName(c.Name) {
 		return fmt.Errorf("name: %q must be 1–63 lower-case letters, digits, '-' or '_' (it is part of the URL)", c.Name)
 	}
 	if c.Preset != "" {

@@ -10,13 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/webhookevent"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sources/alertmanager"
 	"github.com/medichq/medic/sources/httpauth"
-	"github.com/medichq/medic/triggers"
 )
 
 var received = time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
@@ -40,7 +38,7 @@ func TestPresetsMapTheirSamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ev, err := Parse(m, SourcePrefix+name, body, received)
+			ev, err := Parse(m, webhookevent.SourcePrefix+name, body, received)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,7 +48,7 @@ func TestPresetsMapTheirSamples(t *testing.T) {
 			}
 			testkit.Golden(t, filepath.Join("testdata", name+".event.golden.json"), append(got, '\n'))
 			// The same body posted again is the same event.
-			again, err := Parse(m, SourcePrefix+name, body, received.Add(time.Minute))
+			again, err := Parse(m, webhookevent.SourcePrefix+name, body, received.Add(time.Minute))
 			if err != nil || again.ID != ev.ID {
 				t.Errorf("a retried body got ID %s, first %s (err %v)", again.ID, ev.ID, err)
 			}
@@ -124,7 +122,7 @@ func TestMappingSetsEveryField(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := event.Event{
-		ID: event.NewID("webhook/ci", "b7", event.StatusFiring, time.Time{}), Kind: Kind, Source: "webhook/ci",
+		ID: event.NewID("webhook/ci", "b7", event.StatusFiring, time.Time{}), Kind: webhookevent.Kind, Source: "webhook/ci",
 		Status: event.StatusFiring, Severity: event.SeverityCritical, Title: "Build 7 failed", Description: "desc",
 		Labels: map[string]string{"team": "pay", "n": "7"}, Annotations: map[string]string{"runbook": "r"},
 		Subject:  event.Subject{Kind: "Deployment", Namespace: "shop", Name: "cart", Container: "app"},
@@ -190,46 +188,5 @@ func TestHMACSignatures(t *testing.T) {
 	}
 	if m.Verify(http.Header{"X-Signature": {sig}}, []byte(`{"a":2}`)) {
 		t.Error("a signature of another body was accepted")
-	}
-}
-
-func TestTriggerMatch(t *testing.T) {
-	t.Parallel()
-	build := func(params string) triggers.Trigger {
-		var node yaml.Node
-		if err := yaml.Unmarshal([]byte(params), &node); err != nil {
-			t.Fatal(err)
-		}
-		tr, err := triggers.Build(TriggerName, node.Content[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tr
-	}
-	argo := event.Event{Kind: Kind, Source: "webhook/argocd", Status: event.StatusFiring, Severity: event.SeverityHigh,
-		Subject: event.Subject{Namespace: "shop"}, Labels: map[string]string{"tool": "argocd"}}
-	resolved := argo
-	resolved.Status = event.StatusResolved
-	alert := argo
-	alert.Kind = event.KindPrometheusAlert
-	tests := []struct {
-		params string
-		ev     event.Event
-		want   bool
-	}{
-		{"source: argocd", argo, true},
-		{"{}", argo, true},
-		{"source: flux", argo, false},
-		{"source: argocd", resolved, false},
-		{"{source: argocd, status: all}", resolved, true},
-		{"source: argocd", alert, false},
-		{"{source: argocd, scope: {include: [{namespace: shop}]}}", argo, true},
-		{"{source: argocd, scope: {exclude: [{namespace: shop}]}}", argo, false},
-	}
-	for _, tt := range tests {
-		ev := tt.ev
-		if got := build(tt.params).Match(&ev); got != tt.want {
-			t.Errorf("on_webhook %s on %s/%s: %v, want %v", tt.params, ev.Kind, ev.Status, got, tt.want)
-		}
 	}
 }

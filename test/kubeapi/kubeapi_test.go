@@ -189,7 +189,7 @@ func startDetector(t *testing.T, c *kubeapi.Cluster, namespaces []string, book s
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.det.SetTriggers(triggersOf(t, book))
+	m.det.SetInterest(kt.InterestOf(triggersOf(t, book)))
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := m.det.Start(ctx); err != nil {
 		t.Fatal(err)

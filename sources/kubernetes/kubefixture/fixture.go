@@ -147,7 +147,7 @@ func EventsFromObjects(ctx context.Context, ts []triggers.Trigger, now time.Time
 	if err != nil {
 		return nil, err
 	}
-	d.SetTriggers(ts)
+	d.SetInterest(kubernetes.InterestOf(ts))
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := d.Start(ctx); err != nil {

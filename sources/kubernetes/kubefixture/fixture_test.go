@@ -10,10 +10,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/playbooks"
-	"github.com/medichq/medic/sources/kubernetes"
 	"github.com/medichq/medic/triggers"
+	_ "github.com/medichq/medic/triggers/kubernetes" // the triggers the fixtures' playbooks name
 )
 
 var fixtureNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -48,7 +49,7 @@ func TestEventsFromObjectsCrashLoopSample(t *testing.T) {
 	}
 	ev := evs[0]
 	if ev.Kind != event.KindPodCrashLoop || ev.Subject.Namespace != "argocd" || ev.Subject.Name != "my-pod" || ev.Subject.Container != "main" ||
-		ev.Labels[kubernetes.LabelRestartCount] != "3" || ev.Labels[kubernetes.LabelExitCode] != "1" || ev.Source != kubernetes.Source || ev.ID == "" {
+		ev.Labels[kubeevent.LabelRestartCount] != "3" || ev.Labels[kubeevent.LabelExitCode] != "1" || ev.Source != kubeevent.Source || ev.ID == "" {
 		t.Fatalf("event %+v", ev)
 	}
 }
@@ -79,10 +80,10 @@ status:
 	}
 	var delays []string
 	for _, ev := range evs {
-		if ev.Kind != event.KindImagePullBackoff || ev.Subject.Namespace != "default" || ev.Labels[kubernetes.LabelImage] != "reg/x:1" {
+		if ev.Kind != event.KindImagePullBackoff || ev.Subject.Namespace != "default" || ev.Labels[kubeevent.LabelImage] != "reg/x:1" {
 			t.Fatalf("event %+v", ev)
 		}
-		delays = append(delays, ev.Labels[kubernetes.LabelFireDelay])
+		delays = append(delays, ev.Labels[kubeevent.LabelFireDelay])
 	}
 	if strings.Join(delays, ",") != "2m0s,30m0s" {
 		t.Fatalf("fire delays %v", delays)
@@ -119,7 +120,7 @@ func TestEventsFromObjectsNodeEventJobList(t *testing.T) {
 	for _, ev := range evs {
 		got[ev.Kind] = ev
 	}
-	if len(evs) != 3 || got[event.KindNodeNotReady].Labels[kubernetes.LabelNotReadyFor] != "5m0s" ||
+	if len(evs) != 3 || got[event.KindNodeNotReady].Labels[kubeevent.LabelNotReadyFor] != "5m0s" ||
 		got[event.KindKubernetesWarningEvent].Subject.Container != "app" || got[event.KindJobFailure].Subject.Name != "backup" {
 		t.Fatalf("events %+v", evs)
 	}

@@ -1,3 +1,11 @@
+// Package kubernetes holds the playbook triggers over the events of the
+// Kubernetes source (sources/kubernetes): on_pod_crash_loop,
+// on_pod_oom_killed, …, on_kubernetes_resource, the change triggers of
+// kinds.go and the Helm release triggers. They are pure functions of an
+// event, in the vocabulary of event/kubeevent; what needs the cluster or
+// state (informers, delays, rate limits, "already reported") is the
+// source's, which learns each trigger's kind, rate limit, delay and
+// resources through its Want interface.
 package kubernetes
 
 import (
@@ -15,7 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/medichq/medic/event"
-	"github.com/medichq/medic/internal/kube"
+	"github.com/medichq/medic/event/kubeevent"
 	"github.com/medichq/medic/scope"
 	"github.com/medichq/medic/triggers"
 )
@@ -31,37 +39,6 @@ const (
 	TriggerNodeNotReady       = "on_node_not_ready"
 	TriggerWarningEvent       = "on_kubernetes_warning_event"
 	TriggerResource           = "on_kubernetes_resource"
-)
-
-// Labels the detector sets on events besides the object's own labels; the
-// triggers filter on them and templates can show them. Facts win over an
-// object label of the same name.
-const (
-	LabelNamespace    = "namespace"
-	LabelPod          = "pod"
-	LabelContainer    = "container"
-	LabelNode         = "node"
-	LabelJob          = "job"
-	LabelName         = "name"
-	LabelKind         = "kind"
-	LabelReason       = "reason"
-	LabelRestartCount = "restart_count"
-	LabelExitCode     = "exit_code"
-	LabelOwnerKind    = "owner_kind"
-	LabelOwnerName    = "owner_name"
-	LabelImage        = "image"
-	LabelFireDelay    = "fire_delay"    // image_pull_backoff: the delay this event was held for
-	LabelNotReadyFor  = "not_ready_for" // node_not_ready: the duration this event waited for
-	LabelStatus       = "condition_status"
-	LabelOperation    = "operation" // kubernetes_resource: create, update, delete
-	LabelResource     = "resource"  // kubernetes_resource: group/version/resource
-	LabelChanged      = "changed"   // kubernetes_resource updates: top-level fields that changed
-	LabelCount        = "count"     // kubernetes_warning_event
-	LabelInvolvedKind = "involved_kind"
-	LabelInvolvedName = "involved_name"
-	LabelSource       = "source_component"
-	// AnnotationMessage carries a warning event's or a status's message.
-	AnnotationMessage = "message"
 )
 
 // Common are the filters every Kubernetes trigger accepts.
@@ -181,10 +158,10 @@ func init() {
 				return nil, errors.New("restart_count: must not be negative")
 			}
 			return build(TriggerPodCrashLoop, event.KindPodCrashLoop, p, p.Common, p.RateLimit.D(), 0, func(ev *event.Event) bool {
-				if p.RestartReason != "" && !strings.Contains(ev.Labels[LabelReason], p.RestartReason) {
+				if p.RestartReason != "" && !strings.Contains(ev.Labels[kubeevent.LabelReason], p.RestartReason) {
 					return false
 				}
-				n, err := strconv.Atoi(ev.Labels[LabelRestartCount])
+				n, err := strconv.Atoi(ev.Labels[kubeevent.LabelRestartCount])
 				return err == nil && n >= p.RestartCount
 			})
 		})
@@ -210,7 +187,7 @@ func init() {
 			}
 			want := p.FireDelay.String()
 			return build(TriggerImagePullBackoff, event.KindImagePullBackoff, p, p.Common, p.RateLimit.D(), p.FireDelay.D(), func(ev *event.Event) bool {
-				return ev.Labels[LabelFireDelay] == want
+				return ev.Labels[kubeevent.LabelFireDelay] == want
 			})
 		})
 	triggers.Register(TriggerPodEvicted,
@@ -234,7 +211,7 @@ func init() {
 			}
 			want := p.Duration.String()
 			return build(TriggerNodeNotReady, event.KindNodeNotReady, p, p.Common, p.RateLimit.D(), p.Duration.D(), func(ev *event.Event) bool {
-				return ev.Labels[LabelNotReadyFor] == want
+				return ev.Labels[kubeevent.LabelNotReadyFor] == want
 			})
 		})
 	triggers.Register(TriggerWarningEvent,
@@ -242,7 +219,7 @@ func init() {
 		func() *WarningEventParams { return &WarningEventParams{RateLimit: Duration(time.Hour)} },
 		func(p *WarningEventParams) (triggers.Trigger, error) {
 			return build(TriggerWarningEvent, event.KindKubernetesWarningEvent, p, p.Common, p.RateLimit.D(), 0, func(ev *event.Event) bool {
-				text := ev.Labels[LabelReason] + "\n" + ev.Annotations[AnnotationMessage]
+				text := ev.Labels[kubeevent.LabelReason] + "\n" + ev.Annotations[kubeevent.AnnotationMessage]
 				if len(p.Include) > 0 && !slices.ContainsFunc(p.Include, func(s string) bool { return strings.Contains(text, s) }) {
 					return false
 				}
@@ -270,15 +247,8 @@ func excluded(list []NameNamespace) func(*event.Event) bool {
 	}
 }
 
-// Operations of on_kubernetes_resource.
-const (
-	OpCreate = "create"
-	OpUpdate = "update"
-	OpDelete = "delete"
-)
-
 func buildResourceTrigger(p *ResourceParams) (triggers.Trigger, error) {
-	gvr, err := ParseGVR(p.Resource)
+	gvr, err := kubeevent.ParseGVR(p.Resource)
 	if err != nil {
 		return nil, fmt.Errorf("resource: %w", err)
 	}
@@ -286,13 +256,13 @@ func buildResourceTrigger(p *ResourceParams) (triggers.Trigger, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := FormatGVR(gvr)
+	res := kubeevent.FormatGVR(gvr)
 	t, err := build(TriggerResource, event.KindKubernetesResource, p, p.Common, p.RateLimit.D(), 0, func(ev *event.Event) bool {
-		if ev.Labels[LabelResource] != res || !ops[ev.Labels[LabelOperation]] {
+		if ev.Labels[kubeevent.LabelResource] != res || !ops[ev.Labels[kubeevent.LabelOperation]] {
 			return false
 		}
-		return ev.Labels[LabelOperation] != OpUpdate ||
-			updateCounts(ev.Labels[LabelChanged], p.IncludeStatusChanges, p.IncludeMetadataChanges)
+		return ev.Labels[kubeevent.LabelOperation] != kubeevent.OpUpdate ||
+			updateCounts(ev.Labels[kubeevent.LabelChanged], p.IncludeStatusChanges, p.IncludeMetadataChanges)
 	})
 	if err != nil {
 		return nil, err
@@ -301,39 +271,10 @@ func buildResourceTrigger(p *ResourceParams) (triggers.Trigger, error) {
 	return t, nil
 }
 
-// ParseGVR reads "group/version/resource", "version/resource" (the core
-// group) or "/version/resource".
-func ParseGVR(s string) (schema.GroupVersionResource, error) {
-	parts := strings.Split(strings.TrimSpace(s), "/")
-	var gvr schema.GroupVersionResource
-	switch len(parts) {
-	case 2:
-		gvr = schema.GroupVersionResource{Version: parts[0], Resource: parts[1]}
-	case 3:
-		gvr = schema.GroupVersionResource{Group: parts[0], Version: parts[1], Resource: parts[2]}
-	default:
-		return gvr, fmt.Errorf("%q is not group/version/resource (e.g. apps/v1/deployments, v1/configmaps)", s)
-	}
-	if gvr.Version == "" || gvr.Resource == "" {
-		return gvr, fmt.Errorf("%q is not group/version/resource (e.g. apps/v1/deployments, v1/configmaps)", s)
-	}
-	if gvr.Resource != strings.ToLower(gvr.Resource) || strings.ContainsAny(gvr.Resource, ". ") {
-		return gvr, fmt.Errorf("%q: the resource is the lower-case plural (deployments, not Deployment)", s)
-	}
-	return gvr, nil
-}
-
-// FormatGVR is the inverse of ParseGVR: "apps/v1/deployments", "v1/pods".
-func FormatGVR(gvr schema.GroupVersionResource) string {
-	if gvr.Group == "" {
-		return gvr.Version + "/" + gvr.Resource
-	}
-	return gvr.Group + "/" + gvr.Version + "/" + gvr.Resource
-}
-
 // Trigger is a built Kubernetes playbook trigger. Matching is pure; the
-// rate limit is applied by the Detector when the event is detected, which
-// records the triggers it held back in Event.SuppressedTriggers.
+// rate limit is applied by the source's Detector when the event is
+// detected, which records the triggers it held back in
+// Event.SuppressedTriggers.
 type Trigger struct {
 	name      string
 	kind      event.Kind
@@ -426,39 +367,4 @@ func (t *Trigger) Filter(ev *event.Event) bool {
 
 func hasPrefix(v, prefix string) bool {
 	return prefix == "" || (v != "" && strings.HasPrefix(v, prefix))
-}
-
-// Permissions lists what the detector needs to list and watch for the
-// triggers of kinds, in namespaces (empty: cluster-wide). Resources of
-// on_kubernetes_resource triggers are not included.
-func Permissions(namespaces []string, kinds []event.Kind) []kube.Permission {
-	if len(namespaces) == 0 {
-		namespaces = []string{""}
-	}
-	want := map[event.Kind]bool{}
-	for _, k := range kinds {
-		want[k] = true
-	}
-	type res struct{ group, resource string }
-	var namespaced []res
-	if slices.ContainsFunc(podKinds, func(k event.Kind) bool { return want[k] }) {
-		namespaced = append(namespaced, res{"", "pods"}, res{"apps", "replicasets"}, res{"batch", "jobs"})
-	} else if want[event.KindJobFailure] {
-		namespaced = append(namespaced, res{"batch", "jobs"})
-	}
-	if want[event.KindKubernetesWarningEvent] {
-		namespaced = append(namespaced, res{"", "events"})
-	}
-	var out []kube.Permission
-	for _, ns := range namespaces {
-		for _, r := range namespaced {
-			for _, verb := range []string{"list", "watch"} {
-				out = append(out, kube.Permission{Verb: verb, Group: r.group, Resource: r.resource, Namespace: ns})
-			}
-		}
-	}
-	if want[event.KindNodeNotReady] {
-		out = append(out, kube.Permission{Verb: "list", Resource: "nodes"}, kube.Permission{Verb: "watch", Resource: "nodes"})
-	}
-	return out
 }

@@ -1,4 +1,4 @@
-package alertmanager
+package prometheus_test
 
 import (
 	"slices"
@@ -10,7 +10,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/sources/alertmanager"
 	"github.com/medichq/medic/triggers"
+	"github.com/medichq/medic/triggers/prometheus"
 )
 
 func buildTrigger(t *testing.T, src string) (triggers.Trigger, error) {
@@ -19,11 +21,11 @@ func buildTrigger(t *testing.T, src string) (triggers.Trigger, error) {
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		t.Fatalf("test YAML: %v", err)
 	}
-	return triggers.Build(TriggerName, &doc)
+	return triggers.Build(prometheus.TriggerName, &doc)
 }
 
 func alertEvent(status event.Status, labels, annotations map[string]string) *event.Event {
-	ev := EventFromAlert(alertOf(string(status), labels, annotations), "", DefaultSource, time.Unix(0, 0))
+	ev := alertmanager.EventFromAlert(alertOf(string(status), labels, annotations), "", alertmanager.DefaultSource, time.Unix(0, 0))
 	return &ev
 }
 
@@ -34,8 +36,8 @@ func alertOf(status string, labels, annotations map[string]string) (a template.A
 }
 
 func TestOnPrometheusAlertIsRegistered(t *testing.T) {
-	if !slices.Contains(triggers.Names(), TriggerName) {
-		t.Fatalf("%s not registered: %v", TriggerName, triggers.Names())
+	if !slices.Contains(triggers.Names(), prometheus.TriggerName) {
+		t.Fatalf("%s not registered: %v", prometheus.TriggerName, triggers.Names())
 	}
 	tr, err := buildTrigger(t, "{}")
 	if err != nil {
@@ -144,7 +146,7 @@ func TestOnPrometheusAlertBuildErrors(t *testing.T) {
 }
 
 func TestSelectorString(t *testing.T) {
-	sel, err := ParseSelector(" a = 1, b!=2 ,c,!d,e==5")
+	sel, err := prometheus.ParseSelector(" a = 1, b!=2 ,c,!d,e==5")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,7 @@
-// Package schedule is the source of playbooks that run on a timetable with
-// no outside input: the `on_schedule` trigger (Robusta's
-// fixed_delay_repeat and dynamic_delay_repeat, and a cron form) and the
-// Scheduler that turns each due tick into an event.
-//
-// A tick is taken once across replicas and restarts: each schedule's state
-// (ticks fired, when the next is due, who holds the current tick) lives in
-// the JetStream KV bucket medic_schedules and changes only by
-// compare-and-set, and the tick's event ID is derived from the schedule and
-// the tick number, so the bus's duplicate window drops a second publish of
-// the same tick should a lease ever be taken over.
+// Package schedule holds on_schedule, the playbook trigger of runs on a
+// timetable (Robusta's fixed_delay_repeat and dynamic_delay_repeat, and a
+// cron form): its parameters, when each tick is due, and Match, which
+// recognises the ticks the scheduler (sources/schedule) publishes for it.
 package schedule
 
 import (
@@ -23,22 +16,12 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/scheduleevent"
 	"github.com/medichq/medic/triggers"
 )
 
 // TriggerName is the playbook trigger of scheduled runs.
 const TriggerName = "on_schedule"
-
-// Source is the events' source and part of their IDs.
-const Source = "schedule"
-
-// Labels every tick event carries: the schedule's key (what the trigger
-// matches), its playbook and the tick's number (1 for the first run).
-const (
-	LabelSchedule = "medic_schedule"
-	LabelPlaybook = "playbook"
-	LabelTick     = "tick"
-)
 
 func init() {
 	triggers.Register(TriggerName,
@@ -161,7 +144,7 @@ func (t *Trigger) Kinds() []event.Kind { return []event.Kind{event.KindSchedule}
 
 // Match implements triggers.Trigger: the event is a tick of this schedule.
 func (t *Trigger) Match(ev *event.Event) bool {
-	return ev.Kind == event.KindSchedule && ev.Labels[LabelSchedule] == t.key
+	return ev.Kind == event.KindSchedule && ev.Labels[scheduleevent.LabelSchedule] == t.key
 }
 
 // Key identifies the schedule (playbook and parameters) in the state bucket
@@ -217,33 +200,5 @@ func (t *Trigger) Next(runs int, last time.Time) time.Time {
 		return last.Add(time.Duration(periods[min(runs, len(periods)-1)]) * time.Second)
 	default:
 		return t.cron.Next(last.UTC())
-	}
-}
-
-// Event is tick number tick (1 for the first run) of the schedule, due at
-// due. Its ID depends only on the schedule and the tick, so two replicas
-// (or a retry after a crash) publishing the same tick publish one event.
-func (t *Trigger) Event(tick int, due, now time.Time) event.Event {
-	n := fmt.Sprint(tick)
-	if l := t.Limit(); l > 0 {
-		n += fmt.Sprintf(" of %d", l)
-	}
-	name := t.playbook
-	if name == "" {
-		name = "(unnamed)"
-	}
-	fp := t.key + "." + fmt.Sprint(tick)
-	return event.Event{
-		ID:          event.NewID(Source, fp, event.StatusFiring, due),
-		Kind:        event.KindSchedule,
-		Source:      Source,
-		Status:      event.StatusFiring,
-		Severity:    event.SeverityInfo,
-		Title:       fmt.Sprintf("Scheduled run %s of playbook %s", n, name),
-		Description: "Schedule: " + t.String() + ".",
-		Labels:      map[string]string{LabelSchedule: t.key, LabelPlaybook: t.playbook, LabelTick: fmt.Sprint(tick)},
-		StartsAt:    due.UTC(),
-		Fingerprint: fp,
-		ReceivedAt:  now.UTC(),
 	}
 }

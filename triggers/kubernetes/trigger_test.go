@@ -8,6 +8,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 	"github.com/medichq/medic/triggers"
 )
 
@@ -77,7 +78,7 @@ func TestTriggerMatching(t *testing.T) {
 		for k, v := range labels {
 			l[k] = v
 		}
-		return &event.Event{Kind: event.KindPodCrashLoop, Source: Source, Severity: event.SeverityHigh, Labels: l,
+		return &event.Event{Kind: event.KindPodCrashLoop, Source: kubeevent.Source, Severity: event.SeverityHigh, Labels: l,
 			Subject: event.Subject{Kind: "Pod", Namespace: "prod-eu", Name: "cart-7d9", Container: "app"}}
 	}
 	for _, tc := range []struct {
@@ -134,9 +135,9 @@ func TestGVR(t *testing.T) {
 		"apps/v1/deployments": "apps/v1/deployments", "v1/configmaps": "v1/configmaps", "/v1/pods": "v1/pods",
 		"example.com/v1alpha1/widgets": "example.com/v1alpha1/widgets",
 	} {
-		gvr, err := ParseGVR(in)
-		if err != nil || FormatGVR(gvr) != want {
-			t.Errorf("%s: %v %v", in, FormatGVR(gvr), err)
+		gvr, err := kubeevent.ParseGVR(in)
+		if err != nil || kubeevent.FormatGVR(gvr) != want {
+			t.Errorf("%s: %v %v", in, kubeevent.FormatGVR(gvr), err)
 		}
 	}
 }

@@ -1,3 +1,6 @@
+// Package webhook holds on_webhook, the playbook trigger over the events of
+// the generic webhook sources (sources/webhook): a pure function of an
+// event.
 package webhook
 
 import (
@@ -6,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/webhookevent"
 	"github.com/medichq/medic/scope"
 	"github.com/medichq/medic/triggers"
 )
@@ -40,7 +44,7 @@ func (p *TriggerParams) Validate() error {
 	if !slices.Contains([]string{"firing", "resolved", "all"}, p.Status) {
 		return fmt.Errorf("status %q is not firing, resolved or all", p.Status)
 	}
-	if p.Source != "" && !nameRE.MatchString(p.Source) {
+	if p.Source != "" && !webhookevent.ValidName(p.Source) {
 		return fmt.Errorf("source %q is not a webhook source name (lower-case letters, digits, '-', '_')", p.Source)
 	}
 	return nil
@@ -58,14 +62,14 @@ func NewTrigger(p *TriggerParams) (triggers.Trigger, error) {
 }
 
 // Kinds implements triggers.Trigger.
-func (t *Trigger) Kinds() []event.Kind { return []event.Kind{Kind} }
+func (t *Trigger) Kinds() []event.Kind { return []event.Kind{webhookevent.Kind} }
 
 // Match implements triggers.Trigger.
 func (t *Trigger) Match(ev *event.Event) bool {
-	if ev.Kind != Kind || !strings.HasPrefix(ev.Source, SourcePrefix) {
+	if ev.Kind != webhookevent.Kind || !strings.HasPrefix(ev.Source, webhookevent.SourcePrefix) {
 		return false
 	}
-	if t.p.Source != "" && ev.Source != SourcePrefix+t.p.Source {
+	if t.p.Source != "" && ev.Source != webhookevent.SourcePrefix+t.p.Source {
 		return false
 	}
 	if t.p.Status != "all" && string(ev.Status) != t.p.Status {

@@ -1,4 +1,7 @@
-package alertmanager
+// Package prometheus holds on_prometheus_alert, the playbook trigger over
+// the alerts the Alertmanager source (sources/alertmanager) turns into
+// events: a pure function of an event, with its labels_selector parser.
+package prometheus
 
 import (
 	"fmt"
