@@ -26,25 +26,20 @@ type SinkSpec struct {
 	Node *yaml.Node
 }
 
-// UnmarshalYAML reads name and type and keeps the whole entry.
+// UnmarshalYAML reads name and type and keeps the whole entry; the other
+// keys are left to the registry.
 func (s *SinkSpec) UnmarshalYAML(node *yaml.Node) error {
 	if node.Kind != yaml.MappingNode {
 		return params.Errorf(node, "a sink must be a mapping with name and type")
 	}
-	*s = SinkSpec{Node: node}
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		k, v := node.Content[i], node.Content[i+1]
-		var err error
-		switch k.Value {
-		case "name":
-			err = v.Decode(&s.Name)
-		case "type":
-			err = v.Decode(&s.Type)
-		}
-		if err != nil {
-			return params.Errorf(v, "%s: %v", k.Value, err)
-		}
+	var common struct {
+		Name string `yaml:"name"`
+		Type string `yaml:"type"`
 	}
+	if err := node.Decode(&common); err != nil {
+		return err
+	}
+	*s = SinkSpec{Name: common.Name, Type: common.Type, Node: node}
 	return nil
 }
 

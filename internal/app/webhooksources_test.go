@@ -47,7 +47,7 @@ func TestWebhookSourcesEndToEnd(t *testing.T) {
 		t.Errorf("no warning about the on_webhook of an undeclared source:\n%s", log.String())
 	}
 	sample := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join("..", "..", "triggers", "webhook", "testdata", name+".json"))
+		b, err := os.ReadFile(filepath.Join("..", "..", "sources", "webhook", "testdata", name+".json"))
 		if err != nil {
 			t.Fatal(err)
 		}
