@@ -1,6 +1,13 @@
 // Package config is medic's one typed configuration: medic.yaml overlaid by
 // MEDIC_* environment variables, with every default in Default and every
-// check in Validate, which names the offending field.
+// check of its own shape in Validate, which names the offending field.
+//
+// It is a leaf: the bus, the Kubernetes clients, the sinks, the sources and
+// the actions take its plain structs, not the other way round. What only a
+// plugin can judge (a sink type's parameters, a webhook source's CEL
+// mapping, the remediation actions' names) it keeps raw for a Validator,
+// the second step that the binary's wiring supplies
+// (internal/plugins.ValidateConfig).
 package config
 
 import (
