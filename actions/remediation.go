@@ -1,6 +1,12 @@
 package actions
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/medichq/medic/config"
+)
 
 // RemediationActions are the actions that change the cluster or run
 // commands in it (package actions/remediate). They load only when the
@@ -24,6 +30,25 @@ type Remediation struct {
 	// RequireApproval makes every remediation wait for a person, whatever
 	// the playbook says.
 	RequireApproval bool
+}
+
+// PolicyFrom is the configuration's remediation section as the playbook
+// loader and the actions see it.
+func PolicyFrom(c config.RemediationConfig) Remediation {
+	return Remediation{Enabled: c.Enabled, Allowed: slices.Clone(c.Allowed), RequireApproval: c.RequireApproval}
+}
+
+// ValidateRemediation checks what config cannot: that every name in
+// remediation.allowed is one of RemediationActions. Its error names the
+// field as config's own do, so `medic config check` places it.
+func ValidateRemediation(c config.RemediationConfig) error {
+	for i, name := range c.Allowed {
+		if !IsRemediation(name) {
+			return fmt.Errorf("remediation.allowed[%d]: %q is not a remediation action (one of %s)",
+				i, name, strings.Join(RemediationActions, ", "))
+		}
+	}
+	return nil
 }
 
 // Allows reports whether the policy lets action name load and run.

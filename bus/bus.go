@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 )
 
@@ -52,70 +52,9 @@ const (
 	HeaderOriginalSeq     = "Medic-Original-Seq"
 )
 
-// Config selects and tunes the bus. The zero value is not valid; config
-// supplies defaults.
-type Config struct {
-	// URL of an external NATS server; empty runs an embedded one.
-	URL string `yaml:"url"`
-	// StoreDir holds the embedded server's JetStream files.
-	StoreDir string `yaml:"store_dir"`
-	// Listen, when set (host:port), lets other processes reach the embedded
-	// server, e.g. the nats CLI; by default it accepts in-process clients only.
-	Listen string `yaml:"listen"`
-	// CredentialsFile for an external server (NATS .creds).
-	CredentialsFile string `yaml:"credentials_file"`
-	// Replicas of each stream on a NATS cluster.
-	Replicas int `yaml:"replicas"`
-	// DedupWindow is how long JetStream remembers event IDs. A retried
-	// webhook or a second replica within it publishes nothing new.
-	DedupWindow time.Duration `yaml:"dedup_window"`
-	// AlertStateTTL is how long an alert's record outlives its last
-	// re-send (alertstate.go); 0 turns alert lifetimes off.
-	AlertStateTTL time.Duration `yaml:"alert_state_ttl"`
-	// Retention bounds how long events and findings are kept for replay.
-	Retention time.Duration `yaml:"retention"`
-	// MaxBytes bounds each stream's size on disk. A full events or findings
-	// stream refuses new messages (DiscardNew) after reclaiming what every
-	// consumer has acknowledged: the intake answers 503 rather than
-	// dropping unprocessed events to make room.
-	MaxBytes int64 `yaml:"max_bytes"`
-	// MaxDeliver is how many times a message is tried before it is
-	// dead-lettered.
-	MaxDeliver int `yaml:"max_deliver"`
-	// Backoff is the delay before each redelivery after a failure.
-	Backoff []time.Duration `yaml:"backoff"`
-	// AckWait is how long a consumer may work on a message without
-	// signalling progress before JetStream redelivers it.
-	AckWait time.Duration `yaml:"ack_wait"`
-	// PublishTimeout bounds how long a publish waits for JetStream's ack.
-	PublishTimeout time.Duration `yaml:"publish_timeout"`
-}
-
-// Validate names the first invalid field.
-func (c *Config) Validate() error {
-	switch {
-	case c.URL == "" && c.StoreDir == "":
-		return errors.New("bus.store_dir: required when bus.url is empty (embedded NATS)")
-	case c.DedupWindow <= 0:
-		return errors.New("bus.dedup_window: must be positive")
-	case c.AlertStateTTL != 0 && c.AlertStateTTL < c.DedupWindow:
-		return fmt.Errorf("bus.alert_state_ttl: must be 0s (off) or at least bus.dedup_window (%s)", c.DedupWindow)
-	case c.MaxDeliver < 1:
-		return errors.New("bus.max_deliver: must be at least 1")
-	case c.AckWait < time.Second:
-		return errors.New("bus.ack_wait: must be at least 1s")
-	case c.Replicas < 1 || c.Replicas > 5:
-		return errors.New("bus.replicas: must be between 1 and 5")
-	case c.PublishTimeout <= 0:
-		return errors.New("bus.publish_timeout: must be positive")
-	}
-	for i, d := range c.Backoff {
-		if d <= 0 {
-			return fmt.Errorf("bus.backoff[%d]: must be positive", i)
-		}
-	}
-	return nil
-}
+// Config selects and tunes the bus: the bus section of medic.yaml, which
+// package config owns (defaults and validation in one place).
+type Config = config.BusConfig
 
 // Bus is a connection to JetStream with medic's streams in place.
 type Bus struct {
@@ -551,9 +490,6 @@ func (b *Bus) restartEmbedded() error {
 	b.nsMu.Unlock()
 	return nil
 }
-
-// StoreDirFor returns the default store directory under a data folder.
-func StoreDirFor(dataDir string) string { return filepath.Join(dataDir, "jetstream") }
 
 func redact(url string) string {
 	if i := strings.Index(url, "@"); i >= 0 {

@@ -48,9 +48,6 @@ func TestChatSettings(t *testing.T) {
 		"alertmanager: {url: 'ftp://am'}\n":                   "alertmanager.url",
 		"finding_page: {ttl: 1s}\n":                           "finding_page.ttl",
 		"slack: {bot_token_file: /nonexistent/medic-token}\n": "slack.bot_token_file",
-		"sinks: [{name: s, type: slack}]\n":                   "channel: required",
-		"sinks: [{name: t, type: teams}]\n":                   "webhook_url, webhook_url_file or webhook_url_env",
-		"sinks: [{name: w, type: webhook}]\n":                 "url: required",
 	} {
 		_, err := Load(writeConfig(t, file), nil)
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -50,8 +50,8 @@ func (p Problem) String() string {
 // unknown key with the closest known one, every value of the wrong type
 // (each top-level section is decoded on its own, so one bad section does
 // not hide the others), and every invalid value Validate finds, each at its
-// field's line.
-func Check(path string, environ []string) []Problem {
+// field's line, validators' included (see Validator).
+func Check(path string, environ []string, validators ...Validator) []Problem {
 	cfg := Default()
 	var probs []Problem
 	var root *yaml.Node
@@ -63,7 +63,7 @@ func Check(path string, environ []string) []Problem {
 		}
 		probs = append(probs, decodeSections(path, root, &cfg)...)
 	}
-	probs = append(probs, validationProblems(path, root, &cfg, environ)...)
+	probs = append(probs, validationProblems(path, root, &cfg, environ, validators)...)
 	sort.SliceStable(probs, func(i, j int) bool { return lineKey(probs[i]) < lineKey(probs[j]) })
 	return probs
 }
@@ -113,13 +113,13 @@ const maxValidationRounds = 50
 // its first error, puts the field it names back to its default and runs
 // them again, until they pass or the named field cannot be reset. That lists
 // every invalid value without a second copy of the rules.
-func validationProblems(path string, root *yaml.Node, cfg *Config, environ []string) []Problem {
+func validationProblems(path string, root *yaml.Node, cfg *Config, environ []string, validators []Validator) []Problem {
 	var probs []Problem
 	def := Default()
 	seen := map[string]bool{}
 	for range maxValidationRounds {
 		c := *cfg // complete fills derived defaults; start each round afresh
-		err := c.complete(environ)
+		err := c.complete(environ, validators)
 		if err == nil {
 			break
 		}

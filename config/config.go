@@ -1,6 +1,13 @@
 // Package config is medic's one typed configuration: medic.yaml overlaid by
 // MEDIC_* environment variables, with every default in Default and every
-// check in Validate, which names the offending field.
+// check of its own shape in Validate, which names the offending field.
+//
+// It is a leaf: the bus, the Kubernetes clients, the sinks, the sources and
+// the actions take its plain structs, not the other way round. What only a
+// plugin can judge (a sink type's parameters, a webhook source's CEL
+// mapping, the remediation actions' names) it keeps raw for a Validator,
+// the second step that the binary's wiring supplies
+// (internal/plugins.ValidateConfig).
 package config
 
 import (
@@ -9,16 +16,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/medichq/medic/bus"
-	"github.com/medichq/medic/internal/kube"
-	"github.com/medichq/medic/sinks"
-	"github.com/medichq/medic/sources/alertmanager"
 )
 
 // Config is the whole configuration of `medic serve`.
@@ -30,14 +31,14 @@ type Config struct {
 	DataDir   string          `yaml:"data_dir"`
 	Log       LogConfig       `yaml:"log"`
 	HTTP      HTTPConfig      `yaml:"http"`
-	Bus       bus.Config      `yaml:"bus"`
+	Bus       BusConfig       `yaml:"bus"`
 	Webhook   WebhookConfig   `yaml:"webhook"`
 	Playbooks PlaybooksConfig `yaml:"playbooks"`
 	Engine    EngineConfig    `yaml:"engine"`
 	Memory    MemoryConfig    `yaml:"memory"`
 	// Sinks are where findings go. Empty means the defaults: stdout and the
 	// JSON Lines file under DataDir.
-	Sinks []sinks.Spec `yaml:"sinks"`
+	Sinks []SinkSpec `yaml:"sinks"`
 	// PlaybookRepos are Git repositories whose playbooks medic follows, in
 	// addition to Playbooks.Dirs.
 	PlaybookRepos []PlaybookRepo `yaml:"playbook_repos"`
@@ -48,7 +49,7 @@ type Config struct {
 	// Prometheus answers prometheus_enricher's queries (see prometheus.go).
 	Prometheus PrometheusConfig `yaml:"prometheus"`
 	// Kubernetes is the cluster medic watches and reads (internal/kube).
-	Kubernetes kube.Config `yaml:"kubernetes"`
+	Kubernetes KubernetesConfig `yaml:"kubernetes"`
 	// Slack is medic's Slack app, Alertmanager where the Silence buttons
 	// create silences, PublicURL how people reach medic (links to the
 	// finding page), FindingPage that page (see chat.go).
@@ -134,6 +135,24 @@ type WebhookConfig struct {
 	PasswordFile    string `yaml:"password_file"`
 }
 
+// Defaults of the caps the webhook intake decides before it decodes a body
+// (webhook.max_alerts_per_request, max_decoded_bytes,
+// max_in_flight_decoded_bytes).
+const (
+	// DefaultMaxAlertsPerRequest is above what a 4 MiB body of real alerts
+	// holds (about 5,000 at 0.8 KiB) and far below what it holds of tiny
+	// hand-made ones (150,000 at 25 bytes, which decoded to 1.1 GiB).
+	DefaultMaxAlertsPerRequest = 5000
+	// DefaultMaxDecodedBytes is what a full 4 MiB body of real alerts is
+	// estimated to take decoded (about 30 MiB, see sources/alertmanager's
+	// decodeCost).
+	DefaultMaxDecodedBytes int64 = 32 << 20
+	// DefaultMaxInFlightDecodedBytes is a quarter of the chart's 256 MiB
+	// memory limit: with the garbage collector's headroom the decoded
+	// requests in flight stay within half of it.
+	DefaultMaxInFlightDecodedBytes int64 = 64 << 20
+)
+
 // PlaybooksConfig says where playbooks come from.
 type PlaybooksConfig struct {
 	// Dirs are local folders of playbook YAML files; a missing folder is
@@ -197,7 +216,7 @@ func Default() Config {
 			WriteTimeout:      30 * time.Second,
 			ShutdownTimeout:   15 * time.Second,
 		},
-		Bus: bus.Config{
+		Bus: BusConfig{
 			Replicas:    1,
 			DedupWindow: 10 * time.Minute,
 			// Longer than any Alertmanager repeat_interval in common use
@@ -216,9 +235,9 @@ func Default() Config {
 		},
 		Webhook: WebhookConfig{
 			MaxBodyBytes: 4 << 20, MaxInFlight: 64, BodyTimeout: 10 * time.Second,
-			MaxAlertsPerRequest:     alertmanager.DefaultMaxAlertsPerRequest,
-			MaxDecodedBytes:         alertmanager.DefaultMaxDecodedBytes,
-			MaxInFlightDecodedBytes: alertmanager.DefaultMaxInFlightDecodedBytes,
+			MaxAlertsPerRequest:     DefaultMaxAlertsPerRequest,
+			MaxDecodedBytes:         DefaultMaxDecodedBytes,
+			MaxInFlightDecodedBytes: DefaultMaxInFlightDecodedBytes,
 		},
 		Playbooks: PlaybooksConfig{
 			Dirs:           []string{"playbooks"},
@@ -235,7 +254,7 @@ func Default() Config {
 		AI:            defaultAI(),
 		KnowledgeBase: defaultKnowledgeBase(),
 		Prometheus:    defaultPrometheus(),
-		Kubernetes:    kube.DefaultConfig(),
+		Kubernetes:    defaultKubernetes(),
 		Slack:         defaultSlack(),
 		Alertmanager:  defaultAlertmanager(),
 		FindingPage:   defaultFindingPage(),
@@ -244,20 +263,19 @@ func Default() Config {
 	}
 }
 
-// DefaultSinks are used when the configuration names none.
-func DefaultSinks(dataDir string) ([]sinks.Spec, error) {
-	doc := fmt.Sprintf("- {name: stdout, type: stdout}\n- {name: file, type: file, path: %q}\n",
-		filepath.Join(dataDir, "findings.jsonl"))
-	var specs []sinks.Spec
-	if err := yaml.Unmarshal([]byte(doc), &specs); err != nil {
-		return nil, fmt.Errorf("build default sinks: %w", err)
-	}
-	return specs, nil
-}
+// A Validator is the second step of validation: it judges what config
+// keeps raw for a plugin's registry (a sink type's parameters, a webhook
+// source's preset and CEL mapping, the remediation actions' names). It runs
+// after Validate and names the field the way Validate does ("sinks[1]: …"),
+// with the *params.Error of the node where it has one, so that Check places
+// and lists its errors like config's own. The binary's wiring supplies it
+// (plugins.ValidateConfig): config imports no plugin.
+type Validator func(*Config) error
 
 // Load reads path (skipped when empty), applies environ's MEDIC_* variables
-// over it, fills the default sinks, and validates the result.
-func Load(path string, environ []string) (Config, error) {
+// over it, fills the default sinks, and validates the result: Validate, then
+// each of validators.
+func Load(path string, environ []string, validators ...Validator) (Config, error) {
 	cfg := Default()
 	if path != "" {
 		raw, err := os.ReadFile(path)
@@ -268,7 +286,7 @@ func Load(path string, environ []string) (Config, error) {
 			return cfg, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
-	if err := cfg.complete(environ); err != nil {
+	if err := cfg.complete(environ, validators); err != nil {
 		if path != "" && errors.Is(err, errInvalid) {
 			return cfg, fmt.Errorf("config %s: %w", path, err)
 		}
@@ -287,13 +305,13 @@ func (e invalidError) Unwrap() []error { return []error{e.err, errInvalid} }
 
 // complete is everything Load does after decoding the file, shared with
 // Check so that both judge a configuration the same way: the environment
-// overlay, derived defaults, secret files, and Validate.
-func (cfg *Config) complete(environ []string) error {
+// overlay, derived defaults, secret files, Validate and the validators.
+func (cfg *Config) complete(environ []string, validators []Validator) error {
 	if err := applyEnv(cfg, environ); err != nil {
 		return err
 	}
 	if cfg.Bus.URL == "" && cfg.Bus.StoreDir == "" {
-		cfg.Bus.StoreDir = bus.StoreDirFor(cfg.DataDir)
+		cfg.Bus.StoreDir = StoreDirFor(cfg.DataDir)
 	}
 	if len(cfg.Sinks) == 0 {
 		specs, err := DefaultSinks(cfg.DataDir)
@@ -311,6 +329,11 @@ func (cfg *Config) complete(environ []string) error {
 	}
 	if err := cfg.Validate(); err != nil {
 		return invalidError{err}
+	}
+	for _, v := range validators {
+		if err := v(cfg); err != nil {
+			return invalidError{err}
+		}
 	}
 	return nil
 }
@@ -416,16 +439,8 @@ func (c *Config) Validate() error {
 	if err := c.Bus.Validate(); err != nil {
 		return err
 	}
-	seen := map[string]bool{}
-	for i := range c.Sinks {
-		s := &c.Sinks[i]
-		if seen[s.Name] {
-			return fmt.Errorf("sinks[%d]: sink %q is configured twice", i, s.Name)
-		}
-		seen[s.Name] = true
-		if err := s.Validate(); err != nil {
-			return fmt.Errorf("sinks[%d]: %w", i, err)
-		}
+	if err := c.validateSinks(); err != nil {
+		return err
 	}
 	if err := c.validateAI(); err != nil {
 		return err

@@ -3,10 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
-
-	"github.com/medichq/medic/actions"
 )
 
 // RemediationConfig opts medic into changing the cluster (docs/security.md).
@@ -33,19 +30,11 @@ func defaultRemediation() RemediationConfig {
 	return RemediationConfig{RequireApproval: true}
 }
 
-// Policy is the configuration as the playbook loader and the actions see it.
-func (r RemediationConfig) Policy() actions.Remediation {
-	return actions.Remediation{Enabled: r.Enabled, Allowed: slices.Clone(r.Allowed), RequireApproval: r.RequireApproval}
-}
-
+// validateRemediation checks the section's shape; whether each name in
+// Allowed is a remediation action is the actions registry's to say
+// (actions.ValidateRemediation, in the second step: Validator).
 func (c *Config) validateRemediation() error {
 	r := c.Remediation
-	for i, name := range r.Allowed {
-		if !actions.IsRemediation(name) {
-			return fmt.Errorf("remediation.allowed[%d]: %q is not a remediation action (one of %s)",
-				i, name, strings.Join(actions.RemediationActions, ", "))
-		}
-	}
 	for i, a := range r.Approvers {
 		if !slackPrincipal(a) {
 			return fmt.Errorf("remediation.approvers[%d]: %q is not a Slack user ID (U…/W…) or user-group ID (S…)", i, a)

@@ -17,9 +17,6 @@ func TestWebhookSourcesConfig(t *testing.T) {
 	}{
 		{"webhook_sources:\n  - {name: argocd, preset: argocd, auth: {bearer_token_file: " + secret + "}}\n", ""},
 		{"webhook_sources:\n  - {name: flux, preset: flux, auth: {hmac_secret: s}}\n  - {name: ci, mapping: {title: body.msg, severity: body.level}, auth: {username: u, password: p}}\n", ""},
-		{"webhook_sources:\n  - {name: argocd, preset: argocd}\n", "webhook_sources[0].auth: set"},
-		{"webhook_sources:\n  - {name: ci, mapping: {title: 'body.msg +'}, auth: {bearer_token: t}}\n", "webhook_sources[0].mapping.title (body.msg +)"},
-		{"webhook_sources:\n  - {name: ci, mapping: {titel: body.msg}, auth: {bearer_token: t}}\n", "webhook_sources[0].mapping.title: required"},
 		{"webhook_sources:\n  - {name: a, preset: flux, auth: {hmac_secret: s}}\n  - {name: a, preset: argocd, auth: {bearer_token: t}}\n", `webhook_sources[1].name: "a" is used twice`},
 		{"webhook_sources:\n  - {name: a, preset: flux, auth: {hmac_secret_file: /nonexistent/x}}\n", "webhook_sources[0].auth.hmac_secret_file"},
 		{"webhook_sources:\n  - {name: a, preset: flux, auth: {hmac_secret: s, hmac_heder: X}}\n", "field hmac_heder not found"},

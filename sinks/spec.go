@@ -6,9 +6,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/params"
 	"github.com/medichq/medic/scope"
 )
@@ -84,6 +87,36 @@ func (s *Spec) UnmarshalYAML(node *yaml.Node) error {
 	return nil
 }
 
+// FromConfig decodes one entry of the configuration's sinks (config keeps
+// it raw, see config.SinkSpec) and checks it and its parameters without
+// starting the sink. Errors carry the entry's lines (*params.Error).
+func FromConfig(c config.SinkSpec) (Spec, error) {
+	var s Spec
+	if c.Node == nil { // built in Go, not read from a file: no parameters
+		s = Spec{Name: c.Name, Type: c.Type, Default: true, SendResolved: true,
+			Params: &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}}
+	} else if err := s.UnmarshalYAML(c.Node); err != nil {
+		return Spec{}, err
+	}
+	if err := s.Validate(); err != nil {
+		return Spec{}, err
+	}
+	return s, nil
+}
+
+// FromConfigs is FromConfig for each entry; an error names the entry
+// ("sinks[1]: …") as config's own errors do.
+func FromConfigs(cs []config.SinkSpec) ([]Spec, error) {
+	specs := make([]Spec, len(cs))
+	for i := range cs {
+		var err error
+		if specs[i], err = FromConfig(cs[i]); err != nil {
+			return nil, fmt.Errorf("sinks[%d]: %w", i, err)
+		}
+	}
+	return specs, nil
+}
+
 // Validate checks the spec and its parameters without starting the sink.
 func (s *Spec) Validate() error {
 	_, err := s.factory()
@@ -114,6 +147,7 @@ type Configured struct {
 type Set struct {
 	byName map[string]*Configured
 	order  []string
+	specs  []Spec
 }
 
 // Start validates every spec and starts the sinks. On error it closes what it
@@ -137,8 +171,14 @@ func Start(specs []Spec, deps Deps) (*Set, error) {
 		}
 		set.byName[spec.Name] = &Configured{Spec: spec, Sink: sink}
 		set.order = append(set.order, spec.Name)
+		set.specs = append(set.specs, spec)
 	}
 	return set, nil
+}
+
+// Decide is Decide over the set's specs.
+func (s *Set) Decide(f *event.Finding, requested []string, now time.Time) Decision {
+	return Decide(s.specs, f, requested, now)
 }
 
 // Names lists the sinks in configuration order.

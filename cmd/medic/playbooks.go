@@ -11,7 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/playbooks"
 )
 
@@ -42,12 +44,12 @@ func (f *playbookFlags) load(paths []string) (*playbooks.Set, []string, error) {
 	cfg := config.Default()
 	if path := configPath(f.config); path != "" {
 		var err error
-		cfg, err = config.Load(path, os.Environ())
+		cfg, err = config.Load(path, os.Environ(), plugins.ValidateConfig)
 		if err != nil {
 			return nil, nil, err
 		}
 		opts.Disabled = cfg.Playbooks.Disabled
-		opts.Remediation = cfg.Remediation.Policy()
+		opts.Remediation = actions.PolicyFrom(cfg.Remediation)
 		for _, s := range cfg.Sinks {
 			opts.KnownSinks = append(opts.KnownSinks, s.Name)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/playbooks/playtest"
 	"github.com/medichq/medic/sinks"
@@ -91,20 +92,22 @@ repository. A fixture:
 // sinkSpecs are the sinks to route with: the configuration's, or the
 // default sinks.
 func (f *playbookFlags) sinkSpecs() ([]sinks.Spec, error) {
+	specs, err := config.DefaultSinks(config.Default().DataDir)
 	if path := configPath(f.config); path != "" {
-		cfg, err := config.Load(path, os.Environ())
-		if err != nil {
-			return nil, err
-		}
-		return cfg.Sinks, nil
+		var cfg config.Config
+		cfg, err = config.Load(path, os.Environ(), plugins.ValidateConfig)
+		specs = cfg.Sinks
 	}
-	return config.DefaultSinks(config.Default().DataDir)
+	if err != nil {
+		return nil, err
+	}
+	return sinks.FromConfigs(specs)
 }
 
 // defaultDirs are the configured playbook folders (default ./playbooks).
 func (f *playbookFlags) defaultDirs() ([]string, error) {
 	if path := configPath(f.config); path != "" {
-		cfg, err := config.Load(path, os.Environ())
+		cfg, err := config.Load(path, os.Environ(), plugins.ValidateConfig)
 		if err != nil {
 			return nil, err
 		}

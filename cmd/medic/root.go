@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/internal/version"
 )
 
@@ -70,7 +71,7 @@ func configPath(flag string) string {
 
 func loadConfig(flag string) (config.Config, string, error) {
 	path := configPath(flag)
-	cfg, err := config.Load(path, os.Environ())
+	cfg, err := config.Load(path, os.Environ(), plugins.ValidateConfig)
 	return cfg, path, err
 }
 

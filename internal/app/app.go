@@ -18,11 +18,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/net/netutil"
 
+	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/datadir"
 	"github.com/medichq/medic/internal/memtrim"
+	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/redact"
 	"github.com/medichq/medic/sinks"
@@ -85,6 +87,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 			a.closeResources()
 		}
 	}()
+	// config.Load judged the configuration's own shape; the plugins' parts
+	// (sink parameters, webhook mappings, remediation names) are judged by
+	// their registries, whoever loaded it.
+	if err := plugins.ValidateConfig(&cfg); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
 	if err := a.initMetrics(); err != nil {
 		return nil, err
 	}
@@ -130,7 +138,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err := a.initChat(ctx, &deps); err != nil { // chat.go
 		return nil, err
 	}
-	a.sinks, err = sinks.Start(cfg.Sinks, deps)
+	specs, err := sinks.FromConfigs(cfg.Sinks)
+	if err != nil {
+		return nil, fmt.Errorf("start sinks: %w", err)
+	}
+	a.sinks, err = sinks.Start(specs, deps)
 	if err != nil {
 		return nil, fmt.Errorf("start sinks: %w", err)
 	}
@@ -148,7 +160,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	a.store, err = playbooks.NewStore(a.withPlaybookRepos(source), playbooks.Options{
 		Disabled:    cfg.Playbooks.Disabled,
 		KnownSinks:  a.sinks.Names(),
-		Remediation: cfg.Remediation.Policy(),
+		Remediation: actions.PolicyFrom(cfg.Remediation),
 	}, logger.With("component", "playbooks"), reg)
 	if err != nil {
 		return nil, err
@@ -373,7 +385,7 @@ func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) (err error) {
 		return nil // acked: delivered to no sink, and not a dead letter
 	}
 	a.redact(res.Finding)
-	route := sinks.Decide(a.cfg.Sinks, res.Finding, res.Sinks, time.Now())
+	route := a.sinks.Decide(res.Finding, res.Sinks, time.Now())
 	targets := route.Targets
 	if len(route.Unknown) > 0 {
 		a.logger.Warn("playbooks name sinks that are not configured", "sinks", route.Unknown, "finding", res.Finding.ID)

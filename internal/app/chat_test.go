@@ -21,7 +21,6 @@ import (
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/testkit"
-	"github.com/medichq/medic/sinks"
 	sslack "github.com/medichq/medic/sinks/slack"
 	"github.com/medichq/medic/sinks/slack/slackrec"
 )
@@ -59,7 +58,7 @@ const chatSecret = "signing-secret-for-tests"
 func chatConfig(t *testing.T, rec *slackrec.Server) config.Config {
 	t.Helper()
 	cfg := aiConfig(t, nil)
-	var slackSpec []sinks.Spec
+	var slackSpec []config.SinkSpec
 	if err := yaml.Unmarshal([]byte("- {name: oncall, type: slack, channel: '#alerts', rate_limit: 0}\n"), &slackSpec); err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func (a *App) actionEnv(o options) (*actions.Env, error) {
 		Kube:        o.kube,
 		Dynamic:     o.dynamic,
 		RESTConfig:  o.rest,
-		Remediation: a.cfg.Remediation.Policy(),
+		Remediation: actions.PolicyFrom(a.cfg.Remediation),
 	}
 	if p := a.cfg.Prometheus; p.URL != "" {
 		api, err := promql.NewAPI(promql.Config{URL: p.URL, BearerTokenFile: p.BearerTokenFile, Timeout: p.Timeout})

@@ -21,8 +21,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 
+	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/testkit"
-	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/email/emailtest"
 	"github.com/medichq/medic/sinks/jira/jiratest"
 	"github.com/medichq/medic/sinks/opsgenie/opsgenietest"
@@ -98,7 +98,7 @@ func TestSecretsReachNoSink(t *testing.T) {
 	pd, og := pagerdutytest.New(t, "pd-key"), opsgenietest.New(t, "og-key")
 	smtp := emailtest.Start(t, emailtest.Options{Mode: emailtest.ImplicitTLS})
 	jira := jiratest.New(t, jiratest.Options{Token: "jira-pat", Project: "OPS"})
-	var extra []sinks.Spec
+	var extra []config.SinkSpec
 	if err := yaml.Unmarshal(fmt.Appendf(nil, `
 - {name: teams, type: teams, webhook_url: %q}
 - {name: hook, type: webhook, url: %q}

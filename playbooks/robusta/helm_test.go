@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/test/deploy"
 )
 
@@ -95,7 +96,7 @@ func TestHelmValuesRender(t *testing.T) {
 	if err := os.WriteFile(path, frag, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Load(path, nil); err != nil {
+	if _, err := config.Load(path, nil, plugins.ValidateConfig); err != nil {
 		t.Errorf("the rendered sinks do not load: %v\n%s", err, frag)
 	}
 }

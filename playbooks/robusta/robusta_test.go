@@ -11,7 +11,7 @@ import (
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/fixtures"
-	_ "github.com/medichq/medic/internal/plugins" // medic's built-in playbooks use every action
+	"github.com/medichq/medic/internal/plugins" // the plugins, and the validation of their configuration
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/sinks"
@@ -46,7 +46,7 @@ func loads(t *testing.T, res *Result) (*playbooks.Set, []sinks.Spec) {
 	if err := os.WriteFile(cfgPath, res.Config, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(cfgPath, nil)
+	cfg, err := config.Load(cfgPath, nil, plugins.ValidateConfig)
 	if err != nil {
 		t.Fatalf("the sink configuration does not load: %v\n%s", err, res.Config)
 	}
@@ -59,7 +59,7 @@ func loads(t *testing.T, res *Result) (*playbooks.Set, []sinks.Spec) {
 		t.Fatal(err)
 	}
 	files := append(builtin, playbooks.File{Path: "playbooks.yaml", Data: res.Playbooks})
-	opts := playbooks.Options{Disabled: cfg.Playbooks.Disabled, KnownSinks: known, Remediation: cfg.Remediation.Policy()}
+	opts := playbooks.Options{Disabled: cfg.Playbooks.Disabled, KnownSinks: known, Remediation: actions.PolicyFrom(cfg.Remediation)}
 	if len(res.Remediations) > 0 {
 		// The import only suggests the remediation block: as generated,
 		// medic stays read-only and those playbooks do not load.
@@ -82,7 +82,11 @@ func loads(t *testing.T, res *Result) (*playbooks.Set, []sinks.Spec) {
 	if err != nil {
 		t.Fatalf("the converted playbooks do not load: %v\n%s", err, res.Playbooks)
 	}
-	return set, cfg.Sinks
+	specs, err := sinks.FromConfigs(cfg.Sinks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set, specs
 }
 
 // outputs are every output of a conversion as text, by name, to grep for

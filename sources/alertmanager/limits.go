@@ -6,23 +6,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 )
 
-// Defaults of the caps the intake decides before it decodes a body
-// (config.Default uses them; see docs/configuration.md).
+// Defaults of the caps the intake decides before it decodes a body; they
+// live with the other defaults in package config (docs/configuration.md).
 const (
-	// DefaultMaxAlertsPerRequest is above what a 4 MiB body of real alerts
-	// holds (about 5,000 at 0.8 KiB) and far below what it holds of tiny
-	// hand-made ones (150,000 at 25 bytes, which decoded to 1.1 GiB).
-	DefaultMaxAlertsPerRequest = 5000
-	// DefaultMaxDecodedBytes is what a full 4 MiB body of real alerts is
-	// estimated to take decoded (about 30 MiB, see decodeCost).
-	DefaultMaxDecodedBytes int64 = 32 << 20
-	// DefaultMaxInFlightDecodedBytes is a quarter of the chart's 256 MiB
-	// memory limit: with the garbage collector's headroom the decoded
-	// requests in flight stay within half of it.
-	DefaultMaxInFlightDecodedBytes int64 = 64 << 20
+	DefaultMaxAlertsPerRequest     = config.DefaultMaxAlertsPerRequest
+	DefaultMaxDecodedBytes         = config.DefaultMaxDecodedBytes
+	DefaultMaxInFlightDecodedBytes = config.DefaultMaxInFlightDecodedBytes
 )
 
 // decodeCost estimates, from counts a scan can make without decoding, the

@@ -27,7 +27,7 @@ func FuzzMapping(f *testing.F) {
 	var mappings []*Mapping
 	for name := range Presets {
 		src := SourceConfig{Name: name, Preset: name}
-		m, err := src.Compile()
+		m, err := compileSource(&src)
 		if err != nil {
 			f.Fatal(err)
 		}

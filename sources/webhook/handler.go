@@ -33,22 +33,22 @@ type Response struct {
 
 // NewHandler serves POST /api/webhooks/{name} for sources, one intake each
 // (its own credentials and mapping; metrics and logs say "webhook/<name>").
-// The sources must be valid (SourceConfig.Validate); a mapping that fails
+// The sources must be valid (ValidateSource); a mapping that fails
 // to compile here is an error.
 func NewHandler(sources []SourceConfig, pub event.Publisher, opts Options) (http.Handler, error) {
 	byName := make(map[string]http.Handler, len(sources))
 	for i := range sources {
 		src := &sources[i]
-		m, err := src.Compile()
+		m, err := compileSource(src)
 		if err != nil {
 			return nil, fmt.Errorf("webhook_sources[%d] (%s): %w", i, src.Name, err)
 		}
 		source := webhookevent.SourcePrefix + src.Name
-		hm := src.HMAC()
+		hm := hmacCheck(src)
 		in := alertmanager.Intake{
 			Source:       source,
 			MaxBodyBytes: opts.MaxBodyBytes,
-			Auth:         src.Auth.HTTPAuth(),
+			Auth:         httpAuth(src.Auth),
 			InFlight:     opts.InFlight,
 			Caps:         opts.Caps,
 			BodyTimeout:  opts.BodyTimeout,

@@ -16,48 +16,29 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event/webhookevent"
 	"github.com/medichq/medic/sources/httpauth"
 )
 
-// SourceConfig is one entry of webhook_sources.
-type SourceConfig struct {
-	// Name is the URL's last segment (/api/webhooks/<name>) and what
-	// on_webhook's source selects.
-	Name string `yaml:"name"`
-	// Preset is a ready mapping (Presets); Mapping's fields override it.
-	Preset string `yaml:"preset"`
-	// Mapping maps event fields (Fields) to CEL expressions over body.
-	Mapping map[string]string `yaml:"mapping"`
-	Auth    AuthConfig        `yaml:"auth"`
-}
+// SourceConfig is one entry of webhook_sources and AuthConfig its
+// credentials; package config owns both (the plain fields and their secret
+// files). What only this package can judge, the preset and the CEL
+// mapping, ValidateSource checks.
+type (
+	SourceConfig = config.WebhookSource
+	AuthConfig   = config.WebhookAuth
+)
 
-// AuthConfig are a source's credentials: a bearer token or basic auth
-// (either is enough when both are set, as for /api/alerts), and an HMAC
-// signature of the body, which, when set, is required as well. One at least
-// is required: a webhook source can inject findings.
-type AuthConfig struct {
-	BearerToken     string `yaml:"bearer_token"`
-	BearerTokenFile string `yaml:"bearer_token_file"`
-	Username        string `yaml:"username"`
-	Password        string `yaml:"password"`
-	PasswordFile    string `yaml:"password_file"`
-	// HMACSecret signs the body; the signature is read from HMACHeader
-	// (default: the preset's, else X-Hub-Signature-256) as sha256=<hex>.
-	HMACSecret     string `yaml:"hmac_secret"`
-	HMACSecretFile string `yaml:"hmac_secret_file"`
-	HMACHeader     string `yaml:"hmac_header"`
-}
-
-// HTTPAuth is the request credential check (bearer or basic).
-func (a AuthConfig) HTTPAuth() httpauth.Auth {
+// httpAuth is the request credential check (bearer or basic).
+func httpAuth(a AuthConfig) httpauth.Auth {
 	return httpauth.Auth{BearerToken: a.BearerToken, Username: a.Username, Password: a.Password}
 }
 
-// Validate checks the source and compiles its mapping; errors name the
-// field under the source ("auth.hmac_header", "mapping.title: …"). The
+// ValidateSource checks the source and compiles its mapping; errors name
+// the field under the source ("auth.hmac_header", "mapping.title: …"). The
 // secret files must have been read into the secrets already.
-func (c *SourceConfig) Validate() error {
+func ValidateSource(c *SourceConfig) error {
 	if !webhookevent.ValidName(c.Name) {
 		return fmt.Errorf("name: %q must be 1–63 lower-case letters, digits, '-' or '_' (it is part of the URL)", c.Name)
 	}
@@ -78,15 +59,15 @@ func (c *SourceConfig) Validate() error {
 	case a.HMACHeader != "" && a.HMACSecret == "":
 		return errors.New("auth.hmac_header: set auth.hmac_secret too")
 	}
-	if _, err := c.Compile(); err != nil {
+	if _, err := compileSource(c); err != nil {
 		return err
 	}
 	return nil
 }
 
-// Expressions returns the source's mapping: the preset's, overridden field
+// expressions returns the source's mapping: the preset's, overridden field
 // by field by Mapping.
-func (c *SourceConfig) Expressions() map[string]string {
+func expressions(c *SourceConfig) map[string]string {
 	out := map[string]string{}
 	if p, ok := Presets[c.Preset]; ok {
 		maps.Copy(out, p.Mapping)
@@ -95,11 +76,12 @@ func (c *SourceConfig) Expressions() map[string]string {
 	return out
 }
 
-// Compile compiles the source's mapping.
-func (c *SourceConfig) Compile() (*Mapping, error) { return Compile(c.Expressions()) }
+// compileSource compiles the source's mapping.
+func compileSource(c *SourceConfig) (*Mapping, error) { return Compile(expressions(c)) }
 
-// HMAC is the body-signature check, with the preset's header by default.
-func (c *SourceConfig) HMAC() httpauth.HMAC {
+// hmacCheck is the body-signature check, with the preset's header by
+// default.
+func hmacCheck(c *SourceConfig) httpauth.HMAC {
 	h := c.Auth.HMACHeader
 	if h == "" {
 		h = Presets[c.Preset].HMACHeader

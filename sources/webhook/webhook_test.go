@@ -31,10 +31,10 @@ func TestPresetsMapTheirSamples(t *testing.T) {
 				t.Fatal(err)
 			}
 			src := SourceConfig{Name: name, Preset: name, Auth: AuthConfig{BearerToken: "t"}}
-			if err := src.Validate(); err != nil {
+			if err := ValidateSource(&src); err != nil {
 				t.Fatal(err)
 			}
-			m, err := src.Compile()
+			m, err := compileSource(&src)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,12 +151,12 @@ func TestSourceValidation(t *testing.T) {
 		{SourceConfig{Name: "a", Preset: "flux", Auth: AuthConfig{HMACSecret: "s"}}, ""},
 	}
 	for _, tt := range tests {
-		err := tt.src.Validate()
+		err := ValidateSource(&tt.src)
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("%+v: %v, want %q", tt.src, err, tt.want)
 		}
 	}
-	if h := (&SourceConfig{Preset: "flux", Auth: AuthConfig{HMACSecret: "s"}}).HMAC(); h.Header != "X-Signature" {
+	if h := hmacCheck(&SourceConfig{Preset: "flux", Auth: AuthConfig{HMACSecret: "s"}}); h.Header != "X-Signature" {
 		t.Errorf("flux's signature header: %q", h.Header)
 	}
 }

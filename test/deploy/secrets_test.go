@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/medichq/medic/config"
-	_ "github.com/medichq/medic/internal/plugins" // sink types, for config validation
+	"github.com/medichq/medic/internal/plugins" // the plugins, and the validation of their configuration
 	"github.com/medichq/medic/test/deploy"
 )
 
@@ -156,7 +156,7 @@ func TestRenderedConfigLoads(t *testing.T) {
 			}
 			path := filepath.Join(dir, "medic.yaml")
 			writeFile(t, path, text)
-			cfg, err := config.Load(path, nil)
+			cfg, err := config.Load(path, nil, plugins.ValidateConfig)
 			if err != nil {
 				t.Fatalf("medic refuses the rendered configuration: %v\n%s", err, text)
 			}

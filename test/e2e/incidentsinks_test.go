@@ -14,8 +14,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/testkit"
-	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/email/emailtest"
 	"github.com/medichq/medic/sinks/jira/jiratest"
 	"github.com/medichq/medic/sinks/opsgenie/opsgenietest"
@@ -59,7 +59,7 @@ func TestIncidentSinksEndToEnd(t *testing.T) {
 	}
 	cfg := testConfig(t, dir)
 	cfg.PublicURL = "https://medic.example"
-	var specs []sinks.Spec
+	var specs []config.SinkSpec
 	conf := fmt.Sprintf(`
 - {name: pd, type: pagerduty, routing_key_file: %q, api_url: %q}
 - {name: og, type: opsgenie, api_key_file: %q, api_url: %q, teams: [payments]}

@@ -17,7 +17,6 @@ import (
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/testkit"
-	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/slack/slackrec"
 	"github.com/medichq/medic/test/realam"
 )
@@ -227,7 +226,7 @@ func TestSlackOneMessagePerAlertLifetime(t *testing.T) {
 	rec := slackrec.New(t)
 	cfg := testConfig(t, t.TempDir())
 	cfg.Bus.DedupWindow = time.Second
-	var slackSinks []sinks.Spec
+	var slackSinks []config.SinkSpec
 	if err := yaml.Unmarshal([]byte("- {name: oncall, type: slack, channel: '#alerts', rate_limit: 0}\n"), &slackSinks); err != nil {
 		t.Fatal(err)
 	}

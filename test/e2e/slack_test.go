@@ -22,7 +22,6 @@ import (
 
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/app"
-	"github.com/medichq/medic/sinks"
 	sslack "github.com/medichq/medic/sinks/slack"
 	"github.com/medichq/medic/sinks/slack/slackrec"
 	"github.com/medichq/medic/test/realam"
@@ -123,7 +122,7 @@ func TestSlackEndToEnd(t *testing.T) {
 	rec := slackrec.New(t)
 	amProxy, medicProxy := newSwitchProxy(t), newSwitchProxy(t)
 	cfg := testConfig(t, t.TempDir())
-	var slackSinks []sinks.Spec
+	var slackSinks []config.SinkSpec
 	if err := yaml.Unmarshal([]byte("- {name: oncall, type: slack, channel: '#alerts', rate_limit: 0}\n"), &slackSinks); err != nil {
 		t.Fatal(err)
 	}

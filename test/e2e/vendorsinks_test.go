@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/sinks/vendortest"
 )
 
@@ -96,7 +96,7 @@ func TestVendorSinksDeliverEachFindingOnce(t *testing.T) {
 			rc := tt.start(t)
 			dir := t.TempDir()
 			cfg := testConfig(t, dir)
-			var specs []sinks.Spec
+			var specs []config.SinkSpec
 			if err := yaml.Unmarshal([]byte("- "+rc.spec+"\n"), &specs); err != nil {
 				t.Fatal(err)
 			}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/config"
-	_ "github.com/medichq/medic/internal/plugins" // the triggers and actions playbook snippets name
+	"github.com/medichq/medic/internal/plugins" // the plugins, and the validation of their configuration
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/playbooks/playtest"
 	"github.com/medichq/medic/test/deploy"
@@ -358,7 +358,7 @@ func checkMedicConfig(t *testing.T, s Snippet) {
 	if err := os.WriteFile(path, must(yaml.Marshal(&doc)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(path, nil)
+	cfg, err := config.Load(path, nil, plugins.ValidateConfig)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", s, err, s.Text)
 	}

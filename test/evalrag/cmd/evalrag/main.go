@@ -20,7 +20,7 @@ import (
 
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/app"
-	_ "github.com/medichq/medic/internal/plugins" // sink types, for config validation
+	"github.com/medichq/medic/internal/plugins" // the plugins, and the validation of their configuration
 	"github.com/medichq/medic/rag"
 	"github.com/medichq/medic/rag/embedded"
 	"github.com/medichq/medic/test/evalrag"
@@ -58,7 +58,7 @@ func run(rulesPath, cfgPath, symptomsPath string, verbose, withWeaviate bool) er
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(cfgPath, os.Environ())
+	cfg, err := config.Load(cfgPath, os.Environ(), plugins.ValidateConfig)
 	if err != nil {
 		return err
 	}
