@@ -97,7 +97,7 @@ func (a *App) startChat(ctx context.Context) error {
 		return nil
 	}
 	if err := a.chat.svc.Start(ctx, func(consumer string) func(*bus.Delivery, string) {
-		return a.countDeadLetter(consumer)
+		return a.deadLetters.Counter(consumer)
 	}); err != nil {
 		return err
 	}

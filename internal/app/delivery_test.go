@@ -104,7 +104,7 @@ func TestRedeliveredFindingIsSentOnce(t *testing.T) {
 				if !ok {
 					t.Fatal("no sink hook")
 				}
-				return a, a.deliverTo(c)
+				return a, a.deliveries.For(c).Handle
 			}
 			a, deliver := open()
 			d := findingDelivery(t, "evt-1")

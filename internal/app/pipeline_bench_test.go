@@ -15,11 +15,11 @@ import (
 	"github.com/medichq/medic/event"
 )
 
-func (a *App) eventHandler() bus.Handler { return a.handleEvent }
+func (a *App) eventHandler() bus.Handler { return a.events.Handle }
 
 func (a *App) sinkHandler(name string) bus.Handler {
 	c, _ := a.sinks.Get(name)
-	return a.deliverTo(c)
+	return a.deliveries.For(c).Handle
 }
 
 // benchApp is medic with the built-in playbooks and one file sink, not
