@@ -15,6 +15,7 @@ import (
 
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 )
 
@@ -60,6 +61,24 @@ func startSinks(t testing.TB, doc string) *sinks.Set {
 	return set
 }
 
+// deliverTo is the Deliver stage of the one sink doc configures, with
+// delivery records in KV on a bus of its own.
+func deliverTo(t *testing.T, doc string) (*Deliver, DeliveryRecords, *prometheus.Registry) {
+	t.Helper()
+	set := startSinks(t, doc)
+	records, err := openBus(t).Deliveries(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	ds, err := NewDeliveries(records, discard, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := set.Get(set.Names()[0])
+	return ds.For(c), records, reg
+}
+
 // TestDeliverOnce hands a webhook sink n findings, each of them again (a
 // redelivery after a crash between the send and the ack), with and
 // without the finding-ID header, and through a receiver that fails the
@@ -84,19 +103,7 @@ func TestDeliverOnce(t *testing.T) {
 			recv := &receiver{n: map[string]int{}, fail: tt.fail}
 			srv := httptest.NewServer(recv)
 			t.Cleanup(srv.Close)
-			set := startSinks(t, fmt.Sprintf("- {name: hook, type: webhook, url: %q}\n", srv.URL))
-			b := openBus(t)
-			records, err := b.Deliveries(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			reg := prometheus.NewRegistry()
-			ds, err := NewDeliveries(records, discard, reg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, _ := set.Get("hook")
-			deliver := ds.For(c)
+			deliver, _, reg := deliverTo(t, fmt.Sprintf("- {name: hook, type: webhook, url: %q}\n", srv.URL))
 			ctx := context.Background()
 			failed := 0
 			for i := range n {
@@ -130,7 +137,7 @@ func TestDeliverOnce(t *testing.T) {
 				{"medic_sink_delivery_duration_seconds", n},
 				{"medic_event_to_delivery_seconds", n},
 			} {
-				if v := value(t, reg, m.name, "sink", "hook"); v != float64(m.want) {
+				if v := testkit.Metric(t, reg, m.name, "sink", "hook"); v != float64(m.want) {
 					t.Errorf("%s = %v, want %d", m.name, v, m.want)
 				}
 			}
@@ -147,19 +154,7 @@ func TestDeliverOnce(t *testing.T) {
 func TestDeliverFileSinkAndUndecodable(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "findings.jsonl")
-	set := startSinks(t, fmt.Sprintf("- {name: file, type: file, path: %q}\n", path))
-	b := openBus(t)
-	records, err := b.Deliveries(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	ds, err := NewDeliveries(records, discard, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := set.Get("file")
-	deliver := ds.For(c)
+	deliver, records, _ := deliverTo(t, fmt.Sprintf("- {name: file, type: file, path: %q}\n", path))
 	if deliver.records != nil {
 		t.Error("the file sink got a KV delivery record")
 	}
@@ -176,7 +171,7 @@ func TestDeliverFileSinkAndUndecodable(t *testing.T) {
 	if done, err := records.Delivered(ctx, sinks.IdempotencyKey("file", f.ID)); err != nil || done {
 		t.Errorf("KV record for the file sink: %v, %v; want none", done, err)
 	}
-	err = deliver.Handle(ctx, &bus.Delivery{Subject: bus.FindingSubject("file"), Data: []byte("{not json"), Attempt: 1})
+	err := deliver.Handle(ctx, &bus.Delivery{Subject: bus.FindingSubject("file"), Data: []byte("{not json"), Attempt: 1})
 	if !bus.IsPermanent(err) {
 		t.Errorf("undecodable finding: err = %v, want a permanent error", err)
 	}

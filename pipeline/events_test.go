@@ -10,6 +10,7 @@ import (
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/natstest"
+	"github.com/medichq/medic/internal/testkit"
 )
 
 // events wires the engine consumer's stages over b, as internal/app does.
@@ -86,10 +87,10 @@ func TestEventsPublishOncePerSink(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("findings on subjects %v, want only %v", got, want)
 	}
-	if v := value(t, reg, "medic_alert_repeats_suppressed_total", "status", "firing"); v != n {
+	if v := testkit.Metric(t, reg, "medic_alert_repeats_suppressed_total", "status", "firing"); v != n {
 		t.Errorf("suppressed re-sends %v, want %d", v, n)
 	}
-	if v := value(t, reg, "medic_sink_skipped_total", "sink", "firing-only"); v != n {
+	if v := testkit.Metric(t, reg, "medic_sink_skipped_total", "sink", "firing-only"); v != n {
 		t.Errorf("skipped for firing-only %v, want %d", v, n)
 	}
 }
@@ -148,10 +149,10 @@ func TestLifetimes(t *testing.T) {
 			if _, repeat := l.Claim(ctx, eventDelivery(t, ev, 2), ev); repeat != tt.wantRepeat {
 				t.Errorf("the re-send: repeat %v, want %v", repeat, tt.wantRepeat)
 			}
-			if v := value(t, reg, "medic_alert_repeats_suppressed_total"); v != tt.wantSuppressed {
+			if v := testkit.Metric(t, reg, "medic_alert_repeats_suppressed_total"); v != tt.wantSuppressed {
 				t.Errorf("suppressed %v, want %v", v, tt.wantSuppressed)
 			}
-			if v := value(t, reg, "medic_alert_state_errors_total"); v != tt.wantErrors {
+			if v := testkit.Metric(t, reg, "medic_alert_state_errors_total"); v != tt.wantErrors {
 				t.Errorf("state errors %v, want %v", v, tt.wantErrors)
 			}
 		})
@@ -184,7 +185,7 @@ func TestEventsReleaseTheClaimOnFailure(t *testing.T) {
 	if err := events(t, b, state, "", reg2).Handle(ctx, eventDelivery(t, ev, 2)); err != nil {
 		t.Fatal(err)
 	}
-	if v := value(t, reg2, "medic_alert_repeats_suppressed_total"); v != 0 {
+	if v := testkit.Metric(t, reg2, "medic_alert_repeats_suppressed_total"); v != 0 {
 		t.Errorf("suppressed %v, want 0", v)
 	}
 	if got := published(t, b)[bus.FindingSubject("oncall")]; got != 1 {

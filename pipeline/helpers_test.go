@@ -147,36 +147,3 @@ func published(t testing.TB, b *bus.Bus) map[string]uint64 {
 	}
 	return out
 }
-
-// value is the value of a counter or the sample count of a histogram.
-func value(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
-				}
-				if !found {
-					continue series
-				}
-			}
-			if h := m.GetHistogram(); h != nil {
-				n += float64(h.GetSampleCount())
-			} else {
-				n += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return n
-}

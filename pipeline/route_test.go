@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 )
 
@@ -45,7 +46,7 @@ func TestRouteTargets(t *testing.T) {
 				t.Errorf("targets %v, want %v", got, tt.want)
 			}
 			for _, s := range []string{"oncall", "firing-only", "audit"} {
-				if n := value(t, reg, "medic_sink_skipped_total", "sink", s, "reason", sinks.SkipResolved); n != tt.skips[s] {
+				if n := testkit.Metric(t, reg, "medic_sink_skipped_total", "sink", s, "reason", sinks.SkipResolved); n != tt.skips[s] {
 					t.Errorf("medic_sink_skipped_total{sink=%s} = %v, want %v", s, n, tt.skips[s])
 				}
 			}

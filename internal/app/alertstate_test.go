@@ -3,14 +3,12 @@ package app
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 )
 
 // alertDelivery is the engine's message for a firing alert, as the events
@@ -105,24 +103,9 @@ func playbookRuns(t *testing.T, a *App) float64 {
 // labels include want (nil: every series); 0 when it has none yet.
 func counter(t *testing.T, a *App, name string, want map[string]string) float64 {
 	t.Helper()
-	mfs, err := a.registry.Gather()
-	if err != nil {
-		t.Fatal(err)
+	var labels []string
+	for k, v := range want {
+		labels = append(labels, k, v)
 	}
-	var n float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			for k, v := range want {
-				if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == k && l.GetValue() == v }) {
-					continue series
-				}
-			}
-			n += m.GetCounter().GetValue()
-		}
-	}
-	return n
+	return testkit.Metric(t, a.registry, name, labels...)
 }

@@ -4,14 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/medichq/medic/bus"
-	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 )
 
@@ -26,20 +22,7 @@ func (a *App) sinkHandler(name string) bus.Handler {
 // started: the benchmarks call the consumers' handlers themselves.
 func benchApp(b *testing.B) *App {
 	b.Helper()
-	dir := b.TempDir()
-	cfg := config.Default()
-	cfg.DataDir = dir
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Bus.StoreDir = filepath.Join(dir, "jetstream")
-	cfg.Playbooks.Dirs = nil
-	cfg.Playbooks.ReloadInterval = 0
-	if err := yaml.Unmarshal(fmt.Appendf(nil, "- {name: file, type: file, path: %q}\n", filepath.Join(dir, "findings.jsonl")), &cfg.Sinks); err != nil {
-		b.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		b.Fatal(err)
-	}
-	a, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	a, err := New(context.Background(), kubeTestConfig(b), slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
