@@ -91,6 +91,7 @@ type Service struct {
 	runs    jetstream.KeyValue // approved remediations (approve.go)
 	poster  *sslack.Poster     // nil without a bot token
 	now     func() time.Time
+	workers []*bus.Consumer // started by Start, stopped by Close
 }
 
 // New prepares the service: the stream, the buckets and the Slack client.
@@ -159,17 +160,25 @@ func (s *Service) Start(ctx context.Context, onDeadLetter func(consumer string) 
 		}
 		return onDeadLetter(name)
 	}
-	if _, err := s.o.Bus.Consume(ctx, bus.ConsumerConfig{
-		Stream: Stream, Durable: "interact-ai", FilterSubject: AISubject, Workers: 2,
-		OnDeadLetter: dl("interact-ai"),
-	}, s.handleJob); err != nil {
-		return err
+	for _, cc := range []bus.ConsumerConfig{
+		{Stream: Stream, Durable: "interact-ai", FilterSubject: AISubject, Workers: 2, OnDeadLetter: dl("interact-ai")},
+		{Stream: Stream, Durable: "interact-actions", FilterSubject: ActionsPrefix + ">", Workers: 2, OnDeadLetter: dl("interact-actions")},
+	} {
+		c, err := s.o.Bus.Consume(ctx, cc, s.handleJob)
+		if err != nil {
+			return err
+		}
+		s.workers = append(s.workers, c)
 	}
-	if _, err := s.o.Bus.Consume(ctx, bus.ConsumerConfig{
-		Stream: Stream, Durable: "interact-actions", FilterSubject: ActionsPrefix + ">", Workers: 2,
-		OnDeadLetter: dl("interact-actions"),
-	}, s.handleJob); err != nil {
-		return err
+	return nil
+}
+
+// Close stops the workers: running jobs get the bus's grace period to
+// finish, the rest is redelivered. The caller closes what the jobs use
+// (the AI, the bus) after it.
+func (s *Service) Close() error {
+	for _, c := range s.workers {
+		c.Stop()
 	}
 	return nil
 }

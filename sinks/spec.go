@@ -6,12 +6,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/config"
-	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/params"
 	"github.com/medichq/medic/scope"
 )
@@ -176,10 +174,8 @@ func Start(specs []Spec, deps Deps) (*Set, error) {
 	return set, nil
 }
 
-// Decide is Decide over the set's specs.
-func (s *Set) Decide(f *event.Finding, requested []string, now time.Time) Decision {
-	return Decide(s.specs, f, requested, now)
-}
+// Specs lists the sinks' decoded specs in configuration order.
+func (s *Set) Specs() []Spec { return slices.Clone(s.specs) }
 
 // Names lists the sinks in configuration order.
 func (s *Set) Names() []string { return slices.Clone(s.order) }

@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 )
 
 // alertDelivery is the engine's message for a firing alert, as the events
@@ -31,7 +30,7 @@ func alertDelivery(t *testing.T, seq uint64) *bus.Delivery {
 	return &bus.Delivery{Subject: bus.EventSubject(ev.Kind), Data: data, Attempt: 1, StreamSeq: seq}
 }
 
-// TestAlertStateDecidesBeforeThePlaybooks drives handleEvent with the
+// TestAlertStateDecidesBeforeThePlaybooks drives the engine consumer's handler with the
 // messages of one alert: the first is processed, a re-send (a later
 // message) is acked without a finding, and when the alert-state bucket is
 // unusable every message is processed (a possible duplicate, counted)
@@ -73,7 +72,7 @@ func TestAlertStateDecidesBeforeThePlaybooks(t *testing.T) {
 			}
 			var runs [2]float64 // playbook runs after each message
 			for i := range runs {
-				if err := a.handleEvent(ctx, alertDelivery(t, uint64(i+1))); err != nil {
+				if err := a.events.Handle(ctx, alertDelivery(t, uint64(i+1))); err != nil {
 					t.Fatalf("message %d: %v", i+1, err)
 				}
 				runs[i] = playbookRuns(t, a)
@@ -84,10 +83,10 @@ func TestAlertStateDecidesBeforeThePlaybooks(t *testing.T) {
 			if processed := runs[1]/runs[0] - 1; processed != 1-tt.wantSuppressed {
 				t.Errorf("the second message ran the playbooks %v times, want %v", processed, 1-tt.wantSuppressed)
 			}
-			if got := testutil.ToFloat64(a.lifetimes.suppressed.WithLabelValues("firing")); got != tt.wantSuppressed {
+			if got := counter(t, a, "medic_alert_repeats_suppressed_total", map[string]string{"status": "firing"}); got != tt.wantSuppressed {
 				t.Errorf("suppressed = %v, want %v", got, tt.wantSuppressed)
 			}
-			if got := testutil.ToFloat64(a.lifetimes.errors); got != tt.wantErrors {
+			if got := counter(t, a, "medic_alert_state_errors_total", nil); got != tt.wantErrors {
 				t.Errorf("state errors = %v, want %v", got, tt.wantErrors)
 			}
 		})
@@ -97,18 +96,16 @@ func TestAlertStateDecidesBeforeThePlaybooks(t *testing.T) {
 // playbookRuns counts playbook runs, and events no playbook matched.
 func playbookRuns(t *testing.T, a *App) float64 {
 	t.Helper()
-	mfs, err := a.registry.Gather()
-	if err != nil {
-		t.Fatal(err)
+	return counter(t, a, "medic_playbook_runs_total", nil) + counter(t, a, "medic_events_unmatched_total", nil)
+}
+
+// counter sums the counter name in a's registry over its series whose
+// labels include want (nil: every series); 0 when it has none yet.
+func counter(t *testing.T, a *App, name string, want map[string]string) float64 {
+	t.Helper()
+	var labels []string
+	for k, v := range want {
+		labels = append(labels, k, v)
 	}
-	var n float64
-	for _, mf := range mfs {
-		switch mf.GetName() {
-		case "medic_playbook_runs_total", "medic_events_unmatched_total":
-			for _, m := range mf.GetMetric() {
-				n += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return n
+	return testkit.Metric(t, a.registry, name, labels...)
 }

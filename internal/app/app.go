@@ -21,10 +21,10 @@ import (
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/config"
-	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/datadir"
 	"github.com/medichq/medic/internal/memtrim"
 	"github.com/medichq/medic/internal/plugins"
+	"github.com/medichq/medic/pipeline"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/redact"
 	"github.com/medichq/medic/sinks"
@@ -36,39 +36,69 @@ type App struct {
 	logger   *slog.Logger
 	registry *prometheus.Registry
 
-	// redactor cleans every finding once, before it is published to the
-	// sinks' subjects, so every sink, the finding store behind the page and
-	// the buttons, and Ask AI see only redacted text.
-	redactor  *redact.Redactor
-	lock      *datadir.Lock // held from New until the bus and sinks are closed
-	bus       *bus.Bus
-	delivered *bus.Deliveries // what each sink delivered, across crashes
-	lifetimes alertLifetimes  // one notification per alert lifetime: see alertstate.go
-	sinks     *sinks.Set
-	store     *playbooks.Store
-	engine    *playbooks.Engine
+	// redactor cleans every finding once, in the pipeline's Evaluate stage;
+	// remediation records are cleaned by it too.
+	redactor *redact.Redactor
+	bus      *bus.Bus
+	sinks    *sinks.Set
+	store    *playbooks.Store
+	engine   *playbooks.Engine
+
+	// The pipeline's stages (package pipeline): the engine consumer's
+	// handler, the sinks' deliveries, the dead-letter count of every
+	// consumer.
+	events      *pipeline.Events
+	deliveries  *pipeline.Deliveries
+	deadLetters *pipeline.DeadLetters
 
 	http     *http.Server
 	listener net.Listener
-
-	deliveries   *prometheus.CounterVec
-	failures     *prometheus.CounterVec
-	deliverySecs *prometheus.HistogramVec
-	endToEnd     *prometheus.HistogramVec
-	deadLetters  *prometheus.CounterVec
-	skipped      *prometheus.CounterVec
-	routeSkips   *prometheus.CounterVec
 
 	git  gitPlaybooks // playbook_repos: see playbookrepos.go
 	kb   *Knowledge   // knowledge base and AI: see ai.go
 	kube kubeSide     // Kubernetes triggers: see kubernetes.go
 	chat chatSide     // Slack interactivity, Ask AI, the finding page: see chat.go
 
-	wg     sync.WaitGroup
-	cancel context.CancelFunc
+	// stops is how every part opened or started stops, in the order they
+	// were: Shutdown (or a failed New) runs them in reverse, so what uses
+	// a part stops before it (the HTTP intake and the consumers before the
+	// sinks, the sinks before the bus, the bus before the data dir's lock).
+	stops []stopper
+	// wg counts the background goroutines started with the context of
+	// Start; one stopper cancels it and waits for them.
+	wg sync.WaitGroup
 	// startup counts the start-up work that runs in the background (the
 	// knowledge-base ingest); start-up memory is released after it.
 	startup sync.WaitGroup
+}
+
+// stopper stops one part of a running medic. ctx bounds how long it may
+// wait (only the HTTP server's graceful shutdown uses it).
+type stopper struct {
+	name string
+	stop func(ctx context.Context) error
+}
+
+// onStop registers how a part that was just opened or started stops.
+func (a *App) onStop(name string, stop func(ctx context.Context) error) {
+	a.stops = append(a.stops, stopper{name: name, stop: stop})
+}
+
+// onClose registers a part that stops with Close.
+func (a *App) onClose(name string, c interface{ Close() error }) {
+	a.onStop(name, func(context.Context) error { return c.Close() })
+}
+
+// stop stops every registered part in reverse order, once.
+func (a *App) stop(ctx context.Context) error {
+	var errs []error
+	for i := len(a.stops) - 1; i >= 0; i-- {
+		if err := a.stops[i].stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", a.stops[i].name, err))
+		}
+	}
+	a.stops = nil
+	return errors.Join(errs...)
 }
 
 // New opens the bus, loads the playbooks, starts the sinks and binds the
@@ -84,7 +114,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// a, not the named result: every error return sets that to nil.
 	defer func() {
 		if err != nil {
-			a.closeResources()
+			_ = a.stop(context.Background())
 		}
 	}()
 	// config.Load judged the configuration's own shape; the plugins' parts
@@ -92,9 +122,6 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// their registries, whoever loaded it.
 	if err := plugins.ValidateConfig(&cfg); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
-	}
-	if err := a.initMetrics(); err != nil {
-		return nil, err
 	}
 	if a.redactor, err = cfg.Redactor(); err != nil {
 		return nil, err
@@ -105,28 +132,23 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	// Before anything in the folder is opened: a second medic must not open
 	// the same JetStream store or append to the same findings file.
-	if a.lock, err = datadir.Acquire(cfg.DataDir); err != nil {
+	lock, err := datadir.Acquire(cfg.DataDir)
+	if err != nil {
 		return nil, err
 	}
+	a.onStop("data dir lock", func(context.Context) error { return lock.Release() })
 	a.bus, err = bus.Open(ctx, cfg.Bus, logger.With("component", "bus"))
 	if err != nil {
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
-	for _, c := range a.bus.Collectors() { // medic_bus_ready and the bus' store and healing counters
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register bus metrics: %w", err)
-		}
+	a.onStop("bus", func(context.Context) error { a.bus.Close(); return nil }) // stops the consumers left first
+	if err := a.registerBusMetrics(); err != nil {
+		return nil, err
 	}
 	if cfg.Bus.URL == "" {
 		logger.Info("embedded NATS JetStream started", "store_dir", cfg.Bus.StoreDir)
 	} else {
 		logger.Info("connected to NATS", "url", cfg.Bus.URL)
-	}
-	if a.delivered, err = a.bus.Deliveries(ctx); err != nil {
-		return nil, err
-	}
-	if err := a.initAlertLifetimes(ctx); err != nil { // alertstate.go
-		return nil, err
 	}
 
 	deps := sinks.Deps{
@@ -146,6 +168,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, fmt.Errorf("start sinks: %w", err)
 	}
+	a.onClose("sinks", a.sinks)
 
 	source := func(context.Context) ([]playbooks.File, error) {
 		files, missing, err := playbooks.LoadLocal(cfg.Playbooks.Dirs, cfg.Playbooks.Builtin)
@@ -176,6 +199,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
+	a.onStop("knowledge base", func(context.Context) error {
+		if a.kb == nil {
+			return nil
+		}
+		return a.kb.Close()
+	})
 	if err := a.attachKnowledge(ctx, env); err != nil { // ai.go
 		return nil, err
 	}
@@ -184,6 +213,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	a.engine, err = playbooks.NewEngine(a.store, env, cfg.Engine.ActionTimeout, logger.With("component", "engine"), reg)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.buildPipeline(ctx); err != nil {
 		return nil, err
 	}
 
@@ -195,6 +227,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (http.addr): %w", cfg.HTTP.Addr, err)
 	}
+	// Closed here only when Start never served it; serving, the HTTP
+	// server's Shutdown closed it already.
+	a.onStop("HTTP listener", func(context.Context) error { _ = a.listener.Close(); return nil })
 	if cfg.HTTP.MaxConnections > 0 {
 		a.listener = netutil.LimitListener(a.listener, cfg.HTTP.MaxConnections)
 	}
@@ -207,6 +242,70 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	return a, nil
+}
+
+// buildPipeline builds the pipeline's stages (package pipeline) over the
+// bus, the engine, the sinks' routing and the finding store; Start hands
+// them to the bus's consumers.
+func (a *App) buildPipeline(ctx context.Context) error {
+	var err error
+	if a.deadLetters, err = pipeline.NewDeadLetters(a.registry); err != nil {
+		return err
+	}
+	records, err := a.bus.Deliveries(ctx) // what each sink delivered, across crashes
+	if err != nil {
+		return err
+	}
+	if a.deliveries, err = pipeline.NewDeliveries(records, a.logger.With("component", "deliver"), a.registry); err != nil {
+		return err
+	}
+	// One notification per alert lifetime: a nil claimer (not a nil
+	// *bus.AlertState) turns the check off.
+	var claimer pipeline.AlertClaimer
+	if a.cfg.Bus.AlertStateTTL == 0 {
+		a.logger.Info("alert lifetimes are off (bus.alert_state_ttl: 0): every re-send after bus.dedup_window runs the playbooks again")
+	} else {
+		state, err := a.bus.AlertState(ctx)
+		if err != nil {
+			return err
+		}
+		claimer = state
+	}
+	lifetimes, err := pipeline.NewLifetimes(claimer, a.logger, a.registry)
+	if err != nil {
+		return err
+	}
+	route, err := pipeline.NewRoute(a.sinks.Specs(), a.logger, a.registry)
+	if err != nil {
+		return err
+	}
+	keep := &pipeline.Keep{Logger: a.logger}
+	if a.chat.findings != nil {
+		keep.Store, keep.Links = a.chat.findings, a.chat.links
+	}
+	a.events = &pipeline.Events{
+		Lifetimes: lifetimes,
+		Evaluate:  &pipeline.Evaluate{Engine: a.engine, Redactor: a.redactor},
+		Keep:      keep,
+		Route:     route,
+		Publish:   &pipeline.Publish{Bus: a.bus, Logger: a.logger},
+	}
+	return nil
+}
+
+// registerBusMetrics registers medic_bus_ready, the bus' store and healing
+// counters, and the time the pipeline's workers yielded to the intake.
+func (a *App) registerBusMetrics() error {
+	cs := append(a.bus.Collectors(), prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "medic_pipeline_intake_yield_seconds_total",
+		Help: "Time playbook and sink workers waited for trigger intake in flight (engine.intake_yield).",
+	}, func() float64 { return a.bus.IntakeYield().Seconds() }))
+	for _, c := range cs {
+		if err := a.registry.Register(c); err != nil {
+			return fmt.Errorf("register bus metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // warnOpenIntake says so when anyone who reaches medic's port can post
@@ -233,31 +332,31 @@ func (a *App) Registry() *prometheus.Registry { return a.registry }
 // Bus exposes the bus (tests and later components).
 func (a *App) Bus() *bus.Bus { return a.bus }
 
-// Start begins consuming events and findings and serving HTTP.
+// Start begins consuming events and findings and serving HTTP. Each part
+// it starts registers how it stops; Shutdown stops them in reverse.
 func (a *App) Start(ctx context.Context) error {
-	ctx, a.cancel = context.WithCancel(ctx)
-	if _, err := a.bus.Consume(ctx, bus.ConsumerConfig{
-		Stream:        bus.EventsStream,
-		Durable:       "engine",
-		FilterSubject: bus.EventsSubjectPrefix + ">",
-		Workers:       a.cfg.Engine.Workers,
-		YieldToIntake: a.cfg.Engine.IntakeYield,
-		OnDeadLetter:  a.countDeadLetter("engine"),
-	}, a.handleEvent); err != nil {
-		return err
-	}
+	ctx, cancel := context.WithCancel(ctx)
+	a.onStop("background work", func(context.Context) error { cancel(); a.wg.Wait(); return nil })
+	// The sinks' consumers start first and stop last: the engine's last
+	// findings are on the bus for them either way.
 	for _, name := range a.sinks.Names() {
 		c, _ := a.sinks.Get(name)
-		if _, err := a.bus.Consume(ctx, bus.ConsumerConfig{
+		if err := a.consume(ctx, bus.ConsumerConfig{
 			Stream:        bus.FindingsStream,
 			Durable:       "sink-" + name,
 			FilterSubject: bus.FindingSubject(name),
 			Workers:       a.cfg.Engine.SinkWorkers,
-			YieldToIntake: a.cfg.Engine.IntakeYield,
-			OnDeadLetter:  a.countDeadLetter("sink-" + name),
-		}, a.deliverTo(c)); err != nil {
+		}, a.deliveries.For(c).Handle); err != nil {
 			return err
 		}
+	}
+	if err := a.consume(ctx, bus.ConsumerConfig{
+		Stream:        bus.EventsStream,
+		Durable:       "engine",
+		FilterSubject: bus.EventsSubjectPrefix + ">",
+		Workers:       a.cfg.Engine.Workers,
+	}, a.events.Handle); err != nil {
+		return err
 	}
 	a.wg.Go(func() { a.store.Watch(ctx, a.cfg.Playbooks.ReloadInterval) })
 	a.startPlaybookRepos(ctx)
@@ -265,22 +364,40 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.startKubernetes(ctx); err != nil { // kubernetes.go
 		return err
 	}
+	// The informers stop before the consumers and the bus.
+	a.onStop("kubernetes", func(context.Context) error { a.stopKubernetes(); return nil })
 	if err := a.startSchedules(ctx); err != nil { // schedule.go
 		return err
 	}
 	if err := a.startChat(ctx); err != nil { // chat.go
 		return err
 	}
+	if a.cfg.Memory.ReleaseAfterStart {
+		a.wg.Go(func() { a.releaseStartupMemory(ctx) })
+	}
 	a.wg.Go(func() {
 		if err := a.http.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.logger.Error("HTTP server stopped", "err", err)
 		}
 	})
+	// First to stop: no webhook is accepted that the consumers would not
+	// see, and in-flight requests finish their publishes.
+	a.onStop("HTTP server", a.http.Shutdown)
 	a.logger.Info("medic is ready", "http", "http://"+a.Addr(), "sinks", a.sinks.Names(),
 		"playbooks", len(a.store.Current().Playbooks), "playbook_version", a.store.Current().Version)
-	if a.cfg.Memory.ReleaseAfterStart {
-		a.wg.Go(func() { a.releaseStartupMemory(ctx) })
+	return nil
+}
+
+// consume runs h over the durable consumer cfg describes, with the
+// settings every pipeline consumer shares, until Shutdown stops it.
+func (a *App) consume(ctx context.Context, cfg bus.ConsumerConfig, h bus.Handler) error {
+	cfg.YieldToIntake = a.cfg.Engine.IntakeYield
+	cfg.OnDeadLetter = a.deadLetters.Counter(cfg.Durable)
+	c, err := a.bus.Consume(ctx, cfg, h)
+	if err != nil {
+		return err
 	}
+	a.onStop("consumer "+cfg.Durable, func(context.Context) error { c.Stop(); return nil })
 	return nil
 }
 
@@ -310,258 +427,10 @@ func (a *App) Reload(ctx context.Context) (bool, error) {
 	return a.store.Reload(ctx)
 }
 
-// Shutdown stops accepting webhooks, then stops consumers (in-flight work is
-// finished or left for redelivery), closes sinks and the bus.
+// Shutdown stops every part in reverse order of its start: the HTTP
+// intake first, then the Kubernetes watches, the consumers (in-flight work
+// is finished or left for redelivery) and the background work, then the
+// knowledge base, the sinks, the bus and the data dir's lock.
 func (a *App) Shutdown(ctx context.Context) error {
-	var errs []error
-	if a.http != nil {
-		if err := a.http.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shut down HTTP server: %w", err))
-		}
-	}
-	if a.cancel != nil {
-		a.cancel()
-	}
-	a.wg.Wait()
-	a.stopKubernetes() // before the bus closes
-	if err := a.closeResources(); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-func (a *App) closeResources() error {
-	var errs []error
-	if a.bus != nil {
-		a.bus.Close() // stops consumers first
-	}
-	if a.sinks != nil {
-		if err := a.sinks.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if a.kb != nil {
-		if err := a.kb.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if a.listener != nil && a.http == nil {
-		_ = a.listener.Close()
-	}
-	// Last: everything in the data folder is closed.
-	if err := a.lock.Release(); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-// handleEvent runs the playbooks for one event and publishes the finding to
-// each routed sink's subject. It returns (and so acks) only after every
-// publish was stored. An alert already processed in its lifetime (a
-// re-send) is acked without running anything.
-func (a *App) handleEvent(ctx context.Context, d *bus.Delivery) (err error) {
-	var ev event.Event
-	if err := event.UnmarshalEvent(d.Data, &ev); err != nil {
-		return bus.Permanent(fmt.Errorf("decode event on %s: %w", d.Subject, err))
-	}
-	claim, repeat := a.claimAlert(ctx, d, &ev) // alertstate.go
-	if repeat {
-		return nil
-	}
-	defer func() {
-		if err != nil {
-			a.releaseAlert(ctx, claim)
-		}
-	}()
-	res, err := a.engine.Run(ctx, &ev)
-	if err != nil {
-		return fmt.Errorf("run playbooks for event %s: %w", ev.ID, err)
-	}
-	if res.Finding == nil {
-		return nil
-	}
-	if res.Finding.Silenced != nil {
-		a.keepSilenced(ctx, res.Finding)
-		return nil // acked: delivered to no sink, and not a dead letter
-	}
-	a.redact(res.Finding)
-	route := a.sinks.Decide(res.Finding, res.Sinks, time.Now())
-	targets := route.Targets
-	if len(route.Unknown) > 0 {
-		a.logger.Warn("playbooks name sinks that are not configured", "sinks", route.Unknown, "finding", res.Finding.ID)
-	}
-	for _, s := range route.Skipped {
-		// Not lost: the sink's routing keys say it does not want the
-		// finding now. Counted here once, since it is never published.
-		a.logger.Info("finding not sent to a sink", "sink", s.Sink, "reason", s.Reason, "finding", res.Finding.ID)
-		a.routeSkips.WithLabelValues(s.Sink, s.Reason).Inc()
-	}
-	if n, err := a.bus.FitFinding(res.Finding); n > 0 || err != nil {
-		a.logger.Warn("finding trimmed to fit the bus's max payload", "finding", res.Finding.ID, "trimmed_bytes", n, "error", err)
-	}
-	if err := a.bus.PublishFindings(ctx, targets, res.Finding); err != nil {
-		return fmt.Errorf("publish finding %s for sinks %v: %w", res.Finding.ID, targets, err)
-	}
-
-	return nil
-}
-
-// SilencedSource marks the enrichment that says a finding was silenced.
-const SilencedSource = "silencer"
-
-// keepSilenced keeps a silenced finding where an operator can still see
-// it: the finding store behind the finding page, with the page's signed
-// link in the debug log. Failing to keep it does not fail the event: the
-// silencer's decision stands, and the log line says what was silenced.
-func (a *App) keepSilenced(ctx context.Context, f *event.Finding) {
-	// Said as evidence too, so the page shows it like anything else.
-	f.Add(event.Enrichment{Title: "Silenced", Source: SilencedSource, Blocks: []event.Block{
-		event.MarkdownBlock("🔕 Silenced by " + f.Silenced.By + ": " + f.Silenced.Reason + ". No sink received this finding."),
-	}})
-	a.redact(f)
-	log := a.logger.With("finding", f.ID, "silenced_by", f.Silenced.By, "reason", f.Silenced.Reason)
-	if a.chat.findings != nil {
-		if err := a.chat.findings.Put(ctx, f); err != nil {
-			log.Warn("silenced finding not kept for the finding page", "err", err)
-			return
-		}
-		if u := a.chat.links.URL(f.ID); u != "" { // nil-safe: "" without public_url
-			log = log.With("page", u)
-		}
-	}
-	log.Debug("finding silenced: delivered to no sink")
-}
-
-// RedactionSource marks the enrichment that says what was redacted.
-const RedactionSource = "redaction"
-
-// redact removes secrets from f before any sink sees it and, when it
-// removed some, says how many at the end of the finding, which every sink
-// and the page render like any other evidence.
-func (a *App) redact(f *event.Finding) {
-	found := a.redactor.Finding(f)
-	if found.Total() == 0 {
-		return
-	}
-	f.Add(event.Enrichment{Title: "Redacted", Source: RedactionSource, Blocks: []event.Block{
-		event.MarkdownBlock("🔒 " + found.Note() + " before this finding left medic."),
-	}})
-}
-
-func (a *App) deliverTo(c *sinks.Configured) bus.Handler {
-	name := c.Spec.Name
-	encoded, _ := c.Sink.(sinks.EncodedSender)
-	// A sink that keeps its own durable record of what it delivered needs
-	// no second one.
-	self, _ := c.Sink.(sinks.SelfDeduplicating)
-	records := a.delivered
-	if self != nil && self.DeduplicatesItself() {
-		records = nil
-	}
-	return func(ctx context.Context, d *bus.Delivery) error {
-		var (
-			id         = d.Header.Get(bus.HeaderFindingID)
-			receivedAt time.Time
-			f          *event.Finding
-		)
-		if encoded == nil || id == "" {
-			f = new(event.Finding)
-			if uerr := event.UnmarshalFinding(d.Data, f); uerr != nil {
-				return bus.Permanent(fmt.Errorf("decode finding on %s: %w", d.Subject, uerr))
-			}
-			id, receivedAt = f.ID, f.Event.ReceivedAt
-		} else {
-			receivedAt, _ = time.Parse(time.RFC3339Nano, d.Header.Get(bus.HeaderReceivedAt))
-		}
-		key := sinks.IdempotencyKey(name, id)
-		if records != nil && id != "" {
-			// Redelivered after a crash between the send and the ack: the
-			// record says it was sent. A failed read sends anyway; a
-			// possible duplicate is better than a possibly lost finding.
-			switch done, rerr := records.Delivered(ctx, key); {
-			case rerr != nil:
-				a.logger.Warn("cannot read the delivery record; sending", "sink", name, "finding", id, "err", rerr)
-			case done:
-				a.logger.Info("finding already delivered to this sink; not sending it again",
-					"sink", name, "finding", id, "attempt", d.Attempt)
-				a.skipped.WithLabelValues(name).Inc()
-				return nil
-			}
-		}
-		start := time.Now()
-		var err error
-		if f == nil {
-			// The hot path: the sink writes the stored JSON as it is.
-			err = encoded.SendEncoded(ctx, id, d.Data)
-		} else {
-			err = c.Sink.Send(ctx, f)
-		}
-		if err != nil {
-			a.failures.WithLabelValues(name).Inc()
-			return fmt.Errorf("send finding %s to sink %s: %w", id, name, err)
-		}
-		if records != nil && id != "" {
-			// Recorded even when medic is stopping: the send happened. Record
-			// waits out a NATS leader election (seconds) within this bound.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-			if rerr := records.Record(rctx, key); rerr != nil {
-				a.logger.Warn("finding delivered but not recorded; a redelivery would send it again",
-					"sink", name, "finding", id, "err", rerr)
-			}
-			cancel()
-		}
-		a.deliverySecs.WithLabelValues(name).Observe(time.Since(start).Seconds())
-		a.deliveries.WithLabelValues(name).Inc()
-		if !receivedAt.IsZero() {
-			a.endToEnd.WithLabelValues(name).Observe(time.Since(receivedAt).Seconds())
-		}
-		return nil
-	}
-}
-
-func (a *App) countDeadLetter(consumer string) func(*bus.Delivery, string) {
-	return func(*bus.Delivery, string) { a.deadLetters.WithLabelValues(consumer).Inc() }
-}
-
-func (a *App) initMetrics() error {
-	a.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "medic_sink_deliveries_total", Help: "Findings delivered, by sink.",
-	}, []string{"sink"})
-	a.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "medic_sink_failures_total", Help: "Failed delivery attempts, by sink (each is retried or dead-lettered).",
-	}, []string{"sink"})
-	a.deliverySecs = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "medic_sink_delivery_duration_seconds", Help: "Time a sink takes to deliver one finding.",
-		Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5, 30},
-	}, []string{"sink"})
-	a.endToEnd = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "medic_event_to_delivery_seconds", Help: "Time from receiving an event to delivering its finding, by sink.",
-		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 120},
-	}, []string{"sink"})
-	a.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "medic_sink_redeliveries_skipped_total",
-		Help: "Findings redelivered (after a crash) that the delivery record showed were already sent, by sink.",
-	}, []string{"sink"})
-	a.routeSkips = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "medic_sink_skipped_total",
-		Help: "Findings routed to a sink that its routing keys kept from it (send_resolved, activity, mute_intervals, stop), by sink and reason.",
-	}, []string{"sink", "reason"})
-	a.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "medic_dead_letters_total", Help: "Messages moved to the dead-letter stream, by consumer.",
-	}, []string{"consumer"})
-	intakeYield := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "medic_pipeline_intake_yield_seconds_total",
-		Help: "Time playbook and sink workers waited for trigger intake in flight (engine.intake_yield).",
-	}, func() float64 {
-		if a.bus == nil {
-			return 0
-		}
-		return a.bus.IntakeYield().Seconds()
-	})
-	for _, c := range []prometheus.Collector{a.deliveries, a.failures, a.deliverySecs, a.endToEnd, a.deadLetters, a.skipped, a.routeSkips, intakeYield} {
-		if err := a.registry.Register(c); err != nil {
-			return fmt.Errorf("register metrics: %w", err)
-		}
-	}
-	return nil
+	return a.stop(ctx)
 }

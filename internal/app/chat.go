@@ -8,7 +8,6 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/actions/remediate"
-	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/interact"
 	"github.com/medichq/medic/rag"
 	"github.com/medichq/medic/sinks"
@@ -96,11 +95,10 @@ func (a *App) startChat(ctx context.Context) error {
 	if a.chat.svc == nil {
 		return nil
 	}
-	if err := a.chat.svc.Start(ctx, func(consumer string) func(*bus.Delivery, string) {
-		return a.countDeadLetter(consumer)
-	}); err != nil {
+	if err := a.chat.svc.Start(ctx, a.deadLetters.Counter); err != nil {
 		return err
 	}
+	a.onClose("interactions", a.chat.svc) // its workers, before the AI and the bus
 	if a.chat.svc.SocketMode() {
 		a.wg.Go(func() { a.chat.svc.RunSocketMode(ctx) })
 	}

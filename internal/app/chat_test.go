@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/bus"
@@ -87,7 +86,7 @@ func TestSlackOutageDoesNotBlockOtherSinksAndIsDeadLettered(t *testing.T) {
 		t.Fatal("no finding in the file sink")
 	}
 	testkit.Eventually(t, 30*time.Second, "the Slack delivery dead-lettered after bus.max_deliver attempts", func() bool {
-		return testutil.ToFloat64(a.deadLetters.WithLabelValues("sink-oncall")) == 1
+		return counter(t, a, "medic_dead_letters_total", map[string]string{"consumer": "sink-oncall"}) == 1
 	})
 	if n := len(rec.Calls(slackrec.PostMessage)); n != cfg.Bus.MaxDeliver {
 		t.Errorf("%d attempts at Slack, want bus.max_deliver = %d", n, cfg.Bus.MaxDeliver)
@@ -118,7 +117,7 @@ func TestSlackServerErrorIsRetriedByTheConsumer(t *testing.T) {
 	if n := len(rec.Calls(slackrec.PostMessage)); n != 2 {
 		t.Errorf("%d postMessage calls, want the failed one and the retry", n)
 	}
-	if v := testutil.ToFloat64(a.failures.WithLabelValues("oncall")); v != 1 {
+	if v := counter(t, a, "medic_sink_failures_total", map[string]string{"sink": "oncall"}); v != 1 {
 		t.Errorf("medic_sink_failures_total{sink=oncall} = %v, want 1", v)
 	}
 }

@@ -61,7 +61,7 @@ func webhookConfig(t *testing.T, dir, url string) config.Config {
 }
 
 // findingDelivery is the message a sink's consumer hands its handler.
-func findingDelivery(t *testing.T, id string) *bus.Delivery {
+func findingDelivery(t testing.TB, id string) *bus.Delivery {
 	t.Helper()
 	ev := event.Event{ID: id, Kind: event.KindPrometheusAlert, Status: event.StatusFiring, Title: "T " + id,
 		StartsAt: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
@@ -104,7 +104,7 @@ func TestRedeliveredFindingIsSentOnce(t *testing.T) {
 				if !ok {
 					t.Fatal("no sink hook")
 				}
-				return a, a.deliverTo(c)
+				return a, a.deliveries.For(c).Handle
 			}
 			a, deliver := open()
 			d := findingDelivery(t, "evt-1")

@@ -23,7 +23,7 @@ import (
 	_ "github.com/medichq/medic/internal/plugins"
 )
 
-func kubeTestConfig(t *testing.T) config.Config {
+func kubeTestConfig(t testing.TB) config.Config {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/internal/testkit"
@@ -93,12 +92,12 @@ func TestRoutingKeysThroughTheBus(t *testing.T) {
 		sink, reason string
 		want         float64
 	}{{"muted", sinks.SkipMuted, 2 * n}, {"firing-only", sinks.SkipResolved, n}, {"open", sinks.SkipMuted, 0}} {
-		if got := testutil.ToFloat64(a.routeSkips.WithLabelValues(c.sink, c.reason)); got != c.want {
+		if got := counter(t, a, "medic_sink_skipped_total", map[string]string{"sink": c.sink, "reason": c.reason}); got != c.want {
 			t.Errorf("medic_sink_skipped_total{sink=%q,reason=%q} = %v, want %v", c.sink, c.reason, got, c.want)
 		}
 	}
 	for _, consumer := range []string{"sink-open", "sink-muted", "sink-firing-only"} {
-		if got := testutil.ToFloat64(a.deadLetters.WithLabelValues(consumer)); got != 0 {
+		if got := counter(t, a, "medic_dead_letters_total", map[string]string{"consumer": consumer}); got != 0 {
 			t.Errorf("%s dead-lettered %v findings", consumer, got)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/interact"
 	"github.com/medichq/medic/internal/testkit"
+	"github.com/medichq/medic/pipeline"
 	"github.com/medichq/medic/sinks"
 )
 
@@ -141,7 +142,7 @@ func TestSilencedFindingsReachNoSink(t *testing.T) {
 			t.Errorf("silenced finding %s reached the sink", f.ID)
 		}
 		last := f.Enrichments[len(f.Enrichments)-1]
-		if f.Silenced.Reason == "" || last.Source != SilencedSource || !strings.Contains(last.Blocks[0].Markdown, f.Silenced.Reason) {
+		if f.Silenced.Reason == "" || last.Source != pipeline.SilencedSource || !strings.Contains(last.Blocks[0].Markdown, f.Silenced.Reason) {
 			t.Errorf("finding %s: silenced %+v, the page's last enrichment %+v", f.ID, f.Silenced, last)
 		}
 	}
@@ -157,24 +158,12 @@ func TestSilencedFindingsReachNoSink(t *testing.T) {
 // playbook and silencer ("" matches any).
 func silencedCount(t *testing.T, a *App, playbook, silencer string) float64 {
 	t.Helper()
-	mfs, err := a.registry.Gather()
-	if err != nil {
-		t.Fatal(err)
+	want := map[string]string{}
+	if playbook != "" {
+		want["playbook"] = playbook
 	}
-	var n float64
-	for _, mf := range mfs {
-		if mf.GetName() != "medic_findings_silenced_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if (playbook == "" || labels["playbook"] == playbook) && (silencer == "" || labels["silencer"] == silencer) {
-				n += m.GetCounter().GetValue()
-			}
-		}
+	if silencer != "" {
+		want["silencer"] = silencer
 	}
-	return n
+	return counter(t, a, "medic_findings_silenced_total", want)
 }

@@ -1,0 +1,36 @@
+package testkit
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestMetric(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "c_total", Help: "h"}, []string{"sink", "reason"})
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "h_seconds", Help: "h"}, []string{"sink"})
+	reg.MustRegister(c, h)
+	c.WithLabelValues("a", "x").Add(2)
+	c.WithLabelValues("a", "y").Add(3)
+	c.WithLabelValues("b", "x").Add(5)
+	h.WithLabelValues("a").Observe(1)
+	h.WithLabelValues("a").Observe(2)
+	for _, tt := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"c_total", nil, 10},
+		{"c_total", []string{"sink", "a"}, 5},
+		{"c_total", []string{"sink", "a", "reason", "x"}, 2},
+		{"c_total", []string{"sink", "z"}, 0},
+		{"h_seconds", []string{"sink", "a"}, 2},
+		{"missing_total", nil, 0},
+	} {
+		if got := Metric(t, reg, tt.name, tt.labels...); got != tt.want {
+			t.Errorf("Metric(%s, %v) = %v, want %v", tt.name, tt.labels, got, tt.want)
+		}
+	}
+}
