@@ -77,11 +77,11 @@ type alertRecord struct {
 
 // recordCompact starts a record in the compact binary form: the byte, then
 // the claiming sequence and the repeats as uvarints. A JSON record (medic
-// before 2026-12) starts with '{'. The compact form is 3–11 bytes where
-// the JSON one was ~150: with the key, the KV's headers and nats-server's
-// framing a claim is ~110 bytes on disk instead of ~290, so the bucket's
-// blocks, which nats-server caches in memory while it writes them, fill
-// 2.5 times more slowly in a storm (docs/benchmarks.md, session 6).
+// before 2026-12) starts with '{'. The compact form is 3–7 bytes where the
+// JSON one was ~150: with the key, the KV's headers and nats-server's
+// framing a claim is 147 bytes on disk instead of 289 (measured), so the
+// bucket's blocks, which nats-server caches in memory while it writes
+// them, fill half as fast in a storm (docs/benchmarks.md, session 6).
 const recordCompact = 1
 
 // appendRecord encodes r in the compact form.
@@ -136,7 +136,7 @@ func (b *Bus) AlertState(ctx context.Context) (*AlertState, error) {
 		TTL:         b.cfg.AlertStateTTL,
 		Storage:     jetstream.FileStorage,
 		Replicas:    b.cfg.Replicas,
-		// A claim is ~110 bytes on disk: this is room for millions of alerts.
+		// A claim is 147 bytes on disk: this is room for millions of alerts.
 		// A full bucket refuses new claims, which are then processed as
 		// before (a possible duplicate, logged), never lost.
 		MaxBytes: b.cfg.MaxBytes,
