@@ -70,18 +70,21 @@ type AlertClaim struct {
 type alertRecord struct {
 	Seq     uint64
 	Repeats int
-	// event is the ID a record written by medic before 2026-12 names
+	// event is the ID a record written by an older medic names
 	// (JSON); "" in the compact form, whose key already is the event ID.
 	event string
 }
 
 // recordCompact starts a record in the compact binary form: the byte, then
-// the claiming sequence and the repeats as uvarints. A JSON record (medic
-// before 2026-12) starts with '{'. The compact form is 3–7 bytes where the
+// the claiming sequence and the repeats as uvarints. A JSON record (an
+// older medic's) starts with '{'. The compact form is 3–7 bytes where the
 // JSON one was ~150: with the key, the KV's headers and nats-server's
 // framing a claim is 147 bytes on disk instead of 289 (measured), so the
 // bucket's blocks, which nats-server caches in memory while it writes
-// them, fill half as fast in a storm (docs/benchmarks.md, session 6).
+// them, fill half as fast in a storm (docs/benchmarks.md, session 6). An
+// older medic cannot decode it and processes the alert, as on any state
+// error: during a rolling upgrade or after a downgrade a re-send may be
+// notified once more, never lost.
 const recordCompact = 1
 
 // appendRecord encodes r in the compact form.

@@ -9,10 +9,10 @@ import (
 // handed back in stages. nats-server's file store keeps a block's buffer
 // behind a weak pointer: the collection that finds the block cache
 // unreachable runs a cleanup afterwards, which puts the buffer into a
-// sync.Pool; a pool keeps what it holds until the second collection after
-// that. One collection (debug.FreeOSMemory alone) left every block cache
-// of a storm alive in the pools: 95–99 MiB of heap 20 s after the storm
-// drained, where three leave the live heap (docs/benchmarks.md, session 6).
+// sync.Pool, and a pool keeps what it holds until the second collection
+// after that. With one collection (debug.FreeOSMemory alone) the 8 MiB
+// buffers of a burst's block caches stayed in the pools
+// (TestFreeHeapEmptiesPoolsFilledByCleanups; docs/benchmarks.md, session 6).
 const poolCollections = 3
 
 // freeHeap collects poolCollections times, letting the cleanups the
