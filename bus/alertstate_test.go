@@ -342,3 +342,69 @@ func TestAlertStateTTLValidation(t *testing.T) {
 		t.Fatal("AlertState opened with alert_state_ttl 0 (off)")
 	}
 }
+
+// TestAlertRecordForms: the compact record round-trips and is a few bytes
+// (its size is what keeps a storm's claims in few nats-server blocks), a
+// JSON record written by an older medic still decodes, and anything else is
+// an error rather than a silent zero claim.
+func TestAlertRecordForms(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		value   []byte
+		want    alertRecord
+		wantErr bool
+	}{
+		{"compact", appendRecord(nil, alertRecord{Seq: 1 << 40, Repeats: 300}), alertRecord{Seq: 1 << 40, Repeats: 300}, false},
+		{"compact, first claim", appendRecord(nil, alertRecord{Seq: 7}), alertRecord{Seq: 7}, false},
+		{"legacy JSON", []byte(`{"event":"abc","seq":42,"claimedAt":"2026-11-22T10:00:00Z","lastSeen":"2026-11-22T11:00:00Z","repeats":3}`),
+			alertRecord{Seq: 42, Repeats: 3, event: "abc"}, false},
+		{"empty", nil, alertRecord{}, true},
+		{"unknown form", []byte{9, 1, 0}, alertRecord{}, true},
+		{"truncated", []byte{recordCompact, 0x80}, alertRecord{}, true},
+		{"bad JSON", []byte(`{"seq":`), alertRecord{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseRecord(tc.value)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Fatalf("parseRecord(%q) = %+v, %v; want %+v, error %v", tc.value, got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+	// A first claim of a busy stream (sequence in the millions) is 6 bytes
+	// (form, 4-byte sequence, no repeats); the JSON form was ~150.
+	if n := len(appendRecord(nil, alertRecord{Seq: 5_000_000})); n != 6 {
+		t.Fatalf("a first claim's record is %d bytes, want 6", n)
+	}
+}
+
+// TestAlertStateReadsLegacyRecords: an alert claimed by a medic that wrote
+// JSON records stays claimed after an upgrade: a re-send is suppressed and
+// the claiming message's redelivery is still recognised.
+func TestAlertStateReadsLegacyRecords(t *testing.T) {
+	t.Parallel()
+	s := openAlertState(t, openBus(t, alertStateConfig(t)))
+	ctx := context.Background()
+	ev := testEvent("upgraded", event.StatusFiring)
+	key, _ := AlertKey(&ev)
+	legacy := fmt.Sprintf(`{"event":%q,"seq":3,"claimedAt":"2026-11-22T10:00:00Z","lastSeen":"2026-11-22T10:00:00Z"}`, ev.ID)
+	if _, err := s.kv.Create(ctx, key, []byte(legacy)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Claim(ctx, &ev, 8)
+	if err != nil || c.First || c.ClaimedBy != 3 || c.Repeats != 1 {
+		t.Fatalf("re-send against a legacy record: got %+v, %v; want a repeat of message 3", c, err)
+	}
+	// The repeat rewrote the record in the compact form, keeping the claim.
+	e, err := s.kv.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := parseRecord(e.Value()); err != nil || got != (alertRecord{Seq: 3, Repeats: 1}) || e.Value()[0] != recordCompact {
+		t.Fatalf("record after the repeat: %q (%+v, %v); want compact, seq 3, 1 repeat", e.Value(), got, err)
+	}
+	if c, err := s.Claim(ctx, &ev, 3); err != nil || !c.First {
+		t.Fatalf("redelivery of the claiming message: got %+v, %v; want first", c, err)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"syscall"
 
@@ -15,12 +14,13 @@ import (
 
 // Release returns the Go heap's free pages to the OS and drops the
 // process's mappings of the executable's read-only pages. It is safe to
-// call at any time (the pages come back on use) but meant for once, after
-// start-up: it costs a garbage collection and a few milliseconds.
+// call at any time (the pages come back on use) but meant for the moments
+// after start-up and after a burst: it costs a few garbage collections
+// (freeHeap).
 func Release() (Result, error) {
 	var res Result
 	res.RSSBefore, res.FileBefore = rss()
-	debug.FreeOSMemory()
+	freeHeap()
 
 	var st syscall.Stat_t
 	if err := syscall.Stat("/proc/self/exe", &st); err != nil {

@@ -2,11 +2,9 @@
 
 package memtrim
 
-import "runtime/debug"
-
 // Release returns the Go heap's free pages to the OS. Dropping the
 // executable's pages is done on Linux only.
 func Release() (Result, error) {
-	debug.FreeOSMemory()
+	freeHeap()
 	return Result{}, nil
 }

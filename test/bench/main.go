@@ -112,7 +112,7 @@ func main() {
 	flag.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "throughput and storm phases: how long without a new line in the file before the drain is given up (what is missing then counts as lost)")
 	flag.DurationVar(&o.lossTimeout, "loss-timeout", 30*time.Second, "latency phase: an accepted alert whose line is not in the file this long after the last send is lost")
 	flag.DurationVar(&o.waitQuiet, "wait-quiet", 0, "before starting, wait up to this long for a 2-second window in which other processes use less than a quarter of a core (0: do not wait)")
-	flag.StringVar(&o.profile, "profile", "", "write CPU and heap profiles of medic to this folder (http.pprof on): the throughput phase's CPU (-profile-seconds from the first request) and the live heap after it drained")
+	flag.StringVar(&o.profile, "profile", "", "write CPU and heap profiles of medic to this folder (http.pprof on): the throughput phase's CPU (-profile-seconds from the first request) and the live heap after it drained; for the storm phase (DIR/storm) also the heap when RSS first reaches 90% of the limit and after -storm-settle")
 	flag.DurationVar(&o.profileFor, "profile-seconds", 10*time.Second, "length of the throughput phase's CPU profile")
 	flag.BoolVar(&o.storm, "storm", true, "run the storm-in-a-pod phase: the throughput burst again on a fresh medic under a memory limit (a cgroup when one can be made, else GOMEMLIMIT and an RSS watchdog)")
 	flag.IntVar(&o.stormAlerts, "storm-alerts", 0, "storm phase: alerts to post (0: as -alerts)")

@@ -133,6 +133,10 @@ func runStorm(bin, dir string, gen *alertGen, o *options, unlimited *throughputR
 		r.SettleSeconds = o.stormSettle.Seconds()
 		r.SettledRSS = rss(m.pid())
 		r.SettledGoMem = m.goMemStats()
+		if o.profile != "" {
+			// After the readings: the profile's collection changes them.
+			(&profiler{dir: filepath.Join(o.profile, "storm"), base: m.base}).heap("heap-after-settle.pprof")
+		}
 		r.RSSHighWater = procStatus(m.pid(), "VmHWM")["VmHWM"]
 	}
 	r.RSSPeak, r.WatchdogTripped = wd.stop()
