@@ -95,24 +95,12 @@ func TestRateLimitAndErrorsKeepTheToken(t *testing.T) {
 
 func TestParams(t *testing.T) {
 	t.Parallel()
-	for name, tt := range map[string]struct {
-		p    func(*Params)
-		want string
-	}{
-		"nothing":     {func(*Params) {}, "bot_token: required"},
-		"no chat":     {func(p *Params) { p.BotTokenEnv = "TG" }, "chat_id: required"},
-		"bad chat":    {func(p *Params) { p.BotTokenEnv, p.ChatID = "TG", "oncall" }, "chat_id"},
-		"bad api url": {func(p *Params) { p.BotTokenEnv, p.ChatID, p.APIURL = "TG", "-100", "api.telegram.org" }, "api_url"},
-		"topic":       {func(p *Params) { p.BotTokenEnv, p.ChatID, p.MessageThreadID = "TG", "-100", -1 }, "message_thread_id"},
-		"ok":          {func(p *Params) { p.BotTokenFile, p.ChatID = "/var/run/secrets/medic/tg/bot_token", "@oncall" }, ""},
-	} {
-		t.Run(name, func(t *testing.T) {
-			p := *Defaults()
-			tt.p(&p)
-			err := p.Validate()
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Errorf("Validate() = %v, want %q", err, tt.want)
-			}
-		})
-	}
+	testkit.CheckParams(t, Defaults, (*Params).Validate, []testkit.ParamCase[Params]{
+		{Name: "nothing", Mut: func(*Params) {}, Want: "bot_token: required"},
+		{Name: "no chat", Mut: func(p *Params) { p.BotTokenEnv = "TG" }, Want: "chat_id: required"},
+		{Name: "bad chat", Mut: func(p *Params) { p.BotTokenEnv, p.ChatID = "TG", "oncall" }, Want: "chat_id"},
+		{Name: "bad api url", Mut: func(p *Params) { p.BotTokenEnv, p.ChatID, p.APIURL = "TG", "-100", "api.telegram.org" }, Want: "api_url"},
+		{Name: "topic", Mut: func(p *Params) { p.BotTokenEnv, p.ChatID, p.MessageThreadID = "TG", "-100", -1 }, Want: "message_thread_id"},
+		{Name: "ok", Mut: func(p *Params) { p.BotTokenFile, p.ChatID = "/var/run/secrets/medic/tg/bot_token", "@oncall" }, Want: ""},
+	})
 }

@@ -97,22 +97,10 @@ func TestRateLimitAndErrorsKeepTheToken(t *testing.T) {
 
 func TestParams(t *testing.T) {
 	t.Parallel()
-	for name, tt := range map[string]struct {
-		p    func(*Params)
-		want string
-	}{
-		"nothing":     {func(*Params) {}, "bot_token: required"},
-		"no room":     {func(p *Params) { p.BotTokenEnv = "WX" }, "room_id: required"},
-		"bad api url": {func(p *Params) { p.BotTokenEnv, p.RoomID, p.APIURL = "WX", "r", "webexapis.com" }, "api_url"},
-		"ok":          {func(p *Params) { p.BotTokenFile, p.RoomID = "/var/run/secrets/medic/wx/bot_token", "r" }, ""},
-	} {
-		t.Run(name, func(t *testing.T) {
-			p := *Defaults()
-			tt.p(&p)
-			err := p.Validate()
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Errorf("Validate() = %v, want %q", err, tt.want)
-			}
-		})
-	}
+	testkit.CheckParams(t, Defaults, (*Params).Validate, []testkit.ParamCase[Params]{
+		{Name: "nothing", Mut: func(*Params) {}, Want: "bot_token: required"},
+		{Name: "no room", Mut: func(p *Params) { p.BotTokenEnv = "WX" }, Want: "room_id: required"},
+		{Name: "bad api url", Mut: func(p *Params) { p.BotTokenEnv, p.RoomID, p.APIURL = "WX", "r", "webexapis.com" }, Want: "api_url"},
+		{Name: "ok", Mut: func(p *Params) { p.BotTokenFile, p.RoomID = "/var/run/secrets/medic/wx/bot_token", "r" }, Want: ""},
+	})
 }
