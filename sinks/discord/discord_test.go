@@ -55,16 +55,8 @@ func TestWebhookAcceptsEveryFinding(t *testing.T) {
 	t.Parallel()
 	hook := vendortest.DiscordWebhook(t, "1290021540", "tok-s3cret")
 	s, _ := newSink(t, hook.URL+"/api/webhooks/1290021540/tok-s3cret")
-	fs := vendortest.Findings()
-	for name, f := range fs {
-		if err := s.Send(context.Background(), f); err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
-	if got := hook.Accepted(); len(got) != len(fs) {
-		t.Fatalf("webhook accepted %d messages, want %d; refused %v", len(got), len(fs), hook.Refused())
-	}
-	for _, r := range hook.Accepted() {
+	accepted := hook.SendEach(t, s.Send)
+	for _, r := range accepted {
 		var m Message
 		if err := json.Unmarshal(r.Body, &m); err != nil || r.Query["wait"][0] != "true" || m.Username != "medic" || m.AllowedMentions.Parse == nil {
 			t.Errorf("message %s (%v), query %v", r.Body, err, r.Query)

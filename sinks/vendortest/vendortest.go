@@ -9,6 +9,7 @@ package vendortest
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -241,6 +242,29 @@ func (f *Fake) ByFinding() map[string]int {
 		}
 	}
 	return out
+}
+
+// SendEach sends every one of Findings through send and fails t unless the
+// fake accepted each exactly once, counted by the finding each message
+// names (lost 0, duplicates 0). It returns the accepted requests.
+func (f *Fake) SendEach(t testing.TB, send func(context.Context, *event.Finding) error) []Request {
+	t.Helper()
+	fs := Findings()
+	for name, fd := range fs {
+		if err := send(context.Background(), fd); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	got := f.ByFinding()
+	for name, fd := range fs {
+		if n := got[fd.ID]; n != 1 {
+			t.Errorf("%s: accepted %d times, want once (refused %v)", name, n, f.Refused())
+		}
+	}
+	if acc := f.Accepted(); len(acc) != len(fs) {
+		t.Fatalf("accepted %d messages, want %d; refused %v", len(acc), len(fs), f.Refused())
+	}
+	return f.Accepted()
 }
 
 // JSONBody decodes a request body into a generic map, or says why not.
