@@ -18,6 +18,7 @@ import (
 
 	"github.com/medichq/medic/internal/natstest"
 	"github.com/medichq/medic/internal/testkit"
+	"github.com/medichq/medic/sinks/file/filetest"
 )
 
 // readyz returns /readyz's status and body.
@@ -131,7 +132,7 @@ func TestStorageExhaustedRecoversWithoutRestart(t *testing.T) {
 	acceptBurst(accepted, 20, 20)
 	recs := waitFindings(t, m.findings, 30*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == len(accepted) })
 	time.Sleep(300 * time.Millisecond) // a late duplicate would land now
-	recs = readFindings(t, m.findings)
+	recs = filetest.Read(t, m.findings)
 	lost, dups := lostAndDuplicated(recs, accepted)
 	t.Logf("accepted %d alerts, %d findings, lost %d, duplicates %d", len(accepted), len(recs), lost, dups)
 	if lost != 0 || dups != 0 {
@@ -190,7 +191,7 @@ func TestWipedNATSRecoversWithoutRestart(t *testing.T) {
 	t.Logf("all 5 webhooks answered 200 and /readyz 200 within %s of the wiped server starting", time.Since(restarted).Round(time.Millisecond))
 	recs := waitFindings(t, m.findings, 30*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == len(accepted) })
 	time.Sleep(300 * time.Millisecond) // a late duplicate would land now
-	recs = readFindings(t, m.findings)
+	recs = filetest.Read(t, m.findings)
 	lost, dups := lostAndDuplicated(recs, accepted)
 	t.Logf("accepted %d alerts (%d webhooks refused after the restart), %d findings, lost %d, duplicates %d",
 		len(accepted), refused, len(recs), lost, dups)
@@ -278,8 +279,8 @@ func TestDiskFullRecoversWithoutRestart(t *testing.T) {
 		acceptBurst(accepted, 20, r*20)
 	}
 	recs := waitFindings(t, m.findings, 60*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == len(accepted) })
-	time.Sleep(300 * time.Millisecond) // a late duplicate would land now
-	recs = readFindings(t, m.findings) // fails on a torn line
+	time.Sleep(300 * time.Millisecond)  // a late duplicate would land now
+	recs = filetest.Read(t, m.findings) // fails on a torn line
 	lost, dups := lostAndDuplicated(recs, accepted)
 	t.Logf("accepted %d alerts, %d findings, lost %d, duplicates %d", len(accepted), len(recs), lost, dups)
 	if lost != 0 || dups != 0 {
