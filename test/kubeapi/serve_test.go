@@ -29,14 +29,8 @@ func TestServeWithKubeconfigAgainstRealAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real kube-apiserver and etcd")
 	}
-	c := kubeapi.Start(t)
+	c, admin := kubeapi.StartReadOnly(t)
 	ctx := context.Background()
-	admin := must(kubernetes.NewForConfig(c.Admin()))
-	for _, f := range []string{"serviceaccount.yaml", "clusterrole.yaml"} {
-		if err := kubeapi.Apply(ctx, admin, "", must(kubeapi.RBACFile(f))); err != nil {
-			t.Fatal(err)
-		}
-	}
 	dir := t.TempDir()
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := c.WriteKubeconfig(kubeconfig, kubeapi.MedicUser); err != nil {
