@@ -16,6 +16,7 @@ import (
 // name, and without a cluster they still give a finding whose actions say
 // why their evidence is missing.
 func TestBuiltinKubernetesAlertPlaybooks(t *testing.T) {
+	t.Parallel()
 	files, err := BuiltinFiles()
 	if err != nil {
 		t.Fatal(err)
