@@ -46,14 +46,16 @@ func testConfig(t *testing.T, dataDir string) config.Config {
 	return cfg
 }
 
-func startMedic(t *testing.T, cfg config.Config) *medic {
+// startMedic runs medic in process with cfg; opts give it fake clients and
+// the like.
+func startMedic(t *testing.T, cfg config.Config, opts ...app.Option) *medic {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("invalid test config: %v", err)
 	}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
-	a, err := app.New(ctx, cfg, logger)
+	a, err := app.New(ctx, cfg, logger, opts...)
 	if err != nil {
 		t.Fatalf("start medic: %v", err)
 	}
