@@ -111,6 +111,7 @@ func (f *gitFixture) start(t *testing.T) {
 func short(commit string) string { return commit[:7] }
 
 func TestGitSourceReadsTheCommitsPlaybooks(t *testing.T) {
+	t.Parallel()
 	r := gittest.NewRemote(t, "team")
 	c1 := r.Push("first", map[string]string{
 		"README.md":                    "not a playbook",
@@ -223,6 +224,7 @@ func TestGitPushLifecycleOverSmartHTTP(t *testing.T) {
 // TestGitRefreshOnDemand is what the webhook does: with polling off, a
 // Refresh fetches and reloads.
 func TestGitRefreshOnDemand(t *testing.T) {
+	t.Parallel()
 	r := gittest.NewRemote(t, "team")
 	srv := gittest.ServeHTTP(t, r.Root, "")
 	r.Push("v1", map[string]string{"a.yaml": pb("crash", "v1")})
@@ -242,6 +244,7 @@ func TestGitRefreshOnDemand(t *testing.T) {
 }
 
 func TestGitTokenIsRequiredAndSent(t *testing.T) {
+	t.Parallel()
 	r := gittest.NewRemote(t, "team")
 	srv := gittest.ServeHTTP(t, r.Root, "right")
 	r.Push("v1", map[string]string{"a.yaml": pb("crash", "v1")})
@@ -272,6 +275,7 @@ func TestGitTokenIsRequiredAndSent(t *testing.T) {
 // TestGitFetchFailureKeepsTheRunningSet: an unreachable server is not a bad
 // commit; nothing is rejected and the running set stays.
 func TestGitFetchFailureKeepsTheRunningSet(t *testing.T) {
+	t.Parallel()
 	r := gittest.NewRemote(t, "team")
 	srv := gittest.ServeHTTP(t, r.Root, "")
 	c1 := r.Push("v1", map[string]string{"a.yaml": pb("crash", "v1")})
@@ -310,6 +314,7 @@ func TestGitFetchFailureKeepsTheRunningSet(t *testing.T) {
 }
 
 func TestGitUnknownBranchAndEmptyRepositoryAreFetchErrors(t *testing.T) {
+	t.Parallel()
 	r := gittest.NewRemote(t, "team")
 	g := NewGitSource(GitRepoOptions{Name: "team", URL: r.FileURL()}, filepath.Join(t.TempDir(), "clone"))
 	if _, err := g.Fetch(context.Background()); err == nil {
@@ -329,6 +334,7 @@ func TestGitUnknownBranchAndEmptyRepositoryAreFetchErrors(t *testing.T) {
 // "the repository is empty" because go-git's file server opened the work
 // tree as the object store.
 func TestGitFileURLToAWorkingCopy(t *testing.T) {
+	t.Parallel()
 	r := gittest.NewRemote(t, "team")
 	c1 := r.Push("v1", map[string]string{"playbooks/a.yaml": pb("crash", "v1")})
 	tests := []struct {
@@ -355,6 +361,7 @@ func TestGitFileURLToAWorkingCopy(t *testing.T) {
 // TestGitMissingFolderIsRejected: a commit that removes the playbook folder
 // is a bad commit, not an empty set.
 func TestGitMissingFolderIsRejected(t *testing.T) {
+	t.Parallel()
 	r := gittest.NewRemote(t, "team")
 	c1 := r.Push("v1", map[string]string{"playbooks/a.yaml": pb("crash", "v1")})
 	f := newGitFixture(t, t.TempDir(), GitRepoOptions{Name: "team", URL: r.FileURL(), Path: "playbooks"})
@@ -384,6 +391,7 @@ func TestGitMissingFolderIsRejected(t *testing.T) {
 // TestGitReposMergeAndDuplicatesNameBothPlaces: several repositories make
 // one set; one playbook name in two of them is an error naming both.
 func TestGitReposMergeAndDuplicatesNameBothPlaces(t *testing.T) {
+	t.Parallel()
 	a, b := gittest.NewRemote(t, "alpha"), gittest.NewRemote(t, "beta")
 	ca := a.Push("a", map[string]string{"a.yaml": pb("crash", "alpha")})
 	cb := b.Push("b", map[string]string{"b.yaml": pb("nodes", "beta")})
@@ -421,6 +429,7 @@ func TestGitReposMergeAndDuplicatesNameBothPlaces(t *testing.T) {
 // survives a restart; when its newest commit is invalid and there is no
 // running set yet, the commit that ran before the restart is used.
 func TestGitRestartReusesTheCloneAndFallsBackToTheAppliedCommit(t *testing.T) {
+	t.Parallel()
 	r := gittest.NewRemote(t, "team")
 	srv := gittest.ServeHTTP(t, r.Root, "")
 	cache := t.TempDir()
@@ -477,6 +486,7 @@ func TestGitRestartReusesTheCloneAndFallsBackToTheAppliedCommit(t *testing.T) {
 // flip between two playbook sets are fetched and applied; every finding
 // comes wholly from one set, the one it names. Run with -race.
 func TestGitReloadDuringEventsEachEventOneSet(t *testing.T) {
+	t.Parallel()
 	r := gittest.NewRemote(t, "team")
 	content := func(mark string) map[string]string {
 		var b strings.Builder
@@ -580,6 +590,7 @@ func writeFile(t *testing.T, path, content string) {
 // checked against known_hosts; a server with another key is refused, and
 // checking is off only when asked for explicitly.
 func TestGitOverSSHChecksTheHostKey(t *testing.T) {
+	t.Parallel()
 	r := gittest.NewRemote(t, "team")
 	c1 := r.Push("v1", map[string]string{"a.yaml": pb("crash", "v1")})
 	srv := gittest.ServeSSH(t)

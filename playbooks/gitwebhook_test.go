@@ -7,6 +7,7 @@ import (
 )
 
 func TestVerifyWebhook(t *testing.T) {
+	t.Parallel()
 	const secret = "It's a Secret to Everybody"
 	body := []byte(`{"ref":"refs/heads/main","repository":{"full_name":"acme/playbooks"}}`)
 	sig := SignWebhook(body, secret)

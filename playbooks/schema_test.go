@@ -39,6 +39,7 @@ func goldenDefinitions(t *testing.T) ([]triggers.Definition, []actions.Definitio
 }
 
 func TestSchemaGolden(t *testing.T) {
+	t.Parallel()
 	ts, as := goldenDefinitions(t)
 	got, err := json.MarshalIndent(SchemaFor(ts, as), "", "  ")
 	if err != nil {
@@ -57,6 +58,7 @@ func TestSchemaGolden(t *testing.T) {
 // the loader: the built-in and example playbooks conform, and the mistakes
 // the loader refuses are refused by the schema too.
 func TestSchemaAcceptsValidAndRefusesInvalidPlaybooks(t *testing.T) {
+	t.Parallel()
 	schema := roundTrip(t, Schema())
 	checkClosed(t, "#", schema)
 	files, err := BuiltinFiles()

@@ -111,6 +111,7 @@ func text(e *event.Enrichment) string {
 }
 
 func TestRunbookEnricher(t *testing.T) {
+	t.Parallel()
 	retr := &rag.Retriever{Store: defaultKB(t)}
 	f := crashLoop()
 	if err := build(t, "runbook_enricher", "{top_k: 3}").Run(context.Background(), &actions.Env{KB: retr}, f); err != nil {
@@ -140,6 +141,7 @@ func TestRunbookEnricher(t *testing.T) {
 }
 
 func TestParamsAreChecked(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ name, params, want string }{
 		{"ask_ai", "{mode: later}", `mode: "later" is not auto or button`},
 		{"ask_ai", "{mode: auto, max_tokens: -1}", "max_tokens"},
@@ -192,6 +194,7 @@ func newFixture(t *testing.T, redactPatterns ...string) *fixture {
 }
 
 func TestAskAIAuto(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	f := crashLoop()
 	if err := build(t, "ask_ai", "{mode: auto, max_tokens: 400}").Run(context.Background(), fx.env, f); err != nil {
@@ -223,6 +226,7 @@ func TestAskAIAuto(t *testing.T) {
 // TestAskAICacheHit: the same evidence again (another replica, a re-fired
 // alert) is answered from the JetStream KV cache without a second call.
 func TestAskAICacheHit(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	act := build(t, "ask_ai", "{mode: auto}")
 	first, second := crashLoop(), crashLoop()
@@ -254,6 +258,7 @@ func TestAskAICacheHit(t *testing.T) {
 // full of secrets; nothing of them reaches the model, and the answer says
 // how many were removed.
 func TestAskAIRedactsEverySecret(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, ragtest.CustomPattern)
 	fx.svc.TokenBudget = 20000 // keep the whole fixture in the prompt
 	f := crashLoop()
@@ -284,6 +289,7 @@ func TestAskAIRedactsEverySecret(t *testing.T) {
 // still carries a clean "AI unavailable" enrichment and the action does not
 // fail.
 func TestAskAIOutage(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	fx.srv.SetDown(http.StatusInternalServerError)
 	f := crashLoop()
@@ -312,6 +318,7 @@ func TestAskAIOutage(t *testing.T) {
 }
 
 func TestAskAINotConfigured(t *testing.T) {
+	t.Parallel()
 	for _, env := range []*actions.Env{{}, {AI: &rag.Service{Retriever: &rag.Retriever{Store: defaultKB(t)}}}} {
 		f := crashLoop()
 		if err := build(t, "ask_ai", "{}").Run(context.Background(), env, f); err != nil {
@@ -325,6 +332,7 @@ func TestAskAINotConfigured(t *testing.T) {
 }
 
 func TestAskAIButton(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	f := crashLoop()
 	if err := build(t, "ask_ai", "{mode: button, model: gpt-big, max_tokens: 300}").Run(context.Background(), fx.env, f); err != nil {

@@ -32,6 +32,7 @@ func (s *seeing) Answer(_ context.Context, req rag.Request) (rag.Answer, error) 
 // of every matching playbook, so the model sees the evidence; a second
 // ask_ai (a built-in playbook's) adds no second answer.
 func TestAskAIAutoRunsAfterAllEvidence(t *testing.T) {
+	t.Parallel()
 	files := []playbooks.File{{Path: "user.yaml", Data: []byte(`
 - name: user
   triggers: [{on_prometheus_alert: {alert_name: KubePodCrashLooping}}]
@@ -83,6 +84,7 @@ func TestAskAIAutoRunsAfterAllEvidence(t *testing.T) {
 // attaches the runbooks (once, even after a user's runbook_enricher) and
 // the Ask AI settings.
 func TestBuiltinAskAIOnlyWithAModel(t *testing.T) {
+	t.Parallel()
 	kb := &rag.Retriever{Store: defaultKB(t)}
 	builtin := build(t, "ask_ai", "{mode: button, runbooks: true, when_configured: true}")
 	finding := func() *event.Finding {

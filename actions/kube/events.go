@@ -49,15 +49,7 @@ func init() {
 		func() *EventsParams { return &EventsParams{MaxEvents: 20} },
 		func(p *EventsParams) (actions.Action, error) {
 			params := *p
-			return run("pod_events_enricher", "Pod events", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				kc, err := client(env)
-				if err != nil {
-					return err
-				}
-				rp, err := resolvePod(ctx, kc, &f.Event)
-				if err != nil {
-					return err
-				}
+			return runOnPod("pod_events_enricher", "Pod events", func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error {
 				pod := rp.Pod
 				evs, err := objectEvents(ctx, kc, "Pod", pod.Namespace, pod.Name)
 				if err != nil {

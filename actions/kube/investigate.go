@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
@@ -27,15 +28,7 @@ func init() {
 		func() *InvestigatorParams { return &InvestigatorParams{Logs: true} },
 		func(p *InvestigatorParams) (actions.Action, error) {
 			withLogs := p.Logs
-			return run("pod_issue_investigator", "Investigation", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				kc, err := client(env)
-				if err != nil {
-					return err
-				}
-				rp, err := resolvePod(ctx, kc, &f.Event)
-				if err != nil {
-					return err
-				}
+			return runOnPod("pod_issue_investigator", "Investigation", func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error {
 				pod := rp.Pod
 				in := DiagnoseInput{Pod: pod}
 				var missing []string

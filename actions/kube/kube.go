@@ -154,6 +154,23 @@ func run(source, title string, body func(ctx context.Context, env *actions.Env, 
 	})
 }
 
+// runOnPod is run for an action about one pod: the body gets the cluster
+// client and the pod resolvePod chose, and no cluster or no pod becomes the
+// note.
+func runOnPod(source, title string, body func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error) actions.Action {
+	return run(source, title, func(ctx context.Context, env *actions.Env, f *event.Finding) error {
+		kc, err := client(env)
+		if err != nil {
+			return err
+		}
+		rp, err := resolvePod(ctx, kc, &f.Event)
+		if err != nil {
+			return err
+		}
+		return body(ctx, kc, rp, f)
+	})
+}
+
 // ref renders namespace/name, or name alone for cluster-scoped objects.
 func ref(namespace, name string) string {
 	if namespace == "" {
@@ -277,6 +294,20 @@ func kv(pairs ...[2]string) event.Block {
 // conditionRow is one row of a conditions table.
 func conditionRow(typ string, status corev1.ConditionStatus, reason, message string, since metav1.Time) []string {
 	return []string{typ, string(status), reason, truncate(oneLine(message), 200), fmtTime(since)}
+}
+
+// withConditions appends the table of an object's conditions to blocks,
+// row giving each condition's conditionRow; no conditions, no table. Every
+// Kind has its own condition type with the same fields, hence the func.
+func withConditions[C any](blocks []event.Block, conds []C, row func(C) []string) []event.Block {
+	if len(conds) == 0 {
+		return blocks
+	}
+	rows := make([][]string, 0, len(conds))
+	for _, c := range conds {
+		rows = append(rows, row(c))
+	}
+	return append(blocks, conditionsTable(rows))
 }
 
 // conditionsTable is a table of condition rows without the columns no row

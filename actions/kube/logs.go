@@ -83,15 +83,7 @@ func init() {
 				return nil, err
 			}
 			params := *p
-			return run("logs_enricher", "Logs", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				kc, err := client(env)
-				if err != nil {
-					return err
-				}
-				rp, err := resolvePod(ctx, kc, &f.Event)
-				if err != nil {
-					return err
-				}
+			return runOnPod("logs_enricher", "Logs", func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error {
 				container := firstNonEmpty(params.Container, SubjectOf(&f.Event).Container)
 				lb, err := fetchLogs(ctx, kc, rp.Pod, container, params.Previous, opts)
 				if err != nil {

@@ -2,7 +2,6 @@ package kube
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sort"
 	"strconv"
@@ -135,14 +134,9 @@ func NodeBlocks(n *corev1.Node) []event.Block {
 		[2]string{"zone", n.Labels["topology.kubernetes.io/zone"]},
 		[2]string{"created", fmtTime(n.CreationTimestamp)},
 	)}
-	if len(n.Status.Conditions) > 0 {
-		rows := make([][]string, 0, len(n.Status.Conditions))
-		for _, c := range n.Status.Conditions {
-			rows = append(rows, conditionRow(string(c.Type), c.Status, c.Reason, c.Message, c.LastTransitionTime))
-		}
-		blocks = append(blocks, conditionsTable(rows))
-	}
-	return blocks
+	return withConditions(blocks, n.Status.Conditions, func(c corev1.NodeCondition) []string {
+		return conditionRow(string(c.Type), c.Status, c.Reason, c.Message, c.LastTransitionTime)
+	})
 }
 
 // active says whether a pod holds its requests on the node.
@@ -215,24 +209,11 @@ func NodePodsBlock(pods []corev1.Pod, max int) event.Block {
 	if len(pods) == 0 {
 		return event.MarkdownBlock("No pods run on the node.")
 	}
-	pods = append([]corev1.Pod(nil), pods...)
-	sortPodsWorstFirst(pods)
-	omitted := 0
-	if max > 0 && len(pods) > max {
-		omitted = len(pods) - max
-		pods = pods[:max]
-	}
-	rows := make([][]string, 0, len(pods)+1)
-	for i := range pods {
-		p := &pods[i]
+	return podTable(pods, max, []string{"pod", "status", "ready", "restarts", "cpu request", "memory request"}, func(p *corev1.Pod) []string {
 		cpu, mem := podRequest(p, corev1.ResourceCPU), podRequest(p, corev1.ResourceMemory)
-		rows = append(rows, []string{ref(p.Namespace, p.Name), PodStatusWord(p), readyCount(p),
-			strconv.Itoa(int(totalRestarts(p))), qty(cpu), memQty(mem)})
-	}
-	if omitted > 0 {
-		rows = append(rows, []string{fmt.Sprintf("… %d more", omitted)})
-	}
-	return table([]string{"pod", "status", "ready", "restarts", "cpu request", "memory request"}, rows)
+		return []string{ref(p.Namespace, p.Name), PodStatusWord(p), readyCount(p),
+			strconv.Itoa(int(totalRestarts(p))), qty(cpu), memQty(mem)}
+	})
 }
 
 func qty(q resource.Quantity) string {

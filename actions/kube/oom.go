@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
@@ -29,16 +30,9 @@ func init() {
 		func() *OOMParams { return &OOMParams{} },
 		func(p *OOMParams) (actions.Action, error) {
 			attachLogs := p.AttachLogs
-			return run("pod_oom_killer_enricher", "OOM kill", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				kc, err := client(env)
-				if err != nil {
-					return err
-				}
-				rp, err := resolvePod(ctx, kc, &f.Event)
-				if err != nil {
-					return err
-				}
+			return runOnPod("pod_oom_killer_enricher", "OOM kill", func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error {
 				in := OOMInput{Pod: rp.Pod}
+				var err error
 				if name := rp.Pod.Spec.NodeName; name != "" {
 					in.NodeName = name
 					if in.Node, err = getNode(ctx, kc, name); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
@@ -20,15 +21,7 @@ func init() {
 		"Add a compact `kubectl describe` of the pod: phase, node, conditions, each container's state with its reason, exit code, restarts, last termination, requests and limits.",
 		func() *actions.NoParams { return &actions.NoParams{} },
 		func(*actions.NoParams) (actions.Action, error) {
-			return run("pod_status_enricher", "Pod status", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				kc, err := client(env)
-				if err != nil {
-					return err
-				}
-				rp, err := resolvePod(ctx, kc, &f.Event)
-				if err != nil {
-					return err
-				}
+			return runOnPod("pod_status_enricher", "Pod status", func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error {
 				f.Add(event.Enrichment{
 					Title:  "Pod " + ref(rp.Pod.Namespace, rp.Pod.Name),
 					Source: "pod_status_enricher",
@@ -115,14 +108,9 @@ func PodStatusBlocks(pod *corev1.Pod) []event.Block {
 	if len(messages) > 0 {
 		blocks = append(blocks, event.KeyValueBlock(messages))
 	}
-	if len(pod.Status.Conditions) > 0 {
-		crow := make([][]string, 0, len(pod.Status.Conditions))
-		for _, c := range pod.Status.Conditions {
-			crow = append(crow, conditionRow(string(c.Type), c.Status, c.Reason, c.Message, c.LastTransitionTime))
-		}
-		blocks = append(blocks, conditionsTable(crow))
-	}
-	return blocks
+	return withConditions(blocks, pod.Status.Conditions, func(c corev1.PodCondition) []string {
+		return conditionRow(string(c.Type), c.Status, c.Reason, c.Message, c.LastTransitionTime)
+	})
 }
 
 func containerStatus(list []corev1.ContainerStatus, name string) *corev1.ContainerStatus {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
 	"github.com/medichq/medic/actions"
@@ -41,20 +42,13 @@ func init() {
 		func() *SchedulingParams { return &SchedulingParams{MaxNodes: 20} },
 		func(p *SchedulingParams) (actions.Action, error) {
 			maxNodes := p.MaxNodes
-			return run("report_scheduling_failure", "Scheduling", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				kc, err := client(env)
-				if err != nil {
-					return err
-				}
-				rp, err := resolvePod(ctx, kc, &f.Event)
-				if err != nil {
-					return err
-				}
+			return runOnPod("report_scheduling_failure", "Scheduling", func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error {
 				pod := rp.Pod
 				if pod.Spec.NodeName != "" {
 					return problemf("pod %s is scheduled on node %s: nothing failed to schedule", ref(pod.Namespace, pod.Name), pod.Spec.NodeName)
 				}
 				in := SchedulingInput{Pod: pod, MaxNodes: maxNodes}
+				var err error
 				if in.Events, err = objectEvents(ctx, kc, "Pod", pod.Namespace, pod.Name); err != nil {
 					in.Missing = append(in.Missing, err.Error())
 				}

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -141,9 +140,8 @@ func resolvePod(ctx context.Context, kc kubernetes.Interface, ev *event.Event) (
 		}
 		return &resolvedPod{Pod: pod}, nil
 	}
-	switch s.Kind {
-	case "Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet":
-		pods, _, err := workloadPods(ctx, kc, s.Kind, s.Namespace, s.Name)
+	if _, ok := workloadKindOf(s.Kind); ok {
+		pods, err := workloadPods(ctx, kc, s.Kind, s.Namespace, s.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -156,58 +154,27 @@ func resolvePod(ctx context.Context, kc kubernetes.Interface, ev *event.Event) (
 			how = "the least healthy of " + strings.ToLower(s.Kind) + " " + ref(s.Namespace, s.Name) + "'s " + itoa(len(pods)) + " pods"
 		}
 		return &resolvedPod{Pod: &pods[0], How: how}, nil
-	case "":
+	}
+	if s.Kind == "" {
 		return nil, problemf("the event names no pod (labels pod and namespace)")
 	}
 	return nil, problemf("the event is about %s %s, not a pod", strings.ToLower(s.Kind), ref(s.Namespace, s.Name))
 }
 
 // workloadPods lists the pods selected by a workload's selector.
-func workloadPods(ctx context.Context, kc kubernetes.Interface, kind, namespace, name string) ([]corev1.Pod, *metav1.LabelSelector, error) {
+func workloadPods(ctx context.Context, kc kubernetes.Interface, kind, namespace, name string) ([]corev1.Pod, error) {
 	if namespace == "" || name == "" {
-		return nil, nil, problemf("the event names no %s with its namespace", strings.ToLower(kind))
+		return nil, problemf("the event names no %s with its namespace", strings.ToLower(kind))
 	}
-	var sel *metav1.LabelSelector
-	var err error
-	c := call{verb: "get", resource: strings.ToLower(kind) + "s", namespace: namespace, name: name}
-	switch kind {
-	case "Deployment":
-		var o *appsv1.Deployment
-		if o, err = kc.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
-			sel = o.Spec.Selector
-		}
-	case "StatefulSet":
-		var o *appsv1.StatefulSet
-		if o, err = kc.AppsV1().StatefulSets(namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
-			sel = o.Spec.Selector
-		}
-	case "DaemonSet":
-		var o *appsv1.DaemonSet
-		if o, err = kc.AppsV1().DaemonSets(namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
-			sel = o.Spec.Selector
-		}
-	case "ReplicaSet":
-		var o *appsv1.ReplicaSet
-		if o, err = kc.AppsV1().ReplicaSets(namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
-			sel = o.Spec.Selector
-		}
-	case "Job":
-		job, jerr := kc.BatchV1().Jobs(namespace).Get(ctx, name, metav1.GetOptions{})
-		if jerr != nil {
-			return nil, nil, c.explain(jerr)
-		}
-		sel = job.Spec.Selector
-		if sel == nil {
-			sel = &metav1.LabelSelector{MatchLabels: map[string]string{"job-name": name}}
-		}
-	default:
-		return nil, nil, problemf("cannot find the pods of a %s", kind)
+	k, ok := workloadKindOf(kind)
+	if !ok {
+		return nil, problemf("cannot find the pods of a %s", kind)
 	}
+	w, err := k.get(ctx, kc, namespace, name)
 	if err != nil {
-		return nil, nil, c.explain(err)
+		return nil, err
 	}
-	pods, err := selectPods(ctx, kc, namespace, sel)
-	return pods, sel, err
+	return selectPods(ctx, kc, namespace, w.pods)
 }
 
 // selectPods lists the pods in namespace matching sel. The selector is
@@ -267,8 +234,9 @@ func workloadRef(ctx context.Context, kc kubernetes.Interface, ev *event.Event, 
 		}
 		return s.Namespace, s.Name, nil
 	}
-	label := map[string]string{"Deployment": "deployment", "StatefulSet": "statefulset", "DaemonSet": "daemonset", "Job": "job_name"}[kind]
-	if v := ev.Labels[label]; v != "" && s.Namespace != "" {
+	k, _ := workloadKindOf(kind)
+	label := k.label
+	if v := ev.Labels[label]; label != "" && v != "" && s.Namespace != "" {
 		return s.Namespace, v, nil
 	}
 	if s.Kind == "Pod" && s.Name != "" && s.Namespace != "" {

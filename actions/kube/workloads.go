@@ -31,97 +31,150 @@ func (p *PodsParams) Validate() error {
 	return nil
 }
 
+// getter is the Get of one typed client: kc.AppsV1().Deployments(ns) and
+// the like.
+type getter[T any] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+}
+
+// workloadKind is what one kind of workload means to the actions, in one
+// row: the alert label that names it, how to read one, the selector of its
+// pods and its status. The status enrichers, related_pods, job_info_enricher,
+// workloadRef and resolvePod all read workloadKinds, so a kind is taught to
+// medic here once rather than in a switch per action.
+type workloadKind struct {
+	kind string // "Deployment"
+	// label names one on an alert (kube-state-metrics, kubernetes-mixin);
+	// "" where no alert label does.
+	label string
+	// enricher is the kind's <kind>_status_enricher and help its
+	// description; "" where the kind has none of its own (a Job's status
+	// comes with its pods in job_info_enricher).
+	enricher, help string
+	read           func(ctx context.Context, kc kubernetes.Interface, namespace, name string) (workload, error)
+}
+
+// workload is one object read through its kind's row.
+type workload struct {
+	pods   *metav1.LabelSelector // selects its pods
+	status func() []event.Block  // rendered only by those that show it
+}
+
+// reader is a row's read: get the object with its typed client, keep its
+// pod selector and its status renderer.
+func reader[T any](typed func(kc kubernetes.Interface, namespace string) getter[T], pods func(T) *metav1.LabelSelector, status func(T) []event.Block) func(context.Context, kubernetes.Interface, string, string) (workload, error) {
+	return func(ctx context.Context, kc kubernetes.Interface, namespace, name string) (workload, error) {
+		o, err := typed(kc, namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return workload{}, err
+		}
+		w := workload{pods: pods(o), status: func() []event.Block { return nil }}
+		if status != nil {
+			w.status = func() []event.Block { return status(o) }
+		}
+		return w, nil
+	}
+}
+
+var workloadKinds = []workloadKind{
+	{
+		kind: "Deployment", label: "deployment", enricher: "deployment_status_enricher",
+		help: "Add the deployment's replicas (desired, updated, ready, available), rollout strategy, images and conditions. The deployment is the subject, the deployment label, or the owner of the subject pod.",
+		read: reader(func(kc kubernetes.Interface, ns string) getter[*appsv1.Deployment] {
+			return kc.AppsV1().Deployments(ns)
+		},
+			func(d *appsv1.Deployment) *metav1.LabelSelector { return d.Spec.Selector }, DeploymentBlocks),
+	},
+	{
+		kind: "StatefulSet", label: "statefulset", enricher: "statefulset_status_enricher",
+		help: "Add the statefulset's replicas (desired, ready, current, updated), revisions, update strategy and conditions.",
+		read: reader(func(kc kubernetes.Interface, ns string) getter[*appsv1.StatefulSet] {
+			return kc.AppsV1().StatefulSets(ns)
+		},
+			func(s *appsv1.StatefulSet) *metav1.LabelSelector { return s.Spec.Selector }, StatefulSetBlocks),
+	},
+	{
+		kind: "DaemonSet", label: "daemonset", enricher: "daemonset_status_enricher",
+		help: "Add the daemonset's scheduled, ready, updated, available and misscheduled counts and conditions.",
+		read: reader(func(kc kubernetes.Interface, ns string) getter[*appsv1.DaemonSet] { return kc.AppsV1().DaemonSets(ns) },
+			func(d *appsv1.DaemonSet) *metav1.LabelSelector { return d.Spec.Selector }, DaemonSetBlocks),
+	},
+	{
+		kind: "Job", label: "job_name",
+		read: reader(func(kc kubernetes.Interface, ns string) getter[*batchv1.Job] { return kc.BatchV1().Jobs(ns) },
+			jobPods, JobBlocks),
+	},
+	{
+		kind: "ReplicaSet",
+		read: reader(func(kc kubernetes.Interface, ns string) getter[*appsv1.ReplicaSet] {
+			return kc.AppsV1().ReplicaSets(ns)
+		},
+			func(r *appsv1.ReplicaSet) *metav1.LabelSelector { return r.Spec.Selector }, nil),
+	},
+}
+
+// jobPods is a job's pod selector; a job read without one is found by the
+// job-name label the Job controller puts on its pods.
+func jobPods(j *batchv1.Job) *metav1.LabelSelector {
+	if j.Spec.Selector != nil {
+		return j.Spec.Selector
+	}
+	return &metav1.LabelSelector{MatchLabels: map[string]string{"job-name": j.Name}}
+}
+
+// workloadKindOf returns kind's row; ok is false for a kind that is not a
+// workload medic knows (a Pod, a Node, a CronJob).
+func workloadKindOf(kind string) (k workloadKind, ok bool) {
+	for _, k := range workloadKinds {
+		if k.kind == kind {
+			return k, true
+		}
+	}
+	return workloadKind{}, false
+}
+
+// get reads the workload namespace/name, the failure worded for a human.
+func (k workloadKind) get(ctx context.Context, kc kubernetes.Interface, namespace, name string) (workload, error) {
+	w, err := k.read(ctx, kc, namespace, name)
+	if err != nil {
+		return workload{}, call{verb: "get", resource: strings.ToLower(k.kind) + "s", namespace: namespace, name: name}.explain(err)
+	}
+	return w, nil
+}
+
+// find reads the workload of this kind the event is about (see workloadRef).
+func (k workloadKind) find(ctx context.Context, kc kubernetes.Interface, ev *event.Event) (namespace, name string, w workload, err error) {
+	if namespace, name, err = workloadRef(ctx, kc, ev, k.kind); err != nil {
+		return "", "", workload{}, err
+	}
+	w, err = k.get(ctx, kc, namespace, name)
+	return namespace, name, w, err
+}
+
 func init() {
-	actions.Register("deployment_status_enricher",
-		"Add the deployment's replicas (desired, updated, ready, available), rollout strategy, images and conditions. The deployment is the subject, the deployment label, or the owner of the subject pod.",
-		func() *actions.NoParams { return &actions.NoParams{} },
-		func(*actions.NoParams) (actions.Action, error) {
-			return run("deployment_status_enricher", "Deployment status", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				kc, err := client(env)
-				if err != nil {
-					return err
-				}
-				ns, name, err := workloadRef(ctx, kc, &f.Event, "Deployment")
-				if err != nil {
-					return err
-				}
-				d, err := kc.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-				if err != nil {
-					return call{verb: "get", resource: "deployments", namespace: ns, name: name}.explain(err)
-				}
-				f.Add(event.Enrichment{Title: "Deployment " + ref(ns, name), Source: "deployment_status_enricher", Blocks: DeploymentBlocks(d)})
-				return nil
-			}), nil
-		})
-
-	actions.Register("statefulset_status_enricher",
-		"Add the statefulset's replicas (desired, ready, current, updated), revisions, update strategy and conditions.",
-		func() *actions.NoParams { return &actions.NoParams{} },
-		func(*actions.NoParams) (actions.Action, error) {
-			return run("statefulset_status_enricher", "StatefulSet status", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				kc, err := client(env)
-				if err != nil {
-					return err
-				}
-				ns, name, err := workloadRef(ctx, kc, &f.Event, "StatefulSet")
-				if err != nil {
-					return err
-				}
-				s, err := kc.AppsV1().StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
-				if err != nil {
-					return call{verb: "get", resource: "statefulsets", namespace: ns, name: name}.explain(err)
-				}
-				f.Add(event.Enrichment{Title: "StatefulSet " + ref(ns, name), Source: "statefulset_status_enricher", Blocks: StatefulSetBlocks(s)})
-				return nil
-			}), nil
-		})
-
-	actions.Register("daemonset_status_enricher",
-		"Add the daemonset's scheduled, ready, updated, available and misscheduled counts and conditions.",
-		func() *actions.NoParams { return &actions.NoParams{} },
-		func(*actions.NoParams) (actions.Action, error) {
-			return run("daemonset_status_enricher", "DaemonSet status", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				kc, err := client(env)
-				if err != nil {
-					return err
-				}
-				ns, name, err := workloadRef(ctx, kc, &f.Event, "DaemonSet")
-				if err != nil {
-					return err
-				}
-				d, err := kc.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
-				if err != nil {
-					return call{verb: "get", resource: "daemonsets", namespace: ns, name: name}.explain(err)
-				}
-				f.Add(event.Enrichment{Title: "DaemonSet " + ref(ns, name), Source: "daemonset_status_enricher", Blocks: DaemonSetBlocks(d)})
-				return nil
-			}), nil
-		})
+	for _, k := range workloadKinds {
+		if k.enricher != "" {
+			registerStatusEnricher(k)
+		}
+	}
 
 	actions.Register("job_info_enricher",
 		"Add the job's status (completions, failures, backoff limit, conditions such as BackoffLimitExceeded) and its pods.",
 		func() *PodsParams { return &PodsParams{MaxPods: 10} },
 		func(p *PodsParams) (actions.Action, error) {
 			maxPods := p.MaxPods
+			jobs, _ := workloadKindOf("Job")
 			return run("job_info_enricher", "Job", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
 				kc, err := client(env)
 				if err != nil {
 					return err
 				}
-				ns, name, err := workloadRef(ctx, kc, &f.Event, "Job")
+				ns, name, job, err := jobs.find(ctx, kc, &f.Event)
 				if err != nil {
 					return err
 				}
-				job, err := kc.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
-				if err != nil {
-					return call{verb: "get", resource: "jobs", namespace: ns, name: name}.explain(err)
-				}
-				blocks := JobBlocks(job)
-				sel := job.Spec.Selector
-				if sel == nil {
-					sel = &metav1.LabelSelector{MatchLabels: map[string]string{"job-name": name}}
-				}
-				pods, err := selectPods(ctx, kc, ns, sel)
+				blocks := job.status()
+				pods, err := selectPods(ctx, kc, ns, job.pods)
 				if err != nil {
 					blocks = append(blocks, event.MarkdownBlock("⚠ "+err.Error()))
 				} else {
@@ -150,7 +203,7 @@ func init() {
 				if kind == "Node" {
 					pods, err = nodePods(ctx, kc, name)
 				} else {
-					pods, _, err = workloadPods(ctx, kc, kind, ns, name)
+					pods, err = workloadPods(ctx, kc, kind, ns, name)
 				}
 				if err != nil {
 					return err
@@ -166,12 +219,34 @@ func init() {
 		})
 }
 
+// registerStatusEnricher registers k's <kind>_status_enricher: the same
+// action for every kind, its status rendered by the kind's row.
+func registerStatusEnricher(k workloadKind) {
+	actions.Register(k.enricher, k.help,
+		func() *actions.NoParams { return &actions.NoParams{} },
+		func(*actions.NoParams) (actions.Action, error) {
+			return run(k.enricher, k.kind+" status", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
+				kc, err := client(env)
+				if err != nil {
+					return err
+				}
+				ns, name, w, err := k.find(ctx, kc, &f.Event)
+				if err != nil {
+					return err
+				}
+				f.Add(event.Enrichment{Title: k.kind + " " + ref(ns, name), Source: k.enricher, Blocks: w.status()})
+				return nil
+			}), nil
+		})
+}
+
 // relatedOwner is the object whose pods related_pods lists.
 func relatedOwner(ctx context.Context, kc kubernetes.Interface, ev *event.Event) (kind, namespace, name string, err error) {
 	s := SubjectOf(ev)
-	switch s.Kind {
-	case "Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet":
+	if _, ok := workloadKindOf(s.Kind); ok {
 		return s.Kind, s.Namespace, s.Name, nil
+	}
+	switch s.Kind {
 	case "Node":
 		return "Node", "", s.Name, nil
 	case "Pod":
@@ -180,10 +255,10 @@ func relatedOwner(ctx context.Context, kc kubernetes.Interface, ev *event.Event)
 			return "", "", "", err
 		}
 		k, n := ownerWorkload(ctx, kc, rp.Pod)
-		switch k {
-		case "Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet":
+		if _, ok := workloadKindOf(k); ok {
 			return k, rp.Pod.Namespace, n, nil
-		case "":
+		}
+		if k == "" {
 			return "", "", "", problemf("pod %s has no controller, so no related pods", ref(s.Namespace, s.Name))
 		}
 		return "", "", "", problemf("pod %s belongs to %s %s, whose pods medic cannot list", ref(s.Namespace, s.Name), k, n)
@@ -196,6 +271,15 @@ func PodsBlock(pods []corev1.Pod, max int, what string) event.Block {
 	if len(pods) == 0 {
 		return event.MarkdownBlock("No pods for " + what + ".")
 	}
+	return podTable(pods, max, []string{"pod", "status", "ready", "restarts", "node", "started"}, func(p *corev1.Pod) []string {
+		return []string{ref(p.Namespace, p.Name), PodStatusWord(p), readyCount(p), strconv.Itoa(int(totalRestarts(p))),
+			p.Spec.NodeName, fmtTimePtr(p.Status.StartTime)}
+	})
+}
+
+// podTable is a table of pods, least healthy first, at most max rows and a
+// last one counting those left out; row gives a pod's cells.
+func podTable(pods []corev1.Pod, max int, headers []string, row func(*corev1.Pod) []string) event.Block {
 	pods = append([]corev1.Pod(nil), pods...)
 	sortPodsWorstFirst(pods)
 	omitted := 0
@@ -205,16 +289,12 @@ func PodsBlock(pods []corev1.Pod, max int, what string) event.Block {
 	}
 	rows := make([][]string, 0, len(pods)+1)
 	for i := range pods {
-		p := &pods[i]
-		rows = append(rows, []string{
-			ref(p.Namespace, p.Name), PodStatusWord(p), readyCount(p), strconv.Itoa(int(totalRestarts(p))),
-			p.Spec.NodeName, fmtTimePtr(p.Status.StartTime),
-		})
+		rows = append(rows, row(&pods[i]))
 	}
 	if omitted > 0 {
 		rows = append(rows, []string{fmt.Sprintf("… %d more", omitted)})
 	}
-	return table([]string{"pod", "status", "ready", "restarts", "node", "started"}, rows)
+	return table(headers, rows)
 }
 
 func i32(p *int32, def int32) int32 {
@@ -283,14 +363,9 @@ func DeploymentBlocks(d *appsv1.Deployment) []event.Block {
 		[2]string{"selector", selectorText(d.Spec.Selector)},
 		[2]string{"images", images(d.Spec.Template.Spec)},
 	)}
-	if len(st.Conditions) > 0 {
-		rows := make([][]string, 0, len(st.Conditions))
-		for _, c := range st.Conditions {
-			rows = append(rows, conditionRow(string(c.Type), c.Status, c.Reason, c.Message, c.LastTransitionTime))
-		}
-		blocks = append(blocks, conditionsTable(rows))
-	}
-	return blocks
+	return withConditions(blocks, st.Conditions, func(c appsv1.DeploymentCondition) []string {
+		return conditionRow(string(c.Type), c.Status, c.Reason, c.Message, c.LastTransitionTime)
+	})
 }
 
 // StatefulSetBlocks is the status of a statefulset.
@@ -311,14 +386,9 @@ func StatefulSetBlocks(s *appsv1.StatefulSet) []event.Block {
 		[2]string{"service", s.Spec.ServiceName},
 		[2]string{"images", images(s.Spec.Template.Spec)},
 	)}
-	if len(st.Conditions) > 0 {
-		rows := make([][]string, 0, len(st.Conditions))
-		for _, c := range st.Conditions {
-			rows = append(rows, conditionRow(string(c.Type), c.Status, c.Reason, c.Message, c.LastTransitionTime))
-		}
-		blocks = append(blocks, conditionsTable(rows))
-	}
-	return blocks
+	return withConditions(blocks, st.Conditions, func(c appsv1.StatefulSetCondition) []string {
+		return conditionRow(string(c.Type), c.Status, c.Reason, c.Message, c.LastTransitionTime)
+	})
 }
 
 // DaemonSetBlocks is the status of a daemonset.
@@ -333,14 +403,9 @@ func DaemonSetBlocks(d *appsv1.DaemonSet) []event.Block {
 		[2]string{"node selector", fmtMap(d.Spec.Template.Spec.NodeSelector)},
 		[2]string{"images", images(d.Spec.Template.Spec)},
 	)}
-	if len(st.Conditions) > 0 {
-		rows := make([][]string, 0, len(st.Conditions))
-		for _, c := range st.Conditions {
-			rows = append(rows, conditionRow(string(c.Type), c.Status, c.Reason, c.Message, c.LastTransitionTime))
-		}
-		blocks = append(blocks, conditionsTable(rows))
-	}
-	return blocks
+	return withConditions(blocks, st.Conditions, func(c appsv1.DaemonSetCondition) []string {
+		return conditionRow(string(c.Type), c.Status, c.Reason, c.Message, c.LastTransitionTime)
+	})
 }
 
 func nonZero(n int32) string {
@@ -402,14 +467,9 @@ func JobBlocks(j *batchv1.Job) []event.Block {
 		[2]string{"controlled by", owner},
 		[2]string{"images", images(j.Spec.Template.Spec)},
 	)}
-	if len(st.Conditions) > 0 {
-		rows := make([][]string, 0, len(st.Conditions))
-		for _, c := range st.Conditions {
-			rows = append(rows, conditionRow(string(c.Type), c.Status, c.Reason, c.Message, c.LastTransitionTime))
-		}
-		blocks = append(blocks, conditionsTable(rows))
-	}
-	return blocks
+	return withConditions(blocks, st.Conditions, func(c batchv1.JobCondition) []string {
+		return conditionRow(string(c.Type), c.Status, c.Reason, c.Message, c.LastTransitionTime)
+	})
 }
 
 func selectorText(sel *metav1.LabelSelector) string {

@@ -35,18 +35,12 @@ func startCluster(t *testing.T, remediation bool) *cluster {
 	if testing.Short() {
 		t.Skip("starts a real kube-apiserver and etcd")
 	}
-	c := kubeapi.Start(t)
-	ctx := context.Background()
-	admin := must(kubernetes.NewForConfig(c.Admin()))
-	files := []string{"serviceaccount.yaml", "clusterrole.yaml", "clusterrole-nodes.yaml"}
+	roles := []string{"clusterrole.yaml", "clusterrole-nodes.yaml"}
 	if remediation {
-		files = append(files, "clusterrole-remediation.yaml")
+		roles = append(roles, "clusterrole-remediation.yaml")
 	}
-	for _, f := range files {
-		if err := kubeapi.Apply(ctx, admin, "", must(kubeapi.RBACFile(f))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, admin := kubeapi.StartWithRoles(t, roles)
+	ctx := context.Background()
 	create := func(err error) {
 		t.Helper()
 		if err != nil && !apierrors.IsAlreadyExists(err) {

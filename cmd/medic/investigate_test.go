@@ -11,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/medichq/medic/agent"
 	"github.com/medichq/medic/agent/agenttest"
@@ -55,24 +54,8 @@ func TestInvestigateAgainstRealAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real kube-apiserver and etcd")
 	}
-	c := kubeapi.Start(t)
+	c, admin := kubeapi.StartReadOnly(t, "shop")
 	ctx := context.Background()
-	admin, err := kubernetes.NewForConfig(c.Admin())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"serviceaccount.yaml", "clusterrole.yaml"} {
-		path, err := kubeapi.RBACFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := kubeapi.Apply(ctx, admin, "", path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	pod, err := admin.CoreV1().Pods("shop").Create(ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "cart-7d9", Namespace: "shop"},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/cart:1.4.2"}}},

@@ -1,5 +1,6 @@
-// Package testkit is medic's one shared test kit: golden files, free
-// loopback ports, polling for a condition, and a small disk to fill.
+// Package testkit is medic's one shared test kit: golden files (and the
+// JSON they keep), free loopback ports, polling for a condition, checking a
+// parameter struct's validation, and a small disk to fill.
 // Tests import it instead of keeping their own copies, so a fix (a better
 // diff, a port held while picking several) reaches every package at once.
 //
@@ -20,6 +21,7 @@ package testkit
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
@@ -67,6 +69,52 @@ func Golden(t testing.TB, path string, got []byte) {
 			msg += "--- got ---\n" + string(got)
 		}
 		t.Error(msg)
+	}
+}
+
+// JSON is v as indented JSON without HTML escaping (a golden file shows
+// "<" and "&" as the receiver gets them), ending in a newline.
+func JSON(t testing.TB, v any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		t.Fatalf("encode JSON: %v", err)
+	}
+	return buf.Bytes()
+}
+
+// ParamCase is one case of CheckParams: a change to the base parameters and
+// a part of the error Validate must then return, naming the field; Want ""
+// means the changed parameters must validate.
+type ParamCase[P any] struct {
+	Name string
+	Mut  func(*P)
+	Want string
+}
+
+// CheckParams applies each case to a fresh base() and fails t where
+// validate answers other than the case wants. No error may contain one of
+// secrets: a parameter error is logged and shown to whoever runs medic.
+func CheckParams[P any](t testing.TB, base func() *P, validate func(*P) error, cases []ParamCase[P], secrets ...string) {
+	t.Helper()
+	for _, tc := range cases {
+		p := base()
+		tc.Mut(p)
+		err := validate(p)
+		switch {
+		case tc.Want == "" && err != nil:
+			t.Errorf("%s: %v, want the parameters accepted", tc.Name, err)
+		case tc.Want != "" && (err == nil || !strings.Contains(err.Error(), tc.Want)):
+			t.Errorf("%s: %v, want an error saying %q", tc.Name, err, tc.Want)
+		}
+		for _, s := range secrets {
+			if err != nil && strings.Contains(err.Error(), s) {
+				t.Errorf("%s: the error shows the secret %q: %v", tc.Name, s, err)
+			}
+		}
 	}
 }
 

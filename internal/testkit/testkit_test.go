@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -120,5 +121,51 @@ func TestEventually(t *testing.T) {
 	}
 	if msg, _ := r.msg.Load().(string); !strings.Contains(msg, "waiting for") {
 		t.Errorf("failure message %q does not say what it waited for", msg)
+	}
+}
+
+func TestJSON(t *testing.T) {
+	t.Parallel()
+	got := string(JSON(t, map[string]any{"a": "<b>&", "n": []int{1}}))
+	want := "{\n  \"a\": \"<b>&\",\n  \"n\": [\n    1\n  ]\n}\n"
+	if got != want {
+		t.Errorf("JSON = %q, want %q", got, want)
+	}
+}
+
+func TestCheckParams(t *testing.T) {
+	t.Parallel()
+	type params struct{ URL, Token string }
+	base := func() *params { return &params{} }
+	validate := func(p *params) error {
+		switch {
+		case p.URL == "":
+			return errors.New("url: required")
+		case p.Token == "s3cret":
+			return errors.New("token s3cret: too short")
+		}
+		return nil
+	}
+	tests := []struct {
+		name     string
+		c        ParamCase[params]
+		wantFail bool
+	}{
+		{"error as wanted", ParamCase[params]{"no url", func(*params) {}, "url: required"}, false},
+		{"accepted as wanted", ParamCase[params]{"ok", func(p *params) { p.URL = "https://x" }, ""}, false},
+		{"other error", ParamCase[params]{"no url", func(*params) {}, "token"}, true},
+		{"accepted, error wanted", ParamCase[params]{"ok", func(p *params) { p.URL = "https://x" }, "url"}, true},
+		{"refused, none wanted", ParamCase[params]{"no url", func(*params) {}, ""}, true},
+		{"secret in the error", ParamCase[params]{"token", func(p *params) { p.URL, p.Token = "https://x", "s3cret" }, "too short"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := &recorder{TB: t}
+			run(func() { CheckParams(r, base, validate, []ParamCase[params]{tt.c}, "s3cret") })
+			if r.failed.Load() != tt.wantFail {
+				t.Errorf("failed = %v, want %v (%v)", r.failed.Load(), tt.wantFail, r.msg.Load())
+			}
+		})
 	}
 }

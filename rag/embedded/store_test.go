@@ -27,11 +27,15 @@ func open(t *testing.T) rag.Store {
 
 // TestStore runs the store suite: ingest the default runbooks, search,
 // direct links, incremental re-ingest, delete, hybrid.
-func TestStore(t *testing.T) { storetest.Run(t, open) }
+func TestStore(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, open)
+}
 
 // TestReopen: the index and the vectors survive a restart; a second opener
 // of the same folder is refused with a clear error instead of hanging.
 func TestReopen(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	s, err := embedded.Open(embedded.Options{Dir: dir})
@@ -75,6 +79,7 @@ func TestReopen(t *testing.T) {
 // merges), after a reopen, and while writes run concurrently. bleve's own
 // BM25 summed its statistics per segment, so its rankings moved.
 func TestRankingIndependentOfIndexHistory(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	queries := []string{"pods keep restarting after the deploy", "node ran out of disk", "etcd has no leader", "certificate expired"}
 	ranking := func(s *embedded.Store) []string {

@@ -28,7 +28,7 @@ func TestMessageGolden(t *testing.T) {
 			if len(m.Embeds) > maxEmbeds || total > maxEmbedsTotal {
 				t.Errorf("%d embeds of %d characters in all", len(m.Embeds), total)
 			}
-			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), vendortest.EncodeJSON(t, m))
+			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), testkit.JSON(t, m))
 		})
 	}
 	if m := Render(vendortest.Findings()["huge"], chattext.Options{PageURL: vendortest.PageURL}); !strings.Contains(m.Content, "…truncated: ") || !strings.Contains(m.Content, vendortest.PageURL) {
@@ -55,16 +55,8 @@ func TestWebhookAcceptsEveryFinding(t *testing.T) {
 	t.Parallel()
 	hook := vendortest.DiscordWebhook(t, "1290021540", "tok-s3cret")
 	s, _ := newSink(t, hook.URL+"/api/webhooks/1290021540/tok-s3cret")
-	fs := vendortest.Findings()
-	for name, f := range fs {
-		if err := s.Send(context.Background(), f); err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
-	if got := hook.Accepted(); len(got) != len(fs) {
-		t.Fatalf("webhook accepted %d messages, want %d; refused %v", len(got), len(fs), hook.Refused())
-	}
-	for _, r := range hook.Accepted() {
+	accepted := hook.SendEach(t, s.Send)
+	for _, r := range accepted {
 		var m Message
 		if err := json.Unmarshal(r.Body, &m); err != nil || r.Query["wait"][0] != "true" || m.Username != "medic" || m.AllowedMentions.Parse == nil {
 			t.Errorf("message %s (%v), query %v", r.Body, err, r.Query)
@@ -95,27 +87,12 @@ func TestRateLimitAndErrorsKeepTheURL(t *testing.T) {
 
 func TestParams(t *testing.T) {
 	t.Parallel()
-	for name, tt := range map[string]struct {
-		p    func(*Params)
-		want string
-	}{
-		"nothing":     {func(*Params) {}, "webhook_url: required"},
-		"bad url":     {func(p *Params) { p.WebhookURL = "discord.com/api/webhooks/1/s3cret" }, "not an http(s) URL"},
-		"two secrets": {func(p *Params) { p.WebhookURL, p.WebhookURLFile = "https://discord.com/api/webhooks/1/x", "/f" }, "set only one"},
-		"avatar":      {func(p *Params) { p.WebhookURLEnv, p.AvatarURL = "DISCORD", "x.png" }, "avatar_url"},
-		"log lines":   {func(p *Params) { p.WebhookURLEnv, p.InlineLogLines = "DISCORD", 0 }, "inline_log_lines"},
-		"ok":          {func(p *Params) { p.WebhookURLFile = "/var/run/secrets/medic/dc/webhook_url" }, ""},
-	} {
-		t.Run(name, func(t *testing.T) {
-			p := *Defaults()
-			tt.p(&p)
-			err := p.Validate()
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Errorf("Validate() = %v, want %q", err, tt.want)
-			}
-			if err != nil && strings.Contains(err.Error(), "s3cret") {
-				t.Errorf("the error shows the secret: %v", err)
-			}
-		})
-	}
+	testkit.CheckParams(t, Defaults, (*Params).Validate, []testkit.ParamCase[Params]{
+		{Name: "nothing", Mut: func(*Params) {}, Want: "webhook_url: required"},
+		{Name: "bad url", Mut: func(p *Params) { p.WebhookURL = "discord.com/api/webhooks/1/s3cret" }, Want: "not an http(s) URL"},
+		{Name: "two secrets", Mut: func(p *Params) { p.WebhookURL, p.WebhookURLFile = "https://discord.com/api/webhooks/1/x", "/f" }, Want: "set only one"},
+		{Name: "avatar", Mut: func(p *Params) { p.WebhookURLEnv, p.AvatarURL = "DISCORD", "x.png" }, Want: "avatar_url"},
+		{Name: "log lines", Mut: func(p *Params) { p.WebhookURLEnv, p.InlineLogLines = "DISCORD", 0 }, Want: "inline_log_lines"},
+		{Name: "ok", Mut: func(p *Params) { p.WebhookURLFile = "/var/run/secrets/medic/dc/webhook_url" }, Want: ""},
+	}, "s3cret")
 }

@@ -203,7 +203,8 @@ func TestParams(t *testing.T) {
 		p.Host, p.From, p.To = "smtp.example.com", "medic@example.com", []string{"oncall@example.com"}
 		return p
 	}
-	incidenttest.CheckParams(t, ok, (*Params).Validate, []incidenttest.ParamCase[Params]{
+	testkit.CheckParams(t, ok, (*Params).Validate, []testkit.ParamCase[Params]{
+		{Name: "valid", Mut: func(*Params) {}},
 		{Name: "no host", Mut: func(p *Params) { p.Host = "" }, Want: "host"},
 		{Name: "host with port", Mut: func(p *Params) { p.Host = "smtp.example.com:587" }, Want: "host"},
 		{Name: "port", Mut: func(p *Params) { p.Port = 0 }, Want: "port"},

@@ -20,6 +20,7 @@ import (
 // once there is space again, the retried finding is written whole, once,
 // without reopening the sink.
 func TestDiskFullMidWriteLeavesNoTornLine(t *testing.T) {
+	t.Parallel()
 	dir := testkit.SmallDisk(t, "256k")
 	path := filepath.Join(dir, "findings.jsonl")
 	s := open(t, params(path))

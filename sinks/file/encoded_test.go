@@ -15,6 +15,7 @@ import (
 // spliced into the line) and the plain path must produce lines a reader
 // cannot tell apart, and share the duplicate check.
 func TestSendEncodedWritesTheSameRecordAsSend(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	plain := open(t, params(filepath.Join(dir, "plain.jsonl")))
 	spliced := open(t, params(filepath.Join(dir, "spliced.jsonl")))

@@ -105,6 +105,7 @@ func send(t *testing.T, s *file.Sink, ids ...string) {
 }
 
 func TestWritesOneRecordPerLine(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "nested", "dir", "findings.jsonl")
 	s := open(t, params(path))
 	before := time.Now()
@@ -153,6 +154,7 @@ func TestWritesOneRecordPerLine(t *testing.T) {
 }
 
 func TestExactlyOnce(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// existing is written to the file before the sink opens it.
@@ -260,6 +262,7 @@ func line(id string) string {
 // Restarting with the same sink, as medic does after a crash, must not write
 // a finding that the previous process wrote.
 func TestRestartKeepsExactlyOnce(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "findings.jsonl")
 	first := open(t, params(path))
 	send(t, first, "a", "b", "c")
@@ -279,6 +282,7 @@ func TestRestartKeepsExactlyOnce(t *testing.T) {
 // long before the crash (here the first of thousands, megabytes back) is not
 // written again when it is redelivered.
 func TestRestartReadsTheWholeFile(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		lines   int
@@ -329,6 +333,7 @@ func TestRestartReadsTheWholeFile(t *testing.T) {
 }
 
 func TestRotation(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "findings.jsonl")
 	p := params(path)
 	p.MaxSizeMB = 1
@@ -402,6 +407,7 @@ func TestRotation(t *testing.T) {
 }
 
 func TestConcurrentSends(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "findings.jsonl")
 	p := params(path)
 	p.Fsync = true
@@ -439,6 +445,7 @@ func TestConcurrentSends(t *testing.T) {
 }
 
 func TestCanceledContextWritesNothing(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "findings.jsonl")
 	s := open(t, params(path))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -454,6 +461,7 @@ func TestCanceledContextWritesNothing(t *testing.T) {
 }
 
 func TestParams(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tests := []struct {
 		name    string
@@ -490,6 +498,7 @@ func TestParams(t *testing.T) {
 }
 
 func TestOpenFailsOnUnwritablePath(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	blocker := filepath.Join(dir, "not-a-dir")
 	if err := os.WriteFile(blocker, nil, 0o640); err != nil {

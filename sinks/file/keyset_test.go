@@ -6,6 +6,7 @@ import (
 )
 
 func TestKeySetForgetsOldestFirst(t *testing.T) {
+	t.Parallel()
 	k := newKeySet(3)
 	for _, key := range []string{"a", "b", "c", "a"} { // re-adding "a" does not refresh it
 		k.add(key)

@@ -21,10 +21,10 @@ func TestMessageGolden(t *testing.T) {
 		for name, f := range vendortest.Findings() {
 			t.Run(format+"/"+name, func(t *testing.T) {
 				m := Render(f, format, chattext.Options{Cluster: "prod-eu", PageURL: vendortest.PageURL}, Defaults().MaxMessageBytes)
-				if b := vendortest.EncodeJSON(t, m); len(b) > 32000 {
+				if b := testkit.JSON(t, m); len(b) > 32000 {
 					t.Errorf("message of %d bytes", len(b))
 				}
-				testkit.Golden(t, filepath.Join("testdata", format, name+".golden.json"), vendortest.EncodeJSON(t, m))
+				testkit.Golden(t, filepath.Join("testdata", format, name+".golden.json"), testkit.JSON(t, m))
 			})
 		}
 	}
@@ -100,26 +100,11 @@ func TestRateLimitAndErrorsKeepTheURL(t *testing.T) {
 
 func TestParams(t *testing.T) {
 	t.Parallel()
-	for name, tt := range map[string]struct {
-		p    func(*Params)
-		want string
-	}{
-		"nothing": {func(*Params) {}, "webhook_url: required"},
-		"bad url": {func(p *Params) { p.WebhookURL = "chat.googleapis.com/v1/spaces/x?token=s3cret" }, "not an http(s) URL"},
-		"format":  {func(p *Params) { p.WebhookURLEnv, p.Format = "GCHAT", "html" }, "format"},
-		"limit":   {func(p *Params) { p.WebhookURLEnv, p.MaxMessageBytes = "GCHAT", 100 }, "max_message_bytes"},
-		"ok":      {func(p *Params) { p.WebhookURLFile = "/var/run/secrets/medic/gchat/webhook_url" }, ""},
-	} {
-		t.Run(name, func(t *testing.T) {
-			p := *Defaults()
-			tt.p(&p)
-			err := p.Validate()
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Errorf("Validate() = %v, want %q", err, tt.want)
-			}
-			if err != nil && strings.Contains(err.Error(), "s3cret") {
-				t.Errorf("the error shows the secret: %v", err)
-			}
-		})
-	}
+	testkit.CheckParams(t, Defaults, (*Params).Validate, []testkit.ParamCase[Params]{
+		{Name: "nothing", Mut: func(*Params) {}, Want: "webhook_url: required"},
+		{Name: "bad url", Mut: func(p *Params) { p.WebhookURL = "chat.googleapis.com/v1/spaces/x?token=s3cret" }, Want: "not an http(s) URL"},
+		{Name: "format", Mut: func(p *Params) { p.WebhookURLEnv, p.Format = "GCHAT", "html" }, Want: "format"},
+		{Name: "limit", Mut: func(p *Params) { p.WebhookURLEnv, p.MaxMessageBytes = "GCHAT", 100 }, Want: "max_message_bytes"},
+		{Name: "ok", Mut: func(p *Params) { p.WebhookURLFile = "/var/run/secrets/medic/gchat/webhook_url" }, Want: ""},
+	}, "s3cret")
 }

@@ -53,7 +53,7 @@ func TestPayloadGolden(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), incidenttest.JSON(t, v))
+			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), testkit.JSON(t, v))
 		})
 	}
 }
@@ -156,7 +156,8 @@ func TestParams(t *testing.T) {
 		p.URL, p.Username, p.APIKey, p.ProjectKey = "https://example.atlassian.net", "me@example.com", "k", "OPS"
 		return p
 	}
-	incidenttest.CheckParams(t, ok, (*Params).Validate, []incidenttest.ParamCase[Params]{
+	testkit.CheckParams(t, ok, (*Params).Validate, []testkit.ParamCase[Params]{
+		{Name: "valid", Mut: func(*Params) {}},
 		{Name: "no url", Mut: func(p *Params) { p.URL = "" }, Want: "url:"},
 		{Name: "no credentials", Mut: func(p *Params) { p.APIKey = "" }, Want: "set one"},
 		{Name: "both credentials", Mut: func(p *Params) { p.Token = "t" }, Want: "set one"},

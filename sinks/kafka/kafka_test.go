@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/vendortest"
 )
@@ -196,37 +197,22 @@ func TestBrokerDownFailsTheDelivery(t *testing.T) {
 func TestParams(t *testing.T) {
 	t.Parallel()
 	ok := func(p *Params) { p.Brokers, p.Topic = []string{"kafka-0.kafka:9092"}, "medic.findings" }
-	for name, tt := range map[string]struct {
-		p    func(*Params)
-		want string
-	}{
-		"no brokers":   {func(p *Params) { p.Topic = "t" }, "brokers: required"},
-		"bad broker":   {func(p *Params) { ok(p); p.Brokers = []string{"kafka"} }, "brokers[0]"},
-		"bad topic":    {func(p *Params) { ok(p); p.Topic = "a topic" }, "topic"},
-		"mechanism":    {func(p *Params) { ok(p); p.SASLMechanism = "GSSAPI" }, "sasl_mechanism"},
-		"no user":      {func(p *Params) { ok(p); p.SASLMechanism, p.PasswordEnv = SASLPlain, "PW" }, "username: required"},
-		"no password":  {func(p *Params) { ok(p); p.SASLMechanism, p.Username = SASLScramSHA512, "u" }, "password: required"},
-		"no mechanism": {func(p *Params) { ok(p); p.Username, p.Password = "u", "s3cret" }, "set sasl_mechanism"},
-		"tls options":  {func(p *Params) { ok(p); p.CAFile = "/ca.pem" }, "tls: true"},
-		"half mtls":    {func(p *Params) { ok(p); p.TLS, p.CertFile = true, "/c.pem" }, "cert_file and key_file"},
-		"ok":           {ok, ""},
-		"ok sasl tls": {func(p *Params) {
+	testkit.CheckParams(t, Defaults, (*Params).Validate, []testkit.ParamCase[Params]{
+		{Name: "no brokers", Mut: func(p *Params) { p.Topic = "t" }, Want: "brokers: required"},
+		{Name: "bad broker", Mut: func(p *Params) { ok(p); p.Brokers = []string{"kafka"} }, Want: "brokers[0]"},
+		{Name: "bad topic", Mut: func(p *Params) { ok(p); p.Topic = "a topic" }, Want: "topic"},
+		{Name: "mechanism", Mut: func(p *Params) { ok(p); p.SASLMechanism = "GSSAPI" }, Want: "sasl_mechanism"},
+		{Name: "no user", Mut: func(p *Params) { ok(p); p.SASLMechanism, p.PasswordEnv = SASLPlain, "PW" }, Want: "username: required"},
+		{Name: "no password", Mut: func(p *Params) { ok(p); p.SASLMechanism, p.Username = SASLScramSHA512, "u" }, Want: "password: required"},
+		{Name: "no mechanism", Mut: func(p *Params) { ok(p); p.Username, p.Password = "u", "s3cret" }, Want: "set sasl_mechanism"},
+		{Name: "tls options", Mut: func(p *Params) { ok(p); p.CAFile = "/ca.pem" }, Want: "tls: true"},
+		{Name: "half mtls", Mut: func(p *Params) { ok(p); p.TLS, p.CertFile = true, "/c.pem" }, Want: "cert_file and key_file"},
+		{Name: "ok", Mut: ok, Want: ""},
+		{Name: "ok sasl tls", Mut: func(p *Params) {
 			ok(p)
 			p.SASLMechanism, p.Username, p.PasswordFile, p.TLS = SASLScramSHA256, "medic", "/var/run/secrets/medic/kafka/password", true
-		}, ""},
-	} {
-		t.Run(name, func(t *testing.T) {
-			p := *Defaults()
-			tt.p(&p)
-			err := p.Validate()
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Errorf("Validate() = %v, want %q", err, tt.want)
-			}
-			if err != nil && strings.Contains(err.Error(), "s3cret") {
-				t.Errorf("the error shows the password: %v", err)
-			}
-		})
-	}
+		}, Want: ""},
+	}, "s3cret")
 }
 
 // selfSigned writes a CA certificate for kafka.test and returns its path

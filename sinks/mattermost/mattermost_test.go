@@ -25,7 +25,7 @@ func TestAttachmentGolden(t *testing.T) {
 			if n := utf8.RuneCountInString(a.Text); n > Defaults().MaxMessageChars {
 				t.Errorf("text of %d characters, limit %d", n, Defaults().MaxMessageChars)
 			}
-			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), vendortest.EncodeJSON(t, a))
+			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), testkit.JSON(t, a))
 		})
 	}
 	huge := Render(vendortest.Findings()["huge"], chattext.Options{PageURL: vendortest.PageURL}, 2000)
@@ -129,37 +129,22 @@ func TestRateLimitAndErrorsKeepSecrets(t *testing.T) {
 
 func TestParams(t *testing.T) {
 	t.Parallel()
-	for name, tt := range map[string]struct {
-		p    func(*Params)
-		want string
-	}{
-		"nothing":       {func(*Params) {}, "webhook_url (an incoming webhook) or url, token and channel_id"},
-		"both":          {func(p *Params) { p.WebhookURL, p.URL = "https://x/hooks/1", "https://x" }, "not both"},
-		"bad webhook":   {func(p *Params) { p.WebhookURL = "ftp://x/hooks/s3cret" }, "webhook_url: not an http(s) URL"},
-		"two secrets":   {func(p *Params) { p.WebhookURL, p.WebhookURLEnv = "https://x/hooks/1", "X" }, "set only one"},
-		"no token":      {func(p *Params) { p.URL, p.ChannelID = "https://x", "c" }, "token: required"},
-		"no channel":    {func(p *Params) { p.URL, p.Token = "https://x", "t" }, "channel_id (or channel and team, by name): required"},
-		"no team":       {func(p *Params) { p.URL, p.Token, p.Channel = "https://x", "t", "alerts" }, "channel_id (or channel and team, by name): required"},
-		"id and name":   {func(p *Params) { p.URL, p.Token, p.ChannelID, p.Channel = "https://x", "t", "c", "alerts" }, "set one"},
-		"bot overrides": {func(p *Params) { p.URL, p.Token, p.ChannelID, p.Username = "https://x", "t", "c", "u" }, "only for an incoming webhook"},
-		"webhook team":  {func(p *Params) { p.WebhookURL, p.Team = "https://x/hooks/1", "ops" }, "not both"},
-		"bot by name": {func(p *Params) {
+	testkit.CheckParams(t, Defaults, (*Params).Validate, []testkit.ParamCase[Params]{
+		{Name: "nothing", Mut: func(*Params) {}, Want: "webhook_url (an incoming webhook) or url, token and channel_id"},
+		{Name: "both", Mut: func(p *Params) { p.WebhookURL, p.URL = "https://x/hooks/1", "https://x" }, Want: "not both"},
+		{Name: "bad webhook", Mut: func(p *Params) { p.WebhookURL = "ftp://x/hooks/s3cret" }, Want: "webhook_url: not an http(s) URL"},
+		{Name: "two secrets", Mut: func(p *Params) { p.WebhookURL, p.WebhookURLEnv = "https://x/hooks/1", "X" }, Want: "set only one"},
+		{Name: "no token", Mut: func(p *Params) { p.URL, p.ChannelID = "https://x", "c" }, Want: "token: required"},
+		{Name: "no channel", Mut: func(p *Params) { p.URL, p.Token = "https://x", "t" }, Want: "channel_id (or channel and team, by name): required"},
+		{Name: "no team", Mut: func(p *Params) { p.URL, p.Token, p.Channel = "https://x", "t", "alerts" }, Want: "channel_id (or channel and team, by name): required"},
+		{Name: "id and name", Mut: func(p *Params) { p.URL, p.Token, p.ChannelID, p.Channel = "https://x", "t", "c", "alerts" }, Want: "set one"},
+		{Name: "bot overrides", Mut: func(p *Params) { p.URL, p.Token, p.ChannelID, p.Username = "https://x", "t", "c", "u" }, Want: "only for an incoming webhook"},
+		{Name: "webhook team", Mut: func(p *Params) { p.WebhookURL, p.Team = "https://x/hooks/1", "ops" }, Want: "not both"},
+		{Name: "bot by name", Mut: func(p *Params) {
 			p.URL, p.TokenEnv, p.Channel, p.Team = "https://mm.example", "MM_TOKEN", "alerts", "ops"
-		}, ""},
-		"limit too high": {func(p *Params) { p.WebhookURL, p.MaxMessageChars = "https://x/hooks/1", 20000 }, "max_message_chars"},
-		"webhook ok":     {func(p *Params) { p.WebhookURLFile = "/var/run/secrets/medic/mm/webhook_url" }, ""},
-		"bot ok":         {func(p *Params) { p.URL, p.TokenEnv, p.ChannelID = "https://mm.example", "MM_TOKEN", "c" }, ""},
-	} {
-		t.Run(name, func(t *testing.T) {
-			p := *Defaults()
-			tt.p(&p)
-			err := p.Validate()
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Errorf("Validate() = %v, want %q", err, tt.want)
-			}
-			if err != nil && strings.Contains(err.Error(), "s3cret") {
-				t.Errorf("the error shows the secret: %v", err)
-			}
-		})
-	}
+		}, Want: ""},
+		{Name: "limit too high", Mut: func(p *Params) { p.WebhookURL, p.MaxMessageChars = "https://x/hooks/1", 20000 }, Want: "max_message_chars"},
+		{Name: "webhook ok", Mut: func(p *Params) { p.WebhookURLFile = "/var/run/secrets/medic/mm/webhook_url" }, Want: ""},
+		{Name: "bot ok", Mut: func(p *Params) { p.URL, p.TokenEnv, p.ChannelID = "https://mm.example", "MM_TOKEN", "c" }, Want: ""},
+	}, "s3cret")
 }

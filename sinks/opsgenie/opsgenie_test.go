@@ -50,7 +50,7 @@ func TestRequestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			target, body := s.Request(f)
-			got := incidenttest.JSON(t, map[string]any{"url": target, "body": body})
+			got := testkit.JSON(t, map[string]any{"url": target, "body": body})
 			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), got)
 		})
 	}
@@ -137,7 +137,8 @@ func TestParams(t *testing.T) {
 		p.APIKey = "k"
 		return p
 	}
-	incidenttest.CheckParams(t, valid, (*Params).Validate, []incidenttest.ParamCase[Params]{
+	testkit.CheckParams(t, valid, (*Params).Validate, []testkit.ParamCase[Params]{
+		{Name: "valid", Mut: func(*Params) {}},
 		{Name: "no key", Mut: func(p *Params) { p.APIKey = "" }, Want: "api_key: required"},
 		{Name: "two keys", Mut: func(p *Params) { p.APIKeyFile = "/etc/key" }, Want: "set only one"},
 		{Name: "bad url", Mut: func(p *Params) { p.APIURL = "api.eu.opsgenie.com" }, Want: "api_url"},

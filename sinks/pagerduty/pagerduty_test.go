@@ -39,7 +39,7 @@ func TestEventGolden(t *testing.T) {
 	for name, f := range incidenttest.Cases() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), incidenttest.JSON(t, s.Event(f)))
+			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), testkit.JSON(t, s.Event(f)))
 		})
 	}
 }
@@ -138,7 +138,8 @@ func TestParams(t *testing.T) {
 		p.RoutingKey = "k"
 		return p
 	}
-	incidenttest.CheckParams(t, valid, (*Params).Validate, []incidenttest.ParamCase[Params]{
+	testkit.CheckParams(t, valid, (*Params).Validate, []testkit.ParamCase[Params]{
+		{Name: "valid", Mut: func(*Params) {}},
 		{Name: "no key", Mut: func(p *Params) { p.RoutingKey = "" }, Want: "routing_key: required"},
 		{Name: "two keys", Mut: func(p *Params) { p.RoutingKeyEnv = "PD_KEY" }, Want: "set only one"},
 		{Name: "bad url", Mut: func(p *Params) { p.APIURL = "events.pagerduty.com" }, Want: "api_url"},

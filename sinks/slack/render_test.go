@@ -36,14 +36,7 @@ func renderGolden(t *testing.T, r Rendered) []byte {
 	for _, u := range r.Uploads {
 		g.Uploads = append(g.Uploads, goldenUpload{u.Name, u.Title, len(u.Content)})
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(g); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return testkit.JSON(t, g)
 }
 
 // assertWithinLimits checks every message against Slack's limits.

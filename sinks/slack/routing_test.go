@@ -1,9 +1,7 @@
 package slack
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/params"
 	"github.com/medichq/medic/sinks/slack/slackrec"
 )
@@ -120,14 +119,7 @@ func TestChannelOverrideGolden(t *testing.T) {
 			got = append(got, post{ov, c.Channel, c.Form.Get("text")})
 		}
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(got); err != nil {
-		t.Fatal(err)
-	}
-	checkGolden(t, "channel_override.golden.json", buf.Bytes())
+	checkGolden(t, "channel_override.golden.json", testkit.JSON(t, got))
 }
 
 func TestRobustaGroupingBlock(t *testing.T) {

@@ -1,7 +1,6 @@
 package teams
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,28 +18,16 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/vendortest"
 )
 
-var t0 = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
+var t0 = vendortest.T0
 
 func alertFinding(status event.Status) *event.Finding {
-	ev := event.Event{
-		ID: "4f1c2a9e0b7d3c5a8e6f1d2c3b4a5968", Kind: event.KindPrometheusAlert, Source: "alertmanager",
-		Status: status, Severity: event.SeverityCritical, Title: "Pod shop/cart-7d9 is crash looping",
-		Description: "Pod shop/cart-7d9 (app) is in waiting state.\nSee **the runbook** and [the dashboard](https://grafana.example/d/pods) or [this](javascript:alert(1)).",
-		Labels: map[string]string{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "cart-7d9",
-			"container": "app", "severity": "critical", "team": "payments", "job": "kube-state-metrics"},
-		Annotations:  map[string]string{"runbook_url": "https://runbooks.example/kubepodcrashlooping"},
-		Subject:      event.Subject{Kind: "Pod", Namespace: "shop", Name: "cart-7d9", Container: "app", Node: "node-a1"},
-		StartsAt:     t0,
-		Fingerprint:  "5ef77f1f8e5dc3a8",
-		GeneratorURL: "http://prometheus.example/graph?g0.expr=up",
-		ExternalURL:  "http://alertmanager.example",
-	}
-	if status == event.StatusResolved {
-		ev.ID = "9a8b7c6d5e4f30211203f4e5d6c7b8a9"
-		ev.EndsAt = t0.Add(14 * time.Minute)
-	}
+	ev := vendortest.AlertEvent(status)
+	ev.Title = "Pod shop/cart-7d9 is crash looping"
+	ev.Description = "Pod shop/cart-7d9 (app) is in waiting state.\nSee **the runbook** and [the dashboard](https://grafana.example/d/pods) or [this](javascript:alert(1))."
+	ev.Labels["team"] = "payments"
 	f := event.NewFinding(ev, t0)
 	f.Playbooks = []string{"builtin-crashloop"}
 	return f
@@ -98,26 +85,14 @@ func cases() map[string]*event.Finding {
 	}
 }
 
-const page = "https://medic.example/findings/4f1c2a9e0b7d3c5a8e6f1d2c3b4a5968?exp=1741944413&sig=c2ln"
-
-func encode(t *testing.T, v any) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
+const page = vendortest.PageURL
 
 func TestCardGolden(t *testing.T) {
 	for name, f := range cases() {
 		t.Run(name, func(t *testing.T) {
 			card := Card(f, CardOptions{Cluster: "prod-eu", PageURL: page, MaxCardBytes: DefaultMaxCardBytes})
 			validateCard(t, card, DefaultMaxCardBytes)
-			got := encode(t, card)
+			got := testkit.JSON(t, card)
 			path := filepath.Join("testdata", name+".golden.json")
 			testkit.Golden(t, path, got)
 		})

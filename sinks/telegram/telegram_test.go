@@ -52,18 +52,10 @@ func TestBotAPIAcceptsEveryFinding(t *testing.T) {
 	p := *Defaults()
 	p.BotToken, p.ChatID, p.MessageThreadID, p.APIURL = token, "-1001234567890", 7, api.URL
 	s, _ := newSink(t, p)
-	fs := vendortest.Findings()
-	for name, f := range fs {
-		if err := s.Send(context.Background(), f); err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
-	if got := api.Accepted(); len(got) != len(fs) {
-		t.Fatalf("Bot API accepted %d messages, want %d; refused %v", len(got), len(fs), api.Refused())
-	}
+	accepted := api.SendEach(t, s.Send)
 	var m SendMessage
-	if err := json.Unmarshal(api.Accepted()[0].Body, &m); err != nil || m.ChatID != "-1001234567890" || m.MessageThreadID != 7 || m.ParseMode != "HTML" || !m.LinkPreviewOptions.IsDisabled {
-		t.Errorf("request %s (%v)", api.Accepted()[0].Body, err)
+	if err := json.Unmarshal(accepted[0].Body, &m); err != nil || m.ChatID != "-1001234567890" || m.MessageThreadID != 7 || m.ParseMode != "HTML" || !m.LinkPreviewOptions.IsDisabled {
+		t.Errorf("request %s (%v)", accepted[0].Body, err)
 	}
 }
 
@@ -143,24 +135,12 @@ func TestRetryAfterFromBody(t *testing.T) {
 
 func TestParams(t *testing.T) {
 	t.Parallel()
-	for name, tt := range map[string]struct {
-		p    func(*Params)
-		want string
-	}{
-		"nothing":     {func(*Params) {}, "bot_token: required"},
-		"no chat":     {func(p *Params) { p.BotTokenEnv = "TG" }, "chat_id: required"},
-		"bad chat":    {func(p *Params) { p.BotTokenEnv, p.ChatID = "TG", "oncall" }, "chat_id"},
-		"bad api url": {func(p *Params) { p.BotTokenEnv, p.ChatID, p.APIURL = "TG", "-100", "api.telegram.org" }, "api_url"},
-		"topic":       {func(p *Params) { p.BotTokenEnv, p.ChatID, p.MessageThreadID = "TG", "-100", -1 }, "message_thread_id"},
-		"ok":          {func(p *Params) { p.BotTokenFile, p.ChatID = "/var/run/secrets/medic/tg/bot_token", "@oncall" }, ""},
-	} {
-		t.Run(name, func(t *testing.T) {
-			p := *Defaults()
-			tt.p(&p)
-			err := p.Validate()
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Errorf("Validate() = %v, want %q", err, tt.want)
-			}
-		})
-	}
+	testkit.CheckParams(t, Defaults, (*Params).Validate, []testkit.ParamCase[Params]{
+		{Name: "nothing", Mut: func(*Params) {}, Want: "bot_token: required"},
+		{Name: "no chat", Mut: func(p *Params) { p.BotTokenEnv = "TG" }, Want: "chat_id: required"},
+		{Name: "bad chat", Mut: func(p *Params) { p.BotTokenEnv, p.ChatID = "TG", "oncall" }, Want: "chat_id"},
+		{Name: "bad api url", Mut: func(p *Params) { p.BotTokenEnv, p.ChatID, p.APIURL = "TG", "-100", "api.telegram.org" }, Want: "api_url"},
+		{Name: "topic", Mut: func(p *Params) { p.BotTokenEnv, p.ChatID, p.MessageThreadID = "TG", "-100", -1 }, Want: "message_thread_id"},
+		{Name: "ok", Mut: func(p *Params) { p.BotTokenFile, p.ChatID = "/var/run/secrets/medic/tg/bot_token", "@oncall" }, Want: ""},
+	})
 }

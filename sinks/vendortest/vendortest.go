@@ -9,6 +9,7 @@ package vendortest
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -33,6 +34,15 @@ const PageURL = "https://medic.example/findings/4f1c2a9e0b7d3c5a8e6f1d2c3b4a5968
 
 // Alert is a crash-looping pod alert from Alertmanager, firing or resolved.
 func Alert(status event.Status) *event.Finding {
+	f := event.NewFinding(AlertEvent(status), T0)
+	f.Playbooks = []string{"builtin-crashloop"}
+	return f
+}
+
+// AlertEvent is Alert's event, for the sinks' tests that render the same
+// alert with other text: a firing and a resolved one share the fingerprint
+// and start, as Alertmanager sends them.
+func AlertEvent(status event.Status) event.Event {
 	ev := event.Event{
 		ID: "4f1c2a9e0b7d3c5a8e6f1d2c3b4a5968", Kind: event.KindPrometheusAlert, Source: "alertmanager",
 		Status: status, Severity: event.SeverityCritical, Title: "Pod shop/cart-7d9 is crash looping <b>&</b>",
@@ -50,9 +60,7 @@ func Alert(status event.Status) *event.Finding {
 		ev.ID = "9a8b7c6d5e4f30211203f4e5d6c7b8a9"
 		ev.EndsAt = T0.Add(14 * time.Minute)
 	}
-	f := event.NewFinding(ev, T0)
-	f.Playbooks = []string{"builtin-crashloop"}
-	return f
+	return ev
 }
 
 // Logs returns n log lines.
@@ -116,19 +124,6 @@ func evidence() []event.Enrichment {
 		{Title: "Links", Blocks: []event.Block{event.LinksBlock(event.Link{Label: "Grafana", URL: "https://grafana.example/d/pods"}, event.Link{Label: "bad", URL: "javascript:alert(1)"})}},
 		{Title: "Memory", Blocks: []event.Block{{Kind: event.BlockImage, Image: &event.ImageBlock{Name: "memory.png", PNG: make([]byte, 4096)}}}},
 	}
-}
-
-// EncodeJSON is v as indented JSON without HTML escaping, for golden files.
-func EncodeJSON(t testing.TB, v any) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 // Request is one request a Fake accepted.
@@ -247,6 +242,29 @@ func (f *Fake) ByFinding() map[string]int {
 		}
 	}
 	return out
+}
+
+// SendEach sends every one of Findings through send and fails t unless the
+// fake accepted each exactly once, counted by the finding each message
+// names (lost 0, duplicates 0). It returns the accepted requests.
+func (f *Fake) SendEach(t testing.TB, send func(context.Context, *event.Finding) error) []Request {
+	t.Helper()
+	fs := Findings()
+	for name, fd := range fs {
+		if err := send(context.Background(), fd); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	got := f.ByFinding()
+	for name, fd := range fs {
+		if n := got[fd.ID]; n != 1 {
+			t.Errorf("%s: accepted %d times, want once (refused %v)", name, n, f.Refused())
+		}
+	}
+	if acc := f.Accepted(); len(acc) != len(fs) {
+		t.Fatalf("accepted %d messages, want %d; refused %v", len(acc), len(fs), f.Refused())
+	}
+	return f.Accepted()
 }
 
 // JSONBody decodes a request body into a generic map, or says why not.

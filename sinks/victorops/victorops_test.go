@@ -47,7 +47,7 @@ func TestAlertGolden(t *testing.T) {
 	for name, f := range incidenttest.Cases() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), incidenttest.JSON(t, s.Alert(f)))
+			testkit.Golden(t, filepath.Join("testdata", name+".golden.json"), testkit.JSON(t, s.Alert(f)))
 		})
 	}
 }
@@ -254,7 +254,7 @@ func TestParams(t *testing.T) {
 		p.WebhookURL = endpoint("https://alert.victorops.com")
 		return p
 	}
-	incidenttest.CheckParams(t, valid, (*Params).Validate, []incidenttest.ParamCase[Params]{
+	testkit.CheckParams(t, valid, (*Params).Validate, []testkit.ParamCase[Params]{
 		{Name: "no url", Mut: func(p *Params) { p.WebhookURL = "" }, Want: "webhook_url: required"},
 		{Name: "two urls", Mut: func(p *Params) { p.WebhookURLEnv = "VO_URL" }, Want: "set only one"},
 		{Name: "not a url", Mut: func(p *Params) { p.WebhookURL = "alert.victorops.com/x" }, Want: "webhook_url: not an http(s) URL"},

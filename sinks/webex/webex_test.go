@@ -55,18 +55,10 @@ func TestAPIAcceptsEveryFinding(t *testing.T) {
 	p := *Defaults()
 	p.BotToken, p.RoomID, p.APIURL = token, "Y2lzY29zcGFyazovL3VzL1JPT00v", api.URL
 	s, _ := newSink(t, p)
-	fs := vendortest.Findings()
-	for name, f := range fs {
-		if err := s.Send(context.Background(), f); err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
-	if got := api.Accepted(); len(got) != len(fs) {
-		t.Fatalf("API accepted %d messages, want %d; refused %v", len(got), len(fs), api.Refused())
-	}
+	accepted := api.SendEach(t, s.Send)
 	var m Message
-	if err := json.Unmarshal(api.Accepted()[0].Body, &m); err != nil || m.Text == "" || !strings.Contains(m.Markdown, "**") {
-		t.Errorf("request %s (%v)", api.Accepted()[0].Body, err)
+	if err := json.Unmarshal(accepted[0].Body, &m); err != nil || m.Text == "" || !strings.Contains(m.Markdown, "**") {
+		t.Errorf("request %s (%v)", accepted[0].Body, err)
 	}
 }
 
@@ -97,22 +89,10 @@ func TestRateLimitAndErrorsKeepTheToken(t *testing.T) {
 
 func TestParams(t *testing.T) {
 	t.Parallel()
-	for name, tt := range map[string]struct {
-		p    func(*Params)
-		want string
-	}{
-		"nothing":     {func(*Params) {}, "bot_token: required"},
-		"no room":     {func(p *Params) { p.BotTokenEnv = "WX" }, "room_id: required"},
-		"bad api url": {func(p *Params) { p.BotTokenEnv, p.RoomID, p.APIURL = "WX", "r", "webexapis.com" }, "api_url"},
-		"ok":          {func(p *Params) { p.BotTokenFile, p.RoomID = "/var/run/secrets/medic/wx/bot_token", "r" }, ""},
-	} {
-		t.Run(name, func(t *testing.T) {
-			p := *Defaults()
-			tt.p(&p)
-			err := p.Validate()
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Errorf("Validate() = %v, want %q", err, tt.want)
-			}
-		})
-	}
+	testkit.CheckParams(t, Defaults, (*Params).Validate, []testkit.ParamCase[Params]{
+		{Name: "nothing", Mut: func(*Params) {}, Want: "bot_token: required"},
+		{Name: "no room", Mut: func(p *Params) { p.BotTokenEnv = "WX" }, Want: "room_id: required"},
+		{Name: "bad api url", Mut: func(p *Params) { p.BotTokenEnv, p.RoomID, p.APIURL = "WX", "r", "webexapis.com" }, Want: "api_url"},
+		{Name: "ok", Mut: func(p *Params) { p.BotTokenFile, p.RoomID = "/var/run/secrets/medic/wx/bot_token", "r" }, Want: ""},
+	})
 }

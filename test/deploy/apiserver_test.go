@@ -1,7 +1,6 @@
 package deploy_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/testkit"
+	"github.com/medichq/medic/sinks/file/filetest"
 	"github.com/medichq/medic/test/deploy"
 	"github.com/medichq/medic/test/kubeapi"
 )
@@ -368,7 +368,7 @@ func TestMedicRunsWithTheChartsServiceAccount(t *testing.T) {
 	findingsFile := filepath.Join(hostOf["data"], "findings.jsonl")
 	var f event.Finding
 	testkit.Eventually(t, 90*time.Second, "the crash-loop finding in findings.jsonl on the data volume", func() bool {
-		for _, x := range readFindings(t, findingsFile) {
+		for _, x := range filetest.FindingsSoFar(t, findingsFile) {
 			if x.Event.Kind == event.KindPodCrashLoop {
 				f = x
 				return true
@@ -500,30 +500,6 @@ func do(req *http.Request, token string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-func readFindings(t *testing.T, path string) []event.Finding {
-	t.Helper()
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []event.Finding
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var line struct {
-			Finding event.Finding `json:"finding"`
-		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Finding.ID != "" {
-			out = append(out, line.Finding)
-		}
-	}
-	return out
 }
 
 func mustJSON(v any) string { return string(must(json.Marshal(v))) }

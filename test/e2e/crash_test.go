@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/medichq/medic/internal/testkit"
+	"github.com/medichq/medic/sinks/file/filetest"
 )
 
 var (
@@ -156,7 +157,7 @@ sinks:
 		t.Fatal(err)
 	}
 	_ = first.wait()
-	atKill := len(readFindings(t, findings))
+	atKill := len(filetest.Read(t, findings))
 	t.Logf("%d of %d findings were in the file when medic was killed", atKill, total)
 
 	second := startProcess(t, bin, configPath, testkit.FreeAddr(t))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/medichq/medic/internal/app"
 	"github.com/medichq/medic/internal/testkit"
+	"github.com/medichq/medic/sinks/file/filetest"
 )
 
 // TestBurstLargerThanStreamIsRefusedNotLost: a burst five times the size
@@ -121,7 +122,7 @@ func TestBurstLargerThanStreamIsRefusedNotLost(t *testing.T) {
 	}
 	recs = waitFindings(t, m.findings, 90*time.Second, func(recs []record) bool { return len(pods(recs)) == total })
 	time.Sleep(500 * time.Millisecond) // a late duplicate would land now
-	recs = readFindings(t, m.findings)
+	recs = filetest.Read(t, m.findings)
 	dups := 0
 	for p, n := range pods(recs) {
 		if n != 1 {

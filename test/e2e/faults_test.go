@@ -18,6 +18,7 @@ import (
 
 	"github.com/medichq/medic/internal/natstest"
 	"github.com/medichq/medic/internal/testkit"
+	"github.com/medichq/medic/sinks/file/filetest"
 )
 
 // readyz returns /readyz's status and body.
@@ -85,6 +86,35 @@ func acceptBurst(accepted map[string]bool, n, offset int) {
 	}
 }
 
+// firstBurst posts 20 alerts, which medic must accept, and waits for their
+// findings: the state before a fault. It returns the accepted alerts.
+func firstBurst(t *testing.T, m *medic) map[string]bool {
+	t.Helper()
+	if status, _ := postAlerts(t, m.url+"/api/alerts", burst(20, 0)); status != http.StatusOK {
+		t.Fatalf("first webhook: %d", status)
+	}
+	accepted := map[string]bool{}
+	acceptBurst(accepted, 20, 0)
+	waitFindings(t, m.findings, 30*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == 20 })
+	return accepted
+}
+
+// exactlyOnce waits until every accepted alert has its finding, gives a
+// late duplicate time to land, and fails t unless the file sink holds
+// exactly one finding per accepted alert (lost 0, duplicates 0). The file
+// is read strictly: a torn line fails too.
+func exactlyOnce(t *testing.T, m *medic, accepted map[string]bool) {
+	t.Helper()
+	waitFindings(t, m.findings, 60*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == len(accepted) })
+	time.Sleep(300 * time.Millisecond) // a late duplicate would land now
+	recs := filetest.Read(t, m.findings)
+	lost, dups := lostAndDuplicated(recs, accepted)
+	t.Logf("accepted %d alerts, %d findings, lost %d, duplicates %d", len(accepted), len(recs), lost, dups)
+	if lost != 0 || dups != 0 {
+		t.Fatalf("lost %d, duplicated %d", lost, dups)
+	}
+}
+
 // TestStorageExhaustedRecoversWithoutRestart fills the JetStream storage of
 // medic's NATS server (its max_file_store) with another stream: medic
 // answers webhooks 503 with Retry-After and /readyz 503 with the reason;
@@ -101,12 +131,7 @@ func TestStorageExhaustedRecoversWithoutRestart(t *testing.T) {
 	cfg.Bus.PublishTimeout = time.Second
 	m := startMedic(t, cfg)
 
-	accepted := map[string]bool{}
-	if status, _ := postAlerts(t, m.url+"/api/alerts", burst(20, 0)); status != http.StatusOK {
-		t.Fatalf("first webhook: %d", status)
-	}
-	acceptBurst(accepted, 20, 0)
-	waitFindings(t, m.findings, 30*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == 20 })
+	accepted := firstBurst(t, m)
 
 	free := ns.Fill(context.Background())
 	status, retryAfter := postAlerts(t, m.url+"/api/alerts", burst(20, 20))
@@ -129,14 +154,7 @@ func TestStorageExhaustedRecoversWithoutRestart(t *testing.T) {
 		t.Fatalf("webhook sent again after recovery: %d", status)
 	}
 	acceptBurst(accepted, 20, 20)
-	recs := waitFindings(t, m.findings, 30*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == len(accepted) })
-	time.Sleep(300 * time.Millisecond) // a late duplicate would land now
-	recs = readFindings(t, m.findings)
-	lost, dups := lostAndDuplicated(recs, accepted)
-	t.Logf("accepted %d alerts, %d findings, lost %d, duplicates %d", len(accepted), len(recs), lost, dups)
-	if lost != 0 || dups != 0 {
-		t.Fatalf("lost %d, duplicated %d", lost, dups)
-	}
+	exactlyOnce(t, m, accepted)
 }
 
 // TestWipedNATSRecoversWithoutRestart stops medic's NATS server, deletes its
@@ -152,12 +170,7 @@ func TestWipedNATSRecoversWithoutRestart(t *testing.T) {
 	cfg.Bus.PublishTimeout = time.Second
 	m := startMedic(t, cfg)
 
-	accepted := map[string]bool{}
-	if status, _ := postAlerts(t, m.url+"/api/alerts", burst(20, 0)); status != http.StatusOK {
-		t.Fatalf("first webhook: %d", status)
-	}
-	acceptBurst(accepted, 20, 0)
-	waitFindings(t, m.findings, 30*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == 20 })
+	accepted := firstBurst(t, m)
 
 	ns.Stop()
 	waitReady(t, m.url, http.StatusServiceUnavailable)
@@ -188,15 +201,8 @@ func TestWipedNATSRecoversWithoutRestart(t *testing.T) {
 	}
 	waitReady(t, m.url, http.StatusOK)
 	t.Logf("all 5 webhooks answered 200 and /readyz 200 within %s of the wiped server starting", time.Since(restarted).Round(time.Millisecond))
-	recs := waitFindings(t, m.findings, 30*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == len(accepted) })
-	time.Sleep(300 * time.Millisecond) // a late duplicate would land now
-	recs = readFindings(t, m.findings)
-	lost, dups := lostAndDuplicated(recs, accepted)
-	t.Logf("accepted %d alerts (%d webhooks refused after the restart), %d findings, lost %d, duplicates %d",
-		len(accepted), refused, len(recs), lost, dups)
-	if lost != 0 || dups != 0 {
-		t.Fatalf("lost %d, duplicated %d", lost, dups)
-	}
+	t.Logf("%d webhooks refused after the restart", refused)
+	exactlyOnce(t, m, accepted)
 	// The sink's delivery records and the streams are back on the new server.
 	nc, err := nats.Connect(ns.URL())
 	if err != nil {
@@ -228,12 +234,7 @@ func TestDiskFullRecoversWithoutRestart(t *testing.T) {
 	cfg.Bus.AckWait = 2 * time.Second
 	m := startMedic(t, cfg)
 
-	accepted := map[string]bool{}
-	if status, _ := postAlerts(t, m.url+"/api/alerts", burst(20, 0)); status != http.StatusOK {
-		t.Fatalf("first webhook: %d", status)
-	}
-	acceptBurst(accepted, 20, 0)
-	waitFindings(t, m.findings, 30*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == 20 })
+	accepted := firstBurst(t, m)
 
 	filler := filepath.Join(dir, "filler")
 	testkit.FillDisk(t, filler, 0)
@@ -277,12 +278,5 @@ func TestDiskFullRecoversWithoutRestart(t *testing.T) {
 		}
 		acceptBurst(accepted, 20, r*20)
 	}
-	recs := waitFindings(t, m.findings, 60*time.Second, func(recs []record) bool { return len(alertsByPod(recs)) == len(accepted) })
-	time.Sleep(300 * time.Millisecond) // a late duplicate would land now
-	recs = readFindings(t, m.findings) // fails on a torn line
-	lost, dups := lostAndDuplicated(recs, accepted)
-	t.Logf("accepted %d alerts, %d findings, lost %d, duplicates %d", len(accepted), len(recs), lost, dups)
-	if lost != 0 || dups != 0 {
-		t.Fatalf("lost %d, duplicated %d", lost, dups)
-	}
+	exactlyOnce(t, m, accepted)
 }

@@ -4,23 +4,21 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/medichq/medic/config"
-	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/app"
 	"github.com/medichq/medic/internal/fixtures"
 	_ "github.com/medichq/medic/internal/plugins"
+	"github.com/medichq/medic/sinks/file/filetest"
 )
 
 // medic is an in-process medic with a file sink.
@@ -48,14 +46,16 @@ func testConfig(t *testing.T, dataDir string) config.Config {
 	return cfg
 }
 
-func startMedic(t *testing.T, cfg config.Config) *medic {
+// startMedic runs medic in process with cfg; opts give it fake clients and
+// the like.
+func startMedic(t *testing.T, cfg config.Config, opts ...app.Option) *medic {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("invalid test config: %v", err)
 	}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
-	a, err := app.New(ctx, cfg, logger)
+	a, err := app.New(ctx, cfg, logger, opts...)
 	if err != nil {
 		t.Fatalf("start medic: %v", err)
 	}
@@ -105,47 +105,15 @@ func post(t *testing.T, url string, body []byte, header http.Header) (int, map[s
 	return resp.StatusCode, out
 }
 
-type record struct {
-	Sink    string        `json:"sink"`
-	Finding event.Finding `json:"finding"`
-}
-
-// readFindings parses the file sink's lines; a missing file is no findings.
-func readFindings(t *testing.T, path string) []record {
-	t.Helper()
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
-			continue
-		}
-		var r record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("findings file has an invalid line %q: %v", sc.Text(), err)
-		}
-		out = append(out, r)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+// record is one line of the file sink's file.
+type record = filetest.Record
 
 // waitFindings polls the file sink until cond holds (bounded).
 func waitFindings(t *testing.T, path string, timeout time.Duration, cond func([]record) bool) []record {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		recs := readFindings(t, path)
+		recs := filetest.Read(t, path)
 		if cond(recs) {
 			return recs
 		}

@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +17,6 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
-	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/app"
 	"github.com/medichq/medic/internal/fixtures"
@@ -57,7 +54,7 @@ func TestKubePodCrashLoopingAlertGetsClusterEvidence(t *testing.T) {
 	})
 	dyn := dynamicfake.NewSimpleDynamicClient(scheme.Scheme)
 
-	m := startMedicWith(t, testConfig(t, t.TempDir()), app.WithKubeClients(kube, dyn))
+	m := startMedic(t, testConfig(t, t.TempDir()), app.WithKubeClients(kube, dyn))
 	for _, name := range []string{
 		"captured-alertmanager-v0.34.2__KubePodCrashLooping__firing.json",
 		"captured-alertmanager-v0.34.2__KubeNodeNotReady__firing.json",
@@ -145,7 +142,7 @@ func TestPodTurningCrashLoopBackOffGetsLogsAndEvents(t *testing.T) {
 		}
 		return true, &runtime.Unknown{Raw: []byte("starting cart\npanic: CART_DB_URL is not set\n")}, nil
 	})
-	m := startMedicWith(t, testConfig(t, t.TempDir()), app.WithKubeClients(kube, dynamicfake.NewSimpleDynamicClient(scheme.Scheme)))
+	m := startMedic(t, testConfig(t, t.TempDir()), app.WithKubeClients(kube, dynamicfake.NewSimpleDynamicClient(scheme.Scheme)))
 
 	ctx := context.Background()
 	backoff := &corev1.Event{
@@ -214,29 +211,4 @@ func crashLoopPod(t *testing.T, namespace, name string) *corev1.Pod {
 	}
 	pod.Namespace, pod.Name, pod.SelfLink = namespace, name, ""
 	return &pod
-}
-
-// startMedicWith is startMedic with app options (fake clients).
-func startMedicWith(t *testing.T, cfg config.Config, opts ...app.Option) *medic {
-	t.Helper()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("invalid test config: %v", err)
-	}
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx := context.Background()
-	a, err := app.New(ctx, cfg, logger, opts...)
-	if err != nil {
-		t.Fatalf("start medic: %v", err)
-	}
-	if err := a.Start(ctx); err != nil {
-		t.Fatalf("start medic: %v", err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := a.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return &medic{app: a, url: "http://" + a.Addr(), findings: filepath.Join(cfg.DataDir, "findings.jsonl")}
 }

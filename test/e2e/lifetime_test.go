@@ -17,6 +17,7 @@ import (
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/testkit"
+	"github.com/medichq/medic/sinks/file/filetest"
 	"github.com/medichq/medic/sinks/slack/slackrec"
 	"github.com/medichq/medic/test/realam"
 )
@@ -65,7 +66,7 @@ func TestOneNotificationPerAlertLifetime(t *testing.T) {
 	sendAfterWindow(resolved)
 	waitCounter(t, m, "medic_alert_repeats_suppressed_total", "resolved", 1)
 
-	recs := readFindings(t, m.findings)
+	recs := filetest.Read(t, m.findings)
 	lost, dups := lifetimeCounts(recs)
 	events := streamMsgs(t, m, bus.EventsStream)
 	published := streamMsgs(t, m, bus.FindingsStream)
@@ -122,7 +123,7 @@ func TestReplicasNotifyOncePerAlertLifetime(t *testing.T) {
 		}
 	}
 	delivered := func() []record {
-		return append(readFindings(t, a.findings), readFindings(t, b.findings)...)
+		return append(filetest.Read(t, a.findings), filetest.Read(t, b.findings)...)
 	}
 	waitDelivered := func(n int) {
 		t.Helper()
@@ -289,7 +290,7 @@ func TestSlackOneMessagePerAlertLifetime(t *testing.T) {
 	if n := resolvedReplies(rec); n != 1 {
 		t.Fatalf("%d \"resolved after\" replies, want 1", n)
 	}
-	recs := readFindings(t, m.findings)
+	recs := filetest.Read(t, m.findings)
 	lost, dups := lifetimeCounts(recs)
 	t.Logf("webhooks=%d slack posts=%d updates=%d resolved replies=%d file findings=%d lost=%d duplicates=%d",
 		tap.count(), len(top), msg.Updates, resolvedReplies(rec), len(recs), lost, dups)

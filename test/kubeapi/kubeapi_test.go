@@ -283,18 +283,9 @@ func TestDetectorsAgainstRealAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real kube-apiserver and etcd (built once into the tools cache by test/tools/build-kube.sh)")
 	}
-	c := kubeapi.Start(t)
+	c, kc := kubeapi.StartReadOnly(t)
 	ctx := context.Background()
-	a := &admin{t: t, kc: must(kubernetes.NewForConfig(c.Admin())), ctx: ctx}
-	for _, f := range []string{"serviceaccount.yaml", "clusterrole.yaml"} {
-		path, err := kubeapi.RBACFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := kubeapi.Apply(ctx, a.kc, "", path); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a := &admin{t: t, kc: kc, ctx: ctx}
 	m := startDetector(t, c, nil, everything)
 
 	// medic's credentials: everything the detectors need, no secrets, no writes.
@@ -421,15 +412,9 @@ func TestMissingPermissionIsNamed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real kube-apiserver and etcd")
 	}
-	c := kubeapi.Start(t)
+	c, _ := kubeapi.StartReadOnly(t)
 	ctx := context.Background()
 	adminCfg := c.Admin()
-	kc := must(kubernetes.NewForConfig(adminCfg))
-	for _, f := range []string{"serviceaccount.yaml", "clusterrole.yaml"} {
-		if err := kubeapi.Apply(ctx, kc, "", must(kubeapi.RBACFile(f))); err != nil {
-			t.Fatal(err)
-		}
-	}
 	crd := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apiextensions.k8s.io/v1",
 		"kind":       "CustomResourceDefinition",

@@ -16,19 +16,28 @@ import (
 // exactly the permissions the chart's default install grants.
 func StartReadOnly(t testing.TB, namespaces ...string) (*Cluster, kubernetes.Interface) {
 	t.Helper()
+	return StartWithRoles(t, []string{"clusterrole.yaml"}, namespaces...)
+}
+
+// StartWithRoles is StartReadOnly with other roles of deploy/rbac bound to
+// medic's service account ("clusterrole.yaml", "clusterrole-nodes.yaml",
+// "clusterrole-remediation.yaml"), as a chart install with those options
+// grants them.
+func StartWithRoles(t testing.TB, roles []string, namespaces ...string) (*Cluster, kubernetes.Interface) {
+	t.Helper()
 	c := Start(t)
 	ctx := context.Background()
 	admin, err := kubernetes.NewForConfig(c.Admin())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"serviceaccount.yaml", "clusterrole.yaml"} {
+	for _, f := range append([]string{"serviceaccount.yaml"}, roles...) {
 		path, err := RBACFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := Apply(ctx, admin, "", path); err != nil {
-			t.Fatal(err)
+			t.Fatalf("kubeapi: apply %s: %v", f, err)
 		}
 	}
 	for _, ns := range namespaces {

@@ -1,11 +1,8 @@
 package kubeapi_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +17,7 @@ import (
 	"github.com/medichq/medic/internal/app"
 	_ "github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/internal/testkit"
+	"github.com/medichq/medic/sinks/file/filetest"
 	"github.com/medichq/medic/test/kubeapi"
 )
 
@@ -31,14 +29,8 @@ func TestServeWithKubeconfigAgainstRealAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real kube-apiserver and etcd")
 	}
-	c := kubeapi.Start(t)
+	c, admin := kubeapi.StartReadOnly(t)
 	ctx := context.Background()
-	admin := must(kubernetes.NewForConfig(c.Admin()))
-	for _, f := range []string{"serviceaccount.yaml", "clusterrole.yaml"} {
-		if err := kubeapi.Apply(ctx, admin, "", must(kubeapi.RBACFile(f))); err != nil {
-			t.Fatal(err)
-		}
-	}
 	dir := t.TempDir()
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := c.WriteKubeconfig(kubeconfig, kubeapi.MedicUser); err != nil {
@@ -85,8 +77,8 @@ func TestServeWithKubeconfigAgainstRealAPIServer(t *testing.T) {
 	(&admin2{kc: admin, ctx: ctx}).pod(sample)
 
 	path := filepath.Join(dir, "findings.jsonl")
-	testkit.Eventually(t, 30*time.Second, "the finding", func() bool { return len(findings(t, path)) == 1 })
-	f := findings(t, path)[0]
+	testkit.Eventually(t, 30*time.Second, "the finding", func() bool { return len(filetest.FindingsSoFar(t, path)) == 1 })
+	f := filetest.FindingsSoFar(t, path)[0]
 	if f.Event.Kind != event.KindPodCrashLoop || f.Event.Subject.Name != "my-pod" || !strings.Contains(strings.Join(f.Playbooks, ","), "builtin-pod-crash-loop") {
 		t.Errorf("finding: kind %s subject %+v playbooks %v", f.Event.Kind, f.Event.Subject, f.Playbooks)
 	}
@@ -108,28 +100,4 @@ func (a *admin2) pod(sample *corev1.Pod) {
 	created := must(a.kc.CoreV1().Pods(p.Namespace).Create(a.ctx, p, metav1.CreateOptions{}))
 	created.Status = sample.Status
 	must(a.kc.CoreV1().Pods(p.Namespace).UpdateStatus(a.ctx, created, metav1.UpdateOptions{}))
-}
-
-func findings(t *testing.T, path string) []event.Finding {
-	t.Helper()
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []event.Finding
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var line struct {
-			Finding event.Finding `json:"finding"`
-		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Finding.ID != "" {
-			out = append(out, line.Finding)
-		}
-	}
-	return out
 }

@@ -1,7 +1,6 @@
 package kubeapi
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,8 +19,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -53,17 +50,8 @@ type Cluster struct {
 	URL    string
 	caPEM  []byte
 	tokens map[string]string // user → bearer token
-	etcd   *proc
-	api    *proc
-}
-
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	out     *toolbin.Tail
-	done    chan struct{}
-	waitErr error
-	stop    sync.Once
+	etcd   *toolbin.Proc
+	api    *toolbin.Proc
 }
 
 // Start runs etcd and kube-apiserver on free loopback ports with RBAC
@@ -101,8 +89,8 @@ func Start(t testing.TB) *Cluster {
 			t.Cleanup(func() {
 				c.Stop()
 				if t.Failed() {
-					t.Logf("kubeapi: kube-apiserver output (tail):\n%s", c.api.out.String())
-					t.Logf("kubeapi: etcd output (tail):\n%s", c.etcd.out.String())
+					t.Logf("kubeapi: kube-apiserver output (tail):\n%s", c.api.Output())
+					t.Logf("kubeapi: etcd output (tail):\n%s", c.etcd.Output())
 				}
 			})
 			return c
@@ -124,19 +112,22 @@ func (c *Cluster) launch(bins Paths, dir string, pki *pkiFiles, tokenFile string
 	}
 	clientURL := "http://127.0.0.1:" + strconv.Itoa(ports[0])
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
-	c.etcd = startProc("etcd", bins.Etcd,
+	c.etcd, err = toolbin.StartProc("etcd", exec.Command(bins.Etcd,
 		"--name=medic-test",
 		"--data-dir="+filepath.Join(dir, fmt.Sprintf("etcd-%d", try)),
 		"--listen-client-urls="+clientURL, "--advertise-client-urls="+clientURL,
 		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
 		"--initial-cluster=medic-test="+peerURL,
 		"--unsafe-no-fsync", "--log-level=warn",
-	)
-	if err := c.etcd.waitHTTP(clientURL+"/health", nil, readyTimeout); err != nil {
-		return fmt.Errorf("etcd: %w\n%s", err, c.etcd.out.String())
+	), 16<<10)
+	if err != nil {
+		return err
+	}
+	if err := c.etcd.WaitHTTP(clientURL+"/health", nil, readyTimeout); err != nil {
+		return fmt.Errorf("etcd: %w\n%s", err, c.etcd.Output())
 	}
 	c.URL = "https://127.0.0.1:" + strconv.Itoa(ports[2])
-	c.api = startProc("kube-apiserver", bins.APIServer,
+	c.api, err = toolbin.StartProc("kube-apiserver", exec.Command(bins.APIServer,
 		"--etcd-servers="+clientURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
@@ -158,10 +149,13 @@ func (c *Cluster) launch(bins Paths, dir string, pki *pkiFiles, tokenFile string
 		// ServiceAccount the admission plugin would insist on.
 		"--disable-admission-plugins=ServiceAccount",
 		"--v=0",
-	)
+	), 16<<10)
+	if err != nil {
+		return err
+	}
 	hc := c.httpClient(c.tokens[AdminUser])
-	if err := c.api.waitHTTP(c.URL+"/readyz", hc, readyTimeout); err != nil {
-		return fmt.Errorf("kube-apiserver: %w\n%s", err, c.api.out.String())
+	if err := c.api.WaitHTTP(c.URL+"/readyz", hc, readyTimeout); err != nil {
+		return fmt.Errorf("kube-apiserver: %w\n%s", err, c.api.Output())
 	}
 	return nil
 }
@@ -169,10 +163,10 @@ func (c *Cluster) launch(bins Paths, dir string, pki *pkiFiles, tokenFile string
 // Stop terminates kube-apiserver, then etcd.
 func (c *Cluster) Stop() {
 	if c.api != nil {
-		c.api.terminate()
+		c.api.Stop(stopTimeout)
 	}
 	if c.etcd != nil {
-		c.etcd.terminate()
+		c.etcd.Stop(stopTimeout)
 	}
 }
 
@@ -214,72 +208,6 @@ func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+b.token)
 	return b.rt.RoundTrip(r)
-}
-
-func startProc(name, bin string, args ...string) *proc {
-	p := &proc{name: name, out: &toolbin.Tail{Max: 16 << 10}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout = p.out
-	p.cmd.Stderr = p.out
-	p.cmd.SysProcAttr = sysProcAttr()
-	if err := p.cmd.Start(); err != nil {
-		p.waitErr = err
-		close(p.done)
-		return p
-	}
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.done)
-	}()
-	return p
-}
-
-func (p *proc) waitHTTP(url string, hc *http.Client, timeout time.Duration) error {
-	if hc == nil {
-		hc = &http.Client{Timeout: 2 * time.Second}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	for {
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready: %v", p.name, p.waitErr)
-		default:
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := hc.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %v", url, timeout)
-		case <-p.done:
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-func (p *proc) terminate() {
-	p.stop.Do(func() {
-		select {
-		case <-p.done:
-			return
-		default:
-		}
-		if p.cmd.Process == nil {
-			return
-		}
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(stopTimeout):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
 }
 
 func randomToken() string {

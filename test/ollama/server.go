@@ -13,14 +13,11 @@ package ollamatest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/medichq/medic/internal/fixtures"
@@ -77,9 +74,7 @@ type Server struct {
 	bin  string
 	host string
 	env  []string
-	cmd  *exec.Cmd
-	out  toolbin.Tail
-	done chan struct{}
+	proc *toolbin.Proc
 }
 
 // BaseURL is what ai.base_url should be.
@@ -98,25 +93,21 @@ func Start(bin, dir string) (*Server, error) {
 	}
 	port := ports[0]
 	host := "127.0.0.1:" + strconv.Itoa(port)
-	s := &Server{URL: "http://" + host, bin: bin, host: host, out: toolbin.Tail{Max: 64 << 10}, done: make(chan struct{})}
+	s := &Server{URL: "http://" + host, bin: bin, host: host}
 	s.env = append(os.Environ(),
 		"HOME="+dir,
 		"OLLAMA_HOST="+host,
 		"OLLAMA_MODELS="+filepath.Join(dir, "models"),
 		"OLLAMA_NOPRUNE=1",
 	)
-	s.cmd = exec.Command(bin, "serve")
-	s.cmd.Env = s.env
-	s.cmd.Stdout = s
-	s.cmd.Stderr = s
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = s.env
+	if s.proc, err = toolbin.StartProc("ollama", cmd, 64<<10); err != nil {
 		return nil, err
 	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	if err := s.waitReady(60 * time.Second); err != nil {
+	if err := s.proc.WaitHTTP(s.URL+"/api/version", nil, 60*time.Second); err != nil {
 		s.Stop()
-		return nil, err
+		return nil, fmt.Errorf("%w:\n%s", err, s.Output())
 	}
 	for _, m := range []struct{ name, file string }{{ChatModel, "Modelfile.chat"}, {EmbedModel, "Modelfile.embed"}} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -132,41 +123,8 @@ func Start(bin, dir string) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) waitReady(timeout time.Duration) error {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(timeout)
-	for {
-		select {
-		case <-s.done:
-			return fmt.Errorf("ollama exited before it was ready:\n%s", s.Output())
-		default:
-		}
-		if resp, err := hc.Get(s.URL + "/api/version"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return errors.New("ollama not ready after " + timeout.String() + ":\n" + s.Output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// Write collects the server's output (the last 64 KiB).
-func (s *Server) Write(p []byte) (int, error) { return s.out.Write(p) }
-
 // Output is the tail of the server's logs.
-func (s *Server) Output() string { return s.out.String() }
+func (s *Server) Output() string { return s.proc.Output() }
 
 // Stop ends the server.
-func (s *Server) Stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-}
+func (s *Server) Stop() { s.proc.Stop(10 * time.Second) }

@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -99,14 +97,10 @@ func WithArgs(args ...string) Option {
 
 // Alertmanager is a running Alertmanager process owned by one test.
 type Alertmanager struct {
-	url     string
-	config  string
-	cmd     *exec.Cmd
-	out     *toolbin.Tail
-	done    chan struct{} // closed when the process has exited
-	waitErr error
-	client  *client.AlertmanagerAPI
-	stop    sync.Once
+	url    string
+	config string
+	proc   *toolbin.Proc
+	client *client.AlertmanagerAPI
 }
 
 // Start runs a real Alertmanager on a free loopback port with clustering off,
@@ -186,24 +180,15 @@ func launch(bin, cfgPath, cfgText, storage string, s settings) (am *Alertmanager
 	am = &Alertmanager{
 		url:    "http://" + addr,
 		config: cfgText,
-		out:    &toolbin.Tail{},
-		done:   make(chan struct{}),
 		client: client.NewHTTPClientWithConfig(strfmt.Default,
 			client.DefaultTransportConfig().WithHost(addr).WithBasePath(client.DefaultBasePath).WithSchemes([]string{"http"})),
 	}
-	am.cmd = exec.Command(bin, args...)
-	am.cmd.Dir = filepath.Dir(cfgPath)
-	am.cmd.Stdout = am.out
-	am.cmd.Stderr = am.out
-	am.cmd.SysProcAttr = sysProcAttr()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = filepath.Dir(cfgPath)
 	launched := time.Now()
-	if err := am.cmd.Start(); err != nil {
+	if am.proc, err = toolbin.StartProc("alertmanager", cmd, 0); err != nil {
 		return nil, false, err
 	}
-	go func() {
-		am.waitErr = am.cmd.Wait()
-		close(am.done)
-	}()
 
 	if err := am.waitReady(launched); err != nil {
 		am.Stop()
@@ -218,27 +203,10 @@ var errStranger = errors.New("another process answers on the port")
 
 func (am *Alertmanager) waitReady(launched time.Time) error {
 	hc := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		select {
-		case <-am.done:
-			return fmt.Errorf("alertmanager exited before it was ready: %v", am.waitErr)
-		default:
-		}
-		if resp, err := hc.Get(am.url + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return am.checkItIsOurs(hc, launched)
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s/-/ready not OK after %v", am.url, readyTimeout)
-		}
-		select {
-		case <-am.done:
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := am.proc.WaitHTTP(am.url+"/-/ready", hc, readyTimeout); err != nil {
+		return err
 	}
+	return am.checkItIsOurs(hc, launched)
 }
 
 // checkItIsOurs guards against a stranger that took the port between
@@ -265,22 +233,7 @@ func (am *Alertmanager) checkItIsOurs(hc *http.Client, launched time.Time) error
 // Stop terminates Alertmanager (SIGTERM, then SIGKILL after 10s) and waits for
 // it to exit. Start's cleanup calls it; calling it earlier is allowed, for
 // tests of what medic does when Alertmanager goes away.
-func (am *Alertmanager) Stop() {
-	am.stop.Do(func() {
-		select {
-		case <-am.done:
-			return
-		default:
-		}
-		_ = am.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-am.done:
-		case <-time.After(stopTimeout):
-			_ = am.cmd.Process.Kill()
-			<-am.done
-		}
-	})
-}
+func (am *Alertmanager) Stop() { am.proc.Stop(stopTimeout) }
 
 // URL is the base URL, e.g. http://127.0.0.1:41234.
 func (am *Alertmanager) URL() string { return am.url }
@@ -289,7 +242,7 @@ func (am *Alertmanager) URL() string { return am.url }
 func (am *Alertmanager) Config() string { return am.config }
 
 // Output is the tail of Alertmanager's stdout and stderr.
-func (am *Alertmanager) Output() string { return am.out.String() }
+func (am *Alertmanager) Output() string { return am.proc.Output() }
 
 // Client is the official API v2 client, pointed at this Alertmanager.
 func (am *Alertmanager) Client() *client.AlertmanagerAPI { return am.client }

@@ -26,7 +26,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/medichq/medic/internal/testkit"
@@ -105,9 +104,7 @@ func CommandInNamespace(args ...string) (*exec.Cmd, error) {
 // Server is a running Weaviate.
 type Server struct {
 	URL  string
-	cmd  *exec.Cmd
-	out  *toolbin.Tail
-	done chan struct{}
+	proc *toolbin.Proc
 }
 
 // Start runs Weaviate on a free loopback port with no vectorizer module,
@@ -118,9 +115,9 @@ func Start(bin, dir string) (*Server, error) {
 		return nil, err
 	}
 	port := ports[0]
-	s := &Server{URL: "http://127.0.0.1:" + strconv.Itoa(port), out: &toolbin.Tail{Max: 64 << 10}, done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--scheme", "http")
-	s.cmd.Env = append(os.Environ(),
+	s := &Server{URL: "http://127.0.0.1:" + strconv.Itoa(port)}
+	cmd := exec.Command(bin, "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--scheme", "http")
+	cmd.Env = append(os.Environ(),
 		"AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true",
 		"DEFAULT_VECTORIZER_MODULE=none",
 		"ENABLE_MODULES=",
@@ -133,51 +130,21 @@ func Start(bin, dir string) (*Server, error) {
 		"GO_PROFILING_DISABLE=true",
 		"LOG_LEVEL=warning",
 	)
-	s.cmd.Stdout = s
-	s.cmd.Stderr = s
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
+	if s.proc, err = toolbin.StartProc("weaviate", cmd, 64<<10); err != nil {
 		return nil, err
 	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	hc := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("weaviate exited before it was ready:\n%s", s.Output())
-		default:
-		}
-		if resp, err := hc.Get(s.URL + "/v1/.well-known/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			return nil, fmt.Errorf("weaviate not ready after 90s:\n%s", s.Output())
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := s.proc.WaitHTTP(s.URL+"/v1/.well-known/ready", nil, 90*time.Second); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("%w:\n%s", err, s.Output())
 	}
+	return s, nil
 }
-
-// Write collects the server's output (the last 64 KiB).
-func (s *Server) Write(p []byte) (int, error) { return s.out.Write(p) }
 
 // Output is the tail of the server's logs.
-func (s *Server) Output() string { return s.out.String() }
+func (s *Server) Output() string { return s.proc.Output() }
 
 // Stop ends the server.
-func (s *Server) Stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-}
+func (s *Server) Stop() { s.proc.Stop(10 * time.Second) }
 
 // Ready checks the server answers.
 func (s *Server) Ready(ctx context.Context) error {

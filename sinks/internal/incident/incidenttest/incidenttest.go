@@ -12,16 +12,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/vendortest"
 )
 
 // T0 is when the test alert started.
-var T0 = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
+var T0 = vendortest.T0
 
 // PageURL is the finding page link the tests' FindingURL returns.
 func PageURL(id string) string {
@@ -32,23 +32,13 @@ func PageURL(id string) string {
 // (a table, a log, markdown), firing or resolved. Both share the alert's
 // fingerprint and start, as Alertmanager sends them.
 func Alert(status event.Status) *event.Finding {
-	ev := event.Event{
-		ID: "4f1c2a9e0b7d3c5a8e6f1d2c3b4a5968", Kind: event.KindPrometheusAlert, Source: "alertmanager",
-		Status: status, Severity: event.SeverityCritical, Title: "Pod shop/cart-7d9 is crash looping",
-		Description: "Pod shop/cart-7d9 (app) is in waiting state <CrashLoopBackOff> & restarting.",
-		Labels: map[string]string{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "cart-7d9",
-			"container": "app", "severity": "critical", "team": "payments"},
-		Annotations:  map[string]string{"runbook_url": "https://runbooks.example/kubepodcrashlooping"},
-		Subject:      event.Subject{Kind: "Pod", Namespace: "shop", Name: "cart-7d9", Container: "app", Node: "node-a1"},
-		StartsAt:     T0,
-		Fingerprint:  "5ef77f1f8e5dc3a8",
-		GeneratorURL: "http://prometheus.example/graph?g0.expr=up",
-		ExternalURL:  "http://alertmanager.example",
-	}
-	if status == event.StatusResolved {
-		ev.ID = "9a8b7c6d5e4f30211203f4e5d6c7b8a9"
-		ev.EndsAt = T0.Add(14 * time.Minute)
-	}
+	// vendortest's alert, with plainer text: the incident tools show it
+	// as given, so there is no chat markup to provoke.
+	ev := vendortest.AlertEvent(status)
+	ev.Title = "Pod shop/cart-7d9 is crash looping"
+	ev.Description = "Pod shop/cart-7d9 (app) is in waiting state <CrashLoopBackOff> & restarting."
+	ev.Labels["team"] = "payments"
+	delete(ev.Labels, "job")
 	f := event.NewFinding(ev, T0)
 	f.Playbooks = []string{"builtin-crashloop"}
 	if status == event.StatusFiring {
@@ -94,19 +84,6 @@ func Deps(log *Log) sinks.Deps {
 		deps.Logger = log.Logger()
 	}
 	return deps
-}
-
-// JSON encodes v indented, without HTML escaping, as the golden files keep it.
-func JSON(t testing.TB, v any) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 // Log is a logger at debug level whose output a test can search, to check
@@ -210,30 +187,6 @@ func (f *Faults) Invalid() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.invalid)
-}
-
-// ParamCase is a change to valid parameters and what the error it causes
-// must say (the field's name).
-type ParamCase[P any] struct {
-	Name string
-	Mut  func(*P)
-	Want string
-}
-
-// CheckParams fails t when valid() does not validate, or when a case's
-// parameters validate or fail without naming Want.
-func CheckParams[P any](t testing.TB, valid func() *P, validate func(*P) error, cases []ParamCase[P]) {
-	t.Helper()
-	if err := validate(valid()); err != nil {
-		t.Fatalf("valid parameters refused: %v", err)
-	}
-	for _, tc := range cases {
-		p := valid()
-		tc.Mut(p)
-		if err := validate(p); err == nil || !strings.Contains(err.Error(), tc.Want) {
-			t.Errorf("%s: %v, want an error saying %q", tc.Name, err, tc.Want)
-		}
-	}
 }
 
 // CheckSpecs decodes each sink configuration (one flow-style YAML entry of

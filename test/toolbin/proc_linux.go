@@ -1,9 +1,9 @@
-package realam
+package toolbin
 
 import "syscall"
 
-// sysProcAttr makes the kernel kill Alertmanager if the test process dies
+// dieWithParent makes the kernel kill a server if the test process dies
 // without running its cleanups (a go test timeout, a SIGKILL).
-func sysProcAttr() *syscall.SysProcAttr {
+func dieWithParent() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
