@@ -1,9 +1,7 @@
 package app
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +15,7 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/rag"
 	"github.com/medichq/medic/rag/ragtest"
+	"github.com/medichq/medic/sinks/file/filetest"
 )
 
 const aiPlaybook = `- name: crash-ai
@@ -102,15 +101,8 @@ func waitFinding(t *testing.T, cfg config.Config) event.Finding {
 	path := filepath.Join(cfg.DataDir, "findings.jsonl")
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if raw, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(raw)) > 0 {
-			line, _, _ := bytes.Cut(raw, []byte("\n"))
-			var rec struct {
-				Finding event.Finding `json:"finding"`
-			}
-			if err := json.Unmarshal(line, &rec); err != nil {
-				t.Fatalf("findings line %q: %v", line, err)
-			}
-			return rec.Finding
+		if fs := filetest.FindingsSoFar(t, path); len(fs) > 0 {
+			return fs[0]
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -12,7 +12,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/kubeapi"
@@ -36,25 +35,9 @@ func TestChangeTriggerThroughTheBus(t *testing.T) {
 		t.Skip("starts a real kube-apiserver and etcd")
 	}
 	ctx := context.Background()
-	c := kubeapi.Start(t)
-	admin, err := kubernetes.NewForConfig(c.Admin())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"serviceaccount.yaml", "clusterrole.yaml"} {
-		path, err := kubeapi.RBACFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := kubeapi.Apply(ctx, admin, "", path); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, admin := kubeapi.StartReadOnly(t, "shop", "billing")
 	deployments := map[string]*appsv1.Deployment{}
 	for _, ns := range []string{"shop", "billing"} {
-		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
 		replicas := int32(3)
 		labels := map[string]string{"app": "api"}
 		d, err := admin.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{

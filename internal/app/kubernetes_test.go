@@ -1,12 +1,9 @@
 package app
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +18,7 @@ import (
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 	_ "github.com/medichq/medic/internal/plugins"
+	"github.com/medichq/medic/sinks/file/filetest"
 )
 
 func kubeTestConfig(t testing.TB) config.Config {
@@ -85,26 +83,7 @@ func TestServeWithoutClusterSaysKubernetesIsOff(t *testing.T) {
 
 func readKubeFindings(t *testing.T, path string) []event.Finding {
 	t.Helper()
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []event.Finding
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var line struct {
-			Finding event.Finding `json:"finding"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err == nil && line.Finding.ID != "" {
-			out = append(out, line.Finding)
-		}
-	}
-	return out
+	return filetest.FindingsSoFar(t, path)
 }
 
 // A pod that starts crash looping becomes one finding through the built-in

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -23,6 +22,7 @@ import (
 	_ "github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/playbooks"
+	"github.com/medichq/medic/sinks/file/filetest"
 )
 
 const hookSecret = "hook-secret"
@@ -64,32 +64,11 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-type record struct {
-	Sink    string        `json:"sink"`
-	Finding event.Finding `json:"finding"`
-}
+type record = filetest.Record
 
 func readFindings(t *testing.T, path string) []record {
 	t.Helper()
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var r record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			continue // a line being written
-		}
-		out = append(out, r)
-	}
-	return out
+	return filetest.ReadSoFar(t, path)
 }
 
 func post(t *testing.T, url string, body []byte, header http.Header) (int, map[string]any) {

@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	sslack "github.com/medichq/medic/sinks/slack"
 	"github.com/medichq/medic/sinks/slack/slackrec"
@@ -40,23 +39,7 @@ func TestRemediationThroughMedic(t *testing.T) {
 		t.Skip("starts a real kube-apiserver and etcd")
 	}
 	ctx := context.Background()
-	c := kubeapi.Start(t)
-	admin, err := kubernetes.NewForConfig(c.Admin())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"serviceaccount.yaml", "clusterrole.yaml", "clusterrole-remediation.yaml"} {
-		path, err := kubeapi.RBACFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := kubeapi.Apply(ctx, admin, "", path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	c, admin := kubeapi.StartWithRoles(t, []string{"clusterrole.yaml", "clusterrole-remediation.yaml"}, "shop")
 	if _, err := admin.CoreV1().Pods("shop").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "cart-7d9"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/cart:1"}}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
