@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/medichq/medic/bus/triggerstate"
 	"github.com/medichq/medic/internal/natstest"
 )
@@ -36,14 +38,20 @@ var steps = []step{
 
 const ttl = 2 * time.Hour
 
-func TestAdmit(t *testing.T) {
-	t.Parallel()
-	ns := natstest.Start(t, nil)
-	ctx := context.Background()
-	kv, err := triggerstate.Open(ctx, ns.JetStream(), ttl, 1)
+// open opens the bucket on ns, as a replica starting does.
+func open(t *testing.T, ns *natstest.Server) jetstream.KeyValue {
+	t.Helper()
+	kv, err := triggerstate.Open(context.Background(), ns.JetStream(), ttl, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return kv
+}
+
+func TestAdmit(t *testing.T) {
+	t.Parallel()
+	kv := open(t, natstest.Start(t, nil))
+	ctx := context.Background()
 	t0 := time.Now()
 	for _, tc := range []struct {
 		name string
@@ -72,20 +80,13 @@ func TestAdmitIsSharedAndSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	ns := natstest.Start(t, nil)
 	ctx := context.Background()
-	open := func() *triggerstate.Limits {
-		kv, err := triggerstate.Open(ctx, ns.JetStream(), ttl, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return triggerstate.NewLimits(kv, ttl)
-	}
 	t0 := time.Now()
-	if ok, err := open().Admit(ctx, "k", "e1", time.Hour, t0); err != nil || !ok {
+	if ok, err := triggerstate.NewLimits(open(t, ns), ttl).Admit(ctx, "k", "e1", time.Hour, t0); err != nil || !ok {
 		t.Fatalf("first claim: %v, %v", ok, err)
 	}
 	ns.Stop()
 	ns.Start()
-	replica := open()
+	replica := triggerstate.NewLimits(open(t, ns), ttl)
 	if ok, err := replica.Admit(ctx, "k", "e2", time.Hour, t0.Add(time.Minute)); err != nil || ok {
 		t.Fatalf("after a restart, another event inside the window: admitted %v (%v), want refused", ok, err)
 	}
@@ -98,12 +99,8 @@ func TestAdmitIsSharedAndSurvivesRestart(t *testing.T) {
 // event asked again gets the answer it got.
 func TestAdmitRace(t *testing.T) {
 	t.Parallel()
-	ns := natstest.Start(t, nil)
+	kv := open(t, natstest.Start(t, nil))
 	ctx := context.Background()
-	kv, err := triggerstate.Open(ctx, ns.JetStream(), ttl, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const racers = 8
 	now := time.Now()
 	answers := make([]bool, racers)

@@ -272,6 +272,10 @@ func buildResourceTrigger(p *ResourceParams) (triggers.Trigger, error) {
 // rate limit is applied by the source's Detector when the event is
 // detected, which records the triggers it held back in
 // Event.SuppressedTriggers.
+// It is not a triggers.Limited (whose limits the engine applies): what
+// it limits per, the owning workload, is known only to the detector's
+// informer caches, and the detector also spares the bus the events every
+// trigger holds back.
 type Trigger struct {
 	name      string
 	kind      event.Kind
