@@ -13,7 +13,16 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/triggers"
 )
+
+// RateLimiter keeps the triggers' rate-limit claims: *triggerstate.Limits
+// (JetStream KV, shared by replicas, kept across restarts). Admit reports
+// whether eventID may fire for key within window; the answer for one event
+// ID does not change when the event is redelivered.
+type RateLimiter interface {
+	Admit(ctx context.Context, key, eventID string, window time.Duration, now time.Time) (bool, error)
+}
 
 // Engine runs the playbooks of the current set against events.
 type Engine struct {
@@ -22,12 +31,14 @@ type Engine struct {
 	logger        *slog.Logger
 	actionTimeout time.Duration
 	now           func() time.Time
+	limiter       RateLimiter // nil: rate limits are not applied
 
 	runs          *prometheus.CounterVec
 	actionErrors  *prometheus.CounterVec
 	actionSeconds *prometheus.HistogramVec
 	unmatched     prometheus.Counter
 	silenced      *prometheus.CounterVec
+	rateLimited   *prometheus.CounterVec
 }
 
 // Result is what running the playbooks for one event produced.
@@ -68,9 +79,13 @@ func NewEngine(store *Store, env *actions.Env, actionTimeout time.Duration, logg
 			Name: "medic_findings_silenced_total",
 			Help: "Findings a silencer action stopped before any sink, by playbook and silencer.",
 		}, []string{"playbook", "silencer"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "medic_trigger_rate_limited_total",
+			Help: "Playbook runs a trigger's rate_limit held back (the trigger matched, but fired for the same key within its window), by trigger.",
+		}, []string{"trigger"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{e.runs, e.actionErrors, e.actionSeconds, e.unmatched, e.silenced} {
+		for _, c := range []prometheus.Collector{e.runs, e.actionErrors, e.actionSeconds, e.unmatched, e.silenced, e.rateLimited} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register engine metrics: %w", err)
 			}
@@ -78,6 +93,11 @@ func NewEngine(store *Store, env *actions.Env, actionTimeout time.Duration, logg
 	}
 	return e, nil
 }
+
+// LimitRates makes the engine apply the rate limits of the triggers that
+// have one (triggers.Limited) through l. Call it before the first Run;
+// without it (medic playbooks test) every matching playbook runs.
+func (e *Engine) LimitRates(l RateLimiter) { e.limiter = l }
 
 // ErrNoPlaybooks is returned before the first good playbook set loaded.
 var ErrNoPlaybooks = errors.New("no playbook set loaded")
@@ -105,8 +125,13 @@ func (e *Engine) RunSet(ctx context.Context, set *Set, ev *event.Event) (Result,
 		a  Action
 	}
 	var deferred []deferredAction // explain the evidence: after all of it
+	limited := false
 	for _, pb := range set.Playbooks {
 		if !pb.Matches(ev) {
+			continue
+		}
+		if !e.admit(ctx, pb, ev) {
+			limited = true
 			continue
 		}
 		if res.Finding == nil {
@@ -145,10 +170,48 @@ func (e *Engine) RunSet(ctx context.Context, set *Set, ev *event.Event) (Result,
 		}
 		e.runAction(ctx, d.pb, d.a, res.Finding)
 	}
-	if res.Finding == nil {
+	if res.Finding == nil && !limited {
 		e.unmatched.Inc()
 	}
 	return res, nil
+}
+
+// admit applies the rate limits of pb's triggers that match ev: the
+// playbook runs when one matching trigger has no limit or its limit admits
+// ev. A refusal is a deliberate skip, counted by trigger; the claim is keyed
+// by the event ID, so a redelivered event gets the answer it got before
+// (neither counted twice nor lost). When the state cannot be read the
+// playbook runs: a duplicate finding is better than a missed one.
+func (e *Engine) admit(ctx context.Context, pb *Playbook, ev *event.Event) bool {
+	if e.limiter == nil {
+		return true
+	}
+	var refused *Trigger
+	for i := range pb.Triggers {
+		t := &pb.Triggers[i]
+		if !t.Match(ev) {
+			continue
+		}
+		lim, ok := t.Trigger.(triggers.Limited)
+		if !ok || lim.RateLimit() <= 0 {
+			return true
+		}
+		ok, err := e.limiter.Admit(ctx, lim.LimitKey(ev), ev.ID, lim.RateLimit(), e.now())
+		if err != nil {
+			e.logger.Warn("rate-limit state unavailable; running the playbook", "playbook", pb.Name, "trigger", t.Name, "event", ev.ID, "err", err)
+			return true
+		}
+		if ok {
+			return true
+		}
+		refused = t
+	}
+	if refused == nil { // Matches said one matched; be safe
+		return true
+	}
+	e.rateLimited.WithLabelValues(refused.Name).Inc()
+	e.logger.Debug("rate limit holds the playbook back", "playbook", pb.Name, "trigger", refused.Name, "event", ev.ID)
+	return false
 }
 
 // silence records that action a of playbook pb silenced f.

@@ -14,12 +14,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/net/netutil"
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/bus"
+	"github.com/medichq/medic/bus/triggerstate"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/datadir"
 	"github.com/medichq/medic/internal/memtrim"
@@ -43,6 +45,9 @@ type App struct {
 	sinks    *sinks.Set
 	store    *playbooks.Store
 	engine   *playbooks.Engine
+	// triggerState is the bucket of the triggers' rate limits (applied by
+	// the engine, for every source) and the Kubernetes detector's records.
+	triggerState jetstream.KeyValue
 
 	// The pipeline's stages (package pipeline): the engine consumer's
 	// handler, the sinks' deliveries, the dead-letter count of every
@@ -192,6 +197,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		// At start-up there is no last good set to fall back on.
 		return nil, fmt.Errorf("load playbooks:\n%w", err)
 	}
+	// One bucket, bounded by kubernetes.state_ttl, for the rate limits of
+	// every source's triggers and the Kubernetes detector's records.
+	a.triggerState, err = triggerstate.Open(ctx, a.bus.JetStream(), cfg.Kubernetes.StateTTL, cfg.Bus.Replicas)
+	if err != nil {
+		return nil, fmt.Errorf("trigger state: %w", err)
+	}
 	if err := a.initKubernetes(ctx, &o); err != nil { // kubernetes.go
 		return nil, err
 	}
@@ -215,6 +226,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
+	a.engine.LimitRates(triggerstate.NewLimits(a.triggerState, cfg.Kubernetes.StateTTL))
 	if err := a.buildPipeline(ctx); err != nil {
 		return nil, err
 	}

@@ -49,16 +49,13 @@ func (a *App) initKubernetes(ctx context.Context, o *options) error {
 		a.logger.Info("Kubernetes triggers and actions are on (clients given by the caller)", "namespaces", namespacesText(namespaces))
 	}
 	a.kube.client, a.kube.namespaces = o.kube, namespaces
-	state, err := kubetriggers.OpenKVState(ctx, a.bus.JetStream(), cfg.StateTTL, a.cfg.Bus.Replicas)
-	if err != nil {
-		return fmt.Errorf("kubernetes trigger state: %w", err)
-	}
+	var err error
 	a.kube.detector, err = kubetriggers.NewDetector(kubetriggers.Options{
 		Kube:        o.kube,
 		Dynamic:     o.dynamic,
 		Namespaces:  namespaces,
 		Publisher:   a.bus,
-		State:       state,
+		State:       kubetriggers.NewKVState(a.triggerState, cfg.StateTTL),
 		Logger:      a.logger.With("component", "kubernetes"),
 		StateTTL:    cfg.StateTTL,
 		MaxEventAge: cfg.MaxEventAge,

@@ -9,8 +9,6 @@
 package kubernetes
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -18,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -275,6 +272,10 @@ func buildResourceTrigger(p *ResourceParams) (triggers.Trigger, error) {
 // rate limit is applied by the source's Detector when the event is
 // detected, which records the triggers it held back in
 // Event.SuppressedTriggers.
+// It is not a triggers.Limited (whose limits the engine applies): what
+// it limits per, the owning workload, is known only to the detector's
+// informer caches, and the detector also spares the bus the events every
+// trigger holds back.
 type Trigger struct {
 	name      string
 	kind      event.Kind
@@ -295,16 +296,13 @@ func build(name string, kind event.Kind, params any, c Common, rateLimit, delay 
 	if err != nil {
 		return nil, fmt.Errorf("labels_selector: %w", err)
 	}
-	// The ID names the trigger's rate-limit state: the same trigger with the
-	// same parameters (in any playbook, on any replica, after a restart)
-	// shares it; changing a parameter starts afresh.
-	canon, err := yaml.Marshal(params)
+	// The ID names the trigger's rate-limit state (triggers.ParamsID).
+	id, err := triggers.ParamsID(name, params)
 	if err != nil {
-		return nil, fmt.Errorf("encode parameters: %w", err)
+		return nil, err
 	}
-	sum := sha256.Sum256(append([]byte(name+"\x00"), canon...))
 	return &Trigger{
-		name: name, kind: kind, id: hex.EncodeToString(sum[:8]),
+		name: name, kind: kind, id: id,
 		common: c, selector: sel, rateLimit: rateLimit, delay: delay, extra: extra,
 	}, nil
 }

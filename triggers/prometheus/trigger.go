@@ -6,6 +6,7 @@ package prometheus
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/scope"
@@ -18,7 +19,9 @@ const TriggerName = "on_prometheus_alert"
 func init() {
 	triggers.Register(TriggerName,
 		"Runs the playbook for Prometheus alerts received from Alertmanager (or sent with `medic trigger prometheus_alert`).",
-		func() *TriggerParams { return &TriggerParams{Status: "firing"} },
+		func() *TriggerParams {
+			return &TriggerParams{Status: "firing", RateLimitBy: []string{"alertname", "namespace"}}
+		},
 		NewTrigger)
 }
 
@@ -41,6 +44,15 @@ type TriggerParams struct {
 	LabelsSelector string `yaml:"labels_selector"`
 	// Scope adds include/exclude rules over labels and annotations.
 	Scope scope.Scope `yaml:"scope"`
+	// RateLimit runs the playbook at most once per window for alerts with
+	// the same RateLimitBy labels (default 0: for every alert), on every
+	// replica and across restarts; the alerts held back are counted in
+	// medic_trigger_rate_limited_total.
+	RateLimit triggers.Duration `yaml:"rate_limit"`
+	// RateLimitBy are the labels whose values the rate limit counts per
+	// (default alertname and namespace; namespace is the subject's when the
+	// alert has no namespace label).
+	RateLimitBy []string `yaml:"rate_limit_by"`
 }
 
 // Validate checks the values at load time, so a typo is an error with a line.
@@ -55,6 +67,14 @@ func (p *TriggerParams) Validate() error {
 	if _, err := ParseSelector(p.LabelsSelector); err != nil {
 		return fmt.Errorf("labels_selector: %w", err)
 	}
+	if p.RateLimit > 0 && len(p.RateLimitBy) == 0 {
+		return fmt.Errorf("rate_limit_by: is empty; name the labels rate_limit counts per (alertname, namespace, …)")
+	}
+	for i, l := range p.RateLimitBy {
+		if strings.TrimSpace(l) == "" {
+			return fmt.Errorf("rate_limit_by[%d]: must not be empty", i)
+		}
+	}
 	return nil
 }
 
@@ -62,6 +82,7 @@ func (p *TriggerParams) Validate() error {
 type Trigger struct {
 	p        TriggerParams
 	selector Selector
+	id       string // triggers.ParamsID: keys the rate limit
 }
 
 // NewTrigger builds the trigger from its parameters.
@@ -73,7 +94,27 @@ func NewTrigger(p *TriggerParams) (triggers.Trigger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("labels_selector: %w", err)
 	}
-	return &Trigger{p: *p, selector: sel}, nil
+	id, err := triggers.ParamsID(TriggerName, p)
+	if err != nil {
+		return nil, err
+	}
+	return &Trigger{p: *p, selector: sel, id: id}, nil
+}
+
+// RateLimit implements triggers.Limited.
+func (t *Trigger) RateLimit() time.Duration { return t.p.RateLimit.D() }
+
+// LimitKey implements triggers.Limited: the trigger and the values of its
+// rate_limit_by labels.
+func (t *Trigger) LimitKey(ev *event.Event) string {
+	vals := make([]string, len(t.p.RateLimitBy))
+	for i, l := range t.p.RateLimitBy {
+		vals[i] = ev.Labels[l]
+		if l == "namespace" {
+			vals[i] = namespaceOf(ev)
+		}
+	}
+	return triggers.LimitKeyOf(t.id, vals...)
 }
 
 // Kinds implements triggers.Trigger.

@@ -134,6 +134,10 @@ func TestOnPrometheusAlertBuildErrors(t *testing.T) {
 		{"selector without key", "labels_selector: '=b'\n", "label name is missing"},
 		{"bad scope regex", "scope:\n  include:\n    - namespace: '(('\n", "line 3"},
 		{"wrong type", "alert_name: [a, b]\n", "line 1"},
+		{"negative rate limit", "rate_limit: -5\n", "line 1: -5: must not be negative"},
+		{"bad rate limit", "rate_limit: soon\n", `"soon" is neither seconds`},
+		{"rate limit by nothing", "rate_limit: 10m\nrate_limit_by: []\n", "rate_limit_by: is empty"},
+		{"rate limit by an empty label", "rate_limit_by: [alertname, '']\n", "rate_limit_by[1]: must not be empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,5 +156,62 @@ func TestSelectorString(t *testing.T) {
 	}
 	if got, want := sel.String(), "a=1,b!=2,c,!d,e=5"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+// The rate limit counts per rate_limit_by labels (alertname and namespace
+// by default): alerts that differ only in other labels share a key; the
+// same parameters give the same key in any playbook; other parameters, or
+// another namespace, another key.
+func TestOnPrometheusAlertLimitKey(t *testing.T) {
+	t.Parallel()
+	limited := func(src string) triggers.Limited {
+		t.Helper()
+		tr, err := buildTrigger(t, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, ok := tr.(triggers.Limited)
+		if !ok {
+			t.Fatalf("%T is not triggers.Limited", tr)
+		}
+		return l
+	}
+	ev := func(labels ...string) *event.Event {
+		m := map[string]string{}
+		for i := 0; i+1 < len(labels); i += 2 {
+			m[labels[i]] = labels[i+1]
+		}
+		return alertEvent(event.StatusFiring, m, nil)
+	}
+	def := limited("rate_limit: 600")
+	if def.RateLimit() != 10*time.Minute {
+		t.Errorf("rate_limit: 600 is %v, want 10m", def.RateLimit())
+	}
+	if limited("{}").RateLimit() != 0 {
+		t.Error("no rate_limit is not 0")
+	}
+	byPod := limited("{rate_limit: 10m, rate_limit_by: [pod]}")
+	a := ev("alertname", "A", "namespace", "shop", "pod", "p1")
+	tests := []struct {
+		name string
+		l    triggers.Limited
+		ev   *event.Event
+		same bool // the same key as def over a
+	}{
+		{"the same alert", def, a, true},
+		{"another pod", def, ev("alertname", "A", "namespace", "shop", "pod", "p2"), true},
+		{"the same parameters, built again", limited("rate_limit: 10m"), a, true},
+		{"another namespace", def, ev("alertname", "A", "namespace", "billing", "pod", "p1"), false},
+		{"another alertname", def, ev("alertname", "B", "namespace", "shop", "pod", "p1"), false},
+		{"other parameters", byPod, a, false},
+	}
+	for _, tt := range tests {
+		if got := tt.l.LimitKey(tt.ev) == def.LimitKey(a); got != tt.same {
+			t.Errorf("%s: same key %v, want %v", tt.name, got, tt.same)
+		}
+	}
+	if byPod.LimitKey(a) == byPod.LimitKey(ev("alertname", "A", "namespace", "shop", "pod", "p2")) {
+		t.Error("rate_limit_by: [pod]: two pods share a key")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/event/webhookevent"
@@ -34,6 +35,10 @@ type TriggerParams struct {
 	// Scope adds include/exclude rules over the event's labels, namespace,
 	// severity and more.
 	Scope scope.Scope `yaml:"scope"`
+	// RateLimit runs the playbook at most once per window for events of the
+	// same source and subject (its kind, namespace and name; the title when
+	// the mapping sets no subject), default 0: for every event.
+	RateLimit triggers.Duration `yaml:"rate_limit"`
 }
 
 // Validate checks the values at load time.
@@ -51,14 +56,34 @@ func (p *TriggerParams) Validate() error {
 }
 
 // Trigger is a built on_webhook trigger.
-type Trigger struct{ p TriggerParams }
+type Trigger struct {
+	p  TriggerParams
+	id string // triggers.ParamsID: keys the rate limit
+}
 
 // NewTrigger builds the trigger.
 func NewTrigger(p *TriggerParams) (triggers.Trigger, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	return &Trigger{p: *p}, nil
+	id, err := triggers.ParamsID(TriggerName, p)
+	if err != nil {
+		return nil, err
+	}
+	return &Trigger{p: *p, id: id}, nil
+}
+
+// RateLimit implements triggers.Limited.
+func (t *Trigger) RateLimit() time.Duration { return t.p.RateLimit.D() }
+
+// LimitKey implements triggers.Limited: the trigger, the event's source and
+// its subject (or title).
+func (t *Trigger) LimitKey(ev *event.Event) string {
+	what := ev.Subject.String()
+	if ev.Subject.IsZero() {
+		what = ev.Title
+	}
+	return triggers.LimitKeyOf(t.id, ev.Source, what)
 }
 
 // Kinds implements triggers.Trigger.

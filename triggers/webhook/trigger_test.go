@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -48,5 +49,49 @@ func TestTriggerMatch(t *testing.T) {
 		if got := build(tt.params).Match(&ev); got != tt.want {
 			t.Errorf("on_webhook %s on %s/%s: %v, want %v", tt.params, ev.Kind, ev.Status, got, tt.want)
 		}
+	}
+}
+
+// on_webhook limits per source and subject (the title without a subject).
+func TestTriggerLimitKey(t *testing.T) {
+	t.Parallel()
+	var node yaml.Node
+	if err := yaml.Unmarshal([]byte("rate_limit: 1h"), &node); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := triggers.Build(TriggerName, node.Content[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, ok := tr.(triggers.Limited)
+	if !ok || l.RateLimit() != time.Hour {
+		t.Fatalf("%T: Limited %v", tr, ok)
+	}
+	app := func(src, name, title string) *event.Event {
+		ev := &event.Event{Kind: webhookevent.Kind, Source: "webhook/" + src, Title: title}
+		if name != "" {
+			ev.Subject = event.Subject{Kind: "Application", Namespace: "argocd", Name: name}
+		}
+		return ev
+	}
+	base := l.LimitKey(app("argocd", "shop", "sync failed"))
+	tests := []struct {
+		name string
+		ev   *event.Event
+		same bool
+	}{
+		{"another title, the same subject", app("argocd", "shop", "degraded"), true},
+		{"another subject", app("argocd", "billing", "sync failed"), false},
+		{"another source", app("flux", "shop", "sync failed"), false},
+		{"no subject: by title", app("argocd", "", "sync failed"), false},
+	}
+	for _, tt := range tests {
+		if got := l.LimitKey(tt.ev) == base; got != tt.same {
+			t.Errorf("%s: same key %v, want %v", tt.name, got, tt.same)
+		}
+	}
+	if l.LimitKey(app("kubecost", "", "budget")) != l.LimitKey(app("kubecost", "", "budget")) ||
+		l.LimitKey(app("kubecost", "", "budget")) == l.LimitKey(app("kubecost", "", "idle")) {
+		t.Error("without a subject the key does not follow the title")
 	}
 }
