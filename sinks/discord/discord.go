@@ -15,6 +15,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -97,8 +99,16 @@ type Sink struct {
 	pageURL func(string) string
 }
 
+// Deps is what a discord sink uses of sinks.Deps.
+type Deps interface {
+	Logger() *slog.Logger
+	HTTPClient() *http.Client
+	ClusterName() string
+	FindingURL(id string) string
+}
+
 // New starts a Discord sink, reading the webhook URL now.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -116,7 +126,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	q.Set("wait", "true")
 	u.RawQuery = q.Encode()
 	return &Sink{
-		p: p, target: u.String(), cluster: deps.ClusterName, pageURL: deps.FindingURL,
+		p: p, target: u.String(), cluster: deps.ClusterName(), pageURL: deps.FindingURL,
 		poster: p.Poster(name, "the Discord webhook", deps),
 	}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -152,8 +153,16 @@ type Sink struct {
 	poster  *httpdeliver.Poster
 }
 
+// Deps is what a opsgenie sink uses of sinks.Deps.
+type Deps interface {
+	Logger() *slog.Logger
+	HTTPClient() *http.Client
+	ClusterName() string
+	FindingURL(id string) string
+}
+
 // New starts an Opsgenie sink, reading the API key now.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -163,7 +172,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	}
 	return &Sink{
 		name: name, p: p, auth: "GenieKey " + key, base: strings.TrimRight(p.APIURL, "/") + "/v2/alerts",
-		cluster: deps.ClusterName, pageURL: deps.FindingURL,
+		cluster: deps.ClusterName(), pageURL: deps.FindingURL,
 		poster: p.Poster(name, "Opsgenie", deps),
 	}, nil
 }

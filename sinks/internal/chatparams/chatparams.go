@@ -6,10 +6,8 @@ package chatparams
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
-	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/internal/httpdeliver"
 )
 
@@ -42,10 +40,6 @@ func (c Common) Check(maxLogLines int) error {
 // Poster is the sink's poster: deps' HTTP client, the longest Retry-After
 // waited, a logger naming the sink, and what names the receiver in errors
 // ("the Discord webhook").
-func (c Common) Poster(name, what string, deps sinks.Deps) *httpdeliver.Poster {
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &httpdeliver.Poster{Client: deps.HTTPClient, MaxRetryAfter: c.MaxRetryAfter, Logger: logger.With("sink", name), What: what}
+func (c Common) Poster(name, what string, deps httpdeliver.Deps) *httpdeliver.Poster {
+	return &httpdeliver.Poster{Client: deps.HTTPClient(), MaxRetryAfter: c.MaxRetryAfter, Logger: deps.Logger().With("sink", name), What: what}
 }
