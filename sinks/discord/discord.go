@@ -15,8 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -99,13 +97,8 @@ type Sink struct {
 	pageURL func(string) string
 }
 
-// Deps is what a discord sink uses of sinks.Deps.
-type Deps interface {
-	Logger() *slog.Logger
-	HTTPClient() *http.Client
-	ClusterName() string
-	FindingURL(id string) string
-}
+// Deps is what a discord sink uses of sinks.Deps: the chat sinks' set.
+type Deps = chatparams.Deps
 
 // New starts a Discord sink, reading the webhook URL now.
 func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -99,13 +98,8 @@ type Sink struct {
 	pageURL func(string) string
 }
 
-// Deps is what a googlechat sink uses of sinks.Deps.
-type Deps interface {
-	Logger() *slog.Logger
-	HTTPClient() *http.Client
-	ClusterName() string
-	FindingURL(id string) string
-}
+// Deps is what a googlechat sink uses of sinks.Deps: the chat sinks' set.
+type Deps = chatparams.Deps
 
 // New starts a Google Chat sink, reading the webhook URL now.
 func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {

@@ -184,13 +184,8 @@ type Sink struct {
 	project string // the key; looked up from project_name on first use
 }
 
-// Deps is what a jira sink uses of sinks.Deps.
-type Deps interface {
-	Logger() *slog.Logger
-	HTTPClient() *http.Client
-	ClusterName() string
-	FindingURL(id string) string
-}
+// Deps is what a jira sink uses of sinks.Deps: the incident sinks' set.
+type Deps = incident.Deps
 
 // New starts a Jira sink, reading its secret now.
 func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -143,13 +142,8 @@ type Sink struct {
 	channelID string // the bot's channel, once known
 }
 
-// Deps is what a mattermost sink uses of sinks.Deps.
-type Deps interface {
-	Logger() *slog.Logger
-	HTTPClient() *http.Client
-	ClusterName() string
-	FindingURL(id string) string
-}
+// Deps is what a mattermost sink uses of sinks.Deps: the chat sinks' set.
+type Deps = chatparams.Deps
 
 // New starts a Mattermost sink, reading its secret now.
 func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -153,13 +152,8 @@ type Sink struct {
 	poster  *httpdeliver.Poster
 }
 
-// Deps is what a opsgenie sink uses of sinks.Deps.
-type Deps interface {
-	Logger() *slog.Logger
-	HTTPClient() *http.Client
-	ClusterName() string
-	FindingURL(id string) string
-}
+// Deps is what a opsgenie sink uses of sinks.Deps: the incident sinks' set.
+type Deps = incident.Deps
 
 // New starts an Opsgenie sink, reading the API key now.
 func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {

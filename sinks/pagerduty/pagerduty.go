@@ -11,8 +11,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -129,13 +127,8 @@ type Sink struct {
 	poster   *httpdeliver.Poster
 }
 
-// Deps is what a pagerduty sink uses of sinks.Deps.
-type Deps interface {
-	Logger() *slog.Logger
-	HTTPClient() *http.Client
-	ClusterName() string
-	FindingURL(id string) string
-}
+// Deps is what a pagerduty sink uses of sinks.Deps: the incident sinks' set.
+type Deps = incident.Deps
 
 // New starts a PagerDuty sink, reading the routing key now.
 func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -28,6 +27,7 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/chatfmt"
+	"github.com/medichq/medic/sinks/internal/chatparams"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -162,10 +162,7 @@ type Sink struct {
 
 // Deps is what a slack sink uses of sinks.Deps.
 type Deps interface {
-	Logger() *slog.Logger
-	HTTPClient() *http.Client
-	ClusterName() string
-	FindingURL(id string) string
+	chatparams.Deps
 	Findings() sinks.FindingStore
 	KV(ctx context.Context, bucket string, ttl time.Duration) (jetstream.KeyValue, error)
 	Slack() sinks.SlackSettings

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/internal/chatparams"
 	"github.com/medichq/medic/sinks/internal/httpdeliver"
 )
 
@@ -119,10 +119,7 @@ type Sink struct {
 
 // Deps is what a teams sink uses of sinks.Deps.
 type Deps interface {
-	Logger() *slog.Logger
-	HTTPClient() *http.Client
-	ClusterName() string
-	FindingURL(id string) string
+	chatparams.Deps
 	Findings() sinks.FindingStore
 	KV(ctx context.Context, bucket string, ttl time.Duration) (jetstream.KeyValue, error)
 }

@@ -15,8 +15,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -195,13 +193,8 @@ type Sink struct {
 	poster         *httpdeliver.Poster
 }
 
-// Deps is what a victorops sink uses of sinks.Deps.
-type Deps interface {
-	Logger() *slog.Logger
-	HTTPClient() *http.Client
-	ClusterName() string
-	FindingURL(id string) string
-}
+// Deps is what a victorops sink uses of sinks.Deps: the incident sinks' set.
+type Deps = incident.Deps
 
 // New starts a Splunk On-Call sink, reading the REST endpoint URL now.
 func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {

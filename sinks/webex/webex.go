@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -81,13 +80,8 @@ type Sink struct {
 	pageURL func(string) string
 }
 
-// Deps is what a webex sink uses of sinks.Deps.
-type Deps interface {
-	Logger() *slog.Logger
-	HTTPClient() *http.Client
-	ClusterName() string
-	FindingURL(id string) string
-}
+// Deps is what a webex sink uses of sinks.Deps: the chat sinks' set.
+type Deps = chatparams.Deps
 
 // New starts a Webex sink, reading the bot token now.
 func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {

@@ -20,7 +20,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -112,11 +111,9 @@ type Sink struct {
 	now    func() time.Time
 }
 
-// Deps is what a webhook sink uses of sinks.Deps.
-type Deps interface {
-	Logger() *slog.Logger
-	HTTPClient() *http.Client
-}
+// Deps is what a webhook sink uses of sinks.Deps: a logger and the HTTP
+// client whose transport it posts through.
+type Deps = httpdeliver.Deps
 
 // New starts a webhook sink, reading the secret now.
 func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {

@@ -37,6 +37,15 @@ func (c Common) Check(maxLogLines int) error {
 	return nil
 }
 
+// Deps is what a chat sink that posts over HTTP uses of sinks.Deps: the
+// poster's logger and client, the cluster's name and the finding page's
+// link its messages show.
+type Deps interface {
+	httpdeliver.Deps
+	ClusterName() string
+	FindingURL(id string) string
+}
+
 // Poster is the sink's poster: deps' HTTP client, the longest Retry-After
 // waited, a logger naming the sink, and what names the receiver in errors
 // ("the Discord webhook").

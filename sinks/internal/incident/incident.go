@@ -92,6 +92,15 @@ func Text(f *event.Finding, max int) string {
 	return cut + note
 }
 
+// Deps is what an incident sink that posts over HTTP uses of sinks.Deps:
+// the poster's logger and client, and the cluster's name and the finding
+// page's link its incidents show.
+type Deps interface {
+	httpdeliver.Deps
+	ClusterName() string
+	FindingURL(id string) string
+}
+
 // Logger is deps' logger naming the sink.
 func Logger(name string, deps interface{ Logger() *slog.Logger }) *slog.Logger {
 	return deps.Logger().With("sink", name)
