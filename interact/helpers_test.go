@@ -151,10 +151,10 @@ func newHarness(t *testing.T, ho harnessOpts) *harness {
 
 	p := *sslack.Defaults()
 	p.Channel, p.RateLimit = "#alerts", 0
-	h.sink, err = sslack.New("oncall", p, sinks.Deps{
-		Logger: slog.New(slog.DiscardHandler), HTTPClient: &http.Client{Timeout: 10 * time.Second},
-		KV: h.kv, Findings: h.findings, FindingURL: h.links.URL,
-		Slack: sinks.SlackSettings{BotToken: botToken, APIURL: h.slack.APIURL()},
+	h.sink, err = sslack.New(t.Context(), "oncall", p, sinks.Deps{
+		Log: slog.New(slog.DiscardHandler), HTTP: &http.Client{Timeout: 10 * time.Second},
+		OpenKV: h.kv, FindingStore: h.findings, PageURL: h.links.URL,
+		SlackSettings: sinks.SlackSettings{BotToken: botToken, APIURL: h.slack.APIURL()},
 	})
 	if err != nil {
 		t.Fatal(err)

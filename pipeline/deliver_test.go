@@ -53,7 +53,7 @@ func (r *receiver) tally() (accepted, duplicates int) {
 // startSinks starts the sinks doc configures, as medic serve does.
 func startSinks(t testing.TB, doc string) *sinks.Set {
 	t.Helper()
-	set, err := sinks.Start(specs(t, doc), sinks.Deps{Logger: discard, DataDir: t.TempDir(), HTTPClient: http.DefaultClient})
+	set, err := sinks.Start(t.Context(), specs(t, doc), sinks.Deps{Log: discard, HTTP: http.DefaultClient})
 	if err != nil {
 		t.Fatal(err)
 	}

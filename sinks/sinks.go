@@ -12,9 +12,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -58,34 +62,89 @@ func IdempotencyKey(sink, findingID string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// Deps are what sinks may need to start.
+// Deps is everything medic offers sinks when they start, filled once by the
+// app (a test fills what the sink under test uses). No sink takes it whole:
+// a sink's New declares the few methods below that it calls as its own
+// interface, say
+//
+//	type Deps interface {
+//		Logger() *slog.Logger
+//		HTTPClient() *http.Client
+//	}
+//
+// and RegisterNew checks, when the sink registers, that Deps provides them.
+// What each sink uses is listed by Uses (and kept in sinks/all's golden
+// file), so a sink that starts to need more says so in review.
 type Deps struct {
-	Logger *slog.Logger
-	// DataDir is medic's writable data folder; relative sink paths are
-	// resolved against the working directory, not this.
-	DataDir string
-	// Stdout is where the stdout sink writes; os.Stdout unless a test swaps it.
-	Stdout io.Writer
-	// HTTPClient is for sinks that post over HTTP.
-	HTTPClient *http.Client
-
-	// ClusterName is the configuration's cluster_name; chat sinks show it.
-	ClusterName string
-	// KV opens, creating it when missing, a JetStream key-value bucket whose
-	// entries expire after ttl (0: never). Sinks keep there what must
-	// survive a restart (Slack message references, group threads). Nil
-	// when medic runs without a bus (unit tests); sinks then keep it in
-	// memory.
-	KV func(ctx context.Context, bucket string, ttl time.Duration) (jetstream.KeyValue, error)
-	// Findings keeps delivered findings for a while, so chat buttons and
-	// medic's finding page can look one up by its ID. Nil: not kept.
-	Findings FindingStore
-	// FindingURL returns a signed, expiring link to medic's page for a
+	// Log is the logger sinks log to; nil discards.
+	Log *slog.Logger
+	// HTTP is for sinks that post over HTTP; nil leaves the choice to the
+	// sink (most use http.DefaultClient's transport).
+	HTTP *http.Client
+	// Out is where the stdout sink writes; os.Stdout unless a test swaps it.
+	Out io.Writer
+	// Cluster is the configuration's cluster_name; chat sinks show it.
+	Cluster string
+	// OpenKV opens, creating it when missing, a JetStream key-value bucket
+	// whose entries expire after ttl (0: never). Nil when medic runs
+	// without a bus (unit tests).
+	OpenKV func(ctx context.Context, bucket string, ttl time.Duration) (jetstream.KeyValue, error)
+	// FindingStore keeps delivered findings. Nil: not kept.
+	FindingStore FindingStore
+	// PageURL returns a signed, expiring link to medic's page for a
 	// finding, or "" when public_url is not configured. Nil: no links.
-	FindingURL func(id string) string
-	// Slack is the configuration's slack section as far as sinks need it.
-	Slack SlackSettings
+	PageURL func(id string) string
+	// SlackSettings is the configuration's slack section as far as sinks
+	// need it.
+	SlackSettings SlackSettings
 }
+
+// Logger is the logger to log to, never nil.
+func (d Deps) Logger() *slog.Logger {
+	if d.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Log
+}
+
+// HTTPClient is the client to post with; nil when the app gave none.
+func (d Deps) HTTPClient() *http.Client { return d.HTTP }
+
+// Stdout is where the stdout sink writes; nil when the app gave none.
+func (d Deps) Stdout() io.Writer { return d.Out }
+
+// ClusterName is the configuration's cluster_name.
+func (d Deps) ClusterName() string { return d.Cluster }
+
+// ErrNoKV is KV's answer when medic runs without a bus; a sink then keeps
+// in memory what it would have kept in the bucket.
+var ErrNoKV = errors.New("no JetStream key-value store (medic runs without a bus)")
+
+// KV opens, creating it when missing, a JetStream key-value bucket whose
+// entries expire after ttl (0: never). Sinks keep there what must survive a
+// restart (Slack message references, group threads).
+func (d Deps) KV(ctx context.Context, bucket string, ttl time.Duration) (jetstream.KeyValue, error) {
+	if d.OpenKV == nil {
+		return nil, ErrNoKV
+	}
+	return d.OpenKV(ctx, bucket, ttl)
+}
+
+// Findings keeps delivered findings for a while, so chat buttons and
+// medic's finding page can look one up by its ID; nil when not kept.
+func (d Deps) Findings() FindingStore { return d.FindingStore }
+
+// FindingURL is a signed, expiring link to medic's page for the finding
+// id, or "" when there is none to give.
+func (d Deps) FindingURL(id string) string {
+	if d.PageURL == nil {
+		return ""
+	}
+	return d.PageURL(id)
+}
+
+// Slack is the workspace-wide Slack settings.
+func (d Deps) Slack() SlackSettings { return d.SlackSettings }
 
 // SlackSettings are the workspace-wide Slack settings the Slack sinks post
 // with unless a sink's own parameters say otherwise.
@@ -108,34 +167,57 @@ type FindingStore interface {
 // ErrFindingNotFound is FindingStore.Get's answer for an unknown or expired ID.
 var ErrFindingNotFound = errors.New("finding not found (it may have expired)")
 
-// Factory starts a sink from validated parameters.
-type Factory func(name string, deps Deps) (Sink, error)
+// Factory starts a sink from validated parameters. ctx bounds what starting
+// does (opening a file or a bucket, reading a secret, dialing a broker).
+type Factory func(ctx context.Context, name string, deps Deps) (Sink, error)
 
-var defs = registry.New[Factory]("sink type")
+var (
+	defs = registry.New[Factory]("sink type")
+
+	usesMu sync.Mutex
+	uses   = map[string][]string{} // sink type → the methods of Deps its New takes
+)
 
 // Definition describes one registered sink type.
 type Definition = registry.Definition[Factory]
 
-// Register adds a sink type. P is its parameter struct with defaults; build
-// validates the parameters and returns the factory that starts the sink.
-func Register[P any](typ, doc string, defaults func() *P, build func(*P) (Factory, error)) {
-	registry.Add(defs, typ, doc, defaults, build)
-}
-
-// RegisterNew registers a sink type whose sinks are started by start with
-// the validated parameters (the registry has called their Validate): the
-// usual shape, `sinks.RegisterNew(Type, doc, Defaults, New)`.
-func RegisterNew[P any, S Sink](typ, doc string, defaults func() *P, start func(name string, p P, deps Deps) (S, error)) {
-	Register(typ, doc, defaults, func(p *P) (Factory, error) {
+// RegisterNew adds a sink type, `sinks.RegisterNew(Type, doc, Defaults, New)`:
+// P is its parameter struct (defaults returns it filled with the defaults;
+// the registry calls its Validate), D the interface of what New uses of
+// Deps. New is called with the validated parameters each time a sink of
+// this type starts. It panics, when the sink registers (from init), if D
+// is not an interface that Deps satisfies: a programming error that no
+// configuration can cause.
+func RegisterNew[P any, D any, S Sink](typ, doc string, defaults func() *P, start func(ctx context.Context, name string, p P, deps D) (S, error)) {
+	dt := reflect.TypeFor[D]()
+	if dt.Kind() != reflect.Interface || !reflect.TypeFor[Deps]().Implements(dt) {
+		panic(fmt.Sprintf("sink type %q: New must take an interface of Deps's methods, not %v", typ, dt))
+	}
+	methods := make([]string, dt.NumMethod()) // sorted, as reflect lists them
+	for i := range methods {
+		methods[i] = dt.Method(i).Name
+	}
+	usesMu.Lock()
+	uses[typ] = methods
+	usesMu.Unlock()
+	registry.Add(defs, typ, doc, defaults, func(p *P) (Factory, error) {
 		params := *p
-		return func(name string, deps Deps) (Sink, error) {
-			s, err := start(name, params, deps)
+		return func(ctx context.Context, name string, deps Deps) (Sink, error) {
+			s, err := start(ctx, name, params, any(deps).(D))
 			if err != nil {
 				return nil, err // not a typed nil in the interface
 			}
 			return s, nil
 		}, nil
 	})
+}
+
+// Uses lists, sorted, the methods of Deps a sink type's New takes; nil for
+// an unknown type.
+func Uses(typ string) []string {
+	usesMu.Lock()
+	defer usesMu.Unlock()
+	return slices.Clone(uses[typ])
 }
 
 // Types lists registered sink types, sorted.

@@ -1,6 +1,7 @@
 package sinks
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -150,7 +151,7 @@ type Set struct {
 
 // Start validates every spec and starts the sinks. On error it closes what it
 // started.
-func Start(specs []Spec, deps Deps) (*Set, error) {
+func Start(ctx context.Context, specs []Spec, deps Deps) (*Set, error) {
 	set := &Set{byName: map[string]*Configured{}}
 	for _, spec := range specs {
 		if _, dup := set.byName[spec.Name]; dup {
@@ -162,7 +163,7 @@ func Start(specs []Spec, deps Deps) (*Set, error) {
 			set.Close()
 			return nil, err
 		}
-		sink, err := f(spec.Name, deps)
+		sink, err := f(ctx, spec.Name, deps)
 		if err != nil {
 			set.Close()
 			return nil, fmt.Errorf("start sink %q (%s): %w", spec.Name, spec.Type, err)

@@ -170,7 +170,7 @@ func TestStartErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			specs := decodeSpecs(t, tt.doc)
-			set, err := sinks.Start(specs, sinks.Deps{Stdout: &bytes.Buffer{}})
+			set, err := sinks.Start(t.Context(), specs, sinks.Deps{Out: &bytes.Buffer{}})
 			if err == nil {
 				set.Close()
 				t.Fatalf("Start succeeded, want error %q", tt.wantErr)
@@ -192,7 +192,7 @@ func TestStartAndSend(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "findings.jsonl")
 	var out bytes.Buffer
 	specs := decodeSpecs(t, fmt.Sprintf("- name: console\n  type: stdout\n  color: always\n- name: archive\n  type: file\n  path: %s\n", path))
-	set, err := sinks.Start(specs, sinks.Deps{Stdout: &out})
+	set, err := sinks.Start(t.Context(), specs, sinks.Deps{Out: &out})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

@@ -154,15 +154,24 @@ func run(source, title string, body func(ctx context.Context, env *actions.Env, 
 	})
 }
 
-// runOnPod is run for an action about one pod: the body gets the cluster
-// client and the pod resolvePod chose, and no cluster or no pod becomes the
-// note.
-func runOnPod(source, title string, body func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error) actions.Action {
+// runOnCluster is run for an action that reads the cluster through the
+// typed client and nothing else of the Env: the body gets that client, and
+// no cluster becomes the note.
+func runOnCluster(source, title string, body func(ctx context.Context, kc kubernetes.Interface, f *event.Finding) error) actions.Action {
 	return run(source, title, func(ctx context.Context, env *actions.Env, f *event.Finding) error {
 		kc, err := client(env)
 		if err != nil {
 			return err
 		}
+		return body(ctx, kc, f)
+	})
+}
+
+// runOnPod is run for an action about one pod: the body gets the cluster
+// client and the pod resolvePod chose, and no cluster or no pod becomes the
+// note.
+func runOnPod(source, title string, body func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error) actions.Action {
+	return runOnCluster(source, title, func(ctx context.Context, kc kubernetes.Interface, f *event.Finding) error {
 		rp, err := resolvePod(ctx, kc, &f.Event)
 		if err != nil {
 			return err

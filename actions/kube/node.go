@@ -24,11 +24,7 @@ func init() {
 		func() *PodsParams { return &PodsParams{MaxPods: 30} },
 		func(p *PodsParams) (actions.Action, error) {
 			maxPods := p.MaxPods
-			return run("node_status_enricher", "Node status", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				kc, err := client(env)
-				if err != nil {
-					return err
-				}
+			return runOnCluster("node_status_enricher", "Node status", func(ctx context.Context, kc kubernetes.Interface, f *event.Finding) error {
 				name, err := nodeName(ctx, kc, &f.Event)
 				if err != nil {
 					return err

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
@@ -44,17 +45,13 @@ func init() {
 		"Say what changed in the event's Deployment shortly before it (\"Deployment shop/api changed 4m before the alert: containers[api].image: api:1.4.2 → api:1.5.0\"), from the Deployment's ReplicaSets: each rollout's pod template against the one before.",
 		func() *RecentChangesParams { return &RecentChangesParams{Window: time.Hour, MaxChanges: 3} },
 		func(p *RecentChangesParams) (actions.Action, error) {
-			return run("recent_changes_enricher", "Recent changes", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				return recentChanges(ctx, env, f, p)
+			return runOnCluster("recent_changes_enricher", "Recent changes", func(ctx context.Context, kc kubernetes.Interface, f *event.Finding) error {
+				return recentChanges(ctx, kc, f, p)
 			}), nil
 		})
 }
 
-func recentChanges(ctx context.Context, env *actions.Env, f *event.Finding, p *RecentChangesParams) error {
-	kc, err := client(env)
-	if err != nil {
-		return err
-	}
+func recentChanges(ctx context.Context, kc kubernetes.Interface, f *event.Finding, p *RecentChangesParams) error {
 	ev := &f.Event
 	ns, name, err := workloadRef(ctx, kc, ev, "Deployment")
 	if err != nil {

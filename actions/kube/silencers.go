@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
@@ -57,11 +58,7 @@ func init() {
 		func() *PodStatusSilencerParams { return &PodStatusSilencerParams{} },
 		func(p *PodStatusSilencerParams) (actions.Action, error) {
 			include, exclude := slices.Clone(p.Include), slices.Clone(p.Exclude)
-			return run("pod_status_silencer", "Pod status silencer", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				pod, err := silencerPod(ctx, env, &f.Event)
-				if err != nil || pod == nil {
-					return err
-				}
+			return runSilencer("pod_status_silencer", "Pod status silencer", func(_ context.Context, _ kubernetes.Interface, pod *corev1.Pod, f *event.Finding) error {
 				if reason := podStatusSilence(podStatuses(pod), include, exclude); reason != "" {
 					actions.Silence(f, "pod_status_silencer", "pod "+ref(pod.Namespace, pod.Name)+" "+reason)
 				}
@@ -73,16 +70,11 @@ func init() {
 		func() *NodeRestartSilencerParams { return &NodeRestartSilencerParams{PostRestartSilence: 300} },
 		func(p *NodeRestartSilencerParams) (actions.Action, error) {
 			period := time.Duration(p.PostRestartSilence) * time.Second
-			return run("node_restart_silencer", "Node restart silencer", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				pod, err := silencerPod(ctx, env, &f.Event)
-				if err != nil || pod == nil {
-					return err
-				}
+			return runSilencer("node_restart_silencer", "Node restart silencer", func(ctx context.Context, kc kubernetes.Interface, pod *corev1.Pod, f *event.Finding) error {
 				nodeName := pod.Spec.NodeName
 				if nodeName == "" {
 					return nil // not scheduled: no node to have restarted
 				}
-				kc, _ := client(env)
 				c := call{verb: "get", resource: "nodes", name: nodeName}
 				node, err := kc.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
 				if err != nil {
@@ -98,22 +90,25 @@ func init() {
 		})
 }
 
-// silencerPod is the pod a silencer decides on: the subject when it is a
-// pod, nil (nothing to decide, no note) for any other subject, as Robusta's
-// silencers skip events without a pod.
-func silencerPod(ctx context.Context, env *actions.Env, ev *event.Event) (*corev1.Pod, error) {
-	if SubjectOf(ev).Kind != "Pod" {
-		return nil, nil
-	}
-	kc, err := client(env)
-	if err != nil {
-		return nil, err
-	}
-	rp, err := resolvePod(ctx, kc, ev)
-	if err != nil {
-		return nil, err
-	}
-	return rp.Pod, nil
+// runSilencer is run for a silencer, which decides on the subject pod: the
+// body gets the typed client and that pod. Any other subject is nothing to
+// decide (no note, and no cluster needed), as Robusta's silencers skip
+// events without a pod.
+func runSilencer(source, title string, body func(ctx context.Context, kc kubernetes.Interface, pod *corev1.Pod, f *event.Finding) error) actions.Action {
+	return run(source, title, func(ctx context.Context, env *actions.Env, f *event.Finding) error {
+		if SubjectOf(&f.Event).Kind != "Pod" {
+			return nil
+		}
+		kc, err := client(env)
+		if err != nil {
+			return err
+		}
+		rp, err := resolvePod(ctx, kc, &f.Event)
+		if err != nil {
+			return err
+		}
+		return body(ctx, kc, rp.Pod, f)
+	})
 }
 
 // podStatuses lists the words kubectl and Robusta users call a pod's

@@ -132,6 +132,22 @@ func TestPodStatusSilencer(t *testing.T) {
 	}
 }
 
+// Without a cluster a silencer leaves a finding about anything but a pod
+// alone, without a note (there is nothing to decide), and says why it could
+// not decide on a pod.
+func TestSilencersWithoutACluster(t *testing.T) {
+	t.Parallel()
+	deployment := alertEvent("KubeDeploymentReplicasMismatch", map[string]string{"namespace": "shop", "deployment": "cart"})
+	pod := alertEvent("KubePodNotReady", map[string]string{"namespace": "shop", "pod": "cart-pending"})
+	for silencer, params := range map[string]string{"pod_status_silencer": "exclude: [Pending]", "node_restart_silencer": ""} {
+		t.Run(silencer, func(t *testing.T) {
+			t.Parallel()
+			checkSilence(t, runActions(t, &actions.Env{}, deployment, [2]string{silencer, params}), silencer, "", "")
+			checkSilence(t, runActions(t, &actions.Env{}, pod, [2]string{silencer, params}), silencer, "", "no Kubernetes cluster configured")
+		})
+	}
+}
+
 func TestNodeRestartSilencer(t *testing.T) {
 	t.Parallel()
 	now := time.Now()

@@ -164,11 +164,7 @@ func init() {
 		func(p *PodsParams) (actions.Action, error) {
 			maxPods := p.MaxPods
 			jobs, _ := workloadKindOf("Job")
-			return run("job_info_enricher", "Job", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				kc, err := client(env)
-				if err != nil {
-					return err
-				}
+			return runOnCluster("job_info_enricher", "Job", func(ctx context.Context, kc kubernetes.Interface, f *event.Finding) error {
 				ns, name, job, err := jobs.find(ctx, kc, &f.Event)
 				if err != nil {
 					return err
@@ -190,11 +186,7 @@ func init() {
 		func() *PodsParams { return &PodsParams{MaxPods: 20} },
 		func(p *PodsParams) (actions.Action, error) {
 			maxPods := p.MaxPods
-			return run("related_pods", "Related pods", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				kc, err := client(env)
-				if err != nil {
-					return err
-				}
+			return runOnCluster("related_pods", "Related pods", func(ctx context.Context, kc kubernetes.Interface, f *event.Finding) error {
 				kind, ns, name, err := relatedOwner(ctx, kc, &f.Event)
 				if err != nil {
 					return err
@@ -225,11 +217,7 @@ func registerStatusEnricher(k workloadKind) {
 	actions.Register(k.enricher, k.help,
 		func() *actions.NoParams { return &actions.NoParams{} },
 		func(*actions.NoParams) (actions.Action, error) {
-			return run(k.enricher, k.kind+" status", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				kc, err := client(env)
-				if err != nil {
-					return err
-				}
+			return runOnCluster(k.enricher, k.kind+" status", func(ctx context.Context, kc kubernetes.Interface, f *event.Finding) error {
 				ns, name, w, err := k.find(ctx, kc, &f.Event)
 				if err != nil {
 					return err

@@ -157,10 +157,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 
 	deps := sinks.Deps{
-		Logger:     logger.With("component", "sink"),
-		DataDir:    cfg.DataDir,
-		Stdout:     os.Stdout,
-		HTTPClient: &http.Client{Timeout: 30 * time.Second},
+		Log:  logger.With("component", "sink"),
+		Out:  os.Stdout,
+		HTTP: &http.Client{Timeout: 30 * time.Second},
 	}
 	if err := a.initChat(ctx, &deps); err != nil { // chat.go
 		return nil, err
@@ -169,7 +168,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, fmt.Errorf("start sinks: %w", err)
 	}
-	a.sinks, err = sinks.Start(specs, deps)
+	a.sinks, err = sinks.Start(ctx, specs, deps)
 	if err != nil {
 		return nil, fmt.Errorf("start sinks: %w", err)
 	}

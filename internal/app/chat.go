@@ -35,11 +35,11 @@ func (a *App) initChat(ctx context.Context, deps *sinks.Deps) error {
 	if c.links, err = interact.NewLinks(ctx, c.kv, a.cfg.FindingPage.KeyFile, a.cfg.PublicURL, a.cfg.FindingPage.TTL); err != nil {
 		return err
 	}
-	deps.ClusterName = a.cfg.ClusterName
-	deps.KV = c.kv
-	deps.Findings = c.findings
-	deps.FindingURL = c.links.URL
-	deps.Slack = sinks.SlackSettings{BotToken: a.cfg.Slack.BotToken, APIURL: a.cfg.Slack.APIURL}
+	deps.Cluster = a.cfg.ClusterName
+	deps.OpenKV = c.kv
+	deps.FindingStore = c.findings
+	deps.PageURL = c.links.URL
+	deps.SlackSettings = sinks.SlackSettings{BotToken: a.cfg.Slack.BotToken, APIURL: a.cfg.Slack.APIURL}
 	return nil
 }
 

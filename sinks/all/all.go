@@ -2,7 +2,7 @@
 // package for the side effect of its init. The binary imports this package
 // once instead of knowing each sink.
 //
-// Adding a sink is one file under sinks/<type>/ that calls sinks.Register
+// Adding a sink is one file under sinks/<type>/ that calls sinks.RegisterNew
 // from init, plus one import line here.
 package all
 

@@ -1,11 +1,15 @@
 package all_test
 
 import (
+	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 	_ "github.com/medichq/medic/sinks/all"
 )
@@ -36,4 +40,21 @@ func TestEverySinkHasItsRowInTheDocs(t *testing.T) {
 	if len(rows) != len(types) {
 		t.Errorf("docs/sinks.md has %d rows for %d sink types", len(rows), len(types))
 	}
+}
+
+// Each sink takes only the part of sinks.Deps it uses (its New declares it
+// as an interface); the golden file lists that part per sink, so a sink that
+// starts to need more of medic says so in review.
+func TestWhatEachSinkUses(t *testing.T) {
+	t.Parallel()
+	all := reflect.TypeFor[sinks.Deps]().NumMethod()
+	var b strings.Builder
+	for _, typ := range sinks.Types() {
+		uses := sinks.Uses(typ)
+		if len(uses) == 0 || len(uses) >= all {
+			t.Errorf("sink %s uses %d of Deps's %d methods (%v): want a part, not none or all", typ, len(uses), all, uses)
+		}
+		fmt.Fprintf(&b, "%s: %s\n", typ, strings.Join(uses, ", "))
+	}
+	testkit.Golden(t, "testdata/uses.golden", []byte(b.String()))
 }

@@ -97,8 +97,11 @@ type Sink struct {
 	pageURL func(string) string
 }
 
+// Deps is what a discord sink uses of sinks.Deps: the chat sinks' set.
+type Deps = chatparams.Deps
+
 // New starts a Discord sink, reading the webhook URL now.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -116,7 +119,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	q.Set("wait", "true")
 	u.RawQuery = q.Encode()
 	return &Sink{
-		p: p, target: u.String(), cluster: deps.ClusterName, pageURL: deps.FindingURL,
+		p: p, target: u.String(), cluster: deps.ClusterName(), pageURL: deps.FindingURL,
 		poster: p.Poster(name, "the Discord webhook", deps),
 	}, nil
 }

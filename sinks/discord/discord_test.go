@@ -40,7 +40,7 @@ func newSink(t *testing.T, url string) (*Sink, *[]time.Duration) {
 	t.Helper()
 	p := *Defaults()
 	p.WebhookURL, p.Username = url, "medic"
-	s, err := New("dc", p, sinks.Deps{HTTPClient: &http.Client{Timeout: 5 * time.Second}, ClusterName: "prod-eu"})
+	s, err := New(t.Context(), "dc", p, sinks.Deps{HTTP: &http.Client{Timeout: 5 * time.Second}, Cluster: "prod-eu"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -139,8 +139,15 @@ type Sink struct {
 	logger   *slog.Logger
 }
 
+// Deps is what a email sink uses of sinks.Deps.
+type Deps interface {
+	Logger() *slog.Logger
+	ClusterName() string
+	FindingURL(id string) string
+}
+
 // New starts an email sink, reading the password and the CA file now.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -169,7 +176,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	}
 	return &Sink{
 		name: name, p: p, password: password, tls: tc, from: from, to: to, logger: incident.Logger(name, deps),
-		compose: Composer{Sink: name, From: from, To: to, SubjectPrefix: p.SubjectPrefix, Cluster: deps.ClusterName, PageURL: deps.FindingURL},
+		compose: Composer{Sink: name, From: from, To: to, SubjectPrefix: p.SubjectPrefix, Cluster: deps.ClusterName(), PageURL: deps.FindingURL},
 	}, nil
 }
 

@@ -123,7 +123,7 @@ func TestDeliveryThroughARealSMTPServer(t *testing.T) {
 			if tc.mut != nil {
 				tc.mut(&p)
 			}
-			s, err := New("mail", p, sinks.Deps{FindingURL: incidenttest.PageURL})
+			s, err := New(t.Context(), "mail", p, sinks.Deps{PageURL: incidenttest.PageURL})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,7 +158,7 @@ func TestRefusals(t *testing.T) {
 	f := incidenttest.Alert(event.StatusFiring)
 	send := func(p Params) error {
 		t.Helper()
-		s, err := New("mail", p, sinks.Deps{Logger: log.Logger()})
+		s, err := New(t.Context(), "mail", p, sinks.Deps{Log: log.Logger()})
 		if err != nil {
 			t.Fatal(err)
 		}

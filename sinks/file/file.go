@@ -74,15 +74,9 @@ func (p *Params) Validate() error {
 }
 
 func init() {
-	sinks.Register(Type,
+	sinks.RegisterNew(Type,
 		"Appends each finding as one JSON line ({sink, deliveredAt, finding}) to a local file, exactly once across restarts, with optional fsync and size-based rotation.",
-		Defaults,
-		func(p *Params) (sinks.Factory, error) {
-			params := *p
-			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
-				return Open(name, params, deps.Logger)
-			}, nil
-		})
+		Defaults, New)
 }
 
 // Sink appends findings to a JSON Lines file. It is safe for concurrent use.
@@ -110,6 +104,16 @@ type line struct {
 	Sink        string         `json:"sink"`
 	DeliveredAt time.Time      `json:"deliveredAt"`
 	Finding     *event.Finding `json:"finding"`
+}
+
+// Deps is what a file sink uses of sinks.Deps.
+type Deps interface {
+	Logger() *slog.Logger
+}
+
+// New starts a file sink: Open with deps' logger.
+func New(_ context.Context, name string, p Params, deps Deps) (*Sink, error) {
+	return Open(name, p, deps.Logger())
 }
 
 // Open opens (creating if needed) the file sink's file and reads it back to

@@ -98,8 +98,11 @@ type Sink struct {
 	pageURL func(string) string
 }
 
+// Deps is what a googlechat sink uses of sinks.Deps: the chat sinks' set.
+type Deps = chatparams.Deps
+
 // New starts a Google Chat sink, reading the webhook URL now.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -112,7 +115,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 		return nil, errors.New("webhook_url: not an http(s) URL")
 	}
 	return &Sink{
-		name: name, p: p, target: target, cluster: deps.ClusterName, pageURL: deps.FindingURL,
+		name: name, p: p, target: target, cluster: deps.ClusterName(), pageURL: deps.FindingURL,
 		poster: p.Poster(name, "the Google Chat webhook", deps),
 	}, nil
 }

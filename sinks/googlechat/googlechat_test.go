@@ -34,7 +34,7 @@ func newSink(t *testing.T, url string, format string) (*Sink, *[]time.Duration) 
 	t.Helper()
 	p := *Defaults()
 	p.WebhookURL, p.Format = url, format
-	s, err := New("gchat", p, sinks.Deps{HTTPClient: &http.Client{Timeout: 5 * time.Second}, ClusterName: "prod-eu"})
+	s, err := New(t.Context(), "gchat", p, sinks.Deps{HTTP: &http.Client{Timeout: 5 * time.Second}, Cluster: "prod-eu"})
 	if err != nil {
 		t.Fatal(err)
 	}

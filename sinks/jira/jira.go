@@ -184,8 +184,11 @@ type Sink struct {
 	project string // the key; looked up from project_name on first use
 }
 
+// Deps is what a jira sink uses of sinks.Deps: the incident sinks' set.
+type Deps = incident.Deps
+
 // New starts a Jira sink, reading its secret now.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -215,7 +218,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	}
 	search = map[string]string{"jql": searchCloud, "search": searchDataCenter}[search]
 	return &Sink{
-		name: name, p: p, base: base, auth: auth, search: search, cluster: deps.ClusterName, project: p.ProjectKey,
+		name: name, p: p, base: base, auth: auth, search: search, cluster: deps.ClusterName(), project: p.ProjectKey,
 		pageURL: deps.FindingURL, logger: incident.Logger(name, deps),
 		poster: p.Poster(name, "Jira", deps),
 	}, nil

@@ -31,11 +31,11 @@ func newSink(t *testing.T, url string, log *incidenttest.Log, mut func(*Params))
 	if mut != nil {
 		mut(&p)
 	}
-	deps := sinks.Deps{ClusterName: "prod-eu", FindingURL: incidenttest.PageURL}
+	deps := sinks.Deps{Cluster: "prod-eu", PageURL: incidenttest.PageURL}
 	if log != nil {
-		deps.Logger = log.Logger()
+		deps.Log = log.Logger()
 	}
-	s, err := New("jira", p, deps)
+	s, err := New(t.Context(), "jira", p, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestParams(t *testing.T) {
 	for url, want := range map[string]string{"https://example.atlassian.net/": "/rest/api/2/search/jql", "https://jira.example.com": "/rest/api/2/search"} {
 		p := ok()
 		p.URL = url
-		s, err := New("j", *p, sinks.Deps{})
+		s, err := New(t.Context(), "j", *p, sinks.Deps{})
 		if err != nil || s.search != want {
 			t.Errorf("%s: search %q (%v), want %q", url, s.search, err, want)
 		}

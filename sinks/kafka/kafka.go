@@ -155,18 +155,19 @@ type Sink struct {
 	logger *slog.Logger
 }
 
+// Deps is what a kafka sink uses of sinks.Deps.
+type Deps interface {
+	Logger() *slog.Logger
+}
+
 // New starts a Kafka sink. It does not connect: the client connects on the
 // first produce, so medic starts while the brokers are away and the
 // deliveries wait on the bus.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	logger = logger.With("sink", name)
+	logger := deps.Logger().With("sink", name)
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(p.Brokers...),
 		kgo.ClientID(p.ClientID),

@@ -61,7 +61,7 @@ func consume(t *testing.T, brokers []string, want int, opts ...kgo.Opt) []*kgo.R
 
 func newSink(t *testing.T, p Params) *Sink {
 	t.Helper()
-	s, err := New("bus-archive", p, sinks.Deps{})
+	s, err := New(t.Context(), "bus-archive", p, sinks.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -142,12 +142,15 @@ type Sink struct {
 	channelID string // the bot's channel, once known
 }
 
+// Deps is what a mattermost sink uses of sinks.Deps: the chat sinks' set.
+type Deps = chatparams.Deps
+
 // New starts a Mattermost sink, reading its secret now.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Sink{p: p, header: http.Header{}, cluster: deps.ClusterName, pageURL: deps.FindingURL, channelID: p.ChannelID, client: deps.HTTPClient}
+	s := &Sink{p: p, header: http.Header{}, cluster: deps.ClusterName(), pageURL: deps.FindingURL, channelID: p.ChannelID, client: deps.HTTPClient()}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: 30 * time.Second}
 	}

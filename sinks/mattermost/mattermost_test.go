@@ -36,8 +36,8 @@ func TestAttachmentGolden(t *testing.T) {
 
 func newSink(t *testing.T, p Params) (*Sink, *[]time.Duration) {
 	t.Helper()
-	s, err := New("mm", p, sinks.Deps{HTTPClient: &http.Client{Timeout: 5 * time.Second}, ClusterName: "prod-eu",
-		FindingURL: func(id string) string { return "https://medic.example/findings/" + id }})
+	s, err := New(t.Context(), "mm", p, sinks.Deps{HTTP: &http.Client{Timeout: 5 * time.Second}, Cluster: "prod-eu",
+		PageURL: func(id string) string { return "https://medic.example/findings/" + id }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,8 +152,11 @@ type Sink struct {
 	poster  *httpdeliver.Poster
 }
 
+// Deps is what a opsgenie sink uses of sinks.Deps: the incident sinks' set.
+type Deps = incident.Deps
+
 // New starts an Opsgenie sink, reading the API key now.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -163,7 +166,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	}
 	return &Sink{
 		name: name, p: p, auth: "GenieKey " + key, base: strings.TrimRight(p.APIURL, "/") + "/v2/alerts",
-		cluster: deps.ClusterName, pageURL: deps.FindingURL,
+		cluster: deps.ClusterName(), pageURL: deps.FindingURL,
 		poster: p.Poster(name, "Opsgenie", deps),
 	}, nil
 }

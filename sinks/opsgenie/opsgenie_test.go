@@ -24,11 +24,11 @@ func newSink(t *testing.T, apiURL string, log *incidenttest.Log) *Sink {
 	p.APIKey, p.APIURL = apiKey, apiURL
 	p.Teams = []string{"payments-oncall"}
 	p.Tags = []string{"k8s"}
-	deps := sinks.Deps{ClusterName: "prod-eu", FindingURL: incidenttest.PageURL}
+	deps := sinks.Deps{Cluster: "prod-eu", PageURL: incidenttest.PageURL}
 	if log != nil {
-		deps.Logger = log.Logger()
+		deps.Log = log.Logger()
 	}
-	s, err := New("opsgenie", p, deps)
+	s, err := New(t.Context(), "opsgenie", p, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestFailuresAreRetriedWithoutShowingTheKey(t *testing.T) {
 	}
 	p := *Defaults()
 	p.APIKey, p.APIURL = "wrong-s3cret-key", og.URL
-	bad, err := New("bad", p, sinks.Deps{Logger: log.Logger()})
+	bad, err := New(t.Context(), "bad", p, sinks.Deps{Log: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

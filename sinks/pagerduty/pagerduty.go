@@ -127,8 +127,11 @@ type Sink struct {
 	poster   *httpdeliver.Poster
 }
 
+// Deps is what a pagerduty sink uses of sinks.Deps: the incident sinks' set.
+type Deps = incident.Deps
+
 // New starts a PagerDuty sink, reading the routing key now.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -137,7 +140,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 		return nil, err
 	}
 	return &Sink{
-		name: name, key: key, cluster: deps.ClusterName, pageURL: deps.FindingURL,
+		name: name, key: key, cluster: deps.ClusterName(), pageURL: deps.FindingURL,
 		endpoint: strings.TrimRight(p.APIURL, "/") + "/v2/enqueue",
 		poster:   p.Poster(name, "PagerDuty", deps),
 	}, nil

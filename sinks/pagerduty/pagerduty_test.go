@@ -25,7 +25,7 @@ func newSink(t *testing.T, apiURL string, log *incidenttest.Log) *Sink {
 	p := *Defaults()
 	p.RoutingKey = routingKey
 	p.APIURL = apiURL
-	s, err := New("oncall", p, incidenttest.Deps(log))
+	s, err := New(t.Context(), "oncall", p, incidenttest.Deps(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestFailuresAreRetriedWithoutShowingTheKey(t *testing.T) {
 	// A wrong key is PagerDuty's 400, with its reason, without the key.
 	p := *Defaults()
 	p.RoutingKey, p.APIURL = "WRONGKEY-s3cret", pd.URL
-	bad, err := New("bad", p, sinks.Deps{Logger: log.Logger()})
+	bad, err := New(t.Context(), "bad", p, sinks.Deps{Log: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,12 +154,12 @@ func TestParams(t *testing.T) {
 		t.Setenv("PD_ROUTING_KEY", "envkey\n")
 		p := Defaults()
 		p.RoutingKeyEnv = "PD_ROUTING_KEY"
-		s, err := New("x", *p, sinks.Deps{})
+		s, err := New(t.Context(), "x", *p, sinks.Deps{})
 		if err != nil || s.key != "envkey" {
 			t.Fatalf("New = %v", err)
 		}
 		t.Setenv("PD_ROUTING_KEY", "")
-		if _, err := New("x", *p, sinks.Deps{}); err == nil || !errors.Is(err, secretparam.ErrEmpty) {
+		if _, err := New(t.Context(), "x", *p, sinks.Deps{}); err == nil || !errors.Is(err, secretparam.ErrEmpty) {
 			t.Fatalf("empty variable: %v", err)
 		}
 	})

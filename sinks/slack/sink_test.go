@@ -96,13 +96,13 @@ func (fx *fixture) start(p func(*Params)) {
 	if p != nil {
 		p(&params)
 	}
-	s, err := New("oncall", params, sinks.Deps{
-		Logger:      slog.New(slog.DiscardHandler),
-		HTTPClient:  &http.Client{Timeout: 10 * time.Second},
-		ClusterName: "default",
-		KV:          kvOpener(fx.bus.JetStream()),
-		Findings:    fx.found,
-		Slack:       sinks.SlackSettings{BotToken: testToken, APIURL: fx.slack.APIURL()},
+	s, err := New(fx.t.Context(), "oncall", params, sinks.Deps{
+		Log:           slog.New(slog.DiscardHandler),
+		HTTP:          &http.Client{Timeout: 10 * time.Second},
+		Cluster:       "default",
+		OpenKV:        kvOpener(fx.bus.JetStream()),
+		FindingStore:  fx.found,
+		SlackSettings: sinks.SlackSettings{BotToken: testToken, APIURL: fx.slack.APIURL()},
 	})
 	if err != nil {
 		fx.t.Fatal(err)
@@ -452,8 +452,27 @@ func TestParamsValidation(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New("x", Params{Channel: "#a", InlineLogLines: 15}, sinks.Deps{}); err == nil || !strings.Contains(err.Error(), "slack.bot_token") {
+	if _, err := New(t.Context(), "x", Params{Channel: "#a", InlineLogLines: 15}, sinks.Deps{}); err == nil || !strings.Contains(err.Error(), "slack.bot_token") {
 		t.Errorf("a sink without a token started: %v", err)
 	}
 	_ = errors.New
+}
+
+// Starting a sink is bounded by the context it is given: medic shutting
+// down while a sink opens its bucket stops the start, with the reason.
+func TestNewStopsWhenItsContextEnds(t *testing.T) {
+	t.Parallel()
+	b := openBus(t, filepath.Join(t.TempDir(), "js"))
+	t.Cleanup(b.Close)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	p := *Defaults()
+	p.Channel = "#alerts"
+	s, err := New(ctx, "oncall", p, sinks.Deps{
+		OpenKV:        kvOpener(b.JetStream()),
+		SlackSettings: sinks.SlackSettings{BotToken: "xoxb-test", APIURL: "http://127.0.0.1:1/api/"},
+	})
+	if s != nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), Bucket) {
+		t.Fatalf("New = %v, %v; want an error opening %s for context.Canceled", s, err, Bucket)
+	}
 }

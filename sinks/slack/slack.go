@@ -27,6 +27,8 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/chatfmt"
+	"github.com/medichq/medic/sinks/internal/chatparams"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Type is the sink type name used in configuration.
@@ -139,15 +141,9 @@ func (p *Params) Validate() error {
 }
 
 func init() {
-	sinks.Register(Type,
+	sinks.RegisterNew(Type,
 		"Posts each finding to a Slack channel as Block Kit (enrichments, logs attached in the thread, Ask AI / Silence / Show more logs buttons), updates it when the alert resolves, and can group findings into threads.",
-		Defaults,
-		func(p *Params) (sinks.Factory, error) {
-			params := *p
-			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
-				return New(name, params, deps)
-			}, nil
-		})
+		Defaults, New)
 }
 
 // Sink posts findings to Slack. It is safe for concurrent use.
@@ -164,30 +160,34 @@ type Sink struct {
 	now      func() time.Time
 }
 
+// Deps is what a slack sink uses of sinks.Deps.
+type Deps interface {
+	chatparams.Deps
+	Findings() sinks.FindingStore
+	KV(ctx context.Context, bucket string, ttl time.Duration) (jetstream.KeyValue, error)
+	Slack() sinks.SlackSettings
+}
+
 // New starts a Slack sink.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Slack.BotToken == "" {
+	if deps.Slack().BotToken == "" {
 		return nil, errors.New("slack.bot_token (or slack.bot_token_file, MEDIC_SLACK_BOT_TOKEN) is required by slack sinks")
 	}
 	ov, _ := parseOverride(p.ChannelOverride)
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	logger = logger.With("sink", name)
+	logger := deps.Logger().With("sink", name)
 	apiURL := p.APIURL
 	if apiURL == "" {
-		apiURL = deps.Slack.APIURL
+		apiURL = deps.Slack().APIURL
 	}
 	s := &Sink{
 		name: name, p: p, logger: logger,
-		findings: deps.Findings, pageURL: deps.FindingURL, cluster: deps.ClusterName,
+		findings: deps.Findings(), pageURL: deps.FindingURL, cluster: deps.ClusterName(),
 		override: ov, now: time.Now,
 		poster: &Poster{
-			Client:        NewClient(deps.Slack.BotToken, apiURL, deps.HTTPClient),
+			Client:        NewClient(deps.Slack().BotToken, apiURL, deps.HTTPClient()),
 			MaxRetryAfter: p.MaxRetryAfter,
 			Logger:        logger,
 		},
@@ -195,17 +195,16 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	if p.RateLimit > 0 {
 		s.poster.Limiter = rate.NewLimiter(rate.Limit(p.RateLimit), max(1, int(p.RateLimit*3)))
 	}
-	if deps.KV != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		kv, err := deps.KV(ctx, Bucket, BucketTTL)
-		if err != nil {
-			return nil, fmt.Errorf("open KV bucket %s: %w", Bucket, err)
-		}
-		s.store = kvStore{kv}
-	} else {
+	kctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	switch kv, err := deps.KV(kctx, Bucket, BucketTTL); {
+	case errors.Is(err, sinks.ErrNoKV):
 		logger.Warn("no KV store: Slack message references are kept in memory and lost on restart")
 		s.store = newMemStore()
+	case err != nil:
+		return nil, fmt.Errorf("open KV bucket %s: %w", Bucket, err)
+	default:
+		s.store = kvStore{kv}
 	}
 	return s, nil
 }

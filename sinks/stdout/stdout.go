@@ -61,15 +61,9 @@ func (p *Params) Validate() error {
 }
 
 func init() {
-	sinks.Register(Type,
+	sinks.RegisterNew(Type,
 		"Prints each finding to medic's standard output: readable text with its enrichments (colored on a terminal), or one JSON line per finding.",
-		Defaults,
-		func(p *Params) (sinks.Factory, error) {
-			params := *p
-			return func(_ string, deps sinks.Deps) (sinks.Sink, error) {
-				return New(params, deps.Stdout)
-			}, nil
-		})
+		Defaults, New)
 }
 
 // Sink prints findings to a writer. It is safe for concurrent use.
@@ -81,8 +75,18 @@ type Sink struct {
 	w  io.Writer
 }
 
-// New returns a sink writing to w, or to os.Stdout when w is nil.
-func New(p Params, w io.Writer) (*Sink, error) {
+// Deps is what a stdout sink uses of sinks.Deps.
+type Deps interface {
+	Stdout() io.Writer
+}
+
+// New starts a stdout sink writing to deps' Stdout.
+func New(_ context.Context, _ string, p Params, deps Deps) (*Sink, error) {
+	return NewWriter(p, deps.Stdout())
+}
+
+// NewWriter returns a sink writing to w, or to os.Stdout when w is nil.
+func NewWriter(p Params, w io.Writer) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}

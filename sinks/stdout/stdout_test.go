@@ -263,7 +263,7 @@ func startSink(t *testing.T, params string, w *countingWriter) sinks.Sink {
 	if err := yaml.Unmarshal(fmt.Appendf(nil, "- name: console\n  type: stdout\n  %s\n", params), &specs); err != nil {
 		t.Fatalf("decode spec: %v", err)
 	}
-	set, err := sinks.Start(specs, sinks.Deps{Stdout: w})
+	set, err := sinks.Start(t.Context(), specs, sinks.Deps{Out: w})
 	if err != nil {
 		t.Fatalf("start sink: %v", err)
 	}
@@ -311,7 +311,7 @@ func TestParamsValidation(t *testing.T) {
 func TestSinkConcurrentSendsDoNotInterleave(t *testing.T) {
 	t.Parallel()
 	w := &countingWriter{}
-	sink, err := stdout.New(stdout.Params{Format: stdout.FormatText, Color: stdout.ColorNever}, w)
+	sink, err := stdout.NewWriter(stdout.Params{Format: stdout.FormatText, Color: stdout.ColorNever}, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func TestSinkConcurrentSendsDoNotInterleave(t *testing.T) {
 func TestSinkRespectsCanceledContext(t *testing.T) {
 	t.Parallel()
 	w := &countingWriter{}
-	sink, err := stdout.New(*stdout.Defaults(), w)
+	sink, err := stdout.NewWriter(*stdout.Defaults(), w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +362,7 @@ func TestColorAutoRegularFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	sink, err := stdout.New(*stdout.Defaults(), f)
+	sink, err := stdout.NewWriter(*stdout.Defaults(), f)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/internal/chatparams"
 	"github.com/medichq/medic/sinks/internal/httpdeliver"
 )
 
@@ -95,15 +96,9 @@ func checkURL(s string) error {
 }
 
 func init() {
-	sinks.Register(Type,
+	sinks.RegisterNew(Type,
 		"Posts each finding to Microsoft Teams as an Adaptive Card through a Workflows or incoming webhook; its buttons open medic's finding page (with Ask AI), the silence page, the runbook and the graph.",
-		Defaults,
-		func(p *Params) (sinks.Factory, error) {
-			params := *p
-			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
-				return New(name, params, deps)
-			}, nil
-		})
+		Defaults, New)
 }
 
 // Sink posts cards. It is safe for concurrent use.
@@ -122,9 +117,16 @@ type Sink struct {
 	sent map[string]bool // without a KV bucket
 }
 
+// Deps is what a teams sink uses of sinks.Deps.
+type Deps interface {
+	chatparams.Deps
+	Findings() sinks.FindingStore
+	KV(ctx context.Context, bucket string, ttl time.Duration) (jetstream.KeyValue, error)
+}
+
 // New starts a Teams sink; the webhook URL is read from its file or
 // environment variable now.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -145,23 +147,19 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	if err := checkURL(target); err != nil {
 		return nil, fmt.Errorf("the Teams webhook URL: %w", err)
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	logger = logger.With("sink", name)
+	logger := deps.Logger().With("sink", name)
 	s := &Sink{
-		name: name, p: p, url: target, logger: logger, cluster: deps.ClusterName,
-		pageURL: deps.FindingURL, findings: deps.Findings, sent: map[string]bool{},
-		poster: &httpdeliver.Poster{Client: deps.HTTPClient, MaxRetryAfter: p.MaxRetryAfter, Logger: logger, What: "the Teams webhook"},
+		name: name, p: p, url: target, logger: logger, cluster: deps.ClusterName(),
+		pageURL: deps.FindingURL, findings: deps.Findings(), sent: map[string]bool{},
+		poster: &httpdeliver.Poster{Client: deps.HTTPClient(), MaxRetryAfter: p.MaxRetryAfter, Logger: logger, What: "the Teams webhook"},
 	}
-	if deps.KV != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		kv, err := deps.KV(ctx, Bucket, 7*24*time.Hour)
-		if err != nil {
-			return nil, fmt.Errorf("open KV bucket %s: %w", Bucket, err)
-		}
+	kctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	switch kv, err := deps.KV(kctx, Bucket, 7*24*time.Hour); {
+	case errors.Is(err, sinks.ErrNoKV): // sent cards are remembered in memory
+	case err != nil:
+		return nil, fmt.Errorf("open KV bucket %s: %w", Bucket, err)
+	default:
 		s.kv = kv
 	}
 	return s, nil

@@ -215,9 +215,9 @@ func newSink(t *testing.T, url string) (*Sink, *[]time.Duration) {
 	t.Helper()
 	p := *Defaults()
 	p.WebhookURL = url
-	s, err := New("teams", p, sinks.Deps{
-		Logger: slog.New(slog.DiscardHandler), HTTPClient: &http.Client{Timeout: 5 * time.Second},
-		ClusterName: "prod-eu", FindingURL: func(id string) string { return "https://medic.example/findings/" + id + "?exp=1&sig=x" },
+	s, err := New(t.Context(), "teams", p, sinks.Deps{
+		Log: slog.New(slog.DiscardHandler), HTTP: &http.Client{Timeout: 5 * time.Second},
+		Cluster: "prod-eu", PageURL: func(id string) string { return "https://medic.example/findings/" + id + "?exp=1&sig=x" },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -308,14 +308,14 @@ func TestParams(t *testing.T) {
 	_ = os.WriteFile(file, []byte("https://prod.westeurope.logic.azure.com/workflows/x?sig=s3cret\n"), 0o600)
 	p = *Defaults()
 	p.WebhookURLFile = file
-	s, err := New("t", p, sinks.Deps{})
+	s, err := New(t.Context(), "t", p, sinks.Deps{})
 	if err != nil || s.url != "https://prod.westeurope.logic.azure.com/workflows/x?sig=s3cret" {
 		t.Fatalf("from file: %v", err)
 	}
 	t.Setenv("TEAMS_URL", "https://example.webhook.office.com/webhookb2/x")
 	p = *Defaults()
 	p.WebhookURLEnv = "TEAMS_URL"
-	if _, err := New("t", p, sinks.Deps{}); err != nil {
+	if _, err := New(t.Context(), "t", p, sinks.Deps{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -101,8 +101,11 @@ type Sink struct {
 	pageURL func(string) string
 }
 
+// Deps is what a telegram sink uses of sinks.Deps: the chat sinks' set.
+type Deps = chatparams.Deps
+
 // New starts a Telegram sink, reading the bot token now.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -117,7 +120,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	poster.RetryAfterBody = RetryAfter
 	return &Sink{
 		p: p, target: strings.TrimSuffix(p.APIURL, "/") + "/bot" + token + "/sendMessage",
-		cluster: deps.ClusterName, pageURL: deps.FindingURL, poster: poster,
+		cluster: deps.ClusterName(), pageURL: deps.FindingURL, poster: poster,
 	}, nil
 }
 

@@ -35,7 +35,7 @@ const token = "123456:AAE-s3cret"
 
 func newSink(t *testing.T, p Params) (*Sink, *[]time.Duration) {
 	t.Helper()
-	s, err := New("tg", p, sinks.Deps{HTTPClient: &http.Client{Timeout: 5 * time.Second}, ClusterName: "prod-eu"})
+	s, err := New(t.Context(), "tg", p, sinks.Deps{HTTP: &http.Client{Timeout: 5 * time.Second}, Cluster: "prod-eu"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -193,8 +193,11 @@ type Sink struct {
 	poster         *httpdeliver.Poster
 }
 
+// Deps is what a victorops sink uses of sinks.Deps: the incident sinks' set.
+type Deps = incident.Deps
+
 // New starts a Splunk On-Call sink, reading the REST endpoint URL now.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -207,7 +210,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	}
 	return &Sink{
 		name: name, endpoint: endpoint, tool: strings.TrimSpace(p.MonitoringTool), alwaysCritical: p.AlwaysCritical,
-		cluster: deps.ClusterName, pageURL: deps.FindingURL,
+		cluster: deps.ClusterName(), pageURL: deps.FindingURL,
 		poster: p.Poster(name, "Splunk On-Call", deps),
 	}, nil
 }

@@ -33,7 +33,7 @@ func newSink(t *testing.T, url string, log *incidenttest.Log) *Sink {
 	t.Helper()
 	p := *Defaults()
 	p.WebhookURL = url
-	s, err := New("oncall", p, incidenttest.Deps(log))
+	s, err := New(t.Context(), "oncall", p, incidenttest.Deps(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestDeliveryUnderFaultsLosesAndDuplicatesNothing(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(conf), &specs); err != nil {
 		t.Fatal(err)
 	}
-	set, err := sinks.Start(specs, sinks.Deps{ClusterName: "prod-eu"})
+	set, err := sinks.Start(t.Context(), specs, sinks.Deps{Cluster: "prod-eu"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestURLFromEnv(t *testing.T) {
 		"": secretparam.ErrEmpty.Error(),
 	} {
 		t.Setenv("MEDIC_TEST_VO_URL", value)
-		s, err := New("vo", *p, sinks.Deps{})
+		s, err := New(t.Context(), "vo", *p, sinks.Deps{})
 		switch {
 		case want == "" && (err != nil || s.endpoint != strings.TrimSpace(value)):
 			t.Errorf("New: %v", err)

@@ -80,8 +80,11 @@ type Sink struct {
 	pageURL func(string) string
 }
 
+// Deps is what a webex sink uses of sinks.Deps: the chat sinks' set.
+type Deps = chatparams.Deps
+
 // New starts a Webex sink, reading the bot token now.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -92,7 +95,7 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 	return &Sink{
 		p: p, target: strings.TrimSuffix(p.APIURL, "/") + "/v1/messages",
 		header:  http.Header{"Authorization": {"Bearer " + token}},
-		cluster: deps.ClusterName, pageURL: deps.FindingURL,
+		cluster: deps.ClusterName(), pageURL: deps.FindingURL,
 		poster: p.Poster(name, "the Webex API", deps),
 	}, nil
 }

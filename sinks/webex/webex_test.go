@@ -40,7 +40,7 @@ const token = "NzE5Y2s3cmV0-s3cret"
 
 func newSink(t *testing.T, p Params) (*Sink, *[]time.Duration) {
 	t.Helper()
-	s, err := New("wx", p, sinks.Deps{HTTPClient: &http.Client{Timeout: 5 * time.Second}, ClusterName: "prod-eu"})
+	s, err := New(t.Context(), "wx", p, sinks.Deps{HTTP: &http.Client{Timeout: 5 * time.Second}, Cluster: "prod-eu"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -98,15 +97,9 @@ func (p *Params) Validate() error {
 }
 
 func init() {
-	sinks.Register(Type,
+	sinks.RegisterNew(Type,
 		"POSTs each finding as JSON to a URL, signed with HMAC-SHA256 (X-Medic-Signature-256 over timestamp.body).",
-		Defaults,
-		func(p *Params) (sinks.Factory, error) {
-			params := *p
-			return func(name string, deps sinks.Deps) (sinks.Sink, error) {
-				return New(name, params, deps)
-			}, nil
-		})
+		Defaults, New)
 }
 
 // Sink posts findings.
@@ -118,8 +111,12 @@ type Sink struct {
 	now    func() time.Time
 }
 
+// Deps is what a webhook sink uses of sinks.Deps: a logger and the HTTP
+// client whose transport it posts through.
+type Deps = httpdeliver.Deps
+
 // New starts a webhook sink, reading the secret now.
-func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
+func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -137,17 +134,13 @@ func New(name string, p Params, deps sinks.Deps) (*Sink, error) {
 			return nil, fmt.Errorf("secret_env: $%s is empty", p.SecretEnv)
 		}
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	logger = logger.With("sink", name)
+	logger := deps.Logger().With("sink", name)
 	if secret == "" {
 		logger.Warn("webhook sink without secret_file or secret_env: findings are sent unsigned")
 	}
 	hc := &http.Client{Timeout: p.Timeout}
-	if deps.HTTPClient != nil && deps.HTTPClient.Transport != nil {
-		hc.Transport = deps.HTTPClient.Transport
+	if c := deps.HTTPClient(); c != nil && c.Transport != nil {
+		hc.Transport = c.Transport
 	}
 	return &Sink{
 		name: name, p: p, secret: []byte(secret), now: time.Now,

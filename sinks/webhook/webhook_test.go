@@ -51,7 +51,7 @@ func TestSignedPostVerifies(t *testing.T) {
 	p.URL = srv.URL + "/hook"
 	p.SecretFile = sf
 	p.Headers = map[string]string{"X-Team": "payments"}
-	s, err := New("hook", p, sinks.Deps{})
+	s, err := New(t.Context(), "hook", p, sinks.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestErrorsAreReturnedWithoutTheURL(t *testing.T) {
 	defer srv.Close()
 	p := *Defaults()
 	p.URL = srv.URL + "/hook?token=s3cret"
-	s, err := New("hook", p, sinks.Deps{})
+	s, err := New(t.Context(), "hook", p, sinks.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,8 @@ package chatparams
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
-	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/internal/httpdeliver"
 )
 
@@ -39,13 +37,18 @@ func (c Common) Check(maxLogLines int) error {
 	return nil
 }
 
+// Deps is what a chat sink that posts over HTTP uses of sinks.Deps: the
+// poster's logger and client, the cluster's name and the finding page's
+// link its messages show.
+type Deps interface {
+	httpdeliver.Deps
+	ClusterName() string
+	FindingURL(id string) string
+}
+
 // Poster is the sink's poster: deps' HTTP client, the longest Retry-After
 // waited, a logger naming the sink, and what names the receiver in errors
 // ("the Discord webhook").
-func (c Common) Poster(name, what string, deps sinks.Deps) *httpdeliver.Poster {
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &httpdeliver.Poster{Client: deps.HTTPClient, MaxRetryAfter: c.MaxRetryAfter, Logger: logger.With("sink", name), What: what}
+func (c Common) Poster(name, what string, deps httpdeliver.Deps) *httpdeliver.Poster {
+	return &httpdeliver.Poster{Client: deps.HTTPClient(), MaxRetryAfter: c.MaxRetryAfter, Logger: deps.Logger().With("sink", name), What: what}
 }

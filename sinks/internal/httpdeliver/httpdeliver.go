@@ -20,6 +20,13 @@ import (
 	"time"
 )
 
+// Deps is what a poster is built from, the part of sinks.Deps every sink
+// that posts over HTTP uses (sinks.Deps satisfies it).
+type Deps interface {
+	Logger() *slog.Logger
+	HTTPClient() *http.Client
+}
+
 // Poster posts payloads.
 type Poster struct {
 	Client *http.Client

@@ -92,22 +92,26 @@ func Text(f *event.Finding, max int) string {
 	return cut + note
 }
 
-// Logger is deps' logger, a discarding one when there is none, naming the
-// sink.
-func Logger(name string, deps sinks.Deps) *slog.Logger {
-	l := deps.Logger
-	if l == nil {
-		l = slog.New(slog.DiscardHandler)
-	}
-	return l.With("sink", name)
+// Deps is what an incident sink that posts over HTTP uses of sinks.Deps:
+// the poster's logger and client, and the cluster's name and the finding
+// page's link its incidents show.
+type Deps interface {
+	httpdeliver.Deps
+	ClusterName() string
+	FindingURL(id string) string
+}
+
+// Logger is deps' logger naming the sink.
+func Logger(name string, deps interface{ Logger() *slog.Logger }) *slog.Logger {
+	return deps.Logger().With("sink", name)
 }
 
 // Poster is an HTTP sink's poster: its own timeout, deps' transport (a
 // proxy, a test's), errors naming vendor and the sink.
-func Poster(name, vendor string, timeout, maxRetryAfter time.Duration, deps sinks.Deps) *httpdeliver.Poster {
+func Poster(name, vendor string, timeout, maxRetryAfter time.Duration, deps httpdeliver.Deps) *httpdeliver.Poster {
 	hc := &http.Client{Timeout: timeout}
-	if deps.HTTPClient != nil && deps.HTTPClient.Transport != nil {
-		hc.Transport = deps.HTTPClient.Transport
+	if c := deps.HTTPClient(); c != nil && c.Transport != nil {
+		hc.Transport = c.Transport
 	}
 	return &httpdeliver.Poster{Client: hc, MaxRetryAfter: maxRetryAfter, Logger: Logger(name, deps), What: vendor + " (sink " + name + ")"}
 }
@@ -148,7 +152,7 @@ func DefaultHTTP() HTTPParams {
 }
 
 // Poster is an HTTP sink's poster with these parameters.
-func (h HTTPParams) Poster(name, vendor string, deps sinks.Deps) *httpdeliver.Poster {
+func (h HTTPParams) Poster(name, vendor string, deps httpdeliver.Deps) *httpdeliver.Poster {
 	return Poster(name, vendor, h.Timeout, h.MaxRetryAfter, deps)
 }
 

@@ -79,9 +79,9 @@ func Cases() map[string]*event.Finding {
 // prod-eu, finding links from PageURL, and log's logger (none when log is
 // nil).
 func Deps(log *Log) sinks.Deps {
-	deps := sinks.Deps{ClusterName: "prod-eu", FindingURL: PageURL}
+	deps := sinks.Deps{Cluster: "prod-eu", PageURL: PageURL}
 	if log != nil {
-		deps.Logger = log.Logger()
+		deps.Log = log.Logger()
 	}
 	return deps
 }
