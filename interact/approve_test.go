@@ -18,6 +18,7 @@ import (
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/actions/remediate"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	sslack "github.com/medichq/medic/sinks/slack"
 	"github.com/medichq/medic/sinks/slack/slackrec"
 	"github.com/medichq/medic/test/kubeapi"
@@ -141,9 +142,16 @@ func TestApproveRunsOnceForApproversOnly(t *testing.T) {
 	if results != 1 {
 		t.Fatalf("%d result replies in the thread, want 1", results)
 	}
-	rec, err := h.svc.RemediationRecord(ctx, f.ID, p.ID)
-	if err != nil || rec == nil || rec.ApprovedBy != "U0ONCALL" || rec.Result == nil || !rec.Replied {
-		t.Fatalf("record %+v, %v", rec, err)
+	// The record says Replied once the reply was posted, a KV write after
+	// the post the wait above saw: wait for it rather than race it.
+	var rec *RemediationRun
+	testkit.Eventually(t, 10*time.Second, "the remediation record to say the thread was told", func() bool {
+		r, rerr := h.svc.RemediationRecord(ctx, f.ID, p.ID)
+		rec = r
+		return rerr == nil && r != nil && r.Replied
+	})
+	if rec.ApprovedBy != "U0ONCALL" || rec.Result == nil {
+		t.Fatalf("record %+v", rec)
 	}
 	stored, err := h.findings.Get(ctx, f.ID)
 	if err != nil {
