@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -71,11 +72,11 @@ stdout and ./data/findings.jsonl. SIGHUP reloads the playbooks.`,
 			ctx := cmd.Context()
 			a, err := app.New(ctx, cfg, logger)
 			if err != nil {
-				return err
+				return stoppedDuringStart(ctx, logger, err)
 			}
 			if err := a.Start(ctx); err != nil {
 				_ = a.Shutdown(context.Background())
-				return err
+				return stoppedDuringStart(ctx, logger, err)
 			}
 
 			if cfg.Memory.ReleaseAfterStart {
@@ -115,4 +116,18 @@ stdout and ./data/findings.jsonl. SIGHUP reloads the playbooks.`,
 	}
 	cmd.Flags().StringVarP(&configFlag, "config", "c", "", "configuration file (default: $MEDIC_CONFIG, else ./medic.yaml if present)")
 	return cmd
+}
+
+// stoppedDuringStart is what a start-up that failed returns. A SIGTERM or
+// Ctrl-C while medic was still starting cancels what it was doing (opening
+// a consumer, a bucket), which is a stop that was asked for, not a failure:
+// nothing was accepted yet that is not already in the stream, so it exits
+// 0 like a stop after start-up does. An error without a stop is returned.
+func stoppedDuringStart(ctx context.Context, logger *slog.Logger, err error) error {
+	if ctx.Err() != nil {
+		// Whatever was interrupted says why, in case it was not only the stop.
+		logger.Info("stopped during start-up", "interrupted", err)
+		return nil
+	}
+	return err
 }
