@@ -71,7 +71,7 @@ func TestChangeTriggerThroughTheBus(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
+	log := &testkit.SyncBuffer{}
 	a := runApp(t, cfg, log)
 	det := a.KubeDetector()
 	if det == nil {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medichq/medic/internal/testkit"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -67,7 +69,7 @@ func runAppLogger(t *testing.T, cfg config.Config, logger *slog.Logger, opts ...
 func TestServeWithoutClusterSaysKubernetesIsOff(t *testing.T) {
 	t.Setenv("KUBECONFIG", "")
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	log := &syncBuffer{}
+	log := &testkit.SyncBuffer{}
 	a := runApp(t, kubeTestConfig(t), log)
 	if a.KubeDetector() != nil {
 		t.Error("a detector without a cluster")
@@ -92,7 +94,7 @@ func TestCrashLoopingPodBecomesOneFinding(t *testing.T) {
 	kc := fake.NewClientset()
 	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
 	cfg := kubeTestConfig(t)
-	log := &syncBuffer{}
+	log := &testkit.SyncBuffer{}
 	a := runApp(t, cfg, log, WithKubeClients(kc, dyn))
 	det := a.KubeDetector()
 	if det == nil {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/medichq/medic/internal/testkit"
 )
 
 const (
@@ -13,11 +15,11 @@ const (
 	releasedLine = "released the memory only start-up used"
 )
 
-func startLogged(t *testing.T, release bool) (*App, *syncBuffer) {
+func startLogged(t *testing.T, release bool) (*App, *testkit.SyncBuffer) {
 	t.Helper()
 	cfg := aiConfig(t, nil)
 	cfg.Memory.ReleaseAfterStart = release
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +85,7 @@ func TestStartupMemoryReleaseCanBeTurnedOff(t *testing.T) {
 // Start-up work still running holds the release back; the release follows
 // as soon as it ends.
 func TestStartupMemoryReleaseWaitsForStartupWork(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	a := &App{logger: slog.New(slog.NewTextHandler(logs, nil))}
 	a.startup.Add(1)
 	done := make(chan struct{})

@@ -22,7 +22,7 @@ import (
 type repoMedic struct {
 	app  *App
 	url  string
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 }
 
 func startRepoMedic(t *testing.T, dataDir, repoURL string) *repoMedic {
@@ -50,7 +50,7 @@ sinks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("medic did not start: %v\n%s", err, logs.String())

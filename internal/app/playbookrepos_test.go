@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,24 +44,6 @@ const badPlaybook = `- name: crash
     - create_finding:
         titel: oops
 `
-
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 type record = filetest.Record
 
@@ -151,7 +132,7 @@ sinks:
 		t.Fatal(err)
 	}
 	cfg.Bus.Backoff = []time.Duration{50 * time.Millisecond}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

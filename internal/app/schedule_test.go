@@ -59,7 +59,7 @@ func TestScheduledPlaybookRunsOnceAcrossReplicas(t *testing.T) {
 		cfg := kubeTestConfig(t)
 		cfg.Bus.URL, cfg.Bus.StoreDir = ns.URL(), ""
 		cfg.Playbooks.Dirs = []string{dir}
-		runApp(t, cfg, &syncBuffer{})
+		runApp(t, cfg, &testkit.SyncBuffer{})
 		files = append(files, filepath.Join(cfg.DataDir, "findings.jsonl"))
 	}
 	total := func() int {
@@ -95,7 +95,7 @@ func TestScheduledPlaybookRunsOnceAcrossReplicas(t *testing.T) {
 func TestScheduledPlaybookRunsEndToEnd(t *testing.T) {
 	cfg := kubeTestConfig(t)
 	cfg.Playbooks.Dirs = []string{schedulePlaybook(t, "{fixed_delay_repeat: {repeat: 2, seconds_delay: 1}}")}
-	a := runApp(t, cfg, &syncBuffer{})
+	a := runApp(t, cfg, &testkit.SyncBuffer{})
 	findings := filepath.Join(cfg.DataDir, "findings.jsonl")
 	testkit.Eventually(t, 20*time.Second, "two scheduled findings", func() bool {
 		return len(readKubeFindings(t, findings)) >= 2

@@ -193,7 +193,7 @@ func TestOpenIntakeIsWarnedAbout(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := kubeTestConfig(t)
 			cfg.HTTP.Addr, cfg.Webhook.BearerToken = tt.addr, tt.token
-			log := &syncBuffer{}
+			log := &testkit.SyncBuffer{}
 			runApp(t, cfg, log)
 			if got := strings.Contains(log.String(), "accept anyone who reaches this address"); got != tt.warn {
 				t.Errorf("warned %v, want %v:\n%s", got, tt.warn, log.String())

@@ -47,7 +47,7 @@ func TestSilencedFindingsReachNoSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Playbooks.Dirs = []string{pbDir}
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	a := runAppLogger(t, cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 
 	type alert struct {

@@ -42,7 +42,7 @@ func TestWebhookSourcesEndToEnd(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
+	log := &testkit.SyncBuffer{}
 	a := runApp(t, cfg, log)
 	if !strings.Contains(log.String(), "names a source webhook_sources does not declare") || !strings.Contains(log.String(), "source=argo-cd") {
 		t.Errorf("no warning about the on_webhook of an undeclared source:\n%s", log.String())

@@ -104,7 +104,7 @@ type harness struct {
 	clock *clocktesting.FakeClock
 	state State
 	det   *Detector
-	logs  *syncBuffer
+	logs  *testkit.SyncBuffer
 	opts  Options
 
 	obsMu    sync.Mutex
@@ -154,23 +154,6 @@ func waitHandled[T any](h *harness, ns, name string, cond func(T) bool) {
 	h.settle()
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type harnessOption func(*harness)
 
 func withState(s State) harnessOption { return func(h *harness) { h.state = s } }
@@ -189,7 +172,7 @@ func withOptions(f func(*Options)) harnessOption {
 // start runs a detector over a fake API for the triggers of playbookYAML.
 func start(t *testing.T, playbookYAML string, opts ...harnessOption) *harness {
 	t.Helper()
-	h := &harness{t: t, mem: &memPublisher{}, logs: &syncBuffer{}, observed: map[string]any{}, handled: map[string]int{}}
+	h := &harness{t: t, mem: &memPublisher{}, logs: &testkit.SyncBuffer{}, observed: map[string]any{}, handled: map[string]int{}}
 	for _, o := range opts {
 		o(h)
 	}

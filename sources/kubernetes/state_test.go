@@ -245,7 +245,7 @@ func TestForbiddenListIsReportedClearly(t *testing.T) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "",
 			errors.New(`User "system:serviceaccount:medic:medic" cannot list resource "pods" in API group "" at the cluster scope`))
 	})
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	det, err := NewDetector(Options{Kube: kc, Publisher: &memPublisher{}, Logger: newLogger(logs)})
 	if err != nil {
 		t.Fatal(err)

@@ -310,7 +310,7 @@ func TestMedicRunsWithTheChartsServiceAccount(t *testing.T) {
 		}
 	}
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	cmd := startInPod(t, spec, &stdout, &stderr)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()

@@ -51,7 +51,7 @@ func TestMakeRunStopsCleanly(t *testing.T) {
 		{
 			name: "SIGTERM without a terminal",
 			start: func(t *testing.T, cmd *exec.Cmd) func() {
-				var out syncBuffer
+				var out testkit.SyncBuffer
 				cmd.Stdout, cmd.Stderr = &out, &out
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
@@ -106,7 +106,7 @@ func TestMakeRunStopsCleanly(t *testing.T) {
 			if !written() {
 				again := exec.Command(bin, "serve")
 				again.Dir, again.Env = data, cmd.Env
-				var out syncBuffer
+				var out testkit.SyncBuffer
 				again.Stdout, again.Stderr = &out, &out
 				if err := again.Start(); err != nil {
 					t.Fatal(err)

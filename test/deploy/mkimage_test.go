@@ -136,7 +136,7 @@ func TestImageRunsFromItsOwnFilesystem(t *testing.T) {
 		return cmd
 	}
 	serve := inImage(cf.Config.Entrypoint[1:]...)
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	serve.Stdout, serve.Stderr = &logs, &logs
 	if err := serve.Start(); err != nil {
 		t.Fatalf("starting /medic serve in the image: %v", err)

@@ -14,15 +14,15 @@ package deploy_test
 // without it the test that uses it is skipped.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/medichq/medic/internal/testkit"
 )
 
 const podRuntimeEnv = "MEDIC_TEST_POD_RUNTIME"
@@ -50,7 +50,7 @@ type podRun struct {
 }
 
 // startInPod starts spec; the returned command is medic's process.
-func startInPod(t *testing.T, spec podRun, stdout, stderr *syncBuffer) *exec.Cmd {
+func startInPod(t *testing.T, spec podRun, stdout, stderr *testkit.SyncBuffer) *exec.Cmd {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("running medic in a read-only root needs root (mount namespaces); the chart's paths are still checked by TestWritablePathsAreOnVolumes")
@@ -144,22 +144,4 @@ func podRuntimeMain() {
 	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0)
 	err := syscall.Exec(spec.Exec, append([]string{spec.Exec}, spec.Args...), spec.Env)
 	fail(1, "exec %s: %v", spec.Exec, err)
-}
-
-// syncBuffer is a bytes.Buffer safe for a process writing and a test reading.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

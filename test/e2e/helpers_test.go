@@ -113,7 +113,10 @@ func waitFindings(t *testing.T, path string, timeout time.Duration, cond func([]
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		recs := filetest.Read(t, path)
+		// Polled while medic writes: a last line without its newline is a
+		// write in progress, not a torn record (exactlyOnce reads strictly
+		// once the writes are done).
+		recs := filetest.ReadSoFar(t, path)
 		if cond(recs) {
 			return recs
 		}

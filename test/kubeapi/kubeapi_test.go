@@ -79,23 +79,6 @@ func (c *collector) count() int {
 	return len(c.events)
 }
 
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // must returns v, or panics with err: the test fails with the stack (and
 // the servers die with the test process).
 func must[T any](v T, err error) T {
@@ -125,7 +108,7 @@ type medicDetector struct {
 	det   *kt.Detector
 	pub   *collector
 	clock *clocktesting.FakeClock
-	logs  *logBuf
+	logs  *testkit.SyncBuffer
 	kube  kubernetes.Interface
 	dyn   dynamic.Interface
 
@@ -169,7 +152,7 @@ func startDetector(t *testing.T, c *kubeapi.Cluster, namespaces []string, book s
 	m := &medicDetector{
 		pub:     &collector{next: b, ids: map[string]bool{}},
 		clock:   clocktesting.NewFakeClock(time.Now()),
-		logs:    &logBuf{},
+		logs:    &testkit.SyncBuffer{},
 		kube:    clients.Kube,
 		dyn:     clients.Dynamic,
 		handled: map[string]bool{},

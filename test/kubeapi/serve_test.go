@@ -47,7 +47,7 @@ func TestServeWithKubeconfigAgainstRealAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Sinks = specs[1:]
-	logs := &logBuf{}
+	logs := &testkit.SyncBuffer{}
 	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	if err != nil {
 		t.Fatal(err)
