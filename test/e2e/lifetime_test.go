@@ -123,7 +123,7 @@ func TestReplicasNotifyOncePerAlertLifetime(t *testing.T) {
 		}
 	}
 	delivered := func() []record {
-		return append(filetest.Read(t, a.findings), filetest.Read(t, b.findings)...)
+		return append(filetest.ReadSoFar(t, a.findings), filetest.ReadSoFar(t, b.findings)...)
 	}
 	waitDelivered := func(n int) {
 		t.Helper()
