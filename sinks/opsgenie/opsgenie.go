@@ -9,7 +9,6 @@ package opsgenie
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -182,15 +181,7 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 		return errors.New("opsgenie sink: nil finding")
 	}
 	target, v := s.Request(f)
-	body, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode Opsgenie request for finding %s: %w", f.ID, err)
-	}
-	h := http.Header{"Authorization": {s.auth}, "User-Agent": {"medic"}}
-	if _, err := s.poster.Post(ctx, target, body, h); err != nil {
-		return fmt.Errorf("send finding %s: %w", f.ID, err)
-	}
-	return nil
+	return incident.PostJSON(ctx, s.poster, target, http.Header{"Authorization": {s.auth}}, f, v)
 }
 
 // Request returns the URL and body that deliver f: a create, or a close by

@@ -12,10 +12,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/medichq/medic/sinks/chatfmt"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
@@ -65,7 +66,6 @@ func (p *Params) Validate() error {
 	if err := p.token().Validate(true); err != nil {
 		return err
 	}
-	u, err := url.Parse(p.APIURL)
 	switch {
 	case strings.TrimSpace(p.ChatID) == "":
 		return errors.New("chat_id: required (the chat's numeric ID, or @channelusername)")
@@ -73,7 +73,7 @@ func (p *Params) Validate() error {
 		return fmt.Errorf("chat_id: %q is neither a numeric ID nor an @username", p.ChatID)
 	case p.MessageThreadID < 0:
 		return errors.New("message_thread_id: must not be negative")
-	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+	case !chatfmt.IsWebURL(p.APIURL):
 		return errors.New("api_url: must be an http(s) URL")
 	}
 	return p.Common.Check(50)

@@ -9,8 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
+
+	"github.com/medichq/medic/sinks/chatfmt"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
@@ -54,11 +55,10 @@ func (p *Params) Validate() error {
 	if err := p.token().Validate(true); err != nil {
 		return err
 	}
-	u, err := url.Parse(p.APIURL)
 	switch {
 	case strings.TrimSpace(p.RoomID) == "":
 		return errors.New("room_id: required (the space's ID, from GET /v1/rooms)")
-	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+	case !chatfmt.IsWebURL(p.APIURL):
 		return errors.New("api_url: must be an http(s) URL")
 	}
 	return p.Common.Check(50)

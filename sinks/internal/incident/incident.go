@@ -12,10 +12,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/medichq/medic/sinks/chatfmt"
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
@@ -159,7 +160,7 @@ func (h HTTPParams) Poster(name, vendor string, deps httpdeliver.Deps) *httpdeli
 // CheckHTTP validates the parameters every HTTP sink has: its API's base
 // URL under key, the request timeout and the longest Retry-After waited.
 func CheckHTTP(key, apiURL string, h HTTPParams) error {
-	if u, err := url.Parse(apiURL); apiURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if !chatfmt.IsWebURL(apiURL) {
 		return fmt.Errorf("%s: required, an http(s) URL", key)
 	}
 	return h.Validate()
