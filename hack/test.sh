@@ -103,6 +103,15 @@ make --no-print-directory -s release-check || status=$?
 say "govulncheck (offline database; accepted findings in test/vulncheck/exceptions.yaml)"
 make --no-print-directory -s vulncheck || status=$?
 
+# One medic binary for every package that runs medic as a process (test/e2e,
+# test/deploy), built the Dockerfile's way (test/toolbin/medic.go), instead of
+# one per package, each compiling medic's packages at the same time.
+say "building the medic binary the process-level tests share"
+medic_bin_dir="$(mktemp -d "${TMPDIR:-/tmp}/medic-test-bin.XXXXXX")"
+trap 'cleanup; rm -rf "${medic_bin_dir}"' EXIT
+"${GO}" run ./test/toolbin/buildmedic -o "${medic_bin_dir}/medic"
+export MEDIC_BINARY="${medic_bin_dir}/medic"
+
 say "tests against real servers: ${#servers[@]} packages"
 "${GO}" test -race -count=1 -timeout "${TEST_TIMEOUT}" "${servers[@]}" || status=$?
 

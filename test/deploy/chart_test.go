@@ -12,6 +12,7 @@ import (
 
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/deploy"
+	"github.com/medichq/medic/test/toolbin"
 )
 
 func TestMain(m *testing.M) {
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) {
 		return
 	}
 	code := m.Run()
-	removeBinDirs()
+	toolbin.RemoveMedic()
 	os.Exit(code)
 }
 

@@ -15,33 +15,14 @@ import (
 
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks/file/filetest"
+	"github.com/medichq/medic/test/toolbin"
 )
 
-var (
-	buildOnce sync.Once
-	medicBin  string
-	buildErr  error
-)
-
-// medicBinary builds cmd/medic once per test run.
+// medicBinary is the medic binary the process-level tests share
+// (toolbin.Medic: built once, the way the Dockerfile builds it).
 func medicBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "medic-e2e-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		medicBin = filepath.Join(dir, "medic")
-		cmd := exec.Command("go", "build", "-o", medicBin, "github.com/medichq/medic/cmd/medic")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return medicBin
+	return toolbin.Medic(t)
 }
 
 type process struct {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/medichq/medic/internal/fixtures"
 	_ "github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/sinks/file/filetest"
+	"github.com/medichq/medic/test/toolbin"
 )
 
 // medic is an in-process medic with a file sink.
@@ -139,4 +141,10 @@ func countByID(recs []record) map[string]int {
 func samplePayload(t *testing.T, name string) []byte {
 	t.Helper()
 	return fixtures.Read(t, "payloads", "alertmanager", name)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	toolbin.RemoveMedic()
+	os.Exit(code)
 }
