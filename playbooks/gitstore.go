@@ -83,12 +83,14 @@ func (s *Store) OnReject(fn func(Rejection)) {
 	s.onReject = fn
 }
 
-// OnApply registers fn, called with every set that replaced the running
-// one, under the reload lock. Call it before the first Reload.
+// OnApply subscribes fn to the running set: it is called with every set
+// that replaced the running one, in the order of subscription, under the
+// reload lock (so quickly: hand slow work to a goroutine). Subscribe before
+// the first Reload, or read Current once after subscribing.
 func (s *Store) OnApply(fn func(*Set)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.onApply = fn
+	s.onApply = append(s.onApply, fn)
 }
 
 // mergeErrors joins a Build error and the source's own errors, sorted.

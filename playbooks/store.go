@@ -37,7 +37,7 @@ type Store struct {
 	lastReload prometheus.Gauge
 
 	onReject func(Rejection) // see OnReject
-	onApply  func(*Set)      // see OnApply
+	onApply  []func(*Set)    // see OnApply
 }
 
 // NewStore returns a store; call Reload once before use.
@@ -135,8 +135,8 @@ func (s *Store) Reload(ctx context.Context) (changed bool, err error) {
 	}
 	s.logger.Info("playbooks loaded", "version", set.Version, "previous", from,
 		"playbooks", len(set.Playbooks), "files", len(set.Files))
-	if s.onApply != nil {
-		s.onApply(set)
+	for _, fn := range s.onApply {
+		fn(set)
 	}
 	return true, nil
 }

@@ -79,6 +79,19 @@ func (a *App) startKubernetes(ctx context.Context) error {
 	if d == nil {
 		return nil
 	}
+	// The detector follows the playbook set: every applied reload (files,
+	// Git, SIGHUP, the API) hands it the new set's interest. The store calls
+	// subscribers under its reload lock, so the subscription only passes
+	// the newest set on (one slot, the latest wins); the detector's
+	// reconcile and rescan run here.
+	sets := make(chan *playbooks.Set, 1)
+	a.store.OnApply(func(s *playbooks.Set) {
+		select {
+		case <-sets: // an older set not yet taken: the newer replaces it
+		default:
+		}
+		sets <- s
+	})
 	set := a.store.Current()
 	d.SetInterest(interestOf(set))
 	ctx, a.kube.stop = context.WithCancel(ctx)
@@ -88,19 +101,12 @@ func (a *App) startKubernetes(ctx context.Context) error {
 	a.kube.done = make(chan struct{})
 	go func() {
 		defer close(a.kube.done)
-		// The playbook set is swapped atomically by reloads (files, Git,
-		// SIGHUP, the API); following its pointer is cheap.
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
-				if cur := a.store.Current(); cur != set {
-					set = cur
-					d.SetInterest(interestOf(set))
-				}
+			case s := <-sets:
+				d.SetInterest(interestOf(s))
 			}
 		}
 	}()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -151,4 +152,36 @@ func TestCrashLoopingPodBecomesOneFinding(t *testing.T) {
 	if n := len(readKubeFindings(t, path)); n != 1 {
 		t.Errorf("%d findings, want 1", n)
 	}
+}
+
+// The detector follows the playbook set it serves: a reload that adds a
+// node trigger starts the node watch as soon as the reload applies (the
+// store hands every applied set on; nothing polls it).
+func TestDetectorFollowsPlaybookReloads(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(playbooks string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "playbooks.yaml"), []byte(playbooks), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const pods = "- name: pods\n  triggers: [{on_pod_crash_loop: {}}]\n  actions: [{pod_status_enricher: {}}]\n"
+	const nodes = "- name: nodes\n  triggers: [{on_node_not_ready: {}}]\n  actions: [{node_status_enricher: {}}]\n"
+	write(pods)
+	cfg := kubeTestConfig(t)
+	cfg.Playbooks.Builtin = false
+	cfg.Playbooks.Dirs = []string{dir}
+	a := runApp(t, cfg, io.Discard, WithKubeClients(fake.NewClientset(), dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())))
+	det := a.KubeDetector()
+	if !det.Watching("pods") || det.Watching("nodes") {
+		t.Fatalf("at start: watching pods %v, nodes %v; want pods only", det.Watching("pods"), det.Watching("nodes"))
+	}
+	write(pods + nodes)
+	if applied, err := a.Reload(context.Background()); err != nil || !applied {
+		t.Fatalf("reload: applied %v, %v", applied, err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the node watch after the reload that added a node trigger", func() bool {
+		return det.Watching("nodes")
+	})
 }
