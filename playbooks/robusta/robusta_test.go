@@ -111,6 +111,24 @@ func outputs(t *testing.T, res *Result) map[string]string {
 	}
 }
 
+// The importer checks what it converts against medic's registries, which
+// it is handed: without them it says so instead of judging against none.
+func TestConvertNeedsTheRegistries(t *testing.T) {
+	t.Parallel()
+	for name, opts := range map[string]Options{
+		"none":        {},
+		"no sinks":    {Plugins: shipped.Playbooks()},
+		"no triggers": {Sinks: shipped.Sinks},
+	} {
+		if _, err := Convert([]byte("customPlaybooks: []\n"), "values.yaml", opts); err == nil || !strings.Contains(err.Error(), "Plugins.Triggers and Sinks are required") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := Convert([]byte("customPlaybooks: []\n"), "values.yaml", testOptions()); err != nil {
+		t.Errorf("with medic's registries: %v", err)
+	}
+}
+
 func TestImportCustomValues(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("testdata", "custom-values.yaml"))
 	if err != nil {
