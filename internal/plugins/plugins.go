@@ -1,8 +1,10 @@
 // Package plugins is the list of the triggers, actions and sinks the medic
-// binary ships: Builtin calls each package's Register into registries that
-// are values, handed to whoever builds plugins (the playbook loader, the
-// app, the CLI). Nothing registers itself from init; adding a trigger or
-// sink package is one line in Builtin.
+// binary ships: Builtin calls each trigger and sink package's Register into
+// registries that are values, handed to whoever builds plugins (the
+// playbook loader, the app, the CLI). No trigger or sink registers itself
+// from init; adding a trigger or sink package is one line in Builtin. The
+// actions are still linked by the blank imports below (their packages
+// register from init) until they take the same shape.
 package plugins
 
 import (
