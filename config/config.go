@@ -7,7 +7,7 @@
 // plugin can judge (a sink type's parameters, a webhook source's CEL
 // mapping, the remediation actions' names) it keeps raw for a Validator,
 // the second step that the binary's wiring supplies
-// (internal/plugins.ValidateConfig).
+// (internal/plugins.Builtin().ValidateConfig).
 package config
 
 import (
@@ -269,7 +269,7 @@ func Default() Config {
 // after Validate and names the field the way Validate does ("sinks[1]: …"),
 // with the *params.Error of the node where it has one, so that Check places
 // and lists its errors like config's own. The binary's wiring supplies it
-// (plugins.ValidateConfig): config imports no plugin.
+// (plugins.Builtin().ValidateConfig): config imports no plugin.
 type Validator func(*Config) error
 
 // Load reads path (skipped when empty), applies environ's MEDIC_* variables

@@ -53,7 +53,7 @@ func (r *receiver) tally() (accepted, duplicates int) {
 // startSinks starts the sinks doc configures, as medic serve does.
 func startSinks(t testing.TB, doc string) *sinks.Set {
 	t.Helper()
-	set, err := sinks.Start(t.Context(), specs(t, doc), sinks.Deps{Log: discard, HTTP: http.DefaultClient})
+	set, err := builtin.Sinks.Start(t.Context(), specs(t, doc), sinks.Deps{Log: discard, HTTP: http.DefaultClient})
 	if err != nil {
 		t.Fatal(err)
 	}

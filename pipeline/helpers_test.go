@@ -18,7 +18,7 @@ import (
 	"github.com/medichq/medic/redact"
 	"github.com/medichq/medic/sinks"
 
-	_ "github.com/medichq/medic/internal/plugins" // what the built-in playbooks name, and the sinks
+	"github.com/medichq/medic/internal/plugins"
 )
 
 var discard = slog.New(slog.DiscardHandler)
@@ -44,6 +44,10 @@ func openBusAt(t testing.TB, url string) *bus.Bus {
 	return b
 }
 
+// builtin is what medic ships: the triggers the built-in playbooks name, and
+// the sinks.
+var builtin = plugins.Builtin()
+
 // newEngine is the playbook engine over the playbooks in doc (YAML), run
 // before the built-in ones (the default alert enricher on every alert).
 func newEngine(t testing.TB, doc string) *playbooks.Engine {
@@ -55,7 +59,7 @@ func newEngine(t testing.TB, doc string) *playbooks.Engine {
 		}
 		return files, err
 	}
-	store, err := playbooks.NewStore(source, playbooks.Options{}, discard, nil)
+	store, err := playbooks.NewStore(source, playbooks.Options{Plugins: builtin.Playbooks()}, discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

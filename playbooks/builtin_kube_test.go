@@ -9,7 +9,6 @@ import (
 	_ "github.com/medichq/medic/actions/ai"   // ask_ai, which the built-in playbooks end with
 	_ "github.com/medichq/medic/actions/kube" // the actions of the built-in Kubernetes playbooks
 	"github.com/medichq/medic/event"
-	_ "github.com/medichq/medic/triggers/kubernetes" // the triggers of kubernetes-events.yaml
 )
 
 // The built-in Kubernetes alert playbooks load, each can be disabled by
@@ -21,7 +20,7 @@ func TestBuiltinKubernetesAlertPlaybooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := Build(files, Options{})
+	set, err := Build(files, Options{Plugins: testPlugins})
 	if err != nil {
 		t.Fatalf("built-in playbooks do not load: %v", err)
 	}
@@ -52,7 +51,7 @@ func TestBuiltinKubernetesAlertPlaybooks(t *testing.T) {
 		if !slices.Equal(got, acts) {
 			t.Errorf("%s runs %v, want %v", name, got, acts)
 		}
-		disabled, err := Build(files, Options{Disabled: []string{name}})
+		disabled, err := Build(files, Options{Plugins: testPlugins, Disabled: []string{name}})
 		if err != nil {
 			t.Fatalf("disable %s: %v", name, err)
 		}

@@ -117,7 +117,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,126}$`)
 
 // parseFile parses one file's playbooks. It collects every error it can
 // rather than stopping at the first, so one run of validate shows them all.
-func parseFile(file string, data []byte, builtin bool) ([]*Playbook, Errors) {
+func parseFile(file string, data []byte, builtin bool, plugins Plugins) ([]*Playbook, Errors) {
 	var errs Errors
 	add := func(line int, format string, args ...any) {
 		errs = append(errs, Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
@@ -201,7 +201,7 @@ func parseFile(file string, data []byte, builtin bool) ([]*Playbook, Errors) {
 					add(val.Line, "triggers: the list is empty; a playbook needs at least one trigger")
 				}
 				for _, t := range items {
-					trig, err := triggers.Build(t.name, t.params)
+					trig, err := plugins.Triggers.Build(t.name, t.params)
 					if err != nil {
 						addErr(t.keyNode, err)
 						continue

@@ -12,7 +12,6 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/event/webhookevent"
 	"github.com/medichq/medic/internal/natstest"
-	_ "github.com/medichq/medic/triggers/webhook" // on_webhook
 )
 
 // limitedEngine is an engine over set whose rate limits live in JetStream

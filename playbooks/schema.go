@@ -21,13 +21,13 @@ const SchemaID = "https://github.com/medichq/medic/playbooks.schema.json"
 // structs: editors (VS Code's YAML extension, JetBrains) use it to complete
 // and check playbooks as they are typed. Every object is closed
 // (additionalProperties: false), as the loader is strict.
-func Schema() map[string]any {
-	return SchemaFor(triggers.Definitions(), actions.Definitions())
+func Schema(p Plugins) map[string]any {
+	return SchemaFor(p.Triggers.Definitions(), actions.Definitions())
 }
 
 // SchemaJSON is Schema, indented.
-func SchemaJSON() ([]byte, error) {
-	b, err := json.MarshalIndent(Schema(), "", "  ")
+func SchemaJSON(p Plugins) ([]byte, error) {
+	b, err := json.MarshalIndent(Schema(p), "", "  ")
 	if err != nil {
 		return nil, err
 	}

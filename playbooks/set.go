@@ -46,6 +46,9 @@ type Set struct {
 
 // Options shape how files become a Set.
 type Options struct {
+	// Plugins are the registries the playbooks' triggers and actions are
+	// built from.
+	Plugins Plugins
 	// Disabled names playbooks to drop.
 	Disabled []string
 	// KnownSinks, when not nil, is checked against every playbook's sinks.
@@ -124,7 +127,7 @@ func Build(files []File, opts Options) (*Set, error) {
 	sorted := slices.Clone(files)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
 	for _, f := range sorted {
-		pbs, ferrs := parseFile(f.Path, f.Data, f.Builtin)
+		pbs, ferrs := parseFile(f.Path, f.Data, f.Builtin, opts.Plugins)
 		errs = append(errs, ferrs...)
 		for _, pb := range pbs {
 			pb.Origin = f.Origin

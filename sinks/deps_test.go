@@ -17,21 +17,22 @@ func newNoParams() *noParams { return &noParams{} }
 // A sink's New must take an interface of what it uses of Deps: the whole
 // struct, or a method Deps does not have, is refused when it registers,
 // before any configuration could start it.
-func TestRegisterNewRefusesDepsItCannotGive(t *testing.T) {
+func TestAddRefusesDepsItCannotGive(t *testing.T) {
 	t.Parallel()
+	r := sinks.NewRegistry()
 	for name, register := range map[string]func(){
 		"the whole struct": func() {
-			sinks.RegisterNew("deps_test_struct", "doc", newNoParams,
+			sinks.Add(r, "deps_test_struct", "doc", newNoParams,
 				func(context.Context, string, noParams, sinks.Deps) (sinks.Sink, error) { return nil, nil })
 		},
 		"a method Deps lacks": func() {
-			sinks.RegisterNew("deps_test_missing", "doc", newNoParams,
+			sinks.Add(r, "deps_test_missing", "doc", newNoParams,
 				func(context.Context, string, noParams, interface{ Secret() string }) (sinks.Sink, error) {
 					return nil, nil
 				})
 		},
 		"a method of another type": func() {
-			sinks.RegisterNew("deps_test_mistyped", "doc", newNoParams,
+			sinks.Add(r, "deps_test_mistyped", "doc", newNoParams,
 				func(context.Context, string, noParams, interface{ Logger() *strings.Builder }) (sinks.Sink, error) {
 					return nil, nil
 				})
@@ -48,8 +49,8 @@ func TestRegisterNewRefusesDepsItCannotGive(t *testing.T) {
 		})
 	}
 	for _, typ := range []string{"deps_test_struct", "deps_test_missing", "deps_test_mistyped"} {
-		if sinks.Uses(typ) != nil {
-			t.Errorf("%s is listed as registered: %v", typ, sinks.Uses(typ))
+		if r.Uses(typ) != nil {
+			t.Errorf("%s is listed as registered: %v", typ, r.Uses(typ))
 		}
 	}
 }

@@ -1,6 +1,7 @@
 // Package sinks holds the sink registry, sink configuration and routing.
-// Concrete sinks live in sub-packages (file, stdout, slack, …) and register
-// their type from init; sinks/all imports every one of them.
+// Concrete sinks live in sub-packages (file, stdout, slack, …), each with a
+// Register(*Registry) that adds its type; sinks/all.Register calls every one
+// of them, and the binary's wiring (internal/plugins.Builtin) calls that.
 //
 // A sink never sees the bus: medic feeds each configured sink from its own
 // durable JetStream consumer, retries failed deliveries with back-off and
@@ -72,7 +73,7 @@ func IdempotencyKey(sink, findingID string) string {
 //		HTTPClient() *http.Client
 //	}
 //
-// and RegisterNew checks, when the sink registers, that Deps provides them.
+// and Add checks, when the sink registers, that Deps provides them.
 // What each sink uses is listed by Uses (and kept in sinks/all's golden
 // file), so a sink that starts to need more says so in review.
 type Deps struct {
@@ -171,24 +172,39 @@ var ErrFindingNotFound = errors.New("finding not found (it may have expired)")
 // does (opening a file or a bucket, reading a secret, dialing a broker).
 type Factory func(ctx context.Context, name string, deps Deps) (Sink, error)
 
-var (
-	defs = registry.New[Factory]("sink type")
-
-	usesMu sync.Mutex
-	uses   = map[string][]string{} // sink type → the methods of Deps its New takes
-)
-
 // Definition describes one registered sink type.
 type Definition = registry.Definition[Factory]
 
-// RegisterNew adds a sink type, `sinks.RegisterNew(Type, doc, Defaults, New)`:
+// Registry holds the sink types a binary (or a test) knows. It is a value
+// handed to whoever decodes or starts sinks (the app, config check, the
+// Robusta importer), never a package global: sinks/all.Register fills one
+// with every sink medic ships.
+type Registry struct {
+	defs *registry.Registry[Factory]
+
+	mu   sync.Mutex
+	uses map[string][]string // sink type → the methods of Deps its New takes
+}
+
+// NewRegistry returns a registry holding the sink types of the packages
+// whose Register functions it is given (none: an empty one), as a test
+// builds exactly the sinks it needs: sinks.NewRegistry(file.Register).
+func NewRegistry(register ...func(*Registry)) *Registry {
+	r := &Registry{defs: registry.New[Factory]("sink type"), uses: map[string][]string{}}
+	for _, add := range register {
+		add(r)
+	}
+	return r
+}
+
+// Add adds a sink type to r, `sinks.Add(r, Type, doc, Defaults, New)`:
 // P is its parameter struct (defaults returns it filled with the defaults;
 // the registry calls its Validate), D the interface of what New uses of
 // Deps. New is called with the validated parameters each time a sink of
-// this type starts. It panics, when the sink registers (from init), if D
-// is not an interface that Deps satisfies: a programming error that no
-// configuration can cause.
-func RegisterNew[P any, D any, S Sink](typ, doc string, defaults func() *P, start func(ctx context.Context, name string, p P, deps D) (S, error)) {
+// this type starts. It panics, when the sink registers, if D is not an
+// interface that Deps satisfies, or if the type is registered twice:
+// programming errors that no configuration can cause.
+func Add[P any, D any, S Sink](r *Registry, typ, doc string, defaults func() *P, start func(ctx context.Context, name string, p P, deps D) (S, error)) {
 	dt := reflect.TypeFor[D]()
 	if dt.Kind() != reflect.Interface || !reflect.TypeFor[Deps]().Implements(dt) {
 		panic(fmt.Sprintf("sink type %q: New must take an interface of Deps's methods, not %v", typ, dt))
@@ -197,10 +213,7 @@ func RegisterNew[P any, D any, S Sink](typ, doc string, defaults func() *P, star
 	for i := range methods {
 		methods[i] = dt.Method(i).Name
 	}
-	usesMu.Lock()
-	uses[typ] = methods
-	usesMu.Unlock()
-	registry.Add(defs, typ, doc, defaults, func(p *P) (Factory, error) {
+	registry.Add(r.defs, typ, doc, defaults, func(p *P) (Factory, error) {
 		params := *p
 		return func(ctx context.Context, name string, deps Deps) (Sink, error) {
 			s, err := start(ctx, name, params, any(deps).(D))
@@ -210,21 +223,26 @@ func RegisterNew[P any, D any, S Sink](typ, doc string, defaults func() *P, star
 			return s, nil
 		}, nil
 	})
+	r.mu.Lock()
+	r.uses[typ] = methods
+	r.mu.Unlock()
 }
 
 // Uses lists, sorted, the methods of Deps a sink type's New takes; nil for
 // an unknown type.
-func Uses(typ string) []string {
-	usesMu.Lock()
-	defer usesMu.Unlock()
-	return slices.Clone(uses[typ])
+func (r *Registry) Uses(typ string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.uses[typ])
 }
 
 // Types lists registered sink types, sorted.
-func Types() []string { return defs.Names() }
+func (r *Registry) Types() []string { return r.defs.Names() }
 
-// Definitions lists registered sink types.
-func Definitions() []Definition { return defs.Definitions() }
+// Definitions lists registered sink types, sorted by type.
+func (r *Registry) Definitions() []Definition { return r.defs.Definitions() }
 
 // factory decodes a spec's parameters strictly and returns its factory.
-func factory(typ string, params *yaml.Node) (Factory, error) { return defs.Build(typ, params) }
+func (r *Registry) factory(typ string, params *yaml.Node) (Factory, error) {
+	return r.defs.Build(typ, params)
+}

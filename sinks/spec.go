@@ -89,7 +89,7 @@ func (s *Spec) UnmarshalYAML(node *yaml.Node) error {
 // FromConfig decodes one entry of the configuration's sinks (config keeps
 // it raw, see config.SinkSpec) and checks it and its parameters without
 // starting the sink. Errors carry the entry's lines (*params.Error).
-func FromConfig(c config.SinkSpec) (Spec, error) {
+func (r *Registry) FromConfig(c config.SinkSpec) (Spec, error) {
 	var s Spec
 	if c.Node == nil { // built in Go, not read from a file: no parameters
 		s = Spec{Name: c.Name, Type: c.Type, Default: true, SendResolved: true,
@@ -97,7 +97,7 @@ func FromConfig(c config.SinkSpec) (Spec, error) {
 	} else if err := s.UnmarshalYAML(c.Node); err != nil {
 		return Spec{}, err
 	}
-	if err := s.Validate(); err != nil {
+	if err := s.Validate(r); err != nil {
 		return Spec{}, err
 	}
 	return s, nil
@@ -105,31 +105,32 @@ func FromConfig(c config.SinkSpec) (Spec, error) {
 
 // FromConfigs is FromConfig for each entry; an error names the entry
 // ("sinks[1]: …") as config's own errors do.
-func FromConfigs(cs []config.SinkSpec) ([]Spec, error) {
+func (r *Registry) FromConfigs(cs []config.SinkSpec) ([]Spec, error) {
 	specs := make([]Spec, len(cs))
 	for i := range cs {
 		var err error
-		if specs[i], err = FromConfig(cs[i]); err != nil {
+		if specs[i], err = r.FromConfig(cs[i]); err != nil {
 			return nil, fmt.Errorf("sinks[%d]: %w", i, err)
 		}
 	}
 	return specs, nil
 }
 
-// Validate checks the spec and its parameters without starting the sink.
-func (s *Spec) Validate() error {
-	_, err := s.factory()
+// Validate checks the spec and its parameters against the sink types of r
+// without starting the sink.
+func (s *Spec) Validate(r *Registry) error {
+	_, err := s.factory(r)
 	return err
 }
 
-func (s *Spec) factory() (Factory, error) {
+func (s *Spec) factory(r *Registry) (Factory, error) {
 	if !sinkNameRE.MatchString(s.Name) {
 		return nil, &params.Error{Line: s.Line, Msg: fmt.Sprintf("sink name %q must be 1-64 lowercase letters, digits, '-' or '_'", s.Name)}
 	}
 	if s.Type == "" {
-		return nil, &params.Error{Line: s.Line, Msg: fmt.Sprintf("sink %q: type is required (one of %s)", s.Name, strings.Join(Types(), ", "))}
+		return nil, &params.Error{Line: s.Line, Msg: fmt.Sprintf("sink %q: type is required (one of %s)", s.Name, strings.Join(r.Types(), ", "))}
 	}
-	f, err := factory(s.Type, s.Params)
+	f, err := r.factory(s.Type, s.Params)
 	if err != nil {
 		return nil, fmt.Errorf("sink %q: %w", s.Name, err)
 	}
@@ -149,16 +150,16 @@ type Set struct {
 	specs  []Spec
 }
 
-// Start validates every spec and starts the sinks. On error it closes what it
-// started.
-func Start(ctx context.Context, specs []Spec, deps Deps) (*Set, error) {
+// Start validates every spec against the sink types of r and starts the
+// sinks. On error it closes what it started.
+func (r *Registry) Start(ctx context.Context, specs []Spec, deps Deps) (*Set, error) {
 	set := &Set{byName: map[string]*Configured{}}
 	for _, spec := range specs {
 		if _, dup := set.byName[spec.Name]; dup {
 			set.Close()
 			return nil, &params.Error{Line: spec.Line, Msg: fmt.Sprintf("sink %q is configured twice", spec.Name)}
 		}
-		f, err := spec.factory()
+		f, err := spec.factory(r)
 		if err != nil {
 			set.Close()
 			return nil, err

@@ -15,8 +15,11 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/params"
 	"github.com/medichq/medic/sinks"
-	_ "github.com/medichq/medic/sinks/all"
+	"github.com/medichq/medic/sinks/all"
 )
+
+// registered holds every sink type medic ships.
+var registered = sinks.NewRegistry(all.Register)
 
 func decodeSpecs(t *testing.T, doc string) []sinks.Spec {
 	t.Helper()
@@ -28,13 +31,13 @@ func decodeSpecs(t *testing.T, doc string) []sinks.Spec {
 }
 
 func TestRegisteredTypes(t *testing.T) {
-	types := sinks.Types()
+	types := registered.Types()
 	for _, want := range []string{"file", "stdout"} {
 		if !slices.Contains(types, want) {
-			t.Errorf("sink type %q is not registered (got %v); is it imported by sinks/all?", want, types)
+			t.Errorf("sink type %q is not registered (got %v); is it in sinks/all.Register?", want, types)
 		}
 	}
-	for _, d := range sinks.Definitions() {
+	for _, d := range registered.Definitions() {
 		if d.Doc == "" {
 			t.Errorf("sink type %q has no doc", d.Name)
 		}
@@ -83,7 +86,7 @@ func TestSpecSplitsCommonKeysFromParams(t *testing.T) {
 		t.Errorf("console has %d param nodes, want none", n)
 	}
 	for _, s := range specs {
-		if err := s.Validate(); err != nil {
+		if err := s.Validate(registered); err != nil {
 			t.Errorf("Validate(%s): %v", s.Name, err)
 		}
 	}
@@ -136,7 +139,7 @@ func TestStartErrors(t *testing.T) {
 			name:     "missing type",
 			doc:      "- name: archive\n  path: x\n",
 			wantLine: 1,
-			wantErr:  `line 1: sink "archive": type is required (one of ` + strings.Join(sinks.Types(), ", ") + ")",
+			wantErr:  `line 1: sink "archive": type is required (one of ` + strings.Join(registered.Types(), ", ") + ")",
 		},
 		{
 			name:    "unknown type",
@@ -170,7 +173,7 @@ func TestStartErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			specs := decodeSpecs(t, tt.doc)
-			set, err := sinks.Start(t.Context(), specs, sinks.Deps{Out: &bytes.Buffer{}})
+			set, err := registered.Start(t.Context(), specs, sinks.Deps{Out: &bytes.Buffer{}})
 			if err == nil {
 				set.Close()
 				t.Fatalf("Start succeeded, want error %q", tt.wantErr)
@@ -192,7 +195,7 @@ func TestStartAndSend(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "findings.jsonl")
 	var out bytes.Buffer
 	specs := decodeSpecs(t, fmt.Sprintf("- name: console\n  type: stdout\n  color: always\n- name: archive\n  type: file\n  path: %s\n", path))
-	set, err := sinks.Start(t.Context(), specs, sinks.Deps{Out: &out})
+	set, err := registered.Start(t.Context(), specs, sinks.Deps{Out: &out})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

@@ -14,7 +14,8 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/rag"
-	_ "github.com/medichq/medic/triggers/prometheus"
+	"github.com/medichq/medic/triggers"
+	promtrig "github.com/medichq/medic/triggers/prometheus"
 )
 
 // seeing records what the answer function was shown.
@@ -45,11 +46,12 @@ func TestAskAIAutoRunsAfterAllEvidence(t *testing.T) {
     - template_enricher: {title: Events, template: "BackOff"}
     - ask_ai: {mode: auto}
 `)}}
-	set, err := playbooks.Build(files, playbooks.Options{})
+	opts := playbooks.Options{Plugins: playbooks.Plugins{Triggers: triggers.NewRegistry(promtrig.Register)}}
+	set, err := playbooks.Build(files, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := playbooks.NewStore(func(context.Context) ([]playbooks.File, error) { return files, nil }, playbooks.Options{},
+	store, err := playbooks.NewStore(func(context.Context) ([]playbooks.File, error) { return files, nil }, opts,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,8 @@ import (
 	"github.com/medichq/medic/playbooks"
 
 	_ "github.com/medichq/medic/actions/remediate"
-	_ "github.com/medichq/medic/triggers/prometheus"
+	"github.com/medichq/medic/triggers"
+	"github.com/medichq/medic/triggers/prometheus"
 )
 
 func buildAction(t *testing.T, name, params string) actions.Action {
@@ -69,7 +70,7 @@ func TestPlaybookValidationFollowsThePolicy(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := playbooks.Build([]playbooks.File{{Path: "p.yaml", Data: []byte(pb)}}, playbooks.Options{Remediation: tc.policy})
+			_, err := playbooks.Build([]playbooks.File{{Path: "p.yaml", Data: []byte(pb)}}, playbooks.Options{Plugins: playbooks.Plugins{Triggers: triggers.NewRegistry(prometheus.Register)}, Remediation: tc.policy})
 			switch {
 			case tc.err == "" && err != nil:
 				t.Fatalf("refused: %v", err)

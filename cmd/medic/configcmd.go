@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/medichq/medic/config"
-	"github.com/medichq/medic/internal/plugins"
 )
 
 func newConfigCmd() *cobra.Command {
@@ -42,7 +41,7 @@ Exit status 1 when there is any problem.`,
 			if len(args) == 1 {
 				path = args[0]
 			}
-			probs := config.Check(path, os.Environ(), plugins.ValidateConfig)
+			probs := config.Check(path, os.Environ(), shipped().ValidateConfig)
 			out := cmd.OutOrStdout()
 			if asJSON {
 				return writeConfigProblemsJSON(out, probs)

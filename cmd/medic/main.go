@@ -9,10 +9,16 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
-	_ "github.com/medichq/medic/internal/plugins"
+	"github.com/medichq/medic/internal/plugins"
 )
+
+// shipped is what this binary ships, every trigger, action and sink
+// (internal/plugins.Builtin): the registries each command validates the
+// configuration with, loads and lists playbooks with, and serves.
+var shipped = sync.OnceValue(plugins.Builtin)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/config"
-	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/playbooks"
 )
 
@@ -40,11 +39,11 @@ func (f *playbookFlags) register(cmd *cobra.Command) {
 // load builds the set from paths (default: the configured folders). The
 // configuration is optional: without one, sink names are not checked.
 func (f *playbookFlags) load(paths []string) (*playbooks.Set, []string, error) {
-	var opts playbooks.Options
+	opts := playbooks.Options{Plugins: shipped().Playbooks()}
 	cfg := config.Default()
 	if path := configPath(f.config); path != "" {
 		var err error
-		cfg, err = config.Load(path, os.Environ(), plugins.ValidateConfig)
+		cfg, err = config.Load(path, os.Environ(), shipped().ValidateConfig)
 		if err != nil {
 			return nil, nil, err
 		}

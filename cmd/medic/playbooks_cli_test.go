@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/playbooks"
-	"github.com/medichq/medic/triggers"
 )
 
 // medic runs the CLI in-process and returns its output and exit code.
@@ -115,7 +115,8 @@ func TestPlaybooksSchemaCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, out)
 	}
-	want, err := playbooks.SchemaJSON()
+	builtin := plugins.Builtin()
+	want, err := playbooks.SchemaJSON(builtin.Playbooks())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func TestPlaybooksSchemaCommand(t *testing.T) {
 		t.Fatalf("not JSON: %v", err)
 	}
 	defs := schema["$defs"].(map[string]any)
-	for _, d := range triggers.Definitions() {
+	for _, d := range builtin.Triggers.Definitions() {
 		if defs["trigger."+d.Name] == nil {
 			t.Errorf("trigger %s missing from the schema", d.Name)
 		}

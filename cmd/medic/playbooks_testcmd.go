@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/medichq/medic/config"
-	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/playbooks/playtest"
 	"github.com/medichq/medic/sinks"
@@ -95,19 +94,19 @@ func (f *playbookFlags) sinkSpecs() ([]sinks.Spec, error) {
 	specs, err := config.DefaultSinks(config.Default().DataDir)
 	if path := configPath(f.config); path != "" {
 		var cfg config.Config
-		cfg, err = config.Load(path, os.Environ(), plugins.ValidateConfig)
+		cfg, err = config.Load(path, os.Environ(), shipped().ValidateConfig)
 		specs = cfg.Sinks
 	}
 	if err != nil {
 		return nil, err
 	}
-	return sinks.FromConfigs(specs)
+	return shipped().Sinks.FromConfigs(specs)
 }
 
 // defaultDirs are the configured playbook folders (default ./playbooks).
 func (f *playbookFlags) defaultDirs() ([]string, error) {
 	if path := configPath(f.config); path != "" {
-		cfg, err := config.Load(path, os.Environ(), plugins.ValidateConfig)
+		cfg, err := config.Load(path, os.Environ(), shipped().ValidateConfig)
 		if err != nil {
 			return nil, err
 		}

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/medichq/medic/config"
-	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/internal/version"
 )
 
@@ -71,7 +70,7 @@ func configPath(flag string) string {
 
 func loadConfig(flag string) (config.Config, string, error) {
 	path := configPath(flag)
-	cfg, err := config.Load(path, os.Environ(), plugins.ValidateConfig)
+	cfg, err := config.Load(path, os.Environ(), shipped().ValidateConfig)
 	return cfg, path, err
 }
 

@@ -70,7 +70,7 @@ stdout and ./data/findings.jsonl. SIGHUP reloads the playbooks.`,
 			}
 
 			ctx := cmd.Context()
-			a, err := app.New(ctx, cfg, logger)
+			a, err := app.New(ctx, cfg, logger, app.WithPlugins(shipped()))
 			if err != nil {
 				return stoppedDuringStart(ctx, logger, err)
 			}

@@ -113,6 +113,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.plugins == nil {
+		o.plugins = plugins.Builtin()
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := &App{cfg: cfg, logger: logger, registry: reg}
@@ -125,7 +128,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// config.Load judged the configuration's own shape; the plugins' parts
 	// (sink parameters, webhook mappings, remediation names) are judged by
 	// their registries, whoever loaded it.
-	if err := plugins.ValidateConfig(&cfg); err != nil {
+	if err := o.plugins.ValidateConfig(&cfg); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	if a.redactor, err = cfg.Redactor(); err != nil {
@@ -164,11 +167,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err := a.initChat(ctx, &deps); err != nil { // chat.go
 		return nil, err
 	}
-	specs, err := sinks.FromConfigs(cfg.Sinks)
+	specs, err := o.plugins.Sinks.FromConfigs(cfg.Sinks)
 	if err != nil {
 		return nil, fmt.Errorf("start sinks: %w", err)
 	}
-	a.sinks, err = sinks.Start(ctx, specs, deps)
+	a.sinks, err = o.plugins.Sinks.Start(ctx, specs, deps)
 	if err != nil {
 		return nil, fmt.Errorf("start sinks: %w", err)
 	}
@@ -185,6 +188,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	a.store, err = playbooks.NewStore(a.withPlaybookRepos(source), playbooks.Options{
+		Plugins:     o.plugins.Playbooks(),
 		Disabled:    cfg.Playbooks.Disabled,
 		KnownSinks:  a.sinks.Names(),
 		Remediation: actions.PolicyFrom(cfg.Remediation),

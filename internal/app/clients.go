@@ -9,6 +9,7 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/actions/promql"
+	"github.com/medichq/medic/internal/plugins"
 )
 
 // Option changes how New assembles medic.
@@ -20,6 +21,9 @@ type options struct {
 	// rest is what kube was built from (commands in pods need it); nil
 	// for a caller's fakes.
 	rest *rest.Config
+	// plugins are the registries playbooks and sinks are built from:
+	// plugins.Builtin() unless WithPlugins says otherwise (plugins.go).
+	plugins *plugins.Set
 }
 
 // WithKubeClients hands medic the Kubernetes clients its actions use (and

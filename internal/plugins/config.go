@@ -5,7 +5,6 @@ import (
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/config"
-	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sources/webhook"
 )
 
@@ -14,15 +13,16 @@ import (
 // ranges, field names) but keeps raw what belongs to a plugin: a sink
 // type's parameters, a webhook source's preset and CEL mapping, the names
 // of the remediation actions. ValidateConfig hands each to the registry
-// that owns it, so that config imports none of them (issue 15); being in
-// this package, it judges against the plugins this package links.
+// that owns it, so that config imports none of them (issue 15); it judges
+// against the plugins of s. As a method value (plugins.Builtin().ValidateConfig)
+// it is a config.Validator.
 //
 // It returns the first error, naming its field as config's own errors do
 // ("sinks[1]: …", "webhook_sources[0].mapping.title: …"), with the node's
 // line where the registry has one, so that `medic config check` places it
 // and, resetting that field, goes on to the next.
-func ValidateConfig(cfg *config.Config) error {
-	if _, err := sinks.FromConfigs(cfg.Sinks); err != nil {
+func (s *Set) ValidateConfig(cfg *config.Config) error {
+	if _, err := s.Sinks.FromConfigs(cfg.Sinks); err != nil {
 		return err
 	}
 	if err := actions.ValidateRemediation(cfg.Remediation); err != nil {
@@ -36,4 +36,4 @@ func ValidateConfig(cfg *config.Config) error {
 	return nil
 }
 
-var _ config.Validator = ValidateConfig
+var _ config.Validator = (&Set{}).ValidateConfig

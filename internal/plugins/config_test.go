@@ -9,7 +9,6 @@ import (
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/internal/testkit"
-	"github.com/medichq/medic/sinks"
 )
 
 // What config leaves raw, the plugins' registries judge: Load with
@@ -42,7 +41,7 @@ func TestValidateConfig(t *testing.T) {
 			if _, err := config.Load(path, nil); err != nil {
 				t.Fatalf("config's own step fails already: %v", err)
 			}
-			_, err := config.Load(path, nil, plugins.ValidateConfig)
+			_, err := config.Load(path, nil, plugins.Builtin().ValidateConfig)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatal(err)
@@ -57,7 +56,7 @@ func TestValidateConfig(t *testing.T) {
 // its place in the file.
 func TestCheckListsPluginProblems(t *testing.T) {
 	t.Parallel()
-	probs := config.Check(filepath.Join("testdata", "broken.yaml"), nil, plugins.ValidateConfig)
+	probs := config.Check(filepath.Join("testdata", "broken.yaml"), nil, plugins.Builtin().ValidateConfig)
 	var out strings.Builder
 	for _, p := range probs {
 		out.WriteString(p.String() + "\n")
@@ -72,11 +71,11 @@ func TestCheckListsPluginProblems(t *testing.T) {
 // keys as written.
 func TestExampleSinks(t *testing.T) {
 	t.Parallel()
-	cfg, err := config.Load(filepath.Join("..", "..", "deploy", "medic.example.yaml"), nil, plugins.ValidateConfig)
+	cfg, err := config.Load(filepath.Join("..", "..", "deploy", "medic.example.yaml"), nil, plugins.Builtin().ValidateConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	specs, err := sinks.FromConfigs(cfg.Sinks)
+	specs, err := plugins.Builtin().Sinks.FromConfigs(cfg.Sinks)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,13 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/playbooks"
-	_ "github.com/medichq/medic/triggers/kubernetes" // their triggers
+	"github.com/medichq/medic/triggers"
+	"github.com/medichq/medic/triggers/kubernetes"
+	"github.com/medichq/medic/triggers/prometheus"
 )
+
+// builtinTriggers are the triggers the built-in playbooks name.
+var builtinTriggers = triggers.NewRegistry(kubernetes.Register, prometheus.Register)
 
 func builtinSet(t *testing.T) *playbooks.Set {
 	t.Helper()
@@ -21,7 +26,7 @@ func builtinSet(t *testing.T) *playbooks.Set {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := playbooks.Build(files, playbooks.Options{})
+	set, err := playbooks.Build(files, playbooks.Options{Plugins: playbooks.Plugins{Triggers: builtinTriggers}})
 	if err != nil {
 		t.Fatal(err)
 	}

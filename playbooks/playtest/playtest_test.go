@@ -7,8 +7,8 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/sinks"
-	_ "github.com/medichq/medic/sinks/all"
-	_ "github.com/medichq/medic/triggers/prometheus" // on_prometheus_alert
+	"github.com/medichq/medic/triggers"
+	"github.com/medichq/medic/triggers/prometheus"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -46,7 +46,7 @@ func TestRunFollowsStopAndRouting(t *testing.T) {
 - name: never
   triggers: [on_prometheus_alert]
   actions: [default_enricher]
-`)}}, playbooks.Options{})
+`)}}, playbooks.Options{Plugins: playbooks.Plugins{Triggers: triggers.NewRegistry(prometheus.Register)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/config"
-	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/test/deploy"
 )
 
@@ -25,7 +24,7 @@ func TestHelmValuesRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Convert(data, "helm-robusta-values.yaml", Options{})
+	res, err := Convert(data, "helm-robusta-values.yaml", testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +95,7 @@ func TestHelmValuesRender(t *testing.T) {
 	if err := os.WriteFile(path, frag, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Load(path, nil, plugins.ValidateConfig); err != nil {
+	if _, err := config.Load(path, nil, shipped.ValidateConfig); err != nil {
 		t.Errorf("the rendered sinks do not load: %v\n%s", err, frag)
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/actions"
-	"github.com/medichq/medic/sinks"
-	"github.com/medichq/medic/triggers"
 )
 
 // The mapping tests run every row against this binary's registries: a row
@@ -66,13 +64,13 @@ var triggerSamples = map[string]map[string]any{
 
 func TestTriggerRows(t *testing.T) {
 	t.Parallel()
-	registered := triggers.Names()
+	registered := shipped.Triggers.Names()
 	for _, name := range sortedKeys(triggerRows) {
 		row := triggerRows[name]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			res := convertDoc(t, onePlaybook(map[string]any{name: sample(triggerSamples, name)},
-				map[string]any{"default_enricher": map[string]any{}}), Options{})
+				map[string]any{"default_enricher": map[string]any{}}), testOptions())
 			it := itemsOf(res, KindTrigger)[0]
 			switch {
 			case missingTarget(t, it, row.medic, slices.Contains(registered, row.medic), "medic lacks `"+row.medic+"`"):
@@ -129,7 +127,7 @@ func TestOtherKindsUseResourceOperation(t *testing.T) {
 	for kind := range otherKinds {
 		name := "on_" + kind + "_update"
 		row := triggerRows[name]
-		if err := buildWith(row.medic, row.params(map[string]any{}), triggersBuild); err != nil {
+		if err := buildWith(row.medic, row.params(map[string]any{}), (&converter{opts: testOptions()}).triggersBuild); err != nil {
 			t.Errorf("%s → %s: %v", name, row.medic, err)
 		}
 	}
@@ -156,7 +154,7 @@ func TestActionRows(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			res := convertDoc(t, onePlaybook(map[string]any{"on_prometheus_alert": map[string]any{"alert_name": "X"}},
-				map[string]any{name: sample(actionSamples, name)}, map[string]any{"default_enricher": map[string]any{}}), Options{})
+				map[string]any{name: sample(actionSamples, name)}, map[string]any{"default_enricher": map[string]any{}}), testOptions())
 			it := itemsOf(res, KindAction)[0]
 			pb := itemsOf(res, KindPlaybook)[0]
 			want := -1
@@ -224,7 +222,7 @@ var sinkSamples = map[string]struct {
 
 func TestSinkRows(t *testing.T) {
 	t.Parallel()
-	types := sinks.Types()
+	types := shipped.Sinks.Types()
 	for _, name := range sortedKeys(sinkRows) {
 		row := sinkRows[name]
 		t.Run(name, func(t *testing.T) {
@@ -234,7 +232,7 @@ func TestSinkRows(t *testing.T) {
 			for k, v := range sample.params {
 				p[k] = v
 			}
-			res := convertDoc(t, map[string]any{"sinksConfig": []any{map[string]any{name: p}}}, Options{})
+			res := convertDoc(t, map[string]any{"sinksConfig": []any{map[string]any{name: p}}}, testOptions())
 			it := itemsOf(res, KindSink)[0]
 			switch {
 			case missingTarget(t, it, row.medic, slices.Contains(types, row.medic), "medic lacks the `"+row.medic+"` sink type"):
@@ -334,7 +332,7 @@ func TestDefaultEnricherAnnotations(t *testing.T) {
 	}{{true, Converted}, {false, Lossy}, {"yes", Lossy}} {
 		res := convertDoc(t, map[string]any{"customPlaybooks": []any{map[string]any{"name": "p",
 			"triggers": []any{map[string]any{"on_prometheus_alert": map[string]any{"alert_name": "X"}}},
-			"actions":  []any{map[string]any{"default_enricher": map[string]any{"alert_annotations_enrichment": tt.value}}}}}}, Options{})
+			"actions":  []any{map[string]any{"default_enricher": map[string]any{"alert_annotations_enrichment": tt.value}}}}}}, testOptions())
 		found := false
 		for _, it := range res.Items {
 			if it.Kind == KindAction && it.Name == "default_enricher" {

@@ -32,7 +32,6 @@ import (
 	"github.com/medichq/medic/params"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/sinks"
-	"github.com/medichq/medic/triggers"
 )
 
 // Options select what is converted and what medic offers.
@@ -41,8 +40,13 @@ type Options struct {
 	// priorityBuiltinPlaybooks (and platformPlaybooks when the values enable
 	// them): useful to see how much of a stock Robusta medic covers.
 	Builtin bool
-	// HasTrigger, HasAction and SinkTypes describe medic; nil means the
-	// registries of this binary.
+	// Plugins and Sinks are medic's registries (internal/plugins.Builtin's
+	// in the binary): every converted trigger, action, sink and playbook is
+	// checked by building it from them. Both are required.
+	Plugins playbooks.Plugins
+	Sinks   *sinks.Registry
+	// HasTrigger, HasAction and SinkTypes describe medic; nil means what
+	// the registries above hold.
 	HasTrigger func(name string) bool
 	HasAction  func(name string) bool
 	SinkTypes  []string
@@ -52,23 +56,25 @@ type Options struct {
 }
 
 func (o *Options) defaults() error {
+	if o.Plugins.Triggers == nil || o.Sinks == nil {
+		return errors.New("robusta.Options: Plugins.Triggers and Sinks are required (medic's registries)")
+	}
 	if o.HasTrigger == nil {
-		names := triggers.Names()
-		o.HasTrigger = func(n string) bool { return slices.Contains(names, n) }
+		o.HasTrigger = o.Plugins.Triggers.Has
 	}
 	if o.HasAction == nil {
 		names := actions.Names()
 		o.HasAction = func(n string) bool { return slices.Contains(names, n) }
 	}
 	if o.SinkTypes == nil {
-		o.SinkTypes = sinks.Types()
+		o.SinkTypes = o.Sinks.Types()
 	}
 	if o.BuiltinPlaybooks == nil {
 		files, err := playbooks.BuiltinFiles()
 		if err != nil {
 			return fmt.Errorf("read medic's built-in playbooks: %w", err)
 		}
-		set, err := playbooks.Build(files, playbooks.Options{})
+		set, err := playbooks.Build(files, playbooks.Options{Plugins: o.Plugins})
 		if err != nil {
 			return fmt.Errorf("medic's built-in playbooks: %w", err)
 		}
@@ -442,7 +448,7 @@ func (c *converter) convertPlaybook(where string, item any, disabled map[string]
 	data, err := yaml.Marshal([]playbookOut{pb})
 	if err == nil {
 		policy := actions.Remediation{Enabled: len(remediations) > 0, Allowed: remediations, RequireApproval: true}
-		_, err = playbooks.Build([]playbooks.File{{Path: "converted.yaml", Data: data}}, playbooks.Options{Remediation: policy})
+		_, err = playbooks.Build([]playbooks.File{{Path: "converted.yaml", Data: data}}, playbooks.Options{Plugins: c.opts.Plugins, Remediation: policy})
 	}
 	if err != nil {
 		ic.fail("the converted playbook does not load in medic: %v", err)
@@ -526,7 +532,7 @@ func (c *converter) convertTrigger(where string, item any) (Item, map[string]any
 		}
 		p["scope"] = conv
 	}
-	if err := buildWith(row.medic, p, triggersBuild); err != nil {
+	if err := buildWith(row.medic, p, c.triggersBuild); err != nil {
 		ic.fail("%v (dropping a condition would make the playbook fire more often)", err)
 		ic.todo = "rewrite the condition with the parameters medic's trigger has (medic playbooks schema)"
 		return ic.item(KindTrigger, where, name, ""), nil
@@ -817,8 +823,8 @@ func stringsOf(v any) []string {
 
 type buildFunc func(name string, node *yaml.Node) error
 
-func triggersBuild(name string, node *yaml.Node) error {
-	_, err := triggers.Build(name, node)
+func (c *converter) triggersBuild(name string, node *yaml.Node) error {
+	_, err := c.opts.Plugins.Triggers.Build(name, node)
 	return err
 }
 

@@ -17,10 +17,18 @@ import (
 	"github.com/medichq/medic/sinks"
 )
 
+// shipped is every trigger, action and sink medic ships.
+var shipped = plugins.Builtin()
+
+// testOptions are the options of medic as it ships.
+func testOptions() Options { return Options{Plugins: shipped.Playbooks(), Sinks: shipped.Sinks} }
+
 // goldenOptions fix what medic offers, so that triggers, actions and sinks
 // added elsewhere do not change the golden files.
 func goldenOptions(builtin bool) Options {
 	return Options{
+		Plugins:    shipped.Playbooks(),
+		Sinks:      shipped.Sinks,
 		Builtin:    builtin,
 		HasTrigger: func(n string) bool { return n == "on_prometheus_alert" },
 		HasAction: func(n string) bool {
@@ -46,7 +54,7 @@ func loads(t *testing.T, res *Result) (*playbooks.Set, []sinks.Spec) {
 	if err := os.WriteFile(cfgPath, res.Config, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(cfgPath, nil, plugins.ValidateConfig)
+	cfg, err := config.Load(cfgPath, nil, shipped.ValidateConfig)
 	if err != nil {
 		t.Fatalf("the sink configuration does not load: %v\n%s", err, res.Config)
 	}
@@ -59,7 +67,7 @@ func loads(t *testing.T, res *Result) (*playbooks.Set, []sinks.Spec) {
 		t.Fatal(err)
 	}
 	files := append(builtin, playbooks.File{Path: "playbooks.yaml", Data: res.Playbooks})
-	opts := playbooks.Options{Disabled: cfg.Playbooks.Disabled, KnownSinks: known, Remediation: actions.PolicyFrom(cfg.Remediation)}
+	opts := playbooks.Options{Plugins: shipped.Playbooks(), Disabled: cfg.Playbooks.Disabled, KnownSinks: known, Remediation: actions.PolicyFrom(cfg.Remediation)}
 	if len(res.Remediations) > 0 {
 		// The import only suggests the remediation block: as generated,
 		// medic stays read-only and those playbooks do not load.
@@ -82,7 +90,7 @@ func loads(t *testing.T, res *Result) (*playbooks.Set, []sinks.Spec) {
 	if err != nil {
 		t.Fatalf("the converted playbooks do not load: %v\n%s", err, res.Playbooks)
 	}
-	specs, err := sinks.FromConfigs(cfg.Sinks)
+	specs, err := shipped.Sinks.FromConfigs(cfg.Sinks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +108,24 @@ func outputs(t *testing.T, res *Result) map[string]string {
 	return map[string]string{
 		"playbooks.yaml": string(res.Playbooks), "sinks.yaml": string(res.Config), "values.yaml": string(res.HelmValues),
 		"report": res.Report(), "json report": string(rep),
+	}
+}
+
+// The importer checks what it converts against medic's registries, which
+// it is handed: without them it says so instead of judging against none.
+func TestConvertNeedsTheRegistries(t *testing.T) {
+	t.Parallel()
+	for name, opts := range map[string]Options{
+		"none":        {},
+		"no sinks":    {Plugins: shipped.Playbooks()},
+		"no triggers": {Sinks: shipped.Sinks},
+	} {
+		if _, err := Convert([]byte("customPlaybooks: []\n"), "values.yaml", opts); err == nil || !strings.Contains(err.Error(), "Plugins.Triggers and Sinks are required") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := Convert([]byte("customPlaybooks: []\n"), "values.yaml", testOptions()); err != nil {
+		t.Errorf("with medic's registries: %v", err)
 	}
 }
 

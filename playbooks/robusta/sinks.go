@@ -250,7 +250,7 @@ func (c *converter) convertSink(where string, item any, used map[string]bool) (s
 		var s sinks.Spec
 		err := spec.node(false).Decode(&s)
 		if err == nil {
-			err = s.Validate()
+			err = s.Validate(c.opts.Sinks)
 		}
 		if err == nil && c.stopLost != "" {
 			ic.fail("%s stops notifications before this sink (stop: true) and medic does not keep that stop: this sink would receive more than before", c.stopLost)

@@ -82,8 +82,9 @@ func (p *Params) Validate() error {
 	return p.Common.Check(50)
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the discord sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"Posts each finding to a Discord channel webhook as embeds coloured by severity, within Discord's size limits.",
 		Defaults, New)
 }

@@ -119,8 +119,9 @@ func (p *Params) Validate() error {
 	return nil
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the email sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"Mails each finding (text and HTML) through an SMTP server with implicit TLS or STARTTLS and AUTH PLAIN/LOGIN; the Message-ID is derived from the idempotency key.",
 		Defaults, New)
 }

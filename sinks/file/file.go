@@ -73,8 +73,9 @@ func (p *Params) Validate() error {
 	return nil
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the file sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"Appends each finding as one JSON line ({sink, deliveredAt, finding}) to a local file, exactly once across restarts, with optional fsync and size-based rotation.",
 		Defaults, New)
 }

@@ -483,7 +483,7 @@ func TestParams(t *testing.T) {
 			if err := yaml.Unmarshal([]byte(doc), &specs); err != nil {
 				t.Fatal(err)
 			}
-			set, err := sinks.Start(t.Context(), specs, sinks.Deps{})
+			set, err := sinks.NewRegistry(file.Register).Start(t.Context(), specs, sinks.Deps{})
 			if err == nil {
 				defer set.Close()
 			}

@@ -82,8 +82,9 @@ func (p *Params) Validate() error {
 	return p.Common.Check(100)
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the googlechat sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"Posts each finding to a Google Chat space's incoming webhook as a card (or text), firing and resolved in one thread.",
 		Defaults, New)
 }

@@ -162,8 +162,9 @@ func (p *Params) Validate() error {
 	return nil
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the jira sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"Opens a Jira issue (REST API v2) per alert, found again by a label so redeliveries and re-fires comment instead of duplicating; comments and optionally transitions it on resolve.",
 		Defaults, New)
 }

@@ -141,8 +141,9 @@ func validTopic(t string) bool {
 	return true
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the kafka sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"Produces each finding as JSON to a Kafka topic (acks=all, idempotent producer), keyed by medic's idempotency key; SASL PLAIN/SCRAM and TLS.",
 		Defaults, New)
 }

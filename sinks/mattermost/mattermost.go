@@ -122,8 +122,9 @@ func (p *Params) Validate() error {
 	return p.Common.Check(100)
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the mattermost sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"Posts each finding to Mattermost as a message attachment, through an incoming webhook (webhook_url) or as a bot (url, token, channel_id).",
 		Defaults, New)
 }

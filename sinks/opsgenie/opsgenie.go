@@ -90,8 +90,9 @@ func (p *Params) Validate() error {
 	return incident.CheckHTTP("api_url", p.APIURL, p.HTTPParams)
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the opsgenie sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"Creates an Opsgenie alert (Alert API v2) for each firing finding, with priority from severity and teams as responders, and closes it when the alert resolves; the alias absorbs redeliveries.",
 		Defaults, New)
 }

@@ -68,8 +68,9 @@ func (p *Params) Validate() error {
 	return incident.CheckHTTP("api_url", p.APIURL, p.HTTPParams)
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the pagerduty sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"Triggers a PagerDuty incident (Events API v2) for each firing finding and resolves it when the alert resolves; dedup_key ties them and absorbs redeliveries.",
 		Defaults, New)
 }

@@ -146,7 +146,7 @@ func TestParams(t *testing.T) {
 		{Name: "timeout", Mut: func(p *Params) { p.Timeout = 0 }, Want: "timeout"},
 	})
 	// The shared HTTP parameters are keys of the sink like its own.
-	incidenttest.CheckSpecs(t, map[string]string{
+	incidenttest.CheckSpecs(t, sinks.NewRegistry(Register), map[string]string{
 		"{name: pd, type: pagerduty, routing_key: k, timeout: 3s, max_retry_after: 0s}": "",
 		"{name: pd, type: pagerduty, routing_key: k, timeot: 3s}":                       `unknown parameter "timeot"`,
 	})

@@ -140,8 +140,9 @@ func (p *Params) Validate() error {
 	return nil
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the slack sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"Posts each finding to a Slack channel as Block Kit (enrichments, logs attached in the thread, Ask AI / Silence / Show more logs buttons), updates it when the alert resolves, and can group findings into threads.",
 		Defaults, New)
 }

@@ -60,8 +60,9 @@ func (p *Params) Validate() error {
 	return nil
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the stdout sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"Prints each finding to medic's standard output: readable text with its enrichments (colored on a terminal), or one JSON line per finding.",
 		Defaults, New)
 }

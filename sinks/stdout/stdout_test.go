@@ -263,7 +263,7 @@ func startSink(t *testing.T, params string, w *countingWriter) sinks.Sink {
 	if err := yaml.Unmarshal(fmt.Appendf(nil, "- name: console\n  type: stdout\n  %s\n", params), &specs); err != nil {
 		t.Fatalf("decode spec: %v", err)
 	}
-	set, err := sinks.Start(t.Context(), specs, sinks.Deps{Out: w})
+	set, err := sinks.NewRegistry(stdout.Register).Start(t.Context(), specs, sinks.Deps{Out: w})
 	if err != nil {
 		t.Fatalf("start sink: %v", err)
 	}
@@ -297,7 +297,7 @@ func TestParamsValidation(t *testing.T) {
 			if err := yaml.Unmarshal([]byte("- name: console\n  type: stdout\n  "+tt.params+"\n"), &specs); err != nil {
 				t.Fatal(err)
 			}
-			err := specs[0].Validate()
+			err := specs[0].Validate(sinks.NewRegistry(stdout.Register))
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Errorf("unexpected error: %v", err)

@@ -95,8 +95,9 @@ func checkURL(s string) error {
 	return nil
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the teams sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"Posts each finding to Microsoft Teams as an Adaptive Card through a Workflows or incoming webhook; its buttons open medic's finding page (with Ask AI), the silence page, the runbook and the graph.",
 		Defaults, New)
 }

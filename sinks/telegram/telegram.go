@@ -86,8 +86,9 @@ func validChatID(s string) bool {
 	return strings.HasPrefix(s, "@") && len(s) > 1 && !strings.ContainsAny(s, " /?#")
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the telegram sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"Sends each finding to a Telegram chat or forum topic through a bot's sendMessage, as escaped HTML within 4096 characters.",
 		Defaults, New)
 }

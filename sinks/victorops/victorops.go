@@ -115,8 +115,9 @@ func CheckURL(u string) error {
 	return nil
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the victorops sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"Sends each finding to Splunk On-Call (VictorOps) through its REST endpoint: CRITICAL/WARNING/INFO by severity, RECOVERY when the alert resolves, one entity_id per alert lifetime.",
 		Defaults, New)
 }

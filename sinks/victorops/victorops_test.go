@@ -142,7 +142,7 @@ func TestDeliveryUnderFaultsLosesAndDuplicatesNothing(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(conf), &specs); err != nil {
 		t.Fatal(err)
 	}
-	set, err := sinks.Start(t.Context(), specs, sinks.Deps{Cluster: "prod-eu"})
+	set, err := sinks.NewRegistry(Register).Start(t.Context(), specs, sinks.Deps{Cluster: "prod-eu"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestParams(t *testing.T) {
 		{Name: "timeout", Mut: func(p *Params) { p.Timeout = 0 }, Want: "timeout"},
 		{Name: "retry after", Mut: func(p *Params) { p.MaxRetryAfter = -time.Second }, Want: "max_retry_after"},
 	})
-	incidenttest.CheckSpecs(t, map[string]string{
+	incidenttest.CheckSpecs(t, sinks.NewRegistry(Register), map[string]string{
 		"{name: vo, type: victorops, webhook_url_env: VO_URL, always_critical: true, timeout: 3s}": "",
 		"{name: vo, type: victorops, webhook_url_env: VO_URL, routing_key: ops}":                   `unknown parameter "routing_key"`,
 	})

@@ -64,8 +64,9 @@ func (p *Params) Validate() error {
 	return p.Common.Check(50)
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the webex sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"Posts each finding to a Webex space as a bot (POST /v1/messages, Markdown within 7439 bytes).",
 		Defaults, New)
 }

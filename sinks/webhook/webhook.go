@@ -96,8 +96,9 @@ func (p *Params) Validate() error {
 	return nil
 }
 
-func init() {
-	sinks.RegisterNew(Type,
+// Register adds the webhook sink type to r.
+func Register(r *sinks.Registry) {
+	sinks.Add(r, Type,
 		"POSTs each finding as JSON to a URL, signed with HMAC-SHA256 (X-Medic-Signature-256 over timestamp.body).",
 		Defaults, New)
 }

@@ -79,7 +79,7 @@ func (p *memPublisher) of(kind event.Kind, name string) []event.Event {
 // playbooks, so parameters go through the same strict decoding.
 func kubeTriggers(t *testing.T, yamlText string) []triggers.Trigger {
 	t.Helper()
-	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{})
+	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{Plugins: playbooks.Plugins{Triggers: triggers.NewRegistry(kubetrig.Register)}})
 	if err != nil {
 		t.Fatalf("playbooks: %v", err)
 	}

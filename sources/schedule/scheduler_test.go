@@ -98,7 +98,7 @@ func buildTrigger(t *testing.T, playbook, params string) *schedtrig.Trigger {
 	if err := yaml.Unmarshal([]byte(params), &node); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := triggers.Build(schedtrig.TriggerName, node.Content[0])
+	tr, err := triggers.NewRegistry(schedtrig.Register).Build(schedtrig.TriggerName, node.Content[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,7 +156,7 @@ func TestRenderedConfigLoads(t *testing.T) {
 			}
 			path := filepath.Join(dir, "medic.yaml")
 			writeFile(t, path, text)
-			cfg, err := config.Load(path, nil, plugins.ValidateConfig)
+			cfg, err := config.Load(path, nil, plugins.Builtin().ValidateConfig)
 			if err != nil {
 				t.Fatalf("medic refuses the rendered configuration: %v\n%s", err, text)
 			}

@@ -27,6 +27,7 @@ import (
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/kube"
+	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/playbooks"
 	kt "github.com/medichq/medic/sources/kubernetes"
 	"github.com/medichq/medic/test/kubeapi"
@@ -90,7 +91,7 @@ func must[T any](v T, err error) T {
 
 func triggersOf(t *testing.T, yamlText string) []triggers.Trigger {
 	t.Helper()
-	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{})
+	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{Plugins: plugins.Builtin().Playbooks()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/app"
-	_ "github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks/file/filetest"
 	"github.com/medichq/medic/test/kubeapi"

@@ -22,7 +22,7 @@ var configMayLink = []string{
 
 // Config decodes and validates its own shape only; what belongs to a sink,
 // a source or an action is judged by their registries
-// (internal/plugins.ValidateConfig). This keeps it that way: importing
+// (internal/plugins.Set.ValidateConfig). This keeps it that way: importing
 // config must not pull the bus, the sinks, the sources, the actions or
 // client-go back in.
 func TestConfigIsALeaf(t *testing.T) {

@@ -358,7 +358,7 @@ func checkMedicConfig(t *testing.T, s Snippet) {
 	if err := os.WriteFile(path, must(yaml.Marshal(&doc)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(path, nil, plugins.ValidateConfig)
+	cfg, err := config.Load(path, nil, plugins.Builtin().ValidateConfig)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", s, err, s.Text)
 	}
@@ -371,7 +371,7 @@ func checkMedicConfig(t *testing.T, s Snippet) {
 // trigger and action registered, as `medic playbooks validate` does.
 func checkPlaybooks(t *testing.T, s Snippet) {
 	// Snippets show what an operator may enable: remediation included.
-	opts := playbooks.Options{Remediation: actions.Remediation{Enabled: true, Allowed: actions.RemediationActions}}
+	opts := playbooks.Options{Plugins: plugins.Builtin().Playbooks(), Remediation: actions.Remediation{Enabled: true, Allowed: actions.RemediationActions}}
 	if _, err := playbooks.Build([]playbooks.File{{Path: s.String(), Data: []byte(s.Text)}}, opts); err != nil {
 		t.Fatalf("%s: %v", s, err)
 	}
@@ -380,7 +380,7 @@ func checkPlaybooks(t *testing.T, s Snippet) {
 // checkPlaybookTests loads the snippet as a `medic playbooks test` fixture
 // file against the built-in playbooks.
 func checkPlaybookTests(t *testing.T, s Snippet) {
-	set, err := playbooks.Build(must(playbooks.BuiltinFiles()), playbooks.Options{})
+	set, err := playbooks.Build(must(playbooks.BuiltinFiles()), playbooks.Options{Plugins: plugins.Builtin().Playbooks()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,13 +33,13 @@ type HelmUnhealthyParams struct {
 	RateLimit Duration `yaml:"rate_limit"`
 }
 
-func init() {
+func registerHelm(r *triggers.Registry) {
 	for _, h := range []struct{ name, ev, doc string }{
 		{TriggerHelmDeploy, kubeevent.HelmDeploy, "Runs when a Helm release revision is deployed (install, upgrade or rollback succeeded)."},
 		{TriggerHelmFail, kubeevent.HelmFail, "Runs when a Helm release revision fails."},
 		{TriggerHelmUninstall, kubeevent.HelmUninstall, "Runs when a Helm release is uninstalled."},
 	} {
-		triggers.Register(h.name, h.doc+" Needs kubernetes.helm_releases (medic reads Helm's release Secrets).",
+		triggers.Add(r, h.name, h.doc+" Needs kubernetes.helm_releases (medic reads Helm's release Secrets).",
 			func() *HelmParams { return &HelmParams{} },
 			func(p *HelmParams) (triggers.Trigger, error) {
 				return build(h.name, kubeevent.KindHelmRelease, p, p.Common, p.RateLimit.D(), 0, func(ev *event.Event) bool {
@@ -47,7 +47,7 @@ func init() {
 				})
 			})
 	}
-	triggers.Register(TriggerHelmUnhealthy,
+	triggers.Add(r, TriggerHelmUnhealthy,
 		"Runs when a Helm release stays pending (install, upgrade, rollback) for duration. Needs kubernetes.helm_releases.",
 		func() *HelmUnhealthyParams { return &HelmUnhealthyParams{Duration: Duration(15 * time.Minute)} },
 		func(p *HelmUnhealthyParams) (triggers.Trigger, error) {

@@ -109,7 +109,7 @@ type OperationParams struct {
 	Operations []string `yaml:"operations"`
 }
 
-func init() {
+func registerChanges(r *triggers.Registry) {
 	// Secrets are left out of the any-resource triggers: reading them is
 	// opt-in (their own role), so they are watched only where a playbook
 	// names on_secret_* or on_kubernetes_resource_operation with secrets.
@@ -122,12 +122,12 @@ func init() {
 	for _, op := range changeOps {
 		for _, k := range changeKinds {
 			name := "on_" + k.Word + "_" + op.suffix
-			registerChange(name, fmt.Sprintf("Runs when a %s %s.", k.Kind, op.doc), []schema.GroupVersionResource{k.GVR}, op.ops)
+			registerChange(r, name, fmt.Sprintf("Runs when a %s %s.", k.Kind, op.doc), []schema.GroupVersionResource{k.GVR}, op.ops)
 		}
-		registerChange(TriggerAnyResourcePrefix+op.suffix,
+		registerChange(r, TriggerAnyResourcePrefix+op.suffix,
 			fmt.Sprintf("Runs when an object of any Kind with its own change triggers (Deployment, ConfigMap, …; Secrets excepted) %s.", op.doc), all, op.ops)
 	}
-	triggers.Register(TriggerResourceOperation,
+	triggers.Add(r, TriggerResourceOperation,
 		"Runs when an object of one of resources (Kinds such as deployment, or group/version/resource) is created, updated or deleted, per operations.",
 		func() *OperationParams { return &OperationParams{} },
 		func(p *OperationParams) (triggers.Trigger, error) {
@@ -162,12 +162,12 @@ func kindWords() string {
 	return strings.Join(w, ", ")
 }
 
-func registerChange(name, doc string, gvrs []schema.GroupVersionResource, ops []string) {
+func registerChange(r *triggers.Registry, name, doc string, gvrs []schema.GroupVersionResource, ops []string) {
 	set := map[string]bool{}
 	for _, op := range ops {
 		set[op] = true
 	}
-	triggers.Register(name, doc,
+	triggers.Add(r, name, doc,
 		func() *ChangeParams { return &ChangeParams{} },
 		func(p *ChangeParams) (triggers.Trigger, error) { return buildChange(name, p, p, gvrs, set) })
 }

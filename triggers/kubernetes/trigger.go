@@ -144,8 +144,8 @@ type ResourceParams struct {
 	RateLimit Duration `yaml:"rate_limit"`
 }
 
-func init() {
-	triggers.Register(TriggerPodCrashLoop,
+func registerPods(r *triggers.Registry) {
+	triggers.Add(r, TriggerPodCrashLoop,
 		"Runs when a pod's container keeps restarting (waiting in CrashLoopBackOff after restart_count restarts); rate-limited per owning workload.",
 		func() *CrashLoopParams {
 			return &CrashLoopParams{RestartReason: "CrashLoopBackOff", RestartCount: 2, RateLimit: Duration(4 * time.Hour)}
@@ -163,17 +163,17 @@ func init() {
 			})
 		})
 	oomDoc := "Runs when a container of a pod is killed for running out of memory (OOMKilled)"
-	triggers.Register(TriggerPodOOMKilled, oomDoc+"; one event per pod and kill, rate-limited per owning workload.",
+	triggers.Add(r, TriggerPodOOMKilled, oomDoc+"; one event per pod and kill, rate-limited per owning workload.",
 		func() *OOMParams { return &OOMParams{RateLimit: Duration(time.Hour)} },
 		func(p *OOMParams) (triggers.Trigger, error) {
 			return build(TriggerPodOOMKilled, event.KindPodOOMKilled, p, p.Common, p.RateLimit.D(), 0, excluded(p.Exclude))
 		})
-	triggers.Register(TriggerContainerOOMKilled, oomDoc+"; the event's subject is the container.",
+	triggers.Add(r, TriggerContainerOOMKilled, oomDoc+"; the event's subject is the container.",
 		func() *OOMParams { return &OOMParams{RateLimit: Duration(time.Hour)} },
 		func(p *OOMParams) (triggers.Trigger, error) {
 			return build(TriggerContainerOOMKilled, event.KindContainerOOMKilled, p, p.Common, p.RateLimit.D(), 0, excluded(p.Exclude))
 		})
-	triggers.Register(TriggerImagePullBackoff,
+	triggers.Add(r, TriggerImagePullBackoff,
 		"Runs when a container keeps failing to pull its image (ImagePullBackOff, ErrImagePull) for fire_delay; a pull that recovers sooner stays quiet.",
 		func() *ImagePullParams {
 			return &ImagePullParams{FireDelay: Duration(120 * time.Second), RateLimit: Duration(4 * time.Hour)}
@@ -187,19 +187,19 @@ func init() {
 				return ev.Labels[kubeevent.LabelFireDelay] == want
 			})
 		})
-	triggers.Register(TriggerPodEvicted,
+	triggers.Add(r, TriggerPodEvicted,
 		"Runs when a pod is evicted (phase Failed, reason Evicted); rate-limited per owning workload.",
 		func() *RateLimitParams { return &RateLimitParams{RateLimit: Duration(time.Hour)} },
 		func(p *RateLimitParams) (triggers.Trigger, error) {
 			return build(TriggerPodEvicted, event.KindPodEvicted, p, p.Common, p.RateLimit.D(), 0, nil)
 		})
-	triggers.Register(TriggerJobFailure,
+	triggers.Add(r, TriggerJobFailure,
 		"Runs when a Job turns Failed (its Failed condition becomes true).",
 		func() *RateLimitParams { return &RateLimitParams{} },
 		func(p *RateLimitParams) (triggers.Trigger, error) {
 			return build(TriggerJobFailure, event.KindJobFailure, p, p.Common, p.RateLimit.D(), 0, nil)
 		})
-	triggers.Register(TriggerNodeNotReady,
+	triggers.Add(r, TriggerNodeNotReady,
 		"Runs when a node's Ready condition has been False or Unknown for duration.",
 		func() *NodeNotReadyParams { return &NodeNotReadyParams{Duration: Duration(time.Minute)} },
 		func(p *NodeNotReadyParams) (triggers.Trigger, error) {
@@ -211,7 +211,7 @@ func init() {
 				return ev.Labels[kubeevent.LabelNotReadyFor] == want
 			})
 		})
-	triggers.Register(TriggerWarningEvent,
+	triggers.Add(r, TriggerWarningEvent,
 		"Runs for Kubernetes events of type Warning (BackOff, FailedScheduling, FailedMount…); include/exclude are substrings of the reason or message; rate-limited per involved object and reason.",
 		func() *WarningEventParams { return &WarningEventParams{RateLimit: Duration(time.Hour)} },
 		func(p *WarningEventParams) (triggers.Trigger, error) {
@@ -223,7 +223,7 @@ func init() {
 				return !slices.ContainsFunc(p.Exclude, func(s string) bool { return strings.Contains(text, s) })
 			})
 		})
-	triggers.Register(TriggerResource,
+	triggers.Add(r, TriggerResource,
 		"Runs when any resource (CRDs included) is created, updated or deleted; updates that change only status or metadata are ignored by default.",
 		func() *ResourceParams { return &ResourceParams{} },
 		buildResourceTrigger)

@@ -12,13 +12,17 @@ import (
 	"github.com/medichq/medic/triggers"
 )
 
+// registered is a registry with this package's triggers, the one the
+// tests build them from.
+var registered = triggers.NewRegistry(Register)
+
 func buildTrigger(t *testing.T, name, params string) (*Trigger, error) {
 	t.Helper()
 	var node yaml.Node
 	if err := yaml.Unmarshal([]byte(params), &node); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := triggers.Build(name, &node)
+	tr, err := registered.Build(name, &node)
 	if err != nil {
 		return nil, err
 	}

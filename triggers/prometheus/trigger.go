@@ -16,8 +16,9 @@ import (
 // TriggerName is the playbook trigger selecting Prometheus alerts.
 const TriggerName = "on_prometheus_alert"
 
-func init() {
-	triggers.Register(TriggerName,
+// Register adds on_prometheus_alert to r.
+func Register(r *triggers.Registry) {
+	triggers.Add(r, TriggerName,
 		"Runs the playbook for Prometheus alerts received from Alertmanager (or sent with `medic trigger prometheus_alert`).",
 		func() *TriggerParams {
 			return &TriggerParams{Status: "firing", RateLimitBy: []string{"alertname", "namespace"}}

@@ -23,8 +23,9 @@ import (
 // TriggerName is the playbook trigger of scheduled runs.
 const TriggerName = "on_schedule"
 
-func init() {
-	triggers.Register(TriggerName,
+// Register adds on_schedule to r.
+func Register(r *triggers.Registry) {
+	triggers.Add(r, TriggerName,
 		"Runs the playbook on a schedule, with no outside input: `fixed_delay_repeat: {repeat, seconds_delay}` "+
 			"(repeat -1 runs forever), `dynamic_delay_repeat: {delay_periods: [seconds, …]}` (one run after each period), "+
 			"or `cron: \"*/5 * * * *\"` (UTC unless the spec starts with CRON_TZ=). Each run is taken once across replicas "+

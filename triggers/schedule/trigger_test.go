@@ -9,6 +9,10 @@ import (
 	"github.com/medichq/medic/triggers"
 )
 
+// registered is a registry with this package's trigger, the one the tests
+// build it from.
+var registered = triggers.NewRegistry(Register)
+
 func TestParamsAreCheckedAtLoad(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ params, err string }{
@@ -33,7 +37,7 @@ func TestParamsAreCheckedAtLoad(t *testing.T) {
 		if err := yaml.Unmarshal([]byte(tt.params), &node); err != nil {
 			t.Fatal(err)
 		}
-		_, err := triggers.Build(TriggerName, node.Content[0])
+		_, err := registered.Build(TriggerName, node.Content[0])
 		switch {
 		case tt.err == "" && err != nil:
 			t.Errorf("%s: %v", tt.params, err)

@@ -18,8 +18,9 @@ import (
 // TriggerName is the playbook trigger selecting webhook events.
 const TriggerName = "on_webhook"
 
-func init() {
-	triggers.Register(TriggerName,
+// Register adds on_webhook to r.
+func Register(r *triggers.Registry) {
+	triggers.Add(r, TriggerName,
 		"Runs the playbook for events posted to a generic webhook source (`webhook_sources` in the configuration, "+
 			"POST /api/webhooks/<name>): Argo CD, Flux, Kubecost presets or your own CEL mapping.",
 		func() *TriggerParams { return &TriggerParams{Status: "firing"} },

@@ -11,6 +11,10 @@ import (
 	"github.com/medichq/medic/triggers"
 )
 
+// registered is a registry with this package's trigger, the one the tests
+// build it from.
+var registered = triggers.NewRegistry(Register)
+
 func TestTriggerMatch(t *testing.T) {
 	t.Parallel()
 	build := func(params string) triggers.Trigger {
@@ -18,7 +22,7 @@ func TestTriggerMatch(t *testing.T) {
 		if err := yaml.Unmarshal([]byte(params), &node); err != nil {
 			t.Fatal(err)
 		}
-		tr, err := triggers.Build(TriggerName, node.Content[0])
+		tr, err := registered.Build(TriggerName, node.Content[0])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +63,7 @@ func TestTriggerLimitKey(t *testing.T) {
 	if err := yaml.Unmarshal([]byte("rate_limit: 1h"), &node); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := triggers.Build(TriggerName, node.Content[0])
+	tr, err := registered.Build(TriggerName, node.Content[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/medichq/medic/internal/fixtures"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/triggers"
-	_ "github.com/medichq/medic/triggers/kubernetes" // the triggers the fixtures' playbooks name
+	"github.com/medichq/medic/triggers/kubernetes" // the triggers the fixtures' playbooks name
 )
 
 var fixtureNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -159,7 +159,7 @@ status:
 // kubeTriggers builds the triggers of the playbooks in yamlText.
 func kubeTriggers(t *testing.T, yamlText string) []triggers.Trigger {
 	t.Helper()
-	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{})
+	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{Plugins: playbooks.Plugins{Triggers: triggers.NewRegistry(kubernetes.Register)}})
 	if err != nil {
 		t.Fatalf("playbooks: %v", err)
 	}

@@ -190,16 +190,17 @@ func (f *Faults) Invalid() []string {
 }
 
 // CheckSpecs decodes each sink configuration (one flow-style YAML entry of
-// sinks:) the way medic's configuration does and fails t when it validates
-// and its want is not "", or fails without saying want.
-func CheckSpecs(t testing.TB, specs map[string]string) {
+// sinks:) the way medic's configuration does, validates it against the
+// sink types of r, and fails t when it validates and its want is not "", or
+// fails without saying want.
+func CheckSpecs(t testing.TB, r *sinks.Registry, specs map[string]string) {
 	t.Helper()
 	for conf, want := range specs {
 		var spec sinks.Spec
 		if err := yaml.Unmarshal([]byte(conf), &spec); err != nil {
 			t.Fatalf("%s: %v", conf, err)
 		}
-		if err := spec.Validate(); want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+		if err := spec.Validate(r); want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
 			t.Errorf("%s: %v, want %q", conf, err, want)
 		}
 	}

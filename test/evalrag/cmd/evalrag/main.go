@@ -58,7 +58,7 @@ func run(rulesPath, cfgPath, symptomsPath string, verbose, withWeaviate bool) er
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(cfgPath, os.Environ(), plugins.ValidateConfig)
+	cfg, err := config.Load(cfgPath, os.Environ(), plugins.Builtin().ValidateConfig)
 	if err != nil {
 		return err
 	}
