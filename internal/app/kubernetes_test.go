@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/medichq/medic/event"
 	_ "github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/sinks/file/filetest"
+	"github.com/medichq/medic/test/kubeapi"
 )
 
 func kubeTestConfig(t testing.TB) config.Config {
@@ -38,6 +40,39 @@ func kubeTestConfig(t testing.TB) config.Config {
 	}
 	cfg.Sinks = specs[1:] // the file sink
 	return cfg
+}
+
+// runAppOnCluster runs medic serve with playbookYAML as its only playbooks,
+// the file sink and medic's read-only credentials on the real API server c,
+// and waits until the detector's informers have synced.
+func runAppOnCluster(t *testing.T, c *kubeapi.Cluster, playbookYAML string) (*App, config.Config, *testkit.SyncBuffer) {
+	t.Helper()
+	cfg := kubeTestConfig(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "playbooks.yaml"), []byte(playbookYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Playbooks.Dirs = []string{dir}
+	cfg.Playbooks.Builtin = false
+	cfg.Kubernetes.Kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
+	if err := c.WriteKubeconfig(cfg.Kubernetes.Kubeconfig, kubeapi.MedicUser); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := &testkit.SyncBuffer{}
+	a := runApp(t, cfg, log)
+	det := a.KubeDetector()
+	if det == nil {
+		t.Fatalf("no detector; log:\n%s", log.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := det.WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return a, cfg, log
 }
 
 func runApp(t *testing.T, cfg config.Config, log io.Writer, opts ...Option) *App {

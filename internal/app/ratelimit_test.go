@@ -182,36 +182,13 @@ func TestKubernetesRateLimitThroughTheBus(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg := kubeTestConfig(t)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "crashloop.yaml"), []byte(`
+	a, cfg, log := runAppOnCluster(t, c, `
 - name: crashloop
   triggers:
     - on_pod_crash_loop: {rate_limit: 1h}
   actions: [{create_finding: {}}]
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Playbooks.Dirs = []string{dir}
-	cfg.Playbooks.Builtin = false
-	cfg.Kubernetes.Kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
-	if err := c.WriteKubeconfig(cfg.Kubernetes.Kubeconfig, kubeapi.MedicUser); err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	log := &testkit.SyncBuffer{}
-	a := runApp(t, cfg, log)
+`)
 	det := a.KubeDetector()
-	if det == nil {
-		t.Fatalf("no detector; log:\n%s", log.String())
-	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := det.WaitForSync(sctx); err != nil {
-		t.Fatal(err)
-	}
 
 	// crash writes, as a kubelet would, the pod's container waiting in
 	// CrashLoopBackOff after restarts restarts.
