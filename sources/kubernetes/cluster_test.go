@@ -71,7 +71,8 @@ func TestJobFailureOnTransition(t *testing.T) {
 	if ev.Title != "Job ops/nightly-29000000 failed (BackoffLimitExceeded)" || ev.Description != "Job has reached the specified backoff limit" {
 		t.Errorf("title %q description %q", ev.Title, ev.Description)
 	}
-	if ev.Labels["owner_kind"] != "CronJob" || ev.Labels["owner_name"] != "nightly" || ev.Labels["job"] != j.Name {
+	if ev.Labels["owner_kind"] != "CronJob" || ev.Labels["owner_name"] != "nightly" || ev.Labels["job"] != j.Name ||
+		ev.Labels[kubeevent.LabelRateLimitSubject] != "ops/CronJob/nightly" {
 		t.Errorf("labels %v", ev.Labels)
 	}
 	// Later writes to the failed job are not a new transition.
@@ -130,7 +131,8 @@ func TestNodeNotReadyAfterDuration(t *testing.T) {
 		t.Fatalf("%d events, want 1 (worker-2 recovered in time)", n)
 	}
 	ev := h.mem.all()[0]
-	if ev.Title != "Node worker-1 is not ready (NodeStatusUnknown, for over 5m0s)" || ev.Labels["pool"] != "general" || ev.Labels["not_ready_for"] != "5m0s" {
+	if ev.Title != "Node worker-1 is not ready (NodeStatusUnknown, for over 5m0s)" || ev.Labels["pool"] != "general" || ev.Labels["not_ready_for"] != "5m0s" ||
+		ev.Labels[kubeevent.LabelRateLimitSubject] != "node/worker-1" {
 		t.Errorf("title %q labels %v", ev.Title, ev.Labels)
 	}
 	if ev.Subject.Kind != "Node" || ev.Subject.Name != "worker-1" || ev.Subject.Namespace != "" {
