@@ -25,8 +25,7 @@ func codecCases() []Finding {
 		StartsAt:    starts, EndsAt: starts.Add(time.Minute), Fingerprint: "f00d",
 		GeneratorURL: "http://prometheus/graph?g0.expr=up%7Bjob%3D%22x%22%7D&g0.tab=1",
 		ExternalURL:  "http://alertmanager:9093", ReceivedAt: starts.UTC(),
-		Raw:                json.RawMessage(" {\"a\": [1, 2.50, \"<\"] ,\n \"b\":null}"),
-		SuppressedTriggers: []string{"on_pod_crash_loop"},
+		Raw: json.RawMessage(" {\"a\": [1, 2.50, \"<\"] ,\n \"b\":null}"),
 	}
 	return []Finding{
 		{},
@@ -108,6 +107,26 @@ func TestUnmarshalMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// An event an older medic left in a stream (or a finding in the store) may
+// carry "suppressedTriggers", the Kubernetes detector's rate-limit refusals
+// from before the engine applied every limit: it still decodes.
+func TestUnmarshalEventFromAnOlderMedic(t *testing.T) {
+	t.Parallel()
+	data := []byte(`{"id":"e1","kind":"pod_crash_loop","subject":{"kind":"Pod","namespace":"shop","name":"cart-1"},` +
+		`"startsAt":"2026-12-04T10:00:00Z","receivedAt":"2026-12-04T10:00:01Z","suppressedTriggers":["0123456789abcdef"]}`)
+	var ev Event
+	if err := UnmarshalEvent(data, &ev); err != nil {
+		t.Fatalf("UnmarshalEvent: %v", err)
+	}
+	var f Finding
+	if err := UnmarshalFinding([]byte(`{"id":"f1","event":`+string(data)+`}`), &f); err != nil {
+		t.Fatalf("UnmarshalFinding: %v", err)
+	}
+	if ev.ID != "e1" || ev.Subject.Name != "cart-1" || f.Event.ID != "e1" {
+		t.Errorf("decoded event %+v, finding's event %+v", ev, f.Event)
+	}
+}
+
 // FuzzMarshalEvent holds MarshalEvent to encoding/json's bytes for any
 // strings and times an event can carry.
 func FuzzMarshalEvent(f *testing.F) {
@@ -125,14 +144,13 @@ func FuzzMarshalEvent(f *testing.F) {
 			StartsAt:    time.Unix(0, nanos).In(zone),
 			EndsAt:      time.Unix(0, endNanos).UTC(),
 			Fingerprint: value, GeneratorURL: desc, ExternalURL: key,
-			ReceivedAt:         time.Unix(0, nanos).UTC(),
-			SuppressedTriggers: []string{value, title},
+			ReceivedAt: time.Unix(0, nanos).UTC(),
 		}
 		if endNanos == 0 {
 			ev.EndsAt = time.Time{}
 		}
 		if len(key)%2 == 0 { // empty and nil maps and slices too
-			ev.Labels, ev.Annotations, ev.SuppressedTriggers = map[string]string{}, nil, nil
+			ev.Labels, ev.Annotations = map[string]string{}, nil
 		}
 		want, werr := json.Marshal(&ev)
 		got, gerr := MarshalEvent(&ev)

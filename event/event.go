@@ -116,12 +116,9 @@ type Event struct {
 	// Raw keeps the source's own payload for actions that need more than the
 	// normalised fields (the alert object, the Kubernetes object).
 	Raw json.RawMessage `json:"raw,omitempty"`
-	// SuppressedTriggers lists the rate-limited playbook triggers that
-	// matched the event when it was detected but had already fired within
-	// their limit (sources/kubernetes keeps that state in JetStream KV, so
-	// replicas and restarts agree); those triggers do not match the event.
-	// Empty for sources without rate limits.
-	SuppressedTriggers []string `json:"suppressedTriggers,omitempty"`
+	// Events published by medic before every rate limit moved to the
+	// engine may carry "suppressedTriggers" (the Kubernetes detector's
+	// refusals); decoding ignores it, and the engine decides afresh.
 }
 
 // NewID derives the event ID from what identifies one occurrence of one

@@ -254,15 +254,12 @@ func (f *Finding) sizeBound() int {
 	n += len(e.ID) + len(e.Kind) + len(e.Source) + len(e.Status) + len(e.Severity) + len(e.Title) + len(e.Description) +
 		len(e.Subject.Kind) + len(e.Subject.Namespace) + len(e.Subject.Name) + len(e.Subject.Container) + len(e.Subject.Node) +
 		len(e.Fingerprint) + len(e.GeneratorURL) + len(e.ExternalURL) + len(e.Raw)
-	elems := len(e.Labels) + len(e.Annotations) + len(e.SuppressedTriggers) + len(f.Playbooks) + len(f.PlaybookSources)
+	elems := len(e.Labels) + len(e.Annotations) + len(f.Playbooks) + len(f.PlaybookSources)
 	for k, v := range e.Labels {
 		n += len(k) + len(v)
 	}
 	for k, v := range e.Annotations {
 		n += len(k) + len(v)
-	}
-	for _, s := range e.SuppressedTriggers {
-		n += len(s)
 	}
 	for _, s := range f.Playbooks {
 		n += len(s)

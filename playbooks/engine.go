@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,12 @@ type RateLimiter interface {
 	Admit(ctx context.Context, key, eventID string, window time.Duration, now time.Time) (bool, error)
 }
 
+// windowCap is a RateLimiter whose claims expire (triggerstate.Limits:
+// after kubernetes.state_ttl): a longer window is cut to MaxWindow.
+type windowCap interface {
+	MaxWindow() time.Duration
+}
+
 // Engine runs the playbooks of the current set against events.
 type Engine struct {
 	store         *Store
@@ -32,6 +39,10 @@ type Engine struct {
 	actionTimeout time.Duration
 	now           func() time.Time
 	limiter       RateLimiter // nil: rate limits are not applied
+	maxWindow     time.Duration
+	// windowsChecked is the last set whose rate limits were held to
+	// maxWindow (checkWindows), so each set is warned about once.
+	windowsChecked atomic.Pointer[Set]
 
 	runs          *prometheus.CounterVec
 	actionErrors  *prometheus.CounterVec
@@ -97,7 +108,29 @@ func NewEngine(store *Store, env *actions.Env, actionTimeout time.Duration, logg
 // LimitRates makes the engine apply the rate limits of the triggers that
 // have one (triggers.Limited) through l. Call it before the first Run;
 // without it (medic playbooks test) every matching playbook runs.
-func (e *Engine) LimitRates(l RateLimiter) { e.limiter = l }
+func (e *Engine) LimitRates(l RateLimiter) {
+	e.limiter = l
+	if c, ok := l.(windowCap); ok {
+		e.maxWindow = c.MaxWindow()
+	}
+}
+
+// checkWindows warns, once per playbook set (when the engine first runs
+// it), about the rate limits the limiter cuts: a window longer than its
+// claims live (kubernetes.state_ttl) would be silently shorter.
+func (e *Engine) checkWindows(set *Set) {
+	if e.limiter == nil || e.maxWindow <= 0 || e.windowsChecked.Swap(set) == set {
+		return
+	}
+	for _, pb := range set.Playbooks {
+		for _, t := range pb.Triggers {
+			if lim, ok := t.Trigger.(triggers.Limited); ok && lim.RateLimit() > e.maxWindow {
+				e.logger.Warn("a trigger's rate_limit is longer than kubernetes.state_ttl, which bounds the rate-limit state; it is cut to state_ttl",
+					"playbook", pb.Name, "trigger", t.Name, "rate_limit", lim.RateLimit(), "state_ttl", e.maxWindow)
+			}
+		}
+	}
+}
 
 // ErrNoPlaybooks is returned before the first good playbook set loaded.
 var ErrNoPlaybooks = errors.New("no playbook set loaded")
@@ -119,6 +152,7 @@ func (e *Engine) Run(ctx context.Context, ev *event.Event) (Result, error) {
 
 // RunSet is Run against an explicit set (for `medic playbooks test`).
 func (e *Engine) RunSet(ctx context.Context, set *Set, ev *event.Event) (Result, error) {
+	e.checkWindows(set)
 	var res Result
 	type deferredAction struct {
 		pb *Playbook

@@ -84,6 +84,9 @@ func NewLimits(kv jetstream.KeyValue, ttl time.Duration) *Limits {
 
 func limitKey(key string) string { return "limit." + key }
 
+// MaxWindow is the longest window Admit applies: the bucket's TTL.
+func (s *Limits) MaxWindow() time.Duration { return s.ttl }
+
 // Admit implements Limiter with compare-and-set, so two replicas racing for
 // the same key agree: one claim wins and the other reads it.
 func (s *Limits) Admit(ctx context.Context, key, eventID string, window time.Duration, now time.Time) (bool, error) {
@@ -136,6 +139,9 @@ type Memory struct {
 func NewMemory(ttl time.Duration) *Memory {
 	return &Memory{ttl: ttl, claims: map[string]claim{}}
 }
+
+// MaxWindow is the longest window Admit applies: the claims' ttl.
+func (m *Memory) MaxWindow() time.Duration { return m.ttl }
 
 // Admit implements Limiter.
 func (m *Memory) Admit(_ context.Context, key, eventID string, window time.Duration, now time.Time) (bool, error) {

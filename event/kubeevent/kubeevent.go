@@ -55,6 +55,28 @@ const (
 	AnnotationMessage = "message"
 )
 
+// LabelRateLimitSubject names what a Kubernetes trigger's rate_limit
+// counts per; the detector sets it on every event it publishes and the
+// triggers' LimitKey reads it (the engine applies the limit). The value is
+// a stable, opaque string the detector derives from the cluster, where the
+// matchers cannot look:
+//
+//   - pod events (crash loop, OOM kill, image pull, eviction) and job
+//     failures: the owning workload, "<namespace>/<Kind>/<name>" of the
+//     Deployment, StatefulSet, DaemonSet, CronJob, Job or bare Pod found
+//     through the ReplicaSet and Job owners, so the pods of one Deployment
+//     share one window; container_oom_killed adds "/<container>";
+//   - node_not_ready: "node/<name>";
+//   - kubernetes_warning_event: the involved object's UID (or
+//     "<Kind>/<namespace>/<name>" without one) and "/<reason>";
+//   - kubernetes_resource and the change triggers:
+//     "<group/version/resource>/<namespace>/<name>";
+//   - helm_release: "helm/<namespace>/<release>".
+//
+// The strings are the ones the detector keyed its own limits by before the
+// engine applied them, so windows claimed then still hold.
+const LabelRateLimitSubject = "rate_limit_subject"
+
 // Operations of on_kubernetes_resource.
 const (
 	OpCreate = "create"

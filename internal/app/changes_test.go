@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,31 +56,7 @@ func TestChangeTriggerThroughTheBus(t *testing.T) {
 		deployments[ns] = d
 	}
 
-	cfg := kubeTestConfig(t)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "changes.yaml"), []byte(changesPlaybook), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Playbooks.Dirs = []string{dir}
-	cfg.Playbooks.Builtin = false
-	cfg.Kubernetes.Kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
-	if err := c.WriteKubeconfig(cfg.Kubernetes.Kubeconfig, kubeapi.MedicUser); err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	log := &testkit.SyncBuffer{}
-	a := runApp(t, cfg, log)
-	det := a.KubeDetector()
-	if det == nil {
-		t.Fatalf("no detector; log:\n%s", log.String())
-	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := det.WaitForSync(sctx); err != nil {
-		t.Fatal(err)
-	}
+	_, cfg, log := runAppOnCluster(t, c, changesPlaybook)
 
 	for _, ns := range []string{"billing", "shop"} {
 		d := deployments[ns]

@@ -55,7 +55,7 @@ func (a *App) initKubernetes(ctx context.Context, o *options) error {
 		Dynamic:     o.dynamic,
 		Namespaces:  namespaces,
 		Publisher:   a.bus,
-		State:       kubetriggers.NewKVState(a.triggerState, cfg.StateTTL),
+		State:       kubetriggers.NewKVState(a.triggerState),
 		Logger:      a.logger.With("component", "kubernetes"),
 		StateTTL:    cfg.StateTTL,
 		MaxEventAge: cfg.MaxEventAge,

@@ -13,8 +13,15 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/medichq/medic/event/kubeevent"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks/file/filetest"
+	"github.com/medichq/medic/test/kubeapi"
 )
 
 // crashAlerts is an Alertmanager webhook with one firing
@@ -139,4 +146,106 @@ func TestAlertRateLimitThroughTheBus(t *testing.T) {
 			t.Errorf("finding %s delivered %d times", id, n)
 		}
 	}
+}
+
+// TestKubernetesRateLimitThroughTheBus: on a real API server (watched with
+// medic's read-only role), two pods of one Deployment crash loop and one of
+// them restarts again: three occurrences, each published once on
+// JetStream; on_pod_crash_loop's rate_limit, applied by the engine per the
+// Deployment the detector named on the events, gives one finding in the
+// file sink and two counted skips, none lost or duplicated.
+func TestKubernetesRateLimitThroughTheBus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real kube-apiserver and etcd")
+	}
+	ctx := context.Background()
+	c, admin := kubeapi.StartReadOnly(t, "shop")
+	labels := map[string]string{"app": "cart"}
+	tmpl := corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/cart:1"}}},
+	}
+	d, err := admin.AppsV1().Deployments("shop").Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "cart"},
+		Spec:       appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No controller manager runs: the ReplicaSet is made by hand.
+	rs, err := admin.AppsV1().ReplicaSets("shop").Create(ctx, &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "cart-7d9f", Labels: labels, OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: ptr.To(true)}}},
+		Spec: appsv1.ReplicaSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	a, cfg, log := runAppOnCluster(t, c, `
+- name: crashloop
+  triggers:
+    - on_pod_crash_loop: {rate_limit: 1h}
+  actions: [{create_finding: {}}]
+`)
+	det := a.KubeDetector()
+
+	// crash writes, as a kubelet would, the pod's container waiting in
+	// CrashLoopBackOff after restarts restarts.
+	pods := map[string]*corev1.Pod{}
+	crash := func(name string, restarts int32) {
+		t.Helper()
+		p, ok := pods[name]
+		if !ok {
+			p, err = admin.CoreV1().Pods("shop").Create(ctx, &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, OwnerReferences: []metav1.OwnerReference{{
+					APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
+				Spec: tmpl.Spec,
+			}, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{
+			Name: "app", Image: "shop/cart:1", RestartCount: restarts,
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				Reason: "Error", ExitCode: 1, FinishedAt: metav1.Now()}},
+		}}
+		if pods[name], err = admin.CoreV1().Pods("shop").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crash("cart-7d9f-abcde", 3)
+	crash("cart-7d9f-xyz12", 3)
+	testkit.Eventually(t, 30*time.Second, "both pods' occurrences handled", func() bool {
+		return det.Published() == 2 &&
+			counter(t, a, "medic_playbook_runs_total", nil)+counter(t, a, "medic_trigger_rate_limited_total", nil) == 2
+	})
+	crash("cart-7d9f-abcde", 4)
+	testkit.Eventually(t, 30*time.Second, "the third occurrence handled", func() bool {
+		return det.Published() == 3 &&
+			counter(t, a, "medic_playbook_runs_total", nil)+counter(t, a, "medic_trigger_rate_limited_total", nil) == 3
+	})
+	runs := counter(t, a, "medic_playbook_runs_total", nil)
+	limited := counter(t, a, "medic_trigger_rate_limited_total", map[string]string{"trigger": "on_pod_crash_loop"})
+	if runs != 1 || limited != 2 {
+		t.Fatalf("playbook runs %v, rate-limited %v; want 1 and 2; log:\n%s", runs, limited, log.String())
+	}
+	path := filepath.Join(cfg.DataDir, "findings.jsonl")
+	testkit.Eventually(t, 30*time.Second, "the finding in the file sink", func() bool { return len(readKubeFindings(t, path)) > 0 })
+	sdctx, sdcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer sdcancel()
+	if err := a.Shutdown(sdctx); err != nil { // every delivery done: a late duplicate would be in the file
+		t.Fatalf("shutdown: %v", err)
+	}
+	records := filetest.Read(t, path)
+	if len(records) != 1 {
+		t.Fatalf("%d findings in the file sink, want 1 (lost 0, duplicates 0)", len(records))
+	}
+	f := records[0].Finding
+	if got := f.Event.Labels[kubeevent.LabelRateLimitSubject]; got != "shop/Deployment/cart" || f.Event.Subject.Name != "cart-7d9f-abcde" {
+		t.Errorf("the finding is about %s (rate-limit subject %q), want cart-7d9f-abcde of shop/Deployment/cart", f.Event.Subject.Name, got)
+	}
+	t.Logf("3 occurrences published, 3 handled: findings 1, rate-limited %v, lost 0, duplicates 0", limited)
 }

@@ -217,8 +217,5 @@ func eventSizeBound(ev *event.Event) int64 {
 	for k, v := range ev.Annotations {
 		n += len(k) + len(v) + 6
 	}
-	for _, s := range ev.SuppressedTriggers {
-		n += len(s) + 3
-	}
 	return int64(6*n + 1024)
 }

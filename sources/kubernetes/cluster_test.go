@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/test/kubeapi"
 )
@@ -69,7 +71,8 @@ func TestJobFailureOnTransition(t *testing.T) {
 	if ev.Title != "Job ops/nightly-29000000 failed (BackoffLimitExceeded)" || ev.Description != "Job has reached the specified backoff limit" {
 		t.Errorf("title %q description %q", ev.Title, ev.Description)
 	}
-	if ev.Labels["owner_kind"] != "CronJob" || ev.Labels["owner_name"] != "nightly" || ev.Labels["job"] != j.Name {
+	if ev.Labels["owner_kind"] != "CronJob" || ev.Labels["owner_name"] != "nightly" || ev.Labels["job"] != j.Name ||
+		ev.Labels[kubeevent.LabelRateLimitSubject] != "ops/CronJob/nightly" {
 		t.Errorf("labels %v", ev.Labels)
 	}
 	// Later writes to the failed job are not a new transition.
@@ -128,7 +131,8 @@ func TestNodeNotReadyAfterDuration(t *testing.T) {
 		t.Fatalf("%d events, want 1 (worker-2 recovered in time)", n)
 	}
 	ev := h.mem.all()[0]
-	if ev.Title != "Node worker-1 is not ready (NodeStatusUnknown, for over 5m0s)" || ev.Labels["pool"] != "general" || ev.Labels["not_ready_for"] != "5m0s" {
+	if ev.Title != "Node worker-1 is not ready (NodeStatusUnknown, for over 5m0s)" || ev.Labels["pool"] != "general" || ev.Labels["not_ready_for"] != "5m0s" ||
+		ev.Labels[kubeevent.LabelRateLimitSubject] != "node/worker-1" {
 		t.Errorf("title %q labels %v", ev.Title, ev.Labels)
 	}
 	if ev.Subject.Kind != "Node" || ev.Subject.Name != "worker-1" || ev.Subject.Namespace != "" {
@@ -136,8 +140,7 @@ func TestNodeNotReadyAfterDuration(t *testing.T) {
 	}
 }
 
-func TestWarningEventsFromDescribeSamples(t *testing.T) {
-	h := start(t, `
+const warningPlaybooks = `
 - name: warnings
   triggers:
     - on_kubernetes_warning_event:
@@ -149,7 +152,15 @@ func TestWarningEventsFromDescribeSamples(t *testing.T) {
         include: [FailedScheduling]
         rate_limit: 0
   actions: [{create_finding: {}}]
-`)
+`
+
+// Warning events from real describes: one event per occurrence, each
+// labelled with its involved object and reason; the engine's rate limit
+// (1h by default) makes one finding per object and reason, and a second
+// playbook without one still runs for a repeat.
+func TestWarningEventsFromDescribeSamples(t *testing.T) {
+	h := start(t, warningPlaybooks)
+	m := newMatcher(t, warningPlaybooks, h.clock.Now)
 	now := h.clock.Now().Truncate(time.Second)
 	var all []*corev1.Event
 	for _, f := range []string{
@@ -175,25 +186,27 @@ func TestWarningEventsFromDescribeSamples(t *testing.T) {
 		waitHandled(h, e.Namespace, e.Name, func(*corev1.Event) bool { return true })
 	}
 	// ImagePullBackOff sample: "Failed: Failed to pull image …" and "Failed:
-	// Error: ErrImagePull" share the pod and reason: one event (rate limit per
-	// involved object and reason); "Failed: Error: ImagePullBackOff" is
-	// excluded. FailedScheduling and the crash loop's BackOff: one each.
-	byReason := map[string]int{}
-	for _, ev := range h.mem.of(event.KindKubernetesWarningEvent, "") {
-		byReason[ev.Labels["reason"]+" "+ev.Subject.Name]++
+	// Error: ErrImagePull" share the pod and reason: two occurrences, one
+	// finding (rate limit per involved object and reason); "Failed: Error:
+	// ImagePullBackOff" is excluded. FailedScheduling and the crash loop's
+	// BackOff: one each.
+	published := h.mem.of(event.KindKubernetesWarningEvent, "")
+	findings := map[string]int{}
+	for i, f := range m.run(published...) {
+		if f != nil {
+			findings[published[i].Labels["reason"]+" "+published[i].Subject.Name]++
+		}
 	}
 	want := map[string]int{
 		"Failed customer-relations-webapp-5d98ffcfd-tz4nc":         1,
 		"FailedScheduling user-profile-resources-659d4dd659-cq4kq": 1,
 		"BackOff payment-processing-worker-747ccfb9db-pd6wz":       1,
 	}
-	if len(byReason) != len(want) {
-		t.Errorf("events by reason and object: %v, want %v", byReason, want)
+	if len(published) != 4 || h.mem.duplicates() != 0 {
+		t.Errorf("%d warning events published (%d duplicates), want 4 occurrences and 0", len(published), h.mem.duplicates())
 	}
-	for k, n := range want {
-		if byReason[k] != n {
-			t.Errorf("%s: %d events, want %d (all: %v)", k, byReason[k], n, byReason)
-		}
+	if fmt.Sprint(findings) != fmt.Sprint(want) {
+		t.Errorf("findings by reason and object: %v, want %v", findings, want)
 	}
 	for _, ev := range h.mem.of(event.KindKubernetesWarningEvent, "") {
 		if strings.Contains(ev.Annotations["message"], "ImagePullBackOff") {
@@ -224,14 +237,11 @@ func TestWarningEventsFromDescribeSamples(t *testing.T) {
 	}
 	testkit.Eventually(t, 20*time.Second, "the repeated event", func() bool { return len(h.mem.of(event.KindKubernetesWarningEvent, sched.InvolvedObject.Name)) == 2 })
 	repeat := h.mem.of(event.KindKubernetesWarningEvent, sched.InvolvedObject.Name)[1]
-	if repeat.Labels["count"] != "71" || len(repeat.SuppressedTriggers) != 1 {
-		t.Fatalf("repeat: count %s, suppressed %v (want the first playbook's trigger)", repeat.Labels["count"], repeat.SuppressedTriggers)
+	if repeat.Labels["count"] != "71" || repeat.Labels[kubeevent.LabelRateLimitSubject] != h.mem.of(event.KindKubernetesWarningEvent, sched.InvolvedObject.Name)[0].Labels[kubeevent.LabelRateLimitSubject] {
+		t.Fatalf("repeat: labels %v (want count 71, the first occurrence's rate-limit subject)", repeat.Labels)
 	}
-	trs := kubeTriggers(t, `
-- {name: warnings, triggers: [{on_kubernetes_warning_event: {exclude: [ImagePullBackOff]}}], actions: [{create_finding: {}}]}
-- {name: scheduling, triggers: [{on_kubernetes_warning_event: {include: [FailedScheduling], rate_limit: 0}}], actions: [{create_finding: {}}]}
-`)
-	if trs[0].Match(&repeat) || !trs[1].Match(&repeat) {
-		t.Errorf("match: rate-limited trigger %v (want false), unlimited %v (want true)", trs[0].Match(&repeat), trs[1].Match(&repeat))
+	f := m.run(repeat)[0]
+	if f == nil || fmt.Sprint(f.Playbooks) != "[scheduling]" {
+		t.Errorf("repeat: finding %v, want one from the scheduling playbook only (warnings is rate-limited)", f)
 	}
 }

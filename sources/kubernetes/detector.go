@@ -10,19 +10,27 @@
 // (triggers/kubernetes: on_pod_crash_loop, …) match those events with their
 // parameters; this package does not import them.
 //
-// What needs state lives in the Detector, which is told what the running
-// playbook set wants (SetInterest with the Interest of its triggers):
+// The Detector is told what the running playbook set wants (SetInterest
+// with the Interest of its triggers) and publishes an occurrence when one of
+// those triggers' filters passes. What needs the objects stays here:
 //
-//   - Rate limits: before publishing, the detector asks State (JetStream KV
-//     bucket medic_trigger_state) for every trigger that matches the event.
-//     Triggers over their limit are listed in Event.SuppressedTriggers and do
-//     not match it; an event no trigger admits is not published at all.
 //   - Delays: fire_delay (on_image_pull_backoff) and duration
 //     (on_node_not_ready) are timers in the detector. When one expires the
 //     detector reads the object again from the informer cache, so a state
-//     that recovered within the delay stays quiet.
-//   - Restarts: every handled occurrence is marked "seen" in State, so the
-//     re-list after a restart reports nothing twice.
+//     that recovered within the delay stays quiet. Only the source has the
+//     cache; an event on the bus cannot be asked whether it is still true.
+//   - Restarts: every published occurrence is marked "seen" in State
+//     (JetStream KV bucket medic_trigger_state), so the re-list after a
+//     restart reports nothing twice. The occurrences are the objects' states;
+//     recognising one again needs the object, which only the source has.
+//
+// Rate limits are not the detector's: like every source's, they are the
+// matching side's (playbooks.Engine applies triggers.Limited, with claims in
+// the same bucket, counted by medic_trigger_rate_limited_total). What a
+// Kubernetes trigger's rate_limit counts per (the owning workload of a pod,
+// found through its ReplicaSet and Job owners in the informer caches) is
+// written on every event as the label kubeevent.LabelRateLimitSubject, so
+// the matchers stay pure functions of the event.
 //
 // Event IDs derive from stable facts of the object (UID, container, restart
 // count, termination time, event count, transition times), so two replicas
@@ -34,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -51,6 +60,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 	"github.com/medichq/medic/internal/kube"
 )
 
@@ -61,13 +71,15 @@ type Options struct {
 	// Namespaces to watch; empty means all.
 	Namespaces []string
 	Publisher  event.Publisher
-	// State keeps rate limits and what was reported; nil: in memory.
+	// State keeps what was reported and the episodes' first sightings;
+	// nil: in memory.
 	State  State
 	Logger *slog.Logger
-	// Clock drives delays, rate limits and ages; nil: the real clock.
+	// Clock drives delays and ages; nil: the real clock.
 	Clock clock.WithDelayedExecution
-	// StateTTL caps rate-limit windows (state older than it is gone);
-	// default 24h.
+	// StateTTL is how long State keeps a record (kubernetes.state_ttl; the
+	// bucket's TTL); default 24h. It bounds the detector's memory of what
+	// it published too.
 	StateTTL time.Duration
 	// MaxEventAge: past transitions older than this are not reported
 	// (default 1h). See kube.Config.
@@ -152,8 +164,9 @@ type armed struct {
 // candidate is an event the detector may publish.
 type candidate struct {
 	ev event.Event
-	// subject keys the rate limit: the owning workload, the involved object
-	// and reason, the node, …
+	// subject is what the triggers' rate limits count per (the owning
+	// workload, the involved object and reason, the node, …); offer writes
+	// it on the event as kubeevent.LabelRateLimitSubject.
 	subject string
 	// factTime is when a past transition happened; zero for ongoing states.
 	// Transitions older than MaxEventAge are not reported.
@@ -222,14 +235,6 @@ func NewDetector(opts Options) (*Detector, error) {
 func (d *Detector) SetInterest(in *Interest) {
 	if in == nil {
 		in = NewInterest()
-	}
-	for _, k := range in.Kinds() {
-		for _, w := range in.Wants(k) {
-			if w.RateLimit() > d.opts.StateTTL {
-				d.log.Warn("a trigger's rate_limit is longer than kubernetes.state_ttl; it is cut to state_ttl",
-					"trigger", w.Name(), "rate_limit", w.RateLimit(), "state_ttl", d.opts.StateTTL)
-			}
-		}
 	}
 	prev := d.interest.Swap(in)
 	if prev != nil && prev.sig == in.sig {
@@ -458,6 +463,11 @@ func (d *Detector) offer(c candidate) {
 	if !d.wants(c.ev.Kind) || d.seenLocally(c.ev.ID) {
 		return
 	}
+	c.ev.Labels = maps.Clone(c.ev.Labels) // the handler's map stays its own
+	if c.ev.Labels == nil {
+		c.ev.Labels = map[string]string{}
+	}
+	c.ev.Labels[kubeevent.LabelRateLimitSubject] = c.subject
 	d.pendMu.Lock()
 	d.pending[prefixEvent+c.ev.ID] = c
 	d.pendMu.Unlock()
@@ -616,8 +626,9 @@ func (d *Detector) markLocally(id string) {
 	d.seen[id] = d.clock.Now()
 }
 
-// handle decides and publishes one candidate: once per occurrence, only if a
-// trigger wants it, with the rate-limited triggers that must not fire listed.
+// handle decides and publishes one candidate: once per occurrence, if one
+// of the interest's triggers wants it. Whether a trigger's rate limit lets
+// it run is the engine's to decide, for every replica alike.
 func (d *Detector) handle(c candidate) error {
 	ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
 	defer cancel()
@@ -633,43 +644,11 @@ func (d *Detector) handle(c candidate) error {
 		d.markLocally(id)
 		return nil
 	}
-	now := d.clock.Now()
-	matched, admitted := false, 0
-	var suppressed []string
-	for _, t := range d.interest.Load().Wants(c.ev.Kind) {
-		if !t.Filter(&c.ev) {
-			continue
-		}
-		matched = true
-		if w := min(t.RateLimit(), d.opts.StateTTL); w > 0 {
-			ok, err := d.state.Admit(ctx, t.ID()+"."+keyHash(c.subject), id, w, now)
-			if err != nil {
-				d.log.Warn("rate-limit state unavailable; letting the event through", "trigger", t.Name(), "err", err)
-				ok = true
-			}
-			if !ok {
-				if !slices.Contains(suppressed, t.ID()) {
-					suppressed = append(suppressed, t.ID())
-				}
-				continue
-			}
-		}
-		admitted++
-	}
-	if !matched {
+	if !slices.ContainsFunc(d.interest.Load().Wants(c.ev.Kind), func(w Want) bool { return w.Filter(&c.ev) }) {
 		return nil // no playbook wants it now
 	}
-	if admitted == 0 {
-		d.log.Debug("rate limit holds the event back", "kind", c.ev.Kind, "subject", c.ev.Subject.String(), "id", id)
-		if err := d.state.MarkSeen(ctx, id); err != nil {
-			d.log.Warn("cannot record a handled event", "err", err)
-		}
-		d.markLocally(id)
-		return nil
-	}
 	ev := c.ev
-	ev.SuppressedTriggers = suppressed
-	ev.ReceivedAt = now.UTC()
+	ev.ReceivedAt = d.clock.Now().UTC()
 	if _, err := d.opts.Publisher.Publish(ctx, []event.Event{ev}); err != nil {
 		return fmt.Errorf("publish %s event %s: %w", ev.Kind, id, err)
 	}

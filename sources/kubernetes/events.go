@@ -15,8 +15,8 @@ import (
 var eventGVK = corev1.SchemeGroupVersion.WithKind("Event")
 
 // onWarningEvent reports core/v1 Events of type Warning, once per event and
-// count (a repeated event is a new occurrence; the rate limit per involved
-// object and reason keeps repeats quiet).
+// count (a repeated event is a new occurrence; the trigger's rate limit per
+// involved object and reason, applied by the engine, keeps repeats quiet).
 func (d *Detector) onWarningEvent(obj any) {
 	e, ok := obj.(*corev1.Event)
 	if !ok || e.Type != corev1.EventTypeWarning || !d.wants(event.KindKubernetesWarningEvent) {

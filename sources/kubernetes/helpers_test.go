@@ -21,7 +21,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/bus"
+	"github.com/medichq/medic/bus/triggerstate"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/playbooks"
@@ -64,6 +66,13 @@ func (p *memPublisher) all() []event.Event {
 	return append([]event.Event(nil), p.events...)
 }
 
+// duplicates counts the events published again under a stored ID.
+func (p *memPublisher) duplicates() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dups
+}
+
 // of returns the stored events of kind about the named subject.
 func (p *memPublisher) of(kind event.Kind, name string) []event.Event {
 	var out []event.Event
@@ -93,6 +102,60 @@ var _ Want = (*kubetrig.Trigger)(nil)
 func kubeInterest(t *testing.T, yamlText string) *Interest {
 	t.Helper()
 	return InterestOf(kubeTriggers(t, yamlText))
+}
+
+// matcher is the side the detector's events reach in medic serve: the
+// playbooks.Engine over the same playbooks, applying the triggers' rate
+// limits (triggers.Limited) with claims in memory, on the test's clock.
+type matcher struct {
+	t      *testing.T
+	engine *playbooks.Engine
+}
+
+// newMatcher builds the engine over playbookYAML; now is the clock the
+// rate-limit windows are measured on.
+func newMatcher(t *testing.T, playbookYAML string, now func() time.Time) *matcher {
+	t.Helper()
+	store, err := playbooks.NewStore(func(context.Context) ([]playbooks.File, error) {
+		return []playbooks.File{{Path: "test.yaml", Data: []byte(playbookYAML)}}, nil
+	}, playbooks.Options{}, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e, err := playbooks.NewEngine(store, &actions.Env{Logger: slog.New(slog.DiscardHandler)}, 10*time.Second, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.LimitRates(clockedLimiter{triggerstate.NewMemory(24 * time.Hour), now})
+	return &matcher{t: t, engine: e}
+}
+
+// clockedLimiter measures windows on the test's clock, not the engine's.
+type clockedLimiter struct {
+	*triggerstate.Memory
+	now func() time.Time
+}
+
+func (l clockedLimiter) Admit(ctx context.Context, key, eventID string, window time.Duration, _ time.Time) (bool, error) {
+	return l.Memory.Admit(ctx, key, eventID, window, l.now())
+}
+
+// run hands evs to the engine in order, as the bus delivers them, and
+// returns the finding of each (nil: no playbook ran).
+func (m *matcher) run(evs ...event.Event) []*event.Finding {
+	m.t.Helper()
+	out := make([]*event.Finding, len(evs))
+	for i := range evs {
+		res, err := m.engine.Run(context.Background(), &evs[i])
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		out[i] = res.Finding
+	}
+	return out
 }
 
 type harness struct {

@@ -19,15 +19,14 @@ import (
 type Want interface {
 	// Name is the trigger's playbook name, for logs.
 	Name() string
-	// ID identifies the trigger's parameters; it keys its rate-limit state.
+	// ID identifies the trigger's parameters: an unchanged set of IDs is an
+	// unchanged interest.
 	ID() string
 	// Kind is the event kind the trigger matches.
 	Kind() event.Kind
-	// Filter reports whether ev passes the trigger's filters, rate limit
-	// aside.
+	// Filter reports whether ev passes the trigger's filters (its rate
+	// limit is the engine's: triggers.Limited).
 	Filter(ev *event.Event) bool
-	// RateLimit is the window per subject; 0 means none.
-	RateLimit() time.Duration
 	// Delay is how long a state must last before the trigger fires
 	// (fire_delay, duration); 0 means at once.
 	Delay() time.Duration
@@ -39,7 +38,7 @@ type Want interface {
 // Interest is what the running playbook set wants the detector to watch,
 // computed from its triggers and handed to the detector on every (re)load
 // (Detector.SetInterest): which event kinds (and so which informers), which
-// resources the change triggers name, and each trigger's rate limit and
+// resources the change triggers name, and each trigger's filters and
 // delay. The zero Interest watches nothing.
 type Interest struct {
 	byKind map[event.Kind][]Want

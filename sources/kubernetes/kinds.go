@@ -30,8 +30,8 @@ type watchedKind struct {
 	// while a playbook wants one of them.
 	events []event.Kind
 	// reads are the Kinds the handler looks up in their caches (a pod's
-	// ReplicaSet and Job, to rate-limit per workload); they are watched
-	// with it.
+	// ReplicaSet and Job, to name its owning workload: what the rate limits
+	// count per); they are watched with it.
 	reads    []string
 	informer func(informers.SharedInformerFactory) cache.SharedIndexInformer
 	// handle looks at one object: added, updated, or again after the

@@ -72,8 +72,13 @@ func withRestarts(p *corev1.Pod, n int32, now time.Time) *corev1.Pod {
 	return c
 }
 
+// The detector publishes every crash-loop occurrence of a Deployment's
+// pods, each labelled with the workload; the engine, applying
+// on_pod_crash_loop's rate limit (4h by default) per that label, makes one
+// finding of them per window.
 func TestCrashLoopFromSamplesFiresOncePerWorkload(t *testing.T) {
 	h := start(t, crashLoopPlaybook)
+	m := newMatcher(t, crashLoopPlaybook, h.clock.Now)
 	now := h.clock.Now()
 
 	// A pod of a Deployment, from a `kubectl describe` of a real crash loop:
@@ -99,6 +104,7 @@ func TestCrashLoopFromSamplesFiresOncePerWorkload(t *testing.T) {
 		"namespace": "default", "pod": desc.Name, "container": "payment-processing-container",
 		"reason": "CrashLoopBackOff", "restart_count": "14", "exit_code": "0", "node": "kind-control-plane",
 		"owner_kind": "Deployment", "owner_name": "payment-processing-worker", "app": "payment-processing-worker",
+		kubeevent.LabelRateLimitSubject: "default/Deployment/payment-processing-worker",
 	} {
 		if ev.Labels[k] != v {
 			t.Errorf("label %s = %q, want %q", k, ev.Labels[k], v)
@@ -112,7 +118,8 @@ func TestCrashLoopFromSamplesFiresOncePerWorkload(t *testing.T) {
 	}
 
 	// More restarts of the same pod, and a second pod of the same Deployment
-	// crash looping: the rate limit is per workload (4h by default).
+	// crash looping: three occurrences, each published once, one finding
+	// within the rate limit (per workload).
 	p := withRestarts(failing, 15, now)
 	h.updatePodStatus(p)
 	second := failing.DeepCopy()
@@ -120,16 +127,34 @@ func TestCrashLoopFromSamplesFiresOncePerWorkload(t *testing.T) {
 	h.createPod(second)
 	h.waitPod(desc.Namespace, second.Name, func(*corev1.Pod) bool { return true })
 	h.waitPod(desc.Namespace, desc.Name, func(p *corev1.Pod) bool { return p.Status.ContainerStatuses[0].RestartCount == 15 })
-	if n := len(h.mem.of(event.KindPodCrashLoop, "")); n != 1 {
-		t.Fatalf("%d crash loop events within the rate limit, want 1", n)
+	evs := h.mem.of(event.KindPodCrashLoop, "")
+	if len(evs) != 3 || h.mem.duplicates() != 0 {
+		t.Fatalf("%d crash loop events published (%d duplicates), want 3 occurrences and 0", len(evs), h.mem.duplicates())
+	}
+	for _, ev := range evs {
+		if got := ev.Labels[kubeevent.LabelRateLimitSubject]; got != "default/Deployment/payment-processing-worker" {
+			t.Errorf("%s: rate-limit subject %q, want the Deployment", ev.Subject.Name, got)
+		}
+	}
+	findings := m.run(evs...)
+	if findings[0] == nil || findings[1] != nil || findings[2] != nil {
+		t.Fatalf("findings %v, want one, for the first occurrence", findings)
+	}
+	// Redelivered, each event gets the answer it got.
+	if again := m.run(evs...); again[0] == nil || again[1] != nil || again[2] != nil {
+		t.Errorf("redelivered: findings %v, want the first only", again)
 	}
 
 	// After the window, the next restart of the workload fires again.
 	h.clock.Step(4*time.Hour + time.Minute)
 	h.updatePodStatus(withRestarts(p, 16, h.clock.Now()))
-	testkit.Eventually(t, 20*time.Second, "the crash loop event after the window", func() bool { return len(h.mem.of(event.KindPodCrashLoop, "")) == 2 })
-	if got := h.mem.of(event.KindPodCrashLoop, "")[1].Labels["restart_count"]; got != "16" {
-		t.Errorf("second event restart_count = %s, want 16", got)
+	testkit.Eventually(t, 20*time.Second, "the crash loop event after the window", func() bool { return len(h.mem.of(event.KindPodCrashLoop, "")) == 4 })
+	after := h.mem.of(event.KindPodCrashLoop, "")[3]
+	if got := after.Labels["restart_count"]; got != "16" {
+		t.Errorf("fourth event restart_count = %s, want 16", got)
+	}
+	if f := m.run(after); f[0] == nil {
+		t.Error("the window passed but the engine held the crash loop back")
 	}
 }
 

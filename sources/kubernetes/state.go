@@ -13,7 +13,8 @@ import (
 )
 
 // StateBucket is the JetStream KV bucket holding the detector's state,
-// shared with the matching side's rate limits (bus/triggerstate).
+// shared with the matching side's rate limits (bus/triggerstate, under
+// their own key prefix).
 const StateBucket = triggerstate.Bucket
 
 // State is what the detector remembers between events, shared by replicas
@@ -21,7 +22,6 @@ const StateBucket = triggerstate.Bucket
 //
 //   - which occurrences were already handled ("seen"), so a restart that
 //     re-lists the cluster does not report them again;
-//   - rate-limit claims: which event fired a trigger for a subject, when;
 //   - when an episode (an image that keeps failing to pull) was first seen,
 //     so every replica counts fire_delay from the same instant.
 //
@@ -33,8 +33,6 @@ type State interface {
 	Seen(ctx context.Context, id string) (bool, error)
 	// MarkSeen records id as handled.
 	MarkSeen(ctx context.Context, id string) error
-	// Admit is triggerstate.Limiter's: whether eventID may fire for key.
-	triggerstate.Limiter
 	// FirstSeen returns when key was first recorded, recording now if absent.
 	FirstSeen(ctx context.Context, key string, now time.Time) (time.Time, error)
 	// Forget removes key (an episode ended).
@@ -47,8 +45,6 @@ func keyHash(s string) string { return triggerstate.Hash(s) }
 // MemoryState keeps state in the process: for tests and for a medic
 // without JetStream. Entries older than ttl are dropped.
 type MemoryState struct {
-	*triggerstate.Memory // Admit
-
 	mu    sync.Mutex
 	ttl   time.Duration
 	now   func() time.Time
@@ -62,7 +58,7 @@ func NewMemoryState(ttl time.Duration, now func() time.Time) *MemoryState {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryState{Memory: triggerstate.NewMemory(ttl), ttl: ttl, now: now, seen: map[string]time.Time{}, since: map[string]time.Time{}}
+	return &MemoryState{ttl: ttl, now: now, seen: map[string]time.Time{}, since: map[string]time.Time{}}
 }
 
 func (m *MemoryState) prune() {
@@ -119,8 +115,6 @@ func (m *MemoryState) Forget(_ context.Context, key string) error {
 // replicas share it and it survives restarts. Entries expire after the
 // bucket's TTL (kubernetes.state_ttl).
 type KVState struct {
-	*triggerstate.Limits // Admit: claims under limit.<key>
-
 	kv jetstream.KeyValue
 }
 
@@ -131,13 +125,12 @@ func OpenKVState(ctx context.Context, js jetstream.JetStream, ttl time.Duration,
 	if err != nil {
 		return nil, err
 	}
-	return NewKVState(kv, ttl), nil
+	return NewKVState(kv), nil
 }
 
-// NewKVState returns the state over kv, a bucket triggerstate.Open opened
-// with ttl.
-func NewKVState(kv jetstream.KeyValue, ttl time.Duration) *KVState {
-	return &KVState{Limits: triggerstate.NewLimits(kv, ttl), kv: kv}
+// NewKVState returns the state over kv, a bucket triggerstate.Open opened.
+func NewKVState(kv jetstream.KeyValue) *KVState {
+	return &KVState{kv: kv}
 }
 
 func seenKey(id string) string   { return "seen." + id }

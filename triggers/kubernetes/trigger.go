@@ -2,13 +2,17 @@
 // Kubernetes source (sources/kubernetes): on_pod_crash_loop,
 // on_pod_oom_killed, …, on_kubernetes_resource, the change triggers of
 // kinds.go and the Helm release triggers. They are pure functions of an
-// event, in the vocabulary of event/kubeevent; what needs the cluster or
-// state (informers, delays, rate limits, "already reported") is the
-// source's, which learns each trigger's kind, rate limit, delay and
-// resources through its Want interface.
+// event, in the vocabulary of event/kubeevent; what needs the cluster
+// (informers, delays, "already reported") is the source's, which learns
+// each trigger's kind, filters, delay and resources through its Want
+// interface. Their rate limits are triggers.Limited, applied by the engine
+// like every source's, per the subject the source wrote on the event
+// (kubeevent.LabelRateLimitSubject: the owning workload, the node, …).
 package kubernetes
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -268,14 +272,10 @@ func buildResourceTrigger(p *ResourceParams) (triggers.Trigger, error) {
 	return t, nil
 }
 
-// Trigger is a built Kubernetes playbook trigger. Matching is pure; the
-// rate limit is applied by the source's Detector when the event is
-// detected, which records the triggers it held back in
-// Event.SuppressedTriggers.
-// It is not a triggers.Limited (whose limits the engine applies): what
-// it limits per, the owning workload, is known only to the detector's
-// informer caches, and the detector also spares the bus the events every
-// trigger holds back.
+// Trigger is a built Kubernetes playbook trigger. Matching is pure, and so
+// is its rate limit's key: the trigger is a triggers.Limited, limited by the
+// engine per the subject the detector found in its informer caches and
+// wrote on the event (kubeevent.LabelRateLimitSubject).
 type Trigger struct {
 	name      string
 	kind      event.Kind
@@ -316,8 +316,32 @@ func (t *Trigger) Kind() event.Kind { return t.kind }
 // ID identifies the trigger's parameters; it keys its rate-limit state.
 func (t *Trigger) ID() string { return t.id }
 
-// RateLimit is the trigger's window per subject; 0 means none.
+var _ triggers.Limited = (*Trigger)(nil)
+
+// RateLimit implements triggers.Limited: the trigger's window per subject;
+// 0 means none.
 func (t *Trigger) RateLimit() time.Duration { return t.rateLimit }
+
+// LimitKey implements triggers.Limited: the trigger and what its limit
+// counts per, the event's kubeevent.LabelRateLimitSubject (the pods of one
+// Deployment share it). An event without the label (published by a medic
+// from before the engine applied these limits) is limited per its subject.
+func (t *Trigger) LimitKey(ev *event.Event) string {
+	subject := ev.Labels[kubeevent.LabelRateLimitSubject]
+	if subject == "" {
+		subject = ev.Subject.String()
+	}
+	return limitKey(t.id, subject)
+}
+
+// limitKey is "<id>.<hash of subject>": the key the detector claimed its
+// windows under (in the same bucket) when it applied these limits itself,
+// so a window claimed before an upgrade still holds after it. Hence not
+// triggers.LimitKeyOf, whose hash ends every part with a NUL.
+func limitKey(id, subject string) string {
+	sum := sha256.Sum256([]byte(subject))
+	return id + "." + hex.EncodeToString(sum[:12])
+}
 
 // Delay is fire_delay (on_image_pull_backoff) or duration
 // (on_node_not_ready): how long a state must last before it fires.
@@ -339,13 +363,12 @@ func (t *Trigger) Resources() []schema.GroupVersionResource { return t.gvrs }
 // Kinds implements triggers.Trigger.
 func (t *Trigger) Kinds() []event.Kind { return []event.Kind{t.kind} }
 
-// Match implements triggers.Trigger: the filters hold and the detector did
-// not hold the event back for this trigger's rate limit.
-func (t *Trigger) Match(ev *event.Event) bool {
-	return t.Filter(ev) && !slices.Contains(ev.SuppressedTriggers, t.id)
-}
+// Match implements triggers.Trigger: the filters hold. Whether the rate
+// limit lets the trigger fire is the engine's (triggers.Limited).
+func (t *Trigger) Match(ev *event.Event) bool { return t.Filter(ev) }
 
-// Filter reports whether ev passes the trigger's filters, rate limit aside.
+// Filter reports whether ev passes the trigger's filters; the detector
+// publishes an occurrence when one of its interest's triggers' does.
 func (t *Trigger) Filter(ev *event.Event) bool {
 	if ev == nil || ev.Kind != t.kind {
 		return false

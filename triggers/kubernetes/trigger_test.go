@@ -7,6 +7,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/medichq/medic/bus/triggerstate"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/event/kubeevent"
 	"github.com/medichq/medic/triggers"
@@ -115,10 +116,6 @@ func TestTriggerMatching(t *testing.T) {
 	}
 	tr, _ := buildTrigger(t, TriggerPodCrashLoop, "{}")
 	ev := pod(nil)
-	ev.SuppressedTriggers = []string{tr.ID()}
-	if tr.Match(ev) || !tr.Filter(ev) {
-		t.Error("a trigger held back by its rate limit must not match (but its filters hold)")
-	}
 	if tr.Match(&event.Event{Kind: event.KindPodOOMKilled, Labels: ev.Labels}) {
 		t.Error("matched another kind")
 	}
@@ -131,6 +128,65 @@ func TestTriggerMatching(t *testing.T) {
 		if got := oom.Match(e); got != s.want {
 			t.Errorf("exclude on %s/%s: %v, want %v", s.ns, s.name, got, s.want)
 		}
+	}
+}
+
+// LimitKey counts per the subject the detector wrote on the event: the
+// pods of one workload share a key, other workloads, kinds of workload or
+// triggers (parameters) do not.
+func TestLimitKey(t *testing.T) {
+	t.Parallel()
+	crash := func(pod, subject string) *event.Event {
+		ev := &event.Event{Kind: event.KindPodCrashLoop, Source: kubeevent.Source,
+			Subject: event.Subject{Kind: "Pod", Namespace: "shop", Name: pod, Container: "app"},
+			Labels:  map[string]string{"namespace": "shop", "pod": pod}}
+		if subject != "" {
+			ev.Labels[kubeevent.LabelRateLimitSubject] = subject
+		}
+		return ev
+	}
+	four, err := buildTrigger(t, TriggerPodCrashLoop, "{}") // rate_limit 4h
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := buildTrigger(t, TriggerPodCrashLoop, "{rate_limit: 1h}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var limited triggers.Limited = four
+	base := limited.LimitKey(crash("cart-7d9f-abcde", "shop/Deployment/cart"))
+	tests := []struct {
+		name string
+		key  string
+		same bool // as base
+	}{
+		{"another pod of the Deployment's ReplicaSet", four.LimitKey(crash("cart-7d9f-xyz12", "shop/Deployment/cart")), true},
+		{"a pod of the Deployment's next ReplicaSet", four.LimitKey(crash("cart-5c6b-qrstu", "shop/Deployment/cart")), true},
+		{"another Deployment", four.LimitKey(crash("cart-7d9f-abcde", "shop/Deployment/checkout")), false},
+		{"a StatefulSet of the same name", four.LimitKey(crash("cart-0", "shop/StatefulSet/cart")), false},
+		{"the same name in another namespace", four.LimitKey(crash("cart-7d9f-abcde", "billing/Deployment/cart")), false},
+		{"another rate_limit (another trigger ID)", one.LimitKey(crash("cart-7d9f-abcde", "shop/Deployment/cart")), false},
+		{"no label (an older medic's event): per pod", four.LimitKey(crash("cart-7d9f-abcde", "")), false},
+	}
+	for _, tc := range tests {
+		if got := tc.key == base; got != tc.same {
+			t.Errorf("%s: key %s, base %s: same %v, want %v", tc.name, tc.key, base, got, tc.same)
+		}
+		if strings.Trim(tc.key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != "" {
+			t.Errorf("%s: key %q is not KV-safe", tc.name, tc.key)
+		}
+	}
+	if a, b := four.LimitKey(crash("a", "")), four.LimitKey(crash("b", "")); a == b {
+		t.Error("without the label two pods share a key")
+	}
+	// The key the detector claimed windows under before the engine applied
+	// these limits (ID "." triggerstate.Hash(subject)): windows claimed by
+	// an older medic hold across the upgrade.
+	if want := four.ID() + "." + triggerstate.Hash("shop/Deployment/cart"); base != want {
+		t.Errorf("key %s, want the detector's former key %s", base, want)
+	}
+	if four.RateLimit() != 4*time.Hour || one.RateLimit() != time.Hour {
+		t.Errorf("rate limits %v and %v, want 4h and 1h", four.RateLimit(), one.RateLimit())
 	}
 }
 
