@@ -18,7 +18,7 @@ import (
 	"github.com/medichq/medic/redact"
 	"github.com/medichq/medic/sinks"
 
-	_ "github.com/medichq/medic/internal/plugins" // what the built-in playbooks name, and the sinks
+	"github.com/medichq/medic/internal/plugins" // what the built-in playbooks name, and the sinks
 )
 
 var discard = slog.New(slog.DiscardHandler)
@@ -55,7 +55,7 @@ func newEngine(t testing.TB, doc string) *playbooks.Engine {
 		}
 		return files, err
 	}
-	store, err := playbooks.NewStore(source, playbooks.Options{}, discard, nil)
+	store, err := playbooks.NewStore(source, playbooks.Options{Plugins: playbooks.Plugins{Actions: plugins.Builtin().Actions}}, discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

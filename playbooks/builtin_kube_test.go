@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/medichq/medic/actions/ai"   // ask_ai, which the built-in playbooks end with
-	_ "github.com/medichq/medic/actions/kube" // the actions of the built-in Kubernetes playbooks
 	"github.com/medichq/medic/event"
 	_ "github.com/medichq/medic/triggers/kubernetes" // the triggers of kubernetes-events.yaml
 )
@@ -21,7 +19,7 @@ func TestBuiltinKubernetesAlertPlaybooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := Build(files, Options{})
+	set, err := Build(files, Options{Plugins: testPlugins})
 	if err != nil {
 		t.Fatalf("built-in playbooks do not load: %v", err)
 	}
@@ -52,7 +50,7 @@ func TestBuiltinKubernetesAlertPlaybooks(t *testing.T) {
 		if !slices.Equal(got, acts) {
 			t.Errorf("%s runs %v, want %v", name, got, acts)
 		}
-		disabled, err := Build(files, Options{Disabled: []string{name}})
+		disabled, err := Build(files, Options{Plugins: testPlugins, Disabled: []string{name}})
 		if err != nil {
 			t.Fatalf("disable %s: %v", name, err)
 		}

@@ -18,7 +18,7 @@ import (
 func benchEngine(tb testing.TB) *Engine {
 	tb.Helper()
 	logger := slog.New(slog.DiscardHandler)
-	store, err := NewStore(func(context.Context) ([]File, error) { return BuiltinFiles() }, Options{}, logger, nil)
+	store, err := NewStore(func(context.Context) ([]File, error) { return BuiltinFiles() }, Options{Plugins: testPlugins}, logger, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

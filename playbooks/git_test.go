@@ -61,7 +61,7 @@ func newGitFixture(t *testing.T, cacheDir string, opts ...GitRepoOptions) *gitFi
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.store, err = NewStore(func(context.Context) ([]File, error) { return f.repos.Files() }, Options{}, discard(), f.reg)
+	f.store, err = NewStore(func(context.Context) ([]File, error) { return f.repos.Files() }, Options{Plugins: testPlugins}, discard(), f.reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,7 +117,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,126}$`)
 
 // parseFile parses one file's playbooks. It collects every error it can
 // rather than stopping at the first, so one run of validate shows them all.
-func parseFile(file string, data []byte, builtin bool) ([]*Playbook, Errors) {
+func parseFile(file string, data []byte, builtin bool, plugins Plugins) ([]*Playbook, Errors) {
 	var errs Errors
 	add := func(line int, format string, args ...any) {
 		errs = append(errs, Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
@@ -218,7 +218,7 @@ func parseFile(file string, data []byte, builtin bool) ([]*Playbook, Errors) {
 					add(val.Line, "actions: the list is empty; a playbook needs at least one action")
 				}
 				for _, a := range items {
-					act, err := actions.Build(a.name, a.params)
+					act, err := plugins.Actions.Build(a.name, a.params)
 					if err != nil {
 						addErr(a.keyNode, err)
 						continue

@@ -15,9 +15,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/actions/ai"
+	"github.com/medichq/medic/actions/kube"
 	"github.com/medichq/medic/event"
 	_ "github.com/medichq/medic/triggers/prometheus" // on_prometheus_alert
 )
+
+// testPlugins is what the tests' playbooks name: package actions' own
+// actions and the built-in playbooks' (actions/kube, ask_ai).
+var testPlugins = func() Plugins {
+	r := actions.NewRegistry()
+	actions.Register(r)
+	ai.Register(r)
+	kube.Register(r)
+	return Plugins{Actions: r}
+}()
 
 func alert(name string, status event.Status, labels map[string]string) *event.Event {
 	l := map[string]string{"alertname": name}
@@ -48,7 +60,7 @@ func build(t *testing.T, files map[string]string, opts Options) (*Set, error) {
 
 func mustBuild(t *testing.T, files map[string]string) *Set {
 	t.Helper()
-	set, err := build(t, files, Options{})
+	set, err := build(t, files, Options{Plugins: testPlugins})
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -176,7 +188,7 @@ func TestValidationErrorsNameFileAndLine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := build(t, map[string]string{"pb.yaml": tt.yaml}, Options{})
+			_, err := build(t, map[string]string{"pb.yaml": tt.yaml}, Options{Plugins: testPlugins})
 			var errs Errors
 			if !errors.As(err, &errs) {
 				t.Fatalf("want Errors, got %v", err)
@@ -200,7 +212,7 @@ func TestAllErrorsAcrossFilesAreReported(t *testing.T) {
 	_, err := build(t, map[string]string{
 		"a.yaml": "- triggers: [{on_prometheus_alert: {}}]\n  actions: [{bogus: {}}]\n",
 		"b.yaml": "- triggers: [{on_prometheus_alert: {status: sometimes}}]\n  actions: [default_enricher]\n",
-	}, Options{})
+	}, Options{Plugins: testPlugins})
 	var errs Errors
 	if !errors.As(err, &errs) || len(errs) != 2 {
 		t.Fatalf("want 2 errors, got %v", err)
@@ -215,7 +227,7 @@ func TestDuplicateNamesAndUnknownSinks(t *testing.T) {
 	_, err := build(t, map[string]string{
 		"a.yaml": "- name: dup\n  triggers: [on_prometheus_alert]\n  actions: [default_enricher]\n",
 		"b.yaml": "- name: dup\n  triggers: [on_prometheus_alert]\n  actions: [default_enricher]\n  sinks: [slack]\n",
-	}, Options{KnownSinks: []string{"file"}})
+	}, Options{Plugins: testPlugins, KnownSinks: []string{"file"}})
 	if err == nil {
 		t.Fatal("want errors")
 	}
@@ -226,7 +238,7 @@ func TestDuplicateNamesAndUnknownSinks(t *testing.T) {
 	}
 	_, err = build(t, map[string]string{
 		"b.yaml": "- name: x\n  triggers: [on_prometheus_alert]\n  actions: [default_enricher]\n  sinks: [slack]\n",
-	}, Options{KnownSinks: []string{"file"}})
+	}, Options{Plugins: testPlugins, KnownSinks: []string{"file"}})
 	if err == nil || !strings.Contains(err.Error(), `names sink "slack", which is not configured`) {
 		t.Fatalf("want unknown sink error, got %v", err)
 	}
@@ -238,7 +250,7 @@ func TestBuiltinPlaybooksLoadAndCanBeReplacedOrDisabled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := Build(builtin, Options{})
+	set, err := Build(builtin, Options{Plugins: testPlugins})
 	if err != nil {
 		t.Fatalf("built-in playbooks do not load: %v", err)
 	}
@@ -247,7 +259,7 @@ func TestBuiltinPlaybooksLoadAndCanBeReplacedOrDisabled(t *testing.T) {
 	}
 
 	user := File{Path: "mine.yaml", Data: []byte("- name: builtin-alert-enricher\n  triggers: [on_prometheus_alert]\n  actions: [{template_enricher: {template: mine}}]\n")}
-	set, err = Build(append(builtin, user), Options{})
+	set, err = Build(append(builtin, user), Options{Plugins: testPlugins})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,21 +269,21 @@ func TestBuiltinPlaybooksLoadAndCanBeReplacedOrDisabled(t *testing.T) {
 		}
 	}
 
-	set, err = Build(builtin, Options{Disabled: []string{"builtin-alert-enricher"}})
+	set, err = Build(builtin, Options{Plugins: testPlugins, Disabled: []string{"builtin-alert-enricher"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(set.Playbooks) != len(builtinNames(t))-1 {
 		t.Fatalf("disabled playbook still present: %v", set.Names())
 	}
-	if _, err := Build(builtin, Options{Disabled: []string{"no-such"}}); err == nil {
+	if _, err := Build(builtin, Options{Plugins: testPlugins, Disabled: []string{"no-such"}}); err == nil {
 		t.Fatal("disabling an unknown playbook must be an error (it is usually a typo)")
 	}
 }
 
 func builtinNames(t *testing.T) []string {
 	files, _ := BuiltinFiles()
-	set, err := Build(files, Options{})
+	set, err := Build(files, Options{Plugins: testPlugins})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +292,7 @@ func builtinNames(t *testing.T) []string {
 
 func newEngine(t *testing.T, set *Set) *Engine {
 	t.Helper()
-	store, err := NewStore(func(context.Context) ([]File, error) { return nil, nil }, Options{}, discard(), nil)
+	store, err := NewStore(func(context.Context) ([]File, error) { return nil, nil }, Options{Plugins: testPlugins}, discard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +395,7 @@ func TestStoreKeepsLastGoodSetOnBadReload(t *testing.T) {
 		}
 	}
 	write("- name: good\n  triggers: [on_prometheus_alert]\n  actions: [default_enricher]\n")
-	store, err := NewStore(func(context.Context) ([]File, error) { return ReadDir(dir) }, Options{}, discard(), prometheus.NewRegistry())
+	store, err := NewStore(func(context.Context) ([]File, error) { return ReadDir(dir) }, Options{Plugins: testPlugins}, discard(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,7 +493,7 @@ func FuzzLoadPlaybooks(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		set, err := Build([]File{{Path: "fuzz.yaml", Data: data}}, Options{})
+		set, err := Build([]File{{Path: "fuzz.yaml", Data: data}}, Options{Plugins: testPlugins})
 		if err != nil {
 			var errs Errors
 			if !errors.As(err, &errs) || len(errs) == 0 {

@@ -27,7 +27,7 @@ func goldenDefinitions(t *testing.T) ([]triggers.Definition, []actions.Definitio
 		}
 	}
 	var as []actions.Definition
-	for _, d := range actions.Definitions() {
+	for _, d := range testPlugins.Actions.Definitions() {
 		if slices.Contains([]string{"create_finding", "default_enricher", "template_enricher"}, d.Name) {
 			as = append(as, d)
 		}
@@ -59,7 +59,7 @@ func TestSchemaGolden(t *testing.T) {
 // the loader refuses are refused by the schema too.
 func TestSchemaAcceptsValidAndRefusesInvalidPlaybooks(t *testing.T) {
 	t.Parallel()
-	schema := roundTrip(t, Schema())
+	schema := roundTrip(t, Schema(testPlugins))
 	checkClosed(t, "#", schema)
 	files, err := BuiltinFiles()
 	if err != nil {
@@ -80,7 +80,7 @@ func TestSchemaAcceptsValidAndRefusesInvalidPlaybooks(t *testing.T) {
 		"",
 	}
 	for _, doc := range valid {
-		if _, err := Build([]File{{Path: "x.yaml", Data: []byte(doc)}}, Options{}); err != nil {
+		if _, err := Build([]File{{Path: "x.yaml", Data: []byte(doc)}}, Options{Plugins: testPlugins}); err != nil {
 			t.Fatalf("test case is not valid for the loader: %v", err)
 		}
 		if errs := validateYAML(t, schema, []byte(doc)); len(errs) > 0 {
@@ -99,7 +99,7 @@ func TestSchemaAcceptsValidAndRefusesInvalidPlaybooks(t *testing.T) {
 		"name: a\n",
 	}
 	for _, doc := range invalid {
-		if _, err := Build([]File{{Path: "x.yaml", Data: []byte(doc)}}, Options{}); err == nil {
+		if _, err := Build([]File{{Path: "x.yaml", Data: []byte(doc)}}, Options{Plugins: testPlugins}); err == nil {
 			t.Fatalf("test case is valid for the loader: %q", doc)
 		}
 		if errs := validateYAML(t, schema, []byte(doc)); len(errs) == 0 {

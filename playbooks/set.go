@@ -44,8 +44,18 @@ type Set struct {
 	Sources []Origin
 }
 
+// Plugins are the registries the loader builds a playbook's actions from:
+// the binary's (internal/plugins.Builtin), or in a test the packages it
+// needs. The loader links none itself, so what a playbook may name is what
+// the wiring lists.
+type Plugins struct {
+	Actions *actions.Registry
+}
+
 // Options shape how files become a Set.
 type Options struct {
+	// Plugins builds the playbooks' actions; required.
+	Plugins Plugins
 	// Disabled names playbooks to drop.
 	Disabled []string
 	// KnownSinks, when not nil, is checked against every playbook's sinks.
@@ -115,6 +125,9 @@ func ReadDir(dir string) ([]File, error) {
 // User playbooks run before built-in ones so that `stop` in a user playbook
 // can silence a built-in; a user playbook named like a built-in replaces it.
 func Build(files []File, opts Options) (*Set, error) {
+	if opts.Plugins.Actions == nil {
+		return nil, errors.New("playbooks: Options.Plugins.Actions is nil: pass the binary's registries (internal/plugins.Builtin)")
+	}
 	var (
 		errs     Errors
 		user     []*Playbook
@@ -124,7 +137,7 @@ func Build(files []File, opts Options) (*Set, error) {
 	sorted := slices.Clone(files)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
 	for _, f := range sorted {
-		pbs, ferrs := parseFile(f.Path, f.Data, f.Builtin)
+		pbs, ferrs := parseFile(f.Path, f.Data, f.Builtin, opts.Plugins)
 		errs = append(errs, ferrs...)
 		for _, pb := range pbs {
 			pb.Origin = f.Origin

@@ -90,7 +90,7 @@ func TestSilencerParamsAreChecked(t *testing.T) {
 		{"severity_silencer: {severities: ['']}", "severities[0] is empty"},
 		{"severity_silencer: {level: info}", `unknown parameter "level"`},
 	} {
-		_, err := build(t, map[string]string{"pb.yaml": "- name: x\n  triggers: [on_prometheus_alert]\n  actions:\n    - " + tt.yaml + "\n"}, Options{})
+		_, err := build(t, map[string]string{"pb.yaml": "- name: x\n  triggers: [on_prometheus_alert]\n  actions:\n    - " + tt.yaml + "\n"}, Options{Plugins: testPlugins})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error = %v, want %q", tt.yaml, err, tt.want)
 		}

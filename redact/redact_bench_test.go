@@ -12,7 +12,7 @@ import (
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/fixtures"
-	_ "github.com/medichq/medic/internal/plugins" // the built-in playbooks' actions
+	"github.com/medichq/medic/internal/plugins" // the built-in playbooks' actions
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/redact"
 	"github.com/medichq/medic/sources/alertmanager"
@@ -31,7 +31,7 @@ func capturedFinding(b *testing.B) *event.Finding {
 	evs := alertmanager.ToEvents(msg, alertmanager.DefaultSource, time.Now())
 	logger := slog.New(slog.DiscardHandler)
 	store, err := playbooks.NewStore(func(context.Context) ([]playbooks.File, error) { return playbooks.BuiltinFiles() },
-		playbooks.Options{}, logger, nil)
+		playbooks.Options{Plugins: playbooks.Plugins{Actions: plugins.Builtin().Actions}}, logger, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -45,11 +45,12 @@ func TestAskAIAutoRunsAfterAllEvidence(t *testing.T) {
     - template_enricher: {title: Events, template: "BackOff"}
     - ask_ai: {mode: auto}
 `)}}
-	set, err := playbooks.Build(files, playbooks.Options{})
+	opts := playbooks.Options{Plugins: playbooks.Plugins{Actions: registered}}
+	set, err := playbooks.Build(files, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := playbooks.NewStore(func(context.Context) ([]playbooks.File, error) { return files, nil }, playbooks.Options{},
+	store, err := playbooks.NewStore(func(context.Context) ([]playbooks.File, error) { return files, nil }, opts,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -37,10 +37,16 @@ func (f *playbookFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.noBuiltin, "no-builtin", false, "leave out the built-in playbooks")
 }
 
+// playbookPlugins are the registries the playbook commands build from:
+// what this binary ships, as medic serve loads it.
+func playbookPlugins() playbooks.Plugins {
+	return playbooks.Plugins{Actions: plugins.Builtin().Actions}
+}
+
 // load builds the set from paths (default: the configured folders). The
 // configuration is optional: without one, sink names are not checked.
 func (f *playbookFlags) load(paths []string) (*playbooks.Set, []string, error) {
-	var opts playbooks.Options
+	opts := playbooks.Options{Plugins: playbookPlugins()}
 	cfg := config.Default()
 	if path := configPath(f.config); path != "" {
 		var err error

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/triggers"
@@ -115,7 +114,7 @@ func TestPlaybooksSchemaCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, out)
 	}
-	want, err := playbooks.SchemaJSON()
+	want, err := playbooks.SchemaJSON(playbookPlugins())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +131,7 @@ func TestPlaybooksSchemaCommand(t *testing.T) {
 			t.Errorf("trigger %s missing from the schema", d.Name)
 		}
 	}
-	for _, d := range actions.Definitions() {
+	for _, d := range playbookPlugins().Actions.Definitions() {
 		if defs["action."+d.Name] == nil {
 			t.Errorf("action %s missing from the schema", d.Name)
 		}

@@ -66,7 +66,7 @@ Robusta's own built-in playbook lists are converted too.
 			if err != nil {
 				return fmt.Errorf("read the Robusta values: %w", err)
 			}
-			res, err := robusta.Convert(data, filepath.Base(args[0]), robusta.Options{Builtin: builtin})
+			res, err := robusta.Convert(data, filepath.Base(args[0]), robusta.Options{Builtin: builtin, Plugins: playbookPlugins()})
 			if err != nil {
 				return err
 			}

@@ -22,7 +22,7 @@ VS Code's YAML extension:
   # yaml-language-server: $schema=../.medic/playbooks.schema.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			data, err := playbooks.SchemaJSON()
+			data, err := playbooks.SchemaJSON(playbookPlugins())
 			if err != nil {
 				return err
 			}

@@ -7,13 +7,16 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/medichq/medic/actions/ai"   // ask_ai, which the built-in playbooks end with
-	_ "github.com/medichq/medic/actions/kube" // the actions of the built-in Kubernetes playbooks
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/fixtures"
+	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/playbooks"
 	_ "github.com/medichq/medic/triggers/kubernetes" // their triggers
 )
+
+// testOptions load playbooks with the binary's registries: the built-in
+// playbooks name ask_ai and actions/kube's evidence.
+var testOptions = playbooks.Options{Plugins: playbooks.Plugins{Actions: plugins.Builtin().Actions}}
 
 func builtinSet(t *testing.T) *playbooks.Set {
 	t.Helper()
@@ -21,7 +24,7 @@ func builtinSet(t *testing.T) *playbooks.Set {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := playbooks.Build(files, playbooks.Options{})
+	set, err := playbooks.Build(files, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestRunFollowsStopAndRouting(t *testing.T) {
 - name: never
   triggers: [on_prometheus_alert]
   actions: [default_enricher]
-`)}}, playbooks.Options{})
+`)}}, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}

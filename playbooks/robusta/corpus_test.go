@@ -56,7 +56,7 @@ func TestCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 		name := filepath.Base(path)
-		res, err := Convert(data, name, Options{})
+		res, err := Convert(data, name, Options{Plugins: testPlugins})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

@@ -25,7 +25,7 @@ func TestHelmValuesRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Convert(data, "helm-robusta-values.yaml", Options{})
+	res, err := Convert(data, "helm-robusta-values.yaml", Options{Plugins: testPlugins})
 	if err != nil {
 		t.Fatal(err)
 	}

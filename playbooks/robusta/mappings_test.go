@@ -10,7 +10,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/triggers"
 )
@@ -72,7 +71,7 @@ func TestTriggerRows(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			res := convertDoc(t, onePlaybook(map[string]any{name: sample(triggerSamples, name)},
-				map[string]any{"default_enricher": map[string]any{}}), Options{})
+				map[string]any{"default_enricher": map[string]any{}}), Options{Plugins: testPlugins})
 			it := itemsOf(res, KindTrigger)[0]
 			switch {
 			case missingTarget(t, it, row.medic, slices.Contains(registered, row.medic), "medic lacks `"+row.medic+"`"):
@@ -150,13 +149,13 @@ var actionSamples = map[string]map[string]any{
 
 func TestActionRows(t *testing.T) {
 	t.Parallel()
-	registered := actions.Names()
+	registered := testPlugins.Actions.Names()
 	for _, name := range sortedKeys(actionRows) {
 		row := actionRows[name]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			res := convertDoc(t, onePlaybook(map[string]any{"on_prometheus_alert": map[string]any{"alert_name": "X"}},
-				map[string]any{name: sample(actionSamples, name)}, map[string]any{"default_enricher": map[string]any{}}), Options{})
+				map[string]any{name: sample(actionSamples, name)}, map[string]any{"default_enricher": map[string]any{}}), Options{Plugins: testPlugins})
 			it := itemsOf(res, KindAction)[0]
 			pb := itemsOf(res, KindPlaybook)[0]
 			want := -1
@@ -234,7 +233,7 @@ func TestSinkRows(t *testing.T) {
 			for k, v := range sample.params {
 				p[k] = v
 			}
-			res := convertDoc(t, map[string]any{"sinksConfig": []any{map[string]any{name: p}}}, Options{})
+			res := convertDoc(t, map[string]any{"sinksConfig": []any{map[string]any{name: p}}}, Options{Plugins: testPlugins})
 			it := itemsOf(res, KindSink)[0]
 			switch {
 			case missingTarget(t, it, row.medic, slices.Contains(types, row.medic), "medic lacks the `"+row.medic+"` sink type"):
@@ -334,7 +333,7 @@ func TestDefaultEnricherAnnotations(t *testing.T) {
 	}{{true, Converted}, {false, Lossy}, {"yes", Lossy}} {
 		res := convertDoc(t, map[string]any{"customPlaybooks": []any{map[string]any{"name": "p",
 			"triggers": []any{map[string]any{"on_prometheus_alert": map[string]any{"alert_name": "X"}}},
-			"actions":  []any{map[string]any{"default_enricher": map[string]any{"alert_annotations_enrichment": tt.value}}}}}}, Options{})
+			"actions":  []any{map[string]any{"default_enricher": map[string]any{"alert_annotations_enrichment": tt.value}}}}}}, Options{Plugins: testPlugins})
 		found := false
 		for _, it := range res.Items {
 			if it.Kind == KindAction && it.Name == "default_enricher" {

@@ -41,8 +41,11 @@ type Options struct {
 	// priorityBuiltinPlaybooks (and platformPlaybooks when the values enable
 	// them): useful to see how much of a stock Robusta medic covers.
 	Builtin bool
+	// Plugins builds the converted playbooks' actions, to check that they
+	// load in medic; required (internal/plugins.Builtin's registries).
+	Plugins playbooks.Plugins
 	// HasTrigger, HasAction and SinkTypes describe medic; nil means the
-	// registries of this binary.
+	// registries of this binary (HasAction: Plugins'.
 	HasTrigger func(name string) bool
 	HasAction  func(name string) bool
 	SinkTypes  []string
@@ -52,13 +55,15 @@ type Options struct {
 }
 
 func (o *Options) defaults() error {
+	if o.Plugins.Actions == nil {
+		return errors.New("robusta: Options.Plugins.Actions is nil: pass the binary's registries (internal/plugins.Builtin)")
+	}
 	if o.HasTrigger == nil {
 		names := triggers.Names()
 		o.HasTrigger = func(n string) bool { return slices.Contains(names, n) }
 	}
 	if o.HasAction == nil {
-		names := actions.Names()
-		o.HasAction = func(n string) bool { return slices.Contains(names, n) }
+		o.HasAction = o.Plugins.Actions.Has
 	}
 	if o.SinkTypes == nil {
 		o.SinkTypes = sinks.Types()
@@ -68,7 +73,7 @@ func (o *Options) defaults() error {
 		if err != nil {
 			return fmt.Errorf("read medic's built-in playbooks: %w", err)
 		}
-		set, err := playbooks.Build(files, playbooks.Options{})
+		set, err := playbooks.Build(files, playbooks.Options{Plugins: o.Plugins})
 		if err != nil {
 			return fmt.Errorf("medic's built-in playbooks: %w", err)
 		}
@@ -442,7 +447,7 @@ func (c *converter) convertPlaybook(where string, item any, disabled map[string]
 	data, err := yaml.Marshal([]playbookOut{pb})
 	if err == nil {
 		policy := actions.Remediation{Enabled: len(remediations) > 0, Allowed: remediations, RequireApproval: true}
-		_, err = playbooks.Build([]playbooks.File{{Path: "converted.yaml", Data: data}}, playbooks.Options{Remediation: policy})
+		_, err = playbooks.Build([]playbooks.File{{Path: "converted.yaml", Data: data}}, playbooks.Options{Plugins: c.opts.Plugins, Remediation: policy})
 	}
 	if err != nil {
 		ic.fail("the converted playbook does not load in medic: %v", err)
@@ -577,7 +582,7 @@ func (c *converter) convertAction(where string, item any) (Item, map[string]any,
 	// Drop what medic's action does not know, and say so; stop at errors
 	// that are not about unknown parameters.
 	for range 20 {
-		err := buildWith(target, p, actionsBuild)
+		err := buildWith(target, p, c.actionsBuild)
 		if err == nil {
 			return ic.item(KindAction, where, name, target), map[string]any{target: p}, row.essential
 		}
@@ -822,8 +827,8 @@ func triggersBuild(name string, node *yaml.Node) error {
 	return err
 }
 
-func actionsBuild(name string, node *yaml.Node) error {
-	_, err := actions.Build(name, node)
+func (c *converter) actionsBuild(name string, node *yaml.Node) error {
+	_, err := c.opts.Plugins.Actions.Build(name, node)
 	return err
 }
 

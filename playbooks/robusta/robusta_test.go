@@ -17,10 +17,15 @@ import (
 	"github.com/medichq/medic/sinks"
 )
 
+// testPlugins are the binary's registries, which the converted playbooks
+// are checked against.
+var testPlugins = playbooks.Plugins{Actions: plugins.Builtin().Actions}
+
 // goldenOptions fix what medic offers, so that triggers, actions and sinks
 // added elsewhere do not change the golden files.
 func goldenOptions(builtin bool) Options {
 	return Options{
+		Plugins:    testPlugins,
 		Builtin:    builtin,
 		HasTrigger: func(n string) bool { return n == "on_prometheus_alert" },
 		HasAction: func(n string) bool {
@@ -59,7 +64,7 @@ func loads(t *testing.T, res *Result) (*playbooks.Set, []sinks.Spec) {
 		t.Fatal(err)
 	}
 	files := append(builtin, playbooks.File{Path: "playbooks.yaml", Data: res.Playbooks})
-	opts := playbooks.Options{Disabled: cfg.Playbooks.Disabled, KnownSinks: known, Remediation: actions.PolicyFrom(cfg.Remediation)}
+	opts := playbooks.Options{Plugins: testPlugins, Disabled: cfg.Playbooks.Disabled, KnownSinks: known, Remediation: actions.PolicyFrom(cfg.Remediation)}
 	if len(res.Remediations) > 0 {
 		// The import only suggests the remediation block: as generated,
 		// medic stays read-only and those playbooks do not load.

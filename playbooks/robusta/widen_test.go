@@ -7,7 +7,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/scope"
 )
@@ -62,8 +61,8 @@ func TestNeverWidens(t *testing.T) {
 			if pb == nil {
 				pb = playbook(alert)
 			}
-			registered := actions.Names()
-			opts := Options{HasAction: func(n string) bool { return n != "name_silencer" && slices.Contains(registered, n) }}
+			registered := testPlugins.Actions.Names()
+			opts := Options{Plugins: testPlugins, HasAction: func(n string) bool { return n != "name_silencer" && slices.Contains(registered, n) }}
 			res := convertDoc(t, map[string]any{"sinksConfig": []any{tt.sink}, "customPlaybooks": []any{pb}}, opts)
 			sink, play := itemsOf(res, KindSink)[0], itemsOf(res, KindPlaybook)[0]
 			switch {
@@ -94,7 +93,7 @@ func TestStopOfAnEarlierSink(t *testing.T) {
 		map[string]any{"file_sink": map[string]any{"name": "before", "file_name": "/tmp/a"}},
 		map[string]any{"robusta_sink": map[string]any{"name": "ui", "token": "x", "stop": true}},
 		map[string]any{"file_sink": map[string]any{"name": "fallback", "file_name": "/tmp/b"}},
-	}}, Options{})
+	}}, Options{Plugins: testPlugins})
 	sinks := itemsOf(res, KindSink)
 	if sinks[0].Outcome != Converted || sinks[1].Outcome != NotConverted || sinks[2].Outcome != NotConverted || !hasReason(sinks[2], "stop") {
 		t.Errorf("sinks: %+v", sinks)
@@ -110,7 +109,7 @@ func TestLossIsReported(t *testing.T) {
 		"customPlaybooks": []any{map[string]any{"name": "p",
 			"triggers": []any{map[string]any{"on_prometheus_alert": map[string]any{"alert_name": "X"}}},
 			"actions":  []any{map[string]any{"create_finding": map[string]any{"title": "t", "aggregation_key": "k"}}}}},
-	}, Options{})
+	}, Options{Plugins: testPlugins})
 	for _, it := range res.Items {
 		switch {
 		case it.Kind == KindSinkParam && it.Name == "channel_override":
@@ -151,7 +150,7 @@ func TestSecretsNeverCopied(t *testing.T) {
 		map[string]any{"kafka_sink": map[string]any{"name": "kafka", "kafka_url": "k:9092", "topic": "t", "auth": map[string]any{"sasl_plain_password": canary}}},
 		map[string]any{"robusta_sink": map[string]any{"name": "ui", "token": canary + "-ui"}},
 		map[string]any{"slack_sink": map[string]any{"name": "env", "slack_channel": "e", "api_key": "{{ env.SLACK_API_KEY }}"}},
-	}}, Options{})
+	}}, Options{Plugins: testPlugins})
 	for name, out := range outputs(t, res) {
 		if strings.Contains(out, canary) {
 			t.Errorf("%s holds a secret:\n%s", name, out)
@@ -220,7 +219,7 @@ func TestHelmReleaseNamesStayExact(t *testing.T) {
 	t.Parallel()
 	res := convertDoc(t, map[string]any{"customPlaybooks": []any{map[string]any{"name": "h",
 		"triggers": []any{map[string]any{"on_helm_release_unhealthy": map[string]any{"names": []any{"demo-app", "api.v2"}, "namespace": "default"}}},
-		"actions":  []any{map[string]any{"helm_status_enricher": map[string]any{}}}}}}, Options{})
+		"actions":  []any{map[string]any{"helm_status_enricher": map[string]any{}}}}}}, Options{Plugins: testPlugins})
 	var pbs []struct {
 		Triggers []map[string]struct {
 			Scope scope.Scope `yaml:"scope"`

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/testkit"
@@ -79,7 +80,7 @@ func (p *memPublisher) of(kind event.Kind, name string) []event.Event {
 // playbooks, so parameters go through the same strict decoding.
 func kubeTriggers(t *testing.T, yamlText string) []triggers.Trigger {
 	t.Helper()
-	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{})
+	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{Plugins: createFinding()})
 	if err != nil {
 		t.Fatalf("playbooks: %v", err)
 	}
@@ -301,4 +302,12 @@ var widgetGVR = schema.GroupVersionResource{Group: "example.com", Version: "v1",
 func newDynamic(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
 	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
 		map[schema.GroupVersionResource]string{widgetGVR: "WidgetList"}, objs...)
+}
+
+// createFinding is what the test playbooks' actions need: package actions'
+// own (create_finding).
+func createFinding() playbooks.Plugins {
+	r := actions.NewRegistry()
+	actions.Register(r)
+	return playbooks.Plugins{Actions: r}
 }

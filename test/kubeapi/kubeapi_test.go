@@ -32,7 +32,7 @@ import (
 	"github.com/medichq/medic/test/kubeapi"
 	"github.com/medichq/medic/triggers"
 
-	_ "github.com/medichq/medic/actions" // create_finding, for the test playbooks
+	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/internal/testkit"
 )
 
@@ -90,7 +90,7 @@ func must[T any](v T, err error) T {
 
 func triggersOf(t *testing.T, yamlText string) []triggers.Trigger {
 	t.Helper()
-	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{})
+	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{Plugins: createFinding()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,4 +487,12 @@ func TestNamespacedRoleVariant(t *testing.T) {
 	if evs := m.pub.of(event.KindPodCrashLoop, ""); len(evs) != 1 || evs[0].Subject.Namespace != "shop" {
 		t.Errorf("events %v, want one from shop", evs)
 	}
+}
+
+// createFinding is what the test playbooks' actions need: package actions'
+// own (create_finding).
+func createFinding() playbooks.Plugins {
+	r := actions.NewRegistry()
+	actions.Register(r)
+	return playbooks.Plugins{Actions: r}
 }

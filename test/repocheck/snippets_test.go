@@ -367,11 +367,14 @@ func checkMedicConfig(t *testing.T, s Snippet) {
 	}
 }
 
+// builtinPlugins are the registries of every built-in plugin.
+var builtinPlugins = playbooks.Plugins{Actions: plugins.Builtin().Actions}
+
 // checkPlaybooks builds the snippet as a playbook file with every built-in
 // trigger and action registered, as `medic playbooks validate` does.
 func checkPlaybooks(t *testing.T, s Snippet) {
 	// Snippets show what an operator may enable: remediation included.
-	opts := playbooks.Options{Remediation: actions.Remediation{Enabled: true, Allowed: actions.RemediationActions}}
+	opts := playbooks.Options{Plugins: builtinPlugins, Remediation: actions.Remediation{Enabled: true, Allowed: actions.RemediationActions}}
 	if _, err := playbooks.Build([]playbooks.File{{Path: s.String(), Data: []byte(s.Text)}}, opts); err != nil {
 		t.Fatalf("%s: %v", s, err)
 	}
@@ -380,7 +383,7 @@ func checkPlaybooks(t *testing.T, s Snippet) {
 // checkPlaybookTests loads the snippet as a `medic playbooks test` fixture
 // file against the built-in playbooks.
 func checkPlaybookTests(t *testing.T, s Snippet) {
-	set, err := playbooks.Build(must(playbooks.BuiltinFiles()), playbooks.Options{})
+	set, err := playbooks.Build(must(playbooks.BuiltinFiles()), playbooks.Options{Plugins: builtinPlugins})
 	if err != nil {
 		t.Fatal(err)
 	}
