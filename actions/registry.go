@@ -223,9 +223,9 @@ func (b bound[D]) Deferred() bool {
 	return ok && d.Deferred()
 }
 
-// RunnerOf returns the Runner an action built by a Registry binds, for a
-// package that looks at its own actions' types (the remediation Executor);
-// a for any other Action.
+// RunnerOf returns the Runner that an action built by a Registry binds, for
+// a package that looks at its own actions' types (the remediation
+// Executor); a itself for any other Action.
 func RunnerOf(a Action) any {
 	if u, ok := a.(interface{ runner() any }); ok {
 		return u.runner()

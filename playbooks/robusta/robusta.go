@@ -45,7 +45,7 @@ type Options struct {
 	// load in medic; required (internal/plugins.Builtin's registries).
 	Plugins playbooks.Plugins
 	// HasTrigger, HasAction and SinkTypes describe medic; nil means the
-	// registries of this binary (HasAction: Plugins'.
+	// registries of this binary (for HasAction, Plugins.Actions).
 	HasTrigger func(name string) bool
 	HasAction  func(name string) bool
 	SinkTypes  []string
