@@ -25,10 +25,10 @@ func (p *CreateFindingParams) Validate() error {
 	return fmt.Errorf("severity %q is not one of critical, high, warning, info, none", p.Severity)
 }
 
-func init() {
-	Register("create_finding", "Set the finding's title, description (templates over the event) and severity.",
+func addCreateFinding(r *Registry) {
+	Add(r, "create_finding", "Set the finding's title, description (templates over the event) and severity.",
 		func() *CreateFindingParams { return &CreateFindingParams{} },
-		func(p *CreateFindingParams) (Action, error) {
+		func(p *CreateFindingParams) (Runner[interface{ Cluster() string }], error) {
 			var title, desc *Template
 			var err error
 			if p.Title != "" {
@@ -42,16 +42,16 @@ func init() {
 				}
 			}
 			severity := event.Severity(p.Severity)
-			return Func(func(_ context.Context, env *Env, f *event.Finding) error {
+			return RunFunc[interface{ Cluster() string }](func(_ context.Context, deps interface{ Cluster() string }, f *event.Finding) error {
 				if title != nil {
-					s, err := title.Render(env, f)
+					s, err := title.Render(deps.Cluster(), f)
 					if err != nil {
 						return err
 					}
 					f.Title = s
 				}
 				if desc != nil {
-					s, err := desc.Render(env, f)
+					s, err := desc.Render(deps.Cluster(), f)
 					if err != nil {
 						return err
 					}

@@ -16,13 +16,13 @@ var annotationsShownElsewhere = map[string]bool{
 	"summary": true, "description": true, "message": true, "runbook_url": true, "runbook": true,
 }
 
-func init() {
-	Register("default_enricher", "Add the alert's labels and annotations, and links to its graph, runbook and a prefilled silence.",
+func addDefaultEnricher(r *Registry) {
+	Add(r, "default_enricher", "Add the alert's labels and annotations, and links to its graph, runbook and a prefilled silence.",
 		func() *NoParams { return &NoParams{} },
-		func(*NoParams) (Action, error) { return Func(defaultEnrich), nil })
+		func(*NoParams) (Runner[any], error) { return RunFunc[any](defaultEnrich), nil })
 }
 
-func defaultEnrich(_ context.Context, _ *Env, f *event.Finding) error {
+func defaultEnrich(_ context.Context, _ any, f *event.Finding) error {
 	ev := &f.Event
 	var blocks []event.Block
 	if len(ev.Labels) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -72,38 +73,38 @@ type SilenceAlertParams struct {
 	LogSilence bool `yaml:"log_silence"`
 }
 
-func init() {
-	Register("silence_alert",
+func addSilencers(r *Registry) {
+	Add(r, "silence_alert",
 		"Silence every finding the playbook matches: silencing as code, the playbook's triggers (alert_name, scope, …) say what. Robusta's silence_alert.",
 		func() *SilenceAlertParams { return &SilenceAlertParams{} },
-		func(p *SilenceAlertParams) (Action, error) {
+		func(p *SilenceAlertParams) (Runner[interface{ Log() *slog.Logger }], error) {
 			logIt := p.LogSilence
-			return Func(func(_ context.Context, env *Env, f *event.Finding) error {
+			return RunFunc[interface{ Log() *slog.Logger }](func(_ context.Context, deps interface{ Log() *slog.Logger }, f *event.Finding) error {
 				Silence(f, "silence_alert", "the playbook silences what it matches")
-				if logIt && env != nil && env.Logger != nil {
-					env.Logger.Info("silencing finding", "finding", f.ID, "title", f.Title)
+				if logIt {
+					deps.Log().Info("silencing finding", "finding", f.ID, "title", f.Title)
 				}
 				return nil
 			}), nil
 		})
-	Register("severity_silencer",
+	Add(r, "severity_silencer",
 		"Silence the finding when the alert's severity label (or, without one, the finding's severity) is severity or one of severities; case does not matter. Robusta's severity_silencer.",
 		func() *SeveritySilencerParams { return &SeveritySilencerParams{} },
-		func(p *SeveritySilencerParams) (Action, error) {
+		func(p *SeveritySilencerParams) (Runner[any], error) {
 			words := p.words()
-			return Func(func(_ context.Context, _ *Env, f *event.Finding) error {
+			return RunFunc[any](func(_ context.Context, _ any, f *event.Finding) error {
 				if w, ok := severityMatch(f, words); ok {
 					Silence(f, "severity_silencer", fmt.Sprintf("severity is %s", w))
 				}
 				return nil
 			}), nil
 		})
-	Register("name_silencer",
+	Add(r, "name_silencer",
 		"Silence alerts whose name (the alertname label) is one of names. Robusta's name_silencer.",
 		func() *NameSilencerParams { return &NameSilencerParams{} },
-		func(p *NameSilencerParams) (Action, error) {
+		func(p *NameSilencerParams) (Runner[any], error) {
 			names := slices.Clone(p.Names)
-			return Func(func(_ context.Context, _ *Env, f *event.Finding) error {
+			return RunFunc[any](func(_ context.Context, _ any, f *event.Finding) error {
 				if name := f.Event.Labels["alertname"]; name != "" && slices.Contains(names, name) {
 					Silence(f, "name_silencer", fmt.Sprintf("alert %s is in names", name))
 				}

@@ -53,13 +53,11 @@ func ParseTemplate(name, src string) (*Template, error) {
 	return &Template{src: src, t: t}, nil
 }
 
-// Render executes the template for a finding.
-func (t *Template) Render(env *Env, f *event.Finding) (string, error) {
+// Render executes the template for a finding of the named cluster (an
+// action reads it from its deps' Cluster()).
+func (t *Template) Render(cluster string, f *event.Finding) (string, error) {
 	var b strings.Builder
-	data := TemplateData{Event: f.Event}
-	if env != nil {
-		data.Cluster = env.ClusterName
-	}
+	data := TemplateData{Event: f.Event, Cluster: cluster}
 	if err := t.t.Execute(&b, data); err != nil {
 		return "", fmt.Errorf("render %s: %w", t.t.Name(), err)
 	}

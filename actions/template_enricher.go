@@ -21,17 +21,17 @@ func (p *TemplateEnricherParams) Validate() error {
 	return nil
 }
 
-func init() {
-	Register("template_enricher", "Add a markdown section rendered from a template over the event's labels and annotations.",
+func addTemplateEnricher(r *Registry) {
+	Add(r, "template_enricher", "Add a markdown section rendered from a template over the event's labels and annotations.",
 		func() *TemplateEnricherParams { return &TemplateEnricherParams{Title: "Details"} },
-		func(p *TemplateEnricherParams) (Action, error) {
+		func(p *TemplateEnricherParams) (Runner[interface{ Cluster() string }], error) {
 			tmpl, err := ParseTemplate("template", p.Template)
 			if err != nil {
 				return nil, err
 			}
 			title := p.Title
-			return Func(func(_ context.Context, env *Env, f *event.Finding) error {
-				text, err := tmpl.Render(env, f)
+			return RunFunc[interface{ Cluster() string }](func(_ context.Context, deps interface{ Cluster() string }, f *event.Finding) error {
+				text, err := tmpl.Render(deps.Cluster(), f)
 				if err != nil {
 					return err
 				}

@@ -31,7 +31,7 @@ func TestActiveAlertsFromARealAlertmanager(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tools, err := agent.Toolbox{Alertmanager: &agent.Alertmanager{URL: am.URL()}, Policy: agent.NamespacePolicy{Deny: []string{"kube-*"}}}.Tools(event.Event{})
+	tools, err := agent.Toolbox{Actions: builtinActions, Alertmanager: &agent.Alertmanager{URL: am.URL()}, Policy: agent.NamespacePolicy{Deny: []string{"kube-*"}}}.Tools(event.Event{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,6 +88,7 @@ func EvidenceToolNames() []string {
 // boundTool is an actionTool with what it runs against.
 type boundTool struct {
 	actionTool
+	reg    *actions.Registry // builds the action for each call
 	env    *actions.Env
 	base   event.Event // the finding's event: defaults for the subject and the templates
 	policy NamespacePolicy
@@ -124,10 +125,10 @@ func (p NamespacePolicy) Check(namespace string) error {
 
 func (t *boundTool) Spec() llm.ToolSpec { return t.spec }
 
-func (t *actionTool) bind(env *actions.Env, base event.Event, policy NamespacePolicy) (*boundTool, error) {
-	def, ok := definition(t.action)
+func (t *actionTool) bind(reg *actions.Registry, env *actions.Env, base event.Event, policy NamespacePolicy) (*boundTool, error) {
+	def, ok := definition(reg, t.action)
 	if !ok {
-		return nil, fmt.Errorf("agent: action %q is not registered (is internal/plugins linked?)", t.action)
+		return nil, fmt.Errorf("agent: action %q is not in Toolbox.Actions (internal/plugins.Builtin registers it)", t.action)
 	}
 	s := playbooks.ParamsSchema(def.NewParams())
 	props, _ := s["properties"].(map[string]any)
@@ -155,14 +156,14 @@ func (t *actionTool) bind(env *actions.Env, base event.Event, policy NamespacePo
 	case subjectNode:
 		all["node"] = str("The node's name (default: the finding's node).")
 	}
-	return &boundTool{actionTool: *t, env: env, base: base, policy: policy, params: props, spec: llm.ToolSpec{
+	return &boundTool{actionTool: *t, reg: reg, env: env, base: base, policy: policy, params: props, spec: llm.ToolSpec{
 		Name: t.name, Description: t.doc,
 		Parameters: map[string]any{"type": "object", "properties": all, "additionalProperties": false},
 	}}, nil
 }
 
-func definition(name string) (actions.Definition, bool) {
-	for _, d := range actions.Definitions() {
+func definition(reg *actions.Registry, name string) (actions.Definition, bool) {
+	for _, d := range reg.Definitions() {
 		if d.Name == name {
 			return d, true
 		}
@@ -254,7 +255,7 @@ func (t *boundTool) Call(ctx context.Context, raw json.RawMessage) (string, erro
 	if err != nil {
 		return "", err
 	}
-	a, err := actions.Build(t.action, node)
+	a, err := t.reg.Build(t.action, node)
 	if err != nil {
 		return "", fmt.Errorf("%s: %v", t.name, err)
 	}
@@ -521,6 +522,10 @@ func strictJSON(raw json.RawMessage, v any) error {
 
 // Toolbox is what tools run against.
 type Toolbox struct {
+	// Actions builds the evidence tools' actions (internal/plugins.Builtin's
+	// registry); required.
+	Actions *actions.Registry
+	// Env is what those actions and the tools run with, as in playbooks.
 	Env    *actions.Env
 	KB     *rag.Retriever
 	Policy NamespacePolicy
@@ -538,16 +543,19 @@ type Toolbox struct {
 // or what `medic investigate` was pointed at). Evidence tools that need a
 // capability medic lacks are still offered: they say what is missing.
 func (tb Toolbox) Tools(base event.Event) ([]Tool, error) {
+	if tb.Actions == nil {
+		return nil, errors.New("agent: Toolbox.Actions is nil: pass the binary's action registry (internal/plugins.Builtin)")
+	}
 	var out []Tool
 	for i := range evidenceTools {
 		t := &evidenceTools[i]
 		if len(tb.Only) > 0 && !slices.Contains(tb.Only, t.name) {
 			continue
 		}
-		if t.action == "prometheus_enricher" && (tb.Env == nil || tb.Env.Prometheus == nil) {
+		if t.action == "prometheus_enricher" && tb.Env.PrometheusAPI() == nil {
 			continue // no Prometheus: a tool that always fails only costs turns
 		}
-		bt, err := t.bind(tb.Env, base, tb.Policy)
+		bt, err := t.bind(tb.Actions, tb.Env, base, tb.Policy)
 		if err != nil {
 			return nil, err
 		}
@@ -581,13 +589,14 @@ func (tb Toolbox) Tools(base event.Event) ([]Tool, error) {
 	return out, nil
 }
 
-// Specs are the specifications of every built-in tool, as a model is
-// offered them when medic has a cluster, Prometheus and a knowledge base
-// (the evaluation mocks their results).
-func Specs() ([]llm.ToolSpec, error) {
+// Specs are the specifications of every built-in tool, their actions'
+// parameters read from reg, as a model is offered them when medic has a
+// cluster, Prometheus and a knowledge base (the evaluation mocks their
+// results).
+func Specs(reg *actions.Registry) ([]llm.ToolSpec, error) {
 	var out []llm.ToolSpec
 	for i := range evidenceTools {
-		bt, err := evidenceTools[i].bind(nil, event.Event{}, NamespacePolicy{})
+		bt, err := evidenceTools[i].bind(reg, nil, event.Event{}, NamespacePolicy{})
 		if err != nil {
 			return nil, err
 		}

@@ -16,11 +16,14 @@ import (
 	"github.com/medichq/medic/agent"
 	"github.com/medichq/medic/agent/agenttest"
 	"github.com/medichq/medic/event"
-	_ "github.com/medichq/medic/internal/plugins"
+	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/rag"
 	"github.com/medichq/medic/rag/llm"
 )
+
+// builtinActions are the actions medic ships, behind the evidence tools.
+var builtinActions = plugins.Builtin().Actions
 
 func tool(t *testing.T, tools []agent.Tool, name string) agent.Tool {
 	t.Helper()
@@ -39,7 +42,7 @@ func tool(t *testing.T, tools []agent.Tool, name string) agent.Tool {
 // to look at.
 func TestToolSchemasComeFromTheActionRegistry(t *testing.T) {
 	t.Parallel()
-	tools, err := agent.Toolbox{Env: &actions.Env{}, KB: agenttest.KB(t)}.Tools(event.Event{})
+	tools, err := agent.Toolbox{Actions: builtinActions, Env: &actions.Env{}, KB: agenttest.KB(t)}.Tools(event.Event{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +57,7 @@ func TestToolSchemasComeFromTheActionRegistry(t *testing.T) {
 	}
 	logs := tool(t, tools, "pod_logs").Spec().Parameters["properties"].(map[string]any)
 	var def actions.Definition
-	for _, d := range actions.Definitions() {
+	for _, d := range builtinActions.Definitions() {
 		if d.Name == "logs_enricher" {
 			def = d
 		}
@@ -85,7 +88,7 @@ func TestActionToolsRunTheActions(t *testing.T) {
 	t.Parallel()
 	env := agenttest.Cluster(agenttest.CrashLog, agenttest.CrashingPod())
 	base := event.Event{Labels: map[string]string{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "cart-7d9"}}
-	tools, err := agent.Toolbox{Env: env, Policy: agent.NamespacePolicy{Deny: []string{"kube-*"}}}.Tools(base)
+	tools, err := agent.Toolbox{Actions: builtinActions, Env: env, Policy: agent.NamespacePolicy{Deny: []string{"kube-*"}}}.Tools(base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +134,7 @@ func TestActionToolsRunTheActions(t *testing.T) {
 // reads it whole, and both name it for the transcript.
 func TestKnowledgeBaseTools(t *testing.T) {
 	t.Parallel()
-	tools, err := agent.Toolbox{KB: agenttest.KB(t)}.Tools(event.Event{})
+	tools, err := agent.Toolbox{Actions: builtinActions, KB: agenttest.KB(t)}.Tools(event.Event{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +159,7 @@ func TestInvestigatorFallsBackToOneShot(t *testing.T) {
 	srv := agenttest.New(t, agenttest.Steps(agenttest.Reply{Text: "## What is happening\nIt crashes."}))
 	srv.RefuseTools()
 	client := newModel(t, srv)
-	in := &agent.Investigator{Model: client, ModelName: "scripted", OneShot: oneShot(client)}
+	in := &agent.Investigator{Model: client, ModelName: "scripted", OneShot: oneShot(client), Toolbox: agent.Toolbox{Actions: builtinActions}}
 	for range 2 {
 		res, _, err := in.Investigate(context.Background(), agent.Request{Question: "why does cart crash?"})
 		if err != nil {
@@ -182,7 +185,7 @@ func TestInvestigatorFallsBackToOneShot(t *testing.T) {
 func TestLanguage(t *testing.T) {
 	t.Parallel()
 	srv := agenttest.New(t, agenttest.Steps(agenttest.Reply{Text: "## Was passiert\nDer Pod stürzt ab."}))
-	in := &agent.Investigator{Model: newModel(t, srv), ModelName: "scripted", Language: "de"}
+	in := &agent.Investigator{Model: newModel(t, srv), ModelName: "scripted", Language: "de", Toolbox: agent.Toolbox{Actions: builtinActions}}
 	es, err := in.InvestigateFinding(context.Background(), &event.Finding{Title: "cart crashes"}, "", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +225,7 @@ func TestRolloutHistory(t *testing.T) {
 		}
 	}
 	env := agenttest.Cluster("", d, rs("1", "shop/cart:1.4.2", "s3cret-old", "256Mi"), rs("2", "shop/cart:1.5.0", "s3cret-new", "128Mi"))
-	tools, err := agent.Toolbox{Env: env}.Tools(event.Event{Subject: event.Subject{Kind: "Deployment", Namespace: "shop", Name: "cart"}})
+	tools, err := agent.Toolbox{Actions: builtinActions, Env: env}.Tools(event.Event{Subject: event.Subject{Kind: "Deployment", Namespace: "shop", Name: "cart"}})
 	if err != nil {
 		t.Fatal(err)
 	}

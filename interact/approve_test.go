@@ -66,7 +66,9 @@ func TestApproveRunsOnceForApproversOnly(t *testing.T) {
 	if err := yaml.Unmarshal([]byte("{}"), &node); err != nil {
 		t.Fatal(err)
 	}
-	a, err := actions.Build("delete_pod", &node)
+	remediations := actions.NewRegistry()
+	remediate.Register(remediations)
+	a, err := remediations.Build("delete_pod", &node)
 	if err != nil {
 		t.Fatal(err)
 	}

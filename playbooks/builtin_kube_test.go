@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/medichq/medic/actions/ai"   // ask_ai, which the built-in playbooks end with
-	_ "github.com/medichq/medic/actions/kube" // the actions of the built-in Kubernetes playbooks
 	"github.com/medichq/medic/event"
 )
 

@@ -218,7 +218,7 @@ func parseFile(file string, data []byte, builtin bool, plugins Plugins) ([]*Play
 					add(val.Line, "actions: the list is empty; a playbook needs at least one action")
 				}
 				for _, a := range items {
-					act, err := actions.Build(a.name, a.params)
+					act, err := plugins.Actions.Build(a.name, a.params)
 					if err != nil {
 						addErr(a.keyNode, err)
 						continue

@@ -17,12 +17,12 @@ import (
 const SchemaID = "https://github.com/medichq/medic/playbooks.schema.json"
 
 // Schema returns a JSON Schema (draft 2020-12) of the playbook file format
-// with every registered trigger and action, derived from their parameter
-// structs: editors (VS Code's YAML extension, JetBrains) use it to complete
+// with every registered trigger and every action of p, derived from their
+// parameter structs: editors (VS Code's YAML extension, JetBrains) use it to complete
 // and check playbooks as they are typed. Every object is closed
 // (additionalProperties: false), as the loader is strict.
 func Schema(p Plugins) map[string]any {
-	return SchemaFor(p.Triggers.Definitions(), actions.Definitions())
+	return SchemaFor(p.Triggers.Definitions(), p.Actions.Definitions())
 }
 
 // SchemaJSON is Schema, indented.

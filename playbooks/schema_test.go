@@ -27,7 +27,7 @@ func goldenDefinitions(t *testing.T) ([]triggers.Definition, []actions.Definitio
 		}
 	}
 	var as []actions.Definition
-	for _, d := range actions.Definitions() {
+	for _, d := range testPlugins.Actions.Definitions() {
 		if slices.Contains([]string{"create_finding", "default_enricher", "template_enricher"}, d.Name) {
 			as = append(as, d)
 		}

@@ -47,7 +47,7 @@ type Set struct {
 // Options shape how files become a Set.
 type Options struct {
 	// Plugins are the registries the playbooks' triggers and actions are
-	// built from.
+	// built from; required.
 	Plugins Plugins
 	// Disabled names playbooks to drop.
 	Disabled []string
@@ -118,6 +118,9 @@ func ReadDir(dir string) ([]File, error) {
 // User playbooks run before built-in ones so that `stop` in a user playbook
 // can silence a built-in; a user playbook named like a built-in replaces it.
 func Build(files []File, opts Options) (*Set, error) {
+	if opts.Plugins.Actions == nil {
+		return nil, errors.New("playbooks: Options.Plugins.Actions is nil: pass the binary's registries (internal/plugins.Builtin)")
+	}
 	var (
 		errs     Errors
 		user     []*Playbook

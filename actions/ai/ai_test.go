@@ -14,7 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/actions"
-	_ "github.com/medichq/medic/actions/ai"
+	"github.com/medichq/medic/actions/ai"
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/knowledge"
@@ -53,13 +53,23 @@ func defaultKB(t *testing.T) *embedded.Store {
 	return kbStore
 }
 
+// registered is what these tests build from: package ai's actions, and
+// package actions' own (the playbooks of the deferred test name
+// template_enricher).
+var registered = func() *actions.Registry {
+	r := actions.NewRegistry()
+	actions.Register(r)
+	ai.Register(r)
+	return r
+}()
+
 func build(t *testing.T, name, params string) actions.Action {
 	t.Helper()
 	var n yaml.Node
 	if err := yaml.Unmarshal([]byte(params), &n); err != nil {
 		t.Fatal(err)
 	}
-	a, err := actions.Build(name, n.Content[0])
+	a, err := registered.Build(name, n.Content[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +160,7 @@ func TestParamsAreChecked(t *testing.T) {
 	} {
 		var n yaml.Node
 		_ = yaml.Unmarshal([]byte(c.params), &n)
-		if _, err := actions.Build(c.name, n.Content[0]); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := registered.Build(c.name, n.Content[0]); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s %s: %v", c.name, c.params, err)
 		}
 	}

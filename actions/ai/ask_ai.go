@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
@@ -47,11 +48,25 @@ func (p *AskParams) Validate() error {
 	return nil
 }
 
-func init() {
-	actions.Register("ask_ai",
+// askDeps is what ask_ai uses: the answer function, the knowledge base (its
+// runbooks option) and the logger for an answer that did not come.
+type askDeps = interface {
+	Answerer() rag.Answerer
+	Runbooks() *rag.Retriever
+	Log() *slog.Logger
+}
+
+// Register adds package ai's actions, runbook_enricher and ask_ai.
+func Register(r *actions.Registry) {
+	addRunbookEnricher(r)
+	addAskAI(r)
+}
+
+func addAskAI(r *actions.Registry) {
+	actions.Add(r, "ask_ai",
 		"Explain the finding with the configured model, grounded in the knowledge base's runbooks (what is happening, likely causes, what to check, how to fix, with citations); mode button leaves it to the chat sinks' Ask AI button.",
 		func() *AskParams { return &AskParams{Mode: ModeAuto} },
-		func(p *AskParams) (actions.Action, error) {
+		func(p *AskParams) (actions.Runner[askDeps], error) {
 			return askAction{params: *p}, nil
 		})
 }
@@ -61,8 +76,8 @@ func init() {
 // all the evidence whatever the order in the YAML.
 type askAction struct{ params AskParams }
 
-func (a askAction) Run(ctx context.Context, env *actions.Env, f *event.Finding) error {
-	return ask(ctx, env, f, a.params)
+func (a askAction) Run(ctx context.Context, deps askDeps, f *event.Finding) error {
+	return ask(ctx, deps, f, a.params)
 }
 
 // Deferred implements actions.Deferred.
@@ -77,12 +92,12 @@ type Investigator interface {
 
 // ask never fails the action: a model outage leaves the finding with an
 // "AI unavailable: …" enrichment, and the finding is delivered.
-func ask(ctx context.Context, env *actions.Env, f *event.Finding, p AskParams) error {
-	if p.WhenConfigured && !configured(env) {
+func ask(ctx context.Context, deps askDeps, f *event.Finding, p AskParams) error {
+	if p.WhenConfigured && !configured(deps.Answerer()) {
 		return nil
 	}
 	if p.Runbooks && !has(f, RunbookSource) {
-		if err := enrichRunbooks(ctx, env, f, 3); err != nil {
+		if err := enrichRunbooks(ctx, deps, f, 3); err != nil {
 			return err
 		}
 	}
@@ -90,26 +105,27 @@ func ask(ctx context.Context, env *actions.Env, f *event.Finding, p AskParams) e
 		f.AskAI = &event.AskAI{Model: p.Model, MaxTokens: p.MaxTokens}
 		return nil
 	}
-	if env == nil || env.AI == nil {
+	ai := deps.Answerer()
+	if ai == nil {
 		f.Add(rag.UnavailableEnrichment(rag.ErrNotConfigured))
 		return nil
 	}
 	if has(f, rag.ExplanationSource) {
 		return nil // a user playbook and a built-in one both asked: one answer is enough
 	}
-	if inv, ok := env.AI.(Investigator); ok {
+	if inv, ok := ai.(Investigator); ok {
 		es, err := inv.InvestigateFinding(ctx, f, p.Model, p.MaxTokens)
 		if err != nil {
-			return unavailable(env, f, err)
+			return unavailable(deps.Log(), f, err)
 		}
 		for _, e := range es {
 			f.Add(e)
 		}
 		return nil
 	}
-	ans, err := env.AI.Answer(ctx, rag.Request{Finding: f, Model: p.Model, MaxTokens: p.MaxTokens})
+	ans, err := ai.Answer(ctx, rag.Request{Finding: f, Model: p.Model, MaxTokens: p.MaxTokens})
 	if err != nil {
-		return unavailable(env, f, err)
+		return unavailable(deps.Log(), f, err)
 	}
 	f.Add(ans.Enrichment())
 	return nil
@@ -117,20 +133,20 @@ func ask(ctx context.Context, env *actions.Env, f *event.Finding, p AskParams) e
 
 // unavailable notes why there is no answer; the finding goes out without
 // one.
-func unavailable(env *actions.Env, f *event.Finding, err error) error {
-	if !errors.Is(err, rag.ErrNotConfigured) && env.Logger != nil {
-		env.Logger.Warn("ask_ai: no answer; the finding goes out without it", "finding", f.ID, "err", err)
+func unavailable(logger *slog.Logger, f *event.Finding, err error) error {
+	if !errors.Is(err, rag.ErrNotConfigured) {
+		logger.Warn("ask_ai: no answer; the finding goes out without it", "finding", f.ID, "err", err)
 	}
 	f.Add(rag.UnavailableEnrichment(err))
 	return nil
 }
 
-// configured reports whether env's answer function has a chat model.
-func configured(env *actions.Env) bool {
-	if env == nil || env.AI == nil {
+// configured reports whether the answer function has a chat model.
+func configured(ai rag.Answerer) bool {
+	if ai == nil {
 		return false
 	}
-	c, ok := env.AI.(interface{ Configured() bool })
+	c, ok := ai.(interface{ Configured() bool })
 	return !ok || c.Configured()
 }
 

@@ -46,7 +46,7 @@ func TestAskAIAutoRunsAfterAllEvidence(t *testing.T) {
     - template_enricher: {title: Events, template: "BackOff"}
     - ask_ai: {mode: auto}
 `)}}
-	opts := playbooks.Options{Plugins: playbooks.Plugins{Triggers: triggers.NewRegistry(promtrig.Register)}}
+	opts := playbooks.Options{Plugins: playbooks.Plugins{Triggers: triggers.NewRegistry(promtrig.Register), Actions: registered}}
 	set, err := playbooks.Build(files, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -35,25 +35,29 @@ const (
 	snippetChars  = 300
 )
 
-func init() {
-	actions.Register("runbook_enricher",
+// runbookDeps is what runbook_enricher uses: the knowledge base's search.
+type runbookDeps = interface{ Runbooks() *rag.Retriever }
+
+func addRunbookEnricher(r *actions.Registry) {
+	actions.Add(r, "runbook_enricher",
 		"Add the knowledge-base runbooks for the finding: the one its runbook_url or alert name links to, then the best search hits, with links and excerpts.",
 		func() *RunbookParams { return &RunbookParams{TopK: 3} },
-		func(p *RunbookParams) (actions.Action, error) {
+		func(p *RunbookParams) (actions.Runner[runbookDeps], error) {
 			topK := p.TopK
-			return actions.Func(func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				return enrichRunbooks(ctx, env, f, topK)
+			return actions.RunFunc[runbookDeps](func(ctx context.Context, deps runbookDeps, f *event.Finding) error {
+				return enrichRunbooks(ctx, deps, f, topK)
 			}), nil
 		})
 }
 
-func enrichRunbooks(ctx context.Context, env *actions.Env, f *event.Finding, topK int) error {
-	if env == nil || env.KB == nil {
+func enrichRunbooks(ctx context.Context, deps runbookDeps, f *event.Finding, topK int) error {
+	kb := deps.Runbooks()
+	if kb == nil {
 		f.Add(event.Enrichment{Title: RunbookTitle, Source: RunbookSource,
 			Blocks: []event.Block{event.MarkdownBlock("Knowledge base unavailable: no runbooks searched.")}})
 		return nil
 	}
-	hits, err := env.KB.ForFinding(ctx, f, topK, 1)
+	hits, err := kb.ForFinding(ctx, f, topK, 1)
 	if err != nil {
 		f.Add(event.Enrichment{Title: RunbookTitle, Source: RunbookSource,
 			Blocks: []event.Block{event.MarkdownBlock("Knowledge base unavailable: " + err.Error())}})

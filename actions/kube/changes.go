@@ -28,12 +28,12 @@ func (p *ReportChangesParams) Validate() error {
 	return nil
 }
 
-func init() {
-	actions.Register("report_changes",
+func addChanges(r *actions.Registry) {
+	actions.Add(r, "report_changes",
 		"Show what an update changed (old → new of image, env, replicas, resources, config keys, labels), limited to fields_to_monitor (an update that changed none of them is silenced); a Secret shows which keys changed, never values. Robusta's resource_babysitter and json_change_tracker.",
 		func() *ReportChangesParams { return &ReportChangesParams{} },
-		func(p *ReportChangesParams) (actions.Action, error) {
-			return actions.Func(func(_ context.Context, _ *actions.Env, f *event.Finding) error {
+		func(p *ReportChangesParams) (actions.Runner[any], error) {
+			return actions.RunFunc[any](func(_ context.Context, _ any, f *event.Finding) error {
 				reportChanges(f, p.FieldsToMonitor)
 				return nil
 			}), nil

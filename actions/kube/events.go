@@ -43,11 +43,11 @@ type ResourceEventsParams struct {
 	Name      string `yaml:"name"`
 }
 
-func init() {
-	actions.Register("pod_events_enricher",
+func addEvents(r *actions.Registry) {
+	actions.Add(r, "pod_events_enricher",
 		"Add the Kubernetes events of the pod (warnings first, newest first).",
 		func() *EventsParams { return &EventsParams{MaxEvents: 20} },
-		func(p *EventsParams) (actions.Action, error) {
+		func(p *EventsParams) (actions.Runner[kubeDeps], error) {
 			params := *p
 			return runOnPod("pod_events_enricher", "Pod events", func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error {
 				pod := rp.Pod
@@ -68,21 +68,21 @@ func init() {
 			}), nil
 		})
 
-	actions.Register("resource_events_enricher",
+	actions.Add(r, "resource_events_enricher",
 		"Add the Kubernetes events of any object (default: the event's subject), warnings first.",
 		func() *ResourceEventsParams { return &ResourceEventsParams{EventsParams: EventsParams{MaxEvents: 20}} },
-		func(p *ResourceEventsParams) (actions.Action, error) {
+		func(p *ResourceEventsParams) (actions.Runner[resourceEventsDeps], error) {
 			target, err := newObjectTarget(p.Kind, p.Namespace, p.Name)
 			if err != nil {
 				return nil, err
 			}
 			params := *p
-			return run("resource_events_enricher", "Events", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				kc, err := client(env)
+			return run("resource_events_enricher", "Events", func(ctx context.Context, deps resourceEventsDeps, f *event.Finding) error {
+				kc, err := client(deps)
 				if err != nil {
 					return err
 				}
-				kind, ns, name, err := target.resolve(env, f)
+				kind, ns, name, err := target.resolve(deps.Cluster(), f)
 				if err != nil {
 					return err
 				}
@@ -102,6 +102,13 @@ func init() {
 				return nil
 			}), nil
 		})
+}
+
+// resourceEventsDeps is what resource_events_enricher uses: the typed
+// client, and the cluster name its templates may show.
+type resourceEventsDeps = interface {
+	KubeClient() kubernetes.Interface
+	Cluster() string
 }
 
 // objectTarget names an object by templates, falling back to the subject.
@@ -127,7 +134,7 @@ func newObjectTarget(kind, namespace, name string) (*objectTarget, error) {
 	return t, nil
 }
 
-func (t *objectTarget) resolve(env *actions.Env, f *event.Finding) (kind, namespace, name string, err error) {
+func (t *objectTarget) resolve(cluster string, f *event.Finding) (kind, namespace, name string, err error) {
 	s := SubjectOf(&f.Event)
 	kind, namespace, name = s.Kind, s.Namespace, s.Name
 	if kind == "" && s.Node != "" && s.Name == "" {
@@ -140,7 +147,7 @@ func (t *objectTarget) resolve(env *actions.Env, f *event.Finding) (kind, namesp
 		if x.t == nil {
 			continue
 		}
-		v, err := x.t.Render(env, f)
+		v, err := x.t.Render(cluster, f)
 		if err != nil {
 			return "", "", "", err
 		}

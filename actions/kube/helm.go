@@ -28,18 +28,18 @@ func (p *HelmStatusParams) Validate() error {
 	return nil
 }
 
-func init() {
-	actions.Register("helm_status_enricher",
+func addHelm(r *actions.Registry) {
+	actions.Add(r, "helm_status_enricher",
 		"Show a Helm release's history (revision, status, chart, app version, description, updated) from Helm's release records; the release is the event's release label (the on_helm_release_* triggers set it). Reading the records needs get/list on Secrets (the chart's rbac.helmReleases).",
 		func() *HelmStatusParams { return &HelmStatusParams{Revisions: 10} },
-		func(p *HelmStatusParams) (actions.Action, error) {
-			return actions.Func(func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				return finish(f, "helm_status_enricher", "Helm release", helmStatus(ctx, env, f, p.Revisions))
+		func(p *HelmStatusParams) (actions.Runner[kubeDeps], error) {
+			return actions.RunFunc[kubeDeps](func(ctx context.Context, deps kubeDeps, f *event.Finding) error {
+				return finish(f, "helm_status_enricher", "Helm release", helmStatus(ctx, deps, f, p.Revisions))
 			}), nil
 		})
 }
 
-func helmStatus(ctx context.Context, env *actions.Env, f *event.Finding, keep int) error {
+func helmStatus(ctx context.Context, deps kubeDeps, f *event.Finding, keep int) error {
 	ev := &f.Event
 	release := ev.Labels[kubeevent.LabelRelease]
 	ns := ev.Labels[kubeevent.LabelNamespace]
@@ -49,7 +49,7 @@ func helmStatus(ctx context.Context, env *actions.Env, f *event.Finding, keep in
 	if release == "" || ns == "" {
 		return problemf("the event names no Helm release (a release and a namespace label)")
 	}
-	kc, err := client(env)
+	kc, err := client(deps)
 	if err != nil {
 		return err
 	}

@@ -133,8 +133,16 @@ func buildErr(name, params string) (actions.Action, error) {
 		}
 		node = doc.Content[0]
 	}
-	return actions.Build(name, node)
+	return registered.Build(name, node)
 }
+
+// registered is this package's actions, as internal/plugins.Builtin adds
+// them.
+var registered = func() *actions.Registry {
+	r := actions.NewRegistry()
+	Register(r)
+	return r
+}()
 
 // podEvent is a Kubernetes event about a pod, as a trigger sends it.
 func podEvent(kind event.Kind, pod *corev1.Pod, container string) *event.Event {

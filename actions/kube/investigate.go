@@ -22,11 +22,11 @@ type InvestigatorParams struct {
 	Logs bool `yaml:"logs"`
 }
 
-func init() {
-	actions.Register("pod_issue_investigator",
+func addInvestigator(r *actions.Registry) {
+	actions.Add(r, "pod_issue_investigator",
 		"Say in one line why a pod fails, where the cause is known: image pull error, OOMKilled with the limit, unschedulable with the scheduler's reason, failing probe, missing ConfigMap/Secret/key, crash with its exit code.",
 		func() *InvestigatorParams { return &InvestigatorParams{Logs: true} },
-		func(p *InvestigatorParams) (actions.Action, error) {
+		func(p *InvestigatorParams) (actions.Runner[kubeDeps], error) {
 			withLogs := p.Logs
 			return runOnPod("pod_issue_investigator", "Investigation", func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error {
 				pod := rp.Pod

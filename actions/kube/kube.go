@@ -38,12 +38,37 @@ import (
 // errNoCluster is reported when medic runs without a cluster connection.
 var errNoCluster = errors.New("no Kubernetes cluster configured: medic runs without a kubeconfig or in-cluster service account")
 
+// kubeDeps is what most of the package's actions use of actions.Env: the
+// typed client. The few that need more (resource_yaml's dynamic client, the
+// templates' cluster name) declare it on their own.
+type kubeDeps = interface{ KubeClient() kubernetes.Interface }
+
+// Register adds package kube's actions: the Kubernetes evidence (logs,
+// events, pod, workload and node status, the investigator, YAML, Helm
+// releases, recent changes, scheduling) and the Kubernetes silencers.
+func Register(r *actions.Registry) {
+	addPodStatus(r)
+	addLogs(r)
+	addEvents(r)
+	addOOM(r)
+	addInvestigator(r)
+	addScheduling(r)
+	addNode(r)
+	addWorkloads(r)
+	addYAML(r)
+	addHelm(r)
+	addRecent(r)
+	addChanges(r)
+	addSilencers(r)
+}
+
 // client returns the clientset or errNoCluster.
-func client(env *actions.Env) (kubernetes.Interface, error) {
-	if env == nil || env.Kube == nil {
+func client(d kubeDeps) (kubernetes.Interface, error) {
+	kc := d.KubeClient()
+	if kc == nil {
 		return nil, errNoCluster
 	}
-	return env.Kube, nil
+	return kc, nil
 }
 
 // problem is why evidence is missing: it becomes a note, not an error, so
@@ -148,18 +173,18 @@ func finish(f *event.Finding, source, title string, err error) error {
 }
 
 // run wraps an action body: errors become notes.
-func run(source, title string, body func(ctx context.Context, env *actions.Env, f *event.Finding) error) actions.Action {
-	return actions.Func(func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-		return finish(f, source, title, body(ctx, env, f))
+func run[D any](source, title string, body func(ctx context.Context, deps D, f *event.Finding) error) actions.Runner[D] {
+	return actions.RunFunc[D](func(ctx context.Context, deps D, f *event.Finding) error {
+		return finish(f, source, title, body(ctx, deps, f))
 	})
 }
 
 // runOnCluster is run for an action that reads the cluster through the
 // typed client and nothing else of the Env: the body gets that client, and
 // no cluster becomes the note.
-func runOnCluster(source, title string, body func(ctx context.Context, kc kubernetes.Interface, f *event.Finding) error) actions.Action {
-	return run(source, title, func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-		kc, err := client(env)
+func runOnCluster(source, title string, body func(ctx context.Context, kc kubernetes.Interface, f *event.Finding) error) actions.Runner[kubeDeps] {
+	return run(source, title, func(ctx context.Context, d kubeDeps, f *event.Finding) error {
+		kc, err := client(d)
 		if err != nil {
 			return err
 		}
@@ -170,7 +195,7 @@ func runOnCluster(source, title string, body func(ctx context.Context, kc kubern
 // runOnPod is run for an action about one pod: the body gets the cluster
 // client and the pod resolvePod chose, and no cluster or no pod becomes the
 // note.
-func runOnPod(source, title string, body func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error) actions.Action {
+func runOnPod(source, title string, body func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error) actions.Runner[kubeDeps] {
 	return runOnCluster(source, title, func(ctx context.Context, kc kubernetes.Interface, f *event.Finding) error {
 		rp, err := resolvePod(ctx, kc, &f.Event)
 		if err != nil {

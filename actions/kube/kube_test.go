@@ -16,7 +16,7 @@ import (
 // Every action of the issue is registered, so `medic playbooks validate`
 // knows it and its parameters.
 func TestActionsRegistered(t *testing.T) {
-	names := strings.Join(actions.Names(), ",")
+	names := strings.Join(registered.Names(), ",")
 	for _, n := range []string{
 		"logs_enricher", "pod_events_enricher", "resource_events_enricher", "pod_status_enricher",
 		"pod_issue_investigator", "deployment_status_enricher", "statefulset_status_enricher",

@@ -73,11 +73,11 @@ func (p *LogsParams) options() (LogOptions, error) {
 	return o, nil
 }
 
-func init() {
-	actions.Register("logs_enricher",
+func addLogs(r *actions.Registry) {
+	actions.Add(r, "logs_enricher",
 		"Add a container's logs (by default the failing container; previous: true for the instance that crashed), tailed, filtered and with secrets redacted.",
 		func() *LogsParams { return &LogsParams{TailLines: 100, RedactDefaults: true} },
-		func(p *LogsParams) (actions.Action, error) {
+		func(p *LogsParams) (actions.Runner[kubeDeps], error) {
 			opts, err := p.options()
 			if err != nil {
 				return nil, err

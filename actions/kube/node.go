@@ -18,11 +18,11 @@ import (
 	"github.com/medichq/medic/event"
 )
 
-func init() {
-	actions.Register("node_status_enricher",
+func addNode(r *actions.Registry) {
+	actions.Add(r, "node_status_enricher",
 		"Add the node's conditions, versions, taints, allocatable resources against what its pods request, and the pods running on it. The node is the subject, the node label, the subject pod's node, or the host of the instance label.",
 		func() *PodsParams { return &PodsParams{MaxPods: 30} },
-		func(p *PodsParams) (actions.Action, error) {
+		func(p *PodsParams) (actions.Runner[kubeDeps], error) {
 			maxPods := p.MaxPods
 			return runOnCluster("node_status_enricher", "Node status", func(ctx context.Context, kc kubernetes.Interface, f *event.Finding) error {
 				name, err := nodeName(ctx, kc, &f.Event)

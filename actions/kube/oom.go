@@ -24,11 +24,11 @@ type OOMParams struct {
 	AttachLogs bool `yaml:"attach_logs"`
 }
 
-func init() {
-	actions.Register("pod_oom_killer_enricher",
+func addOOM(r *actions.Registry) {
+	actions.Add(r, "pod_oom_killer_enricher",
 		"Say whose OOM kill it was: the container's own memory limit, or the node running out of memory (kubelet's SystemOOM events, MemoryPressure, how far the node's pods overcommit its memory), with the container's request, limit and time of the kill; attach_logs adds the killed instance's last 50 lines. Robusta's pod_oom_killer_enricher.",
 		func() *OOMParams { return &OOMParams{} },
-		func(p *OOMParams) (actions.Action, error) {
+		func(p *OOMParams) (actions.Runner[kubeDeps], error) {
 			attachLogs := p.AttachLogs
 			return runOnPod("pod_oom_killer_enricher", "OOM kill", func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error {
 				in := OOMInput{Pod: rp.Pod}

@@ -16,11 +16,11 @@ import (
 	"github.com/medichq/medic/event"
 )
 
-func init() {
-	actions.Register("pod_status_enricher",
+func addPodStatus(r *actions.Registry) {
+	actions.Add(r, "pod_status_enricher",
 		"Add a compact `kubectl describe` of the pod: phase, node, conditions, each container's state with its reason, exit code, restarts, last termination, requests and limits.",
 		func() *actions.NoParams { return &actions.NoParams{} },
-		func(*actions.NoParams) (actions.Action, error) {
+		func(*actions.NoParams) (actions.Runner[kubeDeps], error) {
 			return runOnPod("pod_status_enricher", "Pod status", func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error {
 				f.Add(event.Enrichment{
 					Title:  "Pod " + ref(rp.Pod.Namespace, rp.Pod.Name),

@@ -40,11 +40,11 @@ func (p *RecentChangesParams) Validate() error {
 
 const revisionAnnotation = "deployment.kubernetes.io/revision"
 
-func init() {
-	actions.Register("recent_changes_enricher",
+func addRecent(r *actions.Registry) {
+	actions.Add(r, "recent_changes_enricher",
 		"Say what changed in the event's Deployment shortly before it (\"Deployment shop/api changed 4m before the alert: containers[api].image: api:1.4.2 → api:1.5.0\"), from the Deployment's ReplicaSets: each rollout's pod template against the one before.",
 		func() *RecentChangesParams { return &RecentChangesParams{Window: time.Hour, MaxChanges: 3} },
-		func(p *RecentChangesParams) (actions.Action, error) {
+		func(p *RecentChangesParams) (actions.Runner[kubeDeps], error) {
 			return runOnCluster("recent_changes_enricher", "Recent changes", func(ctx context.Context, kc kubernetes.Interface, f *event.Finding) error {
 				return recentChanges(ctx, kc, f, p)
 			}), nil

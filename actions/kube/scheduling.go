@@ -36,11 +36,11 @@ func (p *SchedulingParams) Validate() error {
 	return nil
 }
 
-func init() {
-	actions.Register("report_scheduling_failure",
+func addScheduling(r *actions.Registry) {
+	actions.Add(r, "report_scheduling_failure",
 		"For a Pending pod (or the least healthy pod of the subject's workload): the scheduler's reasons, counted by node, with what each means, and every node checked the way the scheduler does (cordon, taints, node selector and affinity, free cpu, memory and pod slots after the requests of the pods already there). Robusta's report_scheduling_failure.",
 		func() *SchedulingParams { return &SchedulingParams{MaxNodes: 20} },
-		func(p *SchedulingParams) (actions.Action, error) {
+		func(p *SchedulingParams) (actions.Runner[kubeDeps], error) {
 			maxNodes := p.MaxNodes
 			return runOnPod("report_scheduling_failure", "Scheduling", func(ctx context.Context, kc kubernetes.Interface, rp *resolvedPod, f *event.Finding) error {
 				pod := rp.Pod

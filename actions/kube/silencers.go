@@ -52,11 +52,11 @@ func (p *NodeRestartSilencerParams) Validate() error {
 	return nil
 }
 
-func init() {
-	actions.Register("pod_status_silencer",
+func addSilencers(r *actions.Registry) {
+	actions.Add(r, "pod_status_silencer",
 		"Silence the finding by the status of its pod: unless the status is in include, or when it is in exclude. A pod's statuses are its phase (Pending, Running, …), its reason (Evicted, …), its containers' waiting or terminated reasons (ContainerCreating, CrashLoopBackOff, OOMKilled, …) and Terminating while it is deleted. Robusta's pod_status_silencer.",
 		func() *PodStatusSilencerParams { return &PodStatusSilencerParams{} },
-		func(p *PodStatusSilencerParams) (actions.Action, error) {
+		func(p *PodStatusSilencerParams) (actions.Runner[kubeDeps], error) {
 			include, exclude := slices.Clone(p.Include), slices.Clone(p.Exclude)
 			return runSilencer("pod_status_silencer", "Pod status silencer", func(_ context.Context, _ kubernetes.Interface, pod *corev1.Pod, f *event.Finding) error {
 				if reason := podStatusSilence(podStatuses(pod), include, exclude); reason != "" {
@@ -65,10 +65,10 @@ func init() {
 				return nil
 			}), nil
 		})
-	actions.Register("node_restart_silencer",
+	actions.Add(r, "node_restart_silencer",
 		"Silence a pod's finding when the pod's node became Ready less than post_restart_silence seconds ago (the node's Ready condition, or its creation without one). Findings about other objects are left alone. Robusta's node_restart_silencer.",
 		func() *NodeRestartSilencerParams { return &NodeRestartSilencerParams{PostRestartSilence: 300} },
-		func(p *NodeRestartSilencerParams) (actions.Action, error) {
+		func(p *NodeRestartSilencerParams) (actions.Runner[kubeDeps], error) {
 			period := time.Duration(p.PostRestartSilence) * time.Second
 			return runSilencer("node_restart_silencer", "Node restart silencer", func(ctx context.Context, kc kubernetes.Interface, pod *corev1.Pod, f *event.Finding) error {
 				nodeName := pod.Spec.NodeName
@@ -94,12 +94,12 @@ func init() {
 // body gets the typed client and that pod. Any other subject is nothing to
 // decide (no note, and no cluster needed), as Robusta's silencers skip
 // events without a pod.
-func runSilencer(source, title string, body func(ctx context.Context, kc kubernetes.Interface, pod *corev1.Pod, f *event.Finding) error) actions.Action {
-	return run(source, title, func(ctx context.Context, env *actions.Env, f *event.Finding) error {
+func runSilencer(source, title string, body func(ctx context.Context, kc kubernetes.Interface, pod *corev1.Pod, f *event.Finding) error) actions.Runner[kubeDeps] {
+	return run(source, title, func(ctx context.Context, d kubeDeps, f *event.Finding) error {
 		if SubjectOf(&f.Event).Kind != "Pod" {
 			return nil
 		}
-		kc, err := client(env)
+		kc, err := client(d)
 		if err != nil {
 			return err
 		}

@@ -151,17 +151,17 @@ func (k workloadKind) find(ctx context.Context, kc kubernetes.Interface, ev *eve
 	return namespace, name, w, err
 }
 
-func init() {
+func addWorkloads(r *actions.Registry) {
 	for _, k := range workloadKinds {
 		if k.enricher != "" {
-			registerStatusEnricher(k)
+			registerStatusEnricher(r, k)
 		}
 	}
 
-	actions.Register("job_info_enricher",
+	actions.Add(r, "job_info_enricher",
 		"Add the job's status (completions, failures, backoff limit, conditions such as BackoffLimitExceeded) and its pods.",
 		func() *PodsParams { return &PodsParams{MaxPods: 10} },
-		func(p *PodsParams) (actions.Action, error) {
+		func(p *PodsParams) (actions.Runner[kubeDeps], error) {
 			maxPods := p.MaxPods
 			jobs, _ := workloadKindOf("Job")
 			return runOnCluster("job_info_enricher", "Job", func(ctx context.Context, kc kubernetes.Interface, f *event.Finding) error {
@@ -181,10 +181,10 @@ func init() {
 			}), nil
 		})
 
-	actions.Register("related_pods",
+	actions.Add(r, "related_pods",
 		"Add a table of the pods of the subject's workload (deployment, statefulset, daemonset, job, replicaset, the subject pod's owner) or node: status, ready, restarts, node; least healthy first.",
 		func() *PodsParams { return &PodsParams{MaxPods: 20} },
-		func(p *PodsParams) (actions.Action, error) {
+		func(p *PodsParams) (actions.Runner[kubeDeps], error) {
 			maxPods := p.MaxPods
 			return runOnCluster("related_pods", "Related pods", func(ctx context.Context, kc kubernetes.Interface, f *event.Finding) error {
 				kind, ns, name, err := relatedOwner(ctx, kc, &f.Event)
@@ -213,10 +213,10 @@ func init() {
 
 // registerStatusEnricher registers k's <kind>_status_enricher: the same
 // action for every kind, its status rendered by the kind's row.
-func registerStatusEnricher(k workloadKind) {
-	actions.Register(k.enricher, k.help,
+func registerStatusEnricher(r *actions.Registry, k workloadKind) {
+	actions.Add(r, k.enricher, k.help,
 		func() *actions.NoParams { return &actions.NoParams{} },
-		func(*actions.NoParams) (actions.Action, error) {
+		func(*actions.NoParams) (actions.Runner[kubeDeps], error) {
 			return runOnCluster(k.enricher, k.kind+" status", func(ctx context.Context, kc kubernetes.Interface, f *event.Finding) error {
 				ns, name, w, err := k.find(ctx, kc, &f.Event)
 				if err != nil {

@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
 )
 
@@ -84,7 +83,7 @@ func TestWorkloadKinds(t *testing.T) {
 func TestStatusEnrichersRegistered(t *testing.T) {
 	t.Parallel()
 	docs := map[string]string{}
-	for _, d := range actions.Definitions() {
+	for _, d := range registered.Definitions() {
 		docs[d.Name] = d.Doc
 	}
 	n := 0

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
 	"github.com/medichq/medic/actions"
@@ -82,21 +83,29 @@ func isSecret(kind, res string) bool {
 		strings.EqualFold(strings.TrimSpace(res), "secrets")
 }
 
-func init() {
-	actions.Register("resource_yaml",
+// yamlDeps is what resource_yaml uses: the dynamic client, which reads an
+// object of any kind, and the cluster name its templates may show.
+type yamlDeps = interface {
+	DynamicClient() dynamic.Interface
+	Cluster() string
+}
+
+func addYAML(r *actions.Registry) {
+	actions.Add(r, "resource_yaml",
 		"Add an object's YAML (default: the event's subject) without managedFields and the last-applied annotation. Secrets are never shown.",
 		func() *ResourceYAMLParams { return &ResourceYAMLParams{MaxLines: 300} },
-		func(p *ResourceYAMLParams) (actions.Action, error) {
+		func(p *ResourceYAMLParams) (actions.Runner[yamlDeps], error) {
 			target, err := newObjectTarget(p.Kind, p.Namespace, p.Name)
 			if err != nil {
 				return nil, err
 			}
 			params := *p
-			return run("resource_yaml", "YAML", func(ctx context.Context, env *actions.Env, f *event.Finding) error {
-				if env == nil || env.Dynamic == nil {
+			return run("resource_yaml", "YAML", func(ctx context.Context, deps yamlDeps, f *event.Finding) error {
+				dyn := deps.DynamicClient()
+				if dyn == nil {
 					return errNoCluster
 				}
-				kind, ns, name, err := target.resolve(env, f)
+				kind, ns, name, err := target.resolve(deps.Cluster(), f)
 				if err != nil {
 					return err
 				}
@@ -112,10 +121,10 @@ func init() {
 					if ns == "" {
 						return problemf("%s %s needs a namespace", strings.ToLower(kind), name)
 					}
-					obj, err = env.Dynamic.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+					obj, err = dyn.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 				} else {
 					ns = ""
-					obj, err = env.Dynamic.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
+					obj, err = dyn.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
 				}
 				if err != nil {
 					return call{verb: "get", resource: gvr.Resource, namespace: ns, name: name}.explain(err)

@@ -67,22 +67,30 @@ func (p *Params) Validate() error {
 // on times), it only keeps the anchor in one place.
 var now = time.Now
 
-func init() {
-	actions.Register("prometheus_enricher",
+// Deps is what prometheus_enricher uses of actions.Env: the Prometheus API,
+// and the cluster name its query template may use.
+type Deps = interface {
+	PrometheusAPI() promv1.API
+	Cluster() string
+}
+
+// Register adds package promql's action, prometheus_enricher.
+func Register(r *actions.Registry) {
+	actions.Add(r, "prometheus_enricher",
 		"Run a PromQL query (a template over the event) against the configured Prometheus and add the result as a table, with a PNG graph for a range query.",
 		func() *Params { return &Params{Graph: true, MaxSeries: 10} },
-		func(p *Params) (actions.Action, error) {
+		func(p *Params) (actions.Runner[Deps], error) {
 			q, err := actions.ParseTemplate("query", p.Query)
 			if err != nil {
 				return nil, err
 			}
 			params := *p
-			return actions.Func(func(ctx context.Context, env *actions.Env, f *event.Finding) error {
+			return actions.RunFunc[Deps](func(ctx context.Context, deps Deps, f *event.Finding) error {
 				title := params.Title
 				if title == "" {
 					title = "Prometheus"
 				}
-				err := enrich(ctx, env, f, q, params, title)
+				err := enrich(ctx, deps, f, q, params, title)
 				if err == nil || errors.Is(err, context.Canceled) {
 					return err
 				}
@@ -93,11 +101,12 @@ func init() {
 		})
 }
 
-func enrich(ctx context.Context, env *actions.Env, f *event.Finding, q *actions.Template, p Params, title string) error {
-	if env == nil || env.Prometheus == nil {
+func enrich(ctx context.Context, deps Deps, f *event.Finding, q *actions.Template, p Params, title string) error {
+	api := deps.PrometheusAPI()
+	if api == nil {
 		return errors.New("no Prometheus configured (prometheus.url in medic.yaml)")
 	}
-	query, err := q.Render(env, f)
+	query, err := q.Render(deps.Cluster(), f)
 	if err != nil {
 		return err
 	}
@@ -117,9 +126,9 @@ func enrich(ctx context.Context, env *actions.Env, f *event.Finding, q *actions.
 			step = max((span / 120).Truncate(time.Second), 15*time.Second)
 		}
 		r = promv1.Range{Start: end.Add(-span), End: end, Step: step}
-		val, warnings, _, err = env.Prometheus.QueryRange(ctx, query, r)
+		val, warnings, _, err = api.QueryRange(ctx, query, r)
 	} else {
-		val, warnings, _, err = env.Prometheus.Query(ctx, query, end)
+		val, warnings, _, err = api.Query(ctx, query, end)
 	}
 	if err != nil {
 		return fmt.Errorf("query %s failed: %w", query, err)

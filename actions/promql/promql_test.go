@@ -70,13 +70,20 @@ func startProm(t *testing.T, answer func(path string, form map[string]string) (i
 	return p, srv
 }
 
+// registered is this package's action, as internal/plugins.Builtin adds it.
+var registered = func() *actions.Registry {
+	r := actions.NewRegistry()
+	Register(r)
+	return r
+}()
+
 func build(t *testing.T, params string) actions.Action {
 	t.Helper()
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(params), &doc); err != nil {
 		t.Fatal(err)
 	}
-	a, err := actions.Build("prometheus_enricher", doc.Content[0])
+	a, err := registered.Build("prometheus_enricher", doc.Content[0])
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -129,7 +136,7 @@ func TestParamsValidation(t *testing.T) {
 		if err := yaml.Unmarshal([]byte(tt.params), &doc); err != nil {
 			t.Fatal(err)
 		}
-		_, err := actions.Build("prometheus_enricher", doc.Content[0])
+		_, err := registered.Build("prometheus_enricher", doc.Content[0])
 		switch {
 		case tt.wantErr == "" && err != nil:
 			t.Errorf("%q: unexpected error %v", tt.params, err)

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/utils/ptr"
 
@@ -51,7 +52,14 @@ func (p *PodBashParams) Validate() error {
 
 type podBash struct{ p PodBashParams }
 
-func (b podBash) target(_ context.Context, _ *actions.Env, f *event.Finding) (event.Subject, error) {
+// execDeps is what pod_bash_enricher uses: Deps, and the REST configuration
+// its exec stream is opened with.
+type execDeps = interface {
+	Deps
+	KubeRESTConfig() *rest.Config
+}
+
+func (b podBash) target(_ context.Context, _ execDeps, f *event.Finding) (event.Subject, error) {
 	t, err := podTarget(f)
 	if b.p.Container != "" {
 		t.Container = b.p.Container
@@ -69,12 +77,12 @@ func (b podBash) summary(t event.Subject) string {
 
 // execute runs the command through the pods/exec subresource (WebSocket,
 // falling back to SPDY, as kubectl exec does).
-func (b podBash) execute(ctx context.Context, env *actions.Env, t event.Subject, _ Run) (Result, error) {
-	kc, err := client(env)
+func (b podBash) execute(ctx context.Context, deps execDeps, t event.Subject, _ Run) (Result, error) {
+	kc, err := client(deps)
 	if err != nil {
 		return Result{}, err
 	}
-	if env.RESTConfig == nil {
+	if deps.KubeRESTConfig() == nil {
 		return Result{}, errors.New("commands in pods need the cluster's REST configuration, which this medic was not given")
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.p.Timeout)
@@ -83,11 +91,11 @@ func (b podBash) execute(ctx context.Context, env *actions.Env, t event.Subject,
 		VersionedParams(&corev1.PodExecOptions{
 			Container: t.Container, Command: []string{"sh", "-c", b.p.BashCommand}, Stdout: true, Stderr: true,
 		}, scheme.ParameterCodec)
-	ws, err := remotecommand.NewWebSocketExecutor(env.RESTConfig, "GET", req.URL().String())
+	ws, err := remotecommand.NewWebSocketExecutor(deps.KubeRESTConfig(), "GET", req.URL().String())
 	if err != nil {
 		return Result{}, fmt.Errorf("exec in pod %s: %w", ref(t.Namespace, t.Name), err)
 	}
-	spdy, err := remotecommand.NewSPDYExecutor(env.RESTConfig, "POST", req.URL())
+	spdy, err := remotecommand.NewSPDYExecutor(deps.KubeRESTConfig(), "POST", req.URL())
 	if err != nil {
 		return Result{}, fmt.Errorf("exec in pod %s: %w", ref(t.Namespace, t.Name), err)
 	}
@@ -139,8 +147,8 @@ func (p *NodeBashParams) Validate() error {
 
 type nodeBash struct{ p NodeBashParams }
 
-func (b nodeBash) target(ctx context.Context, env *actions.Env, f *event.Finding) (event.Subject, error) {
-	return nodeTarget(ctx, env, f)
+func (b nodeBash) target(ctx context.Context, deps Deps, f *event.Finding) (event.Subject, error) {
+	return nodeTarget(ctx, deps, f)
 }
 
 func (b nodeBash) summary(t event.Subject) string {
@@ -173,8 +181,8 @@ func DebugPod(name, namespace, node, image, command string, timeout time.Duratio
 // execute creates the debug pod (named after the run, so a second run of
 // the same approval finds it), waits for it to finish, reads its log and
 // deletes it whatever happened.
-func (b nodeBash) execute(ctx context.Context, env *actions.Env, t event.Subject, run Run) (Result, error) {
-	kc, err := client(env)
+func (b nodeBash) execute(ctx context.Context, deps Deps, t event.Subject, run Run) (Result, error) {
+	kc, err := client(deps)
 	if err != nil {
 		return Result{}, err
 	}
@@ -188,7 +196,7 @@ func (b nodeBash) execute(ctx context.Context, env *actions.Env, t event.Subject
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if err := pods.Delete(dctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil && !apierrors.IsNotFound(err) {
-			logger(env).Warn("could not delete the node debug pod", "pod", ref(b.p.Namespace, name), "err", err)
+			deps.Log().Warn("could not delete the node debug pod", "pod", ref(b.p.Namespace, name), "err", err)
 		}
 	}()
 	wctx, cancel := context.WithTimeout(ctx, b.p.Timeout)
@@ -274,15 +282,15 @@ func oneLine(s string) string {
 	return s
 }
 
-func init() {
-	register("pod_bash_enricher", "Run a shell command (sh -c) in the event's pod and attach its output, redacted; Robusta's pod_bash_enricher.",
+func addCommands(r *actions.Registry) {
+	register(r, "pod_bash_enricher", "Run a shell command (sh -c) in the event's pod and attach its output, redacted; Robusta's pod_bash_enricher.",
 		func() *PodBashParams {
 			return &PodBashParams{Approval: Approval{RequireApproval: true}, Timeout: 30 * time.Second}
 		},
-		func(p *PodBashParams) (remedy, error) { return podBash{p: *p}, nil })
-	register("node_bash_enricher", "Run a shell command on the event's node in a short-lived privileged debug pod (like kubectl debug node) and attach its output, redacted.",
+		func(p *PodBashParams) (remedy[execDeps], error) { return podBash{p: *p}, nil })
+	register(r, "node_bash_enricher", "Run a shell command on the event's node in a short-lived privileged debug pod (like kubectl debug node) and attach its output, redacted.",
 		func() *NodeBashParams {
 			return &NodeBashParams{Approval: Approval{RequireApproval: true}, Image: "busybox:1.37", Namespace: "default", Timeout: time.Minute}
 		},
-		func(p *NodeBashParams) (remedy, error) { return nodeBash{p: *p}, nil })
+		func(p *NodeBashParams) (remedy[Deps], error) { return nodeBash{p: *p}, nil })
 }

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/ptr"
 
 	"github.com/medichq/medic/actions"
@@ -181,13 +182,20 @@ func parseKubectl(line string) (kubectlCmd, error) {
 	return c, nil
 }
 
+// kubectlDeps is what kubectl_command uses: Deps, and the dynamic client
+// its get and describe read any kind with.
+type kubectlDeps = interface {
+	Deps
+	DynamicClient() dynamic.Interface
+}
+
 type kubectl struct {
 	c    kubectlCmd
 	line string
 }
 
 // target fills what the command leaves out from the event's subject.
-func (k kubectl) target(_ context.Context, _ *actions.Env, f *event.Finding) (event.Subject, error) {
+func (k kubectl) target(_ context.Context, _ kubectlDeps, f *event.Finding) (event.Subject, error) {
 	s := kube.SubjectOf(&f.Event)
 	t := event.Subject{Namespace: firstNonEmpty(k.c.namespace, s.Namespace), Name: k.c.name, Container: k.c.container}
 	res := k.c.resource
@@ -225,8 +233,8 @@ func (k kubectl) summary(t event.Subject) string {
 	return "kubectl " + verb + " " + what
 }
 
-func (k kubectl) execute(ctx context.Context, env *actions.Env, t event.Subject, _ Run) (Result, error) {
-	kc, err := client(env)
+func (k kubectl) execute(ctx context.Context, deps kubectlDeps, t event.Subject, _ Run) (Result, error) {
+	kc, err := client(deps)
 	if err != nil {
 		return Result{}, err
 	}
@@ -255,14 +263,14 @@ func (k kubectl) execute(ctx context.Context, env *actions.Env, t event.Subject,
 		}
 		return Result{Text: "done", Output: formatTable(&table), OutputSrc: src}, nil
 	case "describe":
-		if env.Dynamic == nil {
+		if deps.DynamicClient() == nil {
 			return Result{}, errNoCluster
 		}
 		var obj *unstructured.Unstructured
 		if d.namespaced {
-			obj, err = env.Dynamic.Resource(d.gvr).Namespace(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+			obj, err = deps.DynamicClient().Resource(d.gvr).Namespace(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
 		} else {
-			obj, err = env.Dynamic.Resource(d.gvr).Get(ctx, t.Name, metav1.GetOptions{})
+			obj, err = deps.DynamicClient().Resource(d.gvr).Get(ctx, t.Name, metav1.GetOptions{})
 		}
 		if err != nil {
 			return Result{}, fmt.Errorf("get %s %s: %w", res, ref(t.Namespace, t.Name), err)
@@ -273,7 +281,7 @@ func (k kubectl) execute(ctx context.Context, env *actions.Env, t event.Subject,
 		}
 		return Result{Text: "done", Output: text, OutputSrc: src, Truncated: cut}, nil
 	case "rollout-status":
-		line, err := rolloutStatus(ctx, env, t)
+		line, err := rolloutStatus(ctx, deps, t)
 		if err != nil {
 			return Result{}, err
 		}
@@ -339,8 +347,8 @@ func formatTable(t *metav1.Table) string {
 }
 
 // rolloutStatus says what `kubectl rollout status` would, without waiting.
-func rolloutStatus(ctx context.Context, env *actions.Env, t event.Subject) (string, error) {
-	kc := env.Kube
+func rolloutStatus(ctx context.Context, deps Deps, t event.Subject) (string, error) {
+	kc := deps.KubeClient()
 	what := lower(t.Kind) + " " + ref(t.Namespace, t.Name)
 	switch t.Kind {
 	case "Deployment":
@@ -389,10 +397,10 @@ func deploymentRollout(d *appsv1.Deployment) string {
 	return fmt.Sprintf("deployment %q successfully rolled out", d.Name)
 }
 
-func init() {
-	register("kubectl_command", "Run a read-only kubectl command (get, describe, logs, rollout status; never Secrets) and attach its output, redacted.",
+func addKubectl(r *actions.Registry) {
+	register(r, "kubectl_command", "Run a read-only kubectl command (get, describe, logs, rollout status; never Secrets) and attach its output, redacted.",
 		func() *KubectlParams { return &KubectlParams{Approval: Approval{RequireApproval: true}} },
-		func(p *KubectlParams) (remedy, error) {
+		func(p *KubectlParams) (remedy[kubectlDeps], error) {
 			c, err := parseKubectl(p.Command)
 			if err != nil {
 				return nil, err

@@ -23,10 +23,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
@@ -69,46 +71,86 @@ type Result struct {
 	Truncated bool
 }
 
-// remedy is one remediation action: what it acts on, and how.
-type remedy interface {
+// remedy is one remediation action: what it acts on, and how. D is what it
+// uses of actions.Env: Deps, or Deps and the one thing more it needs.
+type remedy[D Deps] interface {
 	// target resolves the object the action acts on from the finding.
-	target(ctx context.Context, env *actions.Env, f *event.Finding) (event.Subject, error)
+	target(ctx context.Context, deps D, f *event.Finding) (event.Subject, error)
 	// summary says in a line what executing on t does.
 	summary(t event.Subject) string
 	// execute acts on t. A failure the cluster reports is an error; it is
 	// recorded, never retried by the engine.
-	execute(ctx context.Context, env *actions.Env, t event.Subject, run Run) (Result, error)
+	execute(ctx context.Context, deps D, t event.Subject, run Run) (Result, error)
 }
 
-// action is the actions.Action of every remediation.
-type action struct {
+// action is the actions.Runner of every remediation.
+type action[D Deps] struct {
 	name   string
 	params any // the decoded parameters, re-encoded into a proposal
-	r      remedy
+	r      remedy[D]
 }
 
+// Deps is what every remediation action uses of actions.Env: the policy
+// that lets it run, the logger that records each run, and the typed client
+// it acts with. kubectl_command adds the dynamic client (get, describe of
+// any kind) and pod_bash_enricher the REST configuration (its exec stream).
+type Deps = interface {
+	Policy() actions.Remediation
+	Log() *slog.Logger
+	KubeClient() kubernetes.Interface
+}
+
+// Register adds package remediate's actions (actions.RemediationActions).
+// They load only where the configuration's remediation policy allows them.
+func Register(r *actions.Registry) {
+	addWorkloads(r)
+	addCommands(r)
+	addKubectl(r)
+}
+
+// remediations is a registry of this package's actions alone: the Executor
+// rebuilds an approved proposal from it, whatever else the binary ships.
+var remediations = sync.OnceValue(func() *actions.Registry {
+	r := actions.NewRegistry()
+	Register(r)
+	return r
+})
+
 // register adds a remediation action whose parameters embed Approval.
-func register[P any](name, doc string, defaults func() *P, build func(*P) (remedy, error)) {
-	actions.Register(name, doc+" Opt-in: loads only when remediation.enabled lists it in remediation.allowed.",
-		defaults, func(p *P) (actions.Action, error) {
-			r, err := build(p)
+func register[P any, D Deps](r *actions.Registry, name, doc string, defaults func() *P, build func(*P) (remedy[D], error)) {
+	actions.Add(r, name, doc+" Opt-in: loads only when remediation.enabled lists it in remediation.allowed.",
+		defaults, func(p *P) (actions.Runner[D], error) {
+			rem, err := build(p)
 			if err != nil {
 				return nil, err
 			}
-			return &action{name: name, params: p, r: r}, nil
+			return &action[D]{name: name, params: p, r: rem}, nil
 		})
+}
+
+// approved is an action the Executor runs once approved: its remedy's
+// execute with the app's Env as the remedy's D.
+type approved interface {
+	executeApproved(ctx context.Context, env *actions.Env, t event.Subject, run Run) (Result, error)
+}
+
+// executeApproved narrows env to D as actions.Add does for Run: Add checked,
+// when the action registered, that *actions.Env is a D.
+func (a *action[D]) executeApproved(ctx context.Context, env *actions.Env, t event.Subject, run Run) (Result, error) {
+	return a.r.execute(ctx, any(env).(D), t, run)
 }
 
 // Run proposes the action, or runs it when neither the playbook nor the
 // configuration asks for approval.
-func (a *action) Run(ctx context.Context, env *actions.Env, f *event.Finding) error {
-	if !env.Remediation.Allows(a.name) {
+func (a *action[D]) Run(ctx context.Context, deps D, f *event.Finding) error {
+	policy := deps.Policy()
+	if !policy.Allows(a.name) {
 		// The loader refuses such playbooks; this is a policy changed
 		// under a running set, or an Env built without one.
-		f.Add(note(a.name, "⚠ "+a.name+" did not run: "+env.Remediation.Why(a.name)))
+		f.Add(note(a.name, "⚠ "+a.name+" did not run: "+policy.Why(a.name)))
 		return nil
 	}
-	t, err := a.r.target(ctx, env, f)
+	t, err := a.r.target(ctx, deps, f)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -117,7 +159,7 @@ func (a *action) Run(ctx context.Context, env *actions.Env, f *event.Finding) er
 		return nil
 	}
 	ap, _ := a.params.(approvalParams)
-	if env.Remediation.RequireApproval || ap == nil || ap.approval() {
+	if policy.RequireApproval || ap == nil || ap.approval() {
 		p, err := a.proposal(t)
 		if err != nil {
 			return err
@@ -139,17 +181,17 @@ func (a *action) Run(ctx context.Context, env *actions.Env, f *event.Finding) er
 		at = time.Now()
 	}
 	run := Run{ID: f.ID + "." + a.name + "." + shortHash(t.String()), At: at.UTC()}
-	res, err := a.r.execute(ctx, env, t, run)
+	res, err := a.r.execute(ctx, deps, t, run)
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}
-	logger(env).Info("remediation ran", "action", a.name, "target", t.String(), "finding", f.ID, "approved_by", "", "automatic", true, "err", err)
+	deps.Log().Info("remediation ran", "action", a.name, "target", t.String(), "finding", f.ID, "approved_by", "", "automatic", true, "err", err)
 	f.Add(Record(a.name, a.r.summary(t), "automatically (require_approval: false)", res, err))
 	return nil
 }
 
 // proposal records the action, its parameters and its resolved target.
-func (a *action) proposal(t event.Subject) (event.ProposedAction, error) {
+func (a *action[D]) proposal(t event.Subject) (event.ProposedAction, error) {
 	b, err := yaml.Marshal(a.params)
 	if err != nil {
 		return event.ProposedAction{}, fmt.Errorf("%s: encode parameters: %w", a.name, err)
@@ -195,30 +237,27 @@ var ErrNotAllowed = errors.New("remediation not allowed")
 // a failure in the cluster is part of the record, so a failed run is not
 // repeated behind the approver's back.
 func (x *Executor) Execute(ctx context.Context, f *event.Finding, p event.ProposedAction, approvedBy string, at time.Time) (event.Enrichment, error) {
-	env := x.Env
-	if env == nil {
-		env = &actions.Env{}
-	}
-	if !env.Remediation.Allows(p.Action) {
-		return event.Enrichment{}, fmt.Errorf("%w: %s", ErrNotAllowed, env.Remediation.Why(p.Action))
+	env := x.Env // nil reads as nothing configured: read-only
+	if policy := env.Policy(); !policy.Allows(p.Action) {
+		return event.Enrichment{}, fmt.Errorf("%w: %s", ErrNotAllowed, policy.Why(p.Action))
 	}
 	var node yaml.Node
 	if err := yaml.Unmarshal([]byte(p.Params), &node); err != nil {
 		return event.Enrichment{}, fmt.Errorf("decode parameters of %s: %w", p.Action, err)
 	}
-	built, err := actions.Build(p.Action, &node)
+	built, err := remediations().Build(p.Action, &node)
 	if err != nil {
 		return event.Enrichment{}, fmt.Errorf("build %s: %w", p.Action, err)
 	}
-	a, ok := built.(*action)
+	a, ok := actions.RunnerOf(built).(approved)
 	if !ok {
 		return event.Enrichment{}, fmt.Errorf("%s is not a remediation action", p.Action)
 	}
-	res, err := a.r.execute(ctx, env, p.Target, Run{ID: f.ID + "." + p.ID, At: at})
+	res, err := a.executeApproved(ctx, env, p.Target, Run{ID: f.ID + "." + p.ID, At: at})
 	if err != nil && ctx.Err() != nil {
 		return event.Enrichment{}, ctx.Err()
 	}
-	logger(env).Info("remediation ran", "action", p.Action, "target", p.Target.String(), "finding", f.ID,
+	env.Log().Info("remediation ran", "action", p.Action, "target", p.Target.String(), "finding", f.ID,
 		"proposal", p.ID, "approved_by", approvedBy, "automatic", false, "err", err)
 	rec := Record(p.Action, p.Summary, approvedBy, res, err)
 	r := x.Redactor
@@ -228,13 +267,6 @@ func (x *Executor) Execute(ctx context.Context, f *event.Finding, p event.Propos
 	redacted := event.Finding{ID: f.ID, Enrichments: []event.Enrichment{rec}}
 	r.Finding(&redacted)
 	return redacted.Enrichments[0], nil
-}
-
-func logger(env *actions.Env) *slog.Logger {
-	if env != nil && env.Logger != nil {
-		return env.Logger
-	}
-	return slog.New(slog.DiscardHandler)
 }
 
 func note(name, text string) event.Enrichment {

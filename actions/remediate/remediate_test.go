@@ -10,13 +10,23 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/actions"
+	"github.com/medichq/medic/actions/kube"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/playbooks"
 
-	_ "github.com/medichq/medic/actions/remediate"
+	"github.com/medichq/medic/actions/remediate"
 	"github.com/medichq/medic/triggers"
 	"github.com/medichq/medic/triggers/prometheus"
 )
+
+// registered is this package's actions, as internal/plugins.Builtin adds
+// them, and package kube's (the policy test's playbook names logs_enricher).
+var registered = func() *actions.Registry {
+	r := actions.NewRegistry()
+	kube.Register(r)
+	remediate.Register(r)
+	return r
+}()
 
 func buildAction(t *testing.T, name, params string) actions.Action {
 	t.Helper()
@@ -24,7 +34,7 @@ func buildAction(t *testing.T, name, params string) actions.Action {
 	if err := yaml.Unmarshal([]byte(params), &node); err != nil {
 		t.Fatal(err)
 	}
-	a, err := actions.Build(name, &node)
+	a, err := registered.Build(name, &node)
 	if err != nil {
 		t.Fatalf("build %s %s: %v", name, params, err)
 	}
@@ -70,7 +80,7 @@ func TestPlaybookValidationFollowsThePolicy(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := playbooks.Build([]playbooks.File{{Path: "p.yaml", Data: []byte(pb)}}, playbooks.Options{Plugins: playbooks.Plugins{Triggers: triggers.NewRegistry(prometheus.Register)}, Remediation: tc.policy})
+			_, err := playbooks.Build([]playbooks.File{{Path: "p.yaml", Data: []byte(pb)}}, playbooks.Options{Plugins: playbooks.Plugins{Triggers: triggers.NewRegistry(prometheus.Register), Actions: registered}, Remediation: tc.policy})
 			switch {
 			case tc.err == "" && err != nil:
 				t.Fatalf("refused: %v", err)
@@ -130,7 +140,7 @@ func TestKubectlCommandParsing(t *testing.T) {
 		if err := yaml.Unmarshal([]byte(p), &node); err != nil {
 			t.Fatal(err)
 		}
-		_, err := actions.Build("kubectl_command", &node)
+		_, err := registered.Build("kubectl_command", &node)
 		switch {
 		case tc.err == "" && err != nil:
 			t.Errorf("%q: %v", tc.command, err)

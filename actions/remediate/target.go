@@ -8,18 +8,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/actions/kube"
 	"github.com/medichq/medic/event"
 )
 
 var errNoCluster = errors.New("no Kubernetes cluster configured")
 
-func client(env *actions.Env) (kubernetes.Interface, error) {
-	if env == nil || env.Kube == nil {
+func client(deps Deps) (kubernetes.Interface, error) {
+	kc := deps.KubeClient()
+	if kc == nil {
 		return nil, errNoCluster
 	}
-	return env.Kube, nil
+	return kc, nil
 }
 
 // podTarget is the event's pod. A remediation acts on what the event names,
@@ -36,10 +36,10 @@ func podTarget(f *event.Finding) (event.Subject, error) {
 // workloadTarget is the event's Deployment, StatefulSet or DaemonSet (kinds
 // lists those the action accepts), or the pod's controller: ReplicaSet →
 // Deployment, or the StatefulSet or DaemonSet that owns it.
-func workloadTarget(ctx context.Context, env *actions.Env, f *event.Finding, kinds ...string) (event.Subject, error) {
+func workloadTarget(ctx context.Context, deps Deps, f *event.Finding, kinds ...string) (event.Subject, error) {
 	s := kube.SubjectOf(&f.Event)
 	if s.Kind == "Pod" && s.Name != "" && s.Namespace != "" {
-		kc, err := client(env)
+		kc, err := client(deps)
 		if err != nil {
 			return event.Subject{}, err
 		}
@@ -81,13 +81,13 @@ func podOwner(ctx context.Context, kc kubernetes.Interface, namespace, name stri
 }
 
 // nodeTarget is the event's node, or the node of its pod.
-func nodeTarget(ctx context.Context, env *actions.Env, f *event.Finding) (event.Subject, error) {
+func nodeTarget(ctx context.Context, deps Deps, f *event.Finding) (event.Subject, error) {
 	s := kube.SubjectOf(&f.Event)
 	if s.Node != "" {
 		return event.Subject{Kind: "Node", Name: s.Node, Node: s.Node}, nil
 	}
 	if s.Kind == "Pod" && s.Name != "" && s.Namespace != "" {
-		kc, err := client(env)
+		kc, err := client(deps)
 		if err != nil {
 			return event.Subject{}, err
 		}

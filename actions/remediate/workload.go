@@ -44,14 +44,14 @@ func (p *DeletePodParams) Validate() error {
 
 type deletePod struct{ p DeletePodParams }
 
-func (d deletePod) target(_ context.Context, _ *actions.Env, f *event.Finding) (event.Subject, error) {
+func (d deletePod) target(_ context.Context, _ Deps, f *event.Finding) (event.Subject, error) {
 	return podTarget(f)
 }
 
 func (d deletePod) summary(t event.Subject) string { return "delete pod " + ref(t.Namespace, t.Name) }
 
-func (d deletePod) execute(ctx context.Context, env *actions.Env, t event.Subject, _ Run) (Result, error) {
-	kc, err := client(env)
+func (d deletePod) execute(ctx context.Context, deps Deps, t event.Subject, _ Run) (Result, error) {
+	kc, err := client(deps)
 	if err != nil {
 		return Result{}, err
 	}
@@ -72,8 +72,8 @@ type RolloutRestartParams struct {
 
 type rolloutRestart struct{}
 
-func (rolloutRestart) target(ctx context.Context, env *actions.Env, f *event.Finding) (event.Subject, error) {
-	return workloadTarget(ctx, env, f, "Deployment", "StatefulSet", "DaemonSet")
+func (rolloutRestart) target(ctx context.Context, deps Deps, f *event.Finding) (event.Subject, error) {
+	return workloadTarget(ctx, deps, f, "Deployment", "StatefulSet", "DaemonSet")
 }
 
 func (rolloutRestart) summary(t event.Subject) string {
@@ -82,8 +82,8 @@ func (rolloutRestart) summary(t event.Subject) string {
 
 // execute patches the pod template's restartedAt annotation as kubectl
 // does. The time is the run's, so executing the same run again is a no-op.
-func (rolloutRestart) execute(ctx context.Context, env *actions.Env, t event.Subject, run Run) (Result, error) {
-	kc, err := client(env)
+func (rolloutRestart) execute(ctx context.Context, deps Deps, t event.Subject, run Run) (Result, error) {
+	kc, err := client(deps)
 	if err != nil {
 		return Result{}, err
 	}
@@ -126,8 +126,8 @@ func (p *ScaleWorkloadParams) Validate() error {
 
 type scaleWorkload struct{ replicas int32 }
 
-func (s scaleWorkload) target(ctx context.Context, env *actions.Env, f *event.Finding) (event.Subject, error) {
-	return workloadTarget(ctx, env, f, "Deployment", "StatefulSet", "ReplicaSet")
+func (s scaleWorkload) target(ctx context.Context, deps Deps, f *event.Finding) (event.Subject, error) {
+	return workloadTarget(ctx, deps, f, "Deployment", "StatefulSet", "ReplicaSet")
 }
 
 func (s scaleWorkload) summary(t event.Subject) string {
@@ -136,8 +136,8 @@ func (s scaleWorkload) summary(t event.Subject) string {
 
 // execute patches the scale subresource, as kubectl scale does: the role
 // needs patch on <kind>s/scale only, not on the workload.
-func (s scaleWorkload) execute(ctx context.Context, env *actions.Env, t event.Subject, _ Run) (Result, error) {
-	kc, err := client(env)
+func (s scaleWorkload) execute(ctx context.Context, deps Deps, t event.Subject, _ Run) (Result, error) {
+	kc, err := client(deps)
 	if err != nil {
 		return Result{}, err
 	}
@@ -194,7 +194,7 @@ func (p *RunJobParams) Validate() error {
 
 type runJob struct{ p RunJobParams }
 
-func (j runJob) target(_ context.Context, _ *actions.Env, f *event.Finding) (event.Subject, error) {
+func (j runJob) target(_ context.Context, _ Deps, f *event.Finding) (event.Subject, error) {
 	ns := j.p.Namespace
 	s := f.Event.Subject
 	if ns == "" {
@@ -212,8 +212,8 @@ func (j runJob) summary(t event.Subject) string {
 
 // execute creates the Job under a name derived from the run, so executing
 // the same run twice creates it once.
-func (j runJob) execute(ctx context.Context, env *actions.Env, t event.Subject, run Run) (Result, error) {
-	kc, err := client(env)
+func (j runJob) execute(ctx context.Context, deps Deps, t event.Subject, run Run) (Result, error) {
+	kc, err := client(deps)
 	if err != nil {
 		return Result{}, err
 	}
@@ -262,19 +262,19 @@ func firstNonEmpty(vals ...string) string {
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
 
-func init() {
-	register("delete_pod", "Delete the event's pod (its controller recreates it); Robusta's delete_pod.",
+func addWorkloads(r *actions.Registry) {
+	register(r, "delete_pod", "Delete the event's pod (its controller recreates it); Robusta's delete_pod.",
 		func() *DeletePodParams { return &DeletePodParams{Approval: Approval{RequireApproval: true}} },
-		func(p *DeletePodParams) (remedy, error) { return deletePod{p: *p}, nil })
-	register("rollout_restart", "Restart the event's Deployment, StatefulSet or DaemonSet (or its pod's) like kubectl rollout restart.",
+		func(p *DeletePodParams) (remedy[Deps], error) { return deletePod{p: *p}, nil })
+	register(r, "rollout_restart", "Restart the event's Deployment, StatefulSet or DaemonSet (or its pod's) like kubectl rollout restart.",
 		func() *RolloutRestartParams { return &RolloutRestartParams{Approval: Approval{RequireApproval: true}} },
-		func(*RolloutRestartParams) (remedy, error) { return rolloutRestart{}, nil })
-	register("scale_workload", "Scale the event's Deployment, StatefulSet or ReplicaSet (or its pod's) to replicas through the scale subresource.",
+		func(*RolloutRestartParams) (remedy[Deps], error) { return rolloutRestart{}, nil })
+	register(r, "scale_workload", "Scale the event's Deployment, StatefulSet or ReplicaSet (or its pod's) to replicas through the scale subresource.",
 		func() *ScaleWorkloadParams { return &ScaleWorkloadParams{Approval: Approval{RequireApproval: true}} },
-		func(p *ScaleWorkloadParams) (remedy, error) { return scaleWorkload{replicas: *p.Replicas}, nil })
-	register("run_job", "Create a Job (image, command) in the event's namespace, removed after ttl_seconds_after_finished; Robusta's alert_handling_job.",
+		func(p *ScaleWorkloadParams) (remedy[Deps], error) { return scaleWorkload{replicas: *p.Replicas}, nil })
+	register(r, "run_job", "Create a Job (image, command) in the event's namespace, removed after ttl_seconds_after_finished; Robusta's alert_handling_job.",
 		func() *RunJobParams {
 			return &RunJobParams{Approval: Approval{RequireApproval: true}, TTLSecondsAfterFinished: 3600, ActiveDeadlineSeconds: 600}
 		},
-		func(p *RunJobParams) (remedy, error) { return runJob{p: *p}, nil })
+		func(p *RunJobParams) (remedy[Deps], error) { return runJob{p: *p}, nil })
 }

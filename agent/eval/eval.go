@@ -26,6 +26,7 @@ import (
 
 	"github.com/medichq/medic/agent"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/rag/llm"
 )
 
@@ -209,9 +210,11 @@ func (m mockTool) Call(context.Context, json.RawMessage) (string, error) {
 	return m.out, nil
 }
 
-// Tools are medic's tools answering with c's mocks.
+// Tools are medic's tools answering with c's mocks. The evaluation is of
+// the tools medic ships, so their specifications come from its built-in
+// actions.
 func (c Case) Tools() ([]agent.Tool, error) {
-	specs, err := agent.Specs()
+	specs, err := agent.Specs(plugins.Builtin().Actions)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/medichq/medic/agent"
 	"github.com/medichq/medic/agent/agenttest"
 	"github.com/medichq/medic/agent/eval"
-	_ "github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/rag/llm"
 )
 

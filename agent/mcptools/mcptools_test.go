@@ -15,7 +15,7 @@ import (
 	"github.com/medichq/medic/agent/agenttest"
 	"github.com/medichq/medic/agent/mcptools"
 	"github.com/medichq/medic/event"
-	_ "github.com/medichq/medic/internal/plugins"
+	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/rag/llm"
 )
 
@@ -27,7 +27,7 @@ func TestMedicToolsOverMCP(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	env := agenttest.Cluster(agenttest.CrashLog+"db password=hunter2\n", agenttest.CrashingPod())
-	tools, err := agent.Toolbox{Env: env, KB: agenttest.KB(t)}.Tools(event.Event{})
+	tools, err := agent.Toolbox{Actions: plugins.Builtin().Actions, Env: env, KB: agenttest.KB(t)}.Tools(event.Event{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/playbooks"
@@ -133,7 +132,7 @@ func TestPlaybooksSchemaCommand(t *testing.T) {
 			t.Errorf("trigger %s missing from the schema", d.Name)
 		}
 	}
-	for _, d := range actions.Definitions() {
+	for _, d := range builtin.Actions.Definitions() {
 		if defs["action."+d.Name] == nil {
 			t.Errorf("action %s missing from the schema", d.Name)
 		}

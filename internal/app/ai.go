@@ -44,6 +44,10 @@ type Knowledge struct {
 	// agent) once Investigate was called with the actions' environment,
 	// else Service.
 	Answerer rag.Answerer
+	// Actions builds the actions behind the investigation's evidence tools
+	// (agent.Toolbox.Actions); whoever opens the Knowledge sets it, from
+	// the registries it built (internal/plugins.Builtin).
+	Actions *actions.Registry
 
 	client *llm.Client // nil without a model
 	mcp    []*mcptools.Session
@@ -184,7 +188,7 @@ func (k *Knowledge) Investigator(env *actions.Env) *agent.Investigator {
 // and knowledge base, and the tools of the MCP servers ConnectMCP reached.
 func (k *Knowledge) Toolbox(env *actions.Env) agent.Toolbox {
 	ns := k.cfg.AI.Agent.Namespaces
-	tb := agent.Toolbox{Env: env, KB: k.Retriever, TopK: k.cfg.KnowledgeBase.TopK, Policy: agent.NamespacePolicy{Allow: ns.Allow, Deny: ns.Deny}}
+	tb := agent.Toolbox{Actions: k.Actions, Env: env, KB: k.Retriever, TopK: k.cfg.KnowledgeBase.TopK, Policy: agent.NamespacePolicy{Allow: ns.Allow, Deny: ns.Deny}}
 	if am := k.cfg.Alertmanager; am.URL != "" {
 		tb.Alertmanager = &agent.Alertmanager{URL: am.URL, Token: fileToken("alertmanager.bearer_token_file", am.BearerTokenFile),
 			HTTPClient: &http.Client{Timeout: am.Timeout}}
@@ -463,6 +467,7 @@ func (a *App) attachKnowledge(ctx context.Context, env *actions.Env) error {
 		return err
 	}
 	a.kb = k
+	k.Actions = a.plugins.Actions
 	if k.Store != nil {
 		env.KB = k.Retriever
 		if k.Embedder == nil {

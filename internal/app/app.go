@@ -37,6 +37,9 @@ type App struct {
 	cfg      config.Config
 	logger   *slog.Logger
 	registry *prometheus.Registry
+	// plugins are the registries of what the binary ships, built once:
+	// the playbook loader and the investigation's tools build from them.
+	plugins *plugins.Set
 
 	// redactor cleans every finding once, in the pipeline's Evaluate stage;
 	// remediation records are cleaned by it too.
@@ -118,7 +121,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &App{cfg: cfg, logger: logger, registry: reg}
+	a := &App{cfg: cfg, logger: logger, registry: reg, plugins: o.plugins}
 	// a, not the named result: every error return sets that to nil.
 	defer func() {
 		if err != nil {
@@ -188,7 +191,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	a.store, err = playbooks.NewStore(a.withPlaybookRepos(source), playbooks.Options{
-		Plugins:     o.plugins.Playbooks(),
+		Plugins:     a.plugins.Playbooks(),
 		Disabled:    cfg.Playbooks.Disabled,
 		KnownSinks:  a.sinks.Names(),
 		Remediation: actions.PolicyFrom(cfg.Remediation),

@@ -7,18 +7,16 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/medichq/medic/actions/ai"   // ask_ai, which the built-in playbooks end with
-	_ "github.com/medichq/medic/actions/kube" // the actions of the built-in Kubernetes playbooks
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/internal/fixtures"
+	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/playbooks"
-	"github.com/medichq/medic/triggers"
-	"github.com/medichq/medic/triggers/kubernetes"
-	"github.com/medichq/medic/triggers/prometheus"
 )
 
-// builtinTriggers are the triggers the built-in playbooks name.
-var builtinTriggers = triggers.NewRegistry(kubernetes.Register, prometheus.Register)
+// testOptions load playbooks with the binary's registries: the built-in
+// playbooks name the Kubernetes and Prometheus triggers, ask_ai and
+// actions/kube's evidence.
+var testOptions = playbooks.Options{Plugins: plugins.Builtin().Playbooks()}
 
 func builtinSet(t *testing.T) *playbooks.Set {
 	t.Helper()
@@ -26,7 +24,7 @@ func builtinSet(t *testing.T) *playbooks.Set {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := playbooks.Build(files, playbooks.Options{Plugins: playbooks.Plugins{Triggers: builtinTriggers}})
+	set, err := playbooks.Build(files, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,6 @@ import (
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/playbooks"
 	"github.com/medichq/medic/sinks"
-	"github.com/medichq/medic/triggers"
-	"github.com/medichq/medic/triggers/prometheus"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -46,7 +44,7 @@ func TestRunFollowsStopAndRouting(t *testing.T) {
 - name: never
   triggers: [on_prometheus_alert]
   actions: [default_enricher]
-`)}}, playbooks.Options{Plugins: playbooks.Plugins{Triggers: triggers.NewRegistry(prometheus.Register)}})
+`)}}, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,6 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/medichq/medic/actions"
 )
 
 // The mapping tests run every row against this binary's registries: a row
@@ -148,7 +146,7 @@ var actionSamples = map[string]map[string]any{
 
 func TestActionRows(t *testing.T) {
 	t.Parallel()
-	registered := actions.Names()
+	registered := shipped.Actions.Names()
 	for _, name := range sortedKeys(actionRows) {
 		row := actionRows[name]
 		t.Run(name, func(t *testing.T) {

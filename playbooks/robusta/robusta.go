@@ -56,15 +56,14 @@ type Options struct {
 }
 
 func (o *Options) defaults() error {
-	if o.Plugins.Triggers == nil || o.Sinks == nil {
-		return errors.New("robusta.Options: Plugins.Triggers and Sinks are required (medic's registries)")
+	if o.Plugins.Triggers == nil || o.Plugins.Actions == nil || o.Sinks == nil {
+		return errors.New("robusta.Options: Plugins.Triggers, Plugins.Actions and Sinks are required (medic's registries: internal/plugins.Builtin)")
 	}
 	if o.HasTrigger == nil {
 		o.HasTrigger = o.Plugins.Triggers.Has
 	}
 	if o.HasAction == nil {
-		names := actions.Names()
-		o.HasAction = func(n string) bool { return slices.Contains(names, n) }
+		o.HasAction = o.Plugins.Actions.Has
 	}
 	if o.SinkTypes == nil {
 		o.SinkTypes = o.Sinks.Types()
@@ -583,7 +582,7 @@ func (c *converter) convertAction(where string, item any) (Item, map[string]any,
 	// Drop what medic's action does not know, and say so; stop at errors
 	// that are not about unknown parameters.
 	for range 20 {
-		err := buildWith(target, p, actionsBuild)
+		err := buildWith(target, p, c.actionsBuild)
 		if err == nil {
 			return ic.item(KindAction, where, name, target), map[string]any{target: p}, row.essential
 		}
@@ -828,8 +827,8 @@ func (c *converter) triggersBuild(name string, node *yaml.Node) error {
 	return err
 }
 
-func actionsBuild(name string, node *yaml.Node) error {
-	_, err := actions.Build(name, node)
+func (c *converter) actionsBuild(name string, node *yaml.Node) error {
+	_, err := c.opts.Plugins.Actions.Build(name, node)
 	return err
 }
 

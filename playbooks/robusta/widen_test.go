@@ -7,7 +7,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/scope"
 )
@@ -62,7 +61,7 @@ func TestNeverWidens(t *testing.T) {
 			if pb == nil {
 				pb = playbook(alert)
 			}
-			registered := actions.Names()
+			registered := shipped.Actions.Names()
 			opts := Options{Plugins: shipped.Playbooks(), Sinks: shipped.Sinks, HasAction: func(n string) bool { return n != "name_silencer" && slices.Contains(registered, n) }}
 			res := convertDoc(t, map[string]any{"sinksConfig": []any{tt.sink}, "customPlaybooks": []any{pb}}, opts)
 			sink, play := itemsOf(res, KindSink)[0], itemsOf(res, KindPlaybook)[0]

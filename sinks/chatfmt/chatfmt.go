@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/event/kubeevent"
 )
 
 // Fact is a named value.
@@ -37,6 +38,9 @@ var shownInSubject = map[string]bool{
 	"alertname": true, "severity": true, "cluster": true, "namespace": true, "pod": true, "pod_name": true,
 	"container": true, "node": true, "deployment": true, "statefulset": true, "daemonset": true,
 	"job_name": true, "cronjob": true, "replicaset": true,
+	// medic's own bookkeeping, not the cluster's: what a Kubernetes
+	// trigger's rate limit counts per (an owner path or an object's UID).
+	kubeevent.LabelRateLimitSubject: true,
 }
 
 // Subject returns what the finding is about, in a fixed order: Cluster,
@@ -85,7 +89,7 @@ func Subject(f *event.Finding, cluster string) []Fact {
 }
 
 // ExtraLabels are the event's labels that Subject and the header do not
-// already show, sorted by name.
+// already show (nor medic's own bookkeeping labels), sorted by name.
 func ExtraLabels(ev *event.Event) []Fact {
 	keys := make([]string, 0, len(ev.Labels))
 	for k := range ev.Labels {

@@ -88,7 +88,7 @@ func (p *memPublisher) of(kind event.Kind, name string) []event.Event {
 // playbooks, so parameters go through the same strict decoding.
 func kubeTriggers(t *testing.T, yamlText string) []triggers.Trigger {
 	t.Helper()
-	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{Plugins: playbooks.Plugins{Triggers: triggers.NewRegistry(kubetrig.Register)}})
+	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{Plugins: testPlugins()})
 	if err != nil {
 		t.Fatalf("playbooks: %v", err)
 	}
@@ -364,4 +364,12 @@ var widgetGVR = schema.GroupVersionResource{Group: "example.com", Version: "v1",
 func newDynamic(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
 	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
 		map[schema.GroupVersionResource]string{widgetGVR: "WidgetList"}, objs...)
+}
+
+// testPlugins are what the test playbooks need: the Kubernetes triggers and
+// package actions' own actions (create_finding).
+func testPlugins() playbooks.Plugins {
+	r := actions.NewRegistry()
+	actions.Register(r)
+	return playbooks.Plugins{Triggers: triggers.NewRegistry(kubetrig.Register), Actions: r}
 }

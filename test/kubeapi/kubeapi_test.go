@@ -33,7 +33,6 @@ import (
 	"github.com/medichq/medic/test/kubeapi"
 	"github.com/medichq/medic/triggers"
 
-	_ "github.com/medichq/medic/actions" // create_finding, for the test playbooks
 	"github.com/medichq/medic/internal/testkit"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/medichq/medic/agent"
 	"github.com/medichq/medic/event"
-	_ "github.com/medichq/medic/internal/plugins"
+	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/rag/llm"
 )
 
@@ -19,7 +19,7 @@ import (
 // named limit, never a protocol error.
 func TestInvestigationToolsAcceptedByOllama(t *testing.T) {
 	c := client(t, ollama(t))
-	specs, err := agent.Specs()
+	specs, err := agent.Specs(plugins.Builtin().Actions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestInvestigationToolsAcceptedByOllama(t *testing.T) {
 	if resp.Content == "" && len(resp.ToolCalls) == 0 {
 		t.Errorf("empty answer %+v", resp)
 	}
-	tools, err := agent.Toolbox{}.Tools(event.Event{})
+	tools, err := agent.Toolbox{Actions: plugins.Builtin().Actions}.Tools(event.Event{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/actions"
-	_ "github.com/medichq/medic/actions/ai"
+	"github.com/medichq/medic/actions/ai"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/knowledge"
 	"github.com/medichq/medic/rag"
@@ -189,7 +189,9 @@ func TestAskAIEndToEnd(t *testing.T) {
 	if err := yaml.Unmarshal([]byte("{mode: auto, max_tokens: 16}"), &node); err != nil {
 		t.Fatal(err)
 	}
-	act, err := actions.Build("ask_ai", node.Content[0])
+	registered := actions.NewRegistry()
+	ai.Register(registered)
+	act, err := registered.Build("ask_ai", node.Content[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/event/kubeevent"
 	"github.com/medichq/medic/internal/fixtures"
@@ -159,9 +160,17 @@ status:
 // kubeTriggers builds the triggers of the playbooks in yamlText.
 func kubeTriggers(t *testing.T, yamlText string) []triggers.Trigger {
 	t.Helper()
-	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{Plugins: playbooks.Plugins{Triggers: triggers.NewRegistry(kubernetes.Register)}})
+	set, err := playbooks.Build([]playbooks.File{{Path: "test.yaml", Data: []byte(yamlText)}}, playbooks.Options{Plugins: testPlugins()})
 	if err != nil {
 		t.Fatalf("playbooks: %v", err)
 	}
 	return set.Triggers()
+}
+
+// testPlugins are what the test playbooks need: the Kubernetes triggers and
+// package actions' own actions (create_finding).
+func testPlugins() playbooks.Plugins {
+	r := actions.NewRegistry()
+	actions.Register(r)
+	return playbooks.Plugins{Triggers: triggers.NewRegistry(kubernetes.Register), Actions: r}
 }
