@@ -118,9 +118,10 @@ func TestConvertNeedsTheRegistries(t *testing.T) {
 	for name, opts := range map[string]Options{
 		"none":        {},
 		"no sinks":    {Plugins: shipped.Playbooks()},
-		"no triggers": {Sinks: shipped.Sinks},
+		"no triggers": {Plugins: playbooks.Plugins{Actions: shipped.Actions}, Sinks: shipped.Sinks},
+		"no actions":  {Plugins: playbooks.Plugins{Triggers: shipped.Triggers}, Sinks: shipped.Sinks},
 	} {
-		if _, err := Convert([]byte("customPlaybooks: []\n"), "values.yaml", opts); err == nil || !strings.Contains(err.Error(), "Plugins.Triggers and Sinks are required") {
+		if _, err := Convert([]byte("customPlaybooks: []\n"), "values.yaml", opts); err == nil || !strings.Contains(err.Error(), "Plugins.Triggers, Plugins.Actions and Sinks are required") {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

@@ -118,7 +118,7 @@ func newMatcher(t *testing.T, playbookYAML string, now func() time.Time) *matche
 	t.Helper()
 	store, err := playbooks.NewStore(func(context.Context) ([]playbooks.File, error) {
 		return []playbooks.File{{Path: "test.yaml", Data: []byte(playbookYAML)}}, nil
-	}, playbooks.Options{}, slog.New(slog.DiscardHandler), nil)
+	}, playbooks.Options{Plugins: testPlugins()}, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
