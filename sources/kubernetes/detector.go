@@ -229,8 +229,10 @@ func NewDetector(opts Options) (*Detector, error) {
 
 // SetInterest hands the detector what the running playbook set wants
 // (InterestOf its triggers); the application calls it on every (re)load.
-// Informers the new interest needs are started; watches of resources no
-// trigger names any more stop. Existing objects are looked at again, so a
+// Informers the new interest needs are started; watches of custom
+// resources (on_kubernetes_resource) no trigger names any more stop, while
+// the typed informers (pods, jobs, nodes, events, …) stay once started:
+// their caches also serve owners and evidence. Existing objects are looked at again, so a
 // playbook added for a pod that is already crash looping fires.
 func (d *Detector) SetInterest(in *Interest) {
 	if in == nil {
