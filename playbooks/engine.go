@@ -119,7 +119,9 @@ func (e *Engine) LimitRates(l RateLimiter) {
 // it), about the rate limits the limiter cuts: a window longer than its
 // claims live (kubernetes.state_ttl) would be silently shorter.
 func (e *Engine) checkWindows(set *Set) {
-	if e.limiter == nil || e.maxWindow <= 0 || e.windowsChecked.Swap(set) == set {
+	// Load first: every event passes here, and only a new set needs the
+	// write (a Swap per event would make 32 workers contend for the line).
+	if e.limiter == nil || e.maxWindow <= 0 || e.windowsChecked.Load() == set || e.windowsChecked.Swap(set) == set {
 		return
 	}
 	for _, pb := range set.Playbooks {

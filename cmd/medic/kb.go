@@ -12,7 +12,6 @@ import (
 
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/app"
-	"github.com/medichq/medic/internal/plugins"
 	"github.com/medichq/medic/rag"
 )
 
@@ -48,7 +47,7 @@ func openKB(ctx context.Context, configFlag string, stderr io.Writer) (*app.Know
 	if err != nil {
 		return nil, cfg, err
 	}
-	k.Actions = plugins.Builtin().Actions // what the investigation's tools run
+	k.Actions = shipped().Actions // what the investigation's tools run
 	if rebuilt, err := k.RebuildIfStale(ctx, quietProgress(stderr)); err != nil {
 		_ = k.Close()
 		return nil, cfg, fmt.Errorf("rebuild the knowledge base for %s: %w", cfg.AI.EmbeddingModel, err)

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/medichq/medic/agent/mcptools"
+	"github.com/medichq/medic/internal/testkit"
 )
 
 // TestMCPServesMedicsToolsOnStdio: `medic mcp` on stdio, driven by an MCP
@@ -27,8 +27,8 @@ func TestMCPServesMedicsToolsOnStdio(t *testing.T) {
 	cmd := newRootCmd()
 	cmd.SetIn(inR)
 	cmd.SetOut(outW)
-	var stderr strings.Builder
-	cmd.SetErr(&lockedWriter{w: &stderr})
+	var stderr testkit.SyncBuffer // written by the command's goroutine
+	cmd.SetErr(&stderr)
 	cmd.SetArgs([]string{"mcp", "--config", cfg})
 	done := make(chan error, 1)
 	go func() {
@@ -75,16 +75,4 @@ func TestMCPServesMedicsToolsOnStdio(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("medic mcp did not end when the client went away")
 	}
-}
-
-// lockedWriter is a writer safe for the command's goroutine and the test.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
