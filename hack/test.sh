@@ -12,13 +12,21 @@
 #   3. once the tools are there: the manifests, release-config and govulncheck
 #      checks, and the packages that start real servers (found from the import
 #      graph: those that import test/toolbin).
-# Environment: PKGS (default ./...), GO (default go), TEST_TIMEOUT (20m).
+#
+# Go's test cache is on: a package whose test binary, environment and input
+# files are unchanged since it last passed is not run again ("(cached)" in
+# the output; the count is printed at the end). Packages that run real servers
+# key their result on every file of the working tree (test/toolbin/testcache.go),
+# since a server reads files Go cannot see. GOTESTFLAGS=-count=1 runs everything.
+# Environment: PKGS (default ./...), GO (default go), TEST_TIMEOUT (20m),
+# GOTESTFLAGS (extra `go test` flags, e.g. -count=1 or -v).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 GO=${GO:-go}
 PKGS=${PKGS:-./...}
 TEST_TIMEOUT=${TEST_TIMEOUT:-20m}
+GOTESTFLAGS=${GOTESTFLAGS:-}
 start=${SECONDS}
 say() { printf '[make test %s +%dm%02ds] %s\n' "$(date +%H:%M:%S)" $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60)) "$*"; }
 
@@ -84,9 +92,25 @@ for p in "${all[@]}"; do
 	fi
 done
 
+# gotest runs `go test` over packages and counts the results Go's test cache
+# replayed, so a fast run says why it was fast.
+cached_total=0
+ran_total=0
+gotest() {
+	local out rc
+	out="$(mktemp "${TMPDIR:-/tmp}/medic-gotest.XXXXXX")"
+	# shellcheck disable=SC2086 # GOTESTFLAGS is a list of flags
+	"${GO}" test -race ${GOTESTFLAGS} -timeout "${TEST_TIMEOUT}" "$@" 2>&1 | tee "${out}"
+	rc=${PIPESTATUS[0]}
+	cached_total=$((cached_total + $(grep -c '^ok .*(cached)' "${out}" || true)))
+	ran_total=$((ran_total + $(grep -E '^(ok|FAIL|---)' "${out}" | grep -vc '(cached)' || true)))
+	rm -f "${out}"
+	return "${rc}"
+}
+
 status=0
 say "unit tests: ${#unit[@]} packages, race detector on, while the tools build"
-"${GO}" test -race -count=1 -timeout "${TEST_TIMEOUT}" "${unit[@]}" || status=$?
+gotest "${unit[@]}" || status=$?
 
 say "waiting for the tool builds"
 if ! wait "${tools_pid}"; then
@@ -106,15 +130,24 @@ make --no-print-directory -s vulncheck || status=$?
 # One medic binary for every package that runs medic as a process (test/e2e,
 # test/deploy), built the Dockerfile's way (test/toolbin/medic.go), instead of
 # one per package, each compiling medic's packages at the same time.
+# It lives at a fixed path in the ignored bin/ and is replaced only when the
+# build differs: its path and modification time are part of the test cache's
+# key for those packages.
 say "building the medic binary the process-level tests share"
-medic_bin_dir="$(mktemp -d "${TMPDIR:-/tmp}/medic-test-bin.XXXXXX")"
-trap 'cleanup; rm -rf "${medic_bin_dir}"' EXIT
-"${GO}" run ./test/toolbin/buildmedic -o "${medic_bin_dir}/medic"
-export MEDIC_BINARY="${medic_bin_dir}/medic"
+mkdir -p bin/test
+"${GO}" run ./test/toolbin/buildmedic -o bin/test/medic.new
+if cmp -s bin/test/medic.new bin/test/medic; then
+	rm -f bin/test/medic.new
+else
+	mv -f bin/test/medic.new bin/test/medic
+fi
+MEDIC_BINARY="$(pwd -P)/bin/test/medic"
+export MEDIC_BINARY
 
 say "tests against real servers: ${#servers[@]} packages"
-"${GO}" test -race -count=1 -timeout "${TEST_TIMEOUT}" "${servers[@]}" || status=$?
+gotest "${servers[@]}" || status=$?
 
+say "test packages run: ${ran_total}, replayed from Go's test cache: ${cached_total} (GOTESTFLAGS=-count=1 runs them all)"
 if [[ "${status}" -ne 0 ]]; then
 	say "FAILED (exit ${status})"
 	exit "${status}"

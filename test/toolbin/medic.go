@@ -66,6 +66,7 @@ func Medic(t testing.TB) string {
 		t.Skip("builds and runs the medic binary")
 	}
 	medicOnce.Do(func() {
+		_, _ = RepoRoot() // for the test cache: medic may load any file of the tree
 		if p := os.Getenv(MedicBinaryEnv); p != "" {
 			if !isExecutable(p) {
 				medicErr = fmt.Errorf("%s=%s is not an executable file", MedicBinaryEnv, p)

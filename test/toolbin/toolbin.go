@@ -42,9 +42,15 @@ var (
 // RepoRoot finds the medic repository root: the nearest directory at or above
 // the working directory whose go.mod declares module github.com/medichq/medic,
 // falling back to the location of this source file (for `go run` from
-// elsewhere).
+// elsewhere). In a test it also lets Go's test cache see the whole working
+// tree (trackRepository).
 func RepoRoot() (string, error) {
-	rootOnce.Do(func() { rootDir, rootErr = findRoot() })
+	rootOnce.Do(func() {
+		rootDir, rootErr = findRoot()
+		if rootErr == nil {
+			trackRepository(rootDir)
+		}
+	})
 	return rootDir, rootErr
 }
 
@@ -143,6 +149,7 @@ type Tool struct {
 
 // Path returns the tool's directory, whether or not it is built yet.
 func (t Tool) Path() (string, error) {
+	_, _ = RepoRoot() // for the test cache: the tool may read any file of the tree
 	tools, err := ToolsDir()
 	if err != nil {
 		return "", err
@@ -159,6 +166,7 @@ func (t Tool) Built() bool {
 // Dir returns the tool's directory, running its build script first when any
 // of its files is missing.
 func (t Tool) Dir() (string, error) {
+	_, _ = RepoRoot() // for the test cache: the tool may read any file of the tree
 	tools, err := ToolsDir()
 	if err != nil {
 		return "", err
