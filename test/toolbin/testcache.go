@@ -3,7 +3,9 @@ package toolbin
 import (
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -26,33 +28,56 @@ import (
 var trackOnce sync.Once
 
 // skipDirs are the folders of the working tree, relative to its root, that
-// no test reads: git's objects (the index and HEAD's log stand for them) and
-// ignored output (.gitignore).
+// no test reads: git's objects (HEAD's log stands for them) and ignored
+// output (.gitignore). Only the walk without git uses them.
 var skipDirs = map[string]bool{".git": true, "bin": true, "data": true, ".tools": true, "test/bench/results": true}
 
 // trackRepository stats every file of the working tree under root, once per
 // test binary, so Go's test cache keys the package's result on them (see
 // above). Outside a test it does nothing.
+//
+// The file list comes from git (tracked files and untracked ones not
+// ignored), not from reading the folders: the test log would record a
+// folder's listing with the modification times of its entries, and git
+// itself touches .git and the index whenever it refreshes them (go build's
+// VCS stamp does), which would make every result stale. HEAD's log changes on
+// every commit, checkout and reset, which is what a git clone copies.
 func trackRepository(root string) {
 	if !testing.Testing() {
 		return
 	}
 	trackOnce.Do(func() {
-		for _, f := range []string{"index", "HEAD", filepath.Join("logs", "HEAD")} {
+		for _, f := range []string{"HEAD", filepath.Join("logs", "HEAD")} {
 			_, _ = os.Stat(filepath.Join(root, ".git", f))
 		}
-		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return nil // unreadable: nothing a test could read either
+		cmd := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil {
+			walkTree(root) // not a git checkout (an unpacked archive)
+			return
+		}
+		for name := range strings.SplitSeq(string(out), "\x00") {
+			if name != "" {
+				_, _ = os.Stat(filepath.Join(root, name)) // the stat is what the test log records
 			}
-			if d.IsDir() {
-				if rel, err := filepath.Rel(root, path); err == nil && skipDirs[filepath.ToSlash(rel)] {
-					return filepath.SkipDir
-				}
-				return nil
+		}
+	})
+}
+
+// walkTree stats every file under root but the skipped folders.
+func walkTree(root string) {
+	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // unreadable: nothing a test could read either
+		}
+		if d.IsDir() {
+			if rel, err := filepath.Rel(root, path); err == nil && skipDirs[filepath.ToSlash(rel)] {
+				return filepath.SkipDir
 			}
-			_, _ = os.Stat(path) // the stat is what the test log records
 			return nil
-		})
+		}
+		_, _ = os.Stat(path)
+		return nil
 	})
 }
