@@ -2,9 +2,7 @@ package actions
 
 import (
 	"context"
-	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/medichq/medic/event"
@@ -74,25 +72,10 @@ func alertLinks(ev *event.Event) []event.Link {
 			break
 		}
 	}
-	if s := SilenceURL(ev); s != "" {
+	if s := ev.SilenceURL(); s != "" {
 		links = append(links, event.Link{Label: "Silence", URL: s})
 	}
 	return links
-}
-
-// SilenceURL is Alertmanager's "new silence" page prefilled with the alert's
-// labels, or "" when the alert did not come from an Alertmanager.
-func SilenceURL(ev *event.Event) string {
-	if !isURL(ev.ExternalURL) || len(ev.Labels) == 0 {
-		return ""
-	}
-	pairs := sortedPairs(ev.Labels, nil, "alertname")
-	matchers := make([]string, len(pairs))
-	for i, p := range pairs {
-		matchers[i] = p[0] + "=" + strconv.Quote(p[1])
-	}
-	filter := "{" + strings.Join(matchers, ",") + "}"
-	return strings.TrimSuffix(ev.ExternalURL, "/") + "/#/silences/new?filter=" + url.QueryEscape(filter)
 }
 
 func isURL(s string) bool {

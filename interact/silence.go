@@ -121,7 +121,7 @@ func cannotSilence(ev *event.Event) string {
 	if chatfmt.IsWebURL(ev.ExternalURL) {
 		text += " (or list this alert's Alertmanager in alertmanager.allowed_urls). The alert names " +
 			sslack.Escape(ev.ExternalURL) + ", which medic does not send its token to"
-		if u := chatfmt.SilenceURL(ev); u != "" {
+		if u := ev.SilenceURL(); u != "" {
 			text += "; " + sslack.Link(u, "silence it there by hand")
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -118,35 +117,10 @@ func AlertLinks(ev *event.Event) []event.Link {
 			break
 		}
 	}
-	if u := SilenceURL(ev); u != "" {
+	if u := ev.SilenceURL(); u != "" {
 		links = append(links, event.Link{Label: "Silence", URL: u})
 	}
 	return links
-}
-
-// SilenceURL is Alertmanager's "new silence" page prefilled with the
-// alert's labels, or "" when the alert did not come from an Alertmanager.
-// It is the same link default_enricher adds.
-func SilenceURL(ev *event.Event) string {
-	if !IsWebURL(ev.ExternalURL) || len(ev.Labels) == 0 {
-		return ""
-	}
-	keys := make([]string, 0, len(ev.Labels))
-	for k := range ev.Labels {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if (keys[i] == "alertname") != (keys[j] == "alertname") {
-			return keys[i] == "alertname"
-		}
-		return keys[i] < keys[j]
-	})
-	matchers := make([]string, len(keys))
-	for i, k := range keys {
-		matchers[i] = k + "=" + strconv.Quote(ev.Labels[k])
-	}
-	filter := "{" + strings.Join(matchers, ",") + "}"
-	return strings.TrimSuffix(ev.ExternalURL, "/") + "/#/silences/new?filter=" + url.QueryEscape(filter)
 }
 
 // IsWebURL reports whether s is an absolute http(s) URL: the only links

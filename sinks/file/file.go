@@ -98,7 +98,15 @@ type Sink struct {
 	// a crash or a failed write), so the next line starts on its own.
 	needNewline bool
 	seen        *keySet
+	// scratch is the last record's buffer, reused for the next under mu: a
+	// storm writes one line per finding, and a fresh buffer each was the
+	// sink's largest allocation.
+	scratch []byte
 }
+
+// maxScratch bounds the buffer kept between writes; a larger record (a
+// finding with big evidence) gets its own.
+const maxScratch = 64 << 10
 
 // line is one record of the file. Field order is the order in the file.
 type line struct {
@@ -313,7 +321,7 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 	if f == nil {
 		return errors.New("file sink: nil finding")
 	}
-	return s.write(ctx, f.ID, func(deliveredAt time.Time) ([]byte, error) {
+	return s.write(ctx, f.ID, func(_ []byte, deliveredAt time.Time) ([]byte, error) {
 		rec, err := json.Marshal(line{Sink: s.name, DeliveredAt: deliveredAt, Finding: f})
 		if err != nil {
 			return nil, fmt.Errorf("encode finding %s: %w", f.ID, err)
@@ -329,8 +337,7 @@ func (s *Sink) SendEncoded(ctx context.Context, id string, encoded []byte) error
 	if len(encoded) == 0 {
 		return errors.New("file sink: empty finding")
 	}
-	return s.write(ctx, id, func(deliveredAt time.Time) ([]byte, error) {
-		rec := make([]byte, 0, len(encoded)+len(s.name)+80)
+	return s.write(ctx, id, func(rec []byte, deliveredAt time.Time) ([]byte, error) {
 		rec = append(rec, `{"sink":`...)
 		rec = strconv.AppendQuote(rec, s.name)
 		rec = append(rec, `,"deliveredAt":"`...)
@@ -343,8 +350,9 @@ func (s *Sink) SendEncoded(ctx context.Context, id string, encoded []byte) error
 }
 
 // write appends the record encode returns as one line, unless a line for
-// id was already written.
-func (s *Sink) write(ctx context.Context, id string, encode func(deliveredAt time.Time) ([]byte, error)) error {
+// id was already written. encode may append the record to dst, a buffer the
+// sink reuses once the line is written.
+func (s *Sink) write(ctx context.Context, id string, encode func(dst []byte, deliveredAt time.Time) ([]byte, error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -359,11 +367,16 @@ func (s *Sink) write(ctx context.Context, id string, encode func(deliveredAt tim
 	if dedup && s.seen.has(id) {
 		return nil
 	}
-	rec, err := encode(s.now().UTC())
+	rec, err := encode(s.scratch[:0], s.now().UTC())
 	if err != nil {
 		return err
 	}
 	rec = append(rec, '\n')
+	defer func() { // after the write: nothing keeps rec
+		if cap(rec) <= maxScratch {
+			s.scratch = rec[:0]
+		}
+	}()
 	if s.maxSize > 0 && s.size > 0 && s.size+int64(len(rec)) > s.maxSize {
 		if err := s.rotate(); err != nil {
 			return err

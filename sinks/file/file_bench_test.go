@@ -59,7 +59,7 @@ func benchFinding() *event.Finding {
 	return f
 }
 
-func benchSend(b *testing.B, fsync bool) {
+func benchSend(b *testing.B, fsync, encoded bool) {
 	p := *file.Defaults()
 	p.Path = filepath.Join(b.TempDir(), "findings.jsonl")
 	p.Fsync = fsync
@@ -88,12 +88,23 @@ func benchSend(b *testing.B, fsync bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// What the sink's consumer hands it: the finding as stored on the bus.
+	enc, err := json.Marshal(f)
+	if err != nil {
+		b.Fatal(err)
+	}
 	i := 0
 	b.ReportAllocs()
 	for b.Loop() {
-		f.ID = ids[i%len(ids)]
+		id := ids[i%len(ids)]
 		i++
-		if err := s.Send(ctx, f); err != nil {
+		if encoded {
+			err = s.SendEncoded(ctx, id, enc)
+		} else {
+			f.ID = id
+			err = s.Send(ctx, f)
+		}
+		if err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -101,7 +112,11 @@ func benchSend(b *testing.B, fsync bool) {
 }
 
 // BenchmarkSend appends a typical finding, fsync off (the default).
-func BenchmarkSend(b *testing.B) { benchSend(b, false) }
+func BenchmarkSend(b *testing.B) { benchSend(b, false, false) }
+
+// BenchmarkSendEncoded appends the same finding from its bus encoding, as
+// the sink's consumer does (sinks.EncodedSender): no decode, no encode.
+func BenchmarkSendEncoded(b *testing.B) { benchSend(b, false, true) }
 
 // BenchmarkSendFsync is the same with fsync: true (one disk flush per line).
-func BenchmarkSendFsync(b *testing.B) { benchSend(b, true) }
+func BenchmarkSendFsync(b *testing.B) { benchSend(b, true, false) }

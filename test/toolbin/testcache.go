@@ -1,6 +1,7 @@
 package toolbin
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -50,19 +51,33 @@ func trackRepository(root string) {
 		for _, f := range []string{"HEAD", filepath.Join("logs", "HEAD")} {
 			_, _ = os.Stat(filepath.Join(root, ".git", f))
 		}
-		cmd := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-		cmd.Dir = root
-		out, err := cmd.Output()
+		files, err := treeFiles(root)
 		if err != nil {
 			walkTree(root) // not a git checkout (an unpacked archive)
 			return
 		}
-		for name := range strings.SplitSeq(string(out), "\x00") {
-			if name != "" {
-				_, _ = os.Stat(filepath.Join(root, name)) // the stat is what the test log records
-			}
+		for _, name := range files {
+			_, _ = os.Stat(filepath.Join(root, name)) // the stat is what the test log records
 		}
 	})
+}
+
+// treeFiles lists the working tree's files, relative to root, as git sees
+// them: tracked, and untracked but not ignored.
+func treeFiles(root string) ([]string, error) {
+	cmd := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("git ls-files in %s: %w", root, err)
+	}
+	var files []string
+	for name := range strings.SplitSeq(string(out), "\x00") {
+		if name != "" {
+			files = append(files, name)
+		}
+	}
+	return files, nil
 }
 
 // walkTree stats every file under root but the skipped folders.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -168,5 +169,52 @@ func TestTail(t *testing.T) {
 	}
 	if got := tail.String(); got != "defg" {
 		t.Errorf("String() = %q, want %q", got, "defg")
+	}
+}
+
+func TestTreeFilesIsWhatTheTestCacheMustSee(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	root := t.TempDir()
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	write := func(name string) {
+		t.Helper()
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git("init", "-q")
+	write(".gitignore")
+	if err := os.WriteFile(filepath.Join(root, ".gitignore"), []byte("/bin/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write("go.mod")
+	write("deploy/helm/medic/values.yaml")
+	git("add", ".")
+	git("commit", "-q", "-m", "init")
+	write("playbooks/new.yaml") // untracked, not ignored: tests read it like any other
+	write("bin/test/medic")     // ignored build output
+
+	files, err := treeFiles(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(files)
+	want := []string{".gitignore", "deploy/helm/medic/values.yaml", "go.mod", "playbooks/new.yaml"}
+	if !slices.Equal(files, want) {
+		t.Errorf("treeFiles = %q, want %q: git's own files and ignored output change on every run and would make every cached result stale; an untracked file must count", files, want)
 	}
 }
