@@ -136,8 +136,8 @@ vulncheck_key() {
 		date -u +%F
 		"${GO}" version
 		git ls-files -co --exclude-standard -- '*.go' go.mod go.sum test/vulncheck/exceptions.yaml \
-			Makefile Makefile.tools.mk 'test/tools/*.sh' | LC_ALL=C sort | xargs sha256sum
-	} | sha256sum | cut -c1-16
+			Makefile Makefile.tools.mk 'test/tools/*.sh' | LC_ALL=C sort | xargs -r sha256sum 2>&1 || true
+	} | sha256sum | cut -c1-16 # a deleted, still tracked file hashes as its error line
 }
 key="$(vulncheck_key)"
 if [[ " ${GOTESTFLAGS} " != *" -count=1 "* && -f "bin/.checks/vulncheck-${key}" ]]; then
