@@ -104,7 +104,8 @@ gotest() {
 	"${GO}" test -race ${GOTESTFLAGS} -timeout "${TEST_TIMEOUT}" "$@" 2>&1 | tee "${out}"
 	rc=${PIPESTATUS[0]}
 	cached_total=$((cached_total + $(grep -c '^ok .*(cached)' "${out}" || true)))
-	ran_total=$((ran_total + $(grep -E '^(ok|FAIL|---)' "${out}" | grep -vc '(cached)' || true)))
+	# Package lines only ("ok  pkg 1.2s", "FAIL pkg 1.2s"), not -v's "--- PASS".
+	ran_total=$((ran_total + $(grep -E '^(ok|FAIL)[[:space:]]+[^[:space:]]' "${out}" | grep -vc '(cached)' || true)))
 	rm -f "${out}"
 	return "${rc}"
 }
