@@ -18,7 +18,7 @@ import (
 // medic binary loads, the commits a git clone copies, the manifests a real
 // kube-apiserver is given. A package that runs tools may read any file of the
 // repository that way, so the first time it asks toolbin for anything, toolbin
-// stats every file of the working tree (and git's index and HEAD log) on its
+// stats every file of the working tree (and git's HEAD and its log) on its
 // behalf: the package's cached result then stands only while none of them
 // changed, and any edit, commit or checkout runs it again.
 //
