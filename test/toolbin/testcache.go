@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -26,16 +25,14 @@ import (
 // look at; their name and version are in this package's Go code (a new pin
 // is a new test binary) and their build scripts are inside the module.
 
-var trackOnce sync.Once
-
 // skipDirs are the folders of the working tree, relative to its root, that
 // no test reads: git's objects (HEAD's log stands for them) and ignored
 // output (.gitignore). Only the walk without git uses them.
 var skipDirs = map[string]bool{".git": true, "bin": true, "data": true, ".tools": true, "test/bench/results": true}
 
-// trackRepository stats every file of the working tree under root, once per
-// test binary, so Go's test cache keys the package's result on them (see
-// above). Outside a test it does nothing.
+// trackRepository stats every file of the working tree under root, so Go's
+// test cache keys the package's result on them (see above). RepoRoot calls
+// it once per test binary. Outside a test it does nothing.
 //
 // The file list comes from git (tracked files and untracked ones not
 // ignored), not from reading the folders: the test log would record a
@@ -47,19 +44,17 @@ func trackRepository(root string) {
 	if !testing.Testing() {
 		return
 	}
-	trackOnce.Do(func() {
-		for _, f := range []string{"HEAD", filepath.Join("logs", "HEAD")} {
-			_, _ = os.Stat(filepath.Join(root, ".git", f))
-		}
-		files, err := treeFiles(root)
-		if err != nil {
-			walkTree(root) // not a git checkout (an unpacked archive)
-			return
-		}
-		for _, name := range files {
-			_, _ = os.Stat(filepath.Join(root, name)) // the stat is what the test log records
-		}
-	})
+	for _, f := range []string{"HEAD", filepath.Join("logs", "HEAD")} {
+		_, _ = os.Stat(filepath.Join(root, ".git", f))
+	}
+	files, err := treeFiles(root)
+	if err != nil {
+		walkTree(root) // not a git checkout (an unpacked archive)
+		return
+	}
+	for _, name := range files {
+		_, _ = os.Stat(filepath.Join(root, name)) // the stat is what the test log records
+	}
 }
 
 // treeFiles lists the working tree's files, relative to root, as git sees
