@@ -305,12 +305,16 @@ func (b *Bus) Publish(ctx context.Context, events []event.Event) (event.PublishR
 	msgs := make([]*nats.Msg, len(events))
 	backing := make([]nats.Msg, len(events))
 	ids := make([]string, len(events))
+	var arena payloadArena
 	for i := range events {
 		data, err := enc.Encode(&events[i])
 		if err != nil {
 			return event.PublishResult{}, fmt.Errorf("encode event %s: %w", events[i].ID, err)
 		}
-		backing[i] = nats.Msg{Subject: EventSubject(events[i].Kind), Data: data}
+		// The publisher adds the message ID to this header either way.
+		h := make(nats.Header, 2)
+		data = b.encodePayload(h, data, &arena)
+		backing[i] = nats.Msg{Subject: EventSubject(events[i].Kind), Data: data, Header: h}
 		msgs[i] = &backing[i]
 		ids[i] = events[i].ID
 	}
@@ -360,12 +364,18 @@ func (b *Bus) PublishFindings(ctx context.Context, sinks []string, f *event.Find
 	if err != nil {
 		return fmt.Errorf("encode finding %s: %w", f.ID, err)
 	}
+	// Compressed once for every sink.
+	encoding := nats.Header{}
+	data = b.encodePayload(encoding, data, nil)
 	msgs := make([]*nats.Msg, len(sinks))
 	ids := make([]string, len(sinks))
 	for i, sink := range sinks {
 		h := nats.Header{HeaderFindingID: []string{f.ID}}
 		if !f.Event.ReceivedAt.IsZero() {
 			h[HeaderReceivedAt] = []string{f.Event.ReceivedAt.UTC().Format(time.RFC3339Nano)}
+		}
+		for k, vs := range encoding {
+			h[k] = vs
 		}
 		msgs[i] = &nats.Msg{Subject: FindingSubject(sink), Data: data, Header: h}
 		ids[i] = f.ID + "." + sink

@@ -30,6 +30,7 @@ func testConfig(t *testing.T) Config {
 		Backoff:        []time.Duration{20 * time.Millisecond},
 		AckWait:        2 * time.Second,
 		PublishTimeout: 2 * time.Second,
+		Compression:    "s2",
 	}
 }
 

@@ -286,6 +286,19 @@ func (c *Consumer) handle(m jetstream.Msg, h Handler) {
 		Attempt:   int(meta.NumDelivered),
 		StreamSeq: meta.Sequence.Stream,
 	}
+	// Handlers see JSON, whatever bus.compression the writer had.
+	plainHeader, plainData, derr := plainPayload(d.Header, d.Data)
+	if derr != nil {
+		// Retrying cannot make it readable: park it as it is (header and
+		// payload together), so a medic that can read it may replay it.
+		reason := derr.Error()
+		c.deadLetter(d, reason)
+		if terr := m.TermWithReason(truncate(reason, 256)); terr != nil {
+			c.bus.logger.Warn("terminate message", "consumer", c.cfg.Durable, "seq", d.StreamSeq, "err", terr)
+		}
+		return
+	}
+	d.Header, d.Data = plainHeader, plainData
 
 	// Tell JetStream we are alive while a long action runs, so it does not
 	// redeliver to another replica mid-work. A timer, not a goroutine with a
@@ -435,7 +448,12 @@ func (c *Consumer) onMaxDeliveries(m *nats.Msg) {
 			c.bus.logger.Warn("fetch message for dead-letter", "stream", c.cfg.Stream, "seq", adv.StreamSeq, "err", err)
 			return
 		}
-		c.deadLetter(&Delivery{Subject: rm.Subject, Data: rm.Data, Header: rm.Header, Attempt: adv.Deliveries, StreamSeq: adv.StreamSeq},
+		// Parked as JSON when it can be read, as the handler saw it.
+		h, data, derr := plainPayload(rm.Header, rm.Data)
+		if derr != nil {
+			h, data = rm.Header, rm.Data
+		}
+		c.deadLetter(&Delivery{Subject: rm.Subject, Data: data, Header: h, Attempt: adv.Deliveries, StreamSeq: adv.StreamSeq},
 			fmt.Sprintf("no acknowledgement after %d deliveries (handler timed out or medic stopped mid-work)", adv.Deliveries))
 	}()
 }

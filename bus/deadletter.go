@@ -444,6 +444,12 @@ func (dl *DeadLetters) scan(ctx context.Context, f DeadLetterFilter, fn func(Dea
 
 // decodeDeadLetter reads what consumer.go wrote on a dead letter.
 func decodeDeadLetter(seq uint64, at time.Time, subject string, h nats.Header, data []byte) DeadLetter {
+	// Dead letters are parked as JSON; one parked compressed (its payload
+	// was unreadable then) is shown decoded if it can be now, and replayed
+	// with the header that matches what is shown.
+	if ph, pdata, err := plainPayload(h, data); err == nil {
+		h, data = ph, pdata
+	}
 	d := DeadLetter{
 		Seq:       seq,
 		Time:      at.UTC(),

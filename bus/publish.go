@@ -47,8 +47,58 @@ type pubBatch struct {
 	done      chan struct{}
 
 	mu   sync.Mutex
-	errs []error
+	errs []storeFailure
 }
+
+// storeFailure is one message JetStream did not store.
+type storeFailure struct {
+	id  string
+	err error
+}
+
+// groupStoreErrors says once per distinct cause which messages failed,
+// naming the first few: "store 7abc…, 1f3e…, 9d20… and 47 more: stream is
+// full: …". A storm refused by a full stream fails whole batches for one
+// reason, and one line per message made each 503's log entry 5 KB of the
+// same sentence. The first failure of each cause is wrapped, so errors.Is
+// and errors.As see what they saw before.
+func groupStoreErrors(failures []storeFailure) error {
+	if len(failures) == 0 {
+		return nil
+	}
+	type group struct {
+		first storeFailure
+		ids   []string // the first namedPerCause
+		n     int
+	}
+	var groups []*group
+	byCause := map[string]*group{}
+	for _, f := range failures {
+		cause := f.err.Error()
+		g := byCause[cause]
+		if g == nil {
+			g = &group{first: f}
+			byCause[cause] = g
+			groups = append(groups, g)
+		}
+		if g.n < namedPerCause {
+			g.ids = append(g.ids, f.id)
+		}
+		g.n++
+	}
+	errs := make([]error, len(groups))
+	for i, g := range groups {
+		names := strings.Join(g.ids, ", ")
+		if more := g.n - len(g.ids); more > 0 {
+			names += fmt.Sprintf(" and %d more", more)
+		}
+		errs[i] = fmt.Errorf("store %s: %w", names, g.first.err)
+	}
+	return errors.Join(errs...)
+}
+
+// namedPerCause is how many message IDs a grouped store error names.
+const namedPerCause = 3
 
 func newBatchPublisher(nc *nats.Conn) (*batchPublisher, error) {
 	p := &batchPublisher{nc: nc, prefix: nats.NewInbox() + ".", batches: map[string]*pubBatch{}}
@@ -106,7 +156,7 @@ func (p *batchPublisher) publish(ctx context.Context, msgs []*nats.Msg, ids []st
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return int(b.stored.Load()), int(b.dups.Load()), errors.Join(b.errs...)
+	return int(b.stored.Load()), int(b.dups.Load()), groupStoreErrors(b.errs)
 }
 
 // pubAck is JetStream's answer to a publish.
@@ -143,7 +193,7 @@ func (p *batchPublisher) onAck(m *nats.Msg) {
 	switch dup, err := parseAck(m); {
 	case err != nil:
 		b.mu.Lock()
-		b.errs = append(b.errs, fmt.Errorf("store %s: %w", b.ids[i], err))
+		b.errs = append(b.errs, storeFailure{id: b.ids[i], err: err})
 		b.mu.Unlock()
 	case dup:
 		b.dups.Add(1)

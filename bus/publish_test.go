@@ -37,8 +37,9 @@ func TestBatchPublishWithoutStream(t *testing.T) {
 	}
 }
 
-// A stream that refuses some messages: the error names each refused ID and
-// the ones stored are counted.
+// A stream that refuses some messages: the error names the refused IDs
+// (the first three of each cause, TestGroupStoreErrors) and the ones stored
+// are counted.
 func TestBatchPublishPartlyRefused(t *testing.T) {
 	b := openBus(t, testConfig(t))
 	ctx := context.Background()
@@ -120,5 +121,44 @@ func TestBatchPublishConcurrent(t *testing.T) {
 	}
 	if n := info.CachedInfo().State.Msgs; n != 8*5*50 {
 		t.Fatalf("stream holds %d messages, want %d", n, 8*5*50)
+	}
+}
+
+// A batch refused for one reason is one line naming the first message and
+// how many more, not one line per message; distinct causes stay apart, and
+// errors.Is and errors.As still see the cause.
+func TestGroupStoreErrors(t *testing.T) {
+	t.Parallel()
+	full := &storeError{reason: reasonFull, err: fmt.Errorf("%w: jetstream error 503 (10077): maximum bytes exceeded", ErrStreamFull)}
+	other := errors.New("jetstream error 503 (10077): write failed")
+	for _, tc := range []struct {
+		name     string
+		failures []storeFailure
+		want     string
+	}{
+		{"none", nil, ""},
+		{"one", []storeFailure{{"a", full}}, "store a: stream is full: jetstream error 503 (10077): maximum bytes exceeded"},
+		{"one cause for a whole batch", []storeFailure{{"a", full}, {"b", full}, {"c", full}, {"d", full}, {"e", full}},
+			"store a, b, c and 2 more: stream is full: jetstream error 503 (10077): maximum bytes exceeded"},
+		{"two causes", []storeFailure{{"a", full}, {"b", other}, {"c", full}},
+			"store a, c: stream is full: jetstream error 503 (10077): maximum bytes exceeded\nstore b: jetstream error 503 (10077): write failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := groupStoreErrors(tc.failures)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("error %v, want none", err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("error\n%v\nwant\n%s", err, tc.want)
+			}
+			var se *storeError
+			if !errors.Is(err, ErrStreamFull) || !errors.As(err, &se) || se.reason != reasonFull {
+				t.Fatalf("errors.Is(ErrStreamFull) / errors.As(*storeError) lost through the grouping: %v", err)
+			}
+		})
 	}
 }

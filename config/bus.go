@@ -44,7 +44,17 @@ type BusConfig struct {
 	AckWait time.Duration `yaml:"ack_wait"`
 	// PublishTimeout bounds how long a publish waits for JetStream's ack.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// Compression encodes the payload of events and findings on their
+	// streams: "s2" (the default) or "none" (plain JSON, for other programs
+	// that read the streams). A consumer reads both, whatever this says.
+	Compression string `yaml:"compression"`
 }
+
+// Bus payload encodings (bus.compression).
+const (
+	CompressionS2   = "s2"
+	CompressionNone = "none"
+)
 
 // Validate names the first invalid field.
 func (c *BusConfig) Validate() error {
@@ -63,6 +73,8 @@ func (c *BusConfig) Validate() error {
 		return errors.New("bus.replicas: must be between 1 and 5")
 	case c.PublishTimeout <= 0:
 		return errors.New("bus.publish_timeout: must be positive")
+	case c.Compression != CompressionS2 && c.Compression != CompressionNone:
+		return fmt.Errorf("bus.compression: %q is not %q or %q", c.Compression, CompressionS2, CompressionNone)
 	}
 	for i, d := range c.Backoff {
 		if d <= 0 {

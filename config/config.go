@@ -232,6 +232,10 @@ func Default() Config {
 			Backoff:        []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 5 * time.Minute},
 			AckWait:        30 * time.Second,
 			PublishTimeout: 5 * time.Second,
+			// Events and findings are JSON that s2 shrinks to about 45%:
+			// JetStream's block caches, which hold what was written in the
+			// last 10 s, and its files shrink with them (docs/benchmarks.md).
+			Compression: CompressionS2,
 		},
 		Webhook: WebhookConfig{
 			MaxBodyBytes: 4 << 20, MaxInFlight: 64, BodyTimeout: 10 * time.Second,

@@ -103,7 +103,7 @@ func newHarness(t *testing.T, ho harnessOpts) *harness {
 	h := &harness{t: t, slack: slackrec.New(t), ai: &fakeAI{}}
 	b, err := bus.Open(context.Background(), bus.Config{
 		StoreDir: filepath.Join(t.TempDir(), "js"), Replicas: 1, DedupWindow: time.Minute, MaxDeliver: 4,
-		Backoff: []time.Duration{20 * time.Millisecond}, AckWait: 5 * time.Second, PublishTimeout: 5 * time.Second,
+		Backoff: []time.Duration{20 * time.Millisecond}, AckWait: 5 * time.Second, PublishTimeout: 5 * time.Second, Compression: "s2",
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ func openBusAt(t testing.TB, url string) *bus.Bus {
 	b, err := bus.Open(context.Background(), bus.Config{
 		URL: url, Replicas: 1, DedupWindow: time.Minute, AlertStateTTL: time.Hour, Retention: time.Hour,
 		MaxBytes: 64 << 20, MaxDeliver: 3, Backoff: []time.Duration{20 * time.Millisecond},
-		AckWait: 5 * time.Second, PublishTimeout: 5 * time.Second,
+		AckWait: 5 * time.Second, PublishTimeout: 5 * time.Second, Compression: "s2",
 	}, discard)
 	if err != nil {
 		t.Fatalf("open bus: %v", err)

@@ -184,7 +184,7 @@ func newFixture(t *testing.T, redactPatterns ...string) *fixture {
 	}
 	b, err := bus.Open(context.Background(), bus.Config{
 		StoreDir: t.TempDir(), Replicas: 1, DedupWindow: time.Minute, Retention: time.Hour, MaxBytes: 64 << 20,
-		MaxDeliver: 3, Backoff: []time.Duration{time.Second}, AckWait: 2 * time.Second, PublishTimeout: 2 * time.Second,
+		MaxDeliver: 3, Backoff: []time.Duration{time.Second}, AckWait: 2 * time.Second, PublishTimeout: 2 * time.Second, Compression: "s2",
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,7 @@ func openBus(t *testing.T, dir string) *bus.Bus {
 	t.Helper()
 	b, err := bus.Open(context.Background(), bus.Config{
 		StoreDir: dir, Replicas: 1, DedupWindow: time.Minute, MaxDeliver: 3,
-		AckWait: 5 * time.Second, PublishTimeout: 5 * time.Second,
+		AckWait: 5 * time.Second, PublishTimeout: 5 * time.Second, Compression: "s2",
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -338,6 +338,7 @@ func openBus(t *testing.T, dir string) *bus.Bus {
 		MaxDeliver:     3,
 		AckWait:        5 * time.Second,
 		PublishTimeout: 5 * time.Second,
+		Compression:    "s2",
 	}
 	b, err := bus.Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {

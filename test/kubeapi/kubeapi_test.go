@@ -139,7 +139,7 @@ func startDetector(t *testing.T, c *kubeapi.Cluster, namespaces []string, book s
 	}
 	b, err := bus.Open(context.Background(), bus.Config{
 		StoreDir: filepath.Join(t.TempDir(), "js"), Replicas: 1, DedupWindow: 10 * time.Minute, Retention: time.Hour,
-		MaxBytes: 64 << 20, MaxDeliver: 3, AckWait: 5 * time.Second, PublishTimeout: 5 * time.Second,
+		MaxBytes: 64 << 20, MaxDeliver: 3, AckWait: 5 * time.Second, PublishTimeout: 5 * time.Second, Compression: "s2",
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
