@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -73,7 +72,6 @@ type Consumer struct {
 	bus *Bus
 	cfg ConsumerConfig
 	jc  jetstream.ConsumerConfig
-	adv *nats.Subscription
 	// ccMu guards cc, which the healer replaces when it re-creates the
 	// consumer on a server that lost it.
 	ccMu sync.Mutex
@@ -109,11 +107,15 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Cons
 		cfg.MaxAckPending = max(cfg.Workers*8, 256)
 	}
 	jc := jetstream.ConsumerConfig{
-		Durable:       cfg.Durable,
-		Description:   "medic " + cfg.Durable,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       b.cfg.AckWait,
-		MaxDeliver:    b.cfg.MaxDeliver,
+		Durable:     cfg.Durable,
+		Description: "medic " + cfg.Durable,
+		AckPolicy:   jetstream.AckExplicitPolicy,
+		AckWait:     b.cfg.AckWait,
+		// medic, not JetStream, decides when a message has had its
+		// bus.max_deliver tries (handle): JetStream gives up on a message
+		// for good at its own limit, so a dead-letter publish that failed
+		// on the last try (a full disk) would have lost it.
+		MaxDeliver:    -1,
 		FilterSubject: cfg.FilterSubject,
 		MaxAckPending: cfg.MaxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -130,16 +132,6 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Cons
 	c := &Consumer{bus: b, cfg: cfg, jc: jc, work: make(chan jetstream.Msg)}
 	c.stopping, c.stopFetching = context.WithCancel(context.Background())
 	c.handlerCtx, c.cancelHandler = context.WithCancel(context.Background())
-
-	// A message whose every delivery timed out (a hung handler, a crash loop)
-	// never reaches our error path; JetStream announces it instead.
-	adv := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", cfg.Stream, cfg.Durable)
-	c.adv, err = b.nc.Subscribe(adv, c.onMaxDeliveries)
-	if err != nil {
-		c.stopFetching()
-		c.cancelHandler()
-		return nil, fmt.Errorf("subscribe to %s: %w", adv, err)
-	}
 
 	for range cfg.Workers {
 		c.wg.Go(func() {
@@ -291,14 +283,18 @@ func (c *Consumer) handle(m jetstream.Msg, h Handler) {
 	if derr != nil {
 		// Retrying cannot make it readable: park it as it is (header and
 		// payload together), so a medic that can read it may replay it.
-		reason := derr.Error()
-		c.deadLetter(d, reason)
-		if terr := m.TermWithReason(truncate(reason, 256)); terr != nil {
-			c.bus.logger.Warn("terminate message", "consumer", c.cfg.Durable, "seq", d.StreamSeq, "err", terr)
-		}
+		c.park(m, d, derr.Error())
 		return
 	}
 	d.Header, d.Data = plainHeader, plainData
+	if d.Attempt > c.bus.cfg.MaxDeliver {
+		// Every earlier delivery ended with neither an ack nor a nak (the
+		// handler outlived ack_wait, medic stopped mid-work: a crash loop),
+		// or the last one's dead-letter publish failed: park it now rather
+		// than run the handler once more.
+		c.park(m, d, fmt.Sprintf("not handled in %d deliveries (a handler timed out, medic stopped mid-work, or parking it failed)", d.Attempt-1))
+		return
+	}
 
 	// Tell JetStream we are alive while a long action runs, so it does not
 	// redeliver to another replica mid-work. A timer, not a goroutine with a
@@ -361,10 +357,7 @@ func (c *Consumer) handle(m jetstream.Msg, h Handler) {
 		if !IsPermanent(err) {
 			reason = fmt.Sprintf("failed %d deliveries, last error: %s", d.Attempt, reason)
 		}
-		c.deadLetter(d, reason)
-		if terr := m.TermWithReason(truncate(reason, 256)); terr != nil {
-			c.bus.logger.Warn("terminate message", "consumer", c.cfg.Durable, "seq", d.StreamSeq, "err", terr)
-		}
+		c.park(m, d, reason)
 	default:
 		delay := c.backoff(d.Attempt)
 		c.bus.logger.Warn("handling failed; will retry", "consumer", c.cfg.Durable, "seq", d.StreamSeq,
@@ -391,7 +384,26 @@ func (c *Consumer) backoff(attempt int) time.Duration {
 	return bo[min(attempt-1, len(bo)-1)]
 }
 
-func (c *Consumer) deadLetter(d *Delivery, reason string) {
+// park moves a message to the dead-letter stream and terminates it in its
+// own. When the dead-letter stream cannot store it (a full disk, NATS
+// unavailable), the message stays unacknowledged in its stream and is
+// delivered again after the longest back-off, to be parked then: parking may
+// wait, the message is never dropped.
+func (c *Consumer) park(m jetstream.Msg, d *Delivery, reason string) {
+	if err := c.deadLetter(d, reason); err != nil {
+		delay := c.backoff(len(c.bus.cfg.Backoff))
+		c.bus.logger.Error("dead-letter publish failed; the message stays in its stream and is parked on a later delivery",
+			"consumer", c.cfg.Durable, "seq", d.StreamSeq, "reason", reason, "retry_in", delay, "err", err)
+		_ = m.NakWithDelay(delay)
+		return
+	}
+	if terr := m.TermWithReason(truncate(reason, 256)); terr != nil {
+		c.bus.logger.Warn("terminate message", "consumer", c.cfg.Durable, "seq", d.StreamSeq, "err", terr)
+	}
+}
+
+// deadLetter publishes d to the dead-letter stream.
+func (c *Consumer) deadLetter(d *Delivery, reason string) error {
 	msg := nats.NewMsg(DeadLetterSubjectPrefix + token(c.cfg.Durable))
 	msg.Data = d.Data
 	for k, vs := range d.Header {
@@ -412,50 +424,14 @@ func (c *Consumer) deadLetter(d *Delivery, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.bus.cfg.PublishTimeout)
 	defer cancel()
 	if _, err := c.bus.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id)); err != nil {
-		// The message stays in its own stream until retention removes it;
-		// say loudly what could not be parked.
-		c.bus.logger.Error("dead-letter publish failed", "consumer", c.cfg.Durable, "seq", d.StreamSeq, "reason", reason, "err", err)
-		return
+		return fmt.Errorf("publish dead letter: %w", err)
 	}
 	c.bus.logger.Error("message dead-lettered", "consumer", c.cfg.Durable, "subject", d.Subject,
 		"seq", d.StreamSeq, "deliveries", d.Attempt, "reason", reason)
 	if c.cfg.OnDeadLetter != nil {
 		c.cfg.OnDeadLetter(d, reason)
 	}
-}
-
-// onMaxDeliveries parks a message JetStream gave up on because no delivery
-// was ever acked or nacked in time.
-func (c *Consumer) onMaxDeliveries(m *nats.Msg) {
-	var adv struct {
-		StreamSeq  uint64 `json:"stream_seq"`
-		Deliveries int    `json:"deliveries"`
-	}
-	if err := json.Unmarshal(m.Data, &adv); err != nil {
-		c.bus.logger.Warn("undecodable max-deliveries advisory", "consumer", c.cfg.Durable, "err", err)
-		return
-	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.bus.cfg.PublishTimeout)
-		defer cancel()
-		raw, err := c.bus.js.Stream(ctx, c.cfg.Stream)
-		if err != nil {
-			c.bus.logger.Warn("look up stream for dead-letter", "stream", c.cfg.Stream, "err", err)
-			return
-		}
-		rm, err := raw.GetMsg(ctx, adv.StreamSeq)
-		if err != nil {
-			c.bus.logger.Warn("fetch message for dead-letter", "stream", c.cfg.Stream, "seq", adv.StreamSeq, "err", err)
-			return
-		}
-		// Parked as JSON when it can be read, as the handler saw it.
-		h, data, derr := plainPayload(rm.Header, rm.Data)
-		if derr != nil {
-			h, data = rm.Header, rm.Data
-		}
-		c.deadLetter(&Delivery{Subject: rm.Subject, Data: data, Header: h, Attempt: adv.Deliveries, StreamSeq: adv.StreamSeq},
-			fmt.Sprintf("no acknowledgement after %d deliveries (handler timed out or medic stopped mid-work)", adv.Deliveries))
-	}()
+	return nil
 }
 
 // Stop stops fetching, lets running handlers finish, and returns. Messages
@@ -471,9 +447,6 @@ func (c *Consumer) shutdown() {
 	c.ccMu.Unlock()
 	if cc != nil {
 		cc.Stop()
-	}
-	if c.adv != nil {
-		_ = c.adv.Unsubscribe()
 	}
 	finished := make(chan struct{})
 	go func() { c.wg.Wait(); close(finished) }()

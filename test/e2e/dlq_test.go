@@ -17,6 +17,7 @@ import (
 
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/internal/app"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 )
 
@@ -157,10 +158,13 @@ func TestDeadLettersReplayedAfterTheReceiverIsFixed(t *testing.T) {
 	if _, err := m.app.Bus().JetStream().PublishMsg(context.Background(), msg); err != nil {
 		t.Fatal(err)
 	}
+	// Waited for by its effect: right after the publish, the consumer's
+	// counts can read zero before the message is handed out, so "settled"
+	// alone was read too early (the test failed when run by itself).
+	testkit.Eventually(t, 10*time.Second, "medic_sink_redeliveries_skipped_total{sink=hook} = 1", func() bool {
+		return dlqMetric(t, m, "medic_sink_redeliveries_skipped_total", "sink", "hook") == 1
+	})
 	dlqSinkSettled(t, m, "hook")
-	if skipped := dlqMetric(t, m, "medic_sink_redeliveries_skipped_total", "sink", "hook"); skipped != 1 {
-		t.Errorf("medic_sink_redeliveries_skipped_total{sink=hook} = %v, want 1", skipped)
-	}
 
 	got := rc.counts()
 	lost, dups := 0, 0

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/internal/natstest"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks/file/filetest"
@@ -278,5 +279,30 @@ func TestDiskFullRecoversWithoutRestart(t *testing.T) {
 		}
 		acceptBurst(accepted, 20, r*20)
 	}
+	// A finding whose writes failed bus.max_deliver times while the disk was
+	// full is parked in the dead-letter stream once it stores again (never
+	// dropped: a park that fails leaves it in its stream), and the operator
+	// replays it, as `medic dlq replay --sink file` does.
+	replayParked(t, m, "file")
 	exactlyOnce(t, m, accepted)
+}
+
+// replayParked waits until the sink's consumer has nothing pending (every
+// finding written or parked), then replays what was parked for the sink.
+func replayParked(t *testing.T, m *medic, sink string) {
+	t.Helper()
+	ctx := context.Background()
+	dl, err := m.app.Bus().DeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 60*time.Second, "the "+sink+" sink's consumer settled", func() bool {
+		ci, err := m.app.Bus().JetStream().Consumer(ctx, bus.FindingsStream, "sink-"+sink)
+		return err == nil && ci.CachedInfo().NumAckPending == 0 && ci.CachedInfo().NumPending == 0
+	})
+	res, err := dl.ReplayMatching(ctx, bus.DeadLetterFilter{Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d findings for %s parked during the outage, replayed", res.Replayed, sink)
 }
