@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -85,6 +86,11 @@ type Consumer struct {
 	stopFetching  context.CancelFunc
 	handlerCtx    context.Context
 	cancelHandler context.CancelFunc
+	// crashSuspect is the stream sequence of the message that was in
+	// flight in each of the last crashRestarts processes, all of which
+	// died without a clean stop (crashloop.go); 0 when there is none.
+	crashSuspect  atomic.Uint64
+	crashRestarts int
 }
 
 // shutdownGrace is how long Stop lets running handlers finish.
@@ -124,12 +130,12 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Cons
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Durable, cfg.Stream, err)
 	}
-	if err := b.releaseStalePending(ctx, cfg, cons); err != nil {
+	c := &Consumer{bus: b, cfg: cfg, jc: jc, work: make(chan jetstream.Msg)}
+	if err := b.releaseStalePending(ctx, c, cons); err != nil {
 		// Not fatal: the stale deliveries come back after AckWait instead.
 		b.logger.Warn("could not release deliveries left by the previous process; they resume after ack_wait",
 			"consumer", cfg.Durable, "ack_wait", b.cfg.AckWait, "err", err)
 	}
-	c := &Consumer{bus: b, cfg: cfg, jc: jc, work: make(chan jetstream.Msg)}
 	c.stopping, c.stopFetching = context.WithCancel(context.Background())
 	c.handlerCtx, c.cancelHandler = context.WithCancel(context.Background())
 
@@ -245,16 +251,37 @@ func (c *Consumer) ensurer() ensurer {
 // out of order above the floor come again too, which the engine (message IDs)
 // and the sinks (delivery records) already make harmless. With an external
 // NATS another replica may be working on them, so nothing is reset there.
-func (b *Bus) releaseStalePending(ctx context.Context, cfg ConsumerConfig, cons jetstream.Consumer) error {
+//
+// A reset also forgets how often each message was delivered, so this is
+// where a crash loop is caught (crashloop.go): when bus.max_deliver
+// processes in a row died with the ack floor at the same place, the oldest
+// message above it is marked to be parked instead of handled.
+func (b *Bus) releaseStalePending(ctx context.Context, c *Consumer, cons jetstream.Consumer) error {
 	if !b.embedded() {
 		return nil
 	}
+	cfg := c.cfg
 	info, err := cons.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("consumer info: %w", err)
 	}
+	restarts, err := b.countUncleanRestart(cfg.Durable, info.AckFloor.Stream, info.NumAckPending > 0)
+	if err != nil {
+		b.logger.Warn("could not count restarts in a crash loop", "consumer", cfg.Durable, "err", err)
+	}
 	if info.NumAckPending == 0 {
 		return nil
+	}
+	if restarts >= b.cfg.MaxDeliver {
+		seq, err := b.firstAbove(ctx, cfg, info.AckFloor.Stream)
+		if err != nil {
+			b.logger.Warn("could not find the message of a crash loop", "consumer", cfg.Durable, "restarts", restarts, "err", err)
+		} else {
+			c.crashSuspect.Store(seq)
+			c.crashRestarts = restarts
+			b.logger.Error("medic stopped without a clean shutdown in every one of its last starts while one message was in flight; it will be parked, not handled again",
+				"consumer", cfg.Durable, "seq", seq, "restarts", restarts, "max_deliver", b.cfg.MaxDeliver)
+		}
 	}
 	if _, err := b.js.ResetConsumer(ctx, cfg.Stream, cfg.Durable); err != nil {
 		return fmt.Errorf("reset consumer %s: %w", cfg.Durable, err)
@@ -287,6 +314,10 @@ func (c *Consumer) handle(m jetstream.Msg, h Handler) {
 		return
 	}
 	d.Header, d.Data = plainHeader, plainData
+	if s := c.crashSuspect.Load(); s != 0 && d.StreamSeq == s {
+		c.park(m, d, fmt.Sprintf("medic stopped without a clean shutdown %d times in a row while this message was in flight (killed for memory? a fatal error?); parked without handling it again", c.crashRestarts))
+		return
+	}
 	if d.Attempt > c.bus.cfg.MaxDeliver {
 		// Every earlier delivery ended with neither an ack nor a nak (the
 		// handler outlived ack_wait, medic stopped mid-work: a crash loop),
@@ -458,6 +489,8 @@ func (c *Consumer) shutdown() {
 		<-finished
 	}
 	c.cancelHandler()
+	// Whatever is left pending did not kill this process.
+	c.bus.clearUncleanRestarts(c.cfg.Durable)
 }
 
 func truncate(s string, n int) string {
