@@ -63,7 +63,15 @@ func TestStreamSurvivesItsLeadersDeath(t *testing.T) {
 	publish := func(from, to int) {
 		for i := from; i < to; i++ {
 			for {
-				if _, err := js.Publish(ctx, "t.x", []byte("m"), jetstream.WithMsgID(fmt.Sprintf("m-%d", i))); err == nil {
+				// Each try has its own deadline: a publish sent while the
+				// stream has no leader (just created, or its leader just
+				// killed) may get no answer at all, and waiting for it on
+				// the test's deadline left no time to try again (a loaded
+				// cold CI run failed "publish 0: context deadline exceeded").
+				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				_, err := js.Publish(pctx, "t.x", []byte("m"), jetstream.WithMsgID(fmt.Sprintf("m-%d", i)))
+				cancel()
+				if err == nil {
 					break
 				} else if ctx.Err() != nil {
 					t.Fatalf("publish %d: %v", i, err)
