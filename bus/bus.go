@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"strings"
@@ -374,9 +375,7 @@ func (b *Bus) PublishFindings(ctx context.Context, sinks []string, f *event.Find
 		if !f.Event.ReceivedAt.IsZero() {
 			h[HeaderReceivedAt] = []string{f.Event.ReceivedAt.UTC().Format(time.RFC3339Nano)}
 		}
-		for k, vs := range encoding {
-			h[k] = vs
-		}
+		maps.Copy(h, encoding)
 		msgs[i] = &nats.Msg{Subject: FindingSubject(sink), Data: data, Header: h}
 		ids[i] = f.ID + "." + sink
 	}

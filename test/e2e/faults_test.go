@@ -296,10 +296,7 @@ func replayParked(t *testing.T, m *medic, sink string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 60*time.Second, "the "+sink+" sink's consumer settled", func() bool {
-		ci, err := m.app.Bus().JetStream().Consumer(ctx, bus.FindingsStream, "sink-"+sink)
-		return err == nil && ci.CachedInfo().NumAckPending == 0 && ci.CachedInfo().NumPending == 0
-	})
+	dlqSinkSettled(t, m, sink)
 	res, err := dl.ReplayMatching(ctx, bus.DeadLetterFilter{Sink: sink})
 	if err != nil {
 		t.Fatal(err)
