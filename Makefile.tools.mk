@@ -24,8 +24,6 @@ AMTOOL := $(TOOLS_DIR)/alertmanager-$(ALERTMANAGER_VERSION)/amtool
 
 .PHONY: tools tools-clean test-realam
 
-tools: $(ALERTMANAGER) $(AMTOOL)
-
 # One script run builds both binaries (a grouped target, GNU make >= 4.3); the
 # script is idempotent and takes a lock against concurrent builders.
 $(ALERTMANAGER) $(AMTOOL) &:
@@ -39,8 +37,6 @@ OLLAMA_VERSION := v0.17.4
 OLLAMA := $(TOOLS_DIR)/ollama-$(OLLAMA_VERSION)/ollama
 
 .PHONY: test-weaviate test-ollama
-
-tools: $(WEAVIATE) $(OLLAMA)
 
 $(WEAVIATE):
 	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' bash '$(MEDIC_REPO_ROOT)/test/tools/build-weaviate.sh' >/dev/null
@@ -62,8 +58,6 @@ KUBE_ETCD := $(TOOLS_DIR)/kube-$(KUBE_VERSION)/etcd
 
 .PHONY: test-kubeapi
 
-tools: $(KUBE_APISERVER) $(KUBE_ETCD)
-
 $(KUBE_APISERVER) $(KUBE_ETCD) &:
 	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' bash '$(MEDIC_REPO_ROOT)/test/tools/build-kube.sh' >/dev/null
 
@@ -77,8 +71,6 @@ HELM := $(TOOLS_DIR)/helm-$(HELM_VERSION)/helm
 
 .PHONY: test-deploy
 
-tools: $(HELM)
-
 $(HELM):
 	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' HELM_VERSION='$(HELM_VERSION)' bash '$(MEDIC_REPO_ROOT)/test/tools/build-helm.sh' >/dev/null
 
@@ -90,8 +82,6 @@ GORELEASER_VERSION := v2.17.0
 GORELEASER := $(TOOLS_DIR)/goreleaser-$(GORELEASER_VERSION)/goreleaser
 
 .PHONY: release-check
-
-tools: $(GORELEASER)
 
 $(GORELEASER):
 	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' GORELEASER_VERSION='$(GORELEASER_VERSION)' bash '$(MEDIC_REPO_ROOT)/test/tools/build-goreleaser.sh' >/dev/null
@@ -114,8 +104,6 @@ VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
 VULNDB_DIR := $(TOOLS_DIR)/vulndb-$(VULN_VERSION)-$(lastword $(subst -, ,$(VULNDB_VERSION)))
 GOVULNCHECK := $(VULNDB_DIR)/govulncheck
 
-tools: $(GOVULNCHECK)
-
 $(GOVULNCHECK):
 	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' VULN_VERSION='$(VULN_VERSION)' VULNDB_VERSION='$(VULNDB_VERSION)' \
 		bash '$(MEDIC_REPO_ROOT)/test/tools/build-vulndb.sh' >/dev/null
@@ -126,7 +114,12 @@ $(GOVULNCHECK):
 NATS_VERSION := v2.15.2
 NATS_SERVER := $(TOOLS_DIR)/nats-server-$(NATS_VERSION)/nats-server
 
-tools: $(NATS_SERVER)
-
 $(NATS_SERVER):
 	MEDIC_TOOLS_DIR='$(TOOLS_DIR_ABS)' NATS_VERSION='$(NATS_VERSION)' bash '$(MEDIC_REPO_ROOT)/test/tools/build-nats.sh' >/dev/null
+
+# Every tool. make -j2 starts them in this order, the longest build first
+# (Ollama: cgo compiles llama.cpp's C/C++ files one after another, a single
+# long chain; then kube-apiserver and Weaviate), so that the last build to
+# finish on a cold machine is a short one rather than one that started late.
+tools: $(OLLAMA) $(KUBE_APISERVER) $(KUBE_ETCD) $(WEAVIATE) $(GORELEASER) $(HELM) \
+	$(ALERTMANAGER) $(AMTOOL) $(GOVULNCHECK) $(NATS_SERVER)

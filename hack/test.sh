@@ -6,12 +6,17 @@
 # servers (Alertmanager, kube-apiserver + etcd, Weaviate, Ollama, Helm; about
 # 25 CPU-minutes) dominates:
 #   1. the tool builds start in the background (test/tools/*.sh, cached in the
-#      per-user tools folder, so a warm machine skips them in a second);
+#      per-user tools folder, so a warm machine skips them in a second), the
+#      longest first;
 #   2. meanwhile vet, the gofmt check and every package that needs no
-#      third-party server run under the race detector;
-#   3. once the tools are there: the manifests, release-config and govulncheck
-#      checks, and the packages that start real servers (found from the import
-#      graph: those that import test/toolbin).
+#      third-party server run under the race detector, and the medic binary
+#      the process-level tests run is built at a lower priority beside them;
+#   3. once the tools are there: the packages that start real servers (found
+#      from the import graph: those that import test/toolbin), with the
+#      manifests, release-config and govulncheck checks beside them at a lower
+#      priority.
+# On a cold machine every step shares the two cores; the heartbeat says how
+# busy they are.
 #
 # Go's test cache is on: a package whose test binary, environment and input
 # files are unchanged since it last passed is not run again ("(cached)" in
@@ -43,10 +48,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A heartbeat, so that a long compile never looks like a hang.
+# A heartbeat, so that a long compile never looks like a hang. It says how
+# busy the machine's CPUs were over those 30 s: a cold run is CPU-bound (the
+# tool builds, vet and the race-enabled tests share the cores), and a low
+# figure points at a step that waits instead.
+cpu_ticks() { awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8; exit }' /proc/stat 2>/dev/null; }
 (
+	read -r busy0 total0 < <(cpu_ticks || echo 0 0)
 	while sleep 30; do
-		say "still running"
+		read -r busy1 total1 < <(cpu_ticks || echo 0 0)
+		if ((total1 > total0)); then
+			say "still running (CPUs $(((busy1 - busy0) * 100 / (total1 - total0)))% busy)"
+		else
+			say "still running"
+		fi
+		busy0=${busy1} total0=${total1}
 	done
 ) &
 pids+=($!)
@@ -101,7 +117,9 @@ gotest() {
 	[[ $# -gt 0 ]] || return 0
 	out="$(mktemp "${TMPDIR:-/tmp}/medic-gotest.XXXXXX")"
 	# shellcheck disable=SC2086 # GOTESTFLAGS is a list of flags
-	"${GO}" test -race ${GOTESTFLAGS} -timeout "${TEST_TIMEOUT}" "$@" 2>&1 | tee "${out}"
+	# -vet=off: `go vet` ran every analyzer over the same packages above, and
+	# go test's own pass (a subset) would only repeat it.
+	"${GO}" test -race -vet=off ${GOTESTFLAGS} -timeout "${TEST_TIMEOUT}" "$@" 2>&1 | tee "${out}"
 	rc=${PIPESTATUS[0]}
 	cached_total=$((cached_total + $(grep -c '^ok .*(cached)' "${out}" || true)))
 	# Package lines only ("ok  pkg 1.2s", "FAIL pkg 1.2s"), not -v's "--- PASS".
@@ -109,6 +127,36 @@ gotest() {
 	rm -f "${out}"
 	return "${rc}"
 }
+
+# niced runs a command at a lower CPU priority (it and all it starts), for the
+# background work that must not slow the tests beside it.
+niced() {
+	renice -n 10 -p "${BASHPID}" >/dev/null 2>&1 || true
+	"$@"
+}
+
+# One medic binary for every package that runs medic as a process (test/e2e,
+# test/deploy), built the Dockerfile's way (test/toolbin/medic.go), instead of
+# one per package, each compiling medic's packages at the same time.
+# It lives at a fixed path in the ignored bin/ and is replaced only when the
+# build differs: its path and modification time are part of the test cache's
+# key for those packages. It is built in the background at a lower priority
+# (nice), so it takes the CPU the unit tests leave idle while they wait on
+# timers and sockets, instead of a slot of its own before the server tests.
+build_medic() {
+	mkdir -p bin/test
+	"${GO}" run ./test/toolbin/buildmedic -o bin/test/medic.new || return
+	if cmp -s bin/test/medic.new bin/test/medic; then
+		rm -f bin/test/medic.new
+	else
+		mv -f bin/test/medic.new bin/test/medic
+	fi
+}
+say "building the medic binary the process-level tests share (in the background)"
+medic_build_log="$(mktemp "${TMPDIR:-/tmp}/medic-build.XXXXXX.log")"
+niced build_medic >"${medic_build_log}" 2>&1 &
+medic_build_pid=$!
+pids+=("${medic_build_pid}")
 
 status=0
 say "unit tests: ${#unit[@]} packages, race detector on, while the tools build"
@@ -121,17 +169,10 @@ if ! wait "${tools_pid}"; then
 fi
 rm -f "${tools_log}"
 
-say "rendered manifests check"
-make --no-print-directory -s manifests-check || status=$?
-say "release configuration check (goreleaser check)"
-make --no-print-directory -s release-check || status=$?
-
-# govulncheck analyses the whole module's call graph (about 2 minutes on 2
-# cores). Its answer depends only on the Go files, the module's requirements,
-# the accepted exceptions (whose review dates make it depend on the day), the
-# pinned tool and database versions and the Go toolchain: a pass is remembered
-# under a hash of those in the ignored bin/.checks and not repeated for the
-# same hash. GOTESTFLAGS=-count=1 runs it anyway.
+# The checks that need the tools (rendered manifests, release configuration,
+# govulncheck) run in the background, at a lower priority, beside the tests
+# against real servers, which spend much of their time waiting for a server to
+# start; their output is printed, in order, once those tests are done.
 vulncheck_key() {
 	{
 		date -u +%F
@@ -140,39 +181,64 @@ vulncheck_key() {
 			Makefile Makefile.tools.mk 'test/tools/*.sh' | LC_ALL=C sort | xargs -r sha256sum 2>&1 || true
 	} | sha256sum | cut -c1-16 # a deleted, still tracked file hashes as its error line
 }
-key="$(vulncheck_key)"
-if [[ " ${GOTESTFLAGS} " != *" -count=1 "* && -f "bin/.checks/vulncheck-${key}" ]]; then
-	say "govulncheck: skipped, it passed on these exact inputs (bin/.checks/vulncheck-${key})"
-else
-	say "govulncheck (offline database; accepted findings in test/vulncheck/exceptions.yaml)"
-	if make --no-print-directory -s vulncheck; then
-		mkdir -p bin/.checks
-		rm -f bin/.checks/vulncheck-*
-		touch "bin/.checks/vulncheck-${key}"
-	else
-		status=$?
-	fi
-fi
+run_checks() {
+	local rc=0
+	say "rendered manifests check"
+	make --no-print-directory -s manifests-check || rc=1
+	say "release configuration check (goreleaser check)"
+	make --no-print-directory -s release-check || rc=1
 
-# One medic binary for every package that runs medic as a process (test/e2e,
-# test/deploy), built the Dockerfile's way (test/toolbin/medic.go), instead of
-# one per package, each compiling medic's packages at the same time.
-# It lives at a fixed path in the ignored bin/ and is replaced only when the
-# build differs: its path and modification time are part of the test cache's
-# key for those packages.
-say "building the medic binary the process-level tests share"
-mkdir -p bin/test
-"${GO}" run ./test/toolbin/buildmedic -o bin/test/medic.new
-if cmp -s bin/test/medic.new bin/test/medic; then
-	rm -f bin/test/medic.new
-else
-	mv -f bin/test/medic.new bin/test/medic
+	# govulncheck analyses the whole module's call graph (about 2 minutes on 2
+	# cores). Its answer depends only on the Go files, the module's
+	# requirements, the accepted exceptions (whose review dates make it depend
+	# on the day), the pinned tool and database versions and the Go toolchain:
+	# a pass is remembered under a hash of those in the ignored bin/.checks and
+	# not repeated for the same hash. GOTESTFLAGS=-count=1 runs it anyway.
+	local key
+	key="$(vulncheck_key)"
+	if [[ " ${GOTESTFLAGS} " != *" -count=1 "* && -f "bin/.checks/vulncheck-${key}" ]]; then
+		say "govulncheck: skipped, it passed on these exact inputs (bin/.checks/vulncheck-${key})"
+	else
+		say "govulncheck (offline database; accepted findings in test/vulncheck/exceptions.yaml)"
+		if make --no-print-directory -s vulncheck; then
+			mkdir -p bin/.checks
+			rm -f bin/.checks/vulncheck-*
+			touch "bin/.checks/vulncheck-${key}"
+		else
+			rc=1
+		fi
+	fi
+	say "checks done (exit ${rc})"
+	return "${rc}"
+}
+say "checks (manifests, release configuration, govulncheck) in the background; their output follows the server tests"
+checks_log="$(mktemp "${TMPDIR:-/tmp}/medic-checks.XXXXXX.log")"
+niced run_checks >"${checks_log}" 2>&1 &
+checks_pid=$!
+pids+=("${checks_pid}")
+
+say "waiting for the medic binary"
+if ! wait "${medic_build_pid}"; then
+	cat "${medic_build_log}"
+	say "building the medic binary failed (log above)"
+	exit 1
 fi
+rm -f "${medic_build_log}"
 MEDIC_BINARY="$(pwd -P)/bin/test/medic"
 export MEDIC_BINARY
 
 say "tests against real servers: ${#servers[@]} packages"
 gotest "${servers[@]}" || status=$?
+
+say "waiting for the checks"
+checks_rc=0
+wait "${checks_pid}" || checks_rc=$?
+cat "${checks_log}"
+rm -f "${checks_log}"
+if [[ "${checks_rc}" -ne 0 ]]; then
+	say "a check failed (output above)"
+	status=${checks_rc}
+fi
 
 say "test packages run: ${ran_total}, replayed from Go's test cache: ${cached_total} (GOTESTFLAGS=-count=1 runs them all)"
 if [[ "${status}" -ne 0 ]]; then

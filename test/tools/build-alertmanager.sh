@@ -86,10 +86,10 @@ mkdir -p "${dest}"
 for cmd in amtool alertmanager; do
 	tmp="${dest}/.${cmd}.tmp.$$"
 	log "go build ./cmd/${cmd} (cold: about 1-2 minutes on 2 cores)"
-	(cd "${src}" && go build -trimpath -tags netgo -ldflags="${ldflags}" -o "${tmp}" "./cmd/${cmd}")
+	(cd "${src}" && go build -trimpath -gcflags="${TOOL_GCFLAGS}" -tags netgo -ldflags="${ldflags}" -o "${tmp}" "./cmd/${cmd}")
 	"${tmp}" --version >/dev/null 2>&1 || { log "built ${cmd} does not run"; exit 1; }
 	mv -f "${tmp}" "${dest}/${cmd}" # same directory: atomic rename
 done
 
-log "built ${dest}/alertmanager and ${dest}/amtool in $((SECONDS - start_s))s"
+log "built ${dest}/alertmanager and ${dest}/amtool in $(took)"
 printf '%s\n' "${dest}"

@@ -66,11 +66,11 @@ for cmd in etcd kube-apiserver; do
 	kube-apiserver) log "go build ./cmd/kube-apiserver (cold: about 5 minutes on 2 cores)" ;;
 	esac
 	t0=${SECONDS}
-	(cd "${wrapper}" && go build -trimpath -ldflags="${ldflags}" -o "${tmp}" "./cmd/${cmd}")
+	(cd "${wrapper}" && go build -trimpath -gcflags="${TOOL_GCFLAGS}" -ldflags="${ldflags}" -o "${tmp}" "./cmd/${cmd}")
 	"${tmp}" --version >/dev/null 2>&1 || { log "built ${cmd} does not run"; exit 1; }
 	mv -f "${tmp}" "${dest}/${cmd}" # same directory: atomic rename
 	log "built ${cmd} in $((SECONDS - t0))s"
 done
 
-log "built ${dest}/kube-apiserver and ${dest}/etcd in $((SECONDS - start_s))s"
+log "built ${dest}/kube-apiserver and ${dest}/etcd in $(took)"
 printf '%s\n' "${dest}"

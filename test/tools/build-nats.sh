@@ -44,5 +44,5 @@ log "go build ${MODULE} ${NATS_VERSION} (cold: about a minute on 2 cores)"
 (cd "${repo_root}" && GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "${tmp}" "${MODULE}")
 "${tmp}" --version >/dev/null 2>&1 || { log "built nats-server does not run"; exit 1; }
 mv -f "${tmp}" "${dest}/nats-server" # same directory: atomic rename
-log "built ${dest}/nats-server in $((SECONDS - start_s))s"
+log "built ${dest}/nats-server in $(took)"
 printf '%s\n' "${dest}"

@@ -69,5 +69,5 @@ mv "${tmpdb}" "${dest}/db" # same directory: atomic rename
 mv -f "${work}/bin/govulncheck" "${dest}/govulncheck"
 "${dest}/govulncheck" -version >/dev/null 2>&1 || { log "built govulncheck does not run"; exit 1; }
 
-log "built ${dest} (govulncheck ${VULN_VERSION}, database golang.org/x/vulndb@${VULNDB_VERSION}) in $((SECONDS - start_s))s"
+log "built ${dest} (govulncheck ${VULN_VERSION}, database golang.org/x/vulndb@${VULNDB_VERSION}) in $(took)"
 printf '%s\n' "${dest}"
