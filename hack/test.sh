@@ -143,16 +143,26 @@ niced() {
 # key for those packages. It is built in the background at a lower priority
 # (nice), so it takes the CPU the unit tests leave idle while they wait on
 # timers and sockets, instead of a slot of its own before the server tests.
+# While it builds, bin/test/medic.building exists: the server tests start
+# without waiting for it, and test/toolbin.Medic waits for the marker to go
+# ($MEDIC_BINARY_BUILDING) in the packages that run the binary. A failed
+# build removes the binary as well, so those tests fail naming it.
 build_medic() {
-	mkdir -p bin/test
-	"${GO}" run ./test/toolbin/buildmedic -o bin/test/medic.new || return
-	if cmp -s bin/test/medic.new bin/test/medic; then
+	local rc=0
+	"${GO}" run ./test/toolbin/buildmedic -o bin/test/medic.new || rc=$?
+	if [[ "${rc}" -ne 0 ]]; then
+		rm -f bin/test/medic bin/test/medic.new
+	elif cmp -s bin/test/medic.new bin/test/medic; then
 		rm -f bin/test/medic.new
 	else
 		mv -f bin/test/medic.new bin/test/medic
 	fi
+	rm -f bin/test/medic.building
+	return "${rc}"
 }
 say "building the medic binary the process-level tests share (in the background)"
+mkdir -p bin/test
+touch bin/test/medic.building
 medic_build_log="$(mktemp "${TMPDIR:-/tmp}/medic-build.XXXXXX.log")"
 niced build_medic >"${medic_build_log}" 2>&1 &
 medic_build_pid=$!
@@ -217,18 +227,19 @@ niced run_checks >"${checks_log}" 2>&1 &
 checks_pid=$!
 pids+=("${checks_pid}")
 
-say "waiting for the medic binary"
+MEDIC_BINARY="$(pwd -P)/bin/test/medic"
+MEDIC_BINARY_BUILDING="$(pwd -P)/bin/test/medic.building"
+export MEDIC_BINARY MEDIC_BINARY_BUILDING
+
+say "tests against real servers: ${#servers[@]} packages (those that run the medic binary wait for its build)"
+gotest "${servers[@]}" || status=$?
+
 if ! wait "${medic_build_pid}"; then
 	cat "${medic_build_log}"
 	say "building the medic binary failed (log above)"
-	exit 1
+	status=1
 fi
 rm -f "${medic_build_log}"
-MEDIC_BINARY="$(pwd -P)/bin/test/medic"
-export MEDIC_BINARY
-
-say "tests against real servers: ${#servers[@]} packages"
-gotest "${servers[@]}" || status=$?
 
 say "waiting for the checks"
 checks_rc=0

@@ -131,6 +131,18 @@ func TestAlertRateLimitThroughTheBus(t *testing.T) {
 	if got := counter(t, a, "medic_trigger_rate_limited_total", nil); got != 1 {
 		t.Errorf("after the restart: rate-limited %v, want 1 (the window survives the restart)", got)
 	}
+	// The engine's run stores billing's finding; the file sink's consumer
+	// writes it a moment later. Stopping before then would leave it in the
+	// findings stream for the next start (not lost), but this test reads the
+	// file, so it waits for the write (a loaded machine once stopped first).
+	testkit.Eventually(t, 30*time.Second, "billing's finding in the file sink", func() bool {
+		for _, f := range filetest.FindingsSoFar(t, path) {
+			if f.Event.Labels["namespace"] == "billing" {
+				return true
+			}
+		}
+		return false
+	})
 	stop(a)
 	findings := map[string]int{} // by namespace
 	ids := map[string]int{}

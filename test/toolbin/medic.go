@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The medic binary the process-level tests run (test/e2e, test/deploy) is
@@ -21,6 +22,10 @@ const (
 	// test builds one before the process-level tests and sets it, so their
 	// packages do not each build their own at the same time).
 	MedicBinaryEnv = "MEDIC_BINARY"
+	// MedicBuildingEnv names a file that exists while make test is still
+	// building $MEDIC_BINARY in the background: Medic waits for it to go, so
+	// the real-server packages that need no binary start at once.
+	MedicBuildingEnv = "MEDIC_BINARY_BUILDING"
 	// MedicTestVersion is the version the test binary reports.
 	MedicTestVersion = "deploy-test"
 )
@@ -68,6 +73,12 @@ func Medic(t testing.TB) string {
 	medicOnce.Do(func() {
 		_, _ = RepoRoot() // for the test cache: medic may load any file of the tree
 		if p := os.Getenv(MedicBinaryEnv); p != "" {
+			if marker := os.Getenv(MedicBuildingEnv); marker != "" {
+				waitForBuild(t, marker)
+				if medicErr != nil {
+					return
+				}
+			}
 			if !isExecutable(p) {
 				medicErr = fmt.Errorf("%s=%s is not an executable file", MedicBinaryEnv, p)
 			}
@@ -85,6 +96,32 @@ func Medic(t testing.TB) string {
 		t.Fatal(medicErr)
 	}
 	return medicPath
+}
+
+// medicBuildTimeout bounds the wait for make test's background build; a cold
+// static compile of medic takes 2-3 minutes on 2 busy cores.
+const medicBuildTimeout = 15 * time.Minute
+
+// waitForBuild waits until marker no longer exists: make test removes it
+// when its build of $MEDIC_BINARY ends, and removes the binary too when the
+// build failed, so the caller's check then names the problem.
+func waitForBuild(t testing.TB, marker string) {
+	deadline := time.Now().Add(medicBuildTimeout)
+	logged := false
+	for {
+		if !markerExists(marker) {
+			return
+		}
+		if time.Now().After(deadline) {
+			medicErr = fmt.Errorf("%s=%s still exists after %v: the background build of the medic binary did not end", MedicBuildingEnv, marker, medicBuildTimeout)
+			return
+		}
+		if !logged {
+			t.Logf("waiting for make test's build of the medic binary (%s)", marker)
+			logged = true
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // RemoveMedic removes the binary Medic built, if it built one.
