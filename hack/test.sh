@@ -141,8 +141,9 @@ niced() {
 # It lives at a fixed path in the ignored bin/ and is replaced only when the
 # build differs: its path and modification time are part of the test cache's
 # key for those packages. It is built in the background at a lower priority
-# (nice), so it takes the CPU the unit tests leave idle while they wait on
-# timers and sockets, instead of a slot of its own before the server tests.
+# (nice), so the unit tests beside it keep the CPUs first. (On a cold machine
+# the CPUs are busy throughout, so this moves the build, it does not hide it:
+# test/e2e and test/deploy still wait for it.)
 # While it builds, bin/test/medic.building exists: the server tests start
 # without waiting for it, and test/toolbin.Medic waits for the marker to go
 # ($MEDIC_BINARY_BUILDING) in the packages that run the binary. A failed
