@@ -191,7 +191,7 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 			Name:        FindingsStream,
 			Description: "medic findings, one subject per sink",
 			Subjects:    []string{FindingsSubjectPrefix + ">"},
-			Duplicates:  b.cfg.DedupWindow,
+			Duplicates:  b.cfg.FindingsWindow(),
 		},
 		{
 			Name:        DeadLetterStream,

@@ -344,3 +344,32 @@ func TestConsumerMaxAckPendingFollowsWorkers(t *testing.T) {
 		c.Stop()
 	}
 }
+
+// The findings stream has its own duplicate window, applied to a stream an
+// older medic made with the events' window when medic opens it again.
+func TestFindingsStreamKeepsItsOwnDuplicateWindow(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.FindingsDedupWindow = 0 // as an older medic: the events' window
+	duplicates := func(b *Bus, stream string) time.Duration {
+		t.Helper()
+		s, err := b.js.Stream(context.Background(), stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config.Duplicates
+	}
+	b := openBus(t, cfg)
+	if got := duplicates(b, FindingsStream); got != cfg.DedupWindow {
+		t.Errorf("findings window %s with findings_dedup_window 0, want dedup_window %s", got, cfg.DedupWindow)
+	}
+	b.Close()
+	cfg.FindingsDedupWindow = 10 * time.Second
+	b = openBus(t, cfg)
+	if got := duplicates(b, FindingsStream); got != 10*time.Second {
+		t.Errorf("findings window %s after reopening, want 10s", got)
+	}
+	if got := duplicates(b, EventsStream); got != cfg.DedupWindow {
+		t.Errorf("events window %s, want %s", got, cfg.DedupWindow)
+	}
+}

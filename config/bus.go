@@ -24,6 +24,16 @@ type BusConfig struct {
 	// DedupWindow is how long JetStream remembers event IDs. A retried
 	// webhook or a second replica within it publishes nothing new.
 	DedupWindow time.Duration `yaml:"dedup_window"`
+	// FindingsDedupWindow is how long JetStream remembers the findings'
+	// message IDs (0: as DedupWindow). It only has to catch a publish the
+	// engine retries within one attempt or right after it; a finding
+	// published again later (its event redelivered after a crash or
+	// ack_wait) is stored again and skipped by each sink's delivery record,
+	// which is what holds a delivery to once across crashes and replicas.
+	// Each ID costs the embedded server about 100 bytes of heap per sink
+	// for the whole window, so a long one holds a storm's findings in a
+	// pod's memory for nothing (docs/benchmarks.md, issue 14).
+	FindingsDedupWindow time.Duration `yaml:"findings_dedup_window"`
 	// AlertStateTTL is how long an alert's record outlives its last
 	// re-send (alertstate.go); 0 turns alert lifetimes off.
 	AlertStateTTL time.Duration `yaml:"alert_state_ttl"`
@@ -63,6 +73,8 @@ func (c *BusConfig) Validate() error {
 		return errors.New("bus.store_dir: required when bus.url is empty (embedded NATS)")
 	case c.DedupWindow <= 0:
 		return errors.New("bus.dedup_window: must be positive")
+	case c.FindingsDedupWindow < 0:
+		return errors.New("bus.findings_dedup_window: must not be negative (0: as bus.dedup_window)")
 	case c.AlertStateTTL != 0 && c.AlertStateTTL < c.DedupWindow:
 		return fmt.Errorf("bus.alert_state_ttl: must be 0s (off) or at least bus.dedup_window (%s)", c.DedupWindow)
 	case c.MaxDeliver < 1:
@@ -82,6 +94,15 @@ func (c *BusConfig) Validate() error {
 		}
 	}
 	return nil
+}
+
+// FindingsWindow is the findings stream's duplicate window:
+// FindingsDedupWindow, or DedupWindow when that is 0.
+func (c *BusConfig) FindingsWindow() time.Duration {
+	if c.FindingsDedupWindow > 0 {
+		return c.FindingsDedupWindow
+	}
+	return c.DedupWindow
 }
 
 // StoreDirFor returns the embedded bus's default store directory under a

@@ -219,6 +219,10 @@ func Default() Config {
 		Bus: BusConfig{
 			Replicas:    1,
 			DedupWindow: 10 * time.Minute,
+			// Twice publish_timeout: a publish retried by the same attempt
+			// or by the next one after a nak (backoff 1s) is dropped; later
+			// copies meet the sinks' delivery records.
+			FindingsDedupWindow: 10 * time.Second,
 			// Longer than any Alertmanager repeat_interval in common use
 			// (4h by default, 24h often): each re-send must find its
 			// alert's record still there.

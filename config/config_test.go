@@ -18,6 +18,25 @@ func writeConfig(t *testing.T, text string) string {
 	return p
 }
 
+// loadCase loads file (YAML; none when empty) with env and checks the
+// error: none when wantErr is empty, else one containing it. ok says
+// whether cfg is the loaded configuration to check further.
+func loadCase(t *testing.T, file string, env []string, wantErr string) (cfg Config, ok bool) {
+	t.Helper()
+	path := ""
+	if file != "" {
+		path = writeConfig(t, file)
+	}
+	cfg, err := Load(path, env)
+	switch {
+	case wantErr == "" && err != nil:
+		t.Errorf("%q %v: %v", file, env, err)
+	case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)):
+		t.Errorf("%q %v: error %v, want %q", file, env, err, wantErr)
+	}
+	return cfg, wantErr == "" && err == nil
+}
+
 func TestDefaultsNeedNoFile(t *testing.T) {
 	cfg, err := Load("", nil)
 	if err != nil {
@@ -44,7 +63,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	// The example documents the defaults; keep them honest.
 	def := Default()
-	if cfg.Bus.DedupWindow != def.Bus.DedupWindow || cfg.Bus.MaxDeliver != def.Bus.MaxDeliver ||
+	if cfg.Bus.DedupWindow != def.Bus.DedupWindow || cfg.Bus.FindingsDedupWindow != def.Bus.FindingsDedupWindow || cfg.Bus.MaxDeliver != def.Bus.MaxDeliver ||
 		cfg.HTTP.Addr != def.HTTP.Addr || cfg.Playbooks.ReloadInterval != def.Playbooks.ReloadInterval ||
 		cfg.Engine.Workers != def.Engine.Workers || len(cfg.Bus.Backoff) != len(def.Bus.Backoff) ||
 		cfg.HTTP != def.HTTP || cfg.Webhook.BodyTimeout != def.Webhook.BodyTimeout ||

@@ -2,7 +2,6 @@ package config
 
 import (
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -22,18 +21,8 @@ func TestPrometheusConfig(t *testing.T) {
 		{"prometheus: {adress: x}\n", nil, "field adress not found"},
 	}
 	for _, tt := range tests {
-		path := ""
-		if tt.file != "" {
-			path = writeConfig(t, tt.file)
-		}
-		cfg, err := Load(path, tt.env)
-		switch {
-		case tt.wantErr == "" && err != nil:
-			t.Errorf("%q %v: %v", tt.file, tt.env, err)
-		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("%q: error %v, want %q", tt.file, err, tt.wantErr)
-		}
-		if len(tt.env) > 0 && err == nil && (cfg.Prometheus.URL != "https://thanos.example/" || cfg.Prometheus.Timeout != 20*time.Second) {
+		cfg, ok := loadCase(t, tt.file, tt.env, tt.wantErr)
+		if len(tt.env) > 0 && ok && (cfg.Prometheus.URL != "https://thanos.example/" || cfg.Prometheus.Timeout != 20*time.Second) {
 			t.Errorf("environment: %+v", cfg.Prometheus)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,6 +78,48 @@ type Deliver struct {
 	records DeliveryRecords     // nil: no delivery record for this sink
 	ds      *Deliveries
 	logger  *slog.Logger
+	sending inFlight // the keys this process is sending now
+}
+
+// inFlight serialises, within one process, the deliveries of one finding to
+// one sink. Two copies of a finding reach a sink's consumer when the engine
+// published it again after the findings stream's duplicate window
+// (bus.findings_dedup_window: its event was redelivered after a crash or
+// ack_wait); with engine.sink_workers above 1 both could be checked against
+// the delivery record before either was sent. The second copy now waits
+// for the first and then finds its record.
+type inFlight struct {
+	mu   sync.Mutex
+	keys map[string]chan struct{}
+}
+
+// acquire waits until no other delivery of key runs in this process and
+// claims it; release gives it back.
+func (f *inFlight) acquire(ctx context.Context, key string) (release func(), err error) {
+	for {
+		f.mu.Lock()
+		busy, ok := f.keys[key]
+		if !ok {
+			if f.keys == nil {
+				f.keys = map[string]chan struct{}{}
+			}
+			done := make(chan struct{})
+			f.keys[key] = done
+			f.mu.Unlock()
+			return func() {
+				f.mu.Lock()
+				delete(f.keys, key)
+				f.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		f.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // For is the Deliver stage of the sink c.
@@ -112,6 +155,11 @@ func (d *Deliver) Handle(ctx context.Context, m *bus.Delivery) error {
 	}
 	key := sinks.IdempotencyKey(d.name, id)
 	if d.records != nil && id != "" {
+		release, err := d.sending.acquire(ctx, key)
+		if err != nil {
+			return fmt.Errorf("wait for another delivery of finding %s to sink %s: %w", id, d.name, err)
+		}
+		defer release()
 		// A failed read sends anyway: a possible duplicate is better than a
 		// possibly lost finding.
 		switch done, err := d.records.Delivered(ctx, key); {

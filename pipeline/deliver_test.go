@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,11 +11,14 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/natstest"
 	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/sinks"
 )
@@ -22,12 +26,14 @@ import (
 // receiver is a webhook receiver counting requests by Idempotency-Key; it
 // answers failStatus to the first fail requests.
 type receiver struct {
-	mu   sync.Mutex
-	n    map[string]int
-	fail int
+	mu    sync.Mutex
+	n     map[string]int
+	fail  int
+	delay time.Duration // before each answer, outside the lock
 }
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	time.Sleep(r.delay)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail > 0 {
@@ -174,5 +180,91 @@ func TestDeliverFileSinkAndUndecodable(t *testing.T) {
 	err := deliver.Handle(ctx, &bus.Delivery{Subject: bus.FindingSubject("file"), Data: []byte("{not json"), Attempt: 1})
 	if !bus.IsPermanent(err) {
 		t.Errorf("undecodable finding: err = %v, want a permanent error", err)
+	}
+}
+
+// The findings stream remembers a finding's message ID for
+// bus.findings_dedup_window only. A finding the engine publishes again after
+// it (its event redelivered: a crash between the publish and the ack) is
+// stored twice, and the sink still sends it once, even with both copies
+// handed to two workers at the same moment: the delivery record, and the
+// in-process wait on the key while the first copy is being sent.
+func TestFindingPublishedAgainAfterItsWindowIsSentOnce(t *testing.T) {
+	t.Parallel()
+	const window = 300 * time.Millisecond
+	b := openBusAt(t, natstest.Start(t, nil).URL(), func(c *bus.Config) {
+		c.FindingsDedupWindow = window
+		c.Compression = "none" // read back below as the consumer hands it over
+	})
+	state, err := b.AlertState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := events(t, b, state, "", prometheus.NewRegistry())
+	ctx := context.Background()
+	firing := alert("KubePodCrashLooping", "cart-0", event.StatusFiring, nil)
+	if err := h.Handle(ctx, eventDelivery(t, firing, 1)); err != nil {
+		t.Fatal(err)
+	}
+	// Within the window the same publish is dropped as a duplicate.
+	if err := h.Handle(ctx, eventDelivery(t, firing, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := published(t, b)[bus.FindingSubject("oncall")]; got != 1 {
+		t.Fatalf("%d copies stored within the window, want 1", got)
+	}
+	time.Sleep(window + 200*time.Millisecond)
+	if err := h.Handle(ctx, eventDelivery(t, firing, 1)); err != nil { // the redelivery, after the window
+		t.Fatal(err)
+	}
+	copies := storedFindings(t, b, "oncall")
+	if len(copies) != 2 {
+		t.Fatalf("%d copies stored after the window, want 2 (is the findings window %s?)", len(copies), window)
+	}
+
+	recv := &receiver{n: map[string]int{}, delay: 100 * time.Millisecond}
+	srv := httptest.NewServer(recv)
+	t.Cleanup(srv.Close)
+	deliver, _, reg := deliverTo(t, fmt.Sprintf("- {name: oncall, type: webhook, url: %q}\n", srv.URL))
+	var wg sync.WaitGroup
+	for _, d := range copies { // two sink workers, one copy each
+		wg.Go(func() {
+			if err := deliver.Handle(ctx, d); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	accepted, dups := recv.tally()
+	t.Logf("2 copies stored: accepted %d, duplicates %d", accepted, dups)
+	if accepted != 1 || dups != 0 {
+		t.Errorf("accepted %d (want 1), duplicates %d (want 0)", accepted, dups)
+	}
+	if v := testkit.Metric(t, reg, "medic_sink_redeliveries_skipped_total", "sink", "oncall"); v != 1 {
+		t.Errorf("medic_sink_redeliveries_skipped_total = %v, want 1", v)
+	}
+}
+
+// storedFindings reads back the findings stored for sink, as the sink's
+// consumer would hand them over (the bus must store plain JSON).
+func storedFindings(t *testing.T, b *bus.Bus, sink string) []*bus.Delivery {
+	t.Helper()
+	ctx := context.Background()
+	st, err := b.JetStream().Stream(ctx, bus.FindingsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*bus.Delivery
+	for seq := uint64(1); ; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Subject == bus.FindingSubject(sink) {
+			out = append(out, &bus.Delivery{Subject: m.Subject, Data: m.Data, Header: m.Header, Attempt: 1, StreamSeq: seq})
+		}
 	}
 }

@@ -29,14 +29,19 @@ func openBus(t testing.TB) *bus.Bus {
 	return openBusAt(t, natstest.Start(t, nil).URL())
 }
 
-// openBusAt is medic's bus over the NATS server at url.
-func openBusAt(t testing.TB, url string) *bus.Bus {
+// openBusAt is medic's bus over the NATS server at url; each of tune
+// changes its configuration first.
+func openBusAt(t testing.TB, url string, tune ...func(*bus.Config)) *bus.Bus {
 	t.Helper()
-	b, err := bus.Open(context.Background(), bus.Config{
+	cfg := bus.Config{
 		URL: url, Replicas: 1, DedupWindow: time.Minute, AlertStateTTL: time.Hour, Retention: time.Hour,
 		MaxBytes: 64 << 20, MaxDeliver: 3, Backoff: []time.Duration{20 * time.Millisecond},
 		AckWait: 5 * time.Second, PublishTimeout: 5 * time.Second, Compression: "s2",
-	}, discard)
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	b, err := bus.Open(context.Background(), cfg, discard)
 	if err != nil {
 		t.Fatalf("open bus: %v", err)
 	}
