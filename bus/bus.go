@@ -320,13 +320,21 @@ func (b *Bus) Publish(ctx context.Context, events []event.Event) (event.PublishR
 		ids[i] = events[i].ID
 	}
 	stored, dups, err := b.publishAll(ctx, EventsStream, msgs, ids)
-	// Once JetStream acked every message, the client holds none of the
-	// encoder's bytes any more; after a failure it might, so the encoder is
-	// left to the garbage collector.
-	if err == nil && enc.Cap() <= maxPooledEncoder {
-		batchEncoders.Put(enc)
+	if err == nil {
+		releaseEncoding(enc, &arena)
 	}
 	return event.PublishResult{Stored: stored, Duplicates: dups}, err
+}
+
+// releaseEncoding gives a publish's encoder and compressed payloads back
+// for the next publish, once publishAll stored every message: nothing
+// reads them any more (see payloadArena). After a failure they are left to
+// the garbage collector.
+func releaseEncoding(enc *event.BatchEncoder, arena *payloadArena) {
+	arena.release()
+	if enc.Cap() <= maxPooledEncoder {
+		batchEncoders.Put(enc)
+	}
 }
 
 // batchEncoders encode the events of one Publish each, reused across
@@ -361,13 +369,17 @@ func (b *Bus) PublishFindings(ctx context.Context, sinks []string, f *event.Find
 	if len(sinks) == 0 {
 		return nil
 	}
-	data, err := event.MarshalFinding(f)
+	// Encoded and compressed once for every sink, into buffers the next
+	// finding reuses: they were a seventh of what a storm allocated.
+	enc := batchEncoders.Get().(*event.BatchEncoder)
+	enc.Reset()
+	data, err := enc.EncodeFinding(f)
 	if err != nil {
 		return fmt.Errorf("encode finding %s: %w", f.ID, err)
 	}
-	// Compressed once for every sink.
+	var arena payloadArena
 	encoding := nats.Header{}
-	data = b.encodePayload(encoding, data, nil)
+	data = b.encodePayload(encoding, data, &arena)
 	msgs := make([]*nats.Msg, len(sinks))
 	ids := make([]string, len(sinks))
 	for i, sink := range sinks {
@@ -379,7 +391,9 @@ func (b *Bus) PublishFindings(ctx context.Context, sinks []string, f *event.Find
 		msgs[i] = &nats.Msg{Subject: FindingSubject(sink), Data: data, Header: h}
 		ids[i] = f.ID + "." + sink
 	}
-	_, _, err = b.publishAll(ctx, FindingsStream, msgs, ids)
+	if _, _, err = b.publishAll(ctx, FindingsStream, msgs, ids); err == nil {
+		releaseEncoding(enc, &arena)
+	}
 	return err
 }
 

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/nats-io/nats.go"
@@ -57,26 +58,54 @@ func (b *Bus) encodePayload(h nats.Header, data []byte, arena *payloadArena) []b
 	return out
 }
 
-// payloadArena hands out the space of a batch's compressed payloads from a
-// few large chunks rather than one allocation per message. A chunk is never
-// reused: the NATS client may still hold a message's bytes after Publish
-// returns (they are flushed later), so each chunk lives as long as its
-// messages and the garbage collector frees it.
-type payloadArena struct{ buf []byte }
+// payloadArena hands out the space of a publish's compressed payloads from
+// a few large chunks rather than one allocation per message, and gives the
+// chunks back for the next publish once JetStream stored the messages. The
+// NATS client copies a message into its write buffer before PublishMsg
+// returns (natsWriter.appendBufs), so only publishAll, which may send the
+// same messages again after reclaiming room, still reads them; once it
+// returned they are free. After a failed publish the chunks are left to the
+// garbage collector: a rare path, not worth reasoning about what a failure
+// half-way through still holds.
+type payloadArena struct {
+	buf  []byte
+	full [][]byte // chunks filled before buf
+}
 
 // arenaChunk is the size of a fresh chunk: about 60 compressed alerts.
 const arenaChunk = 64 << 10
 
+// arenaChunks are chunks given back by release; each is arenaChunk long.
+var arenaChunks = sync.Pool{New: func() any { return new([arenaChunk]byte) }}
+
 // next returns room for n bytes.
 func (a *payloadArena) next(n int) []byte {
 	if cap(a.buf)-len(a.buf) < n {
-		a.buf = make([]byte, 0, max(n, arenaChunk))
+		if a.buf != nil {
+			a.full = append(a.full, a.buf)
+		}
+		if n <= arenaChunk {
+			a.buf = arenaChunks.Get().(*[arenaChunk]byte)[:0]
+		} else {
+			a.buf = make([]byte, 0, n) // one unusually large payload
+		}
 	}
 	return a.buf[len(a.buf) : len(a.buf)+n]
 }
 
 // used marks n bytes of the last next as taken.
 func (a *payloadArena) used(n int) { a.buf = a.buf[:len(a.buf)+n] }
+
+// release gives the arena's chunks back for other publishes; what next
+// returned must no longer be used.
+func (a *payloadArena) release() {
+	for _, c := range append(a.full, a.buf) {
+		if cap(c) == arenaChunk {
+			arenaChunks.Put((*[arenaChunk]byte)(c[:arenaChunk]))
+		}
+	}
+	a.buf, a.full = nil, nil
+}
 
 // decodePayload returns the JSON of a stored message whatever it was stored
 // as, and whether it had to decode it. An encoding this medic does not know

@@ -3,7 +3,10 @@ package bus
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
@@ -89,6 +92,13 @@ func TestPayloadArenaKeepsEachPayload(t *testing.T) {
 	var in, out [][]byte
 	for i := range 200 {
 		data := []byte(strings.Repeat(`{"pod":"shop-api-`+strings.Repeat("x", i%17)+`"},`, 20+i%300))
+		if i%2 == 1 { // hard to compress: the arena fills and moves to new chunks
+			data = fmt.Appendf(data, `{"digest":"%x"}`, sha256.Sum256(data))
+			for range i % 40 {
+				sum := sha256.Sum256(data[len(data)-64:])
+				data = hex.AppendEncode(data, sum[:])
+			}
+		}
 		h := nats.Header{}
 		in, out = append(in, data), append(out, b.encodePayload(h, data, &arena))
 	}
@@ -97,6 +107,25 @@ func TestPayloadArenaKeepsEachPayload(t *testing.T) {
 		if err != nil || !bytes.Equal(got, in[i]) {
 			t.Fatalf("payload %d of the arena was overwritten or corrupt (err %v)", i, err)
 		}
+	}
+	// Released, its chunks serve the next publishes, whose payloads are
+	// again each their own.
+	if len(arena.full) == 0 {
+		t.Fatal("200 payloads fitted in one chunk: the test does not cross a chunk's end")
+	}
+	arena.release()
+	for round := range 3 {
+		var next payloadArena
+		var outs [][]byte
+		for i := range in {
+			outs = append(outs, b.encodePayload(nats.Header{}, in[i], &next))
+		}
+		for i := range in {
+			if got, err := s2.Decode(nil, outs[i]); err != nil || !bytes.Equal(got, in[i]) {
+				t.Fatalf("round %d: payload %d corrupt after reusing released chunks (err %v)", round, i, err)
+			}
+		}
+		next.release()
 	}
 }
 

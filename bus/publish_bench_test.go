@@ -9,24 +9,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
 )
 
-// benchBus opens a bus on an embedded server with medic's default stream
-// settings (file storage, 10 minute dedup window, 1 GiB per stream).
+// benchBus opens a bus on an embedded server with medic's default bus
+// settings (config.Default), but 1 GiB per stream so that a long run does
+// not fill one.
 func benchBus(b *testing.B) *Bus {
 	b.Helper()
-	cfg := Config{
-		StoreDir:       b.TempDir(),
-		Replicas:       1,
-		DedupWindow:    10 * time.Minute,
-		Retention:      72 * time.Hour,
-		MaxBytes:       1 << 30,
-		MaxDeliver:     6,
-		Backoff:        []time.Duration{time.Second},
-		AckWait:        30 * time.Second,
-		PublishTimeout: 5 * time.Second,
-	}
+	cfg := config.Default().Bus
+	cfg.StoreDir = b.TempDir()
+	cfg.MaxBytes = 1 << 30
 	bus, err := Open(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatalf("open bus: %v", err)

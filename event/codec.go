@@ -55,9 +55,15 @@ func NewBatchEncoder() *BatchEncoder {
 func (b *BatchEncoder) Grow(n int) { b.buf.Grow(n) }
 
 // Encode appends e, encoded as MarshalEvent would, and returns its bytes.
-func (b *BatchEncoder) Encode(e *Event) ([]byte, error) {
+func (b *BatchEncoder) Encode(e *Event) ([]byte, error) { return b.encode(e) }
+
+// EncodeFinding appends f, encoded as MarshalFinding would, and returns its
+// bytes.
+func (b *BatchEncoder) EncodeFinding(f *Finding) ([]byte, error) { return b.encode(f) }
+
+func (b *BatchEncoder) encode(v any) ([]byte, error) {
 	start := b.buf.Len()
-	if err := b.enc.Encode(e); err != nil {
+	if err := b.enc.Encode(v); err != nil {
 		b.buf.Truncate(start)
 		return nil, err
 	}

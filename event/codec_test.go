@@ -176,5 +176,15 @@ func FuzzMarshalEvent(f *testing.F) {
 				t.Fatalf("BatchEncoder's first event changed: %q, want %q", first, want0)
 			}
 		}
+		// A finding around the event, as bus.PublishFindings encodes it in
+		// a reused encoder.
+		fd := NewFinding(ev, ev.ReceivedAt)
+		fd.Description = value
+		wantF, werrF := json.Marshal(fd)
+		enc.Reset()
+		gotF, gerrF := enc.EncodeFinding(fd)
+		if (werrF == nil) != (gerrF == nil) || werrF == nil && !bytes.Equal(gotF, wantF) {
+			t.Fatalf("EncodeFinding %q (%v), encoding/json %q (%v)", gotF, gerrF, wantF, werrF)
+		}
 	})
 }
