@@ -139,16 +139,15 @@ func (b *Bus) AlertState(ctx context.Context) (*AlertState, error) {
 		TTL:         b.cfg.AlertStateTTL,
 		Storage:     jetstream.FileStorage,
 		Replicas:    b.cfg.Replicas,
-		// A claim is 147 bytes on disk: this is room for millions of alerts.
-		// A full bucket refuses new claims, which are then processed as
-		// before (a possible duplicate, logged), never lost.
+		// A claim is 147 bytes on disk: the key bound below fills first.
 		MaxBytes: b.cfg.MaxBytes,
 	}
-	// Through JetStream(): retried while a cluster leaves the request
-	// unanswered, and re-created by the healer if the server loses it.
-	kv, err := b.JetStream().CreateOrUpdateKeyValue(ctx, cfg)
+	// At most bus.alert_state_max_records keys, the oldest dropped first
+	// (kvbucket.go): a re-send rewrites its alert's record, so the alerts
+	// still being re-sent keep theirs.
+	kv, err := b.BoundedKeyValue(ctx, cfg, b.cfg.AlertStateRecords())
 	if err != nil {
-		return nil, fmt.Errorf("create or update KV bucket %s: %w", AlertStateBucket, err)
+		return nil, err
 	}
 	return &AlertState{kv: kv, logger: b.logger}, nil
 }

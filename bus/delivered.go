@@ -23,8 +23,9 @@ type Deliveries struct {
 }
 
 // Deliveries opens (creating or updating) the delivery-record bucket. Its
-// records live as long as the findings stream keeps messages, so a record
-// outlives every redelivery of its finding.
+// records live as long as the findings stream keeps messages, or until
+// bus.delivery_max_records newer ones pushed them out: either way a record
+// outlives the redeliveries of its finding, which come within minutes.
 func (b *Bus) Deliveries(ctx context.Context) (*Deliveries, error) {
 	cfg := jetstream.KeyValueConfig{
 		Bucket:      DeliveriesBucket,
@@ -33,16 +34,14 @@ func (b *Bus) Deliveries(ctx context.Context) (*Deliveries, error) {
 		TTL:         max(b.cfg.Retention, time.Hour),
 		Storage:     jetstream.FileStorage,
 		Replicas:    b.cfg.Replicas,
-		// A record is 83 bytes: this is room for millions, and a full
-		// bucket only costs the protection (Record fails and is logged),
-		// never a delivery.
+		// A record is 83 bytes: the key bound below fills first.
 		MaxBytes: b.cfg.MaxBytes,
 	}
-	// Through JetStream(): retried while a cluster leaves the request
-	// unanswered, and re-created by the healer if the server loses it.
-	kv, err := b.JetStream().CreateOrUpdateKeyValue(ctx, cfg)
+	// At most bus.delivery_max_records keys, the oldest dropped first
+	// (kvbucket.go): a record is needed for minutes, not for the TTL.
+	kv, err := b.BoundedKeyValue(ctx, cfg, b.cfg.DeliveryRecords())
 	if err != nil {
-		return nil, fmt.Errorf("create or update KV bucket %s: %w", DeliveriesBucket, err)
+		return nil, err
 	}
 	return &Deliveries{kv: kv}, nil
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -37,6 +38,21 @@ type BusConfig struct {
 	// AlertStateTTL is how long an alert's record outlives its last
 	// re-send (alertstate.go); 0 turns alert lifetimes off.
 	AlertStateTTL time.Duration `yaml:"alert_state_ttl"`
+	// AlertStateMaxRecords bounds the alert-state bucket (one record per
+	// alert and status). When it is full the record written longest ago
+	// makes room; every re-send rewrites its alert's record, so an alert
+	// still being re-sent keeps its own, and a forgotten alert's next
+	// re-send is processed again (a possible second notification, never a
+	// lost one). The bound is what keeps memory bounded: JetStream indexes
+	// every key in the Go heap, about 100 bytes each in the embedded server,
+	// for as long as the key lives (bus/kvbucket.go). 0: DefaultBucketRecords.
+	AlertStateMaxRecords int64 `yaml:"alert_state_max_records"`
+	// DeliveryMaxRecords bounds the delivery records (one per finding and
+	// sink), the same way: the oldest go first, and a finding redelivered
+	// after its record went could be sent twice. A record is needed for
+	// minutes (a redelivery, a finding published again after a crash).
+	// 0: DefaultBucketRecords.
+	DeliveryMaxRecords int64 `yaml:"delivery_max_records"`
 	// Retention bounds how long events and findings are kept for replay.
 	Retention time.Duration `yaml:"retention"`
 	// MaxBytes bounds each stream's size on disk. A full events or findings
@@ -60,6 +76,19 @@ type BusConfig struct {
 	Compression string `yaml:"compression"`
 }
 
+// DefaultBucketRecords bounds each of the alert-state and delivery-record
+// buckets unless bus.alert_state_max_records or bus.delivery_max_records
+// says otherwise: about 10 MiB of the embedded server's heap when full
+// (~100 bytes a key). A record is rewritten by each re-send of its alert, so
+// 100,000 other alerts must arrive between two re-sends (Alertmanager's
+// repeat_interval) for an alert to be forgotten.
+const DefaultBucketRecords = 100_000
+
+// minBucketRecords is the least bus.alert_state_max_records and
+// bus.delivery_max_records accept: fewer would forget a record within the
+// minutes it is needed in any burst worth the name.
+const minBucketRecords = 1000
+
 // Bus payload encodings (bus.compression).
 const (
 	CompressionS2   = "s2"
@@ -77,6 +106,10 @@ func (c *BusConfig) Validate() error {
 		return errors.New("bus.findings_dedup_window: must not be negative (0: as bus.dedup_window)")
 	case c.AlertStateTTL != 0 && c.AlertStateTTL < c.DedupWindow:
 		return fmt.Errorf("bus.alert_state_ttl: must be 0s (off) or at least bus.dedup_window (%s)", c.DedupWindow)
+	case c.AlertStateMaxRecords != 0 && c.AlertStateMaxRecords < minBucketRecords:
+		return fmt.Errorf("bus.alert_state_max_records: %d is below %d (each record costs about 100 bytes of memory; 0 means the default, %d)", c.AlertStateMaxRecords, minBucketRecords, DefaultBucketRecords)
+	case c.DeliveryMaxRecords != 0 && c.DeliveryMaxRecords < minBucketRecords:
+		return fmt.Errorf("bus.delivery_max_records: %d is below %d (each record costs about 100 bytes of memory; 0 means the default, %d)", c.DeliveryMaxRecords, minBucketRecords, DefaultBucketRecords)
 	case c.MaxDeliver < 1:
 		return errors.New("bus.max_deliver: must be at least 1")
 	case c.AckWait < time.Second:
@@ -103,6 +136,18 @@ func (c *BusConfig) FindingsWindow() time.Duration {
 		return c.FindingsDedupWindow
 	}
 	return c.DedupWindow
+}
+
+// AlertStateRecords is the alert-state bucket's bound:
+// AlertStateMaxRecords, or DefaultBucketRecords when that is 0.
+func (c *BusConfig) AlertStateRecords() int64 {
+	return cmp.Or(c.AlertStateMaxRecords, DefaultBucketRecords)
+}
+
+// DeliveryRecords is the delivery-record bucket's bound: DeliveryMaxRecords,
+// or DefaultBucketRecords when that is 0.
+func (c *BusConfig) DeliveryRecords() int64 {
+	return cmp.Or(c.DeliveryMaxRecords, DefaultBucketRecords)
 }
 
 // StoreDirFor returns the embedded bus's default store directory under a

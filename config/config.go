@@ -227,7 +227,11 @@ func Default() Config {
 			// (4h by default, 24h often): each re-send must find its
 			// alert's record still there.
 			AlertStateTTL: 7 * 24 * time.Hour,
-			Retention:     72 * time.Hour,
+			// What a storm leaves in the embedded server's memory is
+			// bounded by these, whatever its size (DefaultBucketRecords).
+			AlertStateMaxRecords: DefaultBucketRecords,
+			DeliveryMaxRecords:   DefaultBucketRecords,
+			Retention:            72 * time.Hour,
 			// 256 MiB per stream, as the chart: about 250,000 alerts not yet
 			// processed (s2-compressed, ~1 KiB each; 110,000 as plain JSON). A full stream refuses (503), it never drops events;
 			// processed ones are purged to make room. Three streams.

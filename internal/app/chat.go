@@ -6,8 +6,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/medichq/medic/actions"
 	"github.com/medichq/medic/actions/remediate"
+	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/interact"
 	"github.com/medichq/medic/rag"
 	"github.com/medichq/medic/sinks"
@@ -29,7 +32,15 @@ func (a *App) initChat(ctx context.Context, deps *sinks.Deps) error {
 	c := &a.chat
 	c.kv = interact.KVOpener(a.bus.JetStream(), a.cfg.Bus.Replicas)
 	var err error
-	if c.findings, err = interact.NewFindingStore(ctx, c.kv, a.cfg.FindingPage.Retention); err != nil {
+	// Whole findings, kept for finding_page.retention: bounded on disk by
+	// finding_page.max_bytes and in keys (memory) like the bus's buckets,
+	// the oldest going first (bus/kvbucket.go).
+	boundedFindings := func(ctx context.Context, bucket string, ttl time.Duration) (jetstream.KeyValue, error) {
+		return a.bus.BoundedKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: bucket, TTL: ttl, Storage: jetstream.FileStorage, MaxBytes: a.cfg.FindingPage.MaxBytes,
+		}, config.DefaultBucketRecords)
+	}
+	if c.findings, err = interact.NewFindingStore(ctx, boundedFindings, a.cfg.FindingPage.Retention); err != nil {
 		return err
 	}
 	if c.links, err = interact.NewLinks(ctx, c.kv, a.cfg.FindingPage.KeyFile, a.cfg.PublicURL, a.cfg.FindingPage.TTL); err != nil {

@@ -15,10 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/interact"
 	"github.com/medichq/medic/internal/testkit"
 	sslack "github.com/medichq/medic/sinks/slack"
 	"github.com/medichq/medic/sinks/slack/slackrec"
@@ -190,4 +192,23 @@ func postSigned(t *testing.T, a *App, path, contentType, body string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// The finding store keeps whole findings for every chat delivery and every
+// silenced finding: its bucket is bounded on disk by finding_page.max_bytes
+// and in keys, the oldest going first, so a storm cannot fill the volume
+// the events share (bus/kvbucket.go).
+func TestFindingStoreIsBounded(t *testing.T) {
+	cfg := aiConfig(t, nil)
+	cfg.FindingPage.MaxBytes = 8 << 20
+	a := startApp(t, cfg)
+	s, err := a.bus.JetStream().Stream(context.Background(), "KV_"+interact.FindingsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := s.CachedInfo().Config
+	if sc.MaxBytes != 8<<20 || sc.MaxMsgs != config.DefaultBucketRecords || sc.Discard != jetstream.DiscardOld || sc.MaxAge != cfg.FindingPage.Retention {
+		t.Errorf("finding store: MaxBytes %d, MaxMsgs %d, Discard %v, MaxAge %s; want %d, %d, DiscardOld, %s",
+			sc.MaxBytes, sc.MaxMsgs, sc.Discard, sc.MaxAge, 8<<20, config.DefaultBucketRecords, cfg.FindingPage.Retention)
+	}
 }

@@ -36,6 +36,33 @@ type answer struct {
 	accepted   int
 	duplicates int
 	err        error
+	retryAfter time.Duration // a 503's or 429's Retry-After; 0: none given
+}
+
+// refusedForNow reports whether a is medic asking to be asked again later
+// (its in-flight or stream-full answers), which Alertmanager does.
+func (a answer) refusedForNow() bool {
+	return a.err == nil && (a.code == http.StatusServiceUnavailable || a.code == http.StatusTooManyRequests)
+}
+
+// postRetrying posts body until it is not refused for now or until passes,
+// waiting each answer's Retry-After (1 s when it gives none) in between,
+// as Alertmanager's webhook notifier retries; it returns the last answer
+// and how many times it sent the body again.
+func (p *poster) postRetrying(body []byte, until time.Time) (answer, int) {
+	retries := 0
+	for {
+		a := p.post(body)
+		wait := a.retryAfter
+		if wait <= 0 {
+			wait = time.Second
+		}
+		if !a.refusedForNow() || time.Now().Add(wait).After(until) {
+			return a, retries
+		}
+		time.Sleep(wait)
+		retries++
+	}
 }
 
 func (p *poster) post(body []byte) answer {
@@ -51,6 +78,9 @@ func (p *poster) post(body []byte) answer {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	a := answer{code: resp.StatusCode, err: err}
+	if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs > 0 {
+		a.retryAfter = time.Duration(secs) * time.Second
+	}
 	if resp.StatusCode == http.StatusOK && err == nil {
 		var r struct {
 			Accepted   int `json:"accepted"`
@@ -166,9 +196,11 @@ type throughputResult struct {
 	Accepted      int            `json:"accepted_alerts"`
 	DupAnswered   int            `json:"duplicates_answered"`
 	Refused       map[string]int `json:"refused_requests,omitempty"`
-	Seconds       float64        `json:"intake_seconds"`
-	AlertsPerSec  float64        `json:"alerts_per_sec"`
-	Answer        dist           `json:"answer_latency"`
+	// Retried counts requests sent again after a 503 or 429 (-retry-refused).
+	Retried      int     `json:"retried_requests,omitempty"`
+	Seconds      float64 `json:"intake_seconds"`
+	AlertsPerSec float64 `json:"alerts_per_sec"`
+	Answer       dist    `json:"answer_latency"`
 	// Drain: from the first request until the file sink held every
 	// accepted alert's finding.
 	DrainSeconds   float64            `json:"drain_seconds"`
@@ -227,17 +259,24 @@ func runThroughput(m *medicProc, gen *alertGen, o *options) (throughputResult, e
 	sampler := sampleRSS(m.pid(), 100*time.Millisecond)
 	cpu0 := takeCPU(m.pid())
 	start := time.Now()
-	var wg sync.WaitGroup
+	retryUntil := start.Add(o.retryRefused)
+	var (
+		wg      sync.WaitGroup
+		retried atomic.Int64
+	)
 	for range o.clients {
 		wg.Go(func() {
 			for i := range jobs {
 				t0 := time.Now()
-				answers[i] = p.post(bodies[i])
+				a, n := p.postRetrying(bodies[i], retryUntil)
+				answers[i] = a
 				lat[i] = time.Since(t0)
+				retried.Add(int64(n))
 			}
 		})
 	}
 	wg.Wait()
+	r.Retried = int(retried.Load())
 	intake := time.Since(start)
 	cpu1 := takeCPU(m.pid())
 	r.CPUIntake = cpuBetween(cpu0, cpu1, runtime.NumCPU())
@@ -261,8 +300,8 @@ func runThroughput(m *medicProc, gen *alertGen, o *options) (throughputResult, e
 	r.Seconds = intake.Seconds()
 	r.AlertsPerSec = float64(r.Accepted) / intake.Seconds()
 	r.Answer = summarize(latOK)
-	logf("intake: %d of %d alerts accepted in %.2fs (%s alerts/s); waiting for the file sink",
-		r.Accepted, o.alerts, r.Seconds, thousands(r.AlertsPerSec))
+	logf("intake: %d of %d alerts accepted in %.2fs (%s alerts/s; requests sent again after a 503 or 429: %d, refused in the end: %v); waiting for the file sink",
+		r.Accepted, o.alerts, r.Seconds, thousands(r.AlertsPerSec), r.Retried, r.Refused)
 
 	// Count lines (cheaply, so the harness does not compete with medic for
 	// the CPU) until every accepted alert could be there. The bound is on

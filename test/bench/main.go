@@ -55,6 +55,7 @@ type options struct {
 	idleWait     time.Duration
 	idleProbe    time.Duration
 	drainTimeout time.Duration
+	retryRefused time.Duration
 	lossTimeout  time.Duration
 	skipJS       bool
 	waitQuiet    time.Duration
@@ -109,6 +110,7 @@ func main() {
 	flag.DurationVar(&o.poll, "poll", time.Millisecond, "latency phase: how often the findings file is polled when nothing new was read")
 	flag.DurationVar(&o.idleWait, "idle-wait", 2*time.Second, "how long after readiness idle RSS is read")
 	flag.DurationVar(&o.idleProbe, "idle-probe", 10*time.Second, "after the idle reading, probe /readyz, /healthz and /metrics once a second for this long, as a kubelet and Prometheus would, and read RSS again (0: skip)")
+	flag.DurationVar(&o.retryRefused, "retry-refused", 10*time.Minute, "throughput and storm phases: a request answered 503 or 429 is sent again after its Retry-After, as Alertmanager's webhook notifier does, until this long after the phase's first request (0: never; what is refused then is counted as refused)")
 	flag.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "throughput and storm phases: how long without a new line in the file before the drain is given up (what is missing then counts as lost)")
 	flag.DurationVar(&o.lossTimeout, "loss-timeout", 30*time.Second, "latency phase: an accepted alert whose line is not in the file this long after the last send is lost")
 	flag.DurationVar(&o.waitQuiet, "wait-quiet", 0, "before starting, wait up to this long for a 2-second window in which other processes use less than a quarter of a core (0: do not wait)")

@@ -26,6 +26,8 @@ bus:
   {{- end }}
   retention: {{ .Values.nats.retention }}
   alert_state_ttl: {{ .Values.nats.alertStateTTL }}
+  alert_state_max_records: {{ int64 .Values.nats.alertStateMaxRecords }}
+  delivery_max_records: {{ int64 .Values.nats.deliveryMaxRecords }}
   max_bytes: {{ int64 .Values.nats.maxBytes }}
 webhook:
   max_body_bytes: {{ int64 .Values.webhook.maxBodyBytes }}
