@@ -61,7 +61,7 @@ func keyValueStream(cfg jetstream.KeyValueConfig, maxKeys int64) jetstream.Strea
 		MaxAge:            cfg.TTL,
 		MaxMsgSize:        maxValue,
 		Storage:           cfg.Storage,
-		Replicas:          max(cfg.Replicas, 1),
+		Replicas:          cfg.Replicas,
 		Placement:         cfg.Placement,
 		AllowRollup:       true,
 		DenyDelete:        true,
@@ -82,6 +82,7 @@ func keyValueStream(cfg jetstream.KeyValueConfig, maxKeys int64) jetstream.Strea
 // unanswered, and the stream is re-created by the healer if the server
 // loses it (a bucket is a stream found by name, so handles keep working).
 func (b *Bus) BoundedKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig, maxKeys int64) (jetstream.KeyValue, error) {
+	cfg.Replicas = b.replicasOr(cfg.Replicas) // 0: bus.replicas
 	js := b.JetStream()
 	if _, err := js.CreateOrUpdateStream(ctx, keyValueStream(cfg, maxKeys)); err != nil {
 		return nil, fmt.Errorf("create or update KV bucket %s: %w", cfg.Bucket, err)

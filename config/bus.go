@@ -23,7 +23,11 @@ type BusConfig struct {
 	// Replicas of each stream on a NATS cluster.
 	Replicas int `yaml:"replicas"`
 	// DedupWindow is how long JetStream remembers event IDs. A retried
-	// webhook or a second replica within it publishes nothing new.
+	// webhook, an Alertmanager HA peer or a second replica within it
+	// publishes nothing new; a later re-send of an alert is stored and then
+	// dropped by the alert's record (AlertStateTTL). Each ID costs the
+	// embedded server about 110 bytes of heap for the whole window, so the
+	// window times the storm's rate is memory held.
 	DedupWindow time.Duration `yaml:"dedup_window"`
 	// FindingsDedupWindow is how long JetStream remembers the findings'
 	// message IDs (0: as DedupWindow). It only has to catch a publish the
@@ -58,7 +62,9 @@ type BusConfig struct {
 	// MaxBytes bounds each stream's size on disk. A full events or findings
 	// stream refuses new messages (DiscardNew) after reclaiming what every
 	// consumer has acknowledged: the intake answers 503 rather than
-	// dropping unprocessed events to make room.
+	// dropping unprocessed events to make room. It bounds the key-value
+	// buckets that grow with alerts as well (medic_alerts, medic_deliveries,
+	// medic_findings), where a full bucket drops its oldest records.
 	MaxBytes int64 `yaml:"max_bytes"`
 	// MaxDeliver is how many times a message is tried before it is
 	// dead-lettered.

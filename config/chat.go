@@ -64,25 +64,14 @@ type FindingPageConfig struct {
 	// Retention is how long findings are kept (KV bucket medic_findings)
 	// for the buttons and the page.
 	Retention time.Duration `yaml:"retention"`
-	// MaxBytes bounds that bucket on disk: every finding a chat sink
-	// delivers or a silencer silences is kept whole (up to 900 KiB), so a
-	// storm would otherwise fill the volume JetStream shares with the
-	// events. When full, the oldest findings go first (their buttons and
-	// page then say the finding is gone). Its keys are bounded like the
-	// bus's buckets (config.DefaultBucketRecords).
-	MaxBytes int64 `yaml:"max_bytes"`
 }
-
-// minFindingStoreBytes is the least finding_page.max_bytes accepts: room
-// for one finding of the largest kept size.
-const minFindingStoreBytes = 1 << 20
 
 func defaultSlack() SlackConfig { return SlackConfig{} }
 
 func defaultAlertmanager() AlertmanagerConfig { return AlertmanagerConfig{Timeout: 10 * time.Second} }
 
 func defaultFindingPage() FindingPageConfig {
-	return FindingPageConfig{TTL: 7 * 24 * time.Hour, Retention: 7 * 24 * time.Hour, MaxBytes: 256 << 20}
+	return FindingPageConfig{TTL: 7 * 24 * time.Hour, Retention: 7 * 24 * time.Hour}
 }
 
 func readChatSecrets(cfg *Config, read func(field, path string, dst *string) error) error {
@@ -139,8 +128,6 @@ func (c *Config) validateChat() error {
 		return errors.New("finding_page.ttl: must be at least 1m")
 	case c.FindingPage.Retention < time.Hour:
 		return errors.New("finding_page.retention: must be at least 1h")
-	case c.FindingPage.MaxBytes < minFindingStoreBytes:
-		return fmt.Errorf("finding_page.max_bytes: %d is below %d (1 MiB, one finding of the largest kept size); the default is 268435456", c.FindingPage.MaxBytes, minFindingStoreBytes)
 	}
 	return nil
 }

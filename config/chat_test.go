@@ -55,24 +55,3 @@ func TestChatSettings(t *testing.T) {
 		}
 	}
 }
-
-// finding_page.max_bytes bounds the finding store on disk; less than one
-// finding of the largest kept size is refused.
-func TestFindingStoreMaxBytes(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		file    string
-		want    int64
-		wantErr string
-	}{
-		{"", 256 << 20, ""},
-		{"finding_page: {max_bytes: 1073741824}\n", 1 << 30, ""},
-		{"finding_page: {max_bytes: 1000}\n", 0, "finding_page.max_bytes: 1000 is below 1048576"},
-	}
-	for _, tt := range tests {
-		cfg, ok := loadCase(t, tt.file, nil, tt.wantErr)
-		if ok && cfg.FindingPage.MaxBytes != tt.want {
-			t.Errorf("%q: max_bytes %d, want %d", tt.file, cfg.FindingPage.MaxBytes, tt.want)
-		}
-	}
-}

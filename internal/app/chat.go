@@ -32,12 +32,13 @@ func (a *App) initChat(ctx context.Context, deps *sinks.Deps) error {
 	c := &a.chat
 	c.kv = interact.KVOpener(a.bus.JetStream(), a.cfg.Bus.Replicas)
 	var err error
-	// Whole findings, kept for finding_page.retention: bounded on disk by
-	// finding_page.max_bytes and in keys (memory) like the bus's buckets,
-	// the oldest going first (bus/kvbucket.go).
+	// Whole findings (up to 900 KiB each) of every chat delivery and every
+	// silenced finding, kept for finding_page.retention: bounded on disk by
+	// bus.max_bytes like the bus's buckets, which a storm would otherwise
+	// fill, and in keys (memory); the oldest go first (bus/kvbucket.go).
 	boundedFindings := func(ctx context.Context, bucket string, ttl time.Duration) (jetstream.KeyValue, error) {
 		return a.bus.BoundedKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: bucket, TTL: ttl, Storage: jetstream.FileStorage, MaxBytes: a.cfg.FindingPage.MaxBytes,
+			Bucket: bucket, TTL: ttl, Storage: jetstream.FileStorage, MaxBytes: a.cfg.Bus.MaxBytes,
 		}, config.DefaultBucketRecords)
 	}
 	if c.findings, err = interact.NewFindingStore(ctx, boundedFindings, a.cfg.FindingPage.Retention); err != nil {

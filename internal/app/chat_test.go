@@ -195,12 +195,12 @@ func postSigned(t *testing.T, a *App, path, contentType, body string) int {
 }
 
 // The finding store keeps whole findings for every chat delivery and every
-// silenced finding: its bucket is bounded on disk by finding_page.max_bytes
-// and in keys, the oldest going first, so a storm cannot fill the volume
-// the events share (bus/kvbucket.go).
+// silenced finding: its bucket is bounded on disk by bus.max_bytes and in
+// keys, the oldest going first, so a storm cannot fill the volume the
+// events share (bus/kvbucket.go).
 func TestFindingStoreIsBounded(t *testing.T) {
 	cfg := aiConfig(t, nil)
-	cfg.FindingPage.MaxBytes = 8 << 20
+	cfg.Bus.MaxBytes = 8 << 20
 	a := startApp(t, cfg)
 	s, err := a.bus.JetStream().Stream(context.Background(), "KV_"+interact.FindingsBucket)
 	if err != nil {

@@ -109,7 +109,7 @@ func TestRestartDoesNotRefire(t *testing.T) {
 	b1.Close()
 
 	// Restart: JetStream on the same store, a new detector, half an hour
-	// later (past the 10-minute duplicate window, within max_event_age).
+	// later (past the bus's duplicate window, within max_event_age).
 	clk.Step(30 * time.Minute)
 	b2 := openBus(t, dir)
 	st2, err := OpenKVState(context.Background(), b2.JetStream(), 24*time.Hour, 1)

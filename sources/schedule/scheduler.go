@@ -36,7 +36,7 @@ import (
 const Bucket = "medic_schedules"
 
 // DefaultLeaseTTL is how long a replica holds a tick it took before another
-// may take it over: far shorter than the bus's duplicate window (10 m), so
+// may take it over: far shorter than the bus's duplicate window (2 m), so
 // a takeover's publish of the same tick is dropped as a duplicate, and far
 // longer than one publish.
 const DefaultLeaseTTL = 30 * time.Second
