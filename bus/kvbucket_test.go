@@ -22,7 +22,7 @@ func TestKeyValueStreamMatchesNatsGo(t *testing.T) {
 	t.Parallel()
 	b := openBus(t, testConfig(t))
 	ctx := context.Background()
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		name string
 		cfg  jetstream.KeyValueConfig
 	}{
@@ -32,9 +32,8 @@ func TestKeyValueStreamMatchesNatsGo(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			theirs, ours := tc.cfg, tc.cfg
-			theirs.Bucket, ours.Bucket = "natsgo_"+fmt.Sprint(len(tc.name)), "medic_"+fmt.Sprint(len(tc.name))
-			kv, err := b.js.CreateKeyValue(ctx, theirs)
-			if err != nil {
+			theirs.Bucket, ours.Bucket = fmt.Sprintf("natsgo_%d", i), fmt.Sprintf("medic_%d", i)
+			if _, err := b.js.CreateKeyValue(ctx, theirs); err != nil {
 				t.Fatalf("nats.go CreateKeyValue: %v", err)
 			}
 			if _, err := b.BoundedKeyValue(ctx, ours, 5000); err != nil {
@@ -56,7 +55,6 @@ func TestKeyValueStreamMatchesNatsGo(t *testing.T) {
 			if _, err := b.js.KeyValue(ctx, ours.Bucket); err != nil {
 				t.Errorf("nats.go does not open the bucket: %v", err)
 			}
-			_ = kv
 		})
 	}
 }
