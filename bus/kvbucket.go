@@ -49,9 +49,6 @@ func keyValueStream(cfg jetstream.KeyValueConfig, maxKeys int64) jetstream.Strea
 	if cfg.TTL > 0 && cfg.TTL < dupes {
 		dupes = cfg.TTL
 	}
-	if maxKeys <= 0 {
-		maxKeys = -1
-	}
 	return jetstream.StreamConfig{
 		Name:              "KV_" + cfg.Bucket,
 		Description:       cfg.Description,

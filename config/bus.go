@@ -113,9 +113,9 @@ func (c *BusConfig) Validate() error {
 	case c.AlertStateTTL != 0 && c.AlertStateTTL < c.DedupWindow:
 		return fmt.Errorf("bus.alert_state_ttl: must be 0s (off) or at least bus.dedup_window (%s)", c.DedupWindow)
 	case c.AlertStateMaxRecords != 0 && c.AlertStateMaxRecords < minBucketRecords:
-		return fmt.Errorf("bus.alert_state_max_records: %d is below %d (each record costs about 100 bytes of memory; 0 means the default, %d)", c.AlertStateMaxRecords, minBucketRecords, DefaultBucketRecords)
+		return tooFewRecords("bus.alert_state_max_records", c.AlertStateMaxRecords)
 	case c.DeliveryMaxRecords != 0 && c.DeliveryMaxRecords < minBucketRecords:
-		return fmt.Errorf("bus.delivery_max_records: %d is below %d (each record costs about 100 bytes of memory; 0 means the default, %d)", c.DeliveryMaxRecords, minBucketRecords, DefaultBucketRecords)
+		return tooFewRecords("bus.delivery_max_records", c.DeliveryMaxRecords)
 	case c.MaxDeliver < 1:
 		return errors.New("bus.max_deliver: must be at least 1")
 	case c.AckWait < time.Second:
@@ -142,6 +142,11 @@ func (c *BusConfig) FindingsWindow() time.Duration {
 		return c.FindingsDedupWindow
 	}
 	return c.DedupWindow
+}
+
+// tooFewRecords is the error for a bucket bound below minBucketRecords.
+func tooFewRecords(field string, n int64) error {
+	return fmt.Errorf("%s: %d is below %d (each record costs about 100 bytes of memory; 0 means the default, %d)", field, n, minBucketRecords, DefaultBucketRecords)
 }
 
 // AlertStateRecords is the alert-state bucket's bound:
