@@ -109,7 +109,7 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Cons
 	if cfg.MaxAckPending < cfg.Workers {
 		// A few messages queued per worker keep every worker busy; more
 		// would only hold back work another replica could take (256 for
-		// the engine's default 32 workers and for one sink worker).
+		// the engine's default 16 workers and for one sink worker).
 		cfg.MaxAckPending = max(cfg.Workers*8, 256)
 	}
 	jc := jetstream.ConsumerConfig{

@@ -179,14 +179,15 @@ type PlaybooksConfig struct {
 type EngineConfig struct {
 	// Workers handle events concurrently. Each event waits on the bus
 	// twice (the alert claim, then the finding's PubAck), so the engine
-	// stage is bound by those round trips, not by the cores: many more
-	// workers than cores keep the CPU busy and let JetStream store the
-	// claims and findings of several events in one write (docs/benchmarks.md,
-	// issue 14: 4 → 16 workers gave 1.2× the findings per CPU-second on 2
-	// cores, 32 workers 1.5×). The default stays 4: more events in flight
-	// cost memory, and a storm of 200,000 alerts in the chart's 256 MiB
-	// peaked at 282 MiB with 16 workers and 279 MiB with 32 (239–246 MiB
-	// with 4). Raise it where the pod has the memory.
+	// stage is bound by those round trips, not by the cores: more workers
+	// than cores keep the CPU busy and let JetStream store the claims and
+	// findings of several events in one write. Measured on 2 cores
+	// (docs/benchmarks.md, session 15; 100,000 alerts): 4 workers 4,800–5,500
+	// findings/s, 16 workers 6,500–7,200, 32 workers 7,200–7,700. In a storm
+	// of 200,000 alerts in the chart's 256 MiB the collector, not the
+	// workers, sets the pace, and the peak barely moves (high water 225–249
+	// MiB with 4, 226–245 with 16, 233–257 with 32: the one run at the limit
+	// is why the default is 16, not 32).
 	Workers int `yaml:"workers"`
 	// ActionTimeout bounds one action; a slow cluster API must not hold an
 	// event forever.
@@ -265,7 +266,7 @@ func Default() Config {
 			ReloadInterval: 10 * time.Second,
 		},
 		Engine: EngineConfig{
-			Workers:       4,
+			Workers:       16,
 			ActionTimeout: 30 * time.Second,
 			SinkWorkers:   1,
 			IntakeYield:   10 * time.Millisecond,
