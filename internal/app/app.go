@@ -435,7 +435,7 @@ func (a *App) releaseStartupMemory(ctx context.Context) {
 	}
 	a.logger.Info("released the memory only start-up used",
 		"rss_before_bytes", res.RSSBefore, "rss_after_bytes", res.RSSAfter,
-		"executable_mappings", res.Mappings, "skipped_mappings", res.Skipped)
+		"executable_mappings", res.Mappings, "skipped_mappings", res.Skipped, "executable_evicted", res.Evicted)
 }
 
 // Reload re-reads the playbooks (SIGHUP, the reload endpoint).

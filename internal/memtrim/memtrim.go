@@ -9,11 +9,11 @@
 // serving medic touches are about 5–12 MiB of it).
 //
 // Release drops the process's mappings of the executable's read-only pages
-// (madvise MADV_DONTNEED) and returns the Go heap's free pages to the OS.
-// The pages stay in the kernel's page cache, so code that runs again is
-// mapped back by a minor fault, without reading the disk; the pages nothing
-// uses again become ordinary reclaimable cache instead of part of medic's
-// resident set.
+// (madvise MADV_DONTNEED), evicts them from the page cache (posix_fadvise
+// DONTNEED) and returns the Go heap's free pages to the OS. Code that runs
+// again is read back at read-around size; without the eviction a freshly
+// written binary's 2 MiB page-cache folios would come back whole on the
+// first touch of any of their pages (evict).
 package memtrim
 
 import (
@@ -35,6 +35,9 @@ type Result struct {
 	// Skipped how many were left alone because a page of them was private
 	// (copied on write) and would have been lost.
 	Mappings, Skipped int
+	// Evicted says the executable's unmapped pages were also dropped from
+	// the page cache.
+	Evicted bool
 }
 
 // mapping is one region of the executable in /proc/self/smaps.

@@ -12,11 +12,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Release returns the Go heap's free pages to the OS and drops the
-// process's mappings of the executable's read-only pages. It is safe to
-// call at any time (the pages come back on use) but meant for the moments
-// after start-up and after a burst: it costs a few garbage collections
-// (freeHeap).
+// Release returns the Go heap's free pages to the OS, drops the process's
+// mappings of the executable's read-only pages and then evicts those pages
+// from the page cache (evict). It is safe to call at any time (the
+// pages come back on use) but meant for the moments after start-up and
+// after a burst: it costs a few garbage collections (freeHeap).
 func Release() (Result, error) {
 	var res Result
 	res.RSSBefore, res.FileBefore = rss()
@@ -44,8 +44,39 @@ func Release() (Result, error) {
 		}
 		res.Mappings++
 	}
+	if res.Mappings > 0 {
+		if err := evict("/proc/self/exe"); err != nil {
+			errs = append(errs, err)
+		} else {
+			res.Evicted = true
+		}
+	}
 	res.RSSAfter, res.FileAfter = rss()
 	return res, errors.Join(errs...)
+}
+
+// evict asks the kernel to drop a file's pages from the page cache
+// (posix_fadvise POSIX_FADV_DONTNEED); Release calls it for the executable
+// once this process no longer maps its pages. Why: a binary that was just written (linked, copied,
+// unpacked from an image layer) sits in the page cache of Linux 6.x in
+// large folios, up to 2 MiB each, and a fault on any of its pages maps the
+// whole folio, so each function that runs again brings back up to 2 MiB:
+// an idle medic went from 12 to 28 MiB of file pages within 15 s of a
+// release, and to 45 MiB under probes and scrapes. Pages read again after
+// the eviction come in at read-around size (tens of KiB): 14 and 28 MiB in
+// the same run. The cost is a read from disk the first time a page is
+// needed again, once. Pages that another process maps, or that are dirty,
+// stay where they are; on tmpfs the call does nothing.
+func evict(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open %s to evict it from the page cache: %w", path, err)
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("fadvise DONTNEED on %s: %w", path, err)
+	}
+	return nil
 }
 
 // rss reads VmRSS and RssFile from /proc/self/status, in bytes.
