@@ -1,9 +1,13 @@
 package memtrim
 
 // fileHeadroom is what the Go memory limit leaves under a container's limit
-// for memory the Go runtime does not count: the pages of medic's binary
-// that serving a burst touches (36 MiB measured in the storm benchmark,
-// file-backed and charged to the container) and the kernel's own.
+// for memory the Go runtime does not count but the container is charged
+// for: the page cache of what JetStream writes, the pages of medic's binary
+// that serving a burst touches (12–20 MiB at a storm's peak since Release
+// evicts the rest; 34–56 before) and the kernel's own. Less is slower, not
+// safer: with 48 MiB a 200,000-alert storm in 256 MiB drained at 954
+// findings/s instead of 3,300–3,600, the kernel reclaiming that page cache
+// without pause (docs/benchmarks.md, session 16).
 const fileHeadroom = 64 << 20
 
 // GoLimit is the Go memory limit (GOMEMLIMIT) for a container whose memory
