@@ -89,7 +89,7 @@ stdout and ./data/findings.jsonl. SIGHUP reloads the playbooks.`,
 						logger.Warn("could not release all of a burst's memory", "err", err)
 					}
 					logger.Info("idle after a burst: released its memory",
-						"rss_before_bytes", res.RSSBefore, "rss_after_bytes", res.RSSAfter, "executable_evicted", res.Evicted)
+						"rss_before_bytes", res.RSSBefore, "rss_after_bytes", res.RSSAfter, "executable_evicted", res.Evicted, "idle_paging", res.IdlePaging)
 				})
 			}
 

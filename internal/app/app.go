@@ -411,7 +411,10 @@ func (a *App) Start(ctx context.Context) error {
 func (a *App) consume(ctx context.Context, cfg bus.ConsumerConfig, h bus.Handler) error {
 	cfg.YieldToIntake = a.cfg.Engine.IntakeYield
 	cfg.OnDeadLetter = a.deadLetters.Counter(cfg.Durable)
-	c, err := a.bus.Consume(ctx, cfg, h)
+	c, err := a.bus.Consume(ctx, cfg, func(ctx context.Context, d *bus.Delivery) error {
+		memtrim.Wake() // events from Kubernetes and schedules arrive here first
+		return h(ctx, d)
+	})
 	if err != nil {
 		return err
 	}
@@ -435,7 +438,7 @@ func (a *App) releaseStartupMemory(ctx context.Context) {
 	}
 	a.logger.Info("released the memory only start-up used",
 		"rss_before_bytes", res.RSSBefore, "rss_after_bytes", res.RSSAfter,
-		"executable_mappings", res.Mappings, "skipped_mappings", res.Skipped, "executable_evicted", res.Evicted)
+		"executable_mappings", res.Mappings, "skipped_mappings", res.Skipped, "executable_evicted", res.Evicted, "idle_paging", res.IdlePaging)
 }
 
 // Reload re-reads the playbooks (SIGHUP, the reload endpoint).

@@ -102,3 +102,33 @@ func TestRoutingKeysThroughTheBus(t *testing.T) {
 		}
 	}
 }
+
+// Probes and scrapes leave the binary's idle paging on; every other request
+// is work and ends it (memtrim.Wake).
+func TestWakeOnWorkSparesProbesAndScrapes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		method, path string
+		wakes        bool
+	}{
+		{"GET", "/healthz", false},
+		{"GET", "/readyz", false},
+		{"GET", "/metrics", false},
+		{"POST", "/api/alerts", true},
+		{"POST", "/api/trigger", true},
+		{"POST", "/slack/interactions", true},
+		{"GET", "/findings/f1", true},
+		{"GET", "/nowhere", true},
+	} {
+		woke := 0
+		served := false
+		h := wakeOnWork(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { served = true }), func() { woke++ })
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(tc.method, tc.path, nil))
+		if !served {
+			t.Errorf("%s %s: not passed on to the handler", tc.method, tc.path)
+		}
+		if got := woke == 1; got != tc.wakes {
+			t.Errorf("%s %s: woke %d times, want a wake: %v", tc.method, tc.path, woke, tc.wakes)
+		}
+	}
+}

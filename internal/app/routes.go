@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/medichq/medic/internal/memtrim"
 	"github.com/medichq/medic/sources/alertmanager"
 	"github.com/medichq/medic/sources/httpauth"
 	"github.com/medichq/medic/sources/manual"
@@ -83,7 +84,22 @@ func (a *App) routes() (http.Handler, error) {
 	if err := a.dlqRoutes(mux, auth); err != nil {
 		return nil, err
 	}
-	return mux, nil
+	return wakeOnWork(mux, memtrim.Wake), nil
+}
+
+// wakeOnWork ends the binary's idle paging (memtrim.Wake) on every request
+// but the probes and scrapes an idle pod gets all day: those are what idle
+// paging keeps small; an alert or a chat click is work, and its code is
+// better read back at read-around size.
+func wakeOnWork(next http.Handler, wake func()) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz", "/readyz", "/metrics":
+		default:
+			wake()
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // ready answers 200 while the bus is connected and a playbook set is loaded.

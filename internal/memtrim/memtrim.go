@@ -10,10 +10,11 @@
 //
 // Release drops the process's mappings of the executable's read-only pages
 // (madvise MADV_DONTNEED), evicts them from the page cache (posix_fadvise
-// DONTNEED) and returns the Go heap's free pages to the OS. Code that runs
-// again is read back at read-around size; without the eviction a freshly
-// written binary's 2 MiB page-cache folios would come back whole on the
-// first touch of any of their pages (evict).
+// DONTNEED) and returns the Go heap's free pages to the OS. Until Wake,
+// code and tables that run again are read back a page at a time, which is
+// all an idle process needs; then at read-around size. Without the eviction
+// a freshly written binary's 2 MiB page-cache folios would come back whole
+// on the first touch of any of their pages (evict).
 package memtrim
 
 import (
@@ -38,6 +39,9 @@ type Result struct {
 	// Evicted says the executable's unmapped pages were also dropped from
 	// the page cache.
 	Evicted bool
+	// IdlePaging says the released regions read a page at a time
+	// (MADV_RANDOM) until Wake.
+	IdlePaging bool
 }
 
 // mapping is one region of the executable in /proc/self/smaps.
