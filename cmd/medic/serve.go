@@ -29,6 +29,15 @@ const (
 	quietBytes = 4 << 20
 )
 
+// Under memory pressure (the Go runtime's memory at pressureHigh of its
+// limit, checked every pressureCheck, until it is back under pressureLow)
+// medic reads its binary a page at a time (memtrim.Pressure).
+const (
+	pressureCheck = time.Second
+	pressureHigh  = 0.90
+	pressureLow   = 0.75
+)
+
 // containerGoLimit is the Go memory limit for the cgroup medic runs in.
 func containerGoLimit() (uint64, error) {
 	limit, err := memlimit.FromCgroup()
@@ -90,6 +99,16 @@ stdout and ./data/findings.jsonl. SIGHUP reloads the playbooks.`,
 					}
 					logger.Info("idle after a burst: released its memory",
 						"rss_before_bytes", res.RSSBefore, "rss_after_bytes", res.RSSAfter, "executable_evicted", res.Evicted, "idle_paging", res.IdlePaging)
+				})
+				go memtrim.WatchPressure(ctx, pressureCheck, pressureHigh, pressureLow, func(on bool) {
+					memtrim.Pressure(on)
+					if on {
+						// A capacity signal as well: this pod's limit is what a burst fills.
+						logger.Warn("memory at the Go limit: a burst fills this container; reading the binary's pages one at a time until it is over",
+							"share_of_limit", pressureHigh)
+					} else {
+						logger.Info("memory pressure over: reading the binary's pages at read-around size again", "share_of_limit", pressureLow)
+					}
 				})
 			}
 

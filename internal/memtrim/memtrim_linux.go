@@ -40,18 +40,18 @@ func Release() (Result, error) {
 	}
 	res.Skipped = skipped
 	var errs []error
-	idle.mu.Lock()
-	defer idle.mu.Unlock()
+	paging.mu.Lock()
+	defer paging.mu.Unlock()
 	// Set before the advice, under the lock: work that arrives meanwhile
 	// waits in Wake and then undoes it, rather than find it unset and run
 	// with single-page reads until the next Wake.
-	idle.paging.Store(true)
-	idle.regions = idle.regions[:0]
+	paging.idle.Store(true)
+	paging.regions = paging.regions[:0]
 	for _, m := range regions {
 		if err := advise(m, unix.MADV_RANDOM); err != nil {
 			errs = append(errs, err)
 		} else {
-			idle.regions = append(idle.regions, m)
+			paging.regions = append(paging.regions, m)
 			res.IdlePaging = true
 		}
 		if err := advise(m, unix.MADV_DONTNEED); err != nil {
@@ -60,6 +60,7 @@ func Release() (Result, error) {
 		}
 		res.Mappings++
 	}
+	paging.random = true
 	if res.Mappings > 0 {
 		if err := evict("/proc/self/exe"); err != nil {
 			errs = append(errs, err)
@@ -71,44 +72,79 @@ func Release() (Result, error) {
 	return res, errors.Join(errs...)
 }
 
-// idle is the executable's regions that Release advised MADV_RANDOM, until
-// Wake advises them MADV_NORMAL again. It is the process's own state (its
-// mappings), hence a package variable.
-var idle struct {
-	mu      sync.Mutex
-	paging  atomic.Bool // the regions are advised MADV_RANDOM
-	regions []mapping
+// paging is the advice on the executable's regions that Release found:
+// MADV_RANDOM (a fault reads the page it needs and no more) while medic is
+// idle, until Wake, or while its memory is under pressure (Pressure);
+// MADV_NORMAL (the kernel's read-around) otherwise. It is the process's own
+// state (its mappings), hence a package variable.
+var paging struct {
+	mu       sync.Mutex
+	idle     atomic.Bool
+	pressure bool
+	random   bool // the advice in force is MADV_RANDOM
+	regions  []mapping
 }
 
 // Wake ends idle paging: the executable's pages are read at read-around
-// size again. Call it when work arrives (a request, an event); it costs one
-// atomic load when medic is already awake, so it can run for every one.
+// size again, unless memory is under pressure. Call it when work arrives
+// (a request, an event); it costs one atomic load when medic is already
+// awake, so it can run for every one.
 //
 // Why idle paging: after Release, an idle medic still runs code. The
 // collector walks every goroutine's stack (a hundred and more, most of them
 // the embedded NATS server's and the informers') and reads the function
 // tables and type data of each frame, and /metrics and the probes run
 // their handlers. With the kernel's read-around each of those faults reads
-// and maps 128 KiB of the binary around the page it needs: 26–28 MiB of
-// file pages after ten seconds of probes and scrapes, against 12 MiB when
-// each fault reads its own page (MADV_RANDOM). Under load single-page
+// the disk's read-ahead window around the page it needs (read_ahead_kb:
+// 8 MiB on the build machine) and fault-around maps its neighbours: 26–28
+// MiB of file pages after ten seconds of probes and scrapes, against 12 MiB
+// when each fault reads its own page (MADV_RANDOM). Under load single-page
 // reads cost too much (a disk read per 4 KiB of code and tables: the p99
 // of the first seconds at 1,000 alerts/s rose from 25–50 ms to 85–125 ms
 // when they stayed on), so the first piece of work turns them off and the
 // next release after a burst turns them on again.
 func Wake() {
-	if !idle.paging.Load() {
+	if !paging.idle.Load() {
 		return
 	}
-	idle.mu.Lock()
-	defer idle.mu.Unlock()
-	if !idle.paging.Load() {
+	paging.mu.Lock()
+	defer paging.mu.Unlock()
+	paging.idle.Store(false)
+	applyPaging()
+}
+
+// Pressure says whether medic's memory is near its limit (WatchPressure
+// decides). Under pressure the executable's pages are read a page at a
+// time, busy or not.
+//
+// Why: at a container's limit the kernel reclaims the binary's pages, and
+// each one the busy code needs again is a fault. With read-around that fault
+// reads the whole read-ahead window, which evicts more of what is in use:
+// a 300,000-alert storm into 64 MiB streams in 256 MiB drained at 1,846
+// findings/s with read-around and 2,768 with single-page reads
+// (docs/benchmarks.md, session 17).
+func Pressure(on bool) {
+	paging.mu.Lock()
+	defer paging.mu.Unlock()
+	paging.pressure = on
+	applyPaging()
+}
+
+// applyPaging advises the regions MADV_RANDOM while idle or under
+// pressure, MADV_NORMAL otherwise; paging.mu is held.
+func applyPaging() {
+	random := paging.idle.Load() || paging.pressure
+	if random == paging.random {
 		return
 	}
-	for _, m := range idle.regions {
-		_ = advise(m, unix.MADV_NORMAL) // the region is the executable's, mapped for the process's life
+	advice := unix.MADV_NORMAL
+	if random {
+		advice = unix.MADV_RANDOM
 	}
-	idle.paging.Store(false)
+	for _, m := range paging.regions {
+		_ = advise(m, advice) // the region is the executable's, mapped for the process's life
+	}
+	paging.random = random
 }
 
 // advise is madvise(2) over one region.

@@ -106,7 +106,7 @@ func TestReleasePagesSinglyUntilWake(t *testing.T) {
 	if flagged := randomRegions(t); flagged == 0 {
 		t.Fatal("no region of the executable is advised MADV_RANDOM after Release")
 	}
-	if !idle.paging.Load() {
+	if !paging.idle.Load() {
 		t.Fatal("Release left idle paging off")
 	}
 	Wake()
@@ -114,7 +114,7 @@ func TestReleasePagesSinglyUntilWake(t *testing.T) {
 	if flagged := randomRegions(t); flagged != 0 {
 		t.Fatalf("%d regions of the executable still advised MADV_RANDOM after Wake", flagged)
 	}
-	if idle.paging.Load() {
+	if paging.idle.Load() {
 		t.Fatal("Wake left idle paging on")
 	}
 }
@@ -205,4 +205,26 @@ func TestReleaseEvictsTheExecutable(t *testing.T) {
 	if !res.Evicted {
 		t.Fatalf("Release did not evict the executable: %+v", res)
 	}
+}
+
+// Pressure keeps single-page reads on through a Wake, and ends them when it
+// ends; without pressure, Wake alone does.
+func TestPressureKeepsPagingSinglyThroughWake(t *testing.T) {
+	if _, err := Release(); err != nil {
+		t.Fatal(err)
+	}
+	Pressure(true)
+	Wake()
+	if randomRegions(t) == 0 {
+		t.Fatal("Wake under pressure took MADV_RANDOM off the executable")
+	}
+	Pressure(false)
+	if n := randomRegions(t); n != 0 {
+		t.Fatalf("%d regions still MADV_RANDOM once the pressure ended, awake", n)
+	}
+	Pressure(true)
+	if randomRegions(t) == 0 {
+		t.Fatal("pressure on an awake medic did not advise MADV_RANDOM")
+	}
+	Pressure(false)
 }

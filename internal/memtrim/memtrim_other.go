@@ -11,3 +11,6 @@ func Release() (Result, error) {
 
 // Wake does nothing: idle paging is Linux's.
 func Wake() {}
+
+// Pressure does nothing: paging advice is Linux's.
+func Pressure(bool) {}

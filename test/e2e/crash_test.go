@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -27,7 +26,7 @@ func medicBinary(t *testing.T) string {
 
 type process struct {
 	cmd     *exec.Cmd
-	out     *bytes.Buffer
+	out     *testkit.SyncBuffer // read while the process writes it
 	url     string
 	exited  chan struct{}
 	waitErr error
@@ -39,16 +38,33 @@ func (p *process) wait() error {
 	return p.waitErr
 }
 
+// processConfig writes the configuration of a medic process into a new
+// temporary folder, its data_dir: no playbook folders, one file sink, log
+// level level and extra (YAML) added. It returns the configuration's path
+// and the findings file's.
+func processConfig(t *testing.T, level, extra string) (configPath, findings string) {
+	t.Helper()
+	dir := t.TempDir()
+	findings = filepath.Join(dir, "findings.jsonl")
+	configPath = filepath.Join(dir, "medic.yaml")
+	conf := fmt.Sprintf("data_dir: %q\nlog: {level: %s}\nplaybooks: {dirs: [], reload_interval: 0s}\n%s\nsinks:\n  - {name: file, type: file, path: %q}\n",
+		dir, level, extra, findings)
+	if err := os.WriteFile(configPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return configPath, findings
+}
+
 func startProcess(t *testing.T, bin, configPath, addr string) *process {
 	t.Helper()
-	var out bytes.Buffer
+	out := &testkit.SyncBuffer{}
 	cmd := exec.Command(bin, "serve", "--config", configPath)
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), "MEDIC_HTTP_ADDR="+addr)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, out: &out, url: "http://" + addr, exited: make(chan struct{})}
+	p := &process{cmd: cmd, out: out, url: "http://" + addr, exited: make(chan struct{})}
 	go func() { p.waitErr = cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -106,19 +122,7 @@ func TestKillAndRestartDeliversExactlyOnce(t *testing.T) {
 		t.Skip("builds and runs the medic binary")
 	}
 	bin := medicBinary(t)
-	dir := t.TempDir()
-	findings := filepath.Join(dir, "findings.jsonl")
-	configPath := filepath.Join(dir, "medic.yaml")
-	conf := fmt.Sprintf(`data_dir: %q
-log: {level: warn}
-playbooks: {dirs: [], reload_interval: 0s}
-bus: {ack_wait: 2s}
-sinks:
-  - {name: file, type: file, path: %q}
-`, dir, findings)
-	if err := os.WriteFile(configPath, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	configPath, findings := processConfig(t, "warn", "bus: {ack_wait: 2s}")
 
 	const requests, perRequest = 4, 250
 	total := requests * perRequest

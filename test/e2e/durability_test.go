@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -188,18 +187,7 @@ func TestKillMidBurstTwiceLosesNothing(t *testing.T) {
 		t.Skip("builds and runs the medic binary")
 	}
 	bin := medicBinary(t)
-	dir := t.TempDir()
-	findings := filepath.Join(dir, "findings.jsonl")
-	configPath := filepath.Join(dir, "medic.yaml")
-	conf := fmt.Sprintf(`data_dir: %q
-log: {level: warn}
-playbooks: {dirs: [], reload_interval: 0s}
-sinks:
-  - {name: file, type: file, path: %q}
-`, dir, findings)
-	if err := os.WriteFile(configPath, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	configPath, findings := processConfig(t, "warn", "")
 
 	const requests, perRequest, senders = 60, 25, 4
 	total := requests * perRequest

@@ -1,0 +1,46 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/medichq/medic/internal/testkit"
+)
+
+// TestMemoryAtTheGoLimitIsReported: a medic whose Go memory limit is under
+// what it uses says so, as a warning an operator can alert on (the pod's
+// limit is what a burst fills), switches to reading its binary a page at a
+// time, and goes on turning alerts into findings, each once.
+func TestMemoryAtTheGoLimitIsReported(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the medic binary")
+	}
+	bin := medicBinary(t)
+	configPath, findings := processConfig(t, "info", "")
+	// Read by the child's runtime at its start; this process's own limit
+	// was set at its start and stays.
+	t.Setenv("GOMEMLIMIT", "16MiB")
+	p := startProcess(t, bin, configPath, testkit.FreeAddr(t))
+	const warning = `level=WARN msg="memory at the Go limit`
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.out.String(), warning) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q line within 30s of readiness with a 16 MiB Go limit; log:\n%s", warning, p.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if status, answer := post(t, p.url+"/api/alerts", burst(50, 0), nil); status != http.StatusOK {
+		t.Fatalf("alerts under memory pressure: %d %v", status, answer)
+	}
+	recs := waitFindings(t, findings, 60*time.Second, func(r []record) bool { return len(r) >= 50 })
+	for id, n := range countByID(recs) {
+		if n != 1 {
+			t.Errorf("finding %s written %d times", id, n)
+		}
+	}
+	if len(recs) != 50 {
+		t.Errorf("%d findings for 50 alerts", len(recs))
+	}
+}
