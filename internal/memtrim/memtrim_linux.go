@@ -121,7 +121,7 @@ func Wake() {
 // each one the busy code needs again is a fault. With read-around that fault
 // reads the whole read-ahead window, which evicts more of what is in use:
 // a 300,000-alert storm into 64 MiB streams in 256 MiB drained at 1,846
-// findings/s with read-around and 2,768 with single-page reads
+// findings/s with read-around and 2,803 with single-page reads
 // (docs/benchmarks.md, session 17).
 func Pressure(on bool) {
 	paging.mu.Lock()
