@@ -21,10 +21,12 @@ import (
 // After a burst: medic checks every idleCheck whether it allocated at least
 // burstBytes since its last release and then less than quietBytes in each
 // check for idleFor (an idle pod's probes and scrapes allocate about 100 KB
-// a second; JetStream keeps a block's cache 10 s after its last use).
+// a second; JetStream keeps a block's cache 10 s after its last use). Work
+// without a burst (an event now and then) is released after restFor quiet.
 const (
 	idleCheck  = 2 * time.Second
 	idleFor    = 12 * time.Second
+	restFor    = 5 * time.Minute
 	burstBytes = 256 << 20
 	quietBytes = 4 << 20
 )
@@ -91,13 +93,15 @@ stdout and ./data/findings.jsonl. SIGHUP reloads the playbooks.`,
 			if cfg.Memory.ReleaseAfterStart {
 				// After a burst, give back what it used once medic is idle
 				// again, rather than keep the pod's memory at its peak.
-				go memtrim.WhenIdle(ctx, idleCheck, idleFor, burstBytes, quietBytes, func() {
+				idle := memtrim.IdlePolicy{Every: idleCheck, Quiet: quietBytes, QuietFor: idleFor, Burst: burstBytes,
+					Rest: restFor, Awake: memtrim.Awake}
+				go memtrim.WhenIdle(ctx, idle, func() {
 					runtime.GC() // with Release's, empties the pools of JetStream's block buffers
 					res, err := memtrim.Release()
 					if err != nil {
 						logger.Warn("could not release all of a burst's memory", "err", err)
 					}
-					logger.Info("idle after a burst: released its memory",
+					logger.Info("idle after a burst or after work: released its memory",
 						"rss_before_bytes", res.RSSBefore, "rss_after_bytes", res.RSSAfter, "executable_evicted", res.Evicted, "idle_paging", res.IdlePaging)
 				})
 				go memtrim.WatchPressure(ctx, pressureCheck, pressureHigh, pressureLow, func(on bool) {

@@ -113,6 +113,10 @@ func Wake() {
 	applyPaging()
 }
 
+// Awake reports whether work ended idle paging since the last Release
+// (or no Release ran yet).
+func Awake() bool { return !paging.idle.Load() }
+
 // Pressure says whether medic's memory is near its limit (WatchPressure
 // decides). Under pressure the executable's pages are read a page at a
 // time, busy or not.

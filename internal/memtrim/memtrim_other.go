@@ -14,3 +14,6 @@ func Wake() {}
 
 // Pressure does nothing: paging advice is Linux's.
 func Pressure(bool) {}
+
+// Awake is false: without idle paging there is nothing to wake from.
+func Awake() bool { return false }
