@@ -23,14 +23,14 @@ func TestMemoryAtTheGoLimitIsReported(t *testing.T) {
 	// was set at its start and stays.
 	t.Setenv("GOMEMLIMIT", "16MiB")
 	p := startProcess(t, bin, configPath, testkit.FreeAddr(t))
-	const warning = `level=WARN msg="memory at the Go limit`
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(p.out.String(), warning) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q line within 30s of readiness with a 16 MiB Go limit; log:\n%s", warning, p.out.String())
+	defer func() {
+		if t.Failed() {
+			t.Logf("medic's log:\n%s", p.out.String())
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	}()
+	const warning = `level=WARN msg="memory at the Go limit`
+	testkit.Eventually(t, 30*time.Second, "a "+warning+" line with a 16 MiB Go limit",
+		func() bool { return strings.Contains(p.out.String(), warning) })
 	if status, answer := post(t, p.url+"/api/alerts", burst(50, 0), nil); status != http.StatusOK {
 		t.Fatalf("alerts under memory pressure: %d %v", status, answer)
 	}
