@@ -405,10 +405,11 @@ func TestMedicRunsWithTheChartsServiceAccount(t *testing.T) {
 			t.Errorf("medic's %s is not on the data volume: %v", sub, err)
 		}
 	}
-	// stdout carries the same finding as JSON for kubectl logs.
-	if !strings.Contains(stdout.String(), f.ID) {
-		t.Errorf("the stdout sink did not print finding %s", f.ID)
-	}
+	// stdout carries the same finding as JSON for kubectl logs. The sinks
+	// deliver independently, so the file can hold it before stdout prints it.
+	testkit.Eventually(t, 30*time.Second, "finding "+f.ID+" printed by the stdout sink", func() bool {
+		return strings.Contains(stdout.String(), f.ID)
+	})
 }
 
 // mkdir makes dir/name owned by uid:gid with mode, like a volume kubelet
