@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/medichq/medic/internal/app"
@@ -104,17 +105,30 @@ stdout and ./data/findings.jsonl. SIGHUP reloads the playbooks.`,
 					logger.Info("idle after a burst or after work: released its memory",
 						"rss_before_bytes", res.RSSBefore, "rss_after_bytes", res.RSSAfter, "executable_evicted", res.Evicted, "idle_paging", res.IdlePaging)
 				})
-				go memtrim.WatchPressure(ctx, pressureCheck, pressureHigh, pressureLow, func(on bool) {
-					memtrim.Pressure(on)
-					if on {
-						// A capacity signal as well: this pod's limit is what a burst fills.
-						logger.Warn("memory at the Go limit: a burst fills this container; reading the binary's pages one at a time until it is over",
-							"share_of_limit", pressureHigh)
-					} else {
-						logger.Info("memory pressure over: reading the binary's pages at read-around size again", "share_of_limit", pressureLow)
-					}
-				})
 			}
+
+			// Whether or not medic releases memory after start, a runtime at its
+			// limit is a capacity signal: this pod's limit is what a burst fills.
+			// It is logged and exported (medic_memory_pressure) so an operator can
+			// alert on it before the kernel's OOM killer does.
+			pressure := prometheus.NewGauge(prometheus.GaugeOpts{
+				Name: "medic_memory_pressure",
+				Help: "1 while the memory the Go runtime holds is at 90% or more of its limit (GOMEMLIMIT, or the one derived from the container's), until it is back under 75%; 0 otherwise.",
+			})
+			if err := a.Registry().Register(pressure); err != nil {
+				logger.Warn("could not export medic_memory_pressure", "err", err)
+			}
+			go memtrim.WatchPressure(ctx, pressureCheck, pressureHigh, pressureLow, func(on bool) {
+				memtrim.Pressure(on) // reads the binary a page at a time (a no-op before any release)
+				if on {
+					pressure.Set(1)
+					logger.Warn("memory at the Go limit: a burst fills this container; reading the binary's pages one at a time until it is over",
+						"share_of_limit", pressureHigh)
+				} else {
+					pressure.Set(0)
+					logger.Info("memory pressure over: reading the binary's pages at read-around size again", "share_of_limit", pressureLow)
+				}
+			})
 
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)

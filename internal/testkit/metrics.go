@@ -1,9 +1,14 @@
 package testkit
 
 import (
+	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Metric reads the metric name from g: the sum of its counters' and
@@ -43,4 +48,30 @@ func Metric(t testing.TB, g prometheus.Gatherer, name string, labels ...string) 
 		}
 	}
 	return n
+}
+
+// Scraped is a Gatherer over a running process's Prometheus endpoint (the
+// text format at url), so Metric reads a medic binary's /metrics the way it
+// reads an in-process registry.
+func Scraped(url string) prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return nil, fmt.Errorf("scrape %s: %w", url, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("scrape %s: %s", url, resp.Status)
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(resp.Body)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", url, err)
+		}
+		out := make([]*dto.MetricFamily, 0, len(families))
+		for _, mf := range families {
+			out = append(out, mf)
+		}
+		return out, nil
+	})
 }

@@ -1,9 +1,13 @@
 package testkit
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func TestMetric(t *testing.T) {
@@ -17,6 +21,9 @@ func TestMetric(t *testing.T) {
 	c.WithLabelValues("b", "x").Add(5)
 	h.WithLabelValues("a").Observe(1)
 	h.WithLabelValues("a").Observe(2)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	scraped := Scraped(srv.URL)
 	for _, tt := range []struct {
 		name   string
 		labels []string
@@ -32,5 +39,18 @@ func TestMetric(t *testing.T) {
 		if got := Metric(t, reg, tt.name, tt.labels...); got != tt.want {
 			t.Errorf("Metric(%s, %v) = %v, want %v", tt.name, tt.labels, got, tt.want)
 		}
+		// The same figures read back from the text format a process serves.
+		if got := Metric(t, scraped, tt.name, tt.labels...); got != tt.want {
+			t.Errorf("Metric(Scraped, %s, %v) = %v, want %v", tt.name, tt.labels, got, tt.want)
+		}
+	}
+}
+
+func TestScrapedReportsAFailedScrape(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	if _, err := Scraped(srv.URL + "/metrics").Gather(); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("a 404 scrape: err %v, want one naming the status", err)
 	}
 }
