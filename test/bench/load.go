@@ -360,7 +360,7 @@ func runThroughput(m *medicProc, gen *alertGen, o *options) (throughputResult, e
 }
 
 // sampleNow is the sampler's peak so far, or the current RSS if higher.
-func sampleNow(s *rssSampler, pid int) int64 { return max(rss(pid), s.peak) }
+func sampleNow(s *rssSampler, pid int) int64 { return max(rss(pid), s.peakSoFar()) }
 
 func countIDs(path string) (map[int]int, int, error) {
 	t, err := openTail(path)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -241,9 +242,10 @@ func rss(pid int) int64 { return procStatus(pid, "VmRSS")["VmRSS"] }
 // rssSampler records the peak and mean RSS of pid every interval until
 // stopped.
 type rssSampler struct {
-	peak, sum, n int64
-	cancel       context.CancelFunc
-	done         chan struct{}
+	peak   atomic.Int64 // read while sampling (peakSoFar)
+	sum, n int64
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 func sampleRSS(pid int, every time.Duration) *rssSampler {
@@ -255,7 +257,9 @@ func sampleRSS(pid int, every time.Duration) *rssSampler {
 		defer t.Stop()
 		for {
 			if v := rss(pid); v > 0 {
-				s.peak = max(s.peak, v)
+				if v > s.peak.Load() {
+					s.peak.Store(v) // only this goroutine writes it
+				}
 				s.sum += v
 				s.n++
 			}
@@ -276,8 +280,11 @@ func (s *rssSampler) stop() (peak, mean int64) {
 	if s.n > 0 {
 		mean = s.sum / s.n
 	}
-	return s.peak, mean
+	return s.peak.Load(), mean
 }
+
+// peakSoFar is the highest RSS sampled until now, while sampling goes on.
+func (s *rssSampler) peakSoFar() int64 { return s.peak.Load() }
 
 // goMemStats scrapes medic's /metrics for the Go runtime's memory figures,
 // to tell the Go heap apart from the rest of the RSS.
