@@ -26,6 +26,7 @@ import (
 	"github.com/medichq/medic/agent/mcptools"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/event"
+	"github.com/medichq/medic/internal/testkit"
 	"github.com/medichq/medic/rag"
 	"github.com/medichq/medic/rag/llm"
 	sslack "github.com/medichq/medic/sinks/slack"
@@ -244,6 +245,17 @@ func TestThreadFollowUpContinuesTheInvestigation(t *testing.T) {
 	if !strings.Contains(msg.BlocksJSON(), "A1: the cart pod crash loops.") {
 		t.Fatalf("the finding lacks ask_ai's answer: %s", msg.BlocksJSON())
 	}
+	// The Slack sink indexes the thread (the KV record a mention is looked
+	// up by) after chat.postMessage answered: a mention sent as soon as the
+	// message shows could find no finding for its thread.
+	threads, err := a.Bus().JetStream().KeyValue(context.Background(), sslack.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, "the finding's thread in the Slack sink's thread index", func() bool {
+		_, ok, err := sslack.LookupThread(context.Background(), threads, rec.ChannelID("#alerts"), msg.TS)
+		return err == nil && ok
+	})
 	ask := func(n int, question string) {
 		postSlackEvent(t, a, map[string]any{
 			"type": "event_callback", "event_id": fmt.Sprintf("Ev0FOLLOW%d", n), "team_id": "T0TEAM",
