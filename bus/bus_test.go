@@ -21,15 +21,18 @@ import (
 func testConfig(t *testing.T) Config {
 	t.Helper()
 	return Config{
-		StoreDir:       t.TempDir(),
-		Replicas:       1,
-		DedupWindow:    time.Minute,
-		Retention:      time.Hour,
-		MaxBytes:       64 << 20,
-		MaxDeliver:     3,
-		Backoff:        []time.Duration{20 * time.Millisecond},
-		AckWait:        2 * time.Second,
-		PublishTimeout: 2 * time.Second,
+		StoreDir:    t.TempDir(),
+		Replicas:    1,
+		DedupWindow: time.Minute,
+		Retention:   time.Hour,
+		MaxBytes:    64 << 20,
+		MaxDeliver:  3,
+		Backoff:     []time.Duration{20 * time.Millisecond},
+		AckWait:     2 * time.Second,
+		// Generous: under make test's cold run (the tool builds and every
+		// race-enabled package on 2 cores) a publish's answer has taken over
+		// 2 s. A test of the timeout itself sets its own.
+		PublishTimeout: 10 * time.Second,
 		Compression:    "s2",
 	}
 }
