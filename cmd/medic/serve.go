@@ -118,15 +118,19 @@ stdout and ./data/findings.jsonl. SIGHUP reloads the playbooks.`,
 			if err := a.Registry().Register(pressure); err != nil {
 				logger.Warn("could not export medic_memory_pressure", "err", err)
 			}
+			// Single-page reads follow the pressure only where Release advised
+			// the binary's regions (memory.release_after_start); elsewhere
+			// memtrim.Pressure has nothing to advise.
+			singly := cfg.Memory.ReleaseAfterStart
 			go memtrim.WatchPressure(ctx, pressureCheck, pressureHigh, pressureLow, func(on bool) {
-				memtrim.Pressure(on) // reads the binary a page at a time (a no-op before any release)
+				memtrim.Pressure(on)
 				if on {
 					pressure.Set(1)
-					logger.Warn("memory at the Go limit: a burst fills this container; reading the binary's pages one at a time until it is over",
-						"share_of_limit", pressureHigh)
+					logger.Warn("memory at the Go limit: a burst fills this container",
+						"share_of_limit", pressureHigh, "binary_read_page_by_page", singly)
 				} else {
 					pressure.Set(0)
-					logger.Info("memory pressure over: reading the binary's pages at read-around size again", "share_of_limit", pressureLow)
+					logger.Info("memory pressure over", "share_of_limit", pressureLow, "binary_read_page_by_page", false)
 				}
 			})
 
