@@ -101,6 +101,24 @@ func NewFinding(ev Event, now time.Time) *Finding {
 // Add appends an enrichment.
 func (f *Finding) Add(e Enrichment) { f.Enrichments = append(f.Enrichments, e) }
 
+// RedactionSource is the Source of the enrichment that says what medic
+// redacted from a finding. It comes last, and a sink that must cut a finding
+// to fit keeps it: a reader who meets [REDACTED] learns from it what was
+// removed, and a cut that dropped it would hide that the finding was
+// redacted at all.
+const RedactionSource = "redaction"
+
+// Redaction returns the enrichment saying what was redacted, nil when the
+// finding has none.
+func (f *Finding) Redaction() *Enrichment {
+	for i := len(f.Enrichments) - 1; i >= 0; i-- {
+		if f.Enrichments[i].Source == RedactionSource {
+			return &f.Enrichments[i]
+		}
+	}
+	return nil
+}
+
 // Enrichment is one piece of evidence: a title and the blocks that show it.
 type Enrichment struct {
 	Title  string  `json:"title"`

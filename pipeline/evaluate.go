@@ -36,7 +36,7 @@ type Redactor interface {
 const SilencedSource = "silencer"
 
 // RedactionSource marks the enrichment that says what was redacted.
-const RedactionSource = "redaction"
+const RedactionSource = event.RedactionSource
 
 // Evaluate turns an event into its finding: the playbooks run, a silenced
 // finding says so as evidence, and secrets are removed, once, before the

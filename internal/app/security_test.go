@@ -17,9 +17,11 @@ import (
 	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/testkit"
@@ -62,17 +64,23 @@ const redactPlaybook = `- name: db-evidence
   actions:
     - create_finding: {title: "{{ .Labels.pod }} is crash looping"}
     - resource_yaml: {}
+    - logs_enricher: {tail_lines: 2000}
 `
 
 // TestSecretsReachNoSink: a pod whose env holds a plain secret (and whose
-// last-applied annotation repeats it) and an alert whose description holds
-// a database password become one finding; Slack, Teams, the webhook, the
-// findings file and the finding page show neither, and say how many
-// values were redacted; neither do PagerDuty, Opsgenie, the mail and Jira.
+// last-applied annotation repeats it), an alert whose description holds a
+// database password and container logs that print a bearer token and the
+// password become one finding; Slack, Teams, the webhook, the findings file
+// and the finding page show none of them, and say how many values were
+// redacted; neither do PagerDuty, Opsgenie, the mail and Jira. The logs are
+// longer than a Slack message holds, so the Slack sink also attaches them
+// whole as a file in the thread: that upload is checked too, since it is
+// the one copy of the early lines.
 func TestSecretsReachNoSink(t *testing.T) {
 	const (
-		envSecret = "pod-env-s3cr3t-value"
-		dbSecret  = "S3cr3tDbPw"
+		envSecret   = "pod-env-s3cr3t-value"
+		dbSecret    = "S3cr3tDbPw"
+		tokenSecret = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjYXJ0In0.c2VjcmV0LXNpZ25hdHVyZQ"
 	)
 	pod := &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
@@ -84,6 +92,20 @@ func TestSecretsReachNoSink(t *testing.T) {
 	}
 	kc := fake.NewClientset(pod.DeepCopy())
 	dyn := dynamicfake.NewSimpleDynamicClient(scheme.Scheme, pod.DeepCopy())
+	// The secrets are in the first lines, which the message's tail leaves
+	// out: only the attached file holds them.
+	var logs strings.Builder
+	logs.WriteString("2026-11-22T09:59:00Z connecting to postgres://app:" + dbSecret + "@db:5432/cart\n")
+	logs.WriteString("2026-11-22T09:59:00Z calling payments with Authorization: Bearer " + tokenSecret + "\n")
+	for i := range 400 {
+		fmt.Fprintf(&logs, "2026-11-22T09:59:%02dZ retrying the database connection, attempt %d of 400\n", i%60, i+1)
+	}
+	kc.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "log" {
+			return false, nil, nil
+		}
+		return true, &runtime.Unknown{Raw: []byte(logs.String())}, nil
+	})
 
 	rec := slackrec.New(t)
 	cfg := chatConfig(t, rec)
@@ -124,7 +146,9 @@ func TestSecretsReachNoSink(t *testing.T) {
 	}
 
 	f := waitFinding(t, cfg)
-	rec.Wait(t, 30*time.Second, "the finding in Slack", func(s *slackrec.Server) bool { return len(s.Calls(slackrec.PostMessage)) > 0 })
+	rec.Wait(t, 30*time.Second, "the finding in Slack, its logs attached in the thread", func(s *slackrec.Server) bool {
+		return len(s.Calls(slackrec.PostMessage)) > 0 && len(s.Calls(slackrec.CompleteFiles)) > 0
+	})
 	testkit.Eventually(t, 30*time.Second, "the Teams card, the webhook, PagerDuty, Opsgenie, the mail and Jira", func() bool {
 		return teams.all() != "" && hook.all() != "" && len(pd.Events()) > 0 && len(og.Alerts()) > 0 && len(smtp.Messages()) > 0 && len(jira.Issues()) > 0
 	})
@@ -146,22 +170,31 @@ func TestSecretsReachNoSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var slackOut strings.Builder
-	for _, m := range []string{slackrec.PostMessage, slackrec.Update, slackrec.UploadFile, slackrec.CompleteFiles} {
+	var slackMessages, uploaded strings.Builder
+	for _, m := range []string{slackrec.PostMessage, slackrec.Update, slackrec.CompleteFiles} {
 		for _, c := range rec.Calls(m) {
-			slackOut.WriteString(c.Text + c.BlocksJSON() + c.Form.Encode() + string(c.File))
+			slackMessages.WriteString(c.Text + c.BlocksJSON() + c.Form.Encode())
 		}
+	}
+	for _, c := range rec.Calls(slackrec.UploadFile) {
+		uploaded.Write(c.File)
 	}
 	_, page := get(t, strings.Replace(a.chat.links.URL(f.ID), cfg.PublicURL, "http://"+a.Addr(), 1))
 	outputs := map[string]string{
-		"slack": slackOut.String(), "teams": teams.all(), "webhook": hook.all(), "file": string(raw), "finding page": page,
+		"slack": slackMessages.String(), "slack upload": uploaded.String(), "teams": teams.all(), "webhook": hook.all(), "file": string(raw), "finding page": page,
 		"pagerduty": pdOut.String(), "opsgenie": ogOut.String(), "email": mailOut.String(), "jira": jiraOut.String(),
 	}
 	if !strings.Contains(outputs["file"], "DB_PASSWORD") {
 		t.Fatalf("the pod's YAML is not in the finding; the test proves nothing:\n%s", raw)
 	}
+	if up := uploaded.String(); !strings.Contains(up, "connecting to postgres://") || !strings.Contains(up, "attempt 400 of 400") {
+		t.Fatalf("the whole log is not attached in Slack; the upload check proves nothing:\n%.500s", up)
+	}
+	if strings.Contains(slackMessages.String(), "connecting to postgres://") {
+		t.Fatal("the log's first line is in a Slack message too: the upload is not the only copy of it, as this test means it to be")
+	}
 	for name, out := range outputs {
-		for _, secret := range []string{envSecret, dbSecret} {
+		for _, secret := range []string{envSecret, dbSecret, tokenSecret} {
 			if strings.Contains(out, secret) {
 				t.Errorf("%s shows %q", name, secret)
 			}

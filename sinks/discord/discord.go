@@ -210,10 +210,19 @@ func Render(f *event.Finding, o chattext.Options) Message {
 	}
 	m := Message{Embeds: []Embed{head}, AllowedMentions: AllowedMentions{Parse: []string{}}}
 	used := head.size()
-	sections := chattext.Sections(f, d, o)
+	sections, pins := chattext.SplitPinned(chattext.Sections(f, d, o))
+	// What was redacted gets the last embed whatever else is cut.
+	var pinned []Embed
+	for _, sec := range pins {
+		e := Embed{Title: chattext.Truncate(sec.Title, maxTitle), Description: chattext.Truncate(sec.Short, maxDescription), Color: color}
+		if len(pinned) < maxEmbeds-1 && used+e.size() <= maxEmbedsTotal {
+			pinned = append(pinned, e)
+			used += e.size()
+		}
+	}
 	for i, sec := range sections {
 		added := false
-		if len(m.Embeds) < maxEmbeds {
+		if len(m.Embeds)+len(pinned) < maxEmbeds {
 			for _, body := range []string{sec.Full, sec.Short} {
 				e := Embed{Title: chattext.Truncate(sec.Title, maxTitle), Description: body, Color: color}
 				if body == "" || utf8.RuneCountInString(body) > maxDescription || used+e.size() > maxEmbedsTotal {
@@ -235,6 +244,7 @@ func Render(f *event.Finding, o chattext.Options) Message {
 			break
 		}
 	}
+	m.Embeds = append(m.Embeds, pinned...)
 	return m
 }
 

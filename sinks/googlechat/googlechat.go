@@ -261,12 +261,21 @@ func Render(f *event.Finding, format string, o chattext.Options, maxBytes int) M
 			break
 		}
 	}
-	sections := chattext.Sections(f, d, o)
+	sections, pins := chattext.SplitPinned(chattext.Sections(f, d, o))
+	// What was redacted follows the rest, or the note that cut it.
+	var pinned []Section
+	for _, sec := range pins {
+		pinned = append(pinned, Section{Header: d.Text(sec.Title), Widgets: []Widget{{TextParagraph: &TextParagraph{Text: sec.Short}}}})
+	}
+	reserved := size(footer)
+	if len(pinned) > 0 {
+		reserved += size(pinned)
+	}
 	for i, sec := range sections {
 		added := false
 		for _, body := range []string{sec.Full, sec.Short} {
 			card.Sections = append(card.Sections, Section{Header: d.Text(sec.Title), Widgets: []Widget{{TextParagraph: &TextParagraph{Text: body}}}})
-			if size(m)+size(footer) <= maxBytes-400 {
+			if size(m)+reserved <= maxBytes-400 {
 				added = true
 				break
 			}
@@ -282,6 +291,7 @@ func Render(f *event.Finding, format string, o chattext.Options, maxBytes int) M
 			break
 		}
 	}
+	card.Sections = append(card.Sections, pinned...)
 	card.Sections = append(card.Sections, footer)
 	return m
 }

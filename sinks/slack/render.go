@@ -110,8 +110,14 @@ func (r *renderer) render() Rendered {
 	f := r.f
 	head := r.head()
 	var chunks []chunk
+	var pinned []goslack.Block // what was redacted: in the main message whatever moves to the thread
 	for i := range f.Enrichments {
-		if bs := r.enrichment(&f.Enrichments[i]); len(bs) > 0 {
+		e := &f.Enrichments[i]
+		if bs := r.enrichment(e); len(bs) > 0 {
+			if e.Source == event.RedactionSource && len(bs) <= 3 {
+				pinned = append(pinned, bs...)
+				continue
+			}
 			chunks = append(chunks, chunk{blocks: bs, chars: blocksChars(bs)})
 		}
 	}
@@ -120,12 +126,12 @@ func (r *renderer) render() Rendered {
 
 	// The main message: head, as many enrichments as fit, a note when the
 	// rest continues in the thread, the buttons.
-	reserve := 1 // the note
+	reserve := 1 + len(pinned) // the note
 	if actions != nil {
 		reserve++
 	}
 	main := append([]goslack.Block(nil), head...)
-	chars := blocksChars(main) + blocksChars(optional(actions))
+	chars := blocksChars(main) + blocksChars(optional(actions)) + blocksChars(pinned)
 	i := 0
 	for ; i < len(chunks); i++ {
 		c := chunks[i]
@@ -167,6 +173,7 @@ func (r *renderer) render() Rendered {
 			main = append(main, note)
 		}
 	}
+	main = append(main, pinned...)
 	if len(thread) > 0 {
 		n := len(chunks) - i
 		main = append(main, contextBlock(fmt.Sprintf("…truncated: %d more %s continue in the thread", n, plural(n, "section", "sections"))))

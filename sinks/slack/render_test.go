@@ -64,6 +64,9 @@ func renderCases() map[string]*event.Finding {
 			event.KeyValueBlock([][2]string{{"attempt", "1"}, {"result", "failed"}}),
 		}})
 	}
+	huge.Add(event.Enrichment{Title: "Redacted", Source: event.RedactionSource, Blocks: []event.Block{
+		event.MarkdownBlock("🔒 2 values redacted (1 bearer token, 1 env value) before this finding left medic."),
+	}})
 	odd := withEnrichments(event.Enrichment{Source: "untitled_action", Blocks: []event.Block{
 		event.LogTextBlock("", "\x1b[31mred\x1b[0m text\ttab\n", false),
 		event.LogTextBlock("empty log", "", false),
@@ -162,6 +165,10 @@ func TestRenderHugeFindingSplitsAndAttaches(t *testing.T) {
 	}
 	if !strings.Contains(string(mustJSON(r.Main)), "app line 27000: connection") {
 		t.Error("the log's last line is not shown inline")
+	}
+	// What was redacted is said in the channel, not only at the thread's end.
+	if !strings.Contains(string(mustJSON(r.Main)), "2 values redacted") || strings.Contains(string(mustJSON(r.Thread)), "values redacted") {
+		t.Error("the redaction note is not in the main message, once")
 	}
 }
 

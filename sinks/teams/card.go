@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -74,9 +75,23 @@ func Card(f *event.Finding, o CardOptions) Element {
 		body = shrinkTexts(body, limit)
 		card["body"] = body
 	}
-	const noteRoom = 400
+	// What was redacted follows the rest, or the note that cut it: its
+	// room is kept first.
+	var pinned []any
 	for i := range f.Enrichments {
-		e := &f.Enrichments[i]
+		if e := &f.Enrichments[i]; e.Source == event.RedactionSource {
+			if el := enrichment(e, f, o, shown, true); el != nil {
+				pinned = append(pinned, el)
+			}
+		}
+	}
+	noteRoom := 400
+	if len(pinned) > 0 {
+		noteRoom += size(pinned)
+	}
+	enrichments := slices.DeleteFunc(slices.Clone(f.Enrichments), func(e event.Enrichment) bool { return e.Source == event.RedactionSource })
+	for i := range enrichments {
+		e := &enrichments[i]
 		full := enrichment(e, f, o, shown, false)
 		if full == nil {
 			continue
@@ -92,7 +107,7 @@ func Card(f *event.Finding, o CardOptions) Element {
 			body = append(body, short)
 			continue
 		}
-		n := len(f.Enrichments) - i
+		n := len(enrichments) - i
 		note := fmt.Sprintf("…truncated: %d more %s did not fit in Teams", n, plural(n, "section", "sections"))
 		if o.PageURL != "" {
 			note += fmt.Sprintf(" — [see them on the finding page](%s)", o.PageURL)
@@ -100,6 +115,7 @@ func Card(f *event.Finding, o CardOptions) Element {
 		body = append(body, text(note, Element{"isSubtle": true, "separator": true}))
 		break
 	}
+	body = append(body, pinned...)
 	card["body"] = body
 	return card
 }

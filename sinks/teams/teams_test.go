@@ -55,6 +55,9 @@ func cases() map[string]*event.Finding {
 			event.KeyValueBlock([][2]string{{"attempt", "1"}, {"result", "failed"}}),
 		}})
 	}
+	huge.Add(event.Enrichment{Title: "Redacted", Source: event.RedactionSource, Blocks: []event.Block{
+		event.MarkdownBlock("🔒 2 values redacted (1 bearer token, 1 env value) before this finding left medic."),
+	}})
 	return map[string]*event.Finding{
 		"alert_firing":   alertFinding(event.StatusFiring),
 		"alert_resolved": alertFinding(event.StatusResolved),
@@ -108,9 +111,15 @@ func TestHugeFindingStaysUnderTheCardLimit(t *testing.T) {
 	if !strings.Contains(string(b), "…truncated: ") || !strings.Contains(string(b), "see them on the finding page") {
 		t.Error("no visible truncation note pointing at the finding page")
 	}
+	if !strings.Contains(string(b), "2 values redacted") {
+		t.Error("the cut dropped what was redacted")
+	}
 	small := Card(cases()["huge"], CardOptions{MaxCardBytes: 4000})
 	if n := size(small); n > 4000 {
 		t.Errorf("card of %d bytes with max_card_bytes 4000", n)
+	}
+	if b, _ := json.Marshal(small); !strings.Contains(string(b), "2 values redacted") {
+		t.Error("the cut to 4000 bytes dropped what was redacted")
 	}
 }
 

@@ -123,6 +123,22 @@ type Section struct {
 	Title string // as written, not escaped
 	Full  string
 	Short string
+	// Pinned sections (what was redacted) are shown whatever else is cut.
+	Pinned bool
+}
+
+// SplitPinned separates the pinned sections (what was redacted), which a
+// renderer shows whatever it cuts, from the rest, keeping each in order.
+func SplitPinned(sections []Section) (rest, pinned []Section) {
+	rest = make([]Section, 0, len(sections))
+	for _, s := range sections {
+		if s.Pinned {
+			pinned = append(pinned, s)
+		} else {
+			rest = append(rest, s)
+		}
+	}
+	return rest, pinned
 }
 
 // Headline is "FIRING · critical" (RESOLVED once resolved).
@@ -204,7 +220,7 @@ func Sections(f *event.Finding, d Dialect, o Options) []Section {
 		if title == "" {
 			title = oneLine(e.Source)
 		}
-		out = append(out, Section{Title: Truncate(title, 200), Full: full, Short: blocks(e, f, d, o, shown, true)})
+		out = append(out, Section{Title: Truncate(title, 200), Full: full, Short: blocks(e, f, d, o, shown, true), Pinned: e.Source == event.RedactionSource})
 	}
 	return out
 }
@@ -304,22 +320,28 @@ func block(b event.Block, f *event.Finding, d Dialect, textMax, logLines, rows i
 // into one text of at most max runes: a section that does not fit whole is
 // shortened, and once even that does not fit, the rest is left out with a
 // note that says how many sections went and links to the finding page.
+// Pinned sections are never left out: they follow the note, in their order.
 // head and tail must already fit; they are cut hard if not.
 func Fit(d Dialect, head string, sections []Section, tail string, pageURL string, max int) string {
 	sep := d.Newline + d.Newline
 	const noteRoom = 300
+	rest, pins := SplitPinned(sections)
+	var pinned string
+	for _, s := range pins {
+		pinned += sep + d.Bold(s.Title) + d.Newline + s.Short
+	}
 	out := head
-	budget := max - runes(tail) - runes(sep)
-	for i, s := range sections {
+	budget := max - runes(tail) - runes(sep) - runes(pinned)
+	for i, s := range rest {
 		for _, body := range []string{s.Full, s.Short} {
 			part := sep + d.Bold(s.Title) + d.Newline + body
-			if runes(out)+runes(part) <= budget-noteRoom || (i == len(sections)-1 && runes(out)+runes(part) <= budget) {
+			if runes(out)+runes(part) <= budget-noteRoom || (i == len(rest)-1 && runes(out)+runes(part) <= budget) {
 				out += part
 				goto next
 			}
 		}
 		{
-			n := len(sections) - i
+			n := len(rest) - i
 			note := fmt.Sprintf("…truncated: %d more %s did not fit", n, plural(n, "section", "sections"))
 			if pageURL != "" {
 				out += sep + d.Text(note+" — ") + d.Link("see the finding page", pageURL)
@@ -330,6 +352,7 @@ func Fit(d Dialect, head string, sections []Section, tail string, pageURL string
 		}
 	next:
 	}
+	out += pinned
 	if tail != "" {
 		out += sep + tail
 	}

@@ -56,6 +56,40 @@ func TestFit(t *testing.T) {
 	}
 }
 
+// A pinned section (what was redacted) is kept when the sections before it
+// are cut, after the truncation note; without a cut it stays in its place.
+func TestFitKeepsPinnedSections(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 900)
+	secs := []chattext.Section{
+		{Title: "logs", Full: long, Short: long},
+		{Title: "yaml", Full: long, Short: long},
+		{Title: "Redacted", Full: "🔒 2 values redacted", Short: "🔒 2 values redacted", Pinned: true},
+	}
+	for _, tt := range []struct {
+		name      string
+		max       int
+		truncated bool
+	}{
+		{"cut", 1200, true},
+		{"room for all", 4000, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out := chattext.Fit(chattext.Markdown, "HEAD", secs, "TAIL", "https://medic.example/f/1", tt.max)
+			if n := utf8.RuneCountInString(out); n > tt.max {
+				t.Fatalf("%d characters, limit %d", n, tt.max)
+			}
+			if got := strings.Contains(out, "…truncated"); got != tt.truncated {
+				t.Fatalf("truncated = %v, want %v:\n%s", got, tt.truncated, out)
+			}
+			if !strings.HasSuffix(out, "**Redacted**\n🔒 2 values redacted\n\nTAIL") {
+				t.Errorf("the redaction note is not kept before the tail:\n%s", out)
+			}
+		})
+	}
+}
+
 // An alert's firing and resolved findings share a thread key; another
 // alert (other labels, or the same labels firing again later) does not.
 func TestThreadKey(t *testing.T) {

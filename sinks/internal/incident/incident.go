@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -74,23 +75,57 @@ func Truncate(s string, max int) string {
 
 // Text renders the finding as plain text (the stdout sink's rendering
 // without colour), cut to at most max bytes on a line boundary with a note
-// saying so.
+// saying so. What was redacted (event.RedactionSource) is said last and
+// survives the cut: it follows the note.
 func Text(f *event.Finding, max int) string {
-	var b bytes.Buffer
-	_ = stdout.Render(&b, f, false) // writing to a buffer cannot fail
-	s := strings.TrimRight(b.String(), "\n")
+	s := plainText(f)
 	if max <= 0 || len(s) <= max {
 		return s
 	}
 	const note = "\n…truncated; the whole finding is on medic's finding page"
-	cut := s[:max-len(note)]
+	var pinned string
+	if r := f.Redaction(); r != nil {
+		var lines []string
+		for _, b := range r.Blocks {
+			if b.Kind == event.BlockMarkdown && b.Markdown != "" {
+				lines = append(lines, b.Markdown)
+			}
+		}
+		if p := "\n" + strings.Join(lines, "\n"); len(lines) > 0 && len(p) <= max/4 {
+			pinned = p
+			rest := *f
+			rest.Enrichments = slices.DeleteFunc(slices.Clone(f.Enrichments), func(e event.Enrichment) bool {
+				return e.Source == event.RedactionSource
+			})
+			s = plainText(&rest)
+		}
+	}
+	if len(s)+len(pinned) <= max {
+		return s + pinned
+	}
+	room := max - len(note) - len(pinned)
+	if room < 0 { // a max smaller than the note, never a vendor's
+		return validPrefix(s[:max])
+	}
+	cut := s[:room]
 	if i := strings.LastIndexByte(cut, '\n'); i > 0 {
 		cut = cut[:i]
 	}
-	for !utf8.ValidString(cut) {
-		cut = cut[:len(cut)-1]
+	return validPrefix(cut) + note + pinned
+}
+
+// validPrefix drops the bytes of a rune a byte-wise cut split.
+func validPrefix(s string) string {
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
 	}
-	return cut + note
+	return s
+}
+
+func plainText(f *event.Finding) string {
+	var b bytes.Buffer
+	_ = stdout.Render(&b, f, false) // writing to a buffer cannot fail
+	return strings.TrimRight(b.String(), "\n")
 }
 
 // Deps is what an incident sink that posts over HTTP uses of sinks.Deps:
