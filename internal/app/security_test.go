@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -72,10 +73,10 @@ const redactPlaybook = `- name: db-evidence
 // database password and container logs that print a bearer token and the
 // password become one finding; Slack, Teams, the webhook, the findings file
 // and the finding page show none of them, and say how many values were
-// redacted; neither do PagerDuty, Opsgenie, the mail and Jira. The logs are
-// longer than a Slack message holds, so the Slack sink also attaches them
-// whole as a file in the thread: that upload is checked too, since it is
-// the one copy of the early lines.
+// redacted; neither do PagerDuty, Opsgenie, the mail, Jira and medic's own
+// log. The container logs are longer than a Slack message holds, so the
+// Slack sink also attaches them whole as a file in the thread: that upload
+// is checked too, since it is the one copy of the early lines.
 func TestSecretsReachNoSink(t *testing.T) {
 	const (
 		envSecret   = "pod-env-s3cr3t-value"
@@ -135,7 +136,10 @@ func TestSecretsReachNoSink(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a := runApp(t, cfg, tlog{t}, WithKubeClients(kc, dyn))
+	// medic's own log goes to the cluster's log store, read by more people
+	// than the on-call channel: it is checked too, at debug level.
+	var medicLog testkit.SyncBuffer
+	a := runAppLogger(t, cfg, slog.New(slog.NewTextHandler(io.MultiWriter(tlog{t}, &medicLog), &slog.HandlerOptions{Level: slog.LevelDebug})), WithKubeClients(kc, dyn))
 
 	body := `{"version":"4","status":"firing","receiver":"medic","groupKey":"{}:{}","externalURL":"http://am",
 "alerts":[{"status":"firing","labels":{"alertname":"KubePodCrashLooping","namespace":"shop","pod":"cart-7d9","severity":"warning"},
@@ -183,6 +187,7 @@ func TestSecretsReachNoSink(t *testing.T) {
 	outputs := map[string]string{
 		"slack": slackMessages.String(), "slack upload": uploaded.String(), "teams": teams.all(), "webhook": hook.all(), "file": string(raw), "finding page": page,
 		"pagerduty": pdOut.String(), "opsgenie": ogOut.String(), "email": mailOut.String(), "jira": jiraOut.String(),
+		"medic's log": medicLog.String(),
 	}
 	if !strings.Contains(outputs["file"], "DB_PASSWORD") {
 		t.Fatalf("the pod's YAML is not in the finding; the test proves nothing:\n%s", raw)
