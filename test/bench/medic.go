@@ -301,7 +301,7 @@ func (m *medicProc) goMemStats() map[string]float64 {
 		"go_memstats_heap_idle_bytes": true, "go_memstats_heap_released_bytes": true,
 		"go_memstats_stack_inuse_bytes": true, "go_memstats_sys_bytes": true,
 		"go_memstats_next_gc_bytes": true, "go_gc_duration_seconds_count": true,
-		"go_goroutines": true,
+		"go_goroutines": true, "go_gc_gomemlimit_bytes": true,
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 1<<20)

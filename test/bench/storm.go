@@ -29,9 +29,13 @@ type stormResult struct {
 	LimitBytes  int64  `json:"limit_bytes"`
 	Enforcement string `json:"enforcement"`
 	// GoMemLimit is the GOMEMLIMIT medic was given; empty: derived by
-	// medic from the cgroup (90%).
-	GoMemLimit string           `json:"gomemlimit,omitempty"`
-	Throughput throughputResult `json:"throughput"`
+	// medic from the cgroup (memtrim.GoLimit).
+	GoMemLimit string `json:"gomemlimit,omitempty"`
+	// GoMemLimitBytes is the Go memory limit medic ran with, read from its
+	// /metrics (go_gc_gomemlimit_bytes) after the storm: what it derived
+	// from the cgroup, or was given. 0: not read (medic did not survive).
+	GoMemLimitBytes int64            `json:"gomemlimit_bytes,omitempty"`
+	Throughput      throughputResult `json:"throughput"`
 	// RSSPeak is the highest VmRSS the 50 ms watchdog saw, RSSHighWater
 	// the kernel's VmHWM (every page ever resident at once).
 	RSSPeak      int64 `json:"rss_peak_bytes"`
@@ -133,6 +137,7 @@ func runStorm(bin, dir string, gen *alertGen, o *options, unlimited *throughputR
 		r.SettleSeconds = o.stormSettle.Seconds()
 		r.SettledRSS = rss(m.pid())
 		r.SettledGoMem = m.goMemStats()
+		r.GoMemLimitBytes = int64(r.SettledGoMem["go_gc_gomemlimit_bytes"])
 		if o.profile != "" {
 			// After the readings: the profile's collection changes them.
 			(&profiler{dir: filepath.Join(o.profile, "storm"), base: m.base}).heap("heap-after-settle.pprof")
@@ -269,8 +274,11 @@ func printIssueTable(w io.Writer, r *results, o *options) {
 		if n, err := strconv.ParseInt(gml, 10, 64); err == nil {
 			gml = fmtMiB(n)
 		}
-		if gml == "" {
-			gml = fmt.Sprintf("from the cgroup (%s)", fmtMiB(int64(memtrim.GoLimit(uint64(s.LimitBytes)))))
+		switch {
+		case gml == "" && s.GoMemLimitBytes > 0:
+			gml = fmt.Sprintf("from the cgroup (%s)", fmtMiB(s.GoMemLimitBytes))
+		case gml == "":
+			gml = fmt.Sprintf("from the cgroup (%s expected, not read)", fmtMiB(int64(memtrim.GoLimit(uint64(s.LimitBytes)))))
 		}
 		lines = append(lines,
 			line{fmt.Sprintf("storm in a pod: %s alerts, limit %d MiB, GOMEMLIMIT %s", thousands(float64(st.Alerts)), o.stormLimitMiB, gml),

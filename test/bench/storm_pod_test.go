@@ -60,8 +60,8 @@ func TestStormInAPod(t *testing.T) {
 		t.Fatalf("storm phase: %v", err)
 	}
 	tp := r.Throughput
-	t.Logf("storm of %d alerts in %s (%s, GOMEMLIMIT %q): peak RSS %s (anon %s, file %s), high water %s, cgroup charge peak (with page cache, which the kernel reclaims first) %s, %.0f findings/s",
-		tp.Alerts, fmtMiB(r.LimitBytes), r.Enforcement, r.GoMemLimit, fmtMiB(r.RSSPeak), fmtMiB(r.RSSPeakAnon), fmtMiB(r.RSSPeakFile),
+	t.Logf("storm of %d alerts in %s (%s, GOMEMLIMIT %q, Go limit in effect %s): peak RSS %s (anon %s, file %s), high water %s, cgroup charge peak (with page cache, which the kernel reclaims first) %s, %.0f findings/s",
+		tp.Alerts, fmtMiB(r.LimitBytes), r.Enforcement, r.GoMemLimit, fmtMiB(r.GoMemLimitBytes), fmtMiB(r.RSSPeak), fmtMiB(r.RSSPeakAnon), fmtMiB(r.RSSPeakFile),
 		fmtMiB(r.RSSHighWater), fmtMiB(r.CgroupPeak), tp.FindingsPerSec)
 	switch {
 	case !r.Survived || r.OOMKills > 0 || r.WatchdogTripped:
