@@ -26,8 +26,33 @@ const trimSlack = 192
 // (labels, titles, the event's identity) is not evidence to cut.
 var ErrCannotFit = errors.New("the finding does not fit even with its evidence trimmed")
 
-// TrimToFit shrinks f until MarshalFinding encodes it in at most limit
-// bytes. maxPayload is the bus's max payload, which the markers name.
+// TrimTarget is what a finding is trimmed to fit, as its markers and its
+// note name it.
+type TrimTarget struct {
+	// Limit ends each marker: "…trimmed N bytes to fit <Limit>…".
+	Limit string
+	// Receiver and Fix complete the note: "This finding was larger than
+	// <Receiver> accepts: N bytes of evidence were trimmed from P parts to
+	// fit <Limit>. <Fix>"
+	Receiver, Fix string
+}
+
+// BusTarget is the event bus's max payload of maxPayload bytes.
+func BusTarget(maxPayload int) TrimTarget {
+	return TrimTarget{
+		Limit:    fmt.Sprintf("the bus's max payload (%d bytes)", maxPayload),
+		Receiver: "the event bus",
+		Fix:      "Raise max_payload on the NATS server to keep findings whole.",
+	}
+}
+
+// TrimToFit is TrimToFitFor the bus (BusTarget).
+func (f *Finding) TrimToFit(limit, maxPayload int) (int, error) {
+	return f.TrimToFitFor(limit, BusTarget(maxPayload))
+}
+
+// TrimToFitFor shrinks f until MarshalFinding encodes it in at most limit
+// bytes; to names the limit in the markers and the note.
 //
 // A finding is what an on-call reads, so it is trimmed rather than
 // dropped, the part with the most to give first, until it fits. A text (a
@@ -38,7 +63,7 @@ var ErrCannotFit = errors.New("the finding does not fit even with its evidence t
 // marker. A note at the
 // end of the finding says how much was trimmed and how to keep it whole.
 // It returns the bytes removed, 0 when f already fit.
-func (f *Finding) TrimToFit(limit, maxPayload int) (int, error) {
+func (f *Finding) TrimToFitFor(limit int, to TrimTarget) (int, error) {
 	if f.sizeBound() <= limit {
 		return 0, nil // the common finding: no encoding to measure it
 	}
@@ -49,7 +74,7 @@ func (f *Finding) TrimToFit(limit, maxPayload int) (int, error) {
 	if len(data) <= limit {
 		return 0, nil
 	}
-	t := trimmer{maxPayload: maxPayload}
+	t := trimmer{to: to}
 	t.collect(f)
 	f.Add(Enrichment{Title: "Trimmed", Source: TrimmedSource, Blocks: []Block{MarkdownBlock("")}})
 	note := &f.Enrichments[len(f.Enrichments)-1].Blocks[0]
@@ -69,9 +94,9 @@ func (f *Finding) TrimToFit(limit, maxPayload int) (int, error) {
 
 // trimmer holds what TrimToFit may cut.
 type trimmer struct {
-	maxPayload int
-	texts      []*trimText
-	blocks     []*trimBlock
+	to     TrimTarget
+	texts  []*trimText
+	blocks []*trimBlock
 }
 
 // trimText is one text that can be cut in the middle.
@@ -152,7 +177,7 @@ func (t *trimmer) cut(need int) bool {
 	switch {
 	case best != nil && best.left() > 0 && (big == nil || best.left() >= big.size):
 		before := best.cut
-		best.apply(min(best.cut+need, len(best.orig)-trimKeep), t.maxPayload)
+		best.apply(min(best.cut+need, len(best.orig)-trimKeep), t.to.Limit)
 		if best.cut == before {
 			best.stopped = true
 		}
@@ -162,7 +187,7 @@ func (t *trimmer) cut(need int) bool {
 		if enc, err := gojson.Marshal(big.b); err == nil {
 			big.size = len(enc) // its cells may have been trimmed first
 		}
-		*big.b = MarkdownBlock(fmt.Sprintf("…%s of %d bytes trimmed to fit the bus's max payload (%d bytes)…", kindName(big.b.Kind), big.size, t.maxPayload))
+		*big.b = MarkdownBlock(fmt.Sprintf("…%s of %d bytes trimmed to fit %s…", kindName(big.b.Kind), big.size, t.to.Limit))
 		return true
 	}
 	return false
@@ -177,7 +202,7 @@ func (x *trimText) left() int {
 
 // apply cuts n bytes out of the middle of the original text, on rune
 // boundaries, keeping a third of what stays from the head.
-func (x *trimText) apply(n, maxPayload int) {
+func (x *trimText) apply(n int, limit string) {
 	keep := len(x.orig) - n
 	head := keep / 3
 	tail := len(x.orig) - (keep - head)
@@ -191,7 +216,7 @@ func (x *trimText) apply(n, maxPayload int) {
 		return
 	}
 	x.cut = tail - head
-	x.set(x.orig[:head] + fmt.Sprintf("\n…trimmed %d bytes to fit the bus's max payload (%d bytes)…\n", x.cut, maxPayload) + x.orig[tail:])
+	x.set(x.orig[:head] + fmt.Sprintf("\n…trimmed %d bytes to fit %s…\n", x.cut, limit) + x.orig[tail:])
 	if x.onTrim != nil {
 		x.onTrim()
 	}
@@ -222,8 +247,8 @@ func (t *trimmer) note() string {
 			parts++
 		}
 	}
-	return fmt.Sprintf("This finding was larger than the event bus accepts: %d bytes of evidence were trimmed from %d parts "+
-		"to fit its max payload (%d bytes). Raise max_payload on the NATS server to keep findings whole.", t.removed(), parts, t.maxPayload)
+	return fmt.Sprintf("This finding was larger than %s accepts: %d bytes of evidence were trimmed from %d parts to fit %s. %s",
+		t.to.Receiver, t.removed(), parts, t.to.Limit, t.to.Fix)
 }
 
 func kindName(k BlockKind) string {

@@ -79,10 +79,28 @@ type Params struct {
 	// Timeout bounds one produce, retries inside the client included;
 	// past it the delivery fails and medic's consumer retries it later.
 	Timeout time.Duration `yaml:"timeout"`
+
+	// MaxMessageBytes is the largest record batch produced, a finding and
+	// its key and headers together: at most the topic's max.message.bytes
+	// (the broker's message.max.bytes, 1048588 by default). A finding that
+	// encodes larger has its evidence trimmed to fit, with a note saying
+	// so, rather than fail every delivery and end in the dead-letter stream.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
 }
 
+// Kafka's own bounds on a record batch (the broker refuses a message.max.bytes
+// outside them), and the room a record's key, headers and the batch's
+// framing take beside the finding.
+const (
+	minMessageBytes = 64 << 10
+	maxMessageBytes = 100 << 20
+	recordRoom      = 1 << 10
+)
+
 // Defaults returns the parameters used for keys the configuration leaves out.
-func Defaults() *Params { return &Params{ClientID: "medic", Timeout: 15 * time.Second} }
+func Defaults() *Params {
+	return &Params{ClientID: "medic", Timeout: 15 * time.Second, MaxMessageBytes: 1_000_000}
+}
 
 func (p *Params) password() secretparam.Param {
 	return secretparam.Param{Key: "password", Inline: p.Password, File: p.PasswordFile, Env: p.PasswordEnv}
@@ -125,6 +143,9 @@ func (p *Params) Validate() error {
 		return errors.New("timeout: must be positive")
 	case p.ClientID == "":
 		return errors.New("client_id: must not be empty")
+	case p.MaxMessageBytes < minMessageBytes || p.MaxMessageBytes > maxMessageBytes:
+		return fmt.Errorf("max_message_bytes: %d is not between %d and %d (the topic's max.message.bytes, 1048588 by default)",
+			p.MaxMessageBytes, minMessageBytes, maxMessageBytes)
 	}
 	return nil
 }
@@ -178,6 +199,7 @@ func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 		kgo.RecordDeliveryTimeout(p.Timeout),
 		// One record per Send, produced synchronously: no batching delay.
 		kgo.ProducerLinger(0),
+		kgo.ProducerBatchMaxBytes(int32(p.MaxMessageBytes)),
 	}
 	if p.SASLMechanism != "" {
 		pw, err := p.password().Read()
@@ -254,8 +276,16 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 	return s.SendEncoded(ctx, f.ID, encoded)
 }
 
-// SendEncoded produces the finding as medic stored it on the bus.
+// SendEncoded produces the finding as medic stored it on the bus, trimmed
+// first when it is larger than a record may be (max_message_bytes).
 func (s *Sink) SendEncoded(ctx context.Context, id string, encoded []byte) error {
+	if len(encoded) > s.p.MaxMessageBytes-recordRoom {
+		fitted, err := s.fit(id, encoded)
+		if err != nil {
+			return err
+		}
+		encoded = fitted
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.p.Timeout)
 	defer cancel()
 	rec := &kgo.Record{
@@ -274,3 +304,29 @@ func (s *Sink) SendEncoded(ctx context.Context, id string, encoded []byte) error
 }
 
 var _ sinks.EncodedSender = (*Sink)(nil)
+
+// fit trims the evidence of an encoded finding too large for a record
+// (event.Finding.TrimToFitFor): the broker would refuse it on every try, and
+// a finding with its log tails cut still tells the reader what happened.
+func (s *Sink) fit(id string, encoded []byte) ([]byte, error) {
+	var f event.Finding
+	if err := event.UnmarshalFinding(encoded, &f); err != nil {
+		return nil, fmt.Errorf("decode finding %s to trim it: %w", id, err)
+	}
+	limit := s.p.MaxMessageBytes - recordRoom
+	trimmed, err := f.TrimToFitFor(limit, event.TrimTarget{
+		Limit:    fmt.Sprintf("a Kafka record (max_message_bytes %d)", s.p.MaxMessageBytes),
+		Receiver: "the Kafka topic " + s.p.Topic,
+		Fix:      "Raise max_message_bytes on the sink (and max.message.bytes on the topic) to keep findings whole.",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fit finding %s into a Kafka record of %d bytes: %w", id, s.p.MaxMessageBytes, err)
+	}
+	out, err := event.MarshalFinding(&f)
+	if err != nil {
+		return nil, fmt.Errorf("encode trimmed finding %s: %w", id, err)
+	}
+	s.logger.Warn("finding larger than a Kafka record; its evidence was trimmed to fit",
+		"finding", id, "bytes", len(encoded), "trimmed_bytes", trimmed, "max_message_bytes", s.p.MaxMessageBytes)
+	return out, nil
+}

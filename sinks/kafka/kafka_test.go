@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -137,6 +138,75 @@ func TestProducesFindingsKeyedByIdempotencyKey(t *testing.T) {
 	}
 }
 
+// A finding larger than a record may be (a 5,000-line log tail with long
+// lines) is produced with its evidence trimmed to fit, saying so, instead of
+// being refused by the broker on every try until it is dead-lettered. The
+// log's last lines, where the crash is, and what was redacted stay.
+func TestFindingLargerThanARecordIsTrimmedToFit(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&logs, "2026-11-22T10:00:%02dZ request %d failed: %s\n", i%60, i, strings.Repeat("upstream connect error ", 20))
+	}
+	logs.WriteString("panic: runtime error: invalid memory address or nil pointer dereference\n")
+	big := vendortest.Alert(event.StatusFiring)
+	big.Add(event.Enrichment{Title: "Logs", Source: "logs_enricher", Blocks: []event.Block{event.LogTextBlock("shop/cart-7d9 app", logs.String(), false)}})
+	big.Add(event.Enrichment{Title: "Redacted", Source: event.RedactionSource, Blocks: []event.Block{event.MarkdownBlock("🔒 1 value redacted (1 env value) before this finding left medic.")}})
+	whole, err := event.MarshalFinding(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		broker map[string]string // the broker's configs
+		max    int               // max_message_bytes; 0: the default
+	}{
+		{"default limits", nil, 0},
+		{"a topic of 200 KB records", map[string]string{"message.max.bytes": "200000"}, 200_000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			brokers := cluster(t, kfake.BrokerConfigs(tt.broker))
+			p := *Defaults()
+			p.Brokers, p.Topic = brokers, "medic-findings"
+			if tt.max > 0 {
+				p.MaxMessageBytes = tt.max
+			}
+			if len(whole) <= p.MaxMessageBytes {
+				t.Fatalf("the finding encodes in %d bytes, under the limit %d: the test proves nothing", len(whole), p.MaxMessageBytes)
+			}
+			if err := newSink(t, p).Send(context.Background(), big); err != nil {
+				t.Fatalf("send: %v", err)
+			}
+			recs := consume(t, brokers, 1)
+			if len(recs) != 1 {
+				t.Fatalf("consumed %d records, want 1", len(recs))
+			}
+			if n := len(recs[0].Value); n > p.MaxMessageBytes {
+				t.Errorf("record value of %d bytes, limit %d", n, p.MaxMessageBytes)
+			}
+			var got event.Finding
+			if err := event.UnmarshalFinding(recs[0].Value, &got); err != nil {
+				t.Fatal(err)
+			}
+			all := string(recs[0].Value)
+			for _, want := range []string{
+				"nil pointer dereference", // the log's last line
+				fmt.Sprintf("to fit a Kafka record (max_message_bytes %d)", p.MaxMessageBytes), // the marker
+				"Raise max_message_bytes on the sink",                                          // the note
+				"1 value redacted",
+			} {
+				if !strings.Contains(all, want) {
+					t.Errorf("the produced finding lacks %q", want)
+				}
+			}
+			if got.ID != big.ID || got.Title != big.Title {
+				t.Errorf("produced finding %s %q, want %s %q", got.ID, got.Title, big.ID, big.Title)
+			}
+		})
+	}
+}
+
 func TestSASL(t *testing.T) {
 	t.Parallel()
 	for _, mech := range []string{SASLPlain, SASLScramSHA256, SASLScramSHA512} {
@@ -207,6 +277,7 @@ func TestParams(t *testing.T) {
 		{Name: "no mechanism", Mut: func(p *Params) { ok(p); p.Username, p.Password = "u", "s3cret" }, Want: "set sasl_mechanism"},
 		{Name: "tls options", Mut: func(p *Params) { ok(p); p.CAFile = "/ca.pem" }, Want: "tls: true"},
 		{Name: "half mtls", Mut: func(p *Params) { ok(p); p.TLS, p.CertFile = true, "/c.pem" }, Want: "cert_file and key_file"},
+		{Name: "tiny records", Mut: func(p *Params) { ok(p); p.MaxMessageBytes = 1000 }, Want: "max_message_bytes"},
 		{Name: "ok", Mut: ok, Want: ""},
 		{Name: "ok sasl tls", Mut: func(p *Params) {
 			ok(p)
