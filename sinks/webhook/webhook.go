@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -109,6 +110,7 @@ type Sink struct {
 	p      Params
 	secret []byte
 	poster *httpdeliver.Poster
+	logger *slog.Logger
 	now    func() time.Time
 }
 
@@ -144,7 +146,7 @@ func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 		hc.Transport = c.Transport
 	}
 	return &Sink{
-		name: name, p: p, secret: []byte(secret), now: time.Now,
+		name: name, p: p, secret: []byte(secret), now: time.Now, logger: logger,
 		poster: &httpdeliver.Poster{Client: hc, MaxRetryAfter: p.MaxRetryAfter, Logger: logger, What: "the webhook " + name},
 	}, nil
 }
@@ -152,7 +154,15 @@ func New(ctx context.Context, name string, p Params, deps Deps) (*Sink, error) {
 // Close releases nothing.
 func (s *Sink) Close() error { return nil }
 
-// Send posts f.
+// minFitBody is the smallest body Send trims a finding to when the receiver
+// answers 413: below it the receiver's limit is not about evidence.
+const minFitBody = 16 << 10
+
+// Send posts f. A receiver that answers 413 Content Too Large (nginx's
+// client_max_body_size is 1 MiB by default; a finding may carry several
+// megabytes of logs) gets the finding again with its evidence trimmed to
+// half the refused body, and so on down to minFitBody, rather than refuse
+// it on every try until it is dead-lettered.
 func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 	if f == nil {
 		return errors.New("webhook sink: nil finding")
@@ -161,21 +171,68 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 	if err != nil {
 		return fmt.Errorf("encode finding %s: %w", f.ID, err)
 	}
+	whole := body
+	for {
+		err = s.post(ctx, f.ID, body)
+		var se *httpdeliver.StatusError
+		if !errors.As(err, &se) || se.Status != http.StatusRequestEntityTooLarge || len(body)/2 < minFitBody {
+			return err
+		}
+		refused := len(body)
+		if body, err = s.fit(whole, refused); err != nil {
+			return err
+		}
+		s.logger.Warn("the webhook receiver refused the finding as too large; posting it with its evidence trimmed",
+			"finding", f.ID, "refused_bytes", refused, "bytes", len(body))
+	}
+}
+
+// fit returns body, a Payload, with its finding's evidence trimmed until
+// the whole encodes in at most half of refused, the size of the body the
+// receiver last refused (event.Finding.TrimToFitFor). It decodes a copy:
+// the finding Send was given stays as it was.
+func (s *Sink) fit(body []byte, refused int) ([]byte, error) {
+	limit := refused / 2
+	var p Payload
+	if err := json.Unmarshal(body, &p); err != nil || p.Finding == nil {
+		return nil, fmt.Errorf("decode the refused body to trim it: %v", err)
+	}
+	enc, err := json.Marshal(p.Finding)
+	if err != nil {
+		return nil, fmt.Errorf("encode finding %s: %w", p.Finding.ID, err)
+	}
+	room := len(body) - len(enc) // the envelope around the finding
+	if _, err := p.Finding.TrimToFitFor(limit-room, event.TrimTarget{
+		Limit:    fmt.Sprintf("what the webhook receiver accepts (it refused %d bytes with 413)", refused),
+		Receiver: "the webhook receiver",
+		Fix:      "Raise the receiver's request body limit (nginx: client_max_body_size) to keep findings whole.",
+	}); err != nil {
+		return nil, fmt.Errorf("fit finding %s into %d bytes for the webhook receiver: %w", p.Finding.ID, limit, err)
+	}
+	out, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode trimmed finding %s: %w", p.Finding.ID, err)
+	}
+	return out, nil
+}
+
+// post sends one signed body.
+func (s *Sink) post(ctx context.Context, id string, body []byte) error {
 	h := http.Header{}
 	for k, v := range s.p.Headers {
 		h.Set(k, v)
 	}
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", "medic-webhook")
-	h.Set(HeaderFindingID, f.ID)
+	h.Set(HeaderFindingID, id)
 	h.Set(HeaderSink, s.name)
-	h.Set(HeaderIdempotencyKey, sinks.IdempotencyKey(s.name, f.ID))
+	h.Set(HeaderIdempotencyKey, sinks.IdempotencyKey(s.name, id))
 	if len(s.secret) > 0 {
 		ts := strconv.FormatInt(s.now().Unix(), 10)
 		h.Set(HeaderTimestamp, ts)
 		h.Set(HeaderSignature, Sign(s.secret, ts, body))
 	}
-	_, err = s.poster.Post(ctx, s.p.URL, body, h)
+	_, err := s.poster.Post(ctx, s.p.URL, body, h)
 	return err
 }
 

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -105,6 +106,79 @@ func TestErrorsAreReturnedWithoutTheURL(t *testing.T) {
 	err = s.Send(context.Background(), &event.Finding{ID: "f"})
 	if err == nil || !strings.Contains(err.Error(), "502") || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// A receiver behind a proxy with a body limit (nginx answers 413 over its
+// client_max_body_size) gets a finding too large for it again with the
+// evidence trimmed, signed, under its limit, with the log's last lines and a
+// note saying what was trimmed, instead of a 413 on every try until the
+// finding is dead-lettered. The finding Send was given is left whole.
+func TestTooLargeForTheReceiverIsTrimmed(t *testing.T) {
+	t.Parallel()
+	secret := []byte("hunter2-but-longer")
+	sf := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(sf, secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const bodyLimit = 300_000
+	var (
+		mu       sync.Mutex
+		refused  []int
+		accepted [][]byte
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if len(body) > bodyLimit {
+			refused = append(refused, len(body))
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			_, _ = io.WriteString(w, "<html><center><h1>413 Request Entity Too Large</h1></center></html>")
+			return
+		}
+		if err := Verify(secret, r.Header, body, time.Minute, time.Now()); err != nil {
+			t.Errorf("trimmed body: %v", err)
+		}
+		accepted = append(accepted, body)
+	}))
+	t.Cleanup(srv.Close)
+
+	var logs strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&logs, "2026-11-22T10:00:%02dZ request %d failed: %s\n", i%60, i, strings.Repeat("upstream connect error ", 20))
+	}
+	logs.WriteString("panic: runtime error: invalid memory address or nil pointer dereference\n")
+	f := event.NewFinding(event.Event{ID: "f1", Title: "cart is crash looping"}, time.Now())
+	f.Add(event.Enrichment{Title: "Logs", Blocks: []event.Block{event.LogTextBlock("shop/cart app", logs.String(), false)}})
+	before, _ := json.Marshal(f)
+
+	s, err := New(context.Background(), "hook", Params{URL: srv.URL, SecretFile: sf, Timeout: 5 * time.Second}, sinks.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(context.Background(), f); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(refused) == 0 || len(accepted) != 1 {
+		t.Fatalf("refused %v, accepted %d bodies: want the whole refused, then one trimmed accepted", refused, len(accepted))
+	}
+	var p Payload
+	if err := json.Unmarshal(accepted[0], &p); err != nil || p.Finding == nil || p.Finding.ID != "f1" {
+		t.Fatalf("accepted body is not the finding's payload: %v", err)
+	}
+	for _, want := range []string{"nil pointer dereference", "to fit what the webhook receiver accepts", "client_max_body_size"} {
+		if !strings.Contains(string(accepted[0]), want) {
+			t.Errorf("the trimmed finding lacks %q", want)
+		}
+	}
+	if n := strings.Count(string(accepted[0]), "This finding was larger than"); n != 1 {
+		t.Errorf("%d notes of what was trimmed after %d refusals, want 1", n, len(refused))
+	}
+	if after, _ := json.Marshal(f); string(after) != string(before) {
+		t.Error("Send trimmed the finding it was given, not a copy")
 	}
 }
 
