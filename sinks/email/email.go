@@ -193,10 +193,82 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 	if err != nil {
 		return fmt.Errorf("compose the mail for finding %s: %w", f.ID, err)
 	}
-	if err := s.deliver(ctx, msg); err != nil {
-		return fmt.Errorf("mail finding %s: %w", f.ID, err)
+	for {
+		err := s.deliver(ctx, msg)
+		if err == nil {
+			return nil
+		}
+		// Too large: the server's advertised SIZE says by how much; a 552
+		// from a server that advertised none, only that it was.
+		want := 0
+		var big *tooLargeError
+		var se *smtp.SMTPError
+		switch {
+		case errors.As(err, &big):
+			want = big.limit
+		case errors.As(err, &se) && se.Code == 552:
+			want = len(msg) / 2
+		}
+		if want < minFitMail {
+			return fmt.Errorf("mail finding %s: %w", f.ID, err)
+		}
+		refused := len(msg)
+		if msg, err = s.fit(f, want, refused); err != nil {
+			return fmt.Errorf("mail finding %s: the server refuses %d bytes as too large, and trimming failed: %w", f.ID, refused, err)
+		}
+		s.logger.Warn("the mail server refuses the finding as too large; sending it with its evidence trimmed",
+			"finding", f.ID, "refused_bytes", refused, "bytes", len(msg))
 	}
-	return nil
+}
+
+// minFitMail is the smallest mail Send trims a finding to when the server
+// refuses it as too large: below it the server's limit is not about
+// evidence.
+const minFitMail = 16 << 10
+
+// tooLargeError is a mail larger than the SIZE the server advertised
+// (RFC 1870), found before sending it.
+type tooLargeError struct{ size, limit int }
+
+func (e *tooLargeError) Error() string {
+	return fmt.Sprintf("the mail is %d bytes, over the %d the server accepts (SIZE)", e.size, e.limit)
+}
+
+// fit composes the mail of a copy of f with its evidence trimmed
+// (event.Finding.TrimToFitFor) until the mail is at most want bytes; refused
+// is the size the server refused. A mail carries the finding twice (text
+// and HTML) in an encoding that grows it, so the finding's limit starts at
+// its share of the target and shrinks until the composed mail fits. f
+// itself stays whole.
+func (s *Sink) fit(f *event.Finding, want, refused int) ([]byte, error) {
+	whole, err := event.MarshalFinding(f)
+	if err != nil {
+		return nil, fmt.Errorf("encode finding %s: %w", f.ID, err)
+	}
+	limit := len(whole) * want / refused
+	to := event.TrimTarget{
+		Limit:    fmt.Sprintf("the mail server's size limit (%d bytes)", want),
+		Receiver: "the mail server",
+		Fix:      "Raise the server's message size limit to keep findings whole.",
+	}
+	for range 8 {
+		var c event.Finding
+		if err := event.UnmarshalFinding(whole, &c); err != nil {
+			return nil, fmt.Errorf("copy finding %s: %w", f.ID, err)
+		}
+		if _, err := c.TrimToFitFor(limit, to); err != nil {
+			return nil, err
+		}
+		msg, err := s.compose.Message(&c)
+		if err != nil {
+			return nil, fmt.Errorf("compose the trimmed mail: %w", err)
+		}
+		if len(msg) <= want {
+			return msg, nil
+		}
+		limit = limit * want / len(msg) * 9 / 10
+	}
+	return nil, fmt.Errorf("the mail of finding %s does not fit in %d bytes", f.ID, want)
 }
 
 // deliver runs one SMTP transaction. Errors carry the server's reply
@@ -250,6 +322,11 @@ func (s *Sink) deliver(ctx context.Context, msg []byte) error {
 		}
 		if err := c.Auth(a); err != nil {
 			return fmt.Errorf("authenticate with %s as %s: %w", addr, s.p.Username, err)
+		}
+	}
+	if ok, size := c.Extension("SIZE"); ok {
+		if limit, err := strconv.Atoi(size); err == nil && limit > 0 && len(msg) > limit {
+			return &tooLargeError{size: len(msg), limit: limit}
 		}
 	}
 	to := make([]string, len(s.to))

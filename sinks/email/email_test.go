@@ -2,6 +2,7 @@ package email
 
 import (
 	"context"
+	"fmt"
 	"mime"
 	"net/mail"
 	"path/filepath"
@@ -147,6 +148,72 @@ func TestDeliveryThroughARealSMTPServer(t *testing.T) {
 				t.Errorf("received Message-ID %q; HTML:\n%s", h.Get("Message-ID"), html)
 			}
 		})
+	}
+}
+
+// A mail server with a size limit (Postfix's message_size_limit; 552 5.3.4
+// over it) gets a finding with megabytes of logs again with its evidence
+// trimmed, under its limit, keeping the log's last lines and saying what
+// was trimmed, instead of a 552 on every try until it is dead-lettered.
+func TestTooLargeForTheServerIsTrimmed(t *testing.T) {
+	t.Parallel()
+	const limit = 300_000
+	srv := emailtest.Start(t, emailtest.Options{Mode: emailtest.STARTTLS, Mechanisms: []string{sasl.Plain},
+		Username: "medic", Password: password, MaxMessageBytes: limit})
+	var logs strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&logs, "2026-11-22T10:00:%02dZ request %d failed: %s\n", i%60, i, strings.Repeat("upstream connect error ", 20))
+	}
+	logs.WriteString("panic: runtime error: invalid memory address or nil pointer dereference\n")
+	f := incidenttest.Alert(event.StatusFiring)
+	f.Add(event.Enrichment{Title: "Logs", Blocks: []event.Block{event.LogTextBlock("shop/cart app", logs.String(), false)}})
+	before, _ := event.MarshalFinding(f)
+
+	s, err := New(t.Context(), "mail", params(srv), sinks.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(context.Background(), f); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d mails accepted, want 1", len(msgs))
+	}
+	if n := len(msgs[0].Data); n > limit {
+		t.Errorf("accepted a mail of %d bytes over the limit %d?", n, limit)
+	}
+	_, parts := emailtest.Parts(t, msgs[0].Data)
+	for _, kind := range []string{"text/plain", "text/html"} {
+		for _, want := range []string{"nil pointer dereference", "size limit (300000 bytes)", "message size limit to keep findings whole"} {
+			if !strings.Contains(parts[kind], want) {
+				t.Errorf("%s lacks %q", kind, want)
+			}
+		}
+	}
+	if after, _ := event.MarshalFinding(f); string(after) != string(before) {
+		t.Error("Send trimmed the finding it was given, not a copy")
+	}
+
+	// A server that advertises no SIZE says 552 only after the DATA: the
+	// mail is sent again at half the size, once per refusal.
+	quiet := emailtest.Start(t, emailtest.Options{Mode: emailtest.STARTTLS, Mechanisms: []string{sasl.Plain}, Username: "medic", Password: password})
+	quiet.Fail(552)
+	small := incidenttest.Alert(event.StatusFiring)
+	small.Add(event.Enrichment{Title: "Logs", Blocks: []event.Block{event.LogTextBlock("shop/cart app", logs.String()[:200_000], false)}})
+	qs, err := New(t.Context(), "mail", params(quiet), sinks.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := qs.Send(context.Background(), small); err != nil {
+		t.Fatalf("send after a 552: %v", err)
+	}
+	got := quiet.Messages()
+	if len(got) != 1 {
+		t.Fatalf("after one 552: %d mails, want one", len(got))
+	}
+	if _, parts := emailtest.Parts(t, got[0].Data); !strings.Contains(parts["text/plain"], "message size limit to keep findings whole") {
+		t.Error("the mail sent after a 552 is not trimmed")
 	}
 }
 

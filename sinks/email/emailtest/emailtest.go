@@ -51,6 +51,9 @@ type Options struct {
 	// Mechanisms offered (sasl.Plain, sasl.Login); none: no AUTH.
 	Mechanisms         []string
 	Username, Password string
+	// MaxMessageBytes is the server's SIZE limit: a larger mail is refused
+	// with 552 5.3.4, as Postfix's message_size_limit does. 0: none.
+	MaxMessageBytes int64
 }
 
 // Message is one accepted message.
@@ -123,6 +126,7 @@ func Start(t testing.TB, opts Options) *Server {
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &session{s: s, c: c}, nil }))
 	s.srv.Domain = "localhost"
 	s.srv.ReadTimeout, s.srv.WriteTimeout = 10*time.Second, 10*time.Second
+	s.srv.MaxMessageBytes = opts.MaxMessageBytes
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
