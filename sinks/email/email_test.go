@@ -2,7 +2,6 @@ package email
 
 import (
 	"context"
-	"fmt"
 	"mime"
 	"net/mail"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/medichq/medic/sinks"
 	"github.com/medichq/medic/sinks/email/emailtest"
 	"github.com/medichq/medic/sinks/internal/incident/incidenttest"
+	"github.com/medichq/medic/sinks/vendortest"
 )
 
 const password = "sm7p-pa55word-s3cret"
@@ -160,20 +160,17 @@ func TestTooLargeForTheServerIsTrimmed(t *testing.T) {
 	const limit = 300_000
 	srv := emailtest.Start(t, emailtest.Options{Mode: emailtest.STARTTLS, Mechanisms: []string{sasl.Plain},
 		Username: "medic", Password: password, MaxMessageBytes: limit})
-	var logs strings.Builder
-	for i := range 5000 {
-		fmt.Fprintf(&logs, "2026-11-22T10:00:%02dZ request %d failed: %s\n", i%60, i, strings.Repeat("upstream connect error ", 20))
+	send := func(srv *emailtest.Server, f *event.Finding) error {
+		t.Helper()
+		s, err := New(t.Context(), "mail", params(srv), sinks.Deps{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Send(context.Background(), f)
 	}
-	logs.WriteString("panic: runtime error: invalid memory address or nil pointer dereference\n")
-	f := incidenttest.Alert(event.StatusFiring)
-	f.Add(event.Enrichment{Title: "Logs", Blocks: []event.Block{event.LogTextBlock("shop/cart app", logs.String(), false)}})
+	f := vendortest.WithCrashLog(incidenttest.Alert(event.StatusFiring), 5000)
 	before, _ := event.MarshalFinding(f)
-
-	s, err := New(t.Context(), "mail", params(srv), sinks.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Send(context.Background(), f); err != nil {
+	if err := send(srv, f); err != nil {
 		t.Fatalf("send: %v", err)
 	}
 	msgs := srv.Messages()
@@ -185,7 +182,7 @@ func TestTooLargeForTheServerIsTrimmed(t *testing.T) {
 	}
 	_, parts := emailtest.Parts(t, msgs[0].Data)
 	for _, kind := range []string{"text/plain", "text/html"} {
-		for _, want := range []string{"nil pointer dereference", "size limit (300000 bytes)", "message size limit to keep findings whole"} {
+		for _, want := range []string{vendortest.LastCrashLine, "size limit (300000 bytes)", "message size limit to keep findings whole"} {
 			if !strings.Contains(parts[kind], want) {
 				t.Errorf("%s lacks %q", kind, want)
 			}
@@ -199,13 +196,7 @@ func TestTooLargeForTheServerIsTrimmed(t *testing.T) {
 	// mail is sent again at half the size, once per refusal.
 	quiet := emailtest.Start(t, emailtest.Options{Mode: emailtest.STARTTLS, Mechanisms: []string{sasl.Plain}, Username: "medic", Password: password})
 	quiet.Fail(552)
-	small := incidenttest.Alert(event.StatusFiring)
-	small.Add(event.Enrichment{Title: "Logs", Blocks: []event.Block{event.LogTextBlock("shop/cart app", logs.String()[:200_000], false)}})
-	qs, err := New(t.Context(), "mail", params(quiet), sinks.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := qs.Send(context.Background(), small); err != nil {
+	if err := send(quiet, vendortest.WithCrashLog(incidenttest.Alert(event.StatusFiring), 400)); err != nil {
 		t.Fatalf("send after a 552: %v", err)
 	}
 	got := quiet.Messages()

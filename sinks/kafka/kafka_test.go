@@ -144,13 +144,7 @@ func TestProducesFindingsKeyedByIdempotencyKey(t *testing.T) {
 // log's last lines, where the crash is, and what was redacted stay.
 func TestFindingLargerThanARecordIsTrimmedToFit(t *testing.T) {
 	t.Parallel()
-	var logs strings.Builder
-	for i := range 5000 {
-		fmt.Fprintf(&logs, "2026-11-22T10:00:%02dZ request %d failed: %s\n", i%60, i, strings.Repeat("upstream connect error ", 20))
-	}
-	logs.WriteString("panic: runtime error: invalid memory address or nil pointer dereference\n")
-	big := vendortest.Alert(event.StatusFiring)
-	big.Add(event.Enrichment{Title: "Logs", Source: "logs_enricher", Blocks: []event.Block{event.LogTextBlock("shop/cart-7d9 app", logs.String(), false)}})
+	big := vendortest.WithCrashLog(vendortest.Alert(event.StatusFiring), 5000)
 	big.Add(event.Enrichment{Title: "Redacted", Source: event.RedactionSource, Blocks: []event.Block{event.MarkdownBlock("🔒 1 value redacted (1 env value) before this finding left medic.")}})
 	whole, err := event.MarshalFinding(big)
 	if err != nil {

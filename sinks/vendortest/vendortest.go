@@ -72,6 +72,23 @@ func Logs(n int) string {
 	return b.String()
 }
 
+// LastCrashLine ends CrashLog: a receiver's copy of a trimmed finding must
+// still hold it, since a log's last lines are where a crash is.
+const LastCrashLine = "panic: runtime error: invalid memory address or nil pointer dereference"
+
+// WithCrashLog adds to f a log of n long lines ending with LastCrashLine:
+// with 5,000 of them the finding encodes in about 2.5 MB, more than a Kafka
+// record, a proxied webhook or a mail server takes.
+func WithCrashLog(f *event.Finding, n int) *event.Finding {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "2026-11-22T10:00:%02dZ request %d failed: %s\n", i%60, i, strings.Repeat("upstream connect error ", 20))
+	}
+	b.WriteString(LastCrashLine + "\n")
+	f.Add(event.Enrichment{Title: "Logs", Source: "logs_enricher", Blocks: []event.Block{event.LogTextBlock("shop/cart-7d9 app", b.String(), false)}})
+	return f
+}
+
 // Findings are the golden cases: a firing and a resolved alert, each block
 // kind, text a chat would misread (<, &, *, ```), and one too big for any
 // chat, which must come out within the limit with a truncation note.

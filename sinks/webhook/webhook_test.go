@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/medichq/medic/event"
 	"github.com/medichq/medic/sinks"
+	"github.com/medichq/medic/sinks/vendortest"
 )
 
 func TestSignedPostVerifies(t *testing.T) {
@@ -144,13 +144,7 @@ func TestTooLargeForTheReceiverIsTrimmed(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	var logs strings.Builder
-	for i := range 5000 {
-		fmt.Fprintf(&logs, "2026-11-22T10:00:%02dZ request %d failed: %s\n", i%60, i, strings.Repeat("upstream connect error ", 20))
-	}
-	logs.WriteString("panic: runtime error: invalid memory address or nil pointer dereference\n")
-	f := event.NewFinding(event.Event{ID: "f1", Title: "cart is crash looping"}, time.Now())
-	f.Add(event.Enrichment{Title: "Logs", Blocks: []event.Block{event.LogTextBlock("shop/cart app", logs.String(), false)}})
+	f := vendortest.WithCrashLog(event.NewFinding(event.Event{ID: "f1", Title: "cart is crash looping"}, time.Now()), 5000)
 	before, _ := json.Marshal(f)
 
 	s, err := New(context.Background(), "hook", Params{URL: srv.URL, SecretFile: sf, Timeout: 5 * time.Second}, sinks.Deps{})
@@ -169,7 +163,7 @@ func TestTooLargeForTheReceiverIsTrimmed(t *testing.T) {
 	if err := json.Unmarshal(accepted[0], &p); err != nil || p.Finding == nil || p.Finding.ID != "f1" {
 		t.Fatalf("accepted body is not the finding's payload: %v", err)
 	}
-	for _, want := range []string{"nil pointer dereference", "to fit what the webhook receiver accepts", "client_max_body_size"} {
+	for _, want := range []string{vendortest.LastCrashLine, "to fit what the webhook receiver accepts", "client_max_body_size"} {
 		if !strings.Contains(string(accepted[0]), want) {
 			t.Errorf("the trimmed finding lacks %q", want)
 		}
