@@ -158,6 +158,20 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 	return incident.PostJSON(ctx, s.poster, s.endpoint, nil, f, s.Event(f))
 }
 
+// maxDetailValue bounds each label and annotation value in custom_details,
+// in runes: the evidence is in the finding's text, and an alert whose
+// description runs to hundreds of KB would otherwise push the event past the
+// 512 KB PagerDuty accepts, refused on every try.
+const maxDetailValue = 4 << 10
+
+func capValues(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = incident.Truncate(v, maxDetailValue)
+	}
+	return out
+}
+
 // Event builds the Events API body for f.
 func (s *Sink) Event(f *event.Finding) Event {
 	e := Event{RoutingKey: s.key, DedupKey: incident.LifetimeKey(s.name, f), Client: "medic"}
@@ -173,10 +187,10 @@ func (s *Sink) Event(f *event.Finding) Event {
 		details[strings.ToLower(fact.Name)] = fact.Value
 	}
 	if len(ev.Labels) > 0 {
-		details["labels"] = ev.Labels
+		details["labels"] = capValues(ev.Labels)
 	}
 	if len(ev.Annotations) > 0 {
-		details["annotations"] = ev.Annotations
+		details["annotations"] = capValues(ev.Annotations)
 	}
 	if len(f.Playbooks) > 0 {
 		details["playbooks"] = f.Playbooks

@@ -132,6 +132,31 @@ func TestFailuresAreRetriedWithoutShowingTheKey(t *testing.T) {
 	log.NoSecret(t, []error{err1, err2, err3, err4}, routingKey, "WRONGKEY-s3cret")
 }
 
+// An alert whose annotations run to hundreds of KB (a description holding a
+// stack trace or a whole config) still makes an event PagerDuty takes: each
+// label and annotation value in custom_details is cut, the evidence being
+// in the finding's text, which is cut already.
+func TestHugeAnnotationsStayUnderTheEventLimit(t *testing.T) {
+	t.Parallel()
+	pd := pagerdutytest.New(t, routingKey)
+	s := newSink(t, pd.URL, nil)
+	f := incidenttest.Alert(event.StatusFiring)
+	f.Event.Annotations = map[string]string{
+		"description": strings.Repeat("java.lang.IllegalStateException at com.example.Cart.checkout(Cart.java:42)\n", 8000),
+		"runbook_url": "https://runbooks.example/cart",
+	}
+	if err := s.Send(context.Background(), f); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	evs := pd.Events()
+	if len(evs) != 1 || len(evs[0]) > pagerdutytest.MaxEventBytes {
+		t.Fatalf("%d events accepted (%d bytes), want one under %d", len(evs), len(evs[0]), pagerdutytest.MaxEventBytes)
+	}
+	if !strings.Contains(string(evs[0]), "runbooks.example/cart") || !strings.Contains(string(evs[0]), "Cart.java:42") {
+		t.Error("the annotations are not in the event")
+	}
+}
+
 func TestParams(t *testing.T) {
 	valid := func() *Params {
 		p := Defaults()

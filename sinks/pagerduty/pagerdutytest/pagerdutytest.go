@@ -8,6 +8,7 @@
 package pagerdutytest
 
 import (
+	"fmt"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -56,6 +57,10 @@ func answer(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// MaxEventBytes is the largest event PagerDuty's Events API v2 takes
+// (512 KB, payload and all); the double refuses a larger one as invalid.
+const MaxEventBytes = 512 << 10
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost || r.URL.Path != "/v2/enqueue" {
@@ -118,6 +123,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		if l.Href == "" {
 			errs = append(errs, "'links.href' is missing")
 		}
+	}
+	if len(body) > MaxEventBytes {
+		errs = append(errs, fmt.Sprintf("the event is %d bytes, over the 512 KB an event may be", len(body)))
 	}
 	if len(errs) > 0 {
 		s.Reject(errs...)
