@@ -8,8 +8,8 @@
 package pagerdutytest
 
 import (
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
