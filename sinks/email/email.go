@@ -199,14 +199,15 @@ func (s *Sink) Send(ctx context.Context, f *event.Finding) error {
 			return nil
 		}
 		// Too large: the server's advertised SIZE says by how much; a 552
-		// from a server that advertised none, only that it was.
+		// from a server that advertised none, only that it was (unless its
+		// enhanced code, 5.2.x, says the mailbox is full instead).
 		want := 0
 		var big *tooLargeError
 		var se *smtp.SMTPError
 		switch {
 		case errors.As(err, &big):
 			want = big.limit
-		case errors.As(err, &se) && se.Code == 552:
+		case errors.As(err, &se) && se.Code == 552 && se.EnhancedCode[1] != 2:
 			want = len(msg) / 2
 		}
 		if want < minFitMail {
