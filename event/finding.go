@@ -1,6 +1,7 @@
 package event
 
 import (
+	"slices"
 	"time"
 )
 
@@ -107,6 +108,12 @@ func (f *Finding) Add(e Enrichment) { f.Enrichments = append(f.Enrichments, e) }
 // removed, and a cut that dropped it would hide that the finding was
 // redacted at all.
 const RedactionSource = "redaction"
+
+// WithoutRedaction returns a copy of the enrichments without the one saying
+// what was redacted, for a renderer that places that one itself.
+func (f *Finding) WithoutRedaction() []Enrichment {
+	return slices.DeleteFunc(slices.Clone(f.Enrichments), func(e Enrichment) bool { return e.Source == RedactionSource })
+}
 
 // Redaction returns the enrichment saying what was redacted, nil when the
 // finding has none.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -89,7 +88,7 @@ func Card(f *event.Finding, o CardOptions) Element {
 	if len(pinned) > 0 {
 		noteRoom += size(pinned)
 	}
-	enrichments := slices.DeleteFunc(slices.Clone(f.Enrichments), func(e event.Enrichment) bool { return e.Source == event.RedactionSource })
+	enrichments := f.WithoutRedaction()
 	for i := range enrichments {
 		e := &enrichments[i]
 		full := enrichment(e, f, o, shown, false)

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -94,9 +93,7 @@ func Text(f *event.Finding, max int) string {
 		if p := "\n" + strings.Join(lines, "\n"); len(lines) > 0 && len(p) <= max/4 {
 			pinned = p
 			rest := *f
-			rest.Enrichments = slices.DeleteFunc(slices.Clone(f.Enrichments), func(e event.Enrichment) bool {
-				return e.Source == event.RedactionSource
-			})
+			rest.Enrichments = f.WithoutRedaction()
 			s = plainText(&rest)
 		}
 	}
