@@ -63,44 +63,12 @@ func summarizeJS(runs []jsResult) jsSummary {
 // window, retention, size) and 16384 async publishes pending at most.
 func rawJetStream(storeDir string, n int, body []byte, bc bus.Config) (jsResult, error) {
 	res := jsResult{Messages: n, MsgBytes: len(body)}
-	ns, err := server.NewServer(&server.Options{
-		JetStream:          true,
-		StoreDir:           storeDir,
-		DontListen:         true,
-		NoLog:              true,
-		NoSigs:             true,
-		JetStreamMaxMemory: 64 << 20,
-		MaxPayload:         8 << 20,
-	})
+	bl, err := startBaseline(storeDir)
 	if err != nil {
 		return res, err
 	}
-	ns.Start()
-	defer func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	}()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		return res, errors.New("embedded NATS not ready after 30s")
-	}
-	nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(ns))
-	if err != nil {
-		return res, err
-	}
-	defer nc.Close()
-
-	var pubErrs atomic.Int64
-	var firstErr atomic.Value
-	js, err := jetstream.New(nc,
-		jetstream.WithPublishAsyncMaxPending(16384),
-		jetstream.WithPublishAsyncTimeout(30*time.Second),
-		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
-			pubErrs.Add(1)
-			firstErr.CompareAndSwap(nil, err)
-		}))
-	if err != nil {
-		return res, err
-	}
+	defer bl.close()
+	js := bl.js
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{
@@ -144,8 +112,8 @@ func rawJetStream(storeDir string, n int, body []byte, bc bus.Config) (jsResult,
 	if err != nil {
 		return res, err
 	}
-	if e := pubErrs.Load(); e > 0 {
-		return res, fmt.Errorf("%d publishes failed, first: %v", e, firstErr.Load())
+	if err := bl.publishErr(); err != nil {
+		return res, err
 	}
 	info, err := stream.Info(ctx)
 	if err != nil {
@@ -158,4 +126,66 @@ func rawJetStream(storeDir string, n int, body []byte, bc bus.Config) (jsResult,
 	res.MsgsPerSec = float64(n) / elapsed.Seconds()
 	res.MiBPerSec = res.MsgsPerSec * float64(len(body)) / (1 << 20)
 	return res, nil
+}
+
+// baseline is an embedded server with the options medic's bus gives its
+// own (bus.startEmbedded), a connection to it in process, as medic has, and
+// a JetStream context that counts failed async publishes.
+type baseline struct {
+	ns       *server.Server
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	failed   atomic.Int64
+	firstErr atomic.Value
+}
+
+func startBaseline(storeDir string) (*baseline, error) {
+	ns, err := server.NewServer(&server.Options{
+		JetStream:          true,
+		StoreDir:           storeDir,
+		DontListen:         true,
+		NoLog:              true,
+		NoSigs:             true,
+		JetStreamMaxMemory: 64 << 20,
+		MaxPayload:         8 << 20,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("embedded NATS not ready after 30s")
+	}
+	b := &baseline{ns: ns}
+	if b.nc, err = nats.Connect(ns.ClientURL(), nats.InProcessServer(ns)); err != nil {
+		ns.Shutdown()
+		return nil, err
+	}
+	b.js, err = jetstream.New(b.nc,
+		jetstream.WithPublishAsyncMaxPending(16384),
+		jetstream.WithPublishAsyncTimeout(30*time.Second),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
+			b.failed.Add(1)
+			b.firstErr.CompareAndSwap(nil, err)
+		}))
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// publishErr says how many async publishes failed, and the first error.
+func (b *baseline) publishErr() error {
+	if n := b.failed.Load(); n > 0 {
+		return fmt.Errorf("%d publishes failed, first: %v", n, b.firstErr.Load())
+	}
+	return nil
+}
+
+func (b *baseline) close() {
+	b.nc.Close()
+	b.ns.Shutdown()
+	b.ns.WaitForShutdown()
 }

@@ -177,14 +177,17 @@ func logf(format string, args ...any) {
 }
 
 type results struct {
-	Date        string             `json:"date"`
-	Commit      string             `json:"commit,omitempty"`
-	Binary      string             `json:"medic_binary,omitempty"`
-	GoVersion   string             `json:"go_version"`
-	Platform    string             `json:"platform"`
-	CPUs        int                `json:"cpus"`
-	EventBytes  int                `json:"event_bytes"`
-	RawJS       *jsSummary         `json:"raw_jetstream,omitempty"`
+	Date       string     `json:"date"`
+	Commit     string     `json:"commit,omitempty"`
+	Binary     string     `json:"medic_binary,omitempty"`
+	GoVersion  string     `json:"go_version"`
+	Platform   string     `json:"platform"`
+	CPUs       int        `json:"cpus"`
+	EventBytes int        `json:"event_bytes"`
+	RawJS      *jsSummary `json:"raw_jetstream,omitempty"`
+	// Floor is the pipeline's JetStream floor (floor.go), measured after
+	// the raw baseline.
+	Floor       *floorResult       `json:"pipeline_jetstream_floor,omitempty"`
 	Fraction    float64            `json:"intake_fraction_of_raw_jetstream,omitempty"`
 	IdleRSS     int64              `json:"rss_idle_bytes"`
 	IdleRSSAnon int64              `json:"rss_idle_anon_bytes"`
@@ -291,6 +294,17 @@ func run(o *options) (*results, error) {
 		}
 		sum := summarizeJS(runs)
 		res.RawJS = &sum
+
+		dir := filepath.Join(tmp, "pipeline-floor")
+		flushDirtyPages()
+		fl, err := pipelineFloor(dir, o.jsMsgs, evJSON, config.Default())
+		if err != nil {
+			return nil, fmt.Errorf("the pipeline's JetStream floor: %w", err)
+		}
+		_ = os.RemoveAll(dir)
+		logf("the pipeline's JetStream floor: %d alerts through event, claim, finding and both acks in %.1fs, %s findings/s = %.0f%% of raw (other processes used %.2f cores)",
+			fl.Alerts, fl.Seconds, thousands(fl.FindingsPerSec), 100*fl.FindingsPerSec/sum.MsgsPerSec, fl.CPU.Others)
+		res.Floor = &fl
 	}
 
 	if o.profile != "" {
@@ -491,6 +505,10 @@ func printTable(w io.Writer, r *results, o *options) {
 		drain += "   DID NOT DRAIN"
 	}
 	row("pipeline (webhook → playbooks → file sink)", drain)
+	if f := r.Floor; f != nil {
+		row("  its JetStream floor (the same stores, no medic)", fmt.Sprintf("%s findings/s   = %.0f%% of raw JetStream; the pipeline is %s",
+			thousands(f.FindingsPerSec), 100*f.FindingsPerSec/r.RawJS.MsgsPerSec, floorOf(tp.FindingsPerSec, f)))
+	}
 	row(fmt.Sprintf("end to end at %s alerts/s (webhook → file sink)", thousands(float64(lt.Rate))),
 		fmt.Sprintf("p50 %s  p99 %s  max %s", fmtMs(lt.EndToEnd.P50), fmtMs(lt.EndToEnd.P99), fmtMs(lt.EndToEnd.Max)))
 	row(fmt.Sprintf("  (%d alerts per request every %s ms)", lt.BatchSize, trimFloat(lt.IntervalMs)),
@@ -542,6 +560,9 @@ func printTable(w io.Writer, r *results, o *options) {
 // maxOtherCPU is the most CPU other processes took in any measured phase.
 func (r *results) maxOtherCPU() float64 {
 	m := max(r.Throughput.CPUIntake.Others, r.Latency.CPU.Others)
+	if r.Floor != nil {
+		m = max(m, r.Floor.CPU.Others)
+	}
 	if r.RawJS != nil {
 		for _, run := range r.RawJS.Runs {
 			m = max(m, run.CPU.Others)

@@ -266,6 +266,15 @@ func printIssueTable(w io.Writer, r *results, o *options) {
 			fmt.Sprintf("≥ %.0f%% of raw", 100*goalIntakeOfRaw), vsRaw(tp.AlertsPerSec, goalIntakeOfRaw)},
 		line{"pipeline, findings/s (webhook → file sink)", thousands(tp.FindingsPerSec), ofRaw(tp.FindingsPerSec),
 			fmt.Sprintf("≥ %.0f%% of raw", 100*goalPipelineOfRaw), vsRaw(tp.FindingsPerSec, goalPipelineOfRaw)},
+	)
+	if f := r.Floor; f != nil && raw > 0 {
+		// What JetStream alone does with the stores each alert needs: the
+		// most any pipeline with medic's guarantees could reach here.
+		lines = append(lines,
+			line{"  its JetStream floor (same stores, no medic code)", thousands(f.FindingsPerSec), ofRaw(f.FindingsPerSec), "–", ""},
+			line{"  pipeline against its floor", floorOf(tp.FindingsPerSec, f), "", "–", ""})
+	}
+	lines = append(lines,
 		line{fmt.Sprintf("burst of %s, peak RSS, no limit", thousands(float64(tp.Alerts))), fmtMiB(max(tp.RSSPeak, tp.RSSHighWater)), "", "–", ""},
 	)
 	if s := r.Storm; s != nil {

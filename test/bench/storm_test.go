@@ -72,3 +72,36 @@ func TestIssueTableVerdicts(t *testing.T) {
 		})
 	}
 }
+
+// With the pipeline's JetStream floor measured, the table says what share
+// of raw JetStream the floor is and what share of the floor the pipeline
+// reached.
+func TestIssueTableShowsThePipelineAgainstItsFloor(t *testing.T) {
+	t.Parallel()
+	r := &results{
+		RawJS:      &jsSummary{MsgsPerSec: 100_000},
+		Floor:      &floorResult{FindingsPerSec: 20_000},
+		Throughput: throughputResult{Alerts: 1000, Accepted: 1000, AlertsPerSec: 60_000, FindingsPerSec: 8_000, DrainComplete: true},
+	}
+	var b bytes.Buffer
+	printIssueTable(&b, r, &options{stormLimitMiB: 256})
+	rows := map[string][]string{}
+	for line := range strings.SplitSeq(b.String(), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 7 {
+			continue
+		}
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		rows[cells[1]] = cells[2:4]
+	}
+	for figure, want := range map[string][]string{
+		"its JetStream floor (same stores, no medic code)": {"20,000", "20% of raw"},
+		"pipeline against its floor":                       {"40% of the floor", ""},
+	} {
+		if got := rows[figure]; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+			t.Errorf("row %q = %q, want %q:\n%s", figure, got, want, b.String())
+		}
+	}
+}

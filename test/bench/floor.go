@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/medichq/medic/config"
+)
+
+// floorResult is the pipeline's JetStream floor: how fast JetStream alone
+// does what medic's pipeline asks of it for one alert, with no medic code
+// in between.
+type floorResult struct {
+	Alerts         int     `json:"alerts"`
+	MsgBytes       int     `json:"msg_bytes"`
+	EngineWorkers  int     `json:"engine_workers"`
+	SinkWorkers    int     `json:"sink_workers"`
+	Seconds        float64 `json:"seconds"`
+	FindingsPerSec float64 `json:"findings_per_sec"`
+	CPU            cpuUse  `json:"cpu"`
+}
+
+// pipelineFloor measures the JetStream work of medic's pipeline for one
+// alert reaching the file sink, done by a client that does nothing else:
+//
+//  1. the intake's async publish of the event with its message ID into a
+//     stream shaped like MEDIC_EVENTS (file storage, DiscardNew, the dedup
+//     window, retention and size of cfg.Bus);
+//  2. the engine's durable pull consumer (explicit ack, cfg.Engine.Workers
+//     workers, medic's max-ack-pending and pull size) and, per event, the
+//     alert's claim (a key-value Create in a bucket shaped like
+//     medic_alerts), the finding's publish with its message ID into a
+//     stream shaped like MEDIC_FINDINGS, waiting for its PubAck as the
+//     engine does, then the event's ack;
+//  3. the sink's durable consumer (cfg.Engine.SinkWorkers workers) acking
+//     each finding.
+//
+// Both payloads are body (the event's JSON; medic's findings are larger).
+// The file write, decoding, playbooks, redaction and rendering are left
+// out, so no implementation of medic's guarantees on this JetStream, with
+// these settings, can be faster: the pipeline's findings/s divided by this
+// is the share of the time that is JetStream's, and what is left is
+// medic's own. The publisher and the pipeline run at once, as the
+// throughput phase's webhook clients and medic do, and the clock stops at
+// the sink's last ack.
+func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config) (floorResult, error) {
+	res := floorResult{Alerts: n, MsgBytes: len(body), EngineWorkers: cfg.Engine.Workers, SinkWorkers: cfg.Engine.SinkWorkers}
+	bc := cfg.Bus
+	bl, err := startBaseline(storeDir)
+	if err != nil {
+		return res, err
+	}
+	defer bl.close()
+	js := bl.js
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for _, sc := range []jetstream.StreamConfig{
+		{Name: "FLOOR_EVENTS", Subjects: []string{"floor.events.>"}, Duplicates: bc.DedupWindow},
+		{Name: "FLOOR_FINDINGS", Subjects: []string{"floor.findings.>"}, Duplicates: bc.FindingsWindow()},
+	} {
+		sc.Storage, sc.Retention, sc.Discard = jetstream.FileStorage, jetstream.LimitsPolicy, jetstream.DiscardNew
+		sc.MaxAge, sc.MaxBytes = bc.Retention, bc.MaxBytes
+		if _, err := js.CreateStream(ctx, sc); err != nil {
+			return res, fmt.Errorf("create stream %s: %w", sc.Name, err)
+		}
+	}
+	claims, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: "floor_alerts", History: 1, TTL: bc.AlertStateTTL, Storage: jetstream.FileStorage, MaxBytes: bc.MaxBytes,
+	})
+	if err != nil {
+		return res, fmt.Errorf("create claims bucket: %w", err)
+	}
+
+	// Each consumer as bus.Consume makes it: explicit ack, medic's
+	// max-ack-pending, a pull of at most 512, a fixed set of workers fed
+	// through an unbuffered channel.
+	consume := func(stream, filter string, workers int, handle func(jetstream.Msg) error) (func(), <-chan error, error) {
+		maxAckPending := max(workers*8, 256)
+		cons, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+			Durable: "floor-" + stream, AckPolicy: jetstream.AckExplicitPolicy, AckWait: bc.AckWait,
+			MaxDeliver: -1, FilterSubject: filter, MaxAckPending: maxAckPending, DeliverPolicy: jetstream.DeliverAllPolicy,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("create consumer on %s: %w", stream, err)
+		}
+		work := make(chan jetstream.Msg)
+		stop := make(chan struct{})
+		failed := make(chan error, workers)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for {
+					select {
+					case m := <-work:
+						if err := handle(m); err != nil {
+							failed <- err
+							return
+						}
+					case <-stop:
+						return
+					}
+				}
+			})
+		}
+		cc, err := cons.Consume(func(m jetstream.Msg) {
+			select {
+			case work <- m:
+			case <-stop:
+			}
+		}, jetstream.PullMaxMessages(min(maxAckPending, 512)))
+		if err != nil {
+			close(stop)
+			return nil, nil, fmt.Errorf("consume %s: %w", stream, err)
+		}
+		return func() { cc.Stop(); close(stop); wg.Wait() }, failed, nil
+	}
+
+	var sunk atomic.Int64
+	allSunk := make(chan struct{})
+	stopSink, sinkFailed, err := consume("FLOOR_FINDINGS", "floor.findings.file", cfg.Engine.SinkWorkers, func(m jetstream.Msg) error {
+		if _, err := m.Metadata(); err != nil {
+			return err
+		}
+		if err := m.Ack(); err != nil {
+			return fmt.Errorf("ack finding: %w", err)
+		}
+		if sunk.Add(1) == int64(n) {
+			close(allSunk)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	defer stopSink()
+	claim := []byte{1, 2, 3} // a claim record's size: the claiming sequence, varint-encoded
+	stopEngine, engineFailed, err := consume("FLOOR_EVENTS", "floor.events.>", cfg.Engine.Workers, func(m jetstream.Msg) error {
+		if _, err := m.Metadata(); err != nil {
+			return err
+		}
+		id := m.Headers().Get(jetstream.MsgIDHeader)
+		if _, err := claims.Create(ctx, "firing."+id, claim); err != nil {
+			return fmt.Errorf("claim %s: %w", id, err)
+		}
+		f := &nats.Msg{Subject: "floor.findings.file", Data: body, Header: nats.Header{}}
+		if _, err := js.PublishMsg(ctx, f, jetstream.WithMsgID(id+".file")); err != nil {
+			return fmt.Errorf("publish finding %s: %w", id, err)
+		}
+		if err := m.Ack(); err != nil {
+			return fmt.Errorf("ack event %s: %w", id, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	defer stopEngine()
+
+	// IDs as long as medic's (a SHA-256 in hex), so keys, headers and the
+	// duplicate window hold as many bytes.
+	id := func(i int) string { return fmt.Sprintf("%064x", i) }
+	before := takeCPU(0)
+	start := time.Now()
+	for i := range n {
+		m := &nats.Msg{Subject: "floor.events.prometheus_alert", Data: body}
+		if _, err := js.PublishMsgAsync(m, jetstream.WithMsgID(id(i)), jetstream.WithStallWait(30*time.Second)); err != nil {
+			return res, fmt.Errorf("publish event %d: %w", i, err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return res, fmt.Errorf("%d event acks still pending after 5 minutes", js.PublishAsyncPending())
+	}
+	if err := bl.publishErr(); err != nil {
+		return res, err
+	}
+	select {
+	case <-allSunk:
+	case err := <-engineFailed:
+		return res, fmt.Errorf("engine: %w", err)
+	case err := <-sinkFailed:
+		return res, fmt.Errorf("sink: %w", err)
+	case <-ctx.Done():
+		return res, fmt.Errorf("%d of %d findings acked by the sink after 5 minutes", sunk.Load(), n)
+	}
+	elapsed := time.Since(start)
+	res.CPU = cpuBetween(before, takeCPU(0), runtime.NumCPU())
+	// The work was done, not skipped: every event, claim and finding is
+	// stored once.
+	for _, want := range []struct {
+		stream string
+		msgs   uint64
+	}{{"FLOOR_EVENTS", uint64(n)}, {"FLOOR_FINDINGS", uint64(n)}, {"KV_floor_alerts", uint64(n)}} {
+		s, err := js.Stream(ctx, want.stream)
+		if err != nil {
+			return res, err
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return res, err
+		}
+		if info.State.Msgs != want.msgs {
+			return res, fmt.Errorf("stream %s holds %d messages, want %d", want.stream, info.State.Msgs, want.msgs)
+		}
+	}
+	res.Seconds = elapsed.Seconds()
+	res.FindingsPerSec = float64(n) / elapsed.Seconds()
+	return res, nil
+}
+
+// floorOf says what share of the pipeline's JetStream floor v is.
+func floorOf(v float64, f *floorResult) string {
+	if f == nil || f.FindingsPerSec == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(100*v/f.FindingsPerSec, 'f', 0, 64) + "% of the floor"
+}
