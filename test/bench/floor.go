@@ -1,9 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/internal/memtrim"
 )
 
 // floorResult is the pipeline's JetStream floor: how fast JetStream alone
@@ -26,6 +33,11 @@ type floorResult struct {
 	Seconds        float64 `json:"seconds"`
 	FindingsPerSec float64 `json:"findings_per_sec"`
 	CPU            cpuUse  `json:"cpu"`
+	// Under a pod's limit (floorInPod) only.
+	Enforcement     string `json:"enforcement,omitempty"`
+	GoMemLimitBytes int64  `json:"gomemlimit_bytes,omitempty"`
+	CgroupPeak      int64  `json:"cgroup_peak_bytes,omitempty"`
+	OOMKills        int    `json:"oom_kills,omitempty"`
 }
 
 // pipelineFloor measures the JetStream work of medic's pipeline for one
@@ -223,4 +235,83 @@ func floorOf(v float64, f *floorResult) string {
 		return ""
 	}
 	return strconv.FormatFloat(100*v/f.FindingsPerSec, 'f', 0, 64) + "% of the floor"
+}
+
+// floorChildEnv, when set, makes the harness's binary measure the floor
+// and print its result as JSON instead of running the benchmark: how
+// floorInPod measures the floor in a process of its own, under a pod's
+// memory limit.
+const floorChildEnv = "MEDIC_BENCH_FLOOR_CHILD"
+
+// floorChild is what floorInPod hands its child: where to keep the store,
+// how many alerts, and the file holding the payload.
+type floorChild struct {
+	Dir    string `json:"dir"`
+	Alerts int    `json:"alerts"`
+	Body   string `json:"body"`
+}
+
+// runFloorChild is main when floorChildEnv is set.
+func runFloorChild(spec string) error {
+	var c floorChild
+	if err := json.Unmarshal([]byte(spec), &c); err != nil {
+		return fmt.Errorf("%s: %w", floorChildEnv, err)
+	}
+	body, err := os.ReadFile(c.Body)
+	if err != nil {
+		return err
+	}
+	res, err := pipelineFloor(c.Dir, c.Alerts, body, config.Default())
+	if err != nil {
+		return err
+	}
+	res.GoMemLimitBytes = debug.SetMemoryLimit(-1) // what the runtime ran with
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// floorInPod measures the pipeline's JetStream floor in a process held to
+// the memory a pod gets, as the storm phase holds medic: in a memory
+// cgroup of limit bytes when one can be made, with the Go limit medic
+// would derive from it (memtrim.GoLimit), else under that Go limit alone.
+// It answers whether what slows the storm is medic's or JetStream's: the
+// floor's rate here over its unlimited rate is the most the storm's ratio
+// could be.
+func floorInPod(dir string, n int, body []byte, limit int64) (floorResult, error) {
+	var res floorResult
+	exe, err := os.Executable()
+	if err != nil {
+		return res, err
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return res, err
+	}
+	bodyPath := filepath.Join(dir, "body")
+	if err := os.WriteFile(bodyPath, body, 0o640); err != nil {
+		return res, err
+	}
+	spec, err := json.Marshal(floorChild{Dir: filepath.Join(dir, "store"), Alerts: n, Body: bodyPath})
+	if err != nil {
+		return res, err
+	}
+	goLimit := memtrim.GoLimit(uint64(limit))
+	cmd := exec.Command(exe)
+	cg, cgErr := newMemCgroup(limit)
+	if cgErr == nil {
+		defer cg.remove()
+		cmd = exec.Command("/bin/sh", "-c", `echo $$ > "$0" && exec "$@"`, cg.procsFile(), exe)
+	}
+	cmd.Env = append(cleanEnv(), floorChildEnv+"="+string(spec), "GOMEMLIMIT="+strconv.FormatUint(goLimit, 10))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return res, fmt.Errorf("the floor's process: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		return res, fmt.Errorf("the floor's process printed %q: %w", stdout.String(), err)
+	}
+	res.Enforcement = "GOMEMLIMIT alone (no memory cgroup: " + fmt.Sprint(cgErr) + ")"
+	if cgErr == nil {
+		res.Enforcement, res.CgroupPeak, res.OOMKills = cg.kind(), cg.peak(), cg.oomKills()
+	}
+	return res, nil
 }

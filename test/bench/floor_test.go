@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/medichq/medic/config"
+	"github.com/medichq/medic/internal/memtrim"
 )
 
 // The floor does the work it stands for: every event, claim and finding is
@@ -24,4 +25,26 @@ func TestPipelineFloorStoresEveryAlertsMessages(t *testing.T) {
 		t.Errorf("floor ran %d engine and %d sink workers, want medic's defaults %d and %d",
 			f.EngineWorkers, f.SinkWorkers, def.Engine.Workers, def.Engine.SinkWorkers)
 	}
+}
+
+// The floor in a pod runs in a process of its own (this test binary again,
+// through TestMain) under the Go limit medic derives from the pod's limit,
+// in a memory cgroup where one can be made.
+func TestFloorInPodRunsUnderThePodsLimits(t *testing.T) {
+	t.Parallel()
+	const n, limit = 2000, 256 << 20
+	f, err := floorInPod(t.TempDir(), n, []byte(`{"id":"x","kind":"prometheus_alert"}`), limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Alerts != n || f.FindingsPerSec <= 0 {
+		t.Errorf("floor = %+v, want %d alerts at a positive rate", f, n)
+	}
+	if want := int64(memtrim.GoLimit(limit)); f.GoMemLimitBytes != want {
+		t.Errorf("ran with a Go limit of %d, want %d", f.GoMemLimitBytes, want)
+	}
+	if f.Enforcement == "" || f.OOMKills != 0 {
+		t.Errorf("enforcement %q, OOM kills %d", f.Enforcement, f.OOMKills)
+	}
+	t.Logf("%s: %.0f findings/s, cgroup peak %d", f.Enforcement, f.FindingsPerSec, f.CgroupPeak)
 }

@@ -92,6 +92,13 @@ const (
 )
 
 func main() {
+	if spec := os.Getenv(floorChildEnv); spec != "" {
+		if err := runFloorChild(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
 	o.register(flag.CommandLine)
 	flag.Parse()
@@ -187,7 +194,9 @@ type results struct {
 	RawJS      *jsSummary `json:"raw_jetstream,omitempty"`
 	// Floor is the pipeline's JetStream floor (floor.go), measured after
 	// the raw baseline.
-	Floor       *floorResult       `json:"pipeline_jetstream_floor,omitempty"`
+	Floor *floorResult `json:"pipeline_jetstream_floor,omitempty"`
+	// FloorInPod is the same floor under the storm's memory limit.
+	FloorInPod  *floorResult       `json:"pipeline_jetstream_floor_in_a_pod,omitempty"`
 	Fraction    float64            `json:"intake_fraction_of_raw_jetstream,omitempty"`
 	IdleRSS     int64              `json:"rss_idle_bytes"`
 	IdleRSSAnon int64              `json:"rss_idle_anon_bytes"`
@@ -295,9 +304,11 @@ func run(o *options) (*results, error) {
 		sum := summarizeJS(runs)
 		res.RawJS = &sum
 
+		// The floor gets as many alerts as the pipeline it is compared
+		// with, and the storm's count under the storm's limit.
 		dir := filepath.Join(tmp, "pipeline-floor")
 		flushDirtyPages()
-		fl, err := pipelineFloor(dir, o.jsMsgs, evJSON, config.Default())
+		fl, err := pipelineFloor(dir, o.alerts, evJSON, config.Default())
 		if err != nil {
 			return nil, fmt.Errorf("the pipeline's JetStream floor: %w", err)
 		}
@@ -305,6 +316,18 @@ func run(o *options) (*results, error) {
 		logf("the pipeline's JetStream floor: %d alerts through event, claim, finding and both acks in %.1fs, %s findings/s = %.0f%% of raw (other processes used %.2f cores)",
 			fl.Alerts, fl.Seconds, thousands(fl.FindingsPerSec), 100*fl.FindingsPerSec/sum.MsgsPerSec, fl.CPU.Others)
 		res.Floor = &fl
+		if o.storm {
+			dir := filepath.Join(tmp, "pipeline-floor-in-a-pod")
+			flushDirtyPages()
+			fp, err := floorInPod(dir, o.stormAlerts, evJSON, int64(o.stormLimitMiB)<<20)
+			if err != nil {
+				return nil, fmt.Errorf("the pipeline's JetStream floor in a pod: %w", err)
+			}
+			_ = os.RemoveAll(dir)
+			logf("the same floor in a pod (%d MiB, %s, GOMEMLIMIT %s): %d alerts in %.1fs, %s findings/s = %.0f%% of its unlimited rate",
+				o.stormLimitMiB, fp.Enforcement, fmtMiB(fp.GoMemLimitBytes), fp.Alerts, fp.Seconds, thousands(fp.FindingsPerSec), 100*fp.FindingsPerSec/fl.FindingsPerSec)
+			res.FloorInPod = &fp
+		}
 	}
 
 	if o.profile != "" {

@@ -295,6 +295,16 @@ func printIssueTable(w io.Writer, r *results, o *options) {
 				verdict(s.Survived && !s.WatchdogTripped && s.OOMKills == 0 && max(s.RSSPeak, s.RSSHighWater) < s.LimitBytes)},
 			line{"storm in a pod: pipeline, findings/s", thousands(st.FindingsPerSec), fmt.Sprintf("%.0f%% of unlimited", 100*s.PipelineRatio),
 				fmt.Sprintf("≥ %.0f%% of unlimited", 100*goalStormOfPipeline), verdict(s.PipelineRatio >= goalStormOfPipeline)},
+		)
+		if fp, f := r.FloorInPod, r.Floor; fp != nil && f != nil && f.FindingsPerSec > 0 && fp.FindingsPerSec > 0 {
+			// JetStream's own work under the same limit: what share of its
+			// unlimited rate is left for any pipeline on it.
+			floorRatio := fp.FindingsPerSec / f.FindingsPerSec
+			lines = append(lines,
+				line{"  its JetStream floor in the same pod", thousands(fp.FindingsPerSec), fmt.Sprintf("%.0f%% of unlimited", 100*floorRatio), "–", ""},
+				line{"  storm's ratio against the floor's", fmt.Sprintf("%.0f%%", 100*s.PipelineRatio/floorRatio), "", "–", ""})
+		}
+		lines = append(lines,
 			line{"storm in a pod: lost / duplicates", fmt.Sprintf("%d / %d of %s", st.Lost, st.Duplicates, thousands(float64(st.Accepted))), "", "0 / 0",
 				verdict(st.DrainComplete && st.Lost == 0 && st.Duplicates == 0)},
 		)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,6 +13,14 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(floorChildEnv); spec != "" {
+		// floorInPod runs os.Executable(), this test binary, as its child.
+		if err := runFloorChild(spec); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	code := m.Run()
 	toolbin.RemoveMedic()
 	os.Exit(code)

@@ -75,13 +75,19 @@ func TestIssueTableVerdicts(t *testing.T) {
 
 // With the pipeline's JetStream floor measured, the table says what share
 // of raw JetStream the floor is and what share of the floor the pipeline
-// reached.
+// reached; with the floor in a pod too, what share of its unlimited rate
+// the floor kept under the limit and the storm's ratio against that.
 func TestIssueTableShowsThePipelineAgainstItsFloor(t *testing.T) {
 	t.Parallel()
 	r := &results{
 		RawJS:      &jsSummary{MsgsPerSec: 100_000},
 		Floor:      &floorResult{FindingsPerSec: 20_000},
+		FloorInPod: &floorResult{FindingsPerSec: 12_000},
 		Throughput: throughputResult{Alerts: 1000, Accepted: 1000, AlertsPerSec: 60_000, FindingsPerSec: 8_000, DrainComplete: true},
+		Storm: &stormResult{
+			LimitBytes: 256 << 20, Survived: true, PipelineRatio: 0.48,
+			Throughput: throughputResult{Alerts: 1000, Accepted: 1000, FindingsPerSec: 3_840, DrainComplete: true},
+		},
 	}
 	var b bytes.Buffer
 	printIssueTable(&b, r, &options{stormLimitMiB: 256})
@@ -99,6 +105,8 @@ func TestIssueTableShowsThePipelineAgainstItsFloor(t *testing.T) {
 	for figure, want := range map[string][]string{
 		"its JetStream floor (same stores, no medic code)": {"20,000", "20% of raw"},
 		"pipeline against its floor":                       {"40% of the floor", ""},
+		"its JetStream floor in the same pod":              {"12,000", "60% of unlimited"},
+		"storm's ratio against the floor's":                {"80%", ""},
 	} {
 		if got := rows[figure]; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 			t.Errorf("row %q = %q, want %q:\n%s", figure, got, want, b.String())
