@@ -15,9 +15,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/medichq/medic/bus"
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/memtrim"
 )
@@ -55,7 +57,9 @@ type floorResult struct {
 //  3. the sink's durable consumer (cfg.Engine.SinkWorkers workers) acking
 //     each finding.
 //
-// Both payloads are body (the event's JSON; medic's findings are larger).
+// Both payloads are body (the event's JSON; medic's findings are larger),
+// stored as the bus stores it: s2-compressed with its encoding header when
+// cfg.Bus.Compression says so.
 // The file write, decoding, playbooks, redaction and rendering are left
 // out, so no implementation of medic's guarantees on this JetStream, with
 // these settings, can be faster: the pipeline's findings/s divided by this
@@ -64,8 +68,13 @@ type floorResult struct {
 // throughput phase's webhook clients and medic do, and the clock stops at
 // the sink's last ack.
 func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config) (floorResult, error) {
-	res := floorResult{Alerts: n, MsgBytes: len(body), EngineWorkers: cfg.Engine.Workers, SinkWorkers: cfg.Engine.SinkWorkers}
 	bc := cfg.Bus
+	header := func() nats.Header { return nats.Header{} }
+	if bc.Compression == config.CompressionS2 {
+		body = s2.Encode(nil, body)
+		header = func() nats.Header { return nats.Header{bus.HeaderEncoding: {config.CompressionS2}} }
+	}
+	res := floorResult{Alerts: n, MsgBytes: len(body), EngineWorkers: cfg.Engine.Workers, SinkWorkers: cfg.Engine.SinkWorkers}
 	bl, err := startBaseline(storeDir)
 	if err != nil {
 		return res, err
@@ -162,7 +171,7 @@ func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config) (floo
 		if _, err := claims.Create(ctx, "firing."+id, claim); err != nil {
 			return fmt.Errorf("claim %s: %w", id, err)
 		}
-		f := &nats.Msg{Subject: "floor.findings.file", Data: body, Header: nats.Header{}}
+		f := &nats.Msg{Subject: "floor.findings.file", Data: body, Header: header()}
 		if _, err := js.PublishMsg(ctx, f, jetstream.WithMsgID(id+".file")); err != nil {
 			return fmt.Errorf("publish finding %s: %w", id, err)
 		}
@@ -182,7 +191,7 @@ func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config) (floo
 	before := takeCPU(0)
 	start := time.Now()
 	for i := range n {
-		m := &nats.Msg{Subject: "floor.events.prometheus_alert", Data: body}
+		m := &nats.Msg{Subject: "floor.events.prometheus_alert", Data: body, Header: header()}
 		if _, err := js.PublishMsgAsync(m, jetstream.WithMsgID(id(i)), jetstream.WithStallWait(30*time.Second)); err != nil {
 			return res, fmt.Errorf("publish event %d: %w", i, err)
 		}

@@ -313,8 +313,8 @@ func run(o *options) (*results, error) {
 			return nil, fmt.Errorf("the pipeline's JetStream floor: %w", err)
 		}
 		_ = os.RemoveAll(dir)
-		logf("the pipeline's JetStream floor: %d alerts through event, claim, finding and both acks in %.1fs, %s findings/s = %.0f%% of raw (other processes used %.2f cores)",
-			fl.Alerts, fl.Seconds, thousands(fl.FindingsPerSec), 100*fl.FindingsPerSec/sum.MsgsPerSec, fl.CPU.Others)
+		logf("the pipeline's JetStream floor: %d alerts (%d-byte payloads as stored) through event, claim, finding and both acks in %.1fs, %s findings/s = %.0f%% of raw (other processes used %.2f cores)",
+			fl.Alerts, fl.MsgBytes, fl.Seconds, thousands(fl.FindingsPerSec), 100*fl.FindingsPerSec/sum.MsgsPerSec, fl.CPU.Others)
 		res.Floor = &fl
 		if o.storm {
 			dir := filepath.Join(tmp, "pipeline-floor-in-a-pod")
