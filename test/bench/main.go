@@ -5,6 +5,9 @@
 //   - raw JetStream: async publishes with message IDs to an embedded
 //     server's file-storage stream, in this process, as the ceiling medic's
 //     intake is compared with;
+//   - the pipeline's JetStream floor (floor.go): the stores, deliveries
+//     and acks of medic's pipeline for each alert, done by JetStream alone,
+//     unlimited and in a child process under the storm's memory limit;
 //   - webhook intake: alerts/s accepted (HTTP 200, i.e. stored in
 //     JetStream) from concurrent clients posting Alertmanager webhook
 //     batches as fast as they can, the answer latency, and how long the
