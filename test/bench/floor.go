@@ -28,19 +28,42 @@ import (
 // does what medic's pipeline asks of it for one alert, with no medic code
 // in between.
 type floorResult struct {
-	Alerts         int     `json:"alerts"`
-	MsgBytes       int     `json:"msg_bytes"`
-	EngineWorkers  int     `json:"engine_workers"`
-	SinkWorkers    int     `json:"sink_workers"`
-	Seconds        float64 `json:"seconds"`
-	FindingsPerSec float64 `json:"findings_per_sec"`
-	CPU            cpuUse  `json:"cpu"`
+	Shape          floorShape `json:"shape"`
+	Alerts         int        `json:"alerts"`
+	MsgBytes       int        `json:"msg_bytes"`
+	EngineWorkers  int        `json:"engine_workers"`
+	SinkWorkers    int        `json:"sink_workers"`
+	Seconds        float64    `json:"seconds"`
+	FindingsPerSec float64    `json:"findings_per_sec"`
+	CPU            cpuUse     `json:"cpu"`
 	// Under a pod's limit (floorInPod) only.
 	Enforcement     string `json:"enforcement,omitempty"`
 	GoMemLimitBytes int64  `json:"gomemlimit_bytes,omitempty"`
 	CgroupPeak      int64  `json:"cgroup_peak_bytes,omitempty"`
 	OOMKills        int    `json:"oom_kills,omitempty"`
 }
+
+// floorShape is how the floor's engine does its part: the floor proper
+// (pipelined) and the shapes that take its stores away one at a time, to
+// say what each costs (-floor-shapes).
+type floorShape string
+
+const (
+	// floorPipelined: claim, finding and ack chained on their PubAcks, the
+	// worker free for the next event meanwhile. The fastest correct shape
+	// found: the event is acked only once its finding is stored.
+	floorPipelined floorShape = "pipelined"
+	// floorSynchronous: as medic's engine does it today, each worker
+	// waiting on a key-value Create and then on a synchronous publish.
+	floorSynchronous floorShape = "synchronous"
+	// floorNoClaim: the synchronous shape without the claim.
+	floorNoClaim floorShape = "no claim"
+	// floorAckOnly: the event consumed and acked, nothing else: one stream.
+	floorAckOnly floorShape = "ack only"
+)
+
+// floorShapes is every shape, in the order -floor-shapes reports them.
+var floorShapes = []floorShape{floorAckOnly, floorNoClaim, floorSynchronous, floorPipelined}
 
 // pipelineFloor measures the JetStream work of medic's pipeline for one
 // alert reaching the file sink, done by a client that does nothing else:
@@ -50,31 +73,32 @@ type floorResult struct {
 //     window, retention and size of cfg.Bus);
 //  2. the engine's durable pull consumer (explicit ack, cfg.Engine.Workers
 //     workers, medic's max-ack-pending and pull size) and, per event, the
-//     alert's claim (a key-value Create in a bucket shaped like
-//     medic_alerts), the finding's publish with its message ID into a
-//     stream shaped like MEDIC_FINDINGS, waiting for its PubAck as the
-//     engine does, then the event's ack;
+//     alert's claim (a create in a key-value bucket shaped like
+//     medic_alerts: a message that must be the first on its subject), the
+//     finding's publish with its message ID into a stream shaped like
+//     MEDIC_FINDINGS, and the event's ack once the finding is stored, in
+//     the given shape;
 //  3. the sink's durable consumer (cfg.Engine.SinkWorkers workers) acking
 //     each finding.
 //
 // Both payloads are body (the event's JSON; medic's findings are larger),
 // stored as the bus stores it: s2-compressed with its encoding header when
-// cfg.Bus.Compression says so.
-// The file write, decoding, playbooks, redaction and rendering are left
-// out, so no implementation of medic's guarantees on this JetStream, with
-// these settings, can be faster: the pipeline's findings/s divided by this
+// cfg.Bus.Compression says so. The file write, decoding, playbooks,
+// redaction and rendering are left out, so no implementation of medic's
+// guarantees on this JetStream, with these settings, is likely to be faster
+// than the pipelined shape: the pipeline's findings/s divided by that floor
 // is the share of the time that is JetStream's, and what is left is
 // medic's own. The publisher and the pipeline run at once, as the
 // throughput phase's webhook clients and medic do, and the clock stops at
 // the sink's last ack.
-func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config) (floorResult, error) {
+func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config, shape floorShape) (floorResult, error) {
 	bc := cfg.Bus
 	header := func() nats.Header { return nats.Header{} }
 	if bc.Compression == config.CompressionS2 {
 		body = s2.Encode(nil, body)
 		header = func() nats.Header { return nats.Header{bus.HeaderEncoding: {config.CompressionS2}} }
 	}
-	res := floorResult{Alerts: n, MsgBytes: len(body), EngineWorkers: cfg.Engine.Workers, SinkWorkers: cfg.Engine.SinkWorkers}
+	res := floorResult{Shape: shape, Alerts: n, MsgBytes: len(body), EngineWorkers: cfg.Engine.Workers, SinkWorkers: cfg.Engine.SinkWorkers}
 	bl, err := startBaseline(storeDir)
 	if err != nil {
 		return res, err
@@ -163,16 +187,74 @@ func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config) (floo
 	}
 	defer stopSink()
 	claim := []byte{1, 2, 3} // a claim record's size: the claiming sequence, varint-encoded
+	// stored publishes m asynchronously and waits for its PubAck: the
+	// cheapest way nats.go offers to store a message and know it is stored
+	// (a synchronous publish makes a request of its own for each message).
+	stored := func(m *nats.Msg, opts ...jetstream.PublishOpt) error {
+		fut, err := js.PublishMsgAsync(m, append(opts, jetstream.WithStallWait(30*time.Second))...)
+		if err != nil {
+			return err
+		}
+		select {
+		case <-fut.Ok():
+			return nil
+		case err := <-fut.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	engineErr := make(chan error, 1)
+	report := func(err error) {
+		select {
+		case engineErr <- err:
+		default:
+		}
+	}
+	sinkDirect := func() { // shapes without a findings stream count here
+		if sunk.Add(1) == int64(n) {
+			close(allSunk)
+		}
+	}
 	stopEngine, engineFailed, err := consume("FLOOR_EVENTS", "floor.events.>", cfg.Engine.Workers, func(m jetstream.Msg) error {
 		if _, err := m.Metadata(); err != nil {
 			return err
 		}
 		id := m.Headers().Get(jetstream.MsgIDHeader)
-		if _, err := claims.Create(ctx, "firing."+id, claim); err != nil {
-			return fmt.Errorf("claim %s: %w", id, err)
+		finding := func() *nats.Msg { return &nats.Msg{Subject: "floor.findings.file", Data: body, Header: header()} }
+		switch shape {
+		case floorAckOnly:
+			if err := m.Ack(); err != nil {
+				return fmt.Errorf("ack event %s: %w", id, err)
+			}
+			sinkDirect()
+			return nil
+		case floorPipelined:
+			// The worker goes on to the next event; this one's claim, finding
+			// and ack follow each other as their PubAcks come. The consumer's
+			// max ack pending bounds how many are in flight.
+			go func() {
+				claimMsg := &nats.Msg{Subject: "$KV.floor_alerts.firing." + id, Data: claim}
+				if err := stored(claimMsg, jetstream.WithExpectLastSequencePerSubject(0)); err != nil {
+					report(fmt.Errorf("claim %s: %w", id, err))
+					return
+				}
+				if err := stored(finding(), jetstream.WithMsgID(id+".file")); err != nil {
+					report(fmt.Errorf("publish finding %s: %w", id, err))
+					return
+				}
+				if err := m.Ack(); err != nil {
+					report(fmt.Errorf("ack event %s: %w", id, err))
+				}
+			}()
+			return nil
 		}
-		f := &nats.Msg{Subject: "floor.findings.file", Data: body, Header: header()}
-		if _, err := js.PublishMsg(ctx, f, jetstream.WithMsgID(id+".file")); err != nil {
+		if shape == floorSynchronous {
+			if _, err := claims.Create(ctx, "firing."+id, claim); err != nil {
+				return fmt.Errorf("claim %s: %w", id, err)
+			}
+		}
+		if _, err := js.PublishMsg(ctx, finding(), jetstream.WithMsgID(id+".file")); err != nil {
 			return fmt.Errorf("publish finding %s: %w", id, err)
 		}
 		if err := m.Ack(); err != nil {
@@ -208,6 +290,8 @@ func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config) (floo
 	case <-allSunk:
 	case err := <-engineFailed:
 		return res, fmt.Errorf("engine: %w", err)
+	case err := <-engineErr:
+		return res, fmt.Errorf("engine: %w", err)
 	case err := <-sinkFailed:
 		return res, fmt.Errorf("sink: %w", err)
 	case <-ctx.Done():
@@ -215,12 +299,19 @@ func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config) (floo
 	}
 	elapsed := time.Since(start)
 	res.CPU = cpuBetween(before, takeCPU(0), runtime.NumCPU())
-	// The work was done, not skipped: every event, claim and finding is
-	// stored once.
-	for _, want := range []struct {
+	// The work was done, not skipped: every event, claim and finding the
+	// shape makes is stored once.
+	want := []struct {
 		stream string
 		msgs   uint64
-	}{{"FLOOR_EVENTS", uint64(n)}, {"FLOOR_FINDINGS", uint64(n)}, {"KV_floor_alerts", uint64(n)}} {
+	}{{"FLOOR_EVENTS", uint64(n)}, {"FLOOR_FINDINGS", 0}, {"KV_floor_alerts", 0}}
+	if shape != floorAckOnly {
+		want[1].msgs = uint64(n)
+	}
+	if shape == floorPipelined || shape == floorSynchronous {
+		want[2].msgs = uint64(n)
+	}
+	for _, want := range want {
 		s, err := js.Stream(ctx, want.stream)
 		if err != nil {
 			return res, err
@@ -270,7 +361,7 @@ func runFloorChild(spec string) error {
 	if err != nil {
 		return err
 	}
-	res, err := pipelineFloor(c.Dir, c.Alerts, body, config.Default())
+	res, err := pipelineFloor(c.Dir, c.Alerts, body, config.Default(), floorPipelined)
 	if err != nil {
 		return err
 	}
@@ -323,4 +414,52 @@ func floorInPod(dir string, n int, body []byte, limit int64) (floorResult, error
 		res.Enforcement, res.CgroupPeak, res.OOMKills = cg.kind(), cg.peak(), cg.oomKills()
 	}
 	return res, nil
+}
+
+// runFloors measures the pipeline's JetStream floor after the raw baseline,
+// before medic starts: with as many alerts as the throughput phase it is
+// compared with, then (with the storm phase) with the storm's count under
+// the storm's limit, and with -floor-shapes in every shape.
+func runFloors(res *results, o *options, tmp string, body []byte) error {
+	raw := res.RawJS.MsgsPerSec
+	measure := func(shape floorShape) (floorResult, error) {
+		dir := filepath.Join(tmp, "pipeline-floor")
+		defer os.RemoveAll(dir)
+		flushDirtyPages()
+		f, err := pipelineFloor(dir, o.alerts, body, config.Default(), shape)
+		if err != nil {
+			return f, fmt.Errorf("the pipeline's JetStream floor (%s): %w", shape, err)
+		}
+		logf("the pipeline's JetStream floor, %s: %d alerts (%d-byte payloads as stored) in %.1fs, %s findings/s = %.0f%% of raw (other processes used %.2f cores)",
+			shape, f.Alerts, f.MsgBytes, f.Seconds, thousands(f.FindingsPerSec), 100*f.FindingsPerSec/raw, f.CPU.Others)
+		return f, nil
+	}
+	fl, err := measure(floorPipelined)
+	if err != nil {
+		return err
+	}
+	res.Floor = &fl
+	if o.floorShapes {
+		for _, shape := range floorShapes {
+			f, err := measure(shape)
+			if err != nil {
+				return err
+			}
+			res.FloorShapes = append(res.FloorShapes, f)
+		}
+	}
+	if !o.storm {
+		return nil
+	}
+	dir := filepath.Join(tmp, "pipeline-floor-in-a-pod")
+	defer os.RemoveAll(dir)
+	flushDirtyPages()
+	fp, err := floorInPod(dir, o.stormAlerts, body, int64(o.stormLimitMiB)<<20)
+	if err != nil {
+		return fmt.Errorf("the pipeline's JetStream floor in a pod: %w", err)
+	}
+	logf("the same floor in a pod (%d MiB, %s, GOMEMLIMIT %s): %d alerts in %.1fs, %s findings/s = %.0f%% of its unlimited rate",
+		o.stormLimitMiB, fp.Enforcement, fmtMiB(fp.GoMemLimitBytes), fp.Alerts, fp.Seconds, thousands(fp.FindingsPerSec), 100*fp.FindingsPerSec/fl.FindingsPerSec)
+	res.FloorInPod = &fp
+	return nil
 }

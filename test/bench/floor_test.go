@@ -7,23 +7,28 @@ import (
 	"github.com/medichq/medic/internal/memtrim"
 )
 
-// The floor does the work it stands for: every event, claim and finding is
-// stored once (pipelineFloor checks the three streams before it answers)
-// and the sink acked every finding.
+// The floor does the work it stands for, in every shape: each event, claim
+// and finding the shape makes is stored once (pipelineFloor checks the
+// three streams before it answers) and every alert reached the end.
 func TestPipelineFloorStoresEveryAlertsMessages(t *testing.T) {
 	t.Parallel()
-	const n = 2000
+	const n = 1000
 	body := []byte(`{"id":"x","kind":"prometheus_alert","labels":{"alertname":"KubePodCrashLooping"}}`)
-	f, err := pipelineFloor(t.TempDir(), n, body, config.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.Alerts != n || f.FindingsPerSec <= 0 || f.Seconds <= 0 {
-		t.Errorf("floor = %+v, want %d alerts at a positive rate", f, n)
-	}
-	if def := config.Default(); f.EngineWorkers != def.Engine.Workers || f.SinkWorkers != def.Engine.SinkWorkers {
-		t.Errorf("floor ran %d engine and %d sink workers, want medic's defaults %d and %d",
-			f.EngineWorkers, f.SinkWorkers, def.Engine.Workers, def.Engine.SinkWorkers)
+	for _, shape := range floorShapes {
+		t.Run(string(shape), func(t *testing.T) {
+			t.Parallel()
+			f, err := pipelineFloor(t.TempDir(), n, body, config.Default(), shape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Shape != shape || f.Alerts != n || f.FindingsPerSec <= 0 || f.Seconds <= 0 {
+				t.Errorf("floor = %+v, want %d alerts in shape %q at a positive rate", f, n, shape)
+			}
+			if def := config.Default(); f.EngineWorkers != def.Engine.Workers || f.SinkWorkers != def.Engine.SinkWorkers {
+				t.Errorf("floor ran %d engine and %d sink workers, want medic's defaults %d and %d",
+					f.EngineWorkers, f.SinkWorkers, def.Engine.Workers, def.Engine.SinkWorkers)
+			}
+		})
 	}
 }
 

@@ -61,6 +61,7 @@ type options struct {
 	retryRefused time.Duration
 	lossTimeout  time.Duration
 	skipJS       bool
+	floorShapes  bool
 	waitQuiet    time.Duration
 	env          envFlag
 	profile      string
@@ -140,7 +141,8 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.clients, "clients", 8, "throughput phase: concurrent HTTP clients (keep-alive)")
 	fs.IntVar(&o.jsMsgs, "js-msgs", 100000, "raw JetStream baseline: messages to publish")
 	fs.IntVar(&o.jsRuns, "js-runs", 3, "raw JetStream baseline: runs (the median is reported)")
-	fs.BoolVar(&o.skipJS, "skip-js", false, "skip the raw JetStream baseline")
+	fs.BoolVar(&o.skipJS, "skip-js", false, "skip the raw JetStream baseline and the pipeline's JetStream floor")
+	fs.BoolVar(&o.floorShapes, "floor-shapes", false, "measure the pipeline's JetStream floor in every shape (ack only, no claim, synchronous, pipelined) to say what each store costs")
 	fs.IntVar(&o.rate, "rate", 1000, "latency phase: alerts per second")
 	fs.IntVar(&o.latBatch, "latency-batch", 10, "latency phase: alerts per request (one request every latency-batch/rate seconds)")
 	fs.IntVar(&o.latClients, "latency-clients", 8, "latency phase: HTTP clients the paced requests are handed to")
@@ -199,7 +201,9 @@ type results struct {
 	// the raw baseline.
 	Floor *floorResult `json:"pipeline_jetstream_floor,omitempty"`
 	// FloorInPod is the same floor under the storm's memory limit.
-	FloorInPod  *floorResult       `json:"pipeline_jetstream_floor_in_a_pod,omitempty"`
+	FloorInPod *floorResult `json:"pipeline_jetstream_floor_in_a_pod,omitempty"`
+	// FloorShapes is the floor in every shape (-floor-shapes).
+	FloorShapes []floorResult      `json:"pipeline_jetstream_floor_shapes,omitempty"`
 	Fraction    float64            `json:"intake_fraction_of_raw_jetstream,omitempty"`
 	IdleRSS     int64              `json:"rss_idle_bytes"`
 	IdleRSSAnon int64              `json:"rss_idle_anon_bytes"`
@@ -307,29 +311,8 @@ func run(o *options) (*results, error) {
 		sum := summarizeJS(runs)
 		res.RawJS = &sum
 
-		// The floor gets as many alerts as the pipeline it is compared
-		// with, and the storm's count under the storm's limit.
-		dir := filepath.Join(tmp, "pipeline-floor")
-		flushDirtyPages()
-		fl, err := pipelineFloor(dir, o.alerts, evJSON, config.Default())
-		if err != nil {
-			return nil, fmt.Errorf("the pipeline's JetStream floor: %w", err)
-		}
-		_ = os.RemoveAll(dir)
-		logf("the pipeline's JetStream floor: %d alerts (%d-byte payloads as stored) through event, claim, finding and both acks in %.1fs, %s findings/s = %.0f%% of raw (other processes used %.2f cores)",
-			fl.Alerts, fl.MsgBytes, fl.Seconds, thousands(fl.FindingsPerSec), 100*fl.FindingsPerSec/sum.MsgsPerSec, fl.CPU.Others)
-		res.Floor = &fl
-		if o.storm {
-			dir := filepath.Join(tmp, "pipeline-floor-in-a-pod")
-			flushDirtyPages()
-			fp, err := floorInPod(dir, o.stormAlerts, evJSON, int64(o.stormLimitMiB)<<20)
-			if err != nil {
-				return nil, fmt.Errorf("the pipeline's JetStream floor in a pod: %w", err)
-			}
-			_ = os.RemoveAll(dir)
-			logf("the same floor in a pod (%d MiB, %s, GOMEMLIMIT %s): %d alerts in %.1fs, %s findings/s = %.0f%% of its unlimited rate",
-				o.stormLimitMiB, fp.Enforcement, fmtMiB(fp.GoMemLimitBytes), fp.Alerts, fp.Seconds, thousands(fp.FindingsPerSec), 100*fp.FindingsPerSec/fl.FindingsPerSec)
-			res.FloorInPod = &fp
+		if err := runFloors(res, o, tmp, evJSON); err != nil {
+			return nil, err
 		}
 	}
 
@@ -534,6 +517,9 @@ func printTable(w io.Writer, r *results, o *options) {
 	if f := r.Floor; f != nil {
 		row("  its JetStream floor (the same stores, no medic)", fmt.Sprintf("%s findings/s   = %.0f%% of raw JetStream; the pipeline is %s",
 			thousands(f.FindingsPerSec), 100*f.FindingsPerSec/r.RawJS.MsgsPerSec, floorOf(tp.FindingsPerSec, f)))
+		for _, s := range r.FloorShapes {
+			row("    shape: "+string(s.Shape), fmt.Sprintf("%s findings/s   = %.0f%% of raw JetStream", thousands(s.FindingsPerSec), 100*s.FindingsPerSec/r.RawJS.MsgsPerSec))
+		}
 	}
 	row(fmt.Sprintf("end to end at %s alerts/s (webhook → file sink)", thousands(float64(lt.Rate))),
 		fmt.Sprintf("p50 %s  p99 %s  max %s", fmtMs(lt.EndToEnd.P50), fmtMs(lt.EndToEnd.P99), fmtMs(lt.EndToEnd.Max)))
