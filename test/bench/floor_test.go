@@ -24,6 +24,10 @@ func TestPipelineFloorStoresEveryAlertsMessages(t *testing.T) {
 			if f.Shape != shape || f.Alerts != n || f.FindingsPerSec <= 0 || f.Seconds <= 0 {
 				t.Errorf("floor = %+v, want %d alerts in shape %q at a positive rate", f, n, shape)
 			}
+			if f.EventsPerSec < f.FindingsPerSec {
+				// The last event is stored before its finding can be acked.
+				t.Errorf("events stored at %.0f/s, slower than the findings acked (%.0f/s)", f.EventsPerSec, f.FindingsPerSec)
+			}
 			if def := config.Default(); f.EngineWorkers != def.Engine.Workers || f.SinkWorkers != def.Engine.SinkWorkers {
 				t.Errorf("floor ran %d engine and %d sink workers, want medic's defaults %d and %d",
 					f.EngineWorkers, f.SinkWorkers, def.Engine.Workers, def.Engine.SinkWorkers)

@@ -517,6 +517,8 @@ func printTable(w io.Writer, r *results, o *options) {
 	if f := r.Floor; f != nil {
 		row("  its JetStream floor (the same stores, no medic)", fmt.Sprintf("%s findings/s   = %.0f%% of raw JetStream; the pipeline is %s",
 			thousands(f.FindingsPerSec), 100*f.FindingsPerSec/r.RawJS.MsgsPerSec, floorOf(tp.FindingsPerSec, f)))
+		row("  its events stored, the floor consuming beside", fmt.Sprintf("%s alerts/s   = %.0f%% of raw JetStream; the intake is %.0f%% of it",
+			thousands(f.EventsPerSec), 100*f.EventsPerSec/r.RawJS.MsgsPerSec, 100*tp.AlertsPerSec/f.EventsPerSec))
 		for _, s := range r.FloorShapes {
 			row("    shape: "+string(s.Shape), fmt.Sprintf("%s findings/s   = %.0f%% of raw JetStream", thousands(s.FindingsPerSec), 100*s.FindingsPerSec/r.RawJS.MsgsPerSec))
 		}
