@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -173,6 +172,13 @@ func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config, shape
 
 	var sunk atomic.Int64
 	allSunk := make(chan struct{})
+	// sinkOne counts an alert that reached the end: the sink's ack, or the
+	// event's own in the shape without findings.
+	sinkOne := func() {
+		if sunk.Add(1) == int64(n) {
+			close(allSunk)
+		}
+	}
 	stopSink, sinkFailed, err := consume("FLOOR_FINDINGS", "floor.findings.file", cfg.Engine.SinkWorkers, func(m jetstream.Msg) error {
 		if _, err := m.Metadata(); err != nil {
 			return err
@@ -180,9 +186,7 @@ func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config, shape
 		if err := m.Ack(); err != nil {
 			return fmt.Errorf("ack finding: %w", err)
 		}
-		if sunk.Add(1) == int64(n) {
-			close(allSunk)
-		}
+		sinkOne()
 		return nil
 	})
 	if err != nil {
@@ -190,16 +194,14 @@ func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config, shape
 	}
 	defer stopSink()
 	claim := []byte{1, 2, 3} // a claim record's size: the claiming sequence, varint-encoded
-	// stored publishes m asynchronously and waits for its PubAck: the
-	// cheapest way nats.go offers to store a message and know it is stored
-	// (a synchronous publish makes a request of its own for each message).
-	// The engine's async publishes have a JetStream context of their own,
-	// so that the publisher's PublishAsyncComplete says when the events
-	// alone are stored.
+	// The pipelined engine's async publishes have a JetStream context of
+	// their own, so that the publisher's PublishAsyncComplete says when the
+	// events alone are stored.
 	ejs, err := jetstream.New(bl.nc, jetstream.WithPublishAsyncMaxPending(16384), jetstream.WithPublishAsyncTimeout(30*time.Second))
 	if err != nil {
 		return res, err
 	}
+	// stored publishes m asynchronously and waits for its PubAck.
 	stored := func(m *nats.Msg, opts ...jetstream.PublishOpt) error {
 		fut, err := ejs.PublishMsgAsync(m, append(opts, jetstream.WithStallWait(30*time.Second))...)
 		if err != nil {
@@ -221,11 +223,6 @@ func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config, shape
 		default:
 		}
 	}
-	sinkDirect := func() { // shapes without a findings stream count here
-		if sunk.Add(1) == int64(n) {
-			close(allSunk)
-		}
-	}
 	stopEngine, engineFailed, err := consume("FLOOR_EVENTS", "floor.events.>", cfg.Engine.Workers, func(m jetstream.Msg) error {
 		if _, err := m.Metadata(); err != nil {
 			return err
@@ -237,7 +234,7 @@ func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config, shape
 			if err := m.Ack(); err != nil {
 				return fmt.Errorf("ack event %s: %w", id, err)
 			}
-			sinkDirect()
+			sinkOne()
 			return nil
 		case floorPipelined:
 			// The worker goes on to the next event; this one's claim, finding
@@ -405,12 +402,13 @@ func floorInPod(dir string, n int, body []byte, limit int64) (floorResult, error
 		return res, err
 	}
 	goLimit := memtrim.GoLimit(uint64(limit))
-	cmd := exec.Command(exe)
 	cg, cgErr := newMemCgroup(limit)
 	if cgErr == nil {
 		defer cg.remove()
-		cmd = exec.Command("/bin/sh", "-c", `echo $$ > "$0" && exec "$@"`, cg.procsFile(), exe)
+	} else {
+		cg = nil
 	}
+	cmd := cg.command(exe)
 	cmd.Env = append(cleanEnv(), floorChildEnv+"="+string(spec), "GOMEMLIMIT="+strconv.FormatUint(goLimit, 10))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -111,10 +111,7 @@ playbooks:
 	if err != nil {
 		return nil, err
 	}
-	m.cmd = exec.Command(bin, "serve", "--config", confPath)
-	if cg != nil {
-		m.cmd = exec.Command("/bin/sh", "-c", `echo $$ > "$0" && exec "$@"`, cg.procsFile(), bin, "serve", "--config", confPath)
-	}
+	m.cmd = cg.command(bin, "serve", "--config", confPath)
 	m.cmd.Dir = dir
 	m.cmd.Stdout, m.cmd.Stderr = m.logFile, m.logFile
 	m.cmd.Env = append(cleanEnv(), env...)
@@ -128,6 +125,16 @@ playbooks:
 		close(m.exited)
 	}()
 	return m, nil
+}
+
+// command runs bin with args inside the cgroup c, or as it is when c is
+// nil: a shell writes its own PID into the cgroup and then becomes bin, so
+// bin's first allocation is already charged to the limit.
+func (c *memCgroup) command(bin string, args ...string) *exec.Cmd {
+	if c == nil {
+		return exec.Command(bin, args...)
+	}
+	return exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, c.procsFile(), bin}, args...)...)
 }
 
 // cleanEnv drops MEDIC_* variables so the caller's environment cannot change
