@@ -43,6 +43,13 @@ type floorResult struct {
 	GoMemLimitBytes int64  `json:"gomemlimit_bytes,omitempty"`
 	CgroupPeak      int64  `json:"cgroup_peak_bytes,omitempty"`
 	OOMKills        int    `json:"oom_kills,omitempty"`
+	// SettledHeapInuse is the Go heap in use SettleSeconds after the last
+	// finding was acked, read just after the release medic makes once a
+	// burst is over (memtrim.Release), the server and its streams still
+	// up: what JetStream alone holds of the burst, to set beside medic's
+	// settled heap. Zero when the run had no settle.
+	SettleSeconds    float64 `json:"settle_seconds,omitempty"`
+	SettledHeapInuse int64   `json:"settled_heap_inuse_bytes,omitempty"`
 }
 
 // floorShape is how the floor's engine does its part: the floor proper
@@ -93,7 +100,10 @@ var floorShapes = []floorShape{floorAckOnly, floorNoClaim, floorSynchronous, flo
 // medic's own. The publisher and the pipeline run at once, as the
 // throughput phase's webhook clients and medic do, and the clock stops at
 // the sink's last ack.
-func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config, shape floorShape) (floorResult, error) {
+//
+// With settle above zero, the run then waits that long and reads the Go
+// heap in use after a collection, with the server and its streams up.
+func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config, shape floorShape, settle time.Duration) (floorResult, error) {
 	bc := cfg.Bus
 	header := func() nats.Header { return nats.Header{} }
 	if bc.Compression == config.CompressionS2 {
@@ -334,6 +344,20 @@ func pipelineFloor(storeDir string, n int, body []byte, cfg config.Config, shape
 	}
 	res.Seconds = elapsed.Seconds()
 	res.FindingsPerSec = float64(n) / elapsed.Seconds()
+	if settle > 0 {
+		// Read as the storm phase reads medic's heap (in use, not live), but
+		// just after the release medic makes once a burst is over (the
+		// collections that empty nats-server's block-buffer pools): the
+		// lowest the floor's figure can be, so that medic's is compared
+		// with JetStream's best.
+		time.Sleep(settle)
+		if _, err := memtrim.Release(); err != nil {
+			return res, fmt.Errorf("release after the burst: %w", err)
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		res.SettleSeconds, res.SettledHeapInuse = settle.Seconds(), int64(ms.HeapInuse)
+	}
 	return res, nil
 }
 
@@ -352,11 +376,13 @@ func floorOf(v float64, f *floorResult) string {
 const floorChildEnv = "MEDIC_BENCH_FLOOR_CHILD"
 
 // floorChild is what floorInPod hands its child: where to keep the store,
-// how many alerts, and the file holding the payload.
+// how many alerts, the file holding the payload, and how long to wait
+// before reading the settled heap.
 type floorChild struct {
-	Dir    string `json:"dir"`
-	Alerts int    `json:"alerts"`
-	Body   string `json:"body"`
+	Dir    string        `json:"dir"`
+	Alerts int           `json:"alerts"`
+	Body   string        `json:"body"`
+	Settle time.Duration `json:"settle"`
 }
 
 // runFloorChild is main when floorChildEnv is set.
@@ -369,7 +395,7 @@ func runFloorChild(spec string) error {
 	if err != nil {
 		return err
 	}
-	res, err := pipelineFloor(c.Dir, c.Alerts, body, config.Default(), floorPipelined)
+	res, err := pipelineFloor(c.Dir, c.Alerts, body, config.Default(), floorPipelined, c.Settle)
 	if err != nil {
 		return err
 	}
@@ -383,8 +409,10 @@ func runFloorChild(spec string) error {
 // would derive from it (memtrim.GoLimit), else under that Go limit alone.
 // It answers whether what slows the storm is medic's or JetStream's: the
 // floor's rate here over its unlimited rate is the most the storm's ratio
-// could be.
-func floorInPod(dir string, n int, body []byte, limit int64) (floorResult, error) {
+// could be. With settle above zero it also reads the heap JetStream holds
+// that long after the burst (pipelineFloor), beside the storm's settled
+// heap.
+func floorInPod(dir string, n int, body []byte, limit int64, settle time.Duration) (floorResult, error) {
 	var res floorResult
 	exe, err := os.Executable()
 	if err != nil {
@@ -397,7 +425,7 @@ func floorInPod(dir string, n int, body []byte, limit int64) (floorResult, error
 	if err := os.WriteFile(bodyPath, body, 0o640); err != nil {
 		return res, err
 	}
-	spec, err := json.Marshal(floorChild{Dir: filepath.Join(dir, "store"), Alerts: n, Body: bodyPath})
+	spec, err := json.Marshal(floorChild{Dir: filepath.Join(dir, "store"), Alerts: n, Body: bodyPath, Settle: settle})
 	if err != nil {
 		return res, err
 	}
@@ -435,7 +463,7 @@ func runFloors(res *results, o *options, tmp string, body []byte) error {
 		dir := filepath.Join(tmp, "pipeline-floor")
 		defer os.RemoveAll(dir)
 		flushDirtyPages()
-		f, err := pipelineFloor(dir, o.alerts, body, config.Default(), shape)
+		f, err := pipelineFloor(dir, o.alerts, body, config.Default(), shape, 0)
 		if err != nil {
 			return f, fmt.Errorf("the pipeline's JetStream floor (%s): %w", shape, err)
 		}
@@ -463,12 +491,13 @@ func runFloors(res *results, o *options, tmp string, body []byte) error {
 	dir := filepath.Join(tmp, "pipeline-floor-in-a-pod")
 	defer os.RemoveAll(dir)
 	flushDirtyPages()
-	fp, err := floorInPod(dir, o.stormAlerts, body, int64(o.stormLimitMiB)<<20)
+	fp, err := floorInPod(dir, o.stormAlerts, body, int64(o.stormLimitMiB)<<20, o.stormSettle)
 	if err != nil {
 		return fmt.Errorf("the pipeline's JetStream floor in a pod: %w", err)
 	}
-	logf("the same floor in a pod (%d MiB, %s, GOMEMLIMIT %s): %d alerts in %.1fs, %s findings/s = %.0f%% of its unlimited rate",
-		o.stormLimitMiB, fp.Enforcement, fmtMiB(fp.GoMemLimitBytes), fp.Alerts, fp.Seconds, thousands(fp.FindingsPerSec), 100*fp.FindingsPerSec/fl.FindingsPerSec)
+	logf("the same floor in a pod (%d MiB, %s, GOMEMLIMIT %s): %d alerts in %.1fs, %s findings/s = %.0f%% of its unlimited rate; heap in use %gs after: %s",
+		o.stormLimitMiB, fp.Enforcement, fmtMiB(fp.GoMemLimitBytes), fp.Alerts, fp.Seconds, thousands(fp.FindingsPerSec), 100*fp.FindingsPerSec/fl.FindingsPerSec,
+		fp.SettleSeconds, fmtMiB(fp.SettledHeapInuse))
 	res.FloorInPod = &fp
 	return nil
 }

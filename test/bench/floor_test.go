@@ -2,6 +2,7 @@ package main
 
 import (
 	"testing"
+	"time"
 
 	"github.com/medichq/medic/config"
 	"github.com/medichq/medic/internal/memtrim"
@@ -17,7 +18,7 @@ func TestPipelineFloorStoresEveryAlertsMessages(t *testing.T) {
 	for _, shape := range floorShapes {
 		t.Run(string(shape), func(t *testing.T) {
 			t.Parallel()
-			f, err := pipelineFloor(t.TempDir(), n, body, config.Default(), shape)
+			f, err := pipelineFloor(t.TempDir(), n, body, config.Default(), shape, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -42,7 +43,7 @@ func TestPipelineFloorStoresEveryAlertsMessages(t *testing.T) {
 func TestFloorInPodRunsUnderThePodsLimits(t *testing.T) {
 	t.Parallel()
 	const n, limit = 2000, 256 << 20
-	f, err := floorInPod(t.TempDir(), n, []byte(`{"id":"x","kind":"prometheus_alert"}`), limit)
+	f, err := floorInPod(t.TempDir(), n, []byte(`{"id":"x","kind":"prometheus_alert"}`), limit, 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,5 +56,8 @@ func TestFloorInPodRunsUnderThePodsLimits(t *testing.T) {
 	if f.Enforcement == "" || f.OOMKills != 0 {
 		t.Errorf("enforcement %q, OOM kills %d", f.Enforcement, f.OOMKills)
 	}
-	t.Logf("%s: %.0f findings/s, cgroup peak %d", f.Enforcement, f.FindingsPerSec, f.CgroupPeak)
+	if f.SettleSeconds != 0.1 || f.SettledHeapInuse <= 0 || f.SettledHeapInuse > limit {
+		t.Errorf("settled heap %d bytes after %gs, want it read after 0.1s and under the limit", f.SettledHeapInuse, f.SettleSeconds)
+	}
+	t.Logf("%s: %.0f findings/s, cgroup peak %d, settled heap %d", f.Enforcement, f.FindingsPerSec, f.CgroupPeak, f.SettledHeapInuse)
 }

@@ -312,6 +312,11 @@ func printIssueTable(w io.Writer, r *results, o *options) {
 		lines = append(lines, line{fmt.Sprintf("live heap %gs after the storm drained", s.SettleSeconds),
 			fmt.Sprintf("%.0f MiB (RSS %s)", heap/(1<<20), fmtMiB(s.SettledRSS)), "", fmt.Sprintf("≤ %.0f MiB", goalSettledHeapMiB),
 			verdict(heap > 0 && heap/(1<<20) <= goalSettledHeapMiB)})
+		if fp := r.FloorInPod; fp != nil && fp.SettledHeapInuse > 0 {
+			// What JetStream alone holds of the same burst at the same
+			// moment: the duplicate windows and the claims' subjects.
+			lines = append(lines, line{"  its JetStream floor's, in the same pod", fmtMiB(fp.SettledHeapInuse), "", "–", ""})
+		}
 	}
 	if r.ProbedRSS > 0 {
 		lines = append(lines, line{"idle RSS under kubelet/Prometheus probes", fmtMiB(r.ProbedRSS), "", fmt.Sprintf("≤ %.0f MiB", goalProbedIdleMiB),

@@ -76,17 +76,19 @@ func TestIssueTableVerdicts(t *testing.T) {
 // With the pipeline's JetStream floor measured, the table says what share
 // of raw JetStream the floor is and what share of the floor the pipeline
 // reached; with the floor in a pod too, what share of its unlimited rate
-// the floor kept under the limit and the storm's ratio against that.
+// the floor kept under the limit, the storm's ratio against that, and the
+// heap the floor held after the same settle as the storm's.
 func TestIssueTableShowsThePipelineAgainstItsFloor(t *testing.T) {
 	t.Parallel()
 	r := &results{
 		RawJS:      &jsSummary{MsgsPerSec: 100_000},
 		Floor:      &floorResult{FindingsPerSec: 20_000},
-		FloorInPod: &floorResult{FindingsPerSec: 12_000},
+		FloorInPod: &floorResult{FindingsPerSec: 12_000, SettleSeconds: 20, SettledHeapInuse: 70 << 20},
 		Throughput: throughputResult{Alerts: 1000, Accepted: 1000, AlertsPerSec: 60_000, FindingsPerSec: 8_000, DrainComplete: true},
 		Storm: &stormResult{
 			LimitBytes: 256 << 20, Survived: true, PipelineRatio: 0.48,
-			Throughput: throughputResult{Alerts: 1000, Accepted: 1000, FindingsPerSec: 3_840, DrainComplete: true},
+			Throughput:    throughputResult{Alerts: 1000, Accepted: 1000, FindingsPerSec: 3_840, DrainComplete: true},
+			SettleSeconds: 20, SettledGoMem: map[string]float64{"go_memstats_heap_inuse_bytes": 80 << 20},
 		},
 	}
 	var b bytes.Buffer
@@ -107,6 +109,8 @@ func TestIssueTableShowsThePipelineAgainstItsFloor(t *testing.T) {
 		"pipeline against its floor":                       {"40% of the floor", ""},
 		"its JetStream floor in the same pod":              {"12,000", "60% of unlimited"},
 		"storm's ratio against the floor's":                {"80%", ""},
+		"live heap 20s after the storm drained":            {"80 MiB (RSS 0 MiB)", ""},
+		"its JetStream floor's, in the same pod":           {"70 MiB", ""},
 	} {
 		if got := rows[figure]; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 			t.Errorf("row %q = %q, want %q:\n%s", figure, got, want, b.String())
