@@ -385,7 +385,23 @@ type floorChild struct {
 	Settle time.Duration `json:"settle"`
 }
 
-// runFloorChild is main when floorChildEnv is set.
+// exitIfFloorChild makes this process the floor's child when floorInPod
+// started it (floorChildEnv is set): it measures, prints and exits. Both
+// binaries floorInPod may start call it first: the harness's main and the
+// test binary's TestMain.
+func exitIfFloorChild() {
+	spec := os.Getenv(floorChildEnv)
+	if spec == "" {
+		return
+	}
+	if err := runFloorChild(spec); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: floor:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// runFloorChild measures the floor as spec says and prints the result.
 func runFloorChild(spec string) error {
 	var c floorChild
 	if err := json.Unmarshal([]byte(spec), &c); err != nil {

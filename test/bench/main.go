@@ -96,13 +96,7 @@ const (
 )
 
 func main() {
-	if spec := os.Getenv(floorChildEnv); spec != "" {
-		if err := runFloorChild(spec); err != nil {
-			fmt.Fprintln(os.Stderr, "bench: floor:", err)
-			os.Exit(1)
-		}
-		return
-	}
+	exitIfFloorChild()
 	var o options
 	o.register(flag.CommandLine)
 	flag.Parse()

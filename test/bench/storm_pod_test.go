@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,14 +12,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(floorChildEnv); spec != "" {
-		// floorInPod runs os.Executable(), this test binary, as its child.
-		if err := runFloorChild(spec); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	// floorInPod runs os.Executable(), this test binary, as its child.
+	exitIfFloorChild()
 	code := m.Run()
 	toolbin.RemoveMedic()
 	os.Exit(code)
